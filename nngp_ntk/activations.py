@@ -1,0 +1,403 @@
+"""Nonlinearities and their two Gaussian expectations (the "dual" maps of the kernel recursion).
+
+For (u, v) ~ N(0, [[K11, K12], [K12, K22]]) every activation supplies
+
+    nngp map:  E[phi(u) phi(v)]          derivative map:  E[phi'(u) phi'(v)]
+
+as functions of (K11, K12, K22), and the variance map E[phi(u)^2] for the diagonal. Closed forms
+follow the conventions of neural-tangents 0.6.5 (``stax.Relu``, ``stax.Erf`` ...), so its numbers
+are a reference. ``Tanh`` and ``Custom`` use 2-D Gauss-Hermite quadrature, their derivative by
+autodiff. Angles use the vectorizable arcsin/arccos of ``_fastmath`` (accurate to the dtype).
+
+Arguments broadcast: K11 of shape (B, 1), K12 of shape (B, B'), K22 of shape (1, B') is the usual
+call. Names map to default instances through ``get_activation``.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nngp_ntk import _fastmath
+
+Array = jax.Array
+
+__all__ = [
+    "Activation", "ABReLU", "ReLU", "LeakyReLU", "Abs", "Erf", "GELU", "Identity", "Sin", "Cos",
+    "Sign", "Tanh", "Custom", "ACTIVATIONS", "get_activation",
+]
+
+
+def _inverse_root(k: Array) -> Array:
+    """1 / sqrt(k) where k > 0, else 0."""
+    positive = k > 0
+    return jnp.where(positive, jax.lax.rsqrt(jnp.where(positive, k, 1)), 0)
+
+
+def _correlation(k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+    """(rho, sqrt(K11 K22)) with rho = K12 / sqrt(K11 K22) clipped to [-1, 1]; rho = 0 where K11 K22 = 0.
+
+    The roots are taken of K11 and K22 separately, so for the usual (B, 1) x (1, B') call they
+    cost O(B + B') and not one root per entry.
+    """
+    rho = jnp.clip(k12 * (_inverse_root(k11) * _inverse_root(k22)), -1, 1)
+    root = jnp.sqrt(jnp.maximum(k11, 0)) * jnp.sqrt(jnp.maximum(k22, 0))
+    return rho, root
+
+
+class Activation(abc.ABC):
+    """A pointwise nonlinearity phi with its Gaussian expectations."""
+
+    #: True when ``dual`` uses quadrature; the tiling then uses smaller tiles.
+    uses_quadrature: bool = False
+
+    @abc.abstractmethod
+    def __call__(self, x: Array) -> Array:
+        """phi(x), elementwise."""
+
+    def derivative(self, x: Array) -> Array:
+        """phi'(x), elementwise (autodiff of ``__call__`` unless overridden)."""
+        return jax.jvp(self.__call__, (x,), (jnp.ones_like(x),))[1]
+
+    @abc.abstractmethod
+    def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+        """(E[phi(u) phi(v)], E[phi'(u) phi'(v)]) for (u, v) ~ N(0, [[K11, K12], [K12, K22]])."""
+
+    def variance(self, k: Array) -> Array:
+        """E[phi(u)^2] for u ~ N(0, K); the diagonal of the nngp map."""
+        return self.dual(k, k, k)[0]
+
+
+def _abrelu_dual(a: float, b: float, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+    """Dual maps of phi(x) = a min(x, 0) + b max(x, 0); theta = arccos(rho).
+
+    E[phi'(u)phi'(v)] = (a^2 + b^2)/2 - (a - b)^2 theta / (2 pi)
+    E[phi(u)phi(v)]   = (a - b)^2 / (2 pi) sqrt(K11 K22) sin(theta) + E[phi'phi'] K12
+    """
+    rho, root = _correlation(k11, k12, k22)
+    theta = _fastmath.acos(rho)
+    slope = (a - b) ** 2 / (2 * np.pi)
+    derivative = (a * a + b * b) / 2 - slope * theta
+    sine = jnp.sqrt(jnp.maximum((1 - rho) * (1 + rho), 0))
+    return slope * root * sine + derivative * k12, derivative
+
+
+@dataclasses.dataclass(frozen=True)
+class ABReLU(Activation):
+    """phi(x) = a min(x, 0) + b max(x, 0), with theta = arccos(K12 / sqrt(K11 K22)):
+
+    E[phi(u)phi(v)]   = (a-b)^2/(2 pi) sqrt(K11 K22 - K12^2) + ((a^2+b^2)/2 - (a-b)^2 theta/(2 pi)) K12
+    E[phi'(u)phi'(v)] = (a^2+b^2)/2 - (a-b)^2 theta / (2 pi)
+    E[phi(u)^2]       = (a^2+b^2)/2 K
+    """
+
+    a: float
+    b: float
+
+    def __call__(self, x: Array) -> Array:
+        return self.a * jnp.minimum(x, 0) + self.b * jnp.maximum(x, 0)
+
+    def derivative(self, x: Array) -> Array:
+        return jnp.where(x > 0, self.b, self.a).astype(x.dtype)
+
+    def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+        return _abrelu_dual(self.a, self.b, k11, k12, k22)
+
+    def variance(self, k: Array) -> Array:
+        return (self.a**2 + self.b**2) / 2 * k
+
+
+@dataclasses.dataclass(frozen=True)
+class ReLU(ABReLU):
+    """phi(x) = max(x, 0), the arc-cosine kernel of degree 1 (Cho & Saul), theta = arccos(rho):
+
+    E[phi(u)phi(v)] = sqrt(K11 K22) (sin(theta) + (pi - theta) cos(theta)) / (2 pi)
+    E[phi'(u)phi'(v)] = (pi - theta) / (2 pi);   E[phi(u)^2] = K / 2
+    """
+
+    a: float = dataclasses.field(default=0.0, init=False)
+    b: float = dataclasses.field(default=1.0, init=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class LeakyReLU(ABReLU):
+    """phi(x) = max(x, 0) + negative_slope min(x, 0): ABReLU(a=negative_slope, b=1)."""
+
+    negative_slope: float = 0.01
+    a: float = dataclasses.field(default=0.0, init=False)
+    b: float = dataclasses.field(default=1.0, init=False)
+
+    def __post_init__(self) -> None:
+        if not np.isfinite(self.negative_slope):
+            raise ValueError(f"negative_slope must be a finite number, got {self.negative_slope!r}")
+        object.__setattr__(self, "a", float(self.negative_slope))
+
+
+@dataclasses.dataclass(frozen=True)
+class Abs(ABReLU):
+    """phi(x) = |x|: ABReLU(a=-1, b=1), E[phi(u)phi(v)] = 2 sqrt(K11 K22) (sin(theta) + (pi/2 - theta) cos(theta)) / pi."""
+
+    a: float = dataclasses.field(default=-1.0, init=False)
+    b: float = dataclasses.field(default=1.0, init=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Erf(Activation):
+    """phi(x) = a erf(b x) + c. With K' = b^2 K (Williams 1997):
+
+    E[phi(u)phi(v)]   = a^2 (2/pi) arcsin(2 K'12 / sqrt((1 + 2 K'11)(1 + 2 K'22))) + c^2
+    E[phi'(u)phi'(v)] = a^2 b^2 (4/pi) / sqrt((1 + 2 K'11)(1 + 2 K'22) - 4 K'12^2)
+    """
+
+    a: float = 1.0
+    b: float = 1.0
+    c: float = 0.0
+
+    def __call__(self, x: Array) -> Array:
+        return self.a * jax.scipy.special.erf(self.b * x) + self.c
+
+    def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+        scale = self.b**2
+        product = (1 + 2 * scale * k11) * (1 + 2 * scale * k22)
+        nngp = self.a**2 * (2 / np.pi) * _fastmath.asin(
+            jnp.clip(2 * scale * k12 * jax.lax.rsqrt(product), -1, 1)) + self.c**2
+        derivative = self.a**2 * scale * (4 / np.pi) * jax.lax.rsqrt(
+            jnp.maximum(product - 4 * (scale * k12) ** 2, 1))
+        return nngp, derivative
+
+    def variance(self, k: Array) -> Array:
+        scaled = self.b**2 * k
+        return self.a**2 * (2 / np.pi) * _fastmath.asin(2 * scaled / (1 + 2 * scaled)) + self.c**2
+
+
+@dataclasses.dataclass(frozen=True)
+class GELU(Activation):
+    """phi(x) = x Phi(x) (exact GELU). With P = (1 + K11)(1 + K22), delta = sqrt(P - K12^2),
+    angle = arcsin(K12 / sqrt(P)) (Tsuchida et al. 2020; neural-tangents' ``Gelu``):
+
+    E[phi(u)phi(v)]   = K12/4 + (K12^2 + K11 K22 delta^2) / (2 pi P delta) + K12 angle / (2 pi)
+    E[phi'(u)phi'(v)] = 1/4 + angle/(2 pi) + K12 (1/delta^2 + (1 - K11 K22)/P + 1) / (2 pi delta)
+    """
+
+    def __call__(self, x: Array) -> Array:
+        return jax.nn.gelu(x, approximate=False)
+
+    def derivative(self, x: Array) -> Array:
+        return jax.scipy.stats.norm.cdf(x) + x * jax.scipy.stats.norm.pdf(x)
+
+    def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+        plus_one = (1 + k11) * (1 + k22)
+        product = k11 * k22
+        delta_squared = jnp.maximum(plus_one - k12 * k12, 1e-30)
+        inverse_delta = jax.lax.rsqrt(delta_squared)
+        angle = _fastmath.asin(jnp.clip(k12 * jax.lax.rsqrt(plus_one), -1, 1))
+        nngp = (0.25 * k12
+                + (k12 * k12 + product * delta_squared) * inverse_delta / (2 * np.pi * plus_one)
+                + k12 * angle / (2 * np.pi))
+        derivative = (0.25 + angle / (2 * np.pi)
+                      + k12 * inverse_delta / (2 * np.pi)
+                      * (1 / delta_squared + (1 - product) / plus_one + 1))
+        return nngp, derivative
+
+    def variance(self, k: Array) -> Array:
+        root = jnp.sqrt(1 + 2 * k)
+        return k * (0.25 + (k / ((k + 1) * root) + _fastmath.asin(k / (k + 1)) / 2) / np.pi)
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity(Activation):
+    """phi(x) = x: E[phi(u)phi(v)] = K12, E[phi'(u)phi'(v)] = 1."""
+
+    def __call__(self, x: Array) -> Array:
+        return x
+
+    def derivative(self, x: Array) -> Array:
+        return jnp.ones_like(x)
+
+    def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+        return k12, jnp.ones_like(k12)
+
+    def variance(self, k: Array) -> Array:
+        return k
+
+
+@dataclasses.dataclass(frozen=True)
+class Sin(Activation):
+    """phi(x) = a sin(b x + c). With S = exp(-b^2 (K11 + K22)/2):
+
+    E[phi(u)phi(v)]   = a^2/2 S (exp(b^2 K12) - cos(2c) exp(-b^2 K12))
+    E[phi'(u)phi'(v)] = a^2 b^2/2 S (exp(b^2 K12) + cos(2c) exp(-b^2 K12))
+    E[phi(u)^2]       = a^2/2 (1 - cos(2c) exp(-2 b^2 K))
+    """
+
+    a: float = 1.0
+    b: float = 1.0
+    c: float = 0.0
+
+    def __call__(self, x: Array) -> Array:
+        return self.a * jnp.sin(self.b * x + self.c)
+
+    def derivative(self, x: Array) -> Array:
+        return self.a * self.b * jnp.cos(self.b * x + self.c)
+
+    def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+        scale = self.b**2
+        mean = -0.5 * scale * (k11 + k22)
+        same = jnp.exp(mean + scale * k12)
+        opposite = jnp.exp(mean - scale * k12) * math.cos(2 * self.c)
+        half = self.a**2 / 2
+        return half * (same - opposite), half * scale * (same + opposite)
+
+    def variance(self, k: Array) -> Array:
+        return self.a**2 / 2 * (1 - jnp.exp(-2 * self.b**2 * k) * math.cos(2 * self.c))
+
+
+@dataclasses.dataclass(frozen=True)
+class Cos(Sin):
+    """phi(x) = a cos(b x + c) = a sin(b x + c + pi/2); the maps of ``Sin`` with c + pi/2."""
+
+    def __call__(self, x: Array) -> Array:
+        return self.a * jnp.cos(self.b * x + self.c)
+
+    def derivative(self, x: Array) -> Array:
+        return -self.a * self.b * jnp.sin(self.b * x + self.c)
+
+    def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+        return Sin(self.a, self.b, self.c + np.pi / 2).dual(k11, k12, k22)
+
+    def variance(self, k: Array) -> Array:
+        return Sin(self.a, self.b, self.c + np.pi / 2).variance(k)
+
+
+@dataclasses.dataclass(frozen=True)
+class Sign(Activation):
+    """phi(x) = sign(x): E[phi(u)phi(v)] = (2/pi) arcsin(rho); E[phi(u)^2] = 1 (0 where K = 0).
+
+    The derivative is 0 almost everywhere, so E[phi'(u)phi'(v)] = 0 (as in neural-tangents).
+    """
+
+    def __call__(self, x: Array) -> Array:
+        return jnp.sign(x)
+
+    def derivative(self, x: Array) -> Array:
+        return jnp.zeros_like(x)
+
+    def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+        rho, _ = _correlation(k11, k12, k22)
+        return (2 / np.pi) * _fastmath.asin(rho), jnp.zeros_like(rho)
+
+    def variance(self, k: Array) -> Array:
+        return jnp.where(k > 0, 1, 0).astype(k.dtype)
+
+
+class _Quadrature(Activation):
+    """Dual maps by 2-D Gauss-Hermite quadrature with ``degree`` nodes per dimension:
+
+    u = sqrt(K11) z1,  v = sqrt(K22) (rho z1 + sqrt(1 - rho^2) z2),  z1, z2 ~ N(0, 1) independent,
+    E[f(u) g(v)] ~ sum_ij w_i w_j f(u_i) g(v_ij)  (exact for polynomials of degree < 2 degree).
+    """
+
+    uses_quadrature = True
+    degree: int
+
+    def _check_degree(self) -> None:
+        if isinstance(self.degree, bool) or not isinstance(self.degree, (int, np.integer)) or self.degree < 2:
+            raise ValueError(f"degree must be an integer >= 2, got {self.degree!r}")
+
+    def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+        nodes, weights = _fastmath.hermite_nodes(int(self.degree))
+        dtype = jnp.result_type(k12)
+        nodes, weights = jnp.asarray(nodes, dtype), jnp.asarray(weights, dtype)
+        rho, _ = _correlation(k11, k12, k22)
+        shape = rho.shape
+        root1 = jnp.broadcast_to(jnp.sqrt(jnp.maximum(k11, 0)), shape)[..., None]
+        root2 = jnp.broadcast_to(jnp.sqrt(jnp.maximum(k22, 0)), shape)[..., None]
+        rho = rho[..., None]
+        complement = jnp.sqrt(jnp.maximum((1 - rho) * (1 + rho), 0))
+        u = root1 * nodes                                       # (..., i)
+        f_u, df_u = self(u) * weights, self.derivative(u) * weights
+
+        def add_node(j, sums):
+            nngp, derivative = sums
+            v = root2 * (rho * nodes + complement * nodes[j])   # (..., i)
+            nngp = nngp + weights[j] * jnp.sum(f_u * self(v), axis=-1)
+            derivative = derivative + weights[j] * jnp.sum(df_u * self.derivative(v), axis=-1)
+            return nngp, derivative
+
+        zeros = jnp.zeros(shape, dtype)
+        return jax.lax.fori_loop(0, len(weights), add_node, (zeros, zeros))
+
+    def variance(self, k: Array) -> Array:
+        nodes, weights = _fastmath.hermite_nodes(int(self.degree))
+        dtype = jnp.result_type(k)
+        u = jnp.sqrt(jnp.maximum(k, 0))[..., None] * jnp.asarray(nodes, dtype)
+        return jnp.sum(self(u) ** 2 * jnp.asarray(weights, dtype), axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tanh(_Quadrature):
+    """phi(x) = tanh(x); no closed form: maps by Gauss-Hermite quadrature (see ``_Quadrature``)."""
+
+    degree: int = 24
+
+    def __post_init__(self) -> None:
+        self._check_degree()
+
+    def __call__(self, x: Array) -> Array:
+        return jnp.tanh(x)
+
+    def derivative(self, x: Array) -> Array:
+        return 1 - jnp.tanh(x) ** 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Custom(_Quadrature):
+    """Any elementwise JAX function ``fn``; maps by Gauss-Hermite quadrature, phi' by autodiff
+    unless ``derivative`` is given. Quadrature converges fast for smooth ``fn``, slowly for kinks.
+    """
+
+    fn: Callable[[Array], Array]
+    derivative_fn: Callable[[Array], Array] | None = None
+    degree: int = 24
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise TypeError(f"fn must be a callable elementwise function, got {type(self.fn).__name__}")
+        if self.derivative_fn is not None and not callable(self.derivative_fn):
+            raise TypeError("derivative_fn must be callable or None, "
+                            f"got {type(self.derivative_fn).__name__}")
+        self._check_degree()
+
+    def __call__(self, x: Array) -> Array:
+        return self.fn(x)
+
+    def derivative(self, x: Array) -> Array:
+        if self.derivative_fn is not None:
+            return self.derivative_fn(x)
+        return super().derivative(x)
+
+
+ACTIVATIONS: dict[str, Callable[[], Activation]] = {
+    "relu": ReLU, "leaky_relu": LeakyReLU, "abs": Abs, "erf": Erf, "gelu": GELU,
+    "identity": Identity, "sin": Sin, "cos": Cos, "sign": Sign, "tanh": Tanh,
+}
+
+
+def get_activation(activation: str | Activation) -> Activation:
+    """The activation instance for a name in ``ACTIVATIONS`` (default parameters) or an instance."""
+    if isinstance(activation, Activation):
+        return activation
+    if isinstance(activation, str):
+        try:
+            return ACTIVATIONS[activation.lower()]()
+        except KeyError:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or an "
+                             f"nngp_ntk.activations.Activation instance, got {activation!r}") from None
+    raise TypeError("activation must be a name (str) or an nngp_ntk.activations.Activation "
+                    f"instance, got {type(activation).__name__}")
