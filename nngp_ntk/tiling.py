@@ -1,8 +1,8 @@
 """Blocked evaluation of a kernel function K(x1, x2) over output tiles.
 
-A kernel function here is ``tile_fn(rows, cols) -> tuple of (B, B) arrays``, where ``rows`` and
-``cols`` are tuples of per-point arrays (inputs and any per-point statistics) for one block of
-points each. ``evaluate`` pads the points to whole tiles (by repeating the first point, so padded
+A kernel function here is ``tile_fn(rows, cols, on_diagonal) -> tuple of (B, B) arrays``, where
+``rows`` and ``cols`` are tuples of per-point arrays (inputs and any per-point statistics) for one
+block of points each, and ``on_diagonal`` says that they are the same block of K(x, x). ``evaluate`` pads the points to whole tiles (by repeating the first point, so padded
 entries stay finite), walks the tiles (only those with j >= i when K(x, x) is symmetric, the
 others filled by transposition), keeps one tile in flight while the previous one is copied to the
 host, and writes the results into preallocated NumPy arrays.
@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 PointData = tuple[np.ndarray, ...]
-TileFunction = Callable[[PointData, PointData], tuple[jax.Array, ...]]
+TileFunction = Callable[[PointData, PointData, bool], tuple[jax.Array, ...]]
 
 
 @jax.jit
@@ -56,7 +56,7 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, n_o
 
     def launch(i: int, j: int) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]:
         tiles = tile_fn(tuple(a[i * block:(i + 1) * block] for a in rows_padded),
-                        tuple(a[j * block:(j + 1) * block] for a in cols_padded))
+                        tuple(a[j * block:(j + 1) * block] for a in cols_padded), symmetric and i == j)
         return tiles, _transpose(tiles) if symmetric and i != j else ()
 
     def store(i: int, j: int, tiles: tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]) -> None:
