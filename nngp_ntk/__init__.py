@@ -2,6 +2,9 @@
 
 from nngp_ntk import activations
 from nngp_ntk.kernels import FullyConnected, Kernels
+from nngp_ntk import krylov, solver
+from nngp_ntk.estimators import KernelClassifier, KernelRegressor
 
 __all__ = ["FullyConnected", "Kernels", "activations"]
+__all__ += ["KernelClassifier", "KernelRegressor", "krylov", "solver"]
 __version__ = "0.1.0"

@@ -1,0 +1,144 @@
+"""scikit-learn estimators: the mean prediction of an infinitely wide network trained by gradient flow.
+
+``KernelRegressor`` predicts mean = Theta(x, X) D^-1 (I - exp(-eta D t / n)) Y, D = Theta(X, X) + ridge I
+(the NNGP K in place of Theta for kernel="nngp"; see ``nngp_ntk.solver``), with the spread over
+initializations from ``return_std`` / ``return_cov`` like ``GaussianProcessRegressor``.
+``KernelClassifier`` regresses one-hot targets with the same loss and predicts the argmax.
+``fit`` computes the train kernels and caches their factorization (``flow_``); the network ``net``
+is a parameter, so ``GridSearchCV`` can tune ``net__W_std``, ``net__depth``, ``ridge``, ``t``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from nngp_ntk.kernels import FullyConnected
+from nngp_ntk.solver import GradientFlow, _check_name, _check_scalar, _check_times
+
+
+class _GradientFlowEstimator(BaseEstimator):
+    """Shared fit / mean / covariance of the regressor and the classifier (targets of shape (N, k))."""
+
+    def __init__(self, net: FullyConnected | None = None, kernel: str = "ntk", t: float | None = None,
+                 ridge: float = 0.0, learning_rate: float = 1.0) -> None:
+        self.net = net
+        self.kernel = kernel
+        self.t = t
+        self.ridge = ridge
+        self.learning_rate = learning_rate
+
+    def _check_params(self) -> FullyConnected:
+        net = FullyConnected() if self.net is None else self.net
+        if not isinstance(net, FullyConnected):
+            raise TypeError(f"net must be a nngp_ntk.FullyConnected or None, got {type(net).__name__}")
+        _check_name(self.kernel)
+        times, scalar = _check_times("t", self.t)
+        if not scalar:
+            raise ValueError(f"t must be None or a single non-negative number for an estimator, got {self.t!r}")
+        _check_scalar("ridge", self.ridge)
+        _check_scalar("learning_rate", self.learning_rate, positive=True)
+        return net
+
+    def _fit_targets(self, X: np.ndarray, targets: np.ndarray) -> None:
+        net = self._check_params()
+        self.net_ = copy.deepcopy(net)
+        self.X_train_ = X
+        names = ("nngp", "ntk") if self.kernel == "ntk" else ("nngp",)
+        train = self.net_.kernel(X, get=names)
+        self.flow_ = GradientFlow(getattr(train, self.kernel), targets, learning_rate=self.learning_rate,
+                                  ridge=self.ridge, nngp_train_train=train.nngp if self.kernel == "ntk" else None)
+
+    def _mean_and_cov(self, X: np.ndarray, cov: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The mean (M, k) and, for cov="full" / "diag", the covariance (M, M) / variances (M,), in float64
+        (scikit-learn's convention; the kernels are float32 unless JAX's x64 mode is on)."""
+        check_is_fitted(self, "flow_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        names = ("nngp", "ntk") if self.kernel == "ntk" and cov else (self.kernel,)
+        test_train = self.net_.kernel(X, self.X_train_, get=names)
+        if cov is None:
+            return self.flow_.predict(getattr(test_train, self.kernel), self.t).astype(np.float64), None
+        test_test = self.net_.kernel(X, get="nngp") if cov == "full" else self.net_.diagonal(X, get="nngp")
+        mean, cov = self.flow_.predict(getattr(test_train, self.kernel), self.t,
+                                       nngp_test_train=test_train.nngp if self.kernel == "ntk" else None,
+                                       nngp_test_test=test_test)
+        return mean.astype(np.float64), cov.astype(np.float64)
+
+
+class KernelRegressor(RegressorMixin, _GradientFlowEstimator):
+    """The infinite-width network trained by gradient flow for time t as a scikit-learn regressor.
+
+    Args:
+        net: a ``FullyConnected`` (default ``FullyConnected()``); nested parameters ``net__depth`` etc.
+        kernel: "ntk" (all layers trained) or "nngp" (only the readout).
+        t: training time, None for t -> infinity.
+        ridge: added to the diagonal of the train kernel (absolute units).
+        learning_rate: eta; only eta * t matters.
+
+    Attributes after ``fit``: ``flow_`` (the cached ``GradientFlow``), ``net_``, ``X_train_``, ``n_features_in_``.
+    """
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> KernelRegressor:
+        """Compute the train kernels and factorize them (no work is repeated across ``predict`` calls)."""
+        self._check_params()
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32])
+        self._fit_targets(X, y)
+        return self
+
+    def predict(self, X: np.ndarray, return_std: bool = False,
+                return_cov: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Mean of the trained networks' outputs at X; with ``return_std`` / ``return_cov`` also
+        their standard deviation / covariance over initializations (GaussianProcessRegressor's
+        shapes: (M,) / (M, M), with a trailing target axis for 2-D y)."""
+        if return_std and return_cov:
+            raise ValueError("at most one of return_std and return_cov can be requested")
+        mean, cov = self._mean_and_cov(X, "diag" if return_std else "full" if return_cov else None)
+        if cov is None:
+            return mean
+        if return_std:
+            cov = np.sqrt(np.maximum(cov, 0))
+        if mean.ndim == 2:
+            cov = np.repeat(cov[..., None], mean.shape[1], axis=-1)
+        return mean, cov
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+class KernelClassifier(ClassifierMixin, _GradientFlowEstimator):
+    """The infinite-width network trained by gradient flow on one-hot targets (MSE), predicting the argmax.
+
+    Parameters as ``KernelRegressor``. ``decision_function`` returns the mean outputs, one column per
+    class (for two classes, the second output minus the first).
+    """
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> KernelClassifier:
+        """One-hot encode y (classes_ sorted) and fit the regression on it."""
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y must contain at least two classes, got 1 class: {self.classes_[0]!r}")
+        onehot = np.zeros((len(y), len(self.classes_)))
+        onehot[np.arange(len(y)), np.searchsorted(self.classes_, y)] = 1.0
+        self._fit_targets(X, onehot)
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Mean outputs (M, n_classes); (M,) with the second minus the first for two classes."""
+        mean, _ = self._mean_and_cov(X, None)
+        return mean[:, 1] - mean[:, 0] if mean.shape[1] == 2 else mean
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The class of the largest mean output."""
+        mean, _ = self._mean_and_cov(X, None)
+        return self.classes_[np.argmax(mean, axis=1)]
+

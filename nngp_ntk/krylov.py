@@ -1,0 +1,250 @@
+"""Iterative solvers for the flow kernel D = K + ridge I at large N, through products D B only.
+
+The kernel K is an (N, N) array in memory or a ``np.memmap`` on disk (read in blocks of rows), in
+its own dtype (float32 halves the memory traffic); vectors and recurrences are float64.
+
+* ``solve``: D^-1 B by conjugate gradients on the columns of B at once, preconditioned by a
+  rank-r pivoted Cholesky factor K ~ L L^T (Harbrecht, Peters, Schneider 2012; Gardner et al. 2018):
+
+      P = L L^T + s I,   P^-1 v = (v - L (s I + L^T L)^-1 L^T v) / s,   s = ridge + tr(K - L L^T) / N
+
+  (s at least 1e-10 tr K, which keeps the Woodbury form accurate when L captures all of K)
+
+  so the top of the spectrum, which dominates kernel matrices, is mapped to ~1.
+* ``apply``: g(D) b for functions g of the eigenvalues (the gradient-flow coefficients at finite
+  times) by the Lanczos approximation g(D) b ~ |b| Q_k g(T_k) e_1, with Q_k the orthonormal Krylov
+  basis (fully reorthogonalized) and T_k the tridiagonal projection, one basis for all g.
+  Its iterations grow like sqrt(tau lambda_max) for g_tau = (1 - exp(-lambda tau)) / lambda.
+* ``max_eigenvalue``: lambda_max(D) by Lanczos (scipy.sparse.linalg.eigsh).
+
+Unconverged iterations end with a ``NotConvergedWarning`` stating the residual reached.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse.linalg
+
+#: Rows of the kernel read at a time from a np.memmap (and checked for finiteness at a time).
+BLOCK_ROWS = 2048
+#: Memory (bytes) that the stored Lanczos bases of one batch of columns may take.
+LANCZOS_MEMORY = 2**30
+
+
+class NotConvergedWarning(UserWarning):
+    """An iterative solver stopped at its iteration limit before reaching its tolerance."""
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """warnings.warn attributed to the first caller outside the nngp_ntk package."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+def all_finite(matrix: np.ndarray, block_rows: int = BLOCK_ROWS) -> bool:
+    """Whether every entry is finite, checked block by block (no N x N temporary)."""
+    if matrix.ndim < 2:
+        return bool(np.isfinite(matrix).all())
+    return all(np.isfinite(matrix[start:start + block_rows]).all()
+               for start in range(0, matrix.shape[0], block_rows))
+
+
+def blocked_matmul(matrix: np.ndarray, b: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
+    """matrix @ b in float64, with b cast to the matrix's dtype; a np.memmap is read in row blocks."""
+    b = b.astype(matrix.dtype, copy=False) if np.issubdtype(matrix.dtype, np.floating) else b
+    if not isinstance(matrix, np.memmap):
+        return np.asarray(matrix @ b, dtype=np.float64)
+    out = np.empty((matrix.shape[0],) + b.shape[1:], dtype=np.float64)
+    for start in range(0, matrix.shape[0], block_rows):
+        out[start:start + block_rows] = np.asarray(matrix[start:start + block_rows]) @ b
+    return out
+
+
+def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy pivoted Cholesky K ~ L L^T of rank <= ``rank``: (L^T of shape (r, N), residual diagonal).
+
+    Step k takes the pivot i of largest residual diagonal d_i and sets
+    l_k = (K[i, :] - sum_{j<k} l_j l_j[i]) / sqrt(d_i), d <- d - l_k^2; it stops early once
+    max d <= rtol * max diag K. Reads one row of K per step (K symmetric).
+    """
+    n = matrix.shape[0]
+    residual = np.asarray(np.diagonal(matrix), dtype=np.float64).copy()
+    stop = rtol * residual.max()
+    factor = np.zeros((min(rank, n), n))
+    for k in range(factor.shape[0]):
+        pivot = int(np.argmax(residual))
+        if residual[pivot] <= stop:
+            factor = factor[:k]
+            break
+        row = np.asarray(matrix[pivot], dtype=np.float64) - factor[:k, pivot] @ factor[:k]
+        factor[k] = row / np.sqrt(residual[pivot])
+        residual = np.maximum(residual - factor[k] ** 2, 0.0)
+        residual[pivot] = 0.0
+    return factor, residual
+
+
+class IterativeFlowKernel:
+    """D = K + ridge I for large N, used only through blocked products D B.
+
+    Args:
+        kernel: the (N, N) symmetric train kernel, in memory or a np.memmap.
+        ridge: added to the diagonal.
+        rank: rank of the pivoted-Cholesky preconditioner (default min(N, 512)).
+        tol: relative residual |D x - b| / |b| at which CG stops, and the relative change of the
+            Lanczos approximation at which it stops (default 1e-5 for float32 kernels, 1e-9 else).
+        maxiter: iteration limit of CG and Lanczos (default 1000).
+        block_rows: rows of a np.memmap read at a time.
+    """
+
+    def __init__(self, kernel: np.ndarray, ridge: float, *, rank: int | None = None, tol: float | None = None,
+                 maxiter: int = 1000, block_rows: int = BLOCK_ROWS) -> None:
+        for name, value in (("rank", rank), ("maxiter", maxiter), ("block_rows", block_rows)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if tol is not None and not (np.isfinite(tol) and 0 < tol < 1):
+            raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
+        self.kernel = kernel
+        self.ridge = float(ridge)
+        self.size = kernel.shape[0]
+        self.rank = min(self.size, 512 if rank is None else int(rank))
+        single = kernel.dtype == np.float32
+        self.tol = (1e-5 if single else 1e-9) if tol is None else float(tol)
+        self.maxiter = int(maxiter)
+        self.block_rows = int(block_rows)
+        self._preconditioner: tuple[np.ndarray, tuple[np.ndarray, bool], float] | None = None
+        self.iterations: list[int] = []
+
+    def matmul(self, b: np.ndarray) -> np.ndarray:
+        """D b = K b + ridge b (float64)."""
+        return blocked_matmul(self.kernel, b, self.block_rows) + self.ridge * b
+
+    def _precondition(self, r: np.ndarray) -> np.ndarray:
+        """P^-1 r with P = L L^T + s I (Woodbury)."""
+        if self._preconditioner is None:
+            factor, residual = pivoted_cholesky(self.kernel, self.rank)
+            diagonal = np.asarray(np.diagonal(self.kernel), dtype=np.float64)
+            # A shift far below lambda_max makes the Woodbury form lose digits: keep cond(P) <~ 1e10.
+            shift = self.ridge + max(residual.mean(), 1e-10 * diagonal.sum())
+            inner = scipy.linalg.cho_factor(shift * np.eye(factor.shape[0]) + factor @ factor.T, lower=True)
+            self._preconditioner = (factor, inner, shift)
+        factor, inner, shift = self._preconditioner
+        return (r - factor.T @ scipy.linalg.cho_solve(inner, factor @ r)) / shift
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """D^-1 b by preconditioned conjugate gradients on every column of b (N,) or (N, m), from x = 0."""
+        b2 = b.reshape(self.size, -1).astype(np.float64)
+        x = np.zeros_like(b2)
+        norms = np.linalg.norm(b2, axis=0)
+        active = np.flatnonzero(norms > 0)
+        r = b2[:, active].copy()
+        z = self._precondition(r)
+        p = z.copy()
+        rz = np.einsum("nm,nm->m", r, z)
+        residuals = np.zeros(b2.shape[1])
+        iteration = 0
+        while active.size and iteration < self.maxiter:
+            iteration += 1
+            q = self.matmul(p)
+            alpha = rz / np.einsum("nm,nm->m", p, q)
+            x[:, active] += alpha * p
+            r -= alpha * q
+            residuals[active] = np.linalg.norm(r, axis=0) / norms[active]
+            keep = residuals[active] > self.tol
+            if not keep.all():
+                active, r, p, rz = active[keep], r[:, keep], p[:, keep], rz[keep]
+            if active.size:
+                z = self._precondition(r)
+                rz_next = np.einsum("nm,nm->m", r, z)
+                p = z + (rz_next / rz) * p
+                rz = rz_next
+        self.iterations.append(iteration)
+        if active.size:
+            warn(f"conjugate gradients stopped at maxiter={self.maxiter} with relative residual "
+                          f"{residuals.max():.3g} > tol={self.tol:g} (is the train kernel singular? set "
+                          "ridge > 0, or raise maxiter / the preconditioner rank)", NotConvergedWarning)
+        return x.reshape(b.shape)
+
+    def apply(self, b: np.ndarray, functions: Sequence[Callable[[np.ndarray], np.ndarray]]) -> list[np.ndarray]:
+        """[g(D) b for g in functions] by Lanczos, one Krylov basis per column of b for all g."""
+        b2 = b.reshape(self.size, -1).astype(np.float64)
+        batch = max(1, int(LANCZOS_MEMORY // (8 * self.size * (self.maxiter + 1))))
+        results = [np.zeros_like(b2) for _ in functions]
+        for start in range(0, b2.shape[1], batch):
+            columns = slice(start, start + batch)
+            for result, value in zip(results, self._lanczos(b2[:, columns], functions)):
+                result[:, columns] = value
+        return [r.reshape(b.shape) for r in results]
+
+    def _lanczos(self, b: np.ndarray, functions: Sequence[Callable[[np.ndarray], np.ndarray]]) -> list[np.ndarray]:
+        n, m = b.shape
+        norms = np.linalg.norm(b, axis=0)
+        basis = np.zeros((self.maxiter + 1, n, m))
+        basis[0] = b / np.where(norms > 0, norms, 1.0)
+        alphas = np.zeros((self.maxiter, m))
+        betas = np.zeros((self.maxiter, m))
+        lengths = np.where(norms > 0, self.maxiter, 0)          # Krylov dimension per column
+        previous = [None] * m
+        active = np.flatnonzero(norms > 0)
+        changes = np.zeros(m)
+        for k in range(self.maxiter):
+            if not active.size:
+                break
+            w = self.matmul(basis[k][:, active])
+            alphas[k, active] = np.einsum("nm,nm->m", w, basis[k][:, active])
+            for _ in range(2):      # full reorthogonalization, twice is enough
+                w -= np.einsum("knm,km->nm", basis[:k + 1][:, :, active],
+                               np.einsum("knm,nm->km", basis[:k + 1][:, :, active], w))
+            betas[k, active] = np.linalg.norm(w, axis=0)
+            exhausted = betas[k, active] <= 1e-12 * np.maximum(np.abs(alphas[:k + 1, active]).max(axis=0), 1e-300)
+            basis[k + 1][:, active] = w / np.where(exhausted, 1.0, betas[k, active])
+            done = exhausted.copy()
+            if (k + 1) % 5 == 0 or k + 1 == self.maxiter:
+                for index, column in enumerate(active):
+                    current = self._coefficients(alphas[:k + 1, column], betas[:k, column], functions)
+                    if previous[column] is not None:
+                        old = np.zeros_like(current)
+                        old[:, :previous[column].shape[1]] = previous[column]
+                        changes[column] = np.max(np.linalg.norm(current - old, axis=1)
+                                                 / np.maximum(np.linalg.norm(current, axis=1), 1e-300))
+                        done[index] |= changes[column] <= self.tol
+                    previous[column] = current
+            lengths[active[done]] = k + 1
+            active = active[~done]
+        self.iterations.append(int(lengths.max()) if m else 0)
+        if active.size:
+            warn(f"Lanczos stopped at maxiter={self.maxiter} with relative change {changes.max():.3g} > "
+                          f"tol={self.tol:g} (a long time t needs ~sqrt(eta t lambda_max / n) iterations; raise "
+                          "maxiter or use t=None)", NotConvergedWarning)
+        outputs = [np.zeros((n, m)) for _ in functions]
+        for column in range(m):
+            k = lengths[column]
+            if k == 0:
+                continue
+            coefficients = self._coefficients(alphas[:k, column], betas[:k - 1, column], functions)
+            for output, c in zip(outputs, coefficients):
+                output[:, column] = norms[column] * (basis[:k, :, column].T @ c)
+        return outputs
+
+    @staticmethod
+    def _coefficients(alphas: np.ndarray, betas: np.ndarray,
+                      functions: Sequence[Callable[[np.ndarray], np.ndarray]]) -> np.ndarray:
+        """g(T) e_1 for each g, T the tridiagonal (alphas, betas): shape (len(functions), k)."""
+        values, vectors = scipy.linalg.eigh_tridiagonal(alphas, betas)
+        return np.stack([vectors @ (g(values) * vectors[0]) for g in functions])
+
+    def max_eigenvalue(self) -> float:
+        """lambda_max(D) by Lanczos."""
+        operator = scipy.sparse.linalg.LinearOperator((self.size, self.size), dtype=np.float64,
+                                                      matvec=lambda v: self.matmul(v.reshape(-1, 1)).ravel())
+        return float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-8,
+                                               return_eigenvectors=False)[0])

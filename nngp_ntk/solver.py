@@ -1,0 +1,442 @@
+"""Predictions of infinitely wide networks trained by gradient flow (or descent) on the MSE loss.
+
+Training minimizes L = 0.5 * mean((f(X) - Y)^2), the mean over all n = Y.size entries, by gradient
+flow at learning rate eta for time t, or by s full-batch steps of gradient descent. Let
+D = Theta(X, X) + ridge I be the train kernel that drives training (the NTK; the NNGP for
+kernel="nngp", when only the readout is trained), D = V diag(lambda) V^T, and
+
+    flow:      g(lambda) = (1 - exp(-lambda tau)) / lambda,          tau = eta t / n
+    descent:   g(lambda) = (1 - (1 - eta lambda / n)^s) / lambda
+    t = None:  g(lambda) = 1 / lambda    (t -> infinity; a Cholesky solve)
+
+With A = D(x, X) V diag(g) V^T = D(x, X) D^-1 (I - exp(-D tau)), the outputs over random
+initializations are Gaussian with (Lee et al. 2019, eqs. 15-16)
+
+    mean = A Y,        cov = K(x, x) + A P A^T - A K(X, x) - K(x, X) A^T,
+
+K the NNGP and P the covariance of the train outputs at initialization: P = K(X, X) for the NTK.
+For kernel="nngp", P = K(X, X) + ridge I: ridge is the variance of observation noise and t = None
+is the textbook GP posterior. All of this is neural-tangents'
+``gradient_descent_mse_ensemble(kernel_fn, x, y, learning_rate, diag_reg=ridge,
+diag_reg_absolute_scale=True)``: ``ridge`` is in absolute units (neural-tangents' default
+multiplies diag_reg by trace(D) / N).
+
+Numerics: D is factorized once in float64 (scipy.linalg.eigh for finite times, eigenvalues
+clamped at 0; scipy.linalg.cho_factor for t = None) and serves every time and test set. A
+numerically singular D (duplicate training points with ridge = 0) gives, with a
+``SingularKernelWarning``, the minimum-norm solution: the pseudo-inverse with eigenvalues below
+max(N eps lambda_max, |most negative eigenvalue|) treated as zero, which is the t -> infinity limit
+of the flow itself (it never moves along the null space of D). Outputs have the kernels' dtype.
+Past ``DENSE_LIMIT`` training points the iterative solvers of ``nngp_ntk.krylov`` take over.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.linalg
+import scipy.special
+
+from nngp_ntk import krylov
+from nngp_ntk.kernels import FullyConnected, check_inputs
+
+KERNEL_NAMES = ("nngp", "ntk")
+METHODS = ("auto", "dense", "iterative")
+#: Largest training set that method="auto" factorizes densely (3.2 GB per float64 copy of D).
+DENSE_LIMIT = 20000
+
+Times = float | Sequence[float] | np.ndarray | None
+Coefficients = Callable[[np.ndarray], np.ndarray]
+
+
+class SingularKernelWarning(UserWarning):
+    """The train kernel is numerically singular: a minimum-norm solution was returned."""
+
+
+def flow_coefficients(eigenvalues: np.ndarray, tau: float) -> np.ndarray:
+    """g(lambda) = (1 - exp(-lambda tau)) / lambda = tau exprel(-lambda tau), g(0) = tau; lambda < 0 -> 0."""
+    scaled = np.maximum(eigenvalues, 0.0) * tau
+    return tau * scipy.special.exprel(-scaled)
+
+
+def descent_coefficients(eigenvalues: np.ndarray, rate: float, steps: int) -> np.ndarray:
+    """g(lambda) = (1 - (1 - rate lambda)^s) / lambda for s steps of size rate = eta / n; g(0) = rate s."""
+    x = np.maximum(eigenvalues, 0.0) * rate
+    contracting = x < 1
+    safe = np.where(contracting, x, 0.0)
+    # 1 - (1 - x)^s without cancellation where (1 - x)^s is close to 1.
+    decayed = -np.expm1(steps * np.log1p(-safe))
+    decayed = np.where(contracting, decayed, 1.0 - (1.0 - x) ** steps)
+    positive = x > 0
+    return rate * np.where(positive, decayed / np.where(positive, x, 1.0), float(steps))
+
+
+class DenseFlowKernel:
+    """D = K + ridge I held in float64, with its Cholesky factor and eigendecomposition (computed on
+    first use and cached): products D b, solves D^+ b, and matrix functions g(D) b."""
+
+    def __init__(self, kernel: np.ndarray, ridge: float) -> None:
+        self.matrix = np.array(kernel, dtype=np.float64)
+        self.matrix[np.diag_indices_from(self.matrix)] += ridge
+        self.size = self.matrix.shape[0]
+        self._cholesky: tuple[np.ndarray, bool] | None = None
+        self._singular = False
+        self._eigen: tuple[np.ndarray, np.ndarray, float] | None = None
+
+    def matmul(self, b: np.ndarray) -> np.ndarray:
+        """D b."""
+        return self.matrix @ b
+
+    def eigen(self) -> tuple[np.ndarray, np.ndarray]:
+        """(eigenvalues clamped at 0, ascending; eigenvectors as columns) of D."""
+        if self._eigen is None:
+            values, vectors = scipy.linalg.eigh(self.matrix, check_finite=False)
+            noise = max(self.size * np.finfo(np.float64).eps * max(values[-1], 0.0), -values[0])
+            self._eigen = (np.maximum(values, 0.0), vectors, noise)
+        return self._eigen[:2]
+
+    def max_eigenvalue(self) -> float:
+        """lambda_max(D)."""
+        if self._eigen is not None:
+            return float(self._eigen[0][-1])
+        last = self.size - 1
+        return float(scipy.linalg.eigh(self.matrix, eigvals_only=True, subset_by_index=[last, last],
+                                       check_finite=False)[0])
+
+    def apply(self, b: np.ndarray, functions: Sequence[Coefficients]) -> list[np.ndarray]:
+        """[V diag(g(lambda)) V^T b for g in functions]: one eigendecomposition for all of them."""
+        values, vectors = self.eigen()
+        projected = vectors.T @ b
+        return [vectors @ (g(values)[:, None] * projected) for g in functions]
+
+    def _factor(self) -> tuple[np.ndarray, bool] | None:
+        """The Cholesky factor, or None (with a warning, once) if D is numerically singular."""
+        if self._cholesky is None and not self._singular:
+            diagonal = np.diag(self.matrix)
+            try:
+                factor = scipy.linalg.cho_factor(self.matrix, lower=True, check_finite=False)
+                pivots = np.diag(factor[0]) ** 2
+                self._singular = pivots.min() <= self.size * np.finfo(np.float64).eps * diagonal.max()
+            except np.linalg.LinAlgError:
+                self._singular = True
+            if self._singular:
+                krylov.warn("the train kernel is numerically singular (duplicate training points?) and "
+                            "t = None: returning the minimum-norm solution (pseudo-inverse, the t -> "
+                            "infinity limit of gradient flow); set ridge > 0 to regularize instead",
+                            SingularKernelWarning)
+            else:
+                self._cholesky = factor
+        return self._cholesky
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """D^+ b: a Cholesky solve, or the minimum-norm solution if D is numerically singular."""
+        factor = self._factor()
+        if factor is not None:
+            return scipy.linalg.cho_solve(factor, b, check_finite=False)
+        values, _ = self.eigen()
+        cutoff = self._eigen[2]
+        inverse = np.where(values > cutoff, 1.0 / np.where(values > cutoff, values, 1.0), 0.0)
+        return self.apply(b, [lambda _: inverse])[0]
+
+
+def _check_name(kernel: str) -> str:
+    if kernel not in KERNEL_NAMES:
+        raise ValueError(f"kernel must be one of {KERNEL_NAMES}, got {kernel!r}")
+    return kernel
+
+
+def _check_scalar(name: str, value: float, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be {'positive' if positive else 'non-negative'}, got {value!r}")
+    return float(value)
+
+
+def _check_times(name: str, t: Times, integer: bool = False) -> tuple[np.ndarray | None, bool]:
+    """(times as a 1-D float array or None for infinity, whether t was a scalar)."""
+    if t is None:
+        return None, True
+    kind = "non-negative integers" if integer else "non-negative numbers"
+    try:
+        times = np.asarray(t, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be None, a number or a 1-D sequence of {kind}, got {t!r}") from None
+    if times.ndim > 1 or times.size == 0 or np.isnan(times).any() or (times < 0).any() or \
+            (integer and not np.all((times == np.round(times)) | np.isinf(times))):
+        raise ValueError(f"{name} must be None, a number or a non-empty 1-D sequence of {kind} "
+                         f"(inf allowed), got {t!r}")
+    return times.reshape(-1), times.ndim == 0
+
+
+def _check_targets(y: np.ndarray, n_train: int, name: str = "y_train") -> np.ndarray:
+    """Targets as a finite float64 array of shape (N,) or (N, k)."""
+    y = np.asarray(y)
+    if not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
+        raise ValueError(f"{name} must be a real numeric array, got dtype {y.dtype}")
+    if y.ndim not in (1, 2) or y.shape[0] != n_train:
+        raise ValueError(f"{name} must have shape ({n_train},) or ({n_train}, n_outputs), one row per "
+                         f"training point, got shape {y.shape}")
+    if y.size == 0:
+        raise ValueError(f"{name} must have at least one output, got shape {y.shape}")
+    y = y.astype(np.float64)
+    if not np.isfinite(y).all():
+        raise ValueError(f"{name} contains NaN or inf values")
+    return y
+
+
+def _check_kernel(name: str, kernel: np.ndarray | None, shape: tuple[int | None, ...]) -> np.ndarray | None:
+    """A real, finite kernel array of the given shape (None entries: any size)."""
+    if kernel is None:
+        return None
+    if not isinstance(kernel, np.ndarray):
+        kernel = np.asarray(kernel)
+    if not np.issubdtype(kernel.dtype, np.floating) and not np.issubdtype(kernel.dtype, np.integer):
+        raise ValueError(f"{name} must be a real numeric array, got dtype {kernel.dtype}")
+    if kernel.ndim != len(shape) or any(s is not None and s != k for s, k in zip(shape, kernel.shape)):
+        expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {expected}, got {kernel.shape}")
+    if not krylov.all_finite(kernel):
+        raise ValueError(f"{name} contains NaN or inf values")
+    return kernel
+
+
+def _check_square(name: str, kernel: np.ndarray) -> np.ndarray:
+    """A square (N, N) real finite kernel."""
+    kernel = kernel if isinstance(kernel, np.ndarray) else np.asarray(kernel)
+    if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] == 0:
+        raise ValueError(f"{name} must be a square (N, N) array with N >= 1, got shape {kernel.shape}")
+    return _check_kernel(name, kernel, kernel.shape)
+
+
+def _flow_kernel(kernel: np.ndarray, ridge: float, method: str,
+                 options: dict | None) -> DenseFlowKernel | krylov.IterativeFlowKernel:
+    """D = kernel + ridge I as a dense (method="dense", or "auto" up to DENSE_LIMIT) or iterative operator."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "auto":
+        method = "dense" if kernel.shape[0] <= DENSE_LIMIT else "iterative"
+    if method == "dense":
+        if options:
+            raise ValueError("options apply to method='iterative' only")
+        return DenseFlowKernel(kernel, ridge)
+    return krylov.IterativeFlowKernel(kernel, ridge, **(options or {}))
+
+
+def _output_dtype(*kernels: np.ndarray | None) -> np.dtype:
+    dtypes = [k.dtype for k in kernels if k is not None and np.issubdtype(k.dtype, np.floating)]
+    return np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+
+
+class GradientFlow:
+    """Training of an infinitely wide network on (X, Y), from its train kernels, factorized once.
+
+    ``k_train_train`` is Theta(X, X) (or K(X, X) for the NNGP), ``nngp_train_train`` the NNGP
+    K(X, X) that sets the covariance P of the outputs at initialization (omitted: P = D, the
+    kernel="nngp" convention). ``method``: "dense" (float64 eigh / Cholesky), "iterative"
+    (``krylov.IterativeFlowKernel``: conjugate gradients and Lanczos on products with the kernel,
+    which may be a np.memmap) or "auto" (dense up to ``DENSE_LIMIT`` points). ``options`` go to
+    ``IterativeFlowKernel``.
+    """
+
+    def __init__(self, k_train_train: np.ndarray, y_train: np.ndarray, *, learning_rate: float = 1.0,
+                 ridge: float = 0.0, nngp_train_train: np.ndarray | None = None, method: str = "auto",
+                 options: dict | None = None) -> None:
+        self.learning_rate = _check_scalar("learning_rate", learning_rate, positive=True)
+        self.ridge = _check_scalar("ridge", ridge)
+        self.k_train_train = _check_square("k_train_train", k_train_train)
+        n = self.k_train_train.shape[0]
+        self.y_train = _check_targets(y_train, n)
+        self.nngp_train_train = _check_kernel("nngp_train_train", nngp_train_train, (n, n))
+        self.operator = _flow_kernel(self.k_train_train, self.ridge, method, options)
+        self.n_train = n
+        self.outputs = self.y_train.reshape(n, -1)
+        self.dtype = _output_dtype(self.k_train_train, self.nngp_train_train)
+
+    def max_learning_rate(self) -> float:
+        """2 n / lambda_max(D): the learning rate above which gradient descent diverges (n = Y.size)."""
+        return 2.0 * self.y_train.size / self.operator.max_eigenvalue()
+
+    def _functions(self, b: np.ndarray, times: np.ndarray | None, discrete: bool) -> list[np.ndarray]:
+        """[g_t(D) b for t in times]; infinite times (and None) by one solve D^+ b."""
+        if times is None:
+            return [self.operator.solve(b)]
+        rate = self.learning_rate / self.y_train.size
+        if discrete:
+            functions = [functools.partial(descent_coefficients, rate=rate, steps=s) for s in times
+                         if np.isfinite(s)]
+        else:
+            functions = [functools.partial(flow_coefficients, tau=rate * t) for t in times if np.isfinite(t)]
+        finite = iter(self.operator.apply(b, functions) if functions else [])
+        infinite = self.operator.solve(b) if not np.isfinite(times).all() else None
+        return [next(finite) if np.isfinite(t) else infinite for t in times]
+
+    def predict(self, k_test_train: np.ndarray, t: Times = None, nngp_test_train: np.ndarray | None = None,
+                nngp_test_test: np.ndarray | None = None, discrete: bool = False
+                ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """mean = A Y and, when ``nngp_test_test`` is given, cov = K(x, x) + A P A^T - A K(X, x) - K(x, X) A^T.
+
+        ``k_test_train`` is D(x, X) of shape (M, N) (no ridge); ``nngp_test_train`` K(x, X)
+        (default: ``k_test_train``, the NNGP case); ``nngp_test_test`` K(x, x) of shape (M, M) for
+        the full covariance or (M,) for its diagonal (the variances). ``t``: None (infinity), a
+        number or a sequence (a leading time axis); ``discrete=True``: t counts gradient-descent steps.
+        Returns mean of shape (M,) or (M, k) like y_train, and cov of shape (M, M) or (M,).
+        """
+        times, scalar = _check_times("steps" if discrete else "t", t, integer=discrete)
+        if discrete and self.learning_rate > self.max_learning_rate():
+            raise ValueError(f"learning_rate={self.learning_rate} is above max_learning_rate = "
+                             f"{self.max_learning_rate():.6g}: gradient descent diverges")
+        n = self.n_train
+        k_test_train = _check_kernel("k_test_train", k_test_train, (None, n))
+        m = k_test_train.shape[0]
+        test_train = np.asarray(k_test_train, np.float64)
+        means = [test_train @ f for f in self._functions(self.outputs, times, discrete)]
+        means = np.stack([mean.reshape((m,) + self.y_train.shape[1:]) for mean in means])
+        means = means.astype(np.result_type(self.dtype, k_test_train.dtype), copy=False)
+        if nngp_test_test is None:
+            if nngp_test_train is not None:
+                raise ValueError("nngp_test_train is only used with nngp_test_test (the covariance)")
+            return means[0] if scalar else means
+        nngp_test_test = _check_kernel("nngp_test_test", nngp_test_test,
+                                       (m,) if np.ndim(nngp_test_test) == 1 else (m, m))
+        if (self.nngp_train_train is None) != (nngp_test_train is None):
+            raise ValueError("nngp_train_train and nngp_test_train must be given together (NTK covariance) "
+                             "or both omitted (the NNGP case: the flow kernel is the NNGP)")
+        nngp_test_train = _check_kernel("nngp_test_train", nngp_test_train, (m, n))
+        nngp_train_test = test_train.T if nngp_test_train is None else np.asarray(nngp_test_train, np.float64).T
+        covariances = []
+        for a_t in self._functions(test_train.T, times, discrete):        # A^T, shape (N, M)
+            prior_a_t = self.operator.matmul(a_t) if self.nngp_train_train is None else \
+                krylov.blocked_matmul(self.nngp_train_train, a_t)
+            if nngp_test_test.ndim == 1:
+                cross = np.einsum("nm,nm->m", a_t, nngp_train_test)
+                cov = nngp_test_test + np.einsum("nm,nm->m", a_t, prior_a_t) - 2 * cross
+            else:
+                cross = a_t.T @ nngp_train_test
+                cov = nngp_test_test + a_t.T @ prior_a_t - cross - cross.T
+            covariances.append(cov)
+        covariances = np.stack(covariances).astype(np.result_type(means.dtype, nngp_test_test.dtype), copy=False)
+        return (means[0], covariances[0]) if scalar else (means, covariances)
+
+    def training_loss(self, t: Times, discrete: bool = False) -> np.ndarray | float:
+        """L(t) = 0.5 / n (|Theta A_t Y - Y|^2 + k tr cov_t(X)), the train loss averaged over initializations.
+
+        Without ``nngp_train_train`` only the first term, the loss of the mean network, is
+        returned; with it the variance of the outputs, P = K(X, X), is included (k = number of
+        outputs). Theta(X, X) here is the train kernel without the ridge.
+        """
+        axes = tuple(range(-self.y_train.ndim, 0))
+        if self.nngp_train_train is None:
+            mean = self.predict(self.k_train_train, t, discrete=discrete)
+            return 0.5 * np.sum((mean - self.y_train) ** 2, axis=axes) / self.y_train.size
+        nngp = self.nngp_train_train
+        mean, variance = self.predict(self.k_train_train, t, nngp_test_train=nngp,
+                                      nngp_test_test=np.diagonal(nngp).astype(np.float64), discrete=discrete)
+        squared = np.sum((mean - self.y_train) ** 2, axis=axes)
+        return 0.5 * (squared + self.outputs.shape[1] * np.sum(variance, axis=-1)) / self.y_train.size
+
+
+def gradient_flow(k_train_train: np.ndarray, y_train: np.ndarray, k_test_train: np.ndarray, t: Times = None,
+                  learning_rate: float = 1.0, ridge: float = 0.0, nngp_train_train: np.ndarray | None = None,
+                  nngp_test_train: np.ndarray | None = None, nngp_test_test: np.ndarray | None = None,
+                  method: str = "auto") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Mean (and covariance, when ``nngp_test_test`` is given) of gradient flow for time t on
+    precomputed kernels:
+
+        mean = D(x, X) D^-1 (I - exp(-eta D t / n)) Y,   cov = K(x, x) + A P A^T - A K(X, x) - K(x, X) A^T
+
+    (see the module docstring). For the NTK pass the NTK as ``k_*`` and the NNGP as ``nngp_*``;
+    for the NNGP pass it as ``k_*`` and only ``nngp_test_test``. Shapes: (N, N), (N,) or (N, k),
+    (M, N); ``nngp_test_test`` (M, M) or (M,) for variances only.
+    """
+    flow = GradientFlow(k_train_train, y_train, learning_rate=learning_rate, ridge=ridge,
+                        nngp_train_train=nngp_train_train, method=method)
+    return flow.predict(k_test_train, t, nngp_test_train=nngp_test_train, nngp_test_test=nngp_test_test)
+
+
+def gradient_descent(k_train_train: np.ndarray, y_train: np.ndarray, k_test_train: np.ndarray,
+                     steps: Times = None, learning_rate: float = 1.0, ridge: float = 0.0,
+                     nngp_train_train: np.ndarray | None = None, nngp_test_train: np.ndarray | None = None,
+                     nngp_test_test: np.ndarray | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """``gradient_flow`` for s discrete full-batch steps f <- f - (eta / n) D (f - Y):
+
+        mean = D(x, X) D^-1 (I - (I - eta D / n)^s) Y
+
+    Raises ValueError if learning_rate > ``max_learning_rate`` (the steps would diverge).
+    """
+    flow = GradientFlow(k_train_train, y_train, learning_rate=learning_rate, ridge=ridge,
+                        nngp_train_train=nngp_train_train)
+    return flow.predict(k_test_train, steps, nngp_test_train=nngp_test_train, nngp_test_test=nngp_test_test,
+                        discrete=True)
+
+
+def gp_posterior(nngp_train_train: np.ndarray, y_train: np.ndarray, nngp_test_train: np.ndarray,
+                 nngp_test_test: np.ndarray | None = None, ridge: float = 0.0,
+                 method: str = "auto") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The Gaussian-process posterior with noise variance ``ridge`` (= gradient flow of the readout, t = None):
+
+        mean = K(x, X) (K + ridge I)^-1 Y,      cov = K(x, x) - K(x, X) (K + ridge I)^-1 K(X, x)
+    """
+    return gradient_flow(nngp_train_train, y_train, nngp_test_train, None, ridge=ridge,
+                         nngp_test_test=nngp_test_test, method=method)
+
+
+def training_loss(k_train_train: np.ndarray, y_train: np.ndarray, t: Times, learning_rate: float = 1.0,
+                  ridge: float = 0.0, nngp_train_train: np.ndarray | None = None) -> np.ndarray | float:
+    """The train loss L(t) = 0.5 mean((f_t(X) - Y)^2) along gradient flow; with the NNGP given, its
+    average over initializations (mean network's loss + the output variance). For ridge = 0:
+
+        L(t) = 0.5 / n sum_i exp(-2 lambda_i tau) |v_i^T Y|^2   (+ 0.5 / N sum_i exp(-2 lambda_i tau) v_i^T K v_i)
+    """
+    flow = GradientFlow(k_train_train, y_train, learning_rate=learning_rate, ridge=ridge,
+                        nngp_train_train=nngp_train_train, method="dense")
+    return flow.training_loss(t)
+
+
+def max_learning_rate(ntk_train_train: np.ndarray, y_train_size: int | None = None, ridge: float = 0.0,
+                      method: str = "auto") -> float:
+    """eta_max = 2 n / lambda_max(Theta + ridge I), n = y_train_size (default N, one output): the
+    rate above which full-batch gradient descent on 0.5 mean((f - Y)^2) diverges."""
+    ntk_train_train = _check_square("ntk_train_train", ntk_train_train)
+    size = ntk_train_train.shape[0] if y_train_size is None else y_train_size
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"y_train_size must be a positive integer, got {y_train_size!r}")
+    operator = _flow_kernel(ntk_train_train, _check_scalar("ridge", ridge), method, None)
+    return 2.0 * size / operator.max_eigenvalue()
+
+
+def predict(net: FullyConnected, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, t: Times = None,
+            kernel: str = "ntk", learning_rate: float = 1.0, ridge: float = 0.0, return_cov: bool = False,
+            method: str = "auto") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Mean (and with ``return_cov`` the test-test covariance) over initializations of an infinitely
+    wide ``net`` trained on (x_train, y_train) by gradient flow on 0.5 mean((f(X) - Y)^2) for time t:
+
+        mean = Theta(x, X) Theta^-1 (I - exp(-eta Theta t / Y.size)) Y   (K for kernel="nngp")
+
+    and the covariance of the module docstring. t: None (infinity), a number, or a sequence (then
+    a leading time axis). Returns arrays of shape ([T,] M) or ([T,] M, k) following y_train, and
+    ([T,] M, M).
+    """
+    if not isinstance(net, FullyConnected):
+        raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
+    _check_name(kernel)
+    _check_times("t", t)
+    _check_scalar("learning_rate", learning_rate, positive=True)
+    _check_scalar("ridge", ridge)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    x_train, x_test = check_inputs(x_train, x_test)
+    _check_targets(y_train, x_train.shape[0])
+    names = ("nngp", "ntk") if return_cov and kernel == "ntk" else (kernel,)
+    train = net.kernel(x_train, get=names)
+    test_train = net.kernel(x_test, x_train, get=names)
+    flow = GradientFlow(getattr(train, kernel), y_train, learning_rate=learning_rate, ridge=ridge,
+                        nngp_train_train=train.nngp if kernel == "ntk" else None, method=method)
+    if not return_cov:
+        return flow.predict(getattr(test_train, kernel), t)
+    return flow.predict(getattr(test_train, kernel), t,
+                        nngp_test_train=test_train.nngp if kernel == "ntk" else None,
+                        nngp_test_test=net.kernel(x_test, get="nngp"))

@@ -1,0 +1,114 @@
+"""Tests of nngp_ntk.krylov: CG and Lanczos agree with the dense eigendecomposition, in memory and on disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nngp_ntk import krylov, solver
+
+
+def arccos_kernel(n: int, dim: int = 6, seed: int = 0, dtype=np.float64) -> np.ndarray:
+    """Arc-cosine kernels of degrees 1 and 0 (ReLU network kernels) plus a constant on random points:
+    positive definite, with the power-law spectrum of network kernels."""
+    x = np.random.default_rng(seed).standard_normal((n, dim))
+    norms = np.linalg.norm(x, axis=1)
+    cosine = np.clip(x @ x.T / np.outer(norms, norms), -1, 1)
+    angle = np.arccos(cosine)
+    outer = np.outer(norms, norms) / dim
+    nngp = outer * (np.sin(angle) + (np.pi - angle) * cosine) / (2 * np.pi)
+    return (nngp + outer * (np.pi - angle) / (2 * np.pi) + 0.01).astype(dtype)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    kernel = arccos_kernel(330)
+    train, test = kernel[:300, :300], kernel[300:, :300]
+    y = np.random.default_rng(1).standard_normal((300, 2))
+    return train, test, y
+
+
+@pytest.mark.parametrize("ridge", [0.0, 1e-2])
+def test_cg_solve_agrees_with_dense(problem, ridge):
+    train, _, y = problem
+    dense = solver.DenseFlowKernel(train, ridge).solve(y)
+    operator = krylov.IterativeFlowKernel(train, ridge, rank=50, tol=1e-11)
+    iterative = operator.solve(y)
+    np.testing.assert_allclose(iterative, dense, rtol=1e-6, atol=1e-6 * np.abs(dense).max())
+    assert operator.iterations[-1] < 300            # the preconditioner helps
+    np.testing.assert_allclose(operator.solve(y[:, 0]), dense[:, 0], rtol=1e-6, atol=1e-6 * np.abs(dense).max())
+
+
+def test_lanczos_matrix_functions_agree_with_dense(problem):
+    train, _, y = problem
+    functions = [lambda v, tau=tau: solver.flow_coefficients(v, tau) for tau in (0.01, 1.0, 30.0)]
+    dense = solver.DenseFlowKernel(train, 0.0).apply(y, functions)
+    iterative = krylov.IterativeFlowKernel(train, 0.0, tol=1e-10).apply(y, functions)
+    for a, b in zip(iterative, dense):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-7 * np.abs(b).max())
+
+
+def test_iterative_gradient_flow_agrees_with_dense_on_disk(problem, tmp_path):
+    """The whole prediction (mean and covariance, t = None and finite t) from a np.memmap kernel."""
+    train, test, y = problem
+    stored = np.lib.format.open_memmap(tmp_path / "k.npy", mode="w+", dtype=np.float64, shape=train.shape)
+    stored[:] = train
+    stored.flush()
+    on_disk = np.load(tmp_path / "k.npy", mmap_mode="r")
+    nngp_test = np.diag(arccos_kernel(330)[300:, 300:])
+    kwargs = dict(nngp_test_test=nngp_test, ridge=1e-3)
+    for t in (None, [0.5, 40.0]):
+        dense = solver.gradient_flow(train, y, test, t, method="dense", **kwargs)
+        flow = solver.GradientFlow(on_disk, y, ridge=1e-3, method="iterative",
+                                   options=dict(block_rows=64, tol=1e-11))
+        iterative = flow.predict(test, t, nngp_test_test=nngp_test)
+        for a, b in zip(iterative, dense):
+            np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-7 * np.abs(b).max())
+    assert flow.max_learning_rate() == pytest.approx(solver.max_learning_rate(train, y.size, ridge=1e-3), rel=1e-7)
+
+
+def test_float32_kernel_agrees_to_single_precision(problem):
+    train, test, y = problem
+    dense = solver.gradient_flow(train, y, test, ridge=1e-2)
+    iterative = solver.gradient_flow(train.astype(np.float32), y, test.astype(np.float32), ridge=1e-2,
+                                     method="iterative")
+    assert iterative.dtype == np.float32
+    np.testing.assert_allclose(iterative, dense, rtol=1e-4, atol=1e-4 * np.abs(dense).max())
+
+
+def test_pivoted_cholesky_is_exact_at_full_rank(problem):
+    train, _, _ = problem
+    factor, residual = krylov.pivoted_cholesky(train[:40, :40], 40)
+    np.testing.assert_allclose(factor.T @ factor, train[:40, :40], atol=1e-10)
+    assert residual.max() < 1e-10
+    low_rank = np.outer(np.arange(1.0, 6.0), np.arange(1.0, 6.0))
+    assert krylov.pivoted_cholesky(low_rank, 5)[0].shape == (1, 5)     # stops once the residual vanishes
+
+
+def test_unconverged_iterations_warn_and_stay_finite(problem):
+    train, _, y = problem
+    operator = krylov.IterativeFlowKernel(train, 0.0, rank=1, maxiter=3, tol=1e-12)
+    with pytest.warns(krylov.NotConvergedWarning, match="maxiter=3"):
+        assert np.isfinite(operator.solve(y)).all()
+    with pytest.warns(krylov.NotConvergedWarning, match="Lanczos"):
+        assert np.isfinite(operator.apply(y, [lambda v: solver.flow_coefficients(v, 1e3)])[0]).all()
+
+
+def test_blocked_helpers(tmp_path):
+    matrix = np.arange(30.0).reshape(6, 5)
+    stored = np.lib.format.open_memmap(tmp_path / "m.npy", mode="w+", dtype=np.float32, shape=(6, 5))
+    stored[:] = matrix
+    b = np.ones((5, 2))
+    np.testing.assert_array_equal(krylov.blocked_matmul(stored, b, block_rows=4), matrix @ b)
+    assert krylov.all_finite(stored, block_rows=4)
+    stored[5, 1] = np.nan
+    assert not krylov.all_finite(stored, block_rows=4)
+
+
+@pytest.mark.parametrize("options, match", [(dict(rank=0), "rank"), (dict(maxiter=1.5), "maxiter"),
+                                            (dict(tol=2.0), "tol"), (dict(block_rows=-1), "block_rows")])
+def test_bad_options(options, match):
+    with pytest.raises(ValueError, match=match):
+        krylov.IterativeFlowKernel(np.eye(3), 0.0, **options)
+    with pytest.raises(ValueError, match="options"):
+        solver.GradientFlow(np.eye(3), np.ones(3), method="dense", options=options)
