@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
+import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -108,20 +109,28 @@ def check_inputs(x1: np.ndarray, x2: np.ndarray | None = None) -> tuple[np.ndarr
 
 
 def _input_variances(spec: _Spec, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Per-point (K^l(x, x) for l = 0..depth as columns, Theta^depth(x, x))."""
+    """Per-point (K^l(x, x) for l = 0..depth as columns, Theta^depth(x, x)).
+
+    The layers run in a compiled loop (unrolled, compiling took 40-65 s at depth 200).
+    """
     dim = x.shape[1]
     norms = jnp.sum(x * x, axis=1)
     variance = spec.W_std[0] ** 2 * norms / dim + spec.b_std[0] ** 2
     theta = variance if spec.parameterization == "ntk" else norms + 1
-    variances = [variance]
-    for layer in range(1, spec.depth + 1):
-        mean_square = spec.activation.variance(variance)
-        derivative = spec.activation.dual(variance, variance, variance)[1]
-        variance = spec.W_std[layer] ** 2 * mean_square + spec.b_std[layer] ** 2
+    w2 = jnp.asarray([w * w for w in spec.W_std[1:]], variance.dtype)
+    b2 = jnp.asarray([b * b for b in spec.b_std[1:]], variance.dtype)
+
+    def layer(state: tuple[jax.Array, jax.Array], weights: tuple[jax.Array, jax.Array]
+              ) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
+        (previous, theta), (w2_layer, b2_layer) = state, weights
+        mean_square = spec.activation.variance(previous)
+        derivative = spec.activation.dual(previous, previous, previous)[1]
+        variance = w2_layer * mean_square + b2_layer
         added = variance if spec.parameterization == "ntk" else spec.width * mean_square + 1
-        theta = added + spec.W_std[layer] ** 2 * derivative * theta
-        variances.append(variance)
-    return jnp.stack(variances, axis=1), theta
+        return (variance, added + w2_layer * derivative * theta), variance
+
+    (_, theta), deeper = jax.lax.scan(layer, (variance, theta), (w2, b2))
+    return jnp.concatenate([variance[:, None], deeper.T], axis=1), theta
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -140,9 +149,8 @@ def _layer(spec: _Spec, w2: jax.Array, b2: jax.Array, k11: jax.Array, k22: jax.A
     return new_nngp, ntk
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 4))
 def _tile(spec: _Spec, names: tuple[str, ...], rows: tuple[jax.Array, jax.Array],
-          cols: tuple[jax.Array, jax.Array], on_diagonal: bool) -> tuple[jax.Array, ...]:
+          cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array) -> tuple[jax.Array, ...]:
     """The requested kernels on one tile; rows/cols are (points, per-point variances K^0..K^depth).
 
     On a diagonal tile of K(x, x) (``on_diagonal``) the entries K^l(x_i, x_i) are set to the
@@ -151,18 +159,15 @@ def _tile(spec: _Spec, names: tuple[str, ...], rows: tuple[jax.Array, jax.Array]
     """
     (x1, var1), (x2, var2) = rows, cols
     gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
-    nngp = spec.W_std[0] ** 2 * gram / x1.shape[1] + spec.b_std[0] ** 2
-    same_point = None
-    if on_diagonal:
-        same_point = jnp.arange(x1.shape[0])[:, None] == jnp.arange(x2.shape[0])[None, :]
-        nngp = jnp.where(same_point, var1[:, :1], nngp)
+    same_point = on_diagonal & (jnp.arange(x1.shape[0])[:, None] == jnp.arange(x2.shape[0])[None, :])
+    nngp = jnp.where(same_point, var1[:, :1], spec.W_std[0] ** 2 * gram / x1.shape[1] + spec.b_std[0] ** 2)
     ntk = None
     if "ntk" in names:
         ntk = nngp if spec.parameterization == "ntk" else gram + 1
     # The layers run in a compiled loop: each iteration is one fused pass over the tile. Unrolled,
     # XLA's CPU fusion recomputes earlier layers inside later fusions (measured 8x slower at
-    # depth 10 and 8 s to compile at depth 30).
-    # Squared in float64, then rounded once: the same numbers as the per-point variances use.
+    # depth 10 and 8 s to compile at depth 30). W^2 and b^2 are squared in float64 and rounded
+    # once, as for the per-point variances (rounding W first drifted float32 by 1e-7 a layer).
     w2 = jnp.asarray([w * w for w in spec.W_std[1:]], gram.dtype)
     b2 = jnp.asarray([b * b for b in spec.b_std[1:]], gram.dtype)
 
@@ -170,14 +175,22 @@ def _tile(spec: _Spec, names: tuple[str, ...], rows: tuple[jax.Array, jax.Array]
         k11 = jax.lax.dynamic_index_in_dim(var1, layer, axis=1, keepdims=True)
         k22 = jax.lax.dynamic_index_in_dim(var2, layer, axis=1, keepdims=True).T
         nngp, ntk = _layer(spec, w2[layer], b2[layer], k11, k22, *state)
-        if same_point is not None:
-            nngp = jnp.where(same_point, jax.lax.dynamic_index_in_dim(var1, layer + 1, axis=1), nngp)
+        nngp = jnp.where(same_point, jax.lax.dynamic_index_in_dim(var1, layer + 1, axis=1), nngp)
         return nngp, ntk
 
     if spec.depth:
         nngp, ntk = jax.lax.fori_loop(0, spec.depth, body, (nngp, ntk))
     kernels = {"nngp": nngp, "ntk": ntk}
     return tuple(kernels[name] for name in names)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 5))
+def _tiles(spec: _Spec, names: tuple[str, ...], rows: tuple[jax.Array, jax.Array],
+           cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array, transpose: bool) -> tuple[jax.Array, ...]:
+    """``_tile`` over a leading axis of tiles (sharded over devices by the caller's placement),
+    followed by the transposed tiles when ``transpose`` (for the lower triangle of K(x, x))."""
+    tiles = jax.vmap(functools.partial(_tile, spec, names))(rows, cols, on_diagonal)
+    return tiles + tuple(jnp.swapaxes(t, 1, 2) for t in tiles) if transpose else tiles
 
 
 @dataclasses.dataclass
@@ -257,11 +270,15 @@ class FullyConnected:
         return 128 if spec.activation.uses_quadrature else 1024
 
     def kernel(self, x1: np.ndarray, x2: np.ndarray | None = None,
-               get: str | Sequence[str] = KERNEL_NAMES) -> Kernels | np.ndarray:
+               get: str | Sequence[str] = KERNEL_NAMES, out: str | os.PathLike | None = None,
+               progress: bool | None = None) -> Kernels | np.ndarray:
         """NNGP and/or NTK between the rows of x1 (N1, d) and x2 (N2, d); x2=None means x1.
 
         ``get`` is "nngp", "ntk" (then a single (N1, N2) array is returned) or a sequence of them
-        (then ``Kernels``). K(x1, x1) is computed on upper-triangular tiles only.
+        (then ``Kernels``). K(x1, x1) is computed on upper-triangular tiles only; tiles are
+        sharded over the local JAX devices. ``out="folder/"`` writes ``nngp.npy`` / ``ntk.npy``
+        tile by tile (memory stays bounded) and returns read-only memory maps; a killed run
+        resumes when called again with the same arguments. ``progress`` shows a bar (None: auto).
         """
         spec = self.spec()
         names = _check_kernel_names(get)
@@ -269,8 +286,10 @@ class FullyConnected:
         dtype = x1.dtype
         rows = (x1, np.asarray(_variances(spec, jnp.asarray(x1))[0]))
         cols = None if x2 is None else (x2, np.asarray(_variances(spec, jnp.asarray(x2))[0]))
-        tile_fn = functools.partial(_tile, spec, names)
-        results = dict(zip(names, tiling.evaluate(tile_fn, rows, cols, len(names), self._tile_size(spec), dtype)))
+        tile_size = self._tile_size(spec)
+        key = "" if out is None else tiling.fingerprint(x1, "symmetric" if x2 is None else x2, spec, names, tile_size)
+        results = dict(zip(names, tiling.evaluate(functools.partial(_tiles, spec, names), rows, cols, names,
+                                                  tile_size, dtype, out=out, key=key, progress=progress)))
         if isinstance(get, str):
             return results[get]
         return Kernels(results.get("nngp"), results.get("ntk"))

@@ -1,28 +1,59 @@
-"""Blocked evaluation of a kernel function K(x1, x2) over output tiles.
+"""Blocked, symmetric, sharded and out-of-core evaluation of a kernel function K(x1, x2).
 
-A kernel function here is ``tile_fn(rows, cols, on_diagonal) -> tuple of (B, B) arrays``, where
-``rows`` and ``cols`` are tuples of per-point arrays (inputs and any per-point statistics) for one
-block of points each, and ``on_diagonal`` says that they are the same block of K(x, x). ``evaluate`` pads the points to whole tiles (by repeating the first point, so padded
-entries stay finite), walks the tiles (only those with j >= i when K(x, x) is symmetric, the
-others filled by transposition), keeps one tile in flight while the previous one is copied to the
-host, and writes the results into preallocated NumPy arrays.
+A kernel function here is ``tile_fn(rows, cols, on_diagonal, transpose)``, compiled once per
+shape: ``rows`` and ``cols`` are tuples of per-point arrays stacked as (T, B, ...) for T tiles of
+B points each, ``on_diagonal`` (T,) says that tile t is a diagonal block of K(x, x), and it
+returns the (T, B, B) kernel tiles, followed by their transposes when ``transpose`` is set.
+
+``evaluate``
+  * pads the points to whole tiles by repeating the first point (padded entries stay finite);
+  * walks only the tiles with j >= i when K(x, x) is symmetric, filling the lower triangle from
+    the transposed tiles (XLA's tiled transpose is ~10x faster than NumPy's strided copy);
+  * with several local JAX devices, evaluates one tile per device at a time, the stacked tiles
+    sharded over a 1-D ``Mesh`` with ``NamedSharding`` (results equal the one-device ones);
+  * keeps one group of tiles in flight while the previous one is copied to the host;
+  * writes into NumPy arrays, or, with ``out=folder``, into ``<name>.npy`` memory maps with a
+    manifest of finished tiles, so a killed run resumes where it stopped (see ``TileStore``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
 
 PointData = tuple[np.ndarray, ...]
-TileFunction = Callable[[PointData, PointData, bool], tuple[jax.Array, ...]]
+TileFunction = Callable[[PointData, PointData, np.ndarray, bool], tuple[jax.Array, ...]]
+MANIFEST = "manifest.json"
+_MANIFEST_VERSION = 1
 
 
-@jax.jit
-def _transpose(tiles: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
-    """Transposed tiles for the lower triangle (XLA's tiled transpose is ~10x NumPy's strided copy)."""
-    return tuple(t.T for t in tiles)
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (Linux MemAvailable, else free pages)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_fits_in_memory(n_bytes: int, what: str) -> None:
+    """Raise ValueError (before allocating) when ``n_bytes`` exceed the available memory."""
+    available = available_memory()
+    if n_bytes > available:
+        raise ValueError(f"{what} needs {n_bytes / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB "
+                         "of memory is available; pass out='folder/' to write it to disk tile by tile")
 
 
 def pad_rows(arrays: PointData, multiple: int) -> PointData:
@@ -39,11 +70,119 @@ def tile_pairs(n1_tiles: int, n2_tiles: int, symmetric: bool) -> list[tuple[int,
     return [(i, j) for i in range(n1_tiles) for j in range(n2_tiles) if not symmetric or j >= i]
 
 
-def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, n_outputs: int,
-             tile_size: int, dtype: np.dtype) -> list[np.ndarray]:
-    """All ``n_outputs`` kernel matrices of shape (len(rows[0]), len(cols[0])).
+def fingerprint(*parts: object) -> str:
+    """SHA-256 of arrays (their dtype, shape and bytes) and of other objects' reprs (addresses removed)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            digest.update(f"{part.dtype}{part.shape}".encode())
+            digest.update(np.ascontiguousarray(part).data)
+        else:
+            digest.update(re.sub(r" at 0x[0-9a-fA-F]+", "", repr(part)).encode())
+    return digest.hexdigest()
 
-    ``cols=None`` means cols = rows and the outputs are symmetric: only upper tiles are computed.
+
+class TileStore:
+    """``<name>.npy`` memory maps in a folder plus ``manifest.json`` listing the finished tiles.
+
+    A tile is listed only after its values are flushed to disk, and the manifest is replaced
+    atomically (write to a temporary name, then rename), so a run killed at any point (SIGKILL
+    included) leaves a store whose listed tiles are complete; calling again with the same
+    arguments computes only the rest. The disk space is reserved up front (``posix_fallocate``),
+    so a full disk is reported before any work instead of crashing a memory-mapped write.
+    """
+
+    def __init__(self, folder: str | os.PathLike, names: Sequence[str], shape: tuple[int, int],
+                 dtype: np.dtype, key: str) -> None:
+        self.folder = os.fspath(folder)
+        self.names = tuple(names)
+        self.done: set[tuple[int, int]] = set()
+        self._header = {"version": _MANIFEST_VERSION, "key": key, "names": list(self.names),
+                        "shape": list(shape), "dtype": np.dtype(dtype).name}
+        manifest = os.path.join(self.folder, MANIFEST)
+        if os.path.exists(self.folder) and not os.path.isdir(self.folder):
+            raise ValueError(f"out must be a folder, but {self.folder!r} is a file")
+        os.makedirs(self.folder, exist_ok=True)
+        if not os.access(self.folder, os.W_OK | os.X_OK):
+            raise ValueError(f"out folder {self.folder!r} is not writable")
+        if os.path.exists(manifest):
+            self._resume(manifest)
+            mode = "r+"
+        else:
+            if os.listdir(self.folder):
+                raise ValueError(f"out folder {self.folder!r} is not empty and holds no {MANIFEST}: "
+                                 "give an empty or new folder (or one a previous run of the same kernel wrote)")
+            self._reserve(shape, dtype)
+            mode = "r+"
+            self._write_manifest()
+        self.arrays = [np.load(self._path(n), mmap_mode=mode) for n in self.names]
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.folder, f"{name}.npy")
+
+    def _resume(self, manifest: str) -> None:
+        try:
+            with open(manifest) as file:
+                recorded = json.load(file)
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"cannot read the manifest {manifest!r}: {error}") from None
+        header = {k: recorded.get(k) for k in self._header}
+        if header != self._header:
+            raise ValueError(f"out folder {self.folder!r} holds a kernel of different inputs or arguments "
+                             f"(its manifest does not match this call); use another folder or delete it")
+        for name in self.names:
+            if not os.path.exists(self._path(name)):
+                raise ValueError(f"out folder {self.folder!r} lacks {name}.npy listed in its manifest")
+        self.done = {tuple(pair) for pair in recorded.get("done", [])}
+
+    def _reserve(self, shape: tuple[int, int], dtype: np.dtype) -> None:
+        needed = len(self.names) * shape[0] * shape[1] * np.dtype(dtype).itemsize
+        free = shutil.disk_usage(self.folder).free
+        if needed > free:
+            raise ValueError(f"out folder {self.folder!r} needs {needed / 2**30:.2f} GiB of disk "
+                             f"but only {free / 2**30:.2f} GiB is free")
+        for name in self.names:
+            array = np.lib.format.open_memmap(self._path(name), mode="w+", dtype=dtype, shape=shape)
+            del array
+            with open(self._path(name), "r+b") as file:
+                try:
+                    os.posix_fallocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
+                except OSError as error:
+                    raise ValueError(f"cannot reserve disk space for {self._path(name)!r}: {error}") from None
+
+    def _write_manifest(self) -> None:
+        content = dict(self._header, done=sorted(self.done))
+        temporary = os.path.join(self.folder, MANIFEST + ".tmp")
+        with open(temporary, "w") as file:
+            json.dump(content, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, os.path.join(self.folder, MANIFEST))
+
+    def mark_done(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """Flush the arrays, then record ``pairs`` as finished."""
+        for array in self.arrays:
+            array.flush()
+        self.done.update(pairs)
+        self._write_manifest()
+
+    def read_only(self) -> list[np.ndarray]:
+        """The finished arrays, memory-mapped read-only."""
+        return [np.load(self._path(n), mmap_mode="r") for n in self.names]
+
+
+def _mesh() -> Mesh:
+    return Mesh(np.array(jax.local_devices()), ("tiles",))
+
+
+def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, names: Sequence[str],
+             tile_size: int, dtype: np.dtype, out: str | os.PathLike | None = None, key: str = "",
+             progress: bool | None = None) -> list[np.ndarray]:
+    """The kernel matrices ``names`` of shape (len(rows[0]), len(cols[0])), by tiles.
+
+    ``cols=None`` means cols = rows: the outputs are symmetric and only upper tiles are computed.
+    ``out`` selects the out-of-core store (``key`` identifies the inputs and arguments);
+    ``progress`` shows a tqdm bar (None: only for jobs of 16 tiles or more, on a terminal).
     """
     symmetric = cols is None
     n1 = rows[0].shape[0]
@@ -51,29 +190,55 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, n_o
     block = max(1, min(tile_size, max(n1, n2)))
     rows_padded = pad_rows(rows, block)
     cols_padded = rows_padded if symmetric else pad_rows(cols, block)
-    outputs = [np.empty((n1, n2), dtype) for _ in range(n_outputs)]
     pairs = tile_pairs(len(rows_padded[0]) // block, len(cols_padded[0]) // block, symmetric)
 
-    def launch(i: int, j: int) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]:
-        tiles = tile_fn(tuple(a[i * block:(i + 1) * block] for a in rows_padded),
-                        tuple(a[j * block:(j + 1) * block] for a in cols_padded), symmetric and i == j)
-        return tiles, _transpose(tiles) if symmetric and i != j else ()
+    store = None
+    if out is None:
+        check_fits_in_memory(len(names) * n1 * n2 * np.dtype(dtype).itemsize, f"a {n1} x {n2} kernel result")
+        outputs = [np.empty((n1, n2), dtype) for _ in names]
+    else:
+        store = TileStore(out, names, (n1, n2), dtype, key)
+        outputs = store.arrays
+        pairs = [pair for pair in pairs if pair not in store.done]
 
-    def store(i: int, j: int, tiles: tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]) -> None:
-        r0, c0 = i * block, j * block
-        r1, c1 = min(r0 + block, n1), min(c0 + block, n2)
-        upper, lower = tiles
-        for out, tile in zip(outputs, upper):
-            out[r0:r1, c0:c1] = np.asarray(tile)[: r1 - r0, : c1 - c0]
-        for out, tile in zip(outputs, lower):
-            out[c0:c1, r0:r1] = np.asarray(tile)[: c1 - c0, : r1 - r0]
+    mesh = _mesh()
+    sharding = NamedSharding(mesh, PartitionSpec("tiles"))
+    group_size = mesh.size
+    groups = [pairs[k:k + group_size] for k in range(0, len(pairs), group_size)]
 
-    in_flight = None
-    for i, j in pairs:
-        launched = (i, j, launch(i, j))
+    def launch(group: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], tuple[jax.Array, ...]]:
+        padded = group + [group[-1]] * (group_size - len(group))
+        stacked_rows = tuple(np.stack([a[i * block:(i + 1) * block] for i, _ in padded]) for a in rows_padded)
+        stacked_cols = tuple(np.stack([a[j * block:(j + 1) * block] for _, j in padded]) for a in cols_padded)
+        on_diagonal = np.array([symmetric and i == j for i, j in padded])
+        placed = jax.device_put((stacked_rows, stacked_cols, on_diagonal), sharding)
+        return group, tile_fn(*placed, symmetric)
+
+    def store_group(group: list[tuple[int, int]], tiles: tuple[jax.Array, ...]) -> None:
+        host = [np.asarray(t) for t in tiles]
+        upper, lower = host[:len(names)], host[len(names):]
+        for t, (i, j) in enumerate(group):
+            r0, c0 = i * block, j * block
+            r1, c1 = min(r0 + block, n1), min(c0 + block, n2)
+            for output, values in zip(outputs, upper):
+                output[r0:r1, c0:c1] = values[t, : r1 - r0, : c1 - c0]
+            if symmetric and i != j:
+                for output, values in zip(outputs, lower):
+                    output[c0:c1, r0:r1] = values[t, : c1 - c0, : r1 - r0]
+        if store is not None:
+            store.mark_done(group)
+
+    show = progress if progress is not None else (None if len(pairs) >= 16 else False)
+    with tqdm(total=len(pairs), disable=(not show) if show is not None else None,
+              desc="kernel tiles", unit="tile", leave=False) as bar:
+        in_flight = None
+        for group in groups:
+            launched = launch(group)
+            if in_flight is not None:
+                store_group(*in_flight)
+                bar.update(len(in_flight[0]))
+            in_flight = launched
         if in_flight is not None:
-            store(*in_flight)
-        in_flight = launched
-    if in_flight is not None:
-        store(*in_flight)
-    return outputs
+            store_group(*in_flight)
+            bar.update(len(in_flight[0]))
+    return outputs if store is None else store.read_only()
