@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Sequence
 
 import jax
@@ -34,6 +35,9 @@ PointData = tuple[np.ndarray, ...]
 TileFunction = Callable[[PointData, PointData, np.ndarray, bool], tuple[jax.Array, ...]]
 MANIFEST = "manifest.json"
 _MANIFEST_VERSION = 1
+#: The out-of-core store flushes and records finished tiles at most this often (and at the end),
+#: so an interrupted run loses at most the tiles of the last interval plus those in flight.
+COMMIT_SECONDS = 0.5
 
 
 def available_memory() -> int:
@@ -97,6 +101,8 @@ class TileStore:
         self.folder = os.fspath(folder)
         self.names = tuple(names)
         self.done: set[tuple[int, int]] = set()
+        self._written: list[tuple[int, int]] = []
+        self._last_commit = time.monotonic()
         self._header = {"version": _MANIFEST_VERSION, "key": key, "names": list(self.names),
                         "shape": list(shape), "dtype": np.dtype(dtype).name}
         manifest = os.path.join(self.folder, MANIFEST)
@@ -159,12 +165,18 @@ class TileStore:
             os.fsync(file.fileno())
         os.replace(temporary, os.path.join(self.folder, MANIFEST))
 
-    def mark_done(self, pairs: Sequence[tuple[int, int]]) -> None:
-        """Flush the arrays, then record ``pairs`` as finished."""
-        for array in self.arrays:
-            array.flush()
-        self.done.update(pairs)
-        self._write_manifest()
+    def mark_done(self, pairs: Sequence[tuple[int, int]], force: bool = False) -> None:
+        """Count ``pairs`` as written; every COMMIT_SECONDS (or when ``force``) flush the arrays,
+        then record all written tiles as finished in the manifest."""
+        self._written.extend(pairs)
+        now = time.monotonic()
+        if force or now - self._last_commit >= COMMIT_SECONDS:
+            for array in self.arrays:
+                array.flush()
+            self.done.update(self._written)
+            self._written.clear()
+            self._write_manifest()
+            self._last_commit = now
 
     def read_only(self) -> list[np.ndarray]:
         """The finished arrays, memory-mapped read-only."""
@@ -241,4 +253,7 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
         if in_flight is not None:
             store_group(*in_flight)
             bar.update(len(in_flight[0]))
-    return outputs if store is None else store.read_only()
+    if store is None:
+        return outputs
+    store.mark_done([], force=True)
+    return store.read_only()
