@@ -286,26 +286,27 @@ class GradientFlow:
         Returns mean of shape (M,) or (M, k) like y_train, and cov of shape (M, M) or (M,).
         """
         times, scalar = _check_times("steps" if discrete else "t", t, integer=discrete)
-        if discrete and self.learning_rate > self.max_learning_rate():
-            raise ValueError(f"learning_rate={self.learning_rate} is above max_learning_rate = "
-                             f"{self.max_learning_rate():.6g}: gradient descent diverges")
         n = self.n_train
         k_test_train = _check_kernel("k_test_train", k_test_train, (None, n))
         m = k_test_train.shape[0]
+        if nngp_test_test is None and nngp_test_train is not None:
+            raise ValueError("nngp_test_train is only used with nngp_test_test (the covariance)")
+        if nngp_test_test is not None:
+            nngp_test_test = _check_kernel("nngp_test_test", nngp_test_test,
+                                           (m,) if np.ndim(nngp_test_test) == 1 else (m, m))
+            if (self.nngp_train_train is None) != (nngp_test_train is None):
+                raise ValueError("nngp_train_train and nngp_test_train must be given together (NTK covariance) "
+                                 "or both omitted (the NNGP case: the flow kernel is the NNGP)")
+            nngp_test_train = _check_kernel("nngp_test_train", nngp_test_train, (m, n))
+        if discrete and self.learning_rate > self.max_learning_rate():
+            raise ValueError(f"learning_rate={self.learning_rate} is above max_learning_rate = "
+                             f"{self.max_learning_rate():.6g}: gradient descent diverges")
         test_train = np.asarray(k_test_train, np.float64)
         means = [test_train @ f for f in self._functions(self.outputs, times, discrete)]
         means = np.stack([mean.reshape((m,) + self.y_train.shape[1:]) for mean in means])
         means = means.astype(np.result_type(self.dtype, k_test_train.dtype), copy=False)
         if nngp_test_test is None:
-            if nngp_test_train is not None:
-                raise ValueError("nngp_test_train is only used with nngp_test_test (the covariance)")
             return means[0] if scalar else means
-        nngp_test_test = _check_kernel("nngp_test_test", nngp_test_test,
-                                       (m,) if np.ndim(nngp_test_test) == 1 else (m, m))
-        if (self.nngp_train_train is None) != (nngp_test_train is None):
-            raise ValueError("nngp_train_train and nngp_test_train must be given together (NTK covariance) "
-                             "or both omitted (the NNGP case: the flow kernel is the NNGP)")
-        nngp_test_train = _check_kernel("nngp_test_train", nngp_test_train, (m, n))
         nngp_train_test = test_train.T if nngp_test_train is None else np.asarray(nngp_test_train, np.float64).T
         covariances = []
         for a_t in self._functions(test_train.T, times, discrete):        # A^T, shape (N, M)
