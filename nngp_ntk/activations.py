@@ -238,11 +238,13 @@ class Identity(Activation):
 
 @dataclasses.dataclass(frozen=True)
 class Sin(Activation):
-    """phi(x) = a sin(b x + c). With S = exp(-b^2 (K11 + K22)/2):
+    """phi(x) = a sin(b x + c). With S = exp(-b^2 (K11 + K22)/2), C = cos(2c), t = b^2 K12:
 
-    E[phi(u)phi(v)]   = a^2/2 S (exp(b^2 K12) - cos(2c) exp(-b^2 K12))
-    E[phi'(u)phi'(v)] = a^2 b^2/2 S (exp(b^2 K12) + cos(2c) exp(-b^2 K12))
-    E[phi(u)^2]       = a^2/2 (1 - cos(2c) exp(-2 b^2 K))
+    E[phi(u)phi(v)]   = a^2/2 S (e^t - C e^-t)     = a^2/2 S ((1 - C) cosh t + (1 + C) sinh t)
+    E[phi'(u)phi'(v)] = a^2 b^2/2 S (e^t + C e^-t) = a^2 b^2/2 S ((1 + C) cosh t + (1 - C) sinh t)
+    E[phi(u)^2]       = a^2/2 (1 - C e^(-2 b^2 K)) = a^2/2 ((1 - C) - C expm1(-2 b^2 K))
+
+    The cosh/sinh and expm1 forms avoid the cancellation of e^t - e^-t at small K.
     """
 
     a: float = 1.0
@@ -257,14 +259,18 @@ class Sin(Activation):
 
     def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
         scale = self.b**2
-        mean = -0.5 * scale * (k11 + k22)
-        same = jnp.exp(mean + scale * k12)
-        opposite = jnp.exp(mean - scale * k12) * math.cos(2 * self.c)
+        damping = jnp.exp(-0.5 * scale * (k11 + k22))
+        t = scale * k12
+        cosh, sinh = jnp.cosh(t), jnp.sinh(t)
+        phase = math.cos(2 * self.c)
         half = self.a**2 / 2
-        return half * (same - opposite), half * scale * (same + opposite)
+        nngp = half * damping * ((1 - phase) * cosh + (1 + phase) * sinh)
+        derivative = half * scale * damping * ((1 + phase) * cosh + (1 - phase) * sinh)
+        return nngp, derivative
 
     def variance(self, k: Array) -> Array:
-        return self.a**2 / 2 * (1 - jnp.exp(-2 * self.b**2 * k) * math.cos(2 * self.c))
+        phase = math.cos(2 * self.c)
+        return self.a**2 / 2 * ((1 - phase) - phase * jnp.expm1(-2 * self.b**2 * k))
 
 
 @dataclasses.dataclass(frozen=True)
