@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import numbers
 import os
+import warnings
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -131,6 +132,22 @@ def _input_variances(spec: _Spec, x: jax.Array) -> tuple[jax.Array, jax.Array]:
 
     (_, theta), deeper = jax.lax.scan(layer, (variance, theta), (w2, b2))
     return jnp.concatenate([variance[:, None], deeper.T], axis=1), theta
+
+
+def _checked_variances(spec: _Spec, x: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Per-point variances K^0..K^depth (N, depth + 1), refusing a kernel that overflows the dtype
+    and warning when it underflows to zero (e.g. ReLU with W_std = 1, b_std = 0 at large depth)."""
+    variances, theta = (np.asarray(a) for a in _variances(spec, jnp.asarray(x)))
+    dtype = variances.dtype
+    if not np.all(np.isfinite(variances)) or ("ntk" in names and not np.all(np.isfinite(theta))):
+        raise ValueError(f"the kernel overflows {dtype} for these inputs: W_std (or width) is too large for "
+                         f"depth {spec.depth}; use smaller W_std or float64 inputs with jax x64 enabled")
+    vanished = (variances[:, -1] < np.finfo(dtype).tiny) & (variances[:, 0] > 0)
+    if np.any(vanished):
+        warnings.warn(f"the NNGP of {int(vanished.sum())} input(s) underflows {dtype} at depth {spec.depth} "
+                      "(the kernel shrinks by W_std^2 E[phi^2]/K a layer): increase W_std or b_std "
+                      "(ReLU's critical W_std is sqrt(2)), or use float64", RuntimeWarning, stacklevel=3)
+    return variances
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -284,8 +301,8 @@ class FullyConnected:
         names = _check_kernel_names(get)
         x1, x2 = check_inputs(x1, x2)
         dtype = x1.dtype
-        rows = (x1, np.asarray(_variances(spec, jnp.asarray(x1))[0]))
-        cols = None if x2 is None else (x2, np.asarray(_variances(spec, jnp.asarray(x2))[0]))
+        rows = (x1, _checked_variances(spec, x1, names))
+        cols = None if x2 is None else (x2, _checked_variances(spec, x2, names))
         tile_size = self._tile_size(spec)
         key = "" if out is None else tiling.fingerprint(x1, "symmetric" if x2 is None else x2, spec, names, tile_size)
         results = dict(zip(names, tiling.evaluate(functools.partial(_tiles, spec, names), rows, cols, names,

@@ -245,3 +245,15 @@ def test_bad_get(get):
         net.kernel(np.ones((2, 2)), get=get)
     with pytest.raises(ValueError, match="get"):
         net.diagonal(np.ones((2, 2)), get=get)
+
+
+def test_overflowing_kernel_is_refused_not_inf():
+    x = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="overflows float32"):
+        nk.FullyConnected(depth=200, W_std=3.0).kernel(x)
+
+
+def test_underflowing_kernel_warns():
+    x = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    with pytest.warns(RuntimeWarning, match="underflows float32"):
+        nk.FullyConnected(depth=200, W_std=1.0, b_std=0.0).kernel(x)
