@@ -284,6 +284,8 @@ class GradientFlow:
         the full covariance or (M,) for its diagonal (the variances). ``t``: None (infinity), a
         number or a sequence (a leading time axis); ``discrete=True``: t counts gradient-descent steps.
         Returns mean of shape (M,) or (M, k) like y_train, and cov of shape (M, M) or (M,).
+        With the iterative operator the covariance costs M more right-hand sides (the columns of
+        D(X, x)) in every CG / Lanczos product: affordable for a few hundred test points.
         """
         times, scalar = _check_times("steps" if discrete else "t", t, integer=discrete)
         n = self.n_train
