@@ -109,35 +109,56 @@ def check_inputs(x1: np.ndarray, x2: np.ndarray | None = None) -> tuple[np.ndarr
     return x1.astype(dtype, copy=False), None if x2 is None else x2.astype(dtype, copy=False)
 
 
-def _input_variances(spec: _Spec, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Per-point (K^l(x, x) for l = 0..depth as columns, Theta^depth(x, x)).
+def _layer_weights(spec: _Spec, dtype: np.dtype) -> tuple[jax.Array, jax.Array]:
+    """Per-layer W_l^2 and b_l^2 for l = 1..depth, squared in float64 and rounded once (rounding
+    W first drifted float32 kernels by 1e-7 a layer against the per-point variances)."""
+    return (jnp.asarray([w * w for w in spec.W_std[1:]], dtype), jnp.asarray([b * b for b in spec.b_std[1:]], dtype))
 
-    The layers run in a compiled loop (unrolled, compiling took 40-65 s at depth 200).
-    """
-    dim = x.shape[1]
-    norms = jnp.sum(x * x, axis=1)
-    variance = spec.W_std[0] ** 2 * norms / dim + spec.b_std[0] ** 2
-    theta = variance if spec.parameterization == "ntk" else norms + 1
-    w2 = jnp.asarray([w * w for w in spec.W_std[1:]], variance.dtype)
-    b2 = jnp.asarray([b * b for b in spec.b_std[1:]], variance.dtype)
 
-    def layer(state: tuple[jax.Array, jax.Array], weights: tuple[jax.Array, jax.Array]
-              ) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
-        (previous, theta), (w2_layer, b2_layer) = state, weights
-        mean_square = spec.activation.variance(previous)
+@functools.partial(jax.jit, static_argnums=0)
+def _variance_trajectory(spec: _Spec, x: jax.Array) -> jax.Array:
+    """K^l(x, x) for l = 0..depth as columns (N, depth + 1): K^l = W_l^2 E[phi(u)^2] + b_l^2."""
+    variance = spec.W_std[0] ** 2 * jnp.sum(x * x, axis=1) / x.shape[1] + spec.b_std[0] ** 2
+
+    def layer(previous: jax.Array, weights: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        new = weights[0] * spec.activation.variance(previous) + weights[1]
+        return new, new
+
+    # A compiled loop: unrolled, compiling took 40-65 s at depth 200.
+    _, deeper = jax.lax.scan(layer, variance, _layer_weights(spec, variance.dtype))
+    return jnp.concatenate([variance[:, None], deeper.T], axis=1)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _diagonal_ntk(spec: _Spec, x: jax.Array, variances: jax.Array) -> jax.Array:
+    """Theta^depth(x, x) from the variances: Theta^l = A^l + W_l^2 E[phi'(u)^2] Theta^{l-1}."""
+    theta = variances[:, 0] if spec.parameterization == "ntk" else jnp.sum(x * x, axis=1) + 1
+
+    def layer(theta: jax.Array, inputs: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
+        previous, new, w2_layer = inputs
         derivative = spec.activation.dual(previous, previous, previous)[1]
-        variance = w2_layer * mean_square + b2_layer
-        added = variance if spec.parameterization == "ntk" else spec.width * mean_square + 1
-        return (variance, added + w2_layer * derivative * theta), variance
+        added = new if spec.parameterization == "ntk" else spec.width * spec.activation.variance(previous) + 1
+        return added + w2_layer * derivative * theta, None
 
-    (_, theta), deeper = jax.lax.scan(layer, (variance, theta), (w2, b2))
-    return jnp.concatenate([variance[:, None], deeper.T], axis=1), theta
+    w2, _ = _layer_weights(spec, variances.dtype)
+    theta, _ = jax.lax.scan(layer, theta, (variances[:, :-1].T, variances[:, 1:].T, w2))
+    return theta
+
+
+def _resolve_quadrature(spec: _Spec, *xs: np.ndarray) -> _Spec:
+    """Fix an automatic quadrature degree from the largest pre-activation variance of the inputs."""
+    if not spec.activation.uses_quadrature:
+        return spec
+    inputs = max(spec.depth, 1)  # the variances entering the activations (depth 0 has none)
+    largest = max(float(np.max(np.asarray(_variance_trajectory(spec, jnp.asarray(x)))[:, :inputs])) for x in xs)
+    return spec._replace(activation=spec.activation.resolve(largest))
 
 
 def _checked_variances(spec: _Spec, x: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """Per-point variances K^0..K^depth (N, depth + 1), refusing a kernel that overflows the dtype
     and warning when it underflows to zero (e.g. ReLU with W_std = 1, b_std = 0 at large depth)."""
-    variances, theta = (np.asarray(a) for a in _variances(spec, jnp.asarray(x)))
+    variances = np.asarray(_variance_trajectory(spec, jnp.asarray(x)))
+    theta = np.asarray(_diagonal_ntk(spec, jnp.asarray(x), jnp.asarray(variances))) if "ntk" in names else None
     dtype = variances.dtype
     if not np.all(np.isfinite(variances)) or ("ntk" in names and not np.all(np.isfinite(theta))):
         raise ValueError(f"the kernel overflows {dtype} for these inputs: W_std (or width) is too large for "
@@ -148,11 +169,6 @@ def _checked_variances(spec: _Spec, x: np.ndarray, names: tuple[str, ...]) -> np
                       "(the kernel shrinks by W_std^2 E[phi^2]/K a layer): increase W_std or b_std "
                       "(ReLU's critical W_std is sqrt(2)), or use float64", RuntimeWarning, stacklevel=3)
     return variances
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _variances(spec: _Spec, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    return _input_variances(spec, x)
 
 
 def _layer(spec: _Spec, w2: jax.Array, b2: jax.Array, k11: jax.Array, k22: jax.Array,
@@ -183,10 +199,8 @@ def _tile(spec: _Spec, names: tuple[str, ...], rows: tuple[jax.Array, jax.Array]
         ntk = nngp if spec.parameterization == "ntk" else gram + 1
     # The layers run in a compiled loop: each iteration is one fused pass over the tile. Unrolled,
     # XLA's CPU fusion recomputes earlier layers inside later fusions (measured 8x slower at
-    # depth 10 and 8 s to compile at depth 30). W^2 and b^2 are squared in float64 and rounded
-    # once, as for the per-point variances (rounding W first drifted float32 by 1e-7 a layer).
-    w2 = jnp.asarray([w * w for w in spec.W_std[1:]], gram.dtype)
-    b2 = jnp.asarray([b * b for b in spec.b_std[1:]], gram.dtype)
+    # depth 10 and 8 s to compile at depth 30).
+    w2, b2 = _layer_weights(spec, gram.dtype)
 
     def body(layer: jax.Array, state: tuple[jax.Array, jax.Array | None]) -> tuple[jax.Array, jax.Array | None]:
         k11 = jax.lax.dynamic_index_in_dim(var1, layer, axis=1, keepdims=True)
@@ -301,6 +315,7 @@ class FullyConnected:
         names = _check_kernel_names(get)
         x1, x2 = check_inputs(x1, x2)
         dtype = x1.dtype
+        spec = _resolve_quadrature(spec, *(x for x in (x1, x2) if x is not None))
         rows = (x1, _checked_variances(spec, x1, names))
         cols = None if x2 is None else (x2, _checked_variances(spec, x2, names))
         tile_size = self._tile_size(spec)
@@ -316,8 +331,11 @@ class FullyConnected:
         spec = self.spec()
         names = _check_kernel_names(get)
         x, _ = check_inputs(x)
-        variances, theta = _variances(spec, jnp.asarray(x))
-        results = {"nngp": np.asarray(variances[:, -1]), "ntk": np.asarray(theta)}
+        spec = _resolve_quadrature(spec, x)
+        variances = _checked_variances(spec, x, names)
+        results = {"nngp": variances[:, -1]}
+        if "ntk" in names:
+            results["ntk"] = np.asarray(_diagonal_ntk(spec, jnp.asarray(x), jnp.asarray(variances)))
         if isinstance(get, str):
             return results[get]
         return Kernels(*(results[n] if n in names else None for n in KERNEL_NAMES))
