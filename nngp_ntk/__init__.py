@@ -7,4 +7,7 @@ from nngp_ntk.estimators import KernelClassifier, KernelRegressor
 
 __all__ = ["FullyConnected", "Kernels", "activations"]
 __all__ += ["KernelClassifier", "KernelRegressor", "krylov", "solver"]
+from nngp_ntk import data, spectrum
+
+__all__ += ["data", "spectrum"]
 __version__ = "0.1.0"

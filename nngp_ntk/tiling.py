@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import re
 import shutil
@@ -113,15 +114,20 @@ class TileStore:
             raise ValueError(f"out folder {self.folder!r} is not writable")
         if os.path.exists(manifest):
             self._resume(manifest)
-            mode = "r+"
         else:
             if os.listdir(self.folder):
                 raise ValueError(f"out folder {self.folder!r} is not empty and holds no {MANIFEST}: "
                                  "give an empty or new folder (or one a previous run of the same kernel wrote)")
             self._reserve(shape, dtype)
-            mode = "r+"
             self._write_manifest()
-        self.arrays = [np.load(self._path(n), mmap_mode=mode) for n in self.names]
+        self._maps = []
+        self.arrays = []
+        for name in self.names:
+            offset = np.load(self._path(name), mmap_mode="r").offset
+            with open(self._path(name), "r+b") as file:
+                mapping = mmap.mmap(file.fileno(), 0)
+            self._maps.append(mapping)
+            self.arrays.append(np.ndarray(shape, dtype, buffer=mapping, offset=offset))
 
     def _path(self, name: str) -> str:
         return os.path.join(self.folder, f"{name}.npy")
@@ -171,15 +177,22 @@ class TileStore:
         self._written.extend(pairs)
         now = time.monotonic()
         if force or now - self._last_commit >= COMMIT_SECONDS:
-            for array in self.arrays:
-                array.flush()
+            for mapping in self._maps:
+                mapping.flush()
+                # The values are on disk now: drop the pages from this process, so its resident
+                # memory stays at a few tiles however large the kernel is.
+                mapping.madvise(mmap.MADV_DONTNEED)
             self.done.update(self._written)
             self._written.clear()
             self._write_manifest()
             self._last_commit = now
 
     def read_only(self) -> list[np.ndarray]:
-        """The finished arrays, memory-mapped read-only."""
+        """Close the writable maps; the finished arrays, memory-mapped read-only."""
+        self.arrays.clear()
+        for mapping in self._maps:
+            mapping.close()
+        self._maps.clear()
         return [np.load(self._path(n), mmap_mode="r") for n in self.names]
 
 

@@ -1,0 +1,456 @@
+"""Spectra of the NNGP and NTK: eigenvalues of K/N, power-law fits, exact eigenvalues on the sphere.
+
+On N points X the eigenvalues lambda_1 >= lambda_2 >= ... of K(X, X) / N approximate those of the
+kernel's integral operator on the data distribution. If lambda_i ~ A i^-(1 + alpha_K), the test
+loss of kernel regression falls as D^-alpha_K in the resolution-limited regime (Bahri et al.).
+
+* ``eigenvalues`` / ``eigh``: dense LAPACK for N up to ``DENSE_LIMIT``; beyond it (or on request)
+  randomized block Krylov with Rayleigh-Ritz (``randomized_eigh``) on products (K/N) Q computed
+  from row blocks net.kernel(X[rows], X) (``kernel_product``), so K is never held in memory.
+* ``fit_power_law``: log lambda_i = log A - (1 + alpha_K) log i on a window of indices away from
+  the head and the finite-N tail, with a bootstrap confidence interval.
+* ``sphere_eigenvalues``: for uniform points on the sphere of radius sqrt(d) a dot-product kernel
+  k(x, x') = kappa(x . x' / d) has the Mercer eigenvalues (Funk-Hecke)
+
+      mu_k = int_0^pi kappa(cos th) P_k(cos th) sin^{d-2} th dth / int_0^pi sin^{d-2} th dth,
+
+  each with multiplicity N(d, k) (the spherical harmonics of degree k), P_k the Gegenbauer
+  polynomial of dimension d normalized to P_k(1) = 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import warnings
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import numpy as np
+import scipy.linalg
+import scipy.special
+from tqdm.auto import tqdm
+
+from nngp_ntk.kernels import KERNEL_NAMES, check_inputs
+
+METHODS = ("auto", "dense", "randomized")
+DENSE_LIMIT = 20_000
+TILE_BYTES = 2**28  # one row block of the kernel held at a time by ``kernel_product``
+HEAD = 10  # the fit window starts at index HEAD: the first eigenvalues carry the head of the spectrum
+TAIL_FRACTION = 10  # ... and ends at N / TAIL_FRACTION, before the finite-N tail
+TOP_K_FRACTION = 2  # ... or at top_k / TOP_K_FRACTION when only the top_k were computed
+MIN_SPAN = 4  # a window must span at least this factor in index
+MIN_POINTS = 10  # ... and hold this many eigenvalues
+VANISHING_PARITY = 1e-3  # a parity class of degrees this far below the other is treated as zero
+
+ProductFunction = Callable[[np.ndarray], np.ndarray]
+
+
+def _check_kernel(kernel: str) -> None:
+    if kernel not in KERNEL_NAMES:
+        raise ValueError(f"kernel must be one of {KERNEL_NAMES}, got {kernel!r}")
+
+
+def _check_int(name: str, value: int | None, minimum: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- eigenvalues of K/N
+
+class Eigensystem(NamedTuple):
+    """Descending eigenvalues (k,) of K/N, eigenvectors as columns (N, k) or None, and how they
+    were found: ``passes`` over the kernel (1 for dense) and whether the randomized method met its
+    tolerance (always True for dense)."""
+
+    values: np.ndarray
+    vectors: np.ndarray | None
+    passes: int
+    converged: bool
+
+
+def kernel_product(net, X: np.ndarray, kernel: str = "ntk", block_rows: int | None = None) -> ProductFunction:
+    """The map Q -> (K / N) Q for Q of shape (N, b), K = K(X, X), computed by row blocks.
+
+    Block i is T = net.kernel(X[r0:r1], X[r0:]) (upper triangle only): (K Q)[r0:r1] += T Q[r0:] and
+    (K Q)[r1:] += T[:, r1 - r0:]^T Q[r0:r1]. A pass evaluates N^2 / 2 kernel entries and costs
+    2 N^2 b flops; at most ``block_rows`` x N entries (default: TILE_BYTES of float32, a multiple of
+    1024 rows) are in memory. The products run in the kernel's dtype, the sums in float64.
+    """
+    _check_kernel(kernel)
+    _check_int("block_rows", block_rows, 1, allow_none=True)
+    X, _ = check_inputs(X)
+    n = len(X)
+    if block_rows is None:
+        block_rows = max(1, TILE_BYTES // (4 * n))
+        block_rows = block_rows - block_rows % 1024 if block_rows >= 1024 else block_rows
+    block_rows = min(block_rows, n)
+
+    def product(Q: np.ndarray) -> np.ndarray:
+        if Q.ndim != 2 or Q.shape[0] != n:
+            raise ValueError(f"Q must have shape ({n}, b), got {Q.shape}")
+        out = np.zeros(Q.shape)
+        cast = None
+        for r0 in range(0, n, block_rows):
+            r1 = min(r0 + block_rows, n)
+            tile = np.asarray(net.kernel(X[r0:r1], X[r0:], get=kernel))
+            cast = Q.astype(tile.dtype, copy=False) if cast is None else cast
+            out[r0:r1] += tile @ cast[r0:]
+            if r1 < n:
+                out[r1:] += tile[:, r1 - r0:].T @ cast[r0:r1]
+        return out / n
+
+    return product
+
+
+def _orthonormal(block: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Orthonormal columns spanning ``block`` minus its projection on ``basis`` (orthonormal):
+    block Gram-Schmidt twice, QR, and once more after normalizing ("twice is enough")."""
+    for _ in range(2):
+        block = block - basis @ (basis.T @ block)
+    block = np.linalg.qr(block)[0]
+    block = block - basis @ (basis.T @ block)
+    return np.linalg.qr(block)[0]
+
+
+def _ritz(core: np.ndarray, want_vectors: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Descending Ritz values (and vectors in the basis) of the projection Q^T A Q, symmetrized."""
+    symmetric = 0.5 * (core + core.T)
+    if not want_vectors:
+        return scipy.linalg.eigh(symmetric, eigvals_only=True, check_finite=False, driver="evd")[::-1], None
+    values, rotation = scipy.linalg.eigh(symmetric, check_finite=False, driver="evd")
+    return values[::-1], rotation[:, ::-1]
+
+
+def _grow(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``array`` copied into the top-left corner of a larger zero array of ``shape``."""
+    grown = np.zeros(shape)
+    grown[: array.shape[0], : array.shape[1]] = array
+    return grown
+
+
+def randomized_eigh(product: ProductFunction, n: int, top_k: int, block_size: int | None = None,
+                    max_passes: int = 16, tol: float = 1e-3, seed: int = 0, want_vectors: bool = False,
+                    progress: bool = False) -> Eigensystem:
+    """Top ``top_k`` eigenpairs of a symmetric positive semi-definite A (n x n) given Q -> A Q.
+
+    Randomized block Krylov (block Lanczos with full reorthogonalization; Musco & Musco 2015):
+    with a Gaussian start Q_0 (n x b), pass j computes Y_j = A Q_{j-1} and orthonormalizes it
+    against Q_0..Q_{j-1} into Q_j, growing an orthonormal basis Q (n x m) of the Krylov space
+    span{Q_0, A Q_0, ..., A^{j-1} Q_0}. The Ritz values, eigenvalues of Q^T A Q (kept up to date
+    at O(n m b) a pass), approximate the top of the spectrum from below. The solve stops when the
+    top_k changed by at most ``tol`` (relative) over the last pass (the remaining errors are then
+    a fraction of tol), when the basis spans R^n, or after ``max_passes`` (with a RuntimeWarning).
+
+    ``block_size`` b (default max(top_k / 2, 16)) trades passes for flops: each pass evaluates A once
+    (for a kernel, N^2 / 2 entries) and costs 2 n^2 b flops; b = top_k / 2 typically converges in
+    8-10 passes, b = top_k in 6-7. Memory: the basis, n m float64 (m = b x passes), and O(m^3)
+    work per pass for the Ritz values.
+    """
+    _check_int("n", n, 1)
+    _check_int("top_k", top_k, 1)
+    if top_k > n:
+        raise ValueError(f"top_k must be at most n = {n}, got {top_k}")
+    _check_int("block_size", block_size, 1, allow_none=True)
+    _check_int("max_passes", max_passes, 1)
+    if not (isinstance(tol, numbers.Real) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    block = min(n, block_size if block_size is not None else max(-(-top_k // 2), 16))
+    needed = min(-(-top_k // block) + 1, -(-n // block))
+    if max_passes < needed:
+        raise ValueError(f"max_passes={max_passes} cannot reach top_k={top_k} with block_size={block} and "
+                         f"check convergence (needs at least {needed} passes)")
+    limit = min(n, block * max_passes)
+    capacity = min(limit, block * (needed + 1))
+    basis, core = np.zeros((n, capacity)), np.zeros((capacity, capacity))
+    basis[:, :block] = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, block)))[0]
+    start, width = 0, block
+    previous, values, converged, change, done = None, None, False, np.inf, 0
+    passes = tqdm(range(1, max_passes + 1), desc="Krylov passes", disable=not progress, leave=False)
+    for done in passes:
+        image = product(basis[:, start:width])
+        core[:width, start:width] = basis[:, :width].T @ image
+        core[start:width, :start] = core[:start, start:width].T
+        full = width == n
+        if width >= top_k:
+            values = _ritz(core[:width, :width], want_vectors=False)[0][:top_k]
+            if previous is not None:
+                change = float(np.max(np.abs(values - previous) / np.maximum(np.abs(values), np.finfo(float).tiny)))
+                passes.set_postfix(change=f"{change:.2e}")
+                converged = change <= tol
+            previous = values
+        if converged or full or done == max_passes:
+            break
+        size = min(block, n - width)
+        if width + size > basis.shape[1]:
+            capacity = min(limit, max(2 * basis.shape[1], width + size))
+            basis, core = _grow(basis, (n, capacity)), _grow(core, (capacity, capacity))
+        basis[:, width:width + size] = _orthonormal(image[:, :size], basis[:, :width])
+        start, width = width, width + size
+    passes.close()
+    converged = converged or full
+    if not converged:
+        warnings.warn(f"randomized_eigh: the top {top_k} eigenvalues still changed by {change:.2e} (> tol={tol}) "
+                      f"in the last of {max_passes} passes; raise max_passes or block_size", RuntimeWarning,
+                      stacklevel=2)
+    vectors = None
+    if want_vectors:
+        values, rotation = _ritz(core[:width, :width], want_vectors=True)
+        values, vectors = values[:top_k], basis[:, :width] @ rotation[:, :top_k]
+    return Eigensystem(values, vectors, done, converged)
+
+
+def eigh(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, method: str = "auto",
+         want_vectors: bool = True, block_size: int | None = None, max_passes: int = 16,
+         tol: float = 1e-3, seed: int = 0, block_rows: int | None = None, progress: bool = False) -> Eigensystem:
+    """Top ``top_k`` (default all) eigenpairs of K(X, X) / N, eigenvalues descending.
+
+    method "dense": K in float64 and LAPACK's divide and conquer (scipy.linalg.eigh, driver "evd"),
+    O(N^2) memory, O(N^3) time. "randomized": ``randomized_eigh`` on ``kernel_product`` (needs
+    top_k). "auto": dense for N <= DENSE_LIMIT, else randomized. The kernel is computed in its own
+    dtype (float32 unless JAX x64 is on and X is float64), so eigenvalues below about 1e-7 lambda_1
+    carry its rounding errors.
+    """
+    _check_kernel(kernel)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    X, _ = check_inputs(X)
+    n = len(X)
+    _check_int("top_k", top_k, 1, allow_none=True)
+    if top_k is not None and top_k > n:
+        raise ValueError(f"top_k must be at most the number of points {n}, got {top_k}")
+    if method == "auto":
+        method = "dense" if n <= DENSE_LIMIT else "randomized"
+    if method == "randomized":
+        if top_k is None:
+            raise ValueError(f"the randomized method needs top_k (N = {n} > DENSE_LIMIT = {DENSE_LIMIT} "
+                             f"selects it under method='auto'; pass top_k or method='dense')")
+        return randomized_eigh(kernel_product(net, X, kernel, block_rows), n, top_k, block_size, max_passes,
+                               tol, seed, want_vectors, progress)
+    gram = np.asarray(net.kernel(X, get=kernel)).astype(np.float64)
+    gram /= n
+    if want_vectors:
+        values, vectors = scipy.linalg.eigh(gram, overwrite_a=True, check_finite=False, driver="evd")
+        vectors = np.ascontiguousarray(vectors[:, ::-1][:, :top_k])
+    else:
+        values, vectors = scipy.linalg.eigh(gram, eigvals_only=True, overwrite_a=True, check_finite=False,
+                                            driver="evd"), None
+    return Eigensystem(values[::-1][:top_k], vectors, 1, True)
+
+
+def eigenvalues(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, method: str = "auto",
+                **options) -> np.ndarray:
+    """Descending eigenvalues lambda_1 >= ... of K(X, X) / N (the top ``top_k``, default all).
+
+    Dense for N <= DENSE_LIMIT, else randomized block Krylov on kernel row blocks (needs top_k);
+    ``options`` (block_size, max_passes, tol, seed, block_rows, progress) go to ``eigh``.
+    """
+    return eigh(net, X, kernel, top_k, method, want_vectors=False, **options).values
+
+
+# ----------------------------------------------------------------------------- power-law fits
+
+@dataclasses.dataclass(frozen=True)
+class PowerLawFit:
+    """lambda_i ~ amplitude * i^-(1 + alpha_K) on the 1-based index ``window`` (i_min, i_max),
+    with the bootstrap ``ci`` = (low, high) of alpha_K at level ``confidence``."""
+
+    alpha_K: float
+    amplitude: float
+    window: tuple[int, int]
+    ci: tuple[float, float]
+    confidence: float
+
+    def __call__(self, index: np.ndarray | float) -> np.ndarray:
+        """The fitted amplitude * i^-(1 + alpha_K) at 1-based indices i (also beyond the window)."""
+        return self.amplitude * np.asarray(index, dtype=np.float64) ** -(1.0 + self.alpha_K)
+
+
+def default_window(n_eigenvalues: int, n_samples: int | None = None) -> tuple[int, int]:
+    """The automatic fit window (i_min, i_max) of 1-based indices.
+
+    i_min = HEAD (10): the first eigenvalues belong to the head (the constant mode, the low
+    degrees, class structure) rather than to the power law. i_max = N / TAIL_FRACTION (N / 10):
+    eigenvalues of K/N from N samples fall below the operator's beyond a fraction of N, and when only
+    the top k < N are known (``n_samples`` = N > k = ``n_eigenvalues``), also i_max <= k / 2, since
+    the last ones of a randomized solve converge last.
+    """
+    n_samples = n_eigenvalues if n_samples is None else n_samples
+    i_max = n_samples // TAIL_FRACTION
+    if n_eigenvalues < n_samples:
+        i_max = min(i_max, n_eigenvalues // TOP_K_FRACTION)
+    return HEAD, i_max
+
+
+def _weighted_slope(log_index: np.ndarray, log_value: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of the weighted least-squares line through (log i, log lambda_i)."""
+    mean_x = np.average(log_index, weights=weight)
+    mean_y = np.average(log_value, weights=weight)
+    dx = log_index - mean_x
+    slope = float(np.sum(weight * dx * (log_value - mean_y)) / np.sum(weight * dx * dx))
+    return slope, float(mean_y - slope * mean_x)
+
+
+def fit_power_law(ev: np.ndarray, window: tuple[int, int] | None = None, n_samples: int | None = None,
+                  n_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0) -> PowerLawFit:
+    """Fit lambda_i = A i^-(1 + alpha_K) to descending eigenvalues ``ev`` on a window of indices.
+
+    Least squares of log lambda_i on log i for i in [i_min, i_max] (1-based) with weights 1/i, so
+    each octave of indices counts the same and the many tail indices do not dominate. ``window``
+    defaults to ``default_window(len(ev), n_samples)`` (n_samples: the N the eigenvalues came from,
+    when ev is only its top part). The confidence interval is the percentile interval of alpha_K
+    over ``n_bootstrap`` fits to points of the window resampled with replacement: it measures the
+    scatter of the eigenvalues about the line, not the sampling of the N points, nor the window choice.
+    ValueError if the window spans less than a factor MIN_SPAN or fewer than MIN_POINTS eigenvalues,
+    or holds a non-positive eigenvalue.
+    """
+    ev = np.asarray(ev, dtype=np.float64)
+    if ev.ndim != 1 or not np.all(np.isfinite(ev)):
+        raise ValueError(f"ev must be a 1-D array of finite eigenvalues, got shape {ev.shape}")
+    if np.any(np.diff(ev) > 1e-12 * np.max(np.abs(ev), initial=0.0)):
+        raise ValueError("ev must be sorted in descending order")
+    _check_int("n_samples", n_samples, len(ev), allow_none=True)
+    _check_int("n_bootstrap", n_bootstrap, 1)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if window is None:
+        i_min, i_max = default_window(len(ev), n_samples)
+        source = f"the automatic window [{i_min}, {i_max}] (indices HEAD={HEAD} to N/{TAIL_FRACTION})"
+    else:
+        i_min, i_max = (int(w) for w in window)
+        source = f"window [{i_min}, {i_max}]"
+        if not 1 <= i_min < i_max <= len(ev):
+            raise ValueError(f"window must be 1-based indices 1 <= i_min < i_max <= {len(ev)}, got {window!r}")
+    if i_max < MIN_SPAN * i_min or i_max - i_min + 1 < MIN_POINTS:
+        raise ValueError(f"{source} is too short to fit a power law: it needs i_max >= {MIN_SPAN} i_min and "
+                         f"at least {MIN_POINTS} eigenvalues (got {len(ev)} eigenvalues; use more points or "
+                         f"pass window=...)")
+    values = ev[i_min - 1:i_max]
+    if np.any(values <= 0):
+        bad = i_min + int(np.flatnonzero(values <= 0)[0])
+        raise ValueError(f"eigenvalue {bad} in {source} is {ev[bad - 1]:.3g}: a power law needs positive "
+                         f"eigenvalues (the spectrum is at its numerical floor there; shrink the window)")
+    index = np.arange(i_min, i_max + 1, dtype=np.float64)
+    log_index, log_value, weight = np.log(index), np.log(values), 1.0 / index
+    slope, intercept = _weighted_slope(log_index, log_value, weight)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(index), size=(n_bootstrap, len(index)))
+    boot = np.array([_weighted_slope(log_index[d], log_value[d], weight[d])[0] for d in draws
+                     if np.ptp(log_index[d]) > 0])
+    tail = 50 * (1 - confidence)
+    low, high = np.percentile(-1.0 - boot, [tail, 100 - tail])
+    return PowerLawFit(-1.0 - slope, float(np.exp(intercept)), (i_min, i_max), (float(low), float(high)),
+                       float(confidence))
+
+
+# ----------------------------------------------------------------------------- the sphere
+
+def multiplicity(dim: int, degree: int) -> float:
+    """N(d, k) = (2k + d - 2) / k * C(k + d - 3, k - 1) spherical harmonics of degree k on S^{d-1}
+    (N(d, 0) = 1); a float (inf if it overflows)."""
+    if degree == 0:
+        return 1.0
+    return (2 * degree + dim - 2) / degree * float(scipy.special.comb(degree + dim - 3, degree - 1))
+
+
+class DegreeDecay(NamedTuple):
+    """mu_k ~ amplitude * k^exponent fitted on ``degrees``."""
+
+    exponent: float
+    amplitude: float
+    degrees: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class SphereSpectrum:
+    """Mercer eigenvalues ``eigenvalues[k]`` of a kernel on the sphere of radius sqrt(dim), one per
+    degree k in ``degrees``, each with ``multiplicities[k]`` = N(dim, k) eigenfunctions."""
+
+    dim: int
+    kernel: str
+    degrees: np.ndarray
+    eigenvalues: np.ndarray
+    multiplicities: np.ndarray
+
+    def decay(self, k_min: int = 40, k_max: int = 200) -> DegreeDecay:
+        """Least-squares slope of log mu_k on log k over degrees k_min..k_max.
+
+        Parity: for ReLU-type kernels with b_std = 0 and depth 1, mu_k = 0 for odd k >= 3 (and the
+        quadrature returns rounding noise there). A parity class whose median |mu_k| over the range
+        is below VANISHING_PARITY (1e-3) times the other's is left out; otherwise both are fitted.
+        """
+        _check_int("k_min", k_min, 1)
+        if not isinstance(k_max, numbers.Integral) or not k_min + 2 <= k_max <= self.degrees[-1]:
+            raise ValueError(f"k_max must be an integer in [k_min + 2, {int(self.degrees[-1])}], got {k_max!r}")
+        degrees = self.degrees[k_min:k_max + 1]
+        values = self.eigenvalues[k_min:k_max + 1]
+        magnitude = [np.median(np.abs(values[degrees % 2 == parity])) for parity in (0, 1)]
+        keep = np.ones(len(degrees), dtype=bool)
+        for parity in (0, 1):
+            if magnitude[parity] < VANISHING_PARITY * magnitude[1 - parity]:
+                keep &= degrees % 2 != parity
+        degrees, values = degrees[keep], values[keep]
+        if np.any(values <= 0):
+            raise ValueError(f"mu_k <= 0 at degrees {degrees[values <= 0][:5].tolist()} in [{k_min}, {k_max}]: "
+                             f"the eigenvalues there are below the quadrature's accuracy")
+        slope, intercept = _weighted_slope(np.log(degrees), np.log(values), np.ones(len(degrees)))
+        return DegreeDecay(slope, float(np.exp(intercept)), degrees)
+
+    def expanded(self, count: int) -> np.ndarray:
+        """The ``count`` largest eigenvalues of the operator, each repeated by its multiplicity,
+        descending (valid while every degree above the maximum computed has a smaller eigenvalue)."""
+        _check_int("count", count, 1)
+        order = np.argsort(-self.eigenvalues, kind="stable")
+        repeats = np.minimum(self.multiplicities[order], count).astype(np.int64)
+        if repeats.sum() < count:
+            raise ValueError(f"count={count} exceeds the {int(repeats.sum())} eigenvalues up to degree "
+                             f"{int(self.degrees[-1])}; raise max_degree")
+        return np.repeat(self.eigenvalues[order], repeats)[:count]
+
+
+def sphere_eigenvalues(net, dim: int, max_degree: int, kernel: str = "ntk",
+                       n_nodes: int | None = None) -> SphereSpectrum:
+    """Exact Mercer eigenvalues mu_0..mu_max_degree of ``net``'s kernel for the uniform
+    distribution on the sphere of radius sqrt(dim) (formula in the module docstring).
+
+    kappa(t) is evaluated with net.kernel on points x = sqrt(d) e_1, x' = sqrt(d) (cos th e_1 +
+    sin th e_2) (so |x|^2 = |x'|^2 = d, x . x' = d cos th) in float64 (JAX x64 switched on for the
+    call). The integral over th in [0, pi] uses Gauss-Legendre nodes (default 2 max_degree + 500):
+    in th the kernel is smooth even where kappa(t) has (1 - t)^{1/2} singularities (ReLU), so the
+    rule converges fast; P_k comes from the three-term recurrence
+    P_k = ((2k + d - 4) t P_{k-1} - (k - 1) P_{k-2}) / (k + d - 3).
+    """
+    _check_kernel(kernel)
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 2:
+        raise ValueError(f"dim must be an integer >= 2 (the sphere S^(dim-1) in R^dim), got {dim!r}")
+    _check_int("max_degree", max_degree, 0)
+    _check_int("n_nodes", n_nodes, max_degree + 1, allow_none=True)
+    dim, max_degree = int(dim), int(max_degree)
+    nodes, weights = scipy.special.roots_legendre(n_nodes or 2 * max_degree + 500)
+    angle = 0.5 * np.pi * (nodes + 1.0)
+    cosine, sine = np.cos(angle), np.sin(angle)
+    weights = weights * sine ** (dim - 2)
+    weights /= weights.sum()
+    anchor = np.zeros((1, dim))
+    anchor[0, 0] = np.sqrt(dim)
+    points = np.zeros((len(angle), dim))
+    points[:, 0], points[:, 1] = np.sqrt(dim) * cosine, np.sqrt(dim) * sine
+    with jax.enable_x64(True):
+        kappa = np.asarray(net.kernel(anchor, points, get=kernel), dtype=np.float64)[0]
+    if not np.all(np.isfinite(kappa)):
+        raise ValueError(f"the {kernel} kernel is not finite on the sphere of radius sqrt({dim})")
+    weighted = weights * kappa
+    values = np.empty(max_degree + 1)
+    older, old = np.ones_like(cosine), cosine
+    values[0] = weighted.sum()
+    if max_degree >= 1:
+        values[1] = weighted @ cosine
+    for k in range(2, max_degree + 1):
+        older, old = old, ((2 * k + dim - 4) * cosine * old - (k - 1) * older) / (k + dim - 3)
+        values[k] = weighted @ old
+    degrees = np.arange(max_degree + 1)
+    counts = np.array([multiplicity(dim, int(k)) for k in degrees])
+    return SphereSpectrum(dim, kernel, degrees, values, counts)
