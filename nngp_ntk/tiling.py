@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import re
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import jax
 import numpy as np
@@ -88,9 +89,11 @@ def fingerprint(*parts: object) -> str:
 
 
 class TileStore:
-    """``<name>.npy`` memory maps in a folder plus ``manifest.json`` listing the finished tiles.
+    """``<name>.npy`` files in a folder plus ``manifest.json`` listing the finished tiles.
 
-    A tile is listed only after its values are flushed to disk, and the manifest is replaced
+    Tiles are written with ``os.pwrite`` (one call per tile row), not through a memory map: the
+    page cache takes them without page faults and without growing this process's resident memory.
+    A tile is listed only after its values are flushed to disk (``fdatasync``), and the manifest is replaced
     atomically (write to a temporary name, then rename), so a run killed at any point (SIGKILL
     included) leaves a store whose listed tiles are complete; calling again with the same
     arguments computes only the rest. The disk space is reserved up front (``posix_fallocate``),
@@ -120,14 +123,9 @@ class TileStore:
                                  "give an empty or new folder (or one a previous run of the same kernel wrote)")
             self._reserve(shape, dtype)
             self._write_manifest()
-        self._maps = []
-        self.arrays = []
-        for name in self.names:
-            offset = np.load(self._path(name), mmap_mode="r").offset
-            with open(self._path(name), "r+b") as file:
-                mapping = mmap.mmap(file.fileno(), 0)
-            self._maps.append(mapping)
-            self.arrays.append(np.ndarray(shape, dtype, buffer=mapping, offset=offset))
+        self._shape, self._dtype = shape, np.dtype(dtype)
+        self._offsets = [np.load(self._path(name), mmap_mode="r").offset for name in self.names]
+        self._files = [os.open(self._path(name), os.O_RDWR) for name in self.names]
 
     def _path(self, name: str) -> str:
         return os.path.join(self.folder, f"{name}.npy")
@@ -171,28 +169,37 @@ class TileStore:
             os.fsync(file.fileno())
         os.replace(temporary, os.path.join(self.folder, MANIFEST))
 
+    def write(self, index: int, row: int, column: int, values: np.ndarray) -> None:
+        """Write ``values`` into array ``index`` at [row:, column:]."""
+        values = np.ascontiguousarray(values, self._dtype)
+        width = self._shape[1] * self._dtype.itemsize
+        start = self._offsets[index] + (row * self._shape[1] + column) * self._dtype.itemsize
+        if values.shape[1] == self._shape[1]:
+            os.pwrite(self._files[index], values.data, start)
+            return
+        row_bytes = values.shape[1] * self._dtype.itemsize
+        data = memoryview(values).cast("B")
+        for r in range(values.shape[0]):
+            os.pwrite(self._files[index], data[r * row_bytes:(r + 1) * row_bytes], start + r * width)
+
     def mark_done(self, pairs: Sequence[tuple[int, int]], force: bool = False) -> None:
-        """Count ``pairs`` as written; every COMMIT_SECONDS (or when ``force``) flush the arrays,
+        """Count ``pairs`` as written; every COMMIT_SECONDS (or when ``force``) flush the files,
         then record all written tiles as finished in the manifest."""
         self._written.extend(pairs)
         now = time.monotonic()
         if force or now - self._last_commit >= COMMIT_SECONDS:
-            for mapping in self._maps:
-                mapping.flush()
-                # The values are on disk now: drop the pages from this process, so its resident
-                # memory stays at a few tiles however large the kernel is.
-                mapping.madvise(mmap.MADV_DONTNEED)
+            for file in self._files:
+                os.fdatasync(file)
             self.done.update(self._written)
             self._written.clear()
             self._write_manifest()
             self._last_commit = now
 
     def read_only(self) -> list[np.ndarray]:
-        """Close the writable maps; the finished arrays, memory-mapped read-only."""
-        self.arrays.clear()
-        for mapping in self._maps:
-            mapping.close()
-        self._maps.clear()
+        """Close the files; the finished arrays, memory-mapped read-only."""
+        for file in self._files:
+            os.close(file)
+        self._files.clear()
         return [np.load(self._path(n), mmap_mode="r") for n in self.names]
 
 
@@ -221,9 +228,12 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
     if out is None:
         check_fits_in_memory(len(names) * n1 * n2 * np.dtype(dtype).itemsize, f"a {n1} x {n2} kernel result")
         outputs = [np.empty((n1, n2), dtype) for _ in names]
+
+        def write(index: int, row: int, column: int, values: np.ndarray) -> None:
+            outputs[index][row:row + values.shape[0], column:column + values.shape[1]] = values
     else:
         store = TileStore(out, names, (n1, n2), dtype, key)
-        outputs = store.arrays
+        write = store.write
         pairs = [pair for pair in pairs if pair not in store.done]
 
     mesh = _mesh()
@@ -239,33 +249,43 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
         placed = jax.device_put((stacked_rows, stacked_cols, on_diagonal), sharding)
         return group, tile_fn(*placed, symmetric)
 
-    def store_group(group: list[tuple[int, int]], tiles: tuple[jax.Array, ...]) -> None:
-        host = [np.asarray(t) for t in tiles]
+    def store_group(group: list[tuple[int, int]], host: list[np.ndarray]) -> None:
         upper, lower = host[:len(names)], host[len(names):]
         for t, (i, j) in enumerate(group):
             r0, c0 = i * block, j * block
             r1, c1 = min(r0 + block, n1), min(c0 + block, n2)
-            for output, values in zip(outputs, upper):
-                output[r0:r1, c0:c1] = values[t, : r1 - r0, : c1 - c0]
+            for index, values in enumerate(upper):
+                write(index, r0, c0, values[t, : r1 - r0, : c1 - c0])
             if symmetric and i != j:
-                for output, values in zip(outputs, lower):
-                    output[c0:c1, r0:r1] = values[t, : c1 - c0, : r1 - r0]
+                for index, values in enumerate(lower):
+                    write(index, c0, r0, values[t, : c1 - c0, : r1 - r0])
         if store is not None:
             store.mark_done(group)
 
+    # Tiles are computed (XLA's threads), fetched (this thread) and written (one writer thread,
+    # which also waits for the disk) at the same time; at most two groups wait to be written.
     show = progress if progress is not None else (None if len(pairs) >= 16 else False)
-    with tqdm(total=len(pairs), disable=(not show) if show is not None else None,
-              desc="kernel tiles", unit="tile", leave=False) as bar:
+    with tqdm(total=len(pairs), disable=(not show) if show is not None else None, desc="kernel tiles",
+              unit="tile", leave=False) as bar, ThreadPoolExecutor(max_workers=1) as writer:
+        pending: deque[Future] = deque()
+
+        def fetch(group: list[tuple[int, int]], tiles: tuple[jax.Array, ...]) -> None:
+            host = [np.asarray(t) for t in tiles]
+            while len(pending) >= 2:
+                pending.popleft().result()
+            pending.append(writer.submit(store_group, group, host))
+            bar.update(len(group))
+
         in_flight = None
         for group in groups:
             launched = launch(group)
             if in_flight is not None:
-                store_group(*in_flight)
-                bar.update(len(in_flight[0]))
+                fetch(*in_flight)
             in_flight = launched
         if in_flight is not None:
-            store_group(*in_flight)
-            bar.update(len(in_flight[0]))
+            fetch(*in_flight)
+        while pending:
+            pending.popleft().result()
     if store is None:
         return outputs
     store.mark_done([], force=True)
