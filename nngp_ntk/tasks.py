@@ -1,0 +1,291 @@
+"""The experiments the ``nngp-ntk`` command runs, each from a validated config (``nngp_ntk.config``).
+
+A task loads its data (``load_data``: a bundled dataset, points on the sphere or a user file,
+then pooling, centering and row normalization), builds the ``FullyConnected`` network of
+``[network]``, computes, and writes its results into the output folder through ``Output``, which
+checks before any work that the folder can be written and replaces every file atomically (written
+under a temporary name, then ``os.replace``), so a result is never left half-written.
+
+    kernel     K(X, X) to .npy (in memory), or tile by tile into a folder (out of core, resumable)
+    regress    the mean prediction of the trained infinite network on test points, MSE, accuracy
+    spectrum   eigenvalues of K/N and the power-law fit lambda_i ~ A i^-(1 + alpha_K)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from nngp_ntk import data as datasets
+from nngp_ntk import solver, spectrum
+from nngp_ntk.config import ConfigError
+from nngp_ntk.kernels import FullyConnected
+
+
+class Problem(NamedTuple):
+    """Preprocessed points X (n, d), targets Y (n, k) or None, and whether Y one-hot encodes classes."""
+
+    X: np.ndarray
+    Y: np.ndarray | None
+    classes: bool
+
+
+class Output:
+    """The output folder of a task: created and checked for writing up front; files replaced atomically."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder).expanduser()
+        check_writable_folder(self.folder)
+
+    @contextlib.contextmanager
+    def _atomic(self, name: str) -> Iterator[Path]:
+        """A temporary path beside ``name``; renamed onto it when the block succeeds, removed otherwise."""
+        final = self.folder / name
+        temporary = self.folder / f".{name}.{os.getpid()}.tmp"
+        try:
+            yield temporary
+            os.replace(temporary, final)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def json(self, name: str, content: dict[str, Any]) -> Path:
+        """Write ``content`` as indented JSON (NumPy scalars and arrays converted)."""
+        with self._atomic(name) as path:
+            path.write_text(json.dumps(content, indent=2, default=_plain) + "\n", encoding="utf-8")
+        return self.folder / name
+
+    def npy(self, name: str, array: np.ndarray) -> Path:
+        """Write ``array`` as .npy."""
+        with self._atomic(name) as path, open(path, "wb") as handle:
+            np.save(handle, np.asarray(array))
+        return self.folder / name
+
+    def figure(self, name: str, draw: Callable[[Path], None]) -> Path:
+        """Write a PNG: ``draw(path)`` saves a figure to the temporary path given."""
+        with self._atomic(name) as path:
+            draw(path)
+        return self.folder / name
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and check that files can be created in it (ConfigError if not)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"output folder {str(folder)!r} exists and is not a folder") from None
+    except OSError as error:
+        raise ConfigError(f"cannot create output folder {str(folder)!r}: {error.strerror}") from None
+    probe = folder / f".write-test.{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(f"output folder {str(folder)!r} is not writable: {error.strerror}") from None
+
+
+# ----------------------------------------------------------------------------- data and network
+
+def build_network(config: dict[str, Any]) -> FullyConnected:
+    """The ``FullyConnected`` of ``[network]``."""
+    return FullyConnected(**config["network"])
+
+
+def _subset(dataset: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
+    """A seeded random subset of n rows of a file, kept in file order (all rows when n is None)."""
+    if n is None:
+        return dataset
+    if n > len(dataset.X):
+        raise ConfigError(f"data.n = {n} but the data holds only {len(dataset.X)} points")
+    rows = np.sort(np.random.default_rng(seed).permutation(len(dataset.X))[:n])
+    return datasets.Dataset(dataset.X[rows], None if dataset.y is None else dataset.y[rows], dataset.image_shape)
+
+
+def read_file(path: str, label_column: int | None = None) -> datasets.Dataset:
+    """A user data file or CIFAR-10 folder through ``nngp_ntk.data.load``; a file that cannot be
+    parsed is a ConfigError naming it."""
+    options = {}
+    if label_column is not None:
+        if not path.lower().endswith((".csv", ".txt")):
+            raise ConfigError(f"data.label_column applies to CSV files, not to {path!r}")
+        options["label_column"] = label_column
+    try:
+        return datasets.load(path, **options)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+        text = " ".join(str(error).split())
+        raise ConfigError(text if path in text else f"cannot read {path!r}: {text}") from None
+
+
+def load_dataset(config: dict[str, Any]) -> datasets.Dataset:
+    """The raw points of ``[data]``: mnist / digits (a seeded random subset of n), n points on the
+    sphere of radius sqrt(dim), or a file (a seeded random subset of n rows, in file order)."""
+    data, seed = config["data"], config["seed"]
+    if data["source"] == "mnist":
+        return datasets.mnist(data["n"], seed)
+    if data["source"] == "digits":
+        return datasets.digits(data["n"], seed)
+    if data["source"] == "sphere":
+        return datasets.Dataset(datasets.sphere(data["n"], data["dim"], seed), None, None)
+    return _subset(read_file(data["path"], data["label_column"]), data["n"], seed)
+
+
+def pooled(config: dict[str, Any], dataset: datasets.Dataset) -> np.ndarray:
+    """The points of ``dataset``, average-pooled over data.pool x data.pool windows when set (images only)."""
+    if config["data"]["pool"] is None:
+        return dataset.X
+    if dataset.image_shape is None:
+        raise ConfigError("data.pool needs images: give an (n, H, W[, C]) array or a CIFAR-10 folder")
+    return datasets.average_pool(dataset.X, dataset.image_shape, config["data"]["pool"])
+
+
+def standardize(config: dict[str, Any], X: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    """x - mean (data.center; default mean: X's own, per feature), then sqrt(d) x / |x| (data.normalize)."""
+    if config["data"]["center"]:
+        X = datasets.center_features(X, mean)
+    if config["data"]["normalize"]:
+        X = datasets.normalize_rows(X)
+    return X
+
+
+def encode_labels(labels: np.ndarray, n_classes: int | None = None) -> tuple[np.ndarray, bool]:
+    """Integer labels one-hot (classes) or real labels as an (n, k) regression target."""
+    labels = np.asarray(labels)
+    if np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool:
+        return datasets.one_hot(labels.astype(np.int64), n_classes), True
+    return labels.reshape(len(labels), -1).astype(np.float64), False
+
+
+def load_problem(config: dict[str, Any], net: FullyConnected | None = None, kernel: str = "ntk") -> Problem:
+    """Preprocessed points and targets of ``[data]``: labels (one-hot for integer labels) when
+    targets = labels (or auto and labels exist), else one draw from the GP of ``net``'s kernel."""
+    dataset = load_dataset(config)
+    X = standardize(config, pooled(config, dataset))
+    targets = config["data"]["targets"]
+    if targets == "labels" and dataset.y is None:
+        raise ConfigError("data.targets = \"labels\" but the data has no labels")
+    if dataset.y is not None and targets != "gp":
+        Y, classes = encode_labels(dataset.y)
+        return Problem(X, Y, classes)
+    if net is None:
+        return Problem(X, None, False)
+    return Problem(X, datasets.gp_targets(net, X, kernel=kernel, seed=config["seed"]), False)
+
+
+# ----------------------------------------------------------------------------- kernel, regress, spectrum
+
+def run_kernel(config: dict[str, Any], progress: bool | None) -> list[str]:
+    """K(X, X) of the preprocessed data: ``out`` ending in .npy is one file; otherwise a folder
+    with nngp.npy and/or ntk.npy (``out_of_core``: written tile by tile as memory maps)."""
+    net = build_network(config)
+    names = ("nngp", "ntk") if config["kernel"]["get"] == "both" else (config["kernel"]["get"],)
+    out = Path(config["out"]).expanduser()
+    single = out.suffix == ".npy"
+    if single and config["kernel"]["out_of_core"]:
+        raise ConfigError("kernel.out_of_core writes a folder: give out as a folder, not a .npy file")
+    output = Output(out.parent if single else out)
+    X = standardize(config, pooled(config, load_dataset(config)))
+    if config["kernel"]["out_of_core"]:
+        net.kernel(X, get=names, out=out, progress=progress)
+        return [f"wrote {', '.join(f'{n}.npy' for n in names)} ({len(X)} x {len(X)}) to {out}/ tile by tile"]
+    kernels = net.kernel(X, get=names, progress=progress)
+    paths = [output.npy(out.name if single else f"{name}.npy", getattr(kernels, name)) for name in names]
+    return [f"wrote {path} ({len(X)} x {len(X)}, {getattr(kernels, names[0]).dtype})" for path in paths]
+
+
+def run_regress(config: dict[str, Any], progress: bool | None) -> list[str]:
+    """Train on [data], predict the test file (or test_size held-out points): predictions.npy, and
+    metrics.json with MSE = mean((f - Y)^2) and, for integer labels, the accuracy of the argmax."""
+    section = config["regress"]
+    net = build_network(config)
+    output = Output(config["out"])
+    train = load_dataset(config)
+    if train.y is None:
+        raise ConfigError("regress needs labels in the training data (an .npz with y, a CSV with "
+                          "data.label_column, IDX labels or CIFAR-10)")
+    if section["test_path"] is not None:
+        test = read_file(section["test_path"], config["data"]["label_column"])
+        if test.X.shape[1] != train.X.shape[1]:
+            raise ConfigError(f"the test data has {test.X.shape[1]} features but the training data "
+                              f"{train.X.shape[1]}")
+    else:
+        if section["test_size"] >= len(train.X):
+            raise ConfigError(f"regress.test_size = {section['test_size']} leaves no training points "
+                              f"out of {len(train.X)}")
+        order = np.random.default_rng(config["seed"] + 1).permutation(len(train.X))
+        held, kept = order[:section["test_size"]], order[section["test_size"]:]
+        test = datasets.Dataset(train.X[held], train.y[held], train.image_shape)
+        train = datasets.Dataset(train.X[kept], train.y[kept], train.image_shape)
+    X_train = pooled(config, train)
+    mean = X_train.mean(axis=0)
+    X_train, X_test = standardize(config, X_train, mean), standardize(config, pooled(config, test), mean)
+    n_classes = None
+    if np.issubdtype(np.asarray(train.y).dtype, np.integer) and test.y is not None:
+        n_classes = int(max(np.max(train.y), np.max(test.y))) + 1
+    Y, classes = encode_labels(train.y, n_classes)
+    prediction = np.asarray(solver.predict(net, X_train, Y, X_test, t=section["t"], kernel=section["kernel"],
+                                           ridge=section["ridge"]), dtype=np.float64)
+    output.npy("predictions.npy", prediction)
+    metrics: dict[str, Any] = {"n_train": len(X_train), "n_test": len(X_test), "kernel": section["kernel"]}
+    lines = [f"trained on {len(X_train)} points, predicted {len(X_test)}: {output.folder / 'predictions.npy'}"]
+    if classes:
+        output.npy("labels.npy", np.argmax(prediction, axis=1))
+    if test.y is not None:
+        Y_test, _ = encode_labels(test.y, n_classes)
+        metrics["mse"] = float(np.mean((prediction - Y_test) ** 2))
+        lines.append(f"test MSE {metrics['mse']:.4g}")
+        if classes:
+            metrics["accuracy"] = float(np.mean(np.argmax(prediction, axis=1) == np.asarray(test.y)))
+            lines[-1] += f", accuracy {metrics['accuracy']:.4f}"
+    metrics["config"] = config
+    output.json("metrics.json", metrics)
+    return lines
+
+
+def run_spectrum(config: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
+    """Eigenvalues of K/N (eigenvalues.npy), the power-law fit (spectrum.json) and spectrum.png."""
+    section = config["spectrum"]
+    net = build_network(config)
+    output = Output(config["out"])
+    problem = load_problem(config)
+    values = spectrum.eigenvalues(net, problem.X, kernel=section["kernel"], top_k=section["top_k"],
+                                  method=section["method"], seed=config["seed"], progress=bool(progress))
+    fit = spectrum.fit_power_law(values, window=section["window"], n_samples=len(problem.X), seed=config["seed"])
+    output.npy("eigenvalues.npy", values)
+    summary = {"alpha_K": fit.alpha_K, "ci": list(fit.ci), "confidence": fit.confidence,
+               "window": list(fit.window), "amplitude": fit.amplitude, "n_points": len(problem.X),
+               "n_eigenvalues": len(values), "config": config}
+    output.json("spectrum.json", summary)
+    if plots:
+        from nngp_ntk import plots as figures
+
+        output.figure("spectrum.png", lambda path: figures.spectrum_figure(path, values, fit,
+                                                                           title=describe_run(config)))
+    return [f"alpha_K = {fit.alpha_K:.4f}  [{fit.ci[0]:.4f}, {fit.ci[1]:.4f}]  (lambda_i ~ i^-(1 + alpha_K) "
+            f"on i = {fit.window[0]}..{fit.window[1]} of {len(values)} eigenvalues)", f"wrote {output.folder}/"]
+
+
+def describe_run(config: dict[str, Any]) -> str:
+    """A short title: data, network and kernel of a config."""
+    data, network = config["data"], config["network"]
+    source = Path(data["path"]).name if data["source"] == "file" else data["source"]
+    if data["source"] == "sphere":
+        source = f"sphere S^{data['dim'] - 1}"
+    kernel = config.get(config["task"], {}).get("kernel", "")
+    return f"{source}, {network['activation']} depth {network['depth']} {kernel.upper()}".strip()

@@ -1,0 +1,338 @@
+"""End-to-end tests of the nngp-ntk command on small inputs: every subcommand and every config in
+configs/ (in fast mode), the files they write checked against the library, and every kind of bad
+input answered with one line on stderr and exit status 2.
+
+A subprocess pays a few seconds to import JAX and compile, so the successful runs share one
+subprocess (``batch``), which calls the console script's entry point ``nngp_ntk.cli:main`` once per
+command line and reports exit status, stdout and stderr of each; ``python -m nngp_ntk.cli`` runs on
+its own once, for a refusal. The other refusals run in-process through ``cli.main``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nngp_ntk as nk
+from nngp_ntk import cli, data, solver
+from nngp_ntk import config as configs
+
+ROOT = pathlib.Path(__file__).parent.parent
+CONFIGS = ROOT / "configs"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DRIVER = """
+import contextlib, io, json, sys, time, traceback
+from nngp_ntk.cli import main
+reports = {}
+for name, argv in json.loads(sys.stdin.read()).items():
+    start = time.perf_counter()
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(argv)
+        except SystemExit as exit_:
+            status = exit_.code
+        except Exception:
+            status, err = "crashed", io.StringIO(traceback.format_exc())
+    reports[name] = {"status": status, "stdout": out.getvalue(), "stderr": err.getvalue(),
+                     "seconds": round(time.perf_counter() - start, 1)}
+print(json.dumps(reports))
+"""
+
+
+def environment():
+    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def assert_png(path):
+    assert path.read_bytes()[:8] == PNG_MAGIC, path
+
+
+def assert_no_temporaries(folder):
+    """No temporary file is left behind by the atomic writes."""
+    assert not list(pathlib.Path(folder).rglob("*.tmp"))
+
+
+def write_cifar_stand_in(folder, n_per_batch=220, batches=2, seed=0):
+    """A tiny CIFAR-10 python-batch folder: data_batch_k pickles of {b"data": (n, 3072) uint8 in
+    channel-major order, b"labels": [int]}, the images a class-dependent color plus noise."""
+    folder.mkdir()
+    rng = np.random.default_rng(seed)
+    colors = rng.uniform(40, 215, size=(10, 3))
+    for k in range(1, batches + 1):
+        labels = rng.integers(0, 10, n_per_batch)
+        images = colors[labels][:, :, None, None] + rng.normal(0, 30, (n_per_batch, 3, 32, 32))
+        batch = {b"data": np.clip(images, 0, 255).astype(np.uint8).reshape(n_per_batch, 3072),
+                 b"labels": labels.tolist(), b"batch_label": f"stand-in batch {k}".encode()}
+        with open(folder / f"data_batch_{k}", "wb") as handle:
+            pickle.dump(batch, handle)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Small data files: points (.npy), a labelled train / test split (.npz), a CSV, a CIFAR-10 stand-in."""
+    folder = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 6))
+    labels = (X[:, 0] + 0.3 * X[:, 1] > 0).astype(np.int64)
+    np.save(folder / "x.npy", X)
+    np.savez(folder / "train.npz", X=X[:300], y=labels[:300])
+    np.savez(folder / "test.npz", X=X[300:], y=labels[300:])
+    np.savetxt(folder / "table.csv", np.column_stack([X, labels]), delimiter=",", header="a,b,c,d,e,f,label",
+               comments="")
+    write_cifar_stand_in(folder / "cifar")
+    return folder
+
+
+def command_lines(files, out):
+    """The successful runs, by name."""
+    return {
+        "kernel": ["kernel", files / "x.npy", "--out", out / "kernel" / "K.npy", "--depth", "2", "--activation",
+                   "erf", "--w-std", "1.5", "--b-std", "0.1"],
+        "kernel_store": ["kernel", files / "x.npy", "--out", out / "store", "--out-of-core", "--get", "both"],
+        "regress": ["regress", files / "train.npz", files / "test.npz", "--out", out / "regress", "--depth", "1",
+                    "--ridge", "1e-3"],
+        "spectrum": ["spectrum", files / "table.csv", "--label-column", "-1", "--kernel", "nngp", "--out",
+                     out / "spectrum"],
+        "exponents_options": ["exponents", "--dataset", "digits", "--n", "400", "--depth", "1", "--activation", "erf",
+                              "--kernel", "nngp", "--sizes", "20", "40", "80", "160", "--test-size", "100",
+                              "--repeats", "1", "--widths", "--seed", "3", "--no-plots", "--out", out / "options"],
+        "mnist_relu_ntk": ["run", CONFIGS / "mnist_relu_ntk.toml", "--fast", "--out", out / "mnist_relu_ntk"],
+        "digits_erf_nngp": ["run", CONFIGS / "digits_erf_nngp.toml", "--fast", "--out", out / "digits_erf_nngp"],
+        "cifar10_pooled": ["run", CONFIGS / "cifar10_pooled.toml", "--fast", "--out", out / "cifar10_pooled",
+                           "--set", f"data.path={json.dumps(str(files / 'cifar'))}"],
+        "sphere_teacher_student": ["run", CONFIGS / "sphere_teacher_student.toml", "--fast", "--out",
+                                   out / "sphere_teacher_student"],
+    }
+
+
+@pytest.fixture(scope="module")
+def batch(files, tmp_path_factory):
+    """Every successful run in one subprocess: {name: (stdout, output folder)}; asserts exit status 0
+    and an empty stderr (no warnings, no progress bars off a terminal)."""
+    out = tmp_path_factory.mktemp("out")
+    runs = {name: [str(a) for a in argv] for name, argv in command_lines(files, out).items()}
+    process = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(runs), capture_output=True, text=True,
+                             env=environment(), timeout=900)
+    assert process.returncode == 0, process.stderr
+    reports = json.loads(process.stdout)
+    return {"out": out, "reports": reports}
+
+
+def report(batch, name):
+    entry = batch["reports"][name]
+    assert entry["status"] == 0, entry["stderr"]
+    assert entry["stderr"] == ""
+    return entry["stdout"]
+
+
+def test_kernel_to_npy_matches_the_library(batch, files):
+    stdout = report(batch, "kernel")
+    path = batch["out"] / "kernel" / "K.npy"
+    assert f"wrote {path} (400 x 400, float32)" in stdout
+    expected = nk.FullyConnected(depth=2, activation="erf", W_std=1.5, b_std=0.1).kernel(
+        np.load(files / "x.npy"), get="ntk")
+    np.testing.assert_allclose(np.load(path), expected, rtol=1e-6, atol=1e-6)
+    assert_no_temporaries(path.parent)
+
+
+def test_kernel_out_of_core_folder(batch, files):
+    report(batch, "kernel_store")
+    out = batch["out"] / "store"
+    assert {"nngp.npy", "ntk.npy", "manifest.json"} <= {p.name for p in out.iterdir()}
+    expected = nk.FullyConnected(depth=3).kernel(np.load(files / "x.npy"))
+    np.testing.assert_allclose(np.load(out / "nngp.npy"), expected.nngp, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.load(out / "ntk.npy"), expected.ntk, rtol=1e-6, atol=1e-6)
+
+
+def test_regress_files_and_metrics(batch, files):
+    stdout = report(batch, "regress")
+    out = batch["out"] / "regress"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_train"] == 300 and metrics["n_test"] == 100 and metrics["config"]["regress"]["ridge"] == 1e-3
+    predictions = np.load(out / "predictions.npy")
+    with np.load(files / "train.npz") as train, np.load(files / "test.npz") as test:
+        mean = train["X"].mean(axis=0)
+        x_train = data.normalize_rows(train["X"] - mean)
+        x_test = data.normalize_rows(test["X"] - mean)
+        expected = solver.predict(nk.FullyConnected(depth=1), x_train, data.one_hot(train["y"]), x_test, ridge=1e-3)
+        np.testing.assert_allclose(predictions, expected, rtol=1e-5, atol=1e-5)
+        assert metrics["mse"] == pytest.approx(np.mean((expected - data.one_hot(test["y"], 2)) ** 2), rel=1e-5)
+        assert metrics["accuracy"] == pytest.approx(np.mean(np.argmax(expected, 1) == test["y"]))
+    np.testing.assert_array_equal(np.load(out / "labels.npy"), np.argmax(predictions, axis=1))
+    assert metrics["accuracy"] > 0.8
+    assert f"accuracy {metrics['accuracy']:.4f}" in stdout
+
+
+def test_spectrum_of_a_csv_file(batch):
+    stdout = report(batch, "spectrum")
+    out = batch["out"] / "spectrum"
+    summary = json.loads((out / "spectrum.json").read_text())
+    values = np.load(out / "eigenvalues.npy")
+    assert values.shape == (400,) and np.all(np.diff(values) <= 0)
+    assert summary["n_points"] == 400 and summary["window"] == [10, 40]
+    assert summary["config"]["spectrum"]["kernel"] == "nngp"
+    assert f"alpha_K = {summary['alpha_K']:.4f}" in stdout
+    assert summary["ci"][0] <= summary["alpha_K"] <= summary["ci"][1]
+    assert_png(out / "spectrum.png")
+
+
+def check_exponents(out, with_model=True):
+    """exponents.json holds finite exponents inside their intervals and curves of matching lengths."""
+    result = json.loads((out / "exponents.json").read_text())
+    assert set(result) >= {"predicted", "measured", "config", "seconds", "stage_seconds"}
+    predicted, measured = result["predicted"], result["measured"]
+    for group, names in ((predicted, ("alpha_K", "alpha_D", "alpha_P")), (measured, ("alpha_D", "alpha_P"))):
+        for name in names[:None if with_model else -1]:
+            low, high = group[f"{name}_ci"]
+            assert np.isfinite(group[name]) and low <= group[name] <= high, name
+    curve = measured["learning_curve"]
+    assert len(curve["x"]) == len(curve["losses"]) == len(predicted["losses"]) >= 3
+    assert all(loss > 0 for loss in curve["losses"])
+    if not with_model:
+        assert predicted["alpha_P"] is None and measured["model_curve"] is None
+    assert_no_temporaries(out)
+    return result
+
+
+@pytest.mark.parametrize("name", ["mnist_relu_ntk", "digits_erf_nngp", "cifar10_pooled"])
+def test_exponent_configs_in_fast_mode(batch, name):
+    stdout = report(batch, name)
+    out = batch["out"] / name
+    result = check_exponents(out)
+    for figure in ("spectrum.png", "learning_curve.png", "model_curve.png"):
+        assert_png(out / figure)
+    assert f"{result['predicted']['alpha_D']:.3f}" in stdout and f"{result['measured']['alpha_P']:.3f}" in stdout
+    config = configs.fast(configs.load(CONFIGS / f"{name}.toml", {"out": str(out)}))
+    if name == "cifar10_pooled":
+        assert result["config"]["data"]["pool"] == 4
+        config["data"]["path"] = result["config"]["data"]["path"]
+    assert result["config"] == config
+
+
+def test_exponents_options_build_the_config(batch):
+    report(batch, "exponents_options")
+    out = batch["out"] / "options"
+    result = check_exponents(out, with_model=False)
+    assert not list(out.glob("*.png"))
+    config = result["config"]
+    assert config["seed"] == 3 and config["data"] == {**config["data"], "source": "digits", "n": 400}
+    assert config["network"]["activation"] == "erf" and config["network"]["depth"] == 1
+    assert config["exponents"]["sizes"] == [20, 40, 80, 160] and config["exponents"]["widths"] == []
+    assert result["measured"]["learning_curve"]["x"] == [20, 40, 80, 160]
+
+
+def test_regimes_config_in_fast_mode(batch):
+    stdout = report(batch, "sphere_teacher_student")
+    out = batch["out"] / "sphere_teacher_student"
+    summary = json.loads((out / "regimes.json").read_text())
+    regimes = summary["regimes"]
+    assert set(regimes) == {"resolution_limited_D", "resolution_limited_P", "variance_limited_D",
+                            "variance_limited_P"}
+    for entry in regimes.values():
+        assert np.isfinite(entry["alpha"]) and len(entry["x"]) == len(entry["losses"]) >= 3
+        assert entry["ci"][0] <= entry["alpha"] <= entry["ci"][1]
+    for name in ("variance_limited_D", "variance_limited_P"):
+        assert regimes[name]["predicted"] == 1.0 and regimes[name]["limit"] >= 0
+    assert_png(out / "regimes.png")
+    assert "variance-limited in P (D = 20)" in stdout
+
+
+def test_no_arguments_is_the_main_job():
+    args = cli.build_parser().parse_args(["exponents"])
+    assert cli.config_from_options(args) == configs.load(CONFIGS / "mnist_relu_ntk.toml")
+
+
+@pytest.mark.parametrize("command", ["exponents", "regimes", "spectrum", "kernel", "regress", "run"])
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: nngp-ntk {command}") and "--quiet" in text and "--out" in text
+    if command == "run":
+        assert "[network]" in text and "depth (int) = 3" in text
+
+
+def refusal(args, capsys):
+    """(exit status, stderr) of cli.main(args); stdout must stay empty."""
+    try:
+        status = cli.main([str(a) for a in args])
+    except SystemExit as exit_:  # argparse's own refusals
+        status = exit_.code
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return status, captured.err
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    (tmp_path / "garbage.npy").write_bytes(b"not an array")
+    (tmp_path / "unknown_key.toml").write_text('task = "spectrum"\n[network]\ndepht = 3\n')
+    (tmp_path / "wrong_type.toml").write_text('[network]\ndepth = "three"\n')
+    (tmp_path / "bad_syntax.toml").write_text("[network\n")
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "cifar").mkdir()
+    (tmp_path / "cifar" / "data_batch_1").write_bytes(b"\x80\x04truncated")
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((20, 3)))
+    np.save(tmp_path / "x4.npy", np.random.default_rng(0).standard_normal((20, 4)))
+    np.savez(tmp_path / "unlabelled.npz", X=np.ones((20, 3)))
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["kernel", "{d}/missing.npy"], "no such file or folder"),
+    (["kernel", "{d}/garbage.npy", "--out", "{d}/k.npy"], "garbage.npy"),
+    (["spectrum", "{d}/cifar", "--out", "{d}/o"], "cannot read '{d}/cifar'"),
+    (["kernel", "{d}/x.npy", "--depth", "-1"], "network.depth must be in [0, 1000], got -1"),
+    (["kernel", "{d}/x.npy", "--activation", "swish"], "network.activation must be one of"),
+    (["kernel", "{d}/x.npy", "--w-std", "1,2"], "network.W_std has 2 values"),
+    (["kernel", "{d}/x.npy", "--out", "{d}/k.npy", "--get", "both"], "give a folder"),
+    (["kernel"], "kernel needs a data file (DATA) or --dataset"),
+    (["spectrum", "{d}/x.npy", "--dataset", "digits"], "either a data file or --dataset"),
+    (["spectrum", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    (["spectrum", "--dataset", "digits", "--n", "0"], "data.n must be >= 1, got 0"),
+    (["spectrum", "--dataset", "digits", "--n", "5000", "--out", "{d}/o"], "n must be at most 1797"),
+    (["spectrum", "{d}/x.npy", "--pool", "2", "--out", "{d}/o"], "data.pool needs images"),
+    (["spectrum", "--depth", "three"], "argument --depth: invalid int value: 'three'"),
+    (["exponents", "--dataset", "digits", "--sizes", "100", "200", "3000", "--out", "{d}/o"],
+     "the largest training-set size 3000 exceeds"),
+    (["regress", "{d}/unlabelled.npz", "--out", "{d}/o"], "regress needs labels"),
+    (["regress", "{d}/x.npy", "{d}/x4.npy", "--out", "{d}/o"], "regress needs labels"),
+    (["run", "{d}/missing.toml"], "does not exist"),
+    (["run", "{d}/unknown_key.toml"], "unknown key 'network.depht' in section [network]; valid keys: depth"),
+    (["run", "{d}/wrong_type.toml"], "network.depth must be an integer, got 'three'"),
+    (["run", "{d}/bad_syntax.toml"], "is not valid TOML"),
+    (["run", "{d}/unknown_key.toml", "--set", "novalue"], "expected KEY=VALUE"),
+])
+def test_bad_input_is_one_line_and_status_2(bad_files, capsys, args, message):
+    status, err = refusal([a.format(d=bad_files) for a in args], capsys)
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("nngp-ntk"), err
+    assert message.format(d=bad_files) in err
+    assert "Traceback" not in err
+
+
+def test_unwritable_output_folder_is_refused_before_any_work(bad_files, capsys):
+    status, err = refusal(["kernel", bad_files / "x.npy", "--out", bad_files / "a_file" / "sub"], capsys)
+    assert status == 2 and "cannot create output folder" in err and "a_file" in err
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = bad_files / "locked"
+        locked.mkdir(mode=0o500)
+        status, err = refusal(["spectrum", "--dataset", "digits", "--out", locked], capsys)
+        assert status == 2 and "is not writable" in err
+
+
+def test_a_refusal_through_python_m_has_no_traceback(bad_files):
+    process = subprocess.run([sys.executable, "-m", "nngp_ntk.cli", "run", str(bad_files / "unknown_key.toml")],
+                             capture_output=True, text=True, env=environment(), timeout=300)
+    assert process.returncode == 2 and process.stdout == ""
+    assert process.stderr.count("\n") == 1 and "valid keys: depth" in process.stderr

@@ -1,0 +1,143 @@
+"""Tests of nngp_ntk.config: defaults, every kind of refusal, TOML loading with overrides, fast mode."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from nngp_ntk import config as configs
+from nngp_ntk.config import ConfigError
+
+CONFIGS = pathlib.Path(__file__).parent.parent / "configs"
+
+
+def test_defaults_are_the_main_job():
+    config = configs.validate({})
+    assert config["task"] == "exponents"
+    assert config["out"] == "results/exponents"
+    assert config["data"]["source"] == "mnist" and config["data"]["center"] and config["data"]["normalize"]
+    assert config["network"] == {"depth": 3, "activation": "relu", "W_std": 1.0, "b_std": 0.0,
+                                 "parameterization": "ntk", "width": None}
+    assert config["exponents"]["kernel"] == "ntk"
+    assert set(config) == {"task", "seed", "out", "data", "network", "exponents"}
+
+
+def test_context_dependent_defaults():
+    sphere = configs.validate({"task": "spectrum", "data": {"source": "sphere"}})
+    assert sphere["data"]["n"] == 2000 and not sphere["data"]["center"] and not sphere["data"]["normalize"]
+    kernel = configs.validate({"task": "kernel", "data": {"source": "file", "path": "x.npy"}})
+    assert not kernel["data"]["center"] and kernel["out"] == "results/kernel"
+    explicit = configs.validate({"task": "kernel", "data": {"source": "digits", "center": True}})
+    assert explicit["data"]["center"] and not explicit["data"]["normalize"]
+
+
+def test_values_are_converted_and_kept():
+    config = configs.validate({"seed": 3, "network": {"W_std": 2, "b_std": [0, 0.1, 0.1, 0.2], "depth": 3},
+                               "exponents": {"sizes": [10, 20, 40], "ridge": 1, "window": [5, 50]}})
+    assert config["network"]["W_std"] == 2.0 and isinstance(config["network"]["W_std"], float)
+    assert config["network"]["b_std"] == [0.0, 0.1, 0.1, 0.2]
+    assert config["exponents"]["sizes"] == [10, 20, 40] and config["exponents"]["ridge"] == 1.0
+    assert config["exponents"]["window"] == [5, 50] and config["seed"] == 3
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"network": {"depth": -1}}, "network.depth must be in [0, 1000], got -1"),
+    ({"network": {"depth": 2.5}}, "network.depth must be an integer"),
+    ({"network": {"depth": True}}, "network.depth must be an integer"),
+    ({"network": {"depht": 3}}, "unknown key 'network.depht' in section [network]; valid keys: depth, activation"),
+    ({"network": {"activation": "swish"}}, "network.activation must be one of abs, cos, erf"),
+    ({"network": {"W_std": -1.0}}, "network.W_std must be >= 0"),
+    ({"network": {"W_std": [1.0, 1.0]}}, "network.W_std has 2 values; a per-layer list needs depth + 1 = 4"),
+    ({"network": {"parameterization": "standard"}}, "needs network.width"),
+    ({"network": 3}, "network must be a section [network] of keys, got 3"),
+    ({"data": {"source": "cifar"}}, "data.source must be one of mnist, digits, sphere, file; got 'cifar'"),
+    ({"data": {"source": "file"}}, "needs data.path"),
+    ({"data": {"path": "x.npy"}}, "data.path is only read with data.source = \"file\""),
+    ({"data": {"source": "sphere", "targets": "labels"}}, "points on the sphere have no labels"),
+    ({"data": {"n": 0}}, "data.n must be >= 1, got 0"),
+    ({"data": {"center": "yes"}}, "data.center must be true or false"),
+    ({"exponents": {"sizes": [100, 50, 200]}}, "exponents.sizes must be strictly increasing"),
+    ({"exponents": {"sizes": 100}}, "exponents.sizes must be a list"),
+    ({"exponents": {"window": [50, 5]}}, "exponents.window must be two increasing integers"),
+    ({"exponents": {"ridge": float("nan")}}, "exponents.ridge must be finite"),
+    ({"task": "train"}, "task must be one of exponents, regimes, spectrum, kernel, regress; got 'train'"),
+    ({"colour": "blue"}, "unknown key 'colour' in the top level; valid keys: task, seed, out"),
+    ({"task": "spectrum", "exponents": {}}, "unknown section [exponents] for task 'spectrum'"),
+    ({"task": "regimes", "data": {"source": "sphere"}, "regimes": {"fixed_width": 500}},
+     "regimes.fixed_width must be below the smallest of regimes.sizes"),
+    ({"task": "regimes", "data": {"source": "sphere"}, "regimes": {"fixed_size": 5000}},
+     "regimes.fixed_size must be below the smallest of regimes.variance_widths"),
+    ({"task": "regimes", "data": {"source": "digits", "targets": "labels"}}, "teacher-student experiment"),
+    ({"task": "kernel", "out": "k.npy", "data": {"source": "digits"}, "kernel": {"get": "both"}},
+     "give a folder"),
+])
+def test_refusals_name_the_key(raw, message):
+    with pytest.raises(ConfigError) as error:
+        configs.validate(raw)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_every_shipped_config_validates():
+    files = sorted(CONFIGS.glob("*.toml"))
+    assert {f.name for f in files} >= {"mnist_relu_ntk.toml", "digits_erf_nngp.toml",
+                                       "sphere_teacher_student.toml", "cifar10_pooled.toml"}
+    for path in files:
+        config = configs.load(path)
+        assert config["task"] in configs.TASKS
+        small = configs.fast(config)
+        assert small["data"]["n"] <= 400
+
+
+def test_main_job_config_equals_the_defaults():
+    assert configs.load(CONFIGS / "mnist_relu_ntk.toml") == configs.validate({})
+
+
+def test_load_applies_overrides_and_resolves_paths(tmp_path):
+    (tmp_path / "points.npy").write_bytes(b"")
+    path = tmp_path / "c.toml"
+    path.write_text('task = "spectrum"\n[data]\nsource = "file"\npath = "points.npy"\n[network]\ndepth = -1\n')
+    config = configs.load(path, {"network.depth": 2, "out": "elsewhere", "spectrum.kernel": "nngp"})
+    assert config["network"]["depth"] == 2 and config["out"] == "elsewhere"
+    assert config["spectrum"]["kernel"] == "nngp"
+    assert config["data"]["path"] == str(tmp_path / "points.npy")
+    with pytest.raises(ConfigError, match="network.depth must be in"):
+        configs.load(path)
+    with pytest.raises(ConfigError, match="not a section"):
+        configs.load(path, {"task.x": 1})
+
+
+@pytest.mark.parametrize("text, message", [
+    (None, "does not exist"),
+    ("depth = = 3", "is not valid TOML"),
+])
+def test_load_refuses_unreadable_files(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        configs.load(path)
+
+
+def test_fast_shrinks_without_changing_the_experiment():
+    config = configs.validate({"exponents": {"sizes": [25, 50, 100, 200, 400, 800, 1600], "repeats": 5}})
+    small = configs.fast(config)
+    assert small["data"]["n"] == 400 and small["exponents"]["repeats"] == 2
+    assert small["exponents"]["sizes"] == [25, 50, 100, 200]
+    assert small["exponents"]["test_size"] == 80
+    assert small["exponents"]["widths"] == [10, 20, 40]
+    assert small["network"] == config["network"]
+    assert config["exponents"]["repeats"] == 5  # the original is left alone
+    assert configs.validate(small) == small
+    assert configs.fast(configs.validate({"exponents": {"sizes": [1000, 2000, 4000]}}))["exponents"]["sizes"] is None
+    assert configs.fast(configs.validate({"exponents": {"widths": []}}))["exponents"]["widths"] == []
+    regimes = configs.fast(configs.load(CONFIGS / "sphere_teacher_student.toml"))
+    assert regimes["data"]["n"] == 400 and configs.validate(regimes) == regimes
+
+
+def test_describe_lists_every_key():
+    text = configs.describe()
+    for section, keys in configs.SCHEMA.items():
+        for name in keys:
+            assert f"  {name} (" in text

@@ -1,0 +1,49 @@
+"""Tests of nngp_ntk.plots: every figure is written as a PNG of the expected size, with the fitted
+exponents in its legend, and non-positive eigenvalues (the numerical floor) do not break the spectrum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+from matplotlib.image import imread  # noqa: E402
+
+from nngp_ntk import plots, spectrum  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def read_png(path):
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    return imread(path)
+
+
+def test_spectrum_figure(tmp_path):
+    index = np.arange(1, 401, dtype=float)
+    values = 0.3 * index ** -1.4
+    values[-5:] = [1e-9, 0.0, 0.0, -1e-12, -1e-9]  # the floor of a float32 spectrum
+    fit = spectrum.fit_power_law(values, window=(10, 100))
+    path = tmp_path / "spectrum"  # no suffix: the format is PNG regardless of the name
+    plots.spectrum_figure(path, values, fit, title="test")
+    image = read_png(path)
+    assert image.shape[0] == round(4.6 * plots.DPI) and image.shape[1] == round(6.4 * plots.DPI)
+    assert image[..., :3].std() > 0.05  # something was drawn
+
+
+def test_curve_and_panel_figures(tmp_path):
+    sizes = np.array([50, 100, 200, 400])
+    losses = 2.0 * sizes ** -0.5
+    curve = plots.Curve(sizes, losses, 0.1 * losses, "measured", sizes, losses, "fit D^-0.5")
+    predicted = plots.Curve(sizes, 1.1 * losses, None, "predicted")
+    plots.curve_figure(tmp_path / "curve.png", [curve, predicted], xlabel="training set size D", title="L(D)")
+    assert read_png(tmp_path / "curve.png").shape[1] == round(6.4 * plots.DPI)
+    panels = [(f"panel {k}", "D", [curve]) for k in range(3)]
+    plots.panels_figure(tmp_path / "panels.png", panels, title="three panels")
+    image = read_png(tmp_path / "panels.png")
+    assert image.shape[0] == round(2 * 4.2 * plots.DPI) and image.shape[1] == round(11 * plots.DPI)
+
+
+def test_interval_text():
+    assert plots._interval(0.12345, (0.1, 0.15)) == "0.123 [0.100, 0.150]"
+    assert plots._interval(1.0, None) == "1.000"

@@ -1,0 +1,60 @@
+"""Tests of nngp_ntk.tasks: atomic output files, the writable-folder check, data loading and
+preprocessing from a config, label encoding."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from nngp_ntk import config as configs
+from nngp_ntk import data, tasks
+from nngp_ntk.config import ConfigError
+
+
+def test_output_replaces_files_atomically(tmp_path):
+    output = tasks.Output(tmp_path / "new" / "folder")
+    path = output.json("result.json", {"value": np.float32(1.5), "array": np.arange(3)})
+    assert json.loads(path.read_text()) == {"value": 1.5, "array": [0, 1, 2]}
+
+    def crash(temporary):
+        temporary.write_text("half")
+        raise RuntimeError("interrupted while writing")
+
+    with pytest.raises(RuntimeError):
+        output.figure("result.json", crash)
+    assert json.loads(path.read_text())["value"] == 1.5  # the old result is intact
+    assert sorted(p.name for p in path.parent.iterdir()) == ["result.json"]  # no temporary left
+    with pytest.raises(TypeError, match="cannot write object"):
+        output.json("bad.json", {"x": object()})
+    assert not (path.parent / "bad.json").exists()
+    np.testing.assert_array_equal(np.load(output.npy("a.npy", np.eye(2))), np.eye(2))
+
+
+def test_unwritable_folders_are_refused(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="cannot create output folder"):
+        tasks.check_writable_folder(tmp_path / "file" / "sub")
+
+
+def test_load_problem_preprocesses_and_encodes(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, size=(30, 4, 4))
+    np.savez(tmp_path / "images.npz", X=images, y=np.arange(30) % 3)
+    config = configs.validate({"data": {"source": "file", "path": str(tmp_path / "images.npz"), "pool": 2}})
+    problem = tasks.load_problem(config)
+    pooled = data.average_pool(images.reshape(30, 16), (4, 4), 2)
+    np.testing.assert_allclose(problem.X, data.normalize_rows(pooled - pooled.mean(axis=0)))
+    assert problem.classes and problem.Y.shape == (30, 3)
+    subset = tasks.load_problem(configs.validate({**config, "data": {**config["data"], "n": 10}}))
+    assert subset.X.shape == (10, 4)
+    gp = tasks.load_problem(configs.validate({"task": "spectrum", "data": {"source": "sphere", "n": 50}}))
+    assert gp.Y is None and np.allclose(np.linalg.norm(gp.X, axis=1), 2.0)
+
+
+def test_encode_labels():
+    onehot, classes = tasks.encode_labels(np.array([0, 2, 1]))
+    assert classes and onehot.tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
+    values, classes = tasks.encode_labels(np.array([0.5, -1.0]))
+    assert not classes and values.shape == (2, 1)
