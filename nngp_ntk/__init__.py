@@ -10,4 +10,8 @@ __all__ += ["KernelClassifier", "KernelRegressor", "krylov", "solver"]
 from nngp_ntk import data, spectrum
 
 __all__ += ["data", "spectrum"]
+from nngp_ntk import prediction, scaling, theory
+from nngp_ntk.prediction import predict_exponents
+
+__all__ += ["predict_exponents", "prediction", "scaling", "theory"]
 __version__ = "0.1.0"

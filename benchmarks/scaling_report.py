@@ -1,0 +1,177 @@
+"""Scaling-law targets of issue 4: predicted against measured exponents, printed as a table and saved
+as JSON under benchmarks/results/.
+
+    PYTHONPATH=. python benchmarks/scaling_report.py                 # everything (several minutes on 2 cores)
+    PYTHONPATH=. python benchmarks/scaling_report.py --only sphere   # one part: sphere, teacher, mnist
+
+* sphere:  decay exponent of the exact per-degree Mercer eigenvalues (``spectrum.sphere_eigenvalues``)
+           of the ReLU NTK / NNGP (depth 1) at degrees 40..200, against -dim / -(dim + 2) (Bietti & Bach);
+* teacher: teacher-student on the sphere (dim 4, 4000 points, ReLU depth 2, targets drawn from the GP of
+           the kernel, 8 outputs): predicted alpha_D (``predict_exponents``) against measured
+           (``scaling.learning_curve``), NNGP (asymptotic theory 1) and NTK (1/3);
+* mnist:   5000 MNIST images, centered, rows at norm sqrt(784), one-hot labels: alpha_D of the depth-3 ReLU
+           NTK over D = 100..3200, and alpha_P of one-hidden-layer ReLU random features (NNGP of depth 1)
+           over P = 25..400 on 4000 training points;
+* regimes: the variance-limited regimes (L_inf + c x^-alpha, alpha = 1 in theory) of random features on the
+           sphere; "ok" there means the interval of alpha holds 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import nngp_ntk as nk
+from nngp_ntk import data, scaling, spectrum
+
+RESULTS = Path(__file__).resolve().parent / "results" / "scaling_report.json"
+TOLERANCE = 0.05
+
+
+def _interval(ci: tuple[float, float]) -> list[float]:
+    return [round(float(ci[0]), 4), round(float(ci[1]), 4)]
+
+
+def sphere_decay() -> list[dict]:
+    """Fitted mu_k ~ k^slope of the exact eigenvalues at degrees 40..200, dim 3 and 5."""
+    rows = []
+    net = nk.FullyConnected(depth=1, activation="relu", W_std=1.0, b_std=0.0)
+    for dim in (3, 5):
+        for kernel, theory in (("ntk", -dim), ("nngp", -(dim + 2))):
+            decay = spectrum.sphere_eigenvalues(net, dim=dim, max_degree=200, kernel=kernel).decay(40, 200)
+            rows.append({"target": f"sphere dim {dim} ReLU {kernel.upper()} mu_k ~ k^s, k = 40..200",
+                         "predicted": float(theory), "measured": round(decay.exponent, 4), "tolerance": 0.15,
+                         "ok": bool(abs(decay.exponent - theory) <= 0.15)})
+    return rows
+
+
+def teacher_student(n_points: int = 4000, dim: int = 4, outputs: int = 8, repeats: int = 5) -> list[dict]:
+    """Predicted vs measured alpha_D for GP targets of the kernel itself on the sphere."""
+    rows = []
+    net = nk.FullyConnected(depth=2, activation="relu", W_std=1.0, b_std=0.0)
+    X = data.sphere(n_points, dim, seed=0)
+    test_size = n_points // 4
+    sizes = np.geomspace(100, n_points - test_size, 6).round().astype(int)
+    for kernel, asymptotic in (("nngp", 1.0), ("ntk", 1.0 / 3.0)):
+        start = time.perf_counter()
+        y = data.gp_targets(net, X, kernel=kernel, n_outputs=outputs, seed=1)
+        measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel=kernel, repeats=repeats,
+                                          test_size=test_size, seed=0)
+        predicted = nk.predict_exponents(net, X, y, kernel=kernel, sizes=sizes)
+        expected = nk.predict_exponents(net, X, None, kernel=kernel, sizes=sizes)
+        extrapolated = nk.predict_exponents(net, X, y, kernel=kernel, sizes=sizes, method="extrapolated")
+        gap = predicted.alpha_D - measured.alpha
+        rows.append({
+            "target": f"teacher-student sphere dim {dim}, N={n_points}, ReLU depth 2 {kernel.upper()}: alpha_D "
+                      f"over D={sizes[0]}..{sizes[-1]}",
+            "predicted": round(predicted.alpha_D, 4), "predicted_ci": _interval(predicted.ci["alpha_D"]),
+            "measured": round(measured.alpha, 4), "measured_ci": _interval(measured.ci),
+            "tolerance": TOLERANCE, "ok": bool(abs(gap) <= TOLERANCE),
+            "asymptotic_theory": round(asymptotic, 4),
+            "alpha_K": round(predicted.alpha_K, 4), "alpha_K_ci": _interval(predicted.ci["alpha_K"]),
+            "alpha_K_window": list(predicted.fit.window),
+            "predicted_gp_expectation": round(expected.alpha_D, 4),
+            "predicted_extrapolated": round(extrapolated.alpha_D, 4),
+            "predicted_extrapolated_ci": _interval(extrapolated.ci["alpha_D"]),
+            "sizes": sizes.tolist(), "measured_losses": measured.losses.tolist(),
+            "measured_errors": measured.errors.tolist(), "predicted_losses": predicted.losses.tolist(),
+            "extrapolated_losses": extrapolated.losses.tolist(), "seconds": round(time.perf_counter() - start, 1)})
+    return rows
+
+
+def mnist(repeats: int = 5) -> list[dict]:
+    """alpha_D of the depth-3 ReLU NTK and alpha_P of one-hidden-layer random features on MNIST."""
+    X, Y = data.prepare(data.mnist())
+    rows = []
+    start = time.perf_counter()
+    net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
+    sizes = np.array([100, 200, 400, 800, 1600, 3200])
+    measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel="ntk", repeats=repeats, test_size=1000, seed=0)
+    predicted = nk.predict_exponents(net, X, Y, kernel="ntk", sizes=sizes)
+    extrapolated = nk.predict_exponents(net, X, Y, kernel="ntk", sizes=sizes, method="extrapolated")
+    rows.append({
+        "target": "MNIST 5000, ReLU NTK depth 3: alpha_D over D=100..3200",
+        "predicted": round(predicted.alpha_D, 4), "predicted_ci": _interval(predicted.ci["alpha_D"]),
+        "measured": round(measured.alpha, 4), "measured_ci": _interval(measured.ci), "tolerance": TOLERANCE,
+        "ok": bool(abs(predicted.alpha_D - measured.alpha) <= TOLERANCE),
+        "alpha_K": round(predicted.alpha_K, 4), "alpha_K_ci": _interval(predicted.ci["alpha_K"]),
+        "alpha_K_window": list(predicted.fit.window),
+        "predicted_extrapolated": round(extrapolated.alpha_D, 4),
+        "predicted_extrapolated_ci": _interval(extrapolated.ci["alpha_D"]),
+        "sizes": sizes.tolist(), "measured_losses": measured.losses.tolist(),
+        "measured_errors": measured.errors.tolist(), "predicted_losses": predicted.losses.tolist(),
+        "extrapolated_losses": extrapolated.losses.tolist(), "seconds": round(time.perf_counter() - start, 1)})
+    start = time.perf_counter()
+    shallow = nk.FullyConnected(depth=1, activation="relu", W_std=1.0, b_std=0.0)
+    widths = np.array([25, 50, 100, 200, 400])
+    train_size = 4000
+    measured = scaling.model_curve(shallow, X, Y, widths=widths, train_size=train_size, test_size=1000,
+                                   repeats=repeats, seed=0)
+    predicted = nk.predict_exponents(shallow, X, Y, kernel="nngp", sizes=widths, train_size=train_size)
+    infinite = nk.predict_exponents(shallow, X, Y, kernel="nngp", sizes=widths)
+    rows.append({
+        "target": f"MNIST 5000, one-hidden-layer ReLU random features: alpha_P over P={widths[0]}..{widths[-1]}, "
+                  f"D={train_size}",
+        "predicted": round(predicted.alpha_P, 4), "predicted_ci": _interval(predicted.ci["alpha_P"]),
+        "measured": round(measured.alpha, 4), "measured_ci": _interval(measured.ci), "tolerance": TOLERANCE,
+        "ok": bool(abs(predicted.alpha_P - measured.alpha) <= TOLERANCE),
+        "alpha_K": round(predicted.alpha_K, 4), "alpha_K_ci": _interval(predicted.ci["alpha_K"]),
+        "predicted_infinite_data": round(infinite.alpha_P, 4),
+        "widths": widths.tolist(), "measured_losses": measured.losses.tolist(),
+        "measured_errors": measured.errors.tolist(), "predicted_losses": predicted.model_losses.tolist(),
+        "seconds": round(time.perf_counter() - start, 1)})
+    return rows
+
+
+def regimes() -> list[dict]:
+    """Variance-limited regimes, teacher-student on the sphere (dim 5, one-hidden-layer ReLU random
+    features, targets from the GP of the NNGP): L(D) at P = 10 and L(P) at D = 20, L = L_inf + c x^-alpha."""
+    net = nk.FullyConnected(depth=1, activation="relu", W_std=1.0, b_std=0.1)
+    X = data.sphere(3000, 5, seed=0)
+    y = data.gp_targets(net, X, kernel="nngp", n_outputs=4, seed=1)
+    rows = []
+    for label, curve in (
+            ("L(D) at P=10, D=100..2500", scaling.variance_limited_data(
+                net, X, y, width=10, sizes=[100, 200, 400, 800, 1600, 2500], test_size=500, repeats=10)),
+            ("L(P) at D=20, P=200..6400", scaling.variance_limited_width(
+                net, X[:1000], y[:1000], size=20, widths=[200, 400, 800, 1600, 3200, 6400], test_size=500,
+                repeats=30))):
+        rows.append({"target": f"variance-limited, sphere dim 5, ReLU random features: {label}, L_inf + c x^-alpha",
+                     "predicted": 1.0, "measured": round(curve.alpha, 4), "measured_ci": _interval(curve.ci),
+                     "tolerance": None, "ok": bool(curve.ci[0] <= 1.0 <= curve.ci[1]),
+                     "limit": curve.limit, "x": curve.x.tolist(), "measured_losses": curve.losses.tolist(),
+                     "measured_errors": curve.errors.tolist()})
+    return rows
+
+
+PARTS = {"sphere": sphere_decay, "teacher": teacher_student, "mnist": mnist, "regimes": regimes}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=sorted(PARTS), nargs="+", help="run only these parts")
+    args = parser.parse_args()
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = dict(previous.get("parts", {}))
+    for name in args.only or list(PARTS):
+        start = time.perf_counter()
+        results[name] = PARTS[name]()
+        print(f"[{name}: {time.perf_counter() - start:.0f} s]", flush=True)
+    print(f"{'target':<96} {'predicted':>10} {'measured':>10}  ok")
+    for name in PARTS:
+        for row in results.get(name, []):
+            print(f"{row['target']:<96} {row['predicted']:>10.4f} {row['measured']:>10.4f}  "
+                  f"{'yes' if row['ok'] else 'NO'}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"machine": platform.platform(), "processor": platform.processor(),
+                                   "parts": results}, indent=1) + "\n")
+    print(f"saved {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

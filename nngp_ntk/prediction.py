@@ -1,0 +1,148 @@
+"""Predicted scaling exponents alpha_K, alpha_D, alpha_P of a network's kernel on a dataset.
+
+From N points X (and targets y): the spectrum of K/N gives alpha_K (lambda_i ~ i^-(1 + alpha_K),
+``spectrum.fit_power_law``); the eigenlearning theory (``theory``) on that spectrum and the
+targets' projections on its eigenvectors gives the learning curve L(n), whose slope over the
+training sizes of interest is alpha_D, and, through the D <-> P duality of random-feature models,
+L(P) and alpha_P. Compare with the measurements of ``scaling``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+
+import jax
+import numpy as np
+
+from nngp_ntk.data import check_targets
+from nngp_ntk.kernels import KERNEL_NAMES, FullyConnected
+from nngp_ntk.scaling import float64_points
+from nngp_ntk.spectrum import DENSE_LIMIT, PowerLawFit, eigh, fit_power_law
+from nngp_ntk.theory import Renormalized, check_fit_points, eigenlearning, extend_spectrum, fit_exponent
+
+METHODS = ("auto", "renormalized", "extrapolated")
+
+
+@dataclasses.dataclass(frozen=True)
+class Exponents:
+    """Predicted scaling exponents and curves.
+
+    ``alpha_K``: lambda_i ~ i^-(1 + alpha_K) of K/N (``spectrum.fit_power_law`` on ``fit.window``);
+    ``alpha_D``: slope of the predicted test MSE ``losses`` over training sizes ``sizes``;
+    ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
+    ``ci``: intervals by name ("alpha_K", "alpha_D", "alpha_P"); ``method``: how the curves were
+    obtained ("renormalized" or "extrapolated", see ``predict_exponents``)."""
+
+    alpha_K: float
+    alpha_D: float
+    alpha_P: float
+    ci: dict[str, tuple[float, float]]
+    sizes: np.ndarray
+    losses: np.ndarray
+    widths: np.ndarray
+    model_losses: np.ndarray
+    method: str
+    kernel: str
+    fit: PowerLawFit
+
+
+def _check_counts(name: str, values: np.ndarray | list) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.number) or np.any(array != np.round(array)):
+        raise ValueError(f"{name} must be a 1-D sequence of positive integers, got {values!r}")
+    return check_fit_points(name, np.unique(array))
+
+
+def _finite_data(losses: np.ndarray, widths: np.ndarray, train_size: int | None) -> np.ndarray:
+    """L(P, D) = L(P, inf) (D - 1) / (D - P - 1): the variance of fitting P readout weights to D
+    points, the residual of the best P-feature model acting as noise (exact for Gaussian features)."""
+    return losses if train_size is None else losses * (train_size - 1) / (train_size - widths - 1)
+
+
+def _curves(values: np.ndarray, power: np.ndarray, total_power: float | None, points: np.ndarray, ridge: float,
+            method: str, window: tuple[int, int] | None) -> list[np.ndarray]:
+    """Predicted losses at ``points``: [renormalized] or [extrapolated, then one per corner of the
+    tail exponents' ranges]. The extrapolation's tail exponents are the renormalized ones at
+    n in [N/8, N/2] (``Renormalized.tail_exponents``): the farthest indices the sample resolves."""
+    renormalized = Renormalized(values, power)
+    if method == "renormalized":
+        return [renormalized.curve(points, ridge).losses]
+    own = total_power is None           # targets from the kernel's GP: the target tail is the eigenvalue tail
+    tails = renormalized.tail_exponents(len(values) / 8, len(values) / 2)
+    options = dict(n_samples=len(values), trace=float(np.sum(values)), total_power=total_power, window=window)
+    betas = [None] if own else list(tails.beta_range)
+    corners = [(tails.alpha, None if own else tails.beta)] + [(a, b) for a in tails.alpha_range for b in betas]
+    curves = []
+    for alpha, beta in corners:
+        extended = extend_spectrum(values, None if own else power, alpha=alpha, beta=beta, **options)
+        curves.append(eigenlearning(extended.modes, points, ridge).losses)
+    return curves
+
+
+def _read(x: np.ndarray, curves: list[np.ndarray], name: str) -> tuple[float, tuple[float, float]]:
+    """alpha of the first curve over x, its Student-t interval widened to the other curves' alphas."""
+    central = fit_exponent(x, curves[0], name=name)
+    others = [fit_exponent(x, curve, name=name).alpha for curve in curves[1:]]
+    return central.alpha, (min([central.ci[0]] + others), max([central.ci[1]] + others))
+
+
+def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None, kernel: str = "ntk",
+                      sizes: list[int] | np.ndarray | None = None, widths: list[int] | np.ndarray | None = None,
+                      ridge: float = 0.0, method: str = "auto", train_size: int | None = None,
+                      window: tuple[int, int] | None = None) -> Exponents:
+    """alpha_K, alpha_D and alpha_P, with intervals and the predicted curves, from the N points X.
+
+    The eigenvalues w_j of K/N (dense, float64) and, with ``y``, the target powers
+    t_j = mean_k (u_j . y_k)^2 / N on the eigenvectors (``y=None``: the kernel's own GP,
+    E[t_j] = w_j) give L(n) = E0 sum_i (1 - L_i)^2 v_i^2 by eigenlearning (``theory``).
+    ``method`` "renormalized" evaluates it from the whole sample spectrum for n < N
+    (``theory.Renormalized``), "extrapolated" on the head plus power-law tails (``theory.extend_spectrum``),
+    which also reaches n >= N; "auto" takes the first when every size and width is below N.
+
+    alpha_D is the least-squares slope of log L(n) over ``sizes`` (default: 7 from N/50 to N/2;
+    real-data curves bend, so read it where it is measured). alpha_P: a ridgeless random-feature
+    model with P features on infinitely many points has the loss of ridgeless kernel regression
+    on n = P points (the D <-> P duality of Maloney, Roberts & Sully 2022), so L(P) is the same
+    curve (at ridge 0) read over ``widths`` (default ``sizes``); with ``train_size`` = D it is multiplied by
+    (D - 1) / (D - P - 1), the variance of fitting P weights to D points. Random features train the
+    readout only: compare ``scaling.model_curve`` with kernel="nngp". Intervals: alpha_K's
+    bootstrap (``fit_power_law``); for alpha_D and alpha_P the Student-t interval of the slope,
+    widened for "extrapolated" to the slopes with the tail exponents at the ends of their ranges.
+    """
+    if not isinstance(net, FullyConnected):
+        raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
+    if kernel not in KERNEL_NAMES:
+        raise ValueError(f"kernel must be one of {KERNEL_NAMES}, got {kernel!r}")
+    if not (isinstance(ridge, numbers.Real) and np.isfinite(ridge) and ridge >= 0):
+        raise ValueError(f"ridge must be a finite non-negative number, got {ridge!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    X = float64_points(X)
+    n_points = len(X)
+    if n_points > DENSE_LIMIT:
+        raise ValueError(f"predict_exponents needs the dense spectrum of all N points, N <= {DENSE_LIMIT}; "
+                         f"got N = {n_points} (pass a subset of X)")
+    targets = None if y is None else check_targets(X, y)
+    default = np.maximum(np.geomspace(n_points / 50, n_points / 2, 7).round(), 1)
+    sizes = _check_counts("sizes", default if sizes is None else sizes)
+    widths = sizes if widths is None else _check_counts("widths", widths)
+    if train_size is not None and (isinstance(train_size, bool) or not isinstance(train_size, numbers.Integral)
+                                   or train_size <= widths[-1] + 1):
+        raise ValueError(f"train_size must be an integer above max(widths) + 1 = {widths[-1] + 1:g}, "
+                         f"got {train_size!r}")
+    if method == "auto":
+        method = "renormalized" if max(sizes[-1], widths[-1]) < n_points else "extrapolated"
+    with jax.enable_x64(True):
+        system = eigh(net, X, kernel, method="dense", want_vectors=targets is not None)
+    values = system.values
+    power = values if targets is None else np.mean((system.vectors.T @ targets) ** 2, axis=1) / n_points
+    fit = fit_power_law(values, window=window, n_samples=n_points)
+    total = None if targets is None else float(np.mean(targets**2))
+    losses = _curves(values, power, total, sizes, ridge, method, window)
+    model_losses = [_finite_data(c, widths, train_size) for c in _curves(values, power, total, widths, 0.0, method,
+                                                                         window)]
+    alpha_D, ci_D = _read(sizes, losses, "sizes")
+    alpha_P, ci_P = _read(widths, model_losses, "widths")
+    return Exponents(fit.alpha_K, alpha_D, alpha_P, {"alpha_K": fit.ci, "alpha_D": ci_D, "alpha_P": ci_P},
+                     sizes, losses[0], widths, model_losses[0], method, kernel, fit)

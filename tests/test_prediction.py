@@ -1,0 +1,50 @@
+"""Predicted exponents: agreement with measured learning curves, the methods, the duality for
+random features, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nngp_ntk as nk
+from nngp_ntk import data, scaling
+
+
+@pytest.fixture(scope="module")
+def sphere_problem():
+    net = nk.FullyConnected(depth=2, activation="relu", W_std=1.0, b_std=0.0)
+    X = data.sphere(800, 8, seed=0)
+    return net, X, data.gp_targets(net, X, kernel="nngp", n_outputs=4, seed=1)
+
+
+def test_predicted_alpha_D_matches_a_measured_learning_curve(sphere_problem):
+    net, X, y = sphere_problem
+    sizes = [25, 50, 100, 200, 400]
+    measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel="nngp", repeats=3, test_size=200)
+    predicted = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes)
+    assert predicted.method == "renormalized"
+    assert abs(predicted.alpha_D - measured.alpha) < 0.1
+    np.testing.assert_allclose(predicted.losses, measured.losses, rtol=0.25)
+    assert predicted.alpha_P == predicted.alpha_D            # duality, same sizes and no train_size
+    expected = nk.predict_exponents(net, X, None, kernel="nngp", sizes=sizes)
+    assert abs(expected.alpha_D - predicted.alpha_D) < 0.1
+    beyond = nk.predict_exponents(net, X, y, kernel="nngp", sizes=[100, 400, 1600])
+    assert beyond.method == "extrapolated" and beyond.ci["alpha_D"][0] <= beyond.alpha_D <= beyond.ci["alpha_D"][1]
+    finite = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, widths=[25, 50, 100], train_size=400)
+    widths = np.array([25, 50, 100])
+    np.testing.assert_allclose(finite.model_losses, predicted.losses[:3] * 399 / (399 - widths), rtol=1e-9)
+    assert finite.alpha_P < predicted.alpha_D                 # fitting P weights to D points slows the fall
+
+
+def test_predict_exponents_refuses_bad_input(sphere_problem):
+    net, X, y = sphere_problem
+    with pytest.raises(ValueError, match="rows"):
+        nk.predict_exponents(net, X, y[:-1], kernel="nngp")
+    with pytest.raises(ValueError, match="at least 3"):
+        nk.predict_exponents(net, X, y, sizes=[10, 100])
+    with pytest.raises(ValueError, match="method"):
+        nk.predict_exponents(net, X, y, method="exact")
+    with pytest.raises(ValueError, match="train_size"):
+        nk.predict_exponents(net, X, y, sizes=[10, 20, 40], train_size=40)
+    with pytest.raises(TypeError, match="FullyConnected"):
+        nk.predict_exponents("relu", X, y)

@@ -1,0 +1,125 @@
+"""Measured scaling curves: learning curves of kernel regression, random-feature models, the
+variance-limited regimes and their offset fits, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nngp_ntk as nk
+from nngp_ntk import data, scaling
+
+
+@pytest.fixture(scope="module")
+def problem():
+    net = nk.FullyConnected(depth=2, activation="relu", W_std=1.0, b_std=0.1)
+    X = data.sphere(400, 5, seed=0)
+    return net, X, data.gp_targets(net, X, kernel="nngp", n_outputs=2, seed=1)
+
+
+def test_learning_curve_computes_the_kernel_once_and_matches_the_solver(problem, monkeypatch):
+    net, X, y = problem
+    calls = []
+    original = nk.FullyConnected.kernel
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(nk.FullyConnected, "kernel", counted)
+    curve = scaling.learning_curve(net, X, y, sizes=[20, 40, 80, 160, 300], kernel="nngp", repeats=2,
+                                   test_size=100, seed=3)
+    assert len(calls) == 1
+    monkeypatch.setattr(nk.FullyConnected, "kernel", original)
+    assert np.all(np.diff(curve.losses) < 0) and curve.alpha > 0.3
+    assert curve.ci[0] <= curve.alpha <= curve.ci[1]
+    assert curve.repeat_losses.shape == (2, 5) and np.all(curve.errors > 0)
+    # the documented split: a seeded permutation, test points first, nested training sets after them
+    order = np.random.default_rng(3).permutation(len(X))
+    test, train = order[:100], order[100:400]
+    mean = nk.solver.predict(net, X[train].astype(np.float64), y[train], X[test].astype(np.float64), kernel="nngp")
+    assert np.mean((mean - y[test]) ** 2) == pytest.approx(curve.repeat_losses[0, -1], rel=1e-3)
+
+
+def test_learning_curve_refuses_bad_input(problem):
+    net, X, y = problem
+    with pytest.raises(ValueError, match="at most 300"):
+        scaling.learning_curve(net, X, y, sizes=[50, 100, 350], test_size=100)
+    with pytest.raises(ValueError, match="at least 3"):
+        scaling.learning_curve(net, X, y, sizes=[50, 100], test_size=100)
+    with pytest.raises(ValueError, match="too short"):
+        scaling.learning_curve(net, X, y, sizes=[50, 60, 70], test_size=100)
+    with pytest.raises(ValueError, match="rows"):
+        scaling.learning_curve(net, X, y[:-3], sizes=[20, 40, 80])
+    with pytest.raises(ValueError, match="kernel"):
+        scaling.learning_curve(net, X, y, sizes=[20, 40, 80], kernel="gp")
+    with pytest.raises(ValueError, match="test_size"):
+        scaling.learning_curve(net, X, y, sizes=[20, 40, 80], test_size=399)
+
+
+def test_random_features_converge_to_the_nngp():
+    net = nk.FullyConnected(depth=1, activation="relu", W_std=1.3, b_std=0.2)
+    X = data.sphere(6, 3, seed=2)
+    features = scaling.random_features(net, X, 40000, seed=0)
+    assert features.shape == (6, 40001)
+    np.testing.assert_allclose(features @ features.T, net.kernel(X.astype(np.float64), get="nngp"),
+                               atol=0.03 * net.kernel(X, get="nngp").max())
+
+
+def test_fit_readout_ridge_forms_agree():
+    rng = np.random.default_rng(0)
+    tall, wide, y = rng.normal(size=(30, 8)), rng.normal(size=(8, 30)), rng.normal(size=(30, 2))
+    primal = scaling.fit_readout(tall, y, ridge=0.1)
+    np.testing.assert_allclose(tall.T @ (tall @ primal - y) + 0.1 * primal, 0, atol=1e-10)
+    dual = scaling.fit_readout(wide, y[:8], ridge=0.1)
+    np.testing.assert_allclose(wide.T @ (wide @ dual - y[:8]) + 0.1 * dual, 0, atol=1e-10)
+    minimum_norm = scaling.fit_readout(wide, y[:8])
+    np.testing.assert_allclose(minimum_norm, np.linalg.pinv(wide) @ y[:8], atol=1e-10)
+
+
+def test_model_curve_falls_with_width(problem):
+    net, X, _ = problem
+    shallow = nk.FullyConnected(depth=1, activation="relu", W_std=1.0, b_std=0.1)
+    curve = scaling.model_curve(shallow, X, widths=[4, 8, 16, 32], test_size=100, repeats=2)
+    assert curve.widths.tolist() == [4, 8, 16, 32] and curve.alpha > 0.2
+    assert curve.losses[-1] < curve.losses[0]
+    with pytest.raises(ValueError, match="train_size"):
+        scaling.model_curve(shallow, X, widths=[4, 8, 16], test_size=100, train_size=301)
+    with pytest.raises(ValueError, match="at least 3"):
+        scaling.model_curve(shallow, X, widths=[4, 8], test_size=100)
+
+
+def test_offset_fit_recovers_limit_and_exponent():
+    x = np.array([10.0, 20, 40, 80, 160, 320])
+    fit = scaling.fit_offset_power_law(x, 0.3 + 2.0 / x)
+    assert fit.limit == pytest.approx(0.3, rel=1e-4) and fit.alpha == pytest.approx(1.0, rel=1e-3)
+    assert fit.amplitude == pytest.approx(2.0, rel=1e-3)
+    noisy = 0.3 + 2.0 / x * np.exp(np.random.default_rng(0).normal(0, 0.02, len(x)))
+    noisy_fit = scaling.fit_offset_power_law(x, noisy, errors=0.01 * noisy)
+    assert noisy_fit.ci[0] < 1.0 < noisy_fit.ci[1]
+    with pytest.raises(ValueError, match="at least 4 points"):
+        scaling.fit_offset_power_law(x[:3], 0.3 + 2.0 / x[:3])
+
+
+def test_variance_limited_regimes_refuse_bad_input(problem):
+    net, X, y = problem
+    with pytest.raises(ValueError, match="at most 300"):
+        scaling.variance_limited_data(net, X, y, width=5, sizes=[50, 100, 200, 400], test_size=100)
+    with pytest.raises(ValueError, match="size must be at most"):
+        scaling.variance_limited_width(net, X, y, size=350, widths=[100, 200, 400, 800], test_size=100)
+    with pytest.raises(ValueError, match="width"):
+        scaling.variance_limited_data(net, X, y, width=0, sizes=[50, 100, 200, 300], test_size=100)
+
+
+@pytest.mark.slow
+def test_variance_limited_regimes_approach_their_limits_as_one_over_x():
+    net = nk.FullyConnected(depth=1, activation="relu", W_std=1.0, b_std=0.1)
+    X = data.sphere(3000, 5, seed=0)
+    y = data.gp_targets(net, X, kernel="nngp", n_outputs=4, seed=1)
+    in_data = scaling.variance_limited_data(net, X, y, width=10, sizes=[100, 200, 400, 800, 1600, 2500],
+                                            test_size=500, repeats=10)
+    in_width = scaling.variance_limited_width(net, X[:1000], y[:1000], size=20,
+                                              widths=[200, 400, 800, 1600, 3200, 6400], test_size=500, repeats=30)
+    for curve in (in_data, in_width):
+        assert 0.6 < curve.alpha < 1.6, (curve.alpha, curve.ci)
+        assert curve.limit < curve.losses[-1]

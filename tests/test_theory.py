@@ -1,0 +1,128 @@
+"""Eigenlearning theory: kappa's equation, agreement with ridge regression on Gaussian features, the
+renormalized sample spectrum, power-law tails, exponent fits, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.special
+
+from nngp_ntk import theory
+
+
+def power_law_problem(n_modes: int, alpha: float, beta: float) -> theory.ModeSpectrum:
+    index = np.arange(1, n_modes + 1, dtype=np.float64)
+    return theory.ModeSpectrum(index ** -(1 + alpha), np.ones(n_modes), index ** -(1 + beta))
+
+
+def ridge_regression_mse(modes: theory.ModeSpectrum, n: int, ridge: float, trials: int, seed: int) -> float:
+    """Monte Carlo test MSE of kernel ridge regression with the linear kernel on Gaussian features
+    z ~ N(0, diag(lambda)) and target y = z . w, w_i = v_i / sqrt(lambda_i) (so y = sum v_i phi_i)."""
+    rng = np.random.default_rng(seed)
+    lam = modes.eigenvalues
+    weights = np.sqrt(modes.target_power / lam)
+    errors = []
+    for _ in range(trials):
+        train = rng.standard_normal((n, len(lam))) * np.sqrt(lam)
+        gram = train @ train.T
+        coefficients = np.linalg.solve(gram + ridge * np.eye(n), train @ weights)
+        learned = train.T @ coefficients                      # f(x) = x . learned
+        errors.append(np.sum(lam * (learned - weights) ** 2))  # E_x[(f(x) - y(x))^2]
+    return float(np.mean(errors))
+
+
+def test_kappa_solves_its_equation():
+    modes = power_law_problem(500, 0.5, 0.5)
+    for n, ridge in ((10, 0.0), (200, 0.0), (50, 0.3)):
+        kappa = theory.solve_kappa(modes, n, ridge)
+        lam = modes.eigenvalues
+        assert np.sum(lam / (lam + kappa)) + ridge / kappa == pytest.approx(n, rel=1e-9)
+
+
+def test_eigenlearning_matches_ridge_regression_on_gaussian_features():
+    modes = power_law_problem(400, 0.6, 0.3)
+    curve = theory.eigenlearning(modes, [40, 120], ridge=0.0)
+    ridged = theory.eigenlearning(modes, [40], ridge=0.5)
+    for n, predicted in zip((40, 120), curve.losses):
+        assert ridge_regression_mse(modes, n, 0.0, trials=30, seed=n) == pytest.approx(predicted, rel=0.1)
+    assert ridge_regression_mse(modes, 40, 0.5, trials=30, seed=1) == pytest.approx(ridged.losses[0], rel=0.1)
+    assert np.all(curve.E0 > 1)
+
+
+def test_renormalized_sample_spectrum_recovers_the_population_curve():
+    """From N Gaussian samples of a known power-law problem, the renormalized sums give the
+    population learning curve up to n near N, where the naive sample spectrum fails."""
+    modes = power_law_problem(2000, 0.5, 0.5)
+    n_samples = 600
+    rng = np.random.default_rng(0)
+    samples = rng.standard_normal((n_samples, 2000)) * np.sqrt(modes.eigenvalues)
+    y = samples @ np.sqrt(modes.target_power / modes.eigenvalues)
+    w, u = np.linalg.eigh(samples @ samples.T / n_samples)
+    w, u = w[::-1], u[:, ::-1]
+    power = (u.T @ y) ** 2 / n_samples
+    sizes = np.array([30, 100, 300, 550])
+    truth = theory.eigenlearning(modes, sizes).losses
+    renormalized = theory.Renormalized(w, power).curve(sizes).losses
+    naive = theory.eigenlearning(theory.ModeSpectrum(np.maximum(w, 0), np.ones(n_samples), power), sizes).losses
+    np.testing.assert_allclose(renormalized, truth, rtol=0.15)
+    assert abs(np.log(naive[-1] / truth[-1])) > np.log(2)     # the naive use of N eigenvalues breaks as n -> N
+    with pytest.raises(ValueError, match="beyond what"):
+        theory.Renormalized(w, power).curve([n_samples + 10])
+    # the local exponents the sample reads at n in [N/8, N/2] are the population's there (the 2000
+    # modes end soon after, so they are steeper than the 0.5 of the formula)
+    tails = theory.Renormalized(w, power).tail_exponents(n_samples / 8, n_samples / 2)
+    population = theory.eigenlearning(modes, [n_samples / 8, n_samples / 2])
+    alpha = -np.log(population.kappa[1] / population.kappa[0]) / np.log(4) - 1
+    bias = population.losses / population.E0
+    beta = np.log(bias[1] / bias[0]) / np.log(population.kappa[1] / population.kappa[0]) * (1 + alpha)
+    assert tails.alpha == pytest.approx(alpha, abs=0.03) and tails.beta == pytest.approx(beta, abs=0.05)
+    assert tails.alpha_range[0] <= tails.alpha <= tails.alpha_range[1]
+
+
+def test_power_law_tails_reproduce_an_infinite_power_law():
+    alpha, beta, n_samples = 1.0, 0.5, 2000
+    index = np.arange(1, n_samples + 1, dtype=np.float64)
+    head, power = index ** -(1 + alpha), index ** -(1 + beta)
+    extended = theory.extend_spectrum(head, power, n_samples=n_samples, trace=scipy.special.zeta(1 + alpha),
+                                      total_power=scipy.special.zeta(1 + beta))
+    assert extended.alpha == pytest.approx(alpha, abs=0.01)
+    assert extended.beta == pytest.approx(beta, abs=0.01)
+    modes = extended.modes
+    assert np.sum(modes.multiplicities * modes.eigenvalues) == pytest.approx(scipy.special.zeta(1 + alpha), rel=1e-9)
+    assert np.sum(modes.multiplicities * modes.target_power) == pytest.approx(scipy.special.zeta(1 + beta), rel=1e-9)
+    # reference: 2 million explicit modes, the target power beyond them unlearned (noise)
+    count = 2_000_000
+    long = power_law_problem(count, alpha, beta)
+    long = theory.ModeSpectrum(long.eigenvalues, long.multiplicities, long.target_power,
+                               noise=float(scipy.special.zeta(1 + beta, count + 1)))
+    sizes = [100, 1000, 3000]
+    np.testing.assert_allclose(theory.eigenlearning(modes, sizes).losses, theory.eigenlearning(long, sizes).losses,
+                               rtol=0.01)
+
+
+def test_tails_refuse_what_they_cannot_carry():
+    index = np.arange(1, 1001, dtype=np.float64)
+    head = index**-1.5
+    with pytest.raises(ValueError, match="no eigenvalue mass"):
+        theory.extend_spectrum(head, n_samples=1000, trace=float(np.sum(head[:100])))
+    steps = np.zeros(1000)
+    steps[:5] = 1.0                   # no target power on the window: T(i) stays at its value, beta = 0
+    with pytest.raises(ValueError, match="does not decay"):
+        theory.extend_spectrum(head, steps, n_samples=1000, trace=float(np.sum(head)) + 0.1, total_power=6.0)
+    with pytest.raises(ValueError, match="too short"):
+        theory.extend_spectrum(head[:30], n_samples=30, trace=5.0)
+
+
+def test_fit_exponent_and_its_refusals():
+    x = np.array([10.0, 20, 40, 80, 160])
+    fit = theory.fit_exponent(x, 3.0 * x**-0.7)
+    assert fit.alpha == pytest.approx(0.7) and fit.amplitude == pytest.approx(3.0)
+    assert fit.ci[0] == pytest.approx(0.7) and fit.ci[1] == pytest.approx(0.7)
+    noisy = theory.fit_exponent(x, 3.0 * x**-0.7 * np.exp([0.05, -0.05, 0.02, -0.04, 0.03]))
+    assert noisy.ci[0] < noisy.alpha < noisy.ci[1]
+    with pytest.raises(ValueError, match="at least 3"):
+        theory.fit_exponent([10, 20], [1.0, 0.5])
+    with pytest.raises(ValueError, match="too short"):
+        theory.fit_exponent([10, 11, 12], [1.0, 0.9, 0.8])
+    with pytest.raises(ValueError, match="positive"):
+        theory.fit_exponent([10, 20, 40], [1.0, 0.0, 0.5])
