@@ -8,9 +8,10 @@
     nngp-ntk run CONFIG.toml                 any of these, described by a config file (configs/)
 
 Every subcommand turns its options into a config table (``nngp_ntk.config``), validated before any
-work, and runs it (``nngp_ntk.tasks`` / ``nngp_ntk.experiments``). Bad input (a missing data file,
-an unknown key, a value out of range, an unknown dataset or activation, an output folder that
-cannot be written) ends with one line on stderr and exit status 2, never a traceback.
+work, and runs it (``nngp_ntk.tasks``: kernel, regress, spectrum; ``nngp_ntk.experiments``:
+exponents, regimes). Bad input (a missing data file, an unknown key, a value out of range, an
+unknown dataset or activation, an output folder that cannot be written) ends with one line on
+stderr and exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from nngp_ntk import config as configs
+from nngp_ntk import experiments, tasks
 from nngp_ntk.config import ConfigError
 
 PROG = "nngp-ntk"
@@ -70,15 +72,14 @@ def _common(parser: argparse.ArgumentParser, plots: bool = True) -> None:
         group.add_argument("--no-plots", action="store_true", help="write no PNG figures (no matplotlib needed)")
 
 
-def _data_options(parser: argparse.ArgumentParser, positional: str | None = "DATA") -> None:
+def _data_options(parser: argparse.ArgumentParser, positional: str = "DATA", dataset: str = "mnist") -> None:
     group = parser.add_argument_group("data")
-    if positional:
-        group.add_argument("data.path", metavar=positional, nargs="?" if positional == "DATA" else None,
-                           help="data file: .npy, .npz (X, y), .csv, MNIST IDX, or a CIFAR-10 python-batch folder")
-        group.add_argument("--dataset", dest="data.source", choices=("mnist", "digits", "sphere"),
-                           help="a bundled dataset instead of a file (default mnist)")
+    group.add_argument("data.path", metavar=positional, nargs="?",
+                       help="data file: .npy, .npz (X, y), .csv, MNIST IDX, or a CIFAR-10 python-batch folder")
+    group.add_argument("--dataset", dest="data.source", choices=("mnist", "digits", "sphere"),
+                       help=f"a bundled dataset instead of a file (default {dataset})")
     group.add_argument("--n", dest="data.n", type=int, metavar="N", help="use a seeded random subset of N points")
-    group.add_argument("--dim", dest="data.dim", type=int, help="dimension of the sphere's space (--dataset sphere)")
+    group.add_argument("--dim", dest="data.dim", type=int, metavar="D", help="dimension of the sphere's space (--dataset sphere)")
     group.add_argument("--pool", dest="data.pool", type=int, metavar="P", help="average-pool images over P x P")
     group.add_argument("--center", dest="data.center", action=argparse.BooleanOptionalAction,
                        help="subtract the per-feature mean")
@@ -92,14 +93,14 @@ def _data_options(parser: argparse.ArgumentParser, positional: str | None = "DAT
 
 def _network_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("network (infinitely wide, fully connected)")
-    group.add_argument("--depth", dest="network.depth", type=int, help="hidden layers (default 3)")
+    group.add_argument("--depth", dest="network.depth", type=int, metavar="L", help="hidden layers (default 3)")
     group.add_argument("--activation", dest="network.activation", metavar="NAME",
                        help=f"one of {', '.join(configs.SCHEMA['network']['activation'].choices)} (default relu)")
     group.add_argument("--w-std", dest="network.W_std", type=_floats, metavar="S",
                        help="weight std (or depth + 1 comma-separated values; default 1)")
     group.add_argument("--b-std", dest="network.b_std", type=_floats, metavar="S", help="bias std (default 0)")
     group.add_argument("--parameterization", dest="network.parameterization", choices=("ntk", "standard"))
-    group.add_argument("--width", dest="network.width", type=int, help="hidden width (standard parameterization)")
+    group.add_argument("--width", dest="network.width", type=int, metavar="N", help="hidden width (standard parameterization)")
 
 
 def _kernel_option(group: argparse._ArgumentGroup, task: str) -> None:
@@ -122,12 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     group = exponents.add_argument_group("exponents")
     _kernel_option(group, "exponents")
     group.add_argument("--sizes", dest="exponents.sizes", type=int, nargs="+", metavar="D",
-                       help="training-set sizes of L(D) (default 100 200 400 800 1600 3200)")
+                       help="training-set sizes of L(D) (default 100 200 400 ... up to n - test size)")
     group.add_argument("--widths", dest="exponents.widths", type=int, nargs="*", metavar="P",
                        help="random-feature widths of L(P) (default 6 from D/400 to D/12); none: skip L(P)")
-    group.add_argument("--repeats", dest="exponents.repeats", type=int, help="random subsets per size")
-    group.add_argument("--test-size", dest="exponents.test_size", type=int, help="held-out test points")
-    group.add_argument("--ridge", dest="exponents.ridge", type=float, help="ridge on the train kernel")
+    group.add_argument("--repeats", dest="exponents.repeats", type=int, metavar="R",
+                       help="random splits (and networks) per point of a curve (default 5)")
+    group.add_argument("--test-size", dest="exponents.test_size", type=int, metavar="N",
+                       help="held-out test points (default n/5, at most 1000)")
+    group.add_argument("--ridge", dest="exponents.ridge", type=float, metavar="R",
+                       help="ridge on the train kernel's diagonal (default 0)")
     group.add_argument("--window", dest="exponents.window", type=int, nargs=2, metavar=("I_MIN", "I_MAX"),
                        help="eigenvalue indices of the power-law fit (default automatic)")
     _common(exponents)
@@ -136,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "regimes", help="the four scaling regimes, teacher-student on the sphere",
         description="Variance- and resolution-limited scaling in D and P for targets drawn from the GP of "
                     "the kernel on uniform points of the sphere. Writes regimes.json and regimes.png.")
-    _data_options(regimes)
+    _data_options(regimes, dataset="sphere")
     _network_options(regimes)
     group = regimes.add_argument_group("regimes")
     _kernel_option(group, "regimes")
@@ -150,9 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the small D of the variance-limited L(P)")
     group.add_argument("--variance-widths", dest="regimes.variance_widths", type=int, nargs="+", metavar="P",
                        help="widths of the variance-limited L(P), above --fixed-size")
-    group.add_argument("--repeats", dest="regimes.repeats", type=int, help="random draws per point")
-    group.add_argument("--test-size", dest="regimes.test_size", type=int, help="held-out test points")
-    group.add_argument("--ridge", dest="regimes.ridge", type=float, help="ridge on the train kernel")
+    group.add_argument("--repeats", dest="regimes.repeats", type=int, metavar="R", help="random draws per point")
+    group.add_argument("--test-size", dest="regimes.test_size", type=int, metavar="N", help="held-out test points")
+    group.add_argument("--ridge", dest="regimes.ridge", type=float, metavar="R", help="ridge on the train kernel")
     _common(regimes)
 
     spectrum = commands.add_parser("spectrum", help="eigenvalues of K/N and their power-law fit",
@@ -162,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     _network_options(spectrum)
     group = spectrum.add_argument_group("spectrum")
     _kernel_option(group, "spectrum")
-    group.add_argument("--top-k", dest="spectrum.top_k", type=int, help="compute only the top K eigenvalues")
+    group.add_argument("--top-k", dest="spectrum.top_k", type=int, metavar="K", help="compute only the top K eigenvalues")
     group.add_argument("--method", dest="spectrum.method", choices=configs.EIGEN_METHODS)
     group.add_argument("--window", dest="spectrum.window", type=int, nargs=2, metavar=("I_MIN", "I_MAX"))
     _common(spectrum)
@@ -191,9 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     _network_options(regress)
     group = regress.add_argument_group("regression")
     _kernel_option(group, "regress")
-    group.add_argument("--t", dest="regress.t", type=float, help="training time (default infinity)")
-    group.add_argument("--ridge", dest="regress.ridge", type=float)
-    group.add_argument("--test-size", dest="regress.test_size", type=int)
+    group.add_argument("--t", dest="regress.t", type=float, metavar="T", help="training time (default infinity)")
+    group.add_argument("--ridge", dest="regress.ridge", type=float, metavar="R", help="ridge on the train kernel")
+    group.add_argument("--test-size", dest="regress.test_size", type=int, metavar="N",
+                       help="points of TRAIN held out when there is no TEST (default 200)")
     _common(regress, plots=False)
 
     run = commands.add_parser("run", help="run an experiment described by a TOML config",
@@ -218,10 +223,8 @@ def config_from_options(args: argparse.Namespace) -> dict[str, Any]:
     data = raw.get("data", {})
     if args.command == "kernel" and not {"path", "source"} & set(data):
         raise ConfigError("kernel needs a data file (DATA) or --dataset")
-    if "path" in data:
-        if "source" in data:
-            raise ConfigError("give either a data file or --dataset, not both")
-        data["source"] = "file"
+    if {"path", "source"} <= set(data):
+        raise ConfigError("give either a data file or --dataset, not both")
     for top in ("out", "seed"):
         if getattr(args, top) is not None:
             raw[top] = getattr(args, top)
@@ -239,8 +242,6 @@ def config_from_file(args: argparse.Namespace) -> dict[str, Any]:
 
 def execute(config: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
     """Run a validated config; returns the lines to print."""
-    from nngp_ntk import tasks
-
     plotting = plots and config["task"] in ("exponents", "regimes", "spectrum")
     if plotting and importlib.util.find_spec("matplotlib") is None:
         raise ConfigError("plots need matplotlib (the plots extra): pip install 'nngp_ntk[plots]', or pass --no-plots")
@@ -251,8 +252,6 @@ def execute(config: dict[str, Any], progress: bool | None, plots: bool) -> list[
         return tasks.run_regress(config, progress)
     if task == "spectrum":
         return tasks.run_spectrum(config, progress, plots)
-    from nngp_ntk import experiments
-
     if task == "regimes":
         return experiments.run_regimes(config, progress, plots)
     return experiments.run_exponents(config, progress, plots)

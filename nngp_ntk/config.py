@@ -65,8 +65,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "out": Key("str", None, "output folder (a .npy file name for a single kernel); default results/<task>/"),
     },
     "data": {
-        "source": Key("str", "mnist", "dataset: the bundled mnist / digits, uniform points on a sphere, or a file",
-                      choices=SOURCES),
+        "source": Key("str", None, "dataset: the bundled mnist / digits, uniform points on a sphere, or a file "
+                                   "(default: file when path is given, else mnist; sphere for the regimes task)", choices=SOURCES),
         "path": Key("str", None, "data file (.npy/.npz/.csv/IDX) or CIFAR-10 python-batch folder (source = file)"),
         "n": Key("int", None, "number of points (a seeded random subset; default all, 2000 on the sphere)", 1),
         "dim": Key("int", 4, "dimension of the sphere's ambient space (source = sphere)", 2),
@@ -248,6 +248,8 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     if config["out"] is None:
         config["out"] = f"results/{config['task']}"
     data = config["data"]
+    if data["source"] is None:
+        data["source"] = "file" if data["path"] else "sphere" if config["task"] == "regimes" else "mnist"
     if data["n"] is None and data["source"] == "sphere":
         data["n"] = 2000
     as_given = data["source"] == "sphere" or config["task"] == "kernel"

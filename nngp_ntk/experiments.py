@@ -60,10 +60,10 @@ class Stages:
         self.seconds[self.names[self._current]] = round(now - self._started, 2)
         self._started = now
         self._current += 1
-        self._bar.update(1)
         if self._current < len(self.names):
-            self._bar.set_description_str(self.names[self._current])
-        else:
+            self._bar.set_description_str(self.names[self._current], refresh=False)
+        self._bar.update(1)
+        if self._current == len(self.names):
             self._bar.close()
 
 
@@ -231,7 +231,7 @@ def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> l
     X = load_problem(config).X
     kernel, test_size, repeats = section["kernel"], section["test_size"], section["repeats"]
     pool = len(X) - test_size
-    if pool <= max(section["sizes"][-1], section["fixed_size"]):
+    if pool < max(section["sizes"][-1], section["fixed_size"]):
         raise ConfigError(f"regimes needs more than max(sizes, fixed_size) training points beside test_size = "
                           f"{test_size}; data.n = {len(X)} leaves {pool}")
     common = dict(test_size=test_size, ridge=section["ridge"], repeats=repeats, seed=seed)
@@ -289,13 +289,14 @@ def _offset_json(curve: scaling.OffsetCurve) -> dict[str, Any]:
 
 
 def _excess_plot(curve: scaling.OffsetCurve, name: str):
-    """L - L_inf with the fitted c x^-alpha: a straight line of slope -1 in the variance-limited regimes."""
+    """L - L_inf with the fitted c x^-alpha: a straight line of slope -1 in the variance-limited regimes.
+    No error bars: the spread of L over repeats is mostly the spread of L_inf itself (one network or
+    split per repeat), common to every x of a repeat; alpha's interval carries the uncertainty."""
     from nngp_ntk import plots
 
     excess = curve.losses - curve.limit
     keep = excess > 0
-    errors = None if np.isnan(curve.errors).all() else curve.errors[keep]
-    return plots.Curve(curve.x[keep], excess[keep], errors,
+    return plots.Curve(curve.x[keep], excess[keep], None,
                        f"measured $L - L_\\infty$, $\\alpha$ = {_interval(curve.alpha, curve.ci)} (theory 1)",
                        curve.x, curve.fit.amplitude * curve.x**-curve.alpha, f"fit $c\\,{name}^{{-\\alpha}}$")
 

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 DPI = 120
 
@@ -80,6 +81,9 @@ def _draw_curves(axes, curves: Sequence[Curve], xlabel: str, ylabel: str, title:
             axes.plot(curve.fit_x, curve.fit_y, "-", color=color, alpha=0.8, label=curve.fit_label)
     axes.set_xscale("log")
     axes.set_yscale("log")
+    span = [value for curve in curves for value in np.asarray(curve.x, dtype=np.float64)]
+    if max(span) >= 10 * min(span):  # a decade or more has major ticks enough; minor labels would collide
+        axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.set_title(title, fontsize="medium")

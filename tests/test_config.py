@@ -26,7 +26,9 @@ def test_defaults_are_the_main_job():
 def test_context_dependent_defaults():
     sphere = configs.validate({"task": "spectrum", "data": {"source": "sphere"}})
     assert sphere["data"]["n"] == 2000 and not sphere["data"]["center"] and not sphere["data"]["normalize"]
-    kernel = configs.validate({"task": "kernel", "data": {"source": "file", "path": "x.npy"}})
+    kernel = configs.validate({"task": "kernel", "data": {"path": "x.npy"}})
+    assert kernel["data"]["source"] == "file"
+    assert configs.validate({"task": "regimes"})["data"]["source"] == "sphere"
     assert not kernel["data"]["center"] and kernel["out"] == "results/kernel"
     explicit = configs.validate({"task": "kernel", "data": {"source": "digits", "center": True}})
     assert explicit["data"]["center"] and not explicit["data"]["normalize"]
@@ -53,7 +55,7 @@ def test_values_are_converted_and_kept():
     ({"network": 3}, "network must be a section [network] of keys, got 3"),
     ({"data": {"source": "cifar"}}, "data.source must be one of mnist, digits, sphere, file; got 'cifar'"),
     ({"data": {"source": "file"}}, "needs data.path"),
-    ({"data": {"path": "x.npy"}}, "data.path is only read with data.source = \"file\""),
+    ({"data": {"source": "mnist", "path": "x.npy"}}, "data.path is only read with data.source = \"file\""),
     ({"data": {"source": "sphere", "targets": "labels"}}, "points on the sphere have no labels"),
     ({"data": {"n": 0}}, "data.n must be >= 1, got 0"),
     ({"data": {"center": "yes"}}, "data.center must be true or false"),
