@@ -116,9 +116,9 @@ def _subset(dataset: datasets.Dataset, n: int | None, seed: int) -> datasets.Dat
     return datasets.Dataset(dataset.X[rows], None if dataset.y is None else dataset.y[rows], dataset.image_shape)
 
 
-def read_file(path: str, label_column: int | None = None) -> datasets.Dataset:
-    """A user data file or CIFAR-10 folder through ``nngp_ntk.data.load``; a file that cannot be
-    parsed is a ConfigError naming it."""
+def read_file(path: str, label_column: int | None = None, key: str = "data.path") -> datasets.Dataset:
+    """A user data file or CIFAR-10 folder through ``nngp_ntk.data.load``; a missing file or one
+    that cannot be parsed is a ConfigError naming it and the config ``key`` that gave it."""
     options = {}
     if label_column is not None:
         if not path.lower().endswith((".csv", ".txt")):
@@ -126,11 +126,9 @@ def read_file(path: str, label_column: int | None = None) -> datasets.Dataset:
         options["label_column"] = label_column
     try:
         return datasets.load(path, **options)
-    except FileNotFoundError:
-        raise
     except (ValueError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
         text = " ".join(str(error).split())
-        raise ConfigError(text if path in text else f"cannot read {path!r}: {text}") from None
+        raise ConfigError(f"{key}: {text}" if path in text else f"{key}: cannot read {path!r}: {text}") from None
 
 
 def load_dataset(config: dict[str, Any]) -> datasets.Dataset:
@@ -220,7 +218,7 @@ def run_regress(config: dict[str, Any], progress: bool | None) -> list[str]:
         raise ConfigError("regress needs labels in the training data (an .npz with y, a CSV with "
                           "data.label_column, IDX labels or CIFAR-10)")
     if section["test_path"] is not None:
-        test = read_file(section["test_path"], config["data"]["label_column"])
+        test = read_file(section["test_path"], config["data"]["label_column"], key="regress.test_path")
         if test.X.shape[1] != train.X.shape[1]:
             raise ConfigError(f"the test data has {test.X.shape[1]} features but the training data "
                               f"{train.X.shape[1]}")
