@@ -245,7 +245,8 @@ def test_randomized_on_mnist_top_k():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fast = spectrum.eigenvalues(net, X, kernel="ntk", top_k=400, method="randomized")
-    np.testing.assert_allclose(fast, dense[:400], rtol=1e-3)
+    np.testing.assert_allclose(fast[:200], dense[:200], rtol=1e-4)  # float32 products: ~1e-5 floor
+    np.testing.assert_allclose(fast, dense[:400], rtol=1e-2)
     full_fit = spectrum.fit_power_law(dense, window=(10, 200))
     top_fit = spectrum.fit_power_law(fast, n_samples=4000)
     assert top_fit.window == (10, 200)
