@@ -274,7 +274,9 @@ def refusal(args, capsys):
 
 
 @pytest.fixture
-def bad_files(tmp_path):
+def bad_files(tmp_path, monkeypatch):
+    """Broken inputs; the working folder is tmp_path, so default output folders land there."""
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "garbage.npy").write_bytes(b"not an array")
     (tmp_path / "unknown_key.toml").write_text('task = "spectrum"\n[network]\ndepht = 3\n')
     (tmp_path / "wrong_type.toml").write_text('[network]\ndepth = "three"\n')
