@@ -70,8 +70,11 @@ def _run(command: list[str], timeout: float) -> dict | None:
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode < 0:
+        return {"error": f"killed by signal {-done.returncode} (out of memory?)"}
     if done.returncode != 0 or not lines:
-        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+        errors = [line for line in done.stderr.splitlines() if "Error" in line or "error" in line]
+        return {"error": (errors or [f"exit status {done.returncode}"])[-1][:200]}
     return json.loads(lines[-1])
 
 
