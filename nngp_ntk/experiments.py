@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from nngp_ntk import scaling, spectrum
+from nngp_ntk import scaling
 from nngp_ntk.config import ConfigError
 from nngp_ntk.prediction import Exponents, predict_exponents
 from nngp_ntk.tasks import Output, build_network, describe_run, load_problem
@@ -115,7 +115,7 @@ def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) ->
     net = build_network(config)
     output = Output(config["out"])
     with_model = section["widths"] is None or len(section["widths"]) > 0
-    names = ["loading data", "spectrum", "predicted L(D)", "measured L(D)"]
+    names = ["loading data", "spectrum and predicted L(D)", "measured L(D)"]
     names += ["measured L(P)", "predicted L(P)"] if with_model else []
     names += ["plots"] if plots else []
     stages = Stages(names, progress)
@@ -123,8 +123,6 @@ def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) ->
     X, Y, kernel = problem.X, problem.Y, section["kernel"]
     test_size, sizes = default_split(len(X), section["test_size"], section["sizes"])
     pool = len(X) - test_size
-    stages.done()
-    values = spectrum.eigenvalues(net, X, kernel=kernel)
     stages.done()
     predicted = predict_exponents(net, X, Y, kernel=kernel, sizes=sizes, ridge=section["ridge"],
                                   window=section["window"])
@@ -153,7 +151,7 @@ def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) ->
     }
     written = ["exponents.json"]
     if plots:
-        written += _exponent_figures(output, config, values, predicted, measured, model_prediction, model)
+        written += _exponent_figures(output, config, predicted.eigenvalues, predicted, measured, model_prediction, model)
         stages.done()
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["stage_seconds"] = stages.seconds

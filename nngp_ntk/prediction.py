@@ -32,7 +32,8 @@ class Exponents:
     ``alpha_D``: slope of the predicted test MSE ``losses`` over training sizes ``sizes``;
     ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
     ``ci``: intervals by name ("alpha_K", "alpha_D", "alpha_P"); ``method``: how the curves were
-    obtained ("renormalized" or "extrapolated", see ``predict_exponents``)."""
+    obtained ("renormalized" or "extrapolated", see ``predict_exponents``); ``eigenvalues``: the
+    descending eigenvalues of K/N the prediction used (float64)."""
 
     alpha_K: float
     alpha_D: float
@@ -45,6 +46,7 @@ class Exponents:
     method: str
     kernel: str
     fit: PowerLawFit
+    eigenvalues: np.ndarray
 
 
 def _check_counts(name: str, values: np.ndarray | list) -> np.ndarray:
@@ -145,4 +147,4 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     alpha_D, ci_D = _read(sizes, losses, "sizes")
     alpha_P, ci_P = _read(widths, model_losses, "widths")
     return Exponents(fit.alpha_K, alpha_D, alpha_P, {"alpha_K": fit.ci, "alpha_D": ci_D, "alpha_P": ci_P},
-                     sizes, losses[0], widths, model_losses[0], method, kernel, fit)
+                     sizes, losses[0], widths, model_losses[0], method, kernel, fit, values)
