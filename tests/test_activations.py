@@ -30,12 +30,7 @@ _T_NODES, _T_WEIGHTS = np.polynomial.legendre.leggauss(48)
 _R_MAX = 12.0
 
 
-@pytest.fixture(autouse=True)
-def x64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")  # every test here runs in float64
 
 
 def gaussian_expectation(k11: float, k12: float, k22: float, f, g) -> float:

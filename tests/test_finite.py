@@ -12,15 +12,6 @@ import nngp_ntk as nk
 from nngp_ntk import finite
 
 
-@pytest.fixture
-def x64():
-    """JAX x64 mode on for one test, restored afterwards."""
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
-
-
 def sphere_points(n: int, d: int, seed: int) -> np.ndarray:
     """n points with |x|^2 = d, so K^0(x, x) = W_std^2 + b_std^2 (keeps tanh's quadrature accurate)."""
     x = np.random.default_rng(seed).normal(size=(n, d))

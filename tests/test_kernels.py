@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,15 +9,6 @@ from hypothesis import strategies as st
 
 import nngp_ntk as nk
 from nngp_ntk.activations import ACTIVATIONS
-
-
-@pytest.fixture
-def x64():
-    """JAX x64 mode on for one test, restored afterwards."""
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
 
 
 def points(n: int, d: int, seed: int, dtype=np.float32) -> np.ndarray:

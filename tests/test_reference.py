@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
@@ -26,14 +25,6 @@ TOLERANCE = 1e-7
 def reference() -> dict:
     with np.load(REFERENCE) as data:
         return {key: data[key] for key in data.files} | {"cases": json.loads(str(data["cases"]))}
-
-
-@pytest.fixture
-def x64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
 
 
 def _cases() -> list[dict]:
