@@ -106,16 +106,17 @@ def kernel_product(net, X: np.ndarray, kernel: str = "ntk", block_rows: int | No
     return product
 
 
-def _orthonormal(block: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """Orthonormal columns spanning ``block`` minus its projection on ``basis`` (orthonormal).
+def _orthonormal(block: np.ndarray, basis: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """Orthonormal columns spanning ``block`` minus its projection on ``basis`` (orthonormal),
+    given ``coefficients`` = basis^T block.
 
     Block Gram-Schmidt twice ("twice is enough"), then QR. When the QR's R is ill-conditioned
     (min |R_ii| below 1e-6 of the block's largest column norm: the block was nearly inside the
     basis, e.g. a low-rank A), the normalized columns are projected and factored once more.
     """
     scale = float(np.max(np.linalg.norm(block, axis=0)))
-    for _ in range(2):
-        block = block - basis @ (basis.T @ block)
+    block = block - basis @ coefficients
+    block = block - basis @ (basis.T @ block)
     block, factor = np.linalg.qr(block)
     if np.min(np.abs(np.diag(factor))) > 1e-6 * scale:
         return block
@@ -156,8 +157,8 @@ def randomized_eigh(product: ProductFunction, n: int, top_k: int, block_size: in
     rounding floor of the products (about 1e-7 lambda_1 for float32 kernels).
 
     Cost: each pass evaluates A once (for a kernel, N^2 / 2 entries) and multiplies by b columns
-    (2 n^2 b flops); orthogonalization adds about 4 n m b a pass and the Ritz values O(m^3), with
-    m = b x passes. ``block_size`` b (default max(top_k / 2, 16)) typically converges in 8-10 passes
+    (2 n^2 b flops); the projection Q^T A Q and the orthogonalization add three (n x m) by (m x b)
+    products (6 n m b flops) and the Ritz values O(m^3) a pass, with m = b x passes. ``block_size`` b (default max(top_k / 2, 16)) typically converges in 8-10 passes
     (m ~ 4 top_k), b = top_k in 6-7 (m ~ 6 top_k). Memory: the basis, n m float64.
     """
     _check_int("n", n, 1)
@@ -198,7 +199,8 @@ def randomized_eigh(product: ProductFunction, n: int, top_k: int, block_size: in
         if width + size > basis.shape[1]:
             capacity = min(limit, max(2 * basis.shape[1], width + size))
             basis, core = _grow(basis, (n, capacity)), _grow(core, (capacity, capacity))
-        basis[:, width:width + size] = _orthonormal(image[:, :size], basis[:, :width])
+        basis[:, width:width + size] = _orthonormal(image[:, :size], basis[:, :width],
+                                                    core[:width, start:start + size])
         start, width = width, width + size
     passes.close()
     converged = converged or full
