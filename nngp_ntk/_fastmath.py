@@ -56,18 +56,18 @@ def _asin_small(s: jnp.ndarray, z: jnp.ndarray) -> jnp.ndarray:
     return s + s * z * remainder
 
 
-def _reduce(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
-    """(|x|, whether |x| > 1/2, asin of the reduced argument) for the two ranges."""
+def _reduce(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """(whether |x| > 1/2, asin of the reduced argument) for the two ranges."""
     magnitude = jnp.abs(x)
     large = magnitude > 0.5
     z = jnp.where(large, 0.5 * (1.0 - magnitude), magnitude * magnitude)
     s = jnp.where(large, jnp.sqrt(z), magnitude)
-    return magnitude, large, _asin_small(s, z)
+    return large, _asin_small(s, z)
 
 
 def asin(x: jnp.ndarray) -> jnp.ndarray:
     """arcsin(x) for x in [-1, 1] (callers clip), accurate to the dtype of ``x``."""
-    _, large, reduced = _reduce(x)
+    large, reduced = _reduce(x)
     magnitude_asin = jnp.where(large, 0.5 * np.pi - 2.0 * reduced, reduced)
     return jnp.where(x < 0, -magnitude_asin, magnitude_asin)
 
@@ -77,7 +77,7 @@ def acos(x: jnp.ndarray) -> jnp.ndarray:
 
     Near x = 1, acos(x) = 2 asin(sqrt((1 - x)/2)) keeps full relative accuracy of the small angle.
     """
-    _, large, reduced = _reduce(x)
+    large, reduced = _reduce(x)
     positive = jnp.where(large, 2.0 * reduced, 0.5 * np.pi - reduced)
     negative = jnp.where(large, np.pi - 2.0 * reduced, 0.5 * np.pi + reduced)
     return jnp.where(x < 0, negative, positive)

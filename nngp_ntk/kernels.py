@@ -89,9 +89,7 @@ def check_inputs(x1: np.ndarray, x2: np.ndarray | None = None) -> tuple[np.ndarr
         if x is None:
             checked.append(None)
             continue
-        if isinstance(x, jax.Array):
-            x = np.asarray(x)
-        x = np.asarray(x) if not isinstance(x, np.ndarray) else x
+        x = np.asarray(x)
         if x.dtype == object or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)
                                      or x.dtype == bool):
             raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
