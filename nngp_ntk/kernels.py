@@ -313,7 +313,9 @@ class FullyConnected:
         (then ``Kernels``). K(x1, x1) is computed on upper-triangular tiles only; tiles are
         sharded over the local JAX devices. ``out="folder/"`` writes ``nngp.npy`` / ``ntk.npy``
         tile by tile (memory stays bounded) and returns read-only memory maps; a killed run
-        resumes when called again with the same arguments. ``progress`` shows a bar (None: auto).
+        resumes when called again with the same arguments. With several JAX processes (one per
+        host, after ``jax.distributed.initialize``) ``out`` is required, on a filesystem they all
+        share: they split the tiles and each returns the whole kernel. ``progress`` shows a bar (None: auto).
         """
         spec = self.spec()
         names = _check_kernel_names(get)

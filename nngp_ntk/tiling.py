@@ -13,7 +13,11 @@ returns the (T, B, B) kernel tiles, followed by their transposes when ``transpos
     sharded over a 1-D ``Mesh`` with ``NamedSharding`` (results equal the one-device ones);
   * keeps one group of tiles in flight while the previous one is copied to the host;
   * writes into NumPy arrays, or, with ``out=folder``, into ``<name>.npy`` memory maps with a
-    manifest of finished tiles, so a killed run resumes where it stopped (see ``TileStore``).
+    manifest of finished tiles, so a killed run resumes where it stopped (see ``TileStore``);
+  * with several JAX processes (``jax.distributed.initialize`` in each, one per host), requires
+    ``out=`` on a filesystem they all share: process 0 creates the store, every process computes
+    every ``jax.process_count()``-th missing tile on its local devices and lists it in its own
+    ``manifest.<process>.json``, and all return once every tile is on disk.
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 PointData = tuple[np.ndarray, ...]
 TileFunction = Callable[[PointData, PointData, np.ndarray, bool], tuple[jax.Array, ...]]
 MANIFEST = "manifest.json"
+#: Finished-tile records: ``manifest.json``, plus ``manifest.<process>.json`` of multi-process runs.
+_RECORD = re.compile(r"manifest(\.\d+)?\.json")
 _MANIFEST_VERSION = 1
 #: The out-of-core store flushes and records finished tiles at most this often (and at the end),
 #: so an interrupted run loses at most the tiles of the last interval plus those in flight.
@@ -88,16 +95,46 @@ def fingerprint(*parts: object) -> str:
     return digest.hexdigest()
 
 
+def _agree(step: Callable[[], None], what: str) -> None:
+    """Run ``step`` in this process, then wait until every JAX process has run its own.
+
+    An error in one process is raised in all of them (the others raise ValueError when it was a
+    ValueError, RuntimeError otherwise), so none is left waiting at the next barrier. With one
+    process this is just ``step()``.
+    """
+    if jax.process_count() == 1:
+        step()
+        return
+    error: Exception | None = None
+    try:
+        step()
+    except Exception as caught:  # any error: every process must still reach the gather below
+        error = caught
+    code = 0 if error is None else 1 if isinstance(error, ValueError) else 2
+    codes = np.asarray(multihost_utils.process_allgather(np.int32(code)))
+    if error is not None:
+        raise error
+    if codes.any():
+        failed = np.flatnonzero(codes).tolist()
+        kind = ValueError if codes.max() == 1 else RuntimeError
+        raise kind(f"JAX process(es) {failed} failed to {what} (their errors say why)")
+
+
 class TileStore:
-    """``<name>.npy`` files in a folder plus ``manifest.json`` listing the finished tiles.
+    """``<name>.npy`` files in a folder plus manifests listing the finished tiles.
 
     Tiles are written with ``os.pwrite`` (one call per tile row), not through a memory map: the
     page cache takes them without page faults and without growing this process's resident memory.
-    A tile is listed only after its values are flushed to disk (``fdatasync``), and the manifest is replaced
+    A tile is listed only after its values are flushed to disk (``fdatasync``), and a manifest is replaced
     atomically (write to a temporary name, then rename), so a run killed at any point (SIGKILL
     included) leaves a store whose listed tiles are complete; calling again with the same
     arguments computes only the rest. The disk space is reserved up front (``posix_fallocate``),
     so a full disk is reported before any work instead of crashing a memory-mapped write.
+
+    With several JAX processes, process 0 checks or creates the folder, its arrays and
+    ``manifest.json``; then every process reads all the records and lists the tiles it finishes
+    in its own ``manifest.<process>.json`` (no file has two writers). The finished tiles are those
+    listed in any record, so a run resumes with any number of processes.
     """
 
     def __init__(self, folder: str | os.PathLike, names: Sequence[str], shape: tuple[int, int],
@@ -105,10 +142,23 @@ class TileStore:
         self.folder = os.fspath(folder)
         self.names = tuple(names)
         self.done: set[tuple[int, int]] = set()
-        self._written: list[tuple[int, int]] = []
-        self._last_commit = time.monotonic()
+        self._shape, self._dtype = shape, np.dtype(dtype)
         self._header = {"version": _MANIFEST_VERSION, "key": key, "names": list(self.names),
-                        "shape": list(shape), "dtype": np.dtype(dtype).name}
+                        "shape": list(shape), "dtype": self._dtype.name}
+        self._process, processes = jax.process_index(), jax.process_count()
+        self._record = MANIFEST if processes == 1 else f"manifest.{self._process}.json"
+        self._recorded: set[tuple[int, int]] = set()
+        self._written: list[tuple[int, int]] = []
+        self._files: list[int] = []
+        _agree(self._prepare if self._process == 0 else lambda: None, f"prepare out folder {self.folder!r}")
+        _agree(self._open, f"open out folder {self.folder!r}")
+        self._last_commit = time.monotonic()
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.folder, f"{name}.npy")
+
+    def _prepare(self) -> None:
+        """Check the folder and, unless it holds this kernel's store, create the arrays and manifest."""
         manifest = os.path.join(self.folder, MANIFEST)
         if os.path.exists(self.folder) and not os.path.isdir(self.folder):
             raise ValueError(f"out must be a folder, but {self.folder!r} is a file")
@@ -116,43 +166,49 @@ class TileStore:
         if not os.access(self.folder, os.W_OK | os.X_OK):
             raise ValueError(f"out folder {self.folder!r} is not writable")
         if os.path.exists(manifest):
-            self._resume(manifest)
+            self._read(MANIFEST)
+            for name in self.names:
+                if not os.path.exists(self._path(name)):
+                    raise ValueError(f"out folder {self.folder!r} lacks {name}.npy listed in its manifest")
         else:
             if os.listdir(self.folder):
                 raise ValueError(f"out folder {self.folder!r} is not empty and holds no {MANIFEST}: "
                                  "give an empty or new folder (or one a previous run of the same kernel wrote)")
-            self._reserve(shape, dtype)
-            self._write_manifest()
-        self._shape, self._dtype = shape, np.dtype(dtype)
+            self._reserve()
+            self._write_record(MANIFEST, set())
+
+    def _open(self) -> None:
+        """Read every record of finished tiles and open the arrays for writing."""
+        if not os.path.exists(os.path.join(self.folder, MANIFEST)):
+            raise ValueError(f"out folder {self.folder!r} has no {MANIFEST} in JAX process {self._process}, "
+                             "although process 0 prepared it: out must be on a filesystem all processes share")
+        records = {name: self._read(name) for name in sorted(os.listdir(self.folder)) if _RECORD.fullmatch(name)}
+        self.done = set().union(*records.values())
+        self._recorded = set(self.done if self._record == MANIFEST else records.get(self._record, ()))
         self._offsets = [np.load(self._path(name), mmap_mode="r").offset for name in self.names]
         self._files = [os.open(self._path(name), os.O_RDWR) for name in self.names]
 
-    def _path(self, name: str) -> str:
-        return os.path.join(self.folder, f"{name}.npy")
-
-    def _resume(self, manifest: str) -> None:
+    def _read(self, record: str) -> set[tuple[int, int]]:
+        """The tiles listed in ``record``, after checking that it belongs to this kernel."""
+        path = os.path.join(self.folder, record)
         try:
-            with open(manifest) as file:
+            with open(path) as file:
                 recorded = json.load(file)
         except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read the manifest {manifest!r}: {error}") from None
-        header = {k: recorded.get(k) for k in self._header}
-        if header != self._header:
+            raise ValueError(f"cannot read the manifest {path!r}: {error}") from None
+        if {k: recorded.get(k) for k in self._header} != self._header:
             raise ValueError(f"out folder {self.folder!r} holds a kernel of different inputs or arguments "
-                             f"(its manifest does not match this call); use another folder or delete it")
-        for name in self.names:
-            if not os.path.exists(self._path(name)):
-                raise ValueError(f"out folder {self.folder!r} lacks {name}.npy listed in its manifest")
-        self.done = {tuple(pair) for pair in recorded.get("done", [])}
+                             f"(its {record} does not match this call); use another folder or delete it")
+        return {tuple(pair) for pair in recorded.get("done", [])}
 
-    def _reserve(self, shape: tuple[int, int], dtype: np.dtype) -> None:
-        needed = len(self.names) * shape[0] * shape[1] * np.dtype(dtype).itemsize
+    def _reserve(self) -> None:
+        needed = len(self.names) * self._shape[0] * self._shape[1] * self._dtype.itemsize
         free = shutil.disk_usage(self.folder).free
         if needed > free:
             raise ValueError(f"out folder {self.folder!r} needs {needed / 2**30:.2f} GiB of disk "
                              f"but only {free / 2**30:.2f} GiB is free")
         for name in self.names:
-            array = np.lib.format.open_memmap(self._path(name), mode="w+", dtype=dtype, shape=shape)
+            array = np.lib.format.open_memmap(self._path(name), mode="w+", dtype=self._dtype, shape=self._shape)
             del array
             with open(self._path(name), "r+b") as file:
                 try:
@@ -160,14 +216,14 @@ class TileStore:
                 except OSError as error:
                     raise ValueError(f"cannot reserve disk space for {self._path(name)!r}: {error}") from None
 
-    def _write_manifest(self) -> None:
-        content = dict(self._header, done=sorted(self.done))
-        temporary = os.path.join(self.folder, MANIFEST + ".tmp")
+    def _write_record(self, record: str, done: set[tuple[int, int]]) -> None:
+        content = dict(self._header, done=sorted(done))
+        temporary = os.path.join(self.folder, record + ".tmp")
         with open(temporary, "w") as file:
             json.dump(content, file)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, os.path.join(self.folder, MANIFEST))
+        os.replace(temporary, os.path.join(self.folder, record))
 
     def write(self, index: int, row: int, column: int, values: np.ndarray) -> None:
         """Write ``values`` into array ``index`` at [row:, column:]."""
@@ -184,15 +240,16 @@ class TileStore:
 
     def mark_done(self, pairs: Sequence[tuple[int, int]], force: bool = False) -> None:
         """Count ``pairs`` as written; every COMMIT_SECONDS (or when ``force``) flush the files,
-        then record all written tiles as finished in the manifest."""
+        then record all written tiles as finished in this process's manifest."""
         self._written.extend(pairs)
         now = time.monotonic()
         if force or now - self._last_commit >= COMMIT_SECONDS:
             for file in self._files:
                 os.fdatasync(file)
             self.done.update(self._written)
+            self._recorded.update(self._written)
             self._written.clear()
-            self._write_manifest()
+            self._write_record(self._record, self._recorded)
             self._last_commit = now
 
     def read_only(self) -> list[np.ndarray]:
@@ -213,9 +270,15 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
     """The kernel matrices ``names`` of shape (len(rows[0]), len(cols[0])), by tiles.
 
     ``cols=None`` means cols = rows: the outputs are symmetric and only upper tiles are computed.
-    ``out`` selects the out-of-core store (``key`` identifies the inputs and arguments);
+    ``out`` selects the out-of-core store (``key`` identifies the inputs and arguments); with
+    several JAX processes it is required, and each process computes every P-th missing tile.
     ``progress`` shows a tqdm bar (None: only for jobs of 16 tiles or more, on a terminal).
     """
+    processes = jax.process_count()
+    if processes > 1 and out is None:
+        raise ValueError(f"with {processes} JAX processes (jax.distributed.initialize) each one computes only "
+                         "part of the kernel: pass out='folder/' on a filesystem all of them share, and "
+                         "every process returns the whole kernel, memory-mapped from there")
     symmetric = cols is None
     n1 = rows[0].shape[0]
     n2 = n1 if symmetric else cols[0].shape[0]
@@ -234,7 +297,7 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
     else:
         store = TileStore(out, names, (n1, n2), dtype, key)
         write = store.write
-        pairs = [pair for pair in pairs if pair not in store.done]
+        pairs = [pair for pair in pairs if pair not in store.done][jax.process_index()::processes]
 
     mesh = _mesh()
     sharding = NamedSharding(mesh, PartitionSpec("tiles"))
@@ -262,31 +325,37 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
         if store is not None:
             store.mark_done(group)
 
-    # Tiles are computed (XLA's threads), fetched (this thread) and written (one writer thread,
-    # which also waits for the disk) at the same time; at most two groups wait to be written.
-    show = progress if progress is not None else (None if len(pairs) >= 16 else False)
-    with tqdm(total=len(pairs), disable=(not show) if show is not None else None, desc="kernel tiles",
-              unit="tile", leave=False) as bar, ThreadPoolExecutor(max_workers=1) as writer:
-        pending: deque[Future] = deque()
+    def compute() -> None:
+        # Tiles are computed (XLA's threads), fetched (this thread) and written (one writer thread,
+        # which also waits for the disk) at the same time; at most two groups wait to be written.
+        show = progress if progress is not None else (None if len(pairs) >= 16 else False)
+        with tqdm(total=len(pairs), disable=(not show) if show is not None else None, desc="kernel tiles",
+                  unit="tile", leave=False) as bar, ThreadPoolExecutor(max_workers=1) as writer:
+            pending: deque[Future] = deque()
 
-        def fetch(group: list[tuple[int, int]], tiles: tuple[jax.Array, ...]) -> None:
-            host = [np.asarray(t) for t in tiles]
-            while len(pending) >= 2:
-                pending.popleft().result()
-            pending.append(writer.submit(store_group, group, host))
-            bar.update(len(group))
+            def fetch(group: list[tuple[int, int]], tiles: tuple[jax.Array, ...]) -> None:
+                host = [np.asarray(t) for t in tiles]
+                while len(pending) >= 2:
+                    pending.popleft().result()
+                pending.append(writer.submit(store_group, group, host))
+                bar.update(len(group))
 
-        in_flight = None
-        for group in groups:
-            launched = launch(group)
+            in_flight = None
+            for group in groups:
+                launched = launch(group)
+                if in_flight is not None:
+                    fetch(*in_flight)
+                in_flight = launched
             if in_flight is not None:
                 fetch(*in_flight)
-            in_flight = launched
-        if in_flight is not None:
-            fetch(*in_flight)
-        while pending:
-            pending.popleft().result()
+            while pending:
+                pending.popleft().result()
+        if store is not None:
+            store.mark_done([], force=True)
+
     if store is None:
+        compute()
         return outputs
-    store.mark_done([], force=True)
+    # With several processes, every one returns only once all have flushed and recorded their tiles.
+    _agree(compute, "compute its share of the tiles")
     return store.read_only()
