@@ -29,6 +29,7 @@ import numpy as np
 
 import nngp_ntk as nk
 from nngp_ntk import data, scaling, spectrum
+from nngp_ntk.prediction import Exponents
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scaling_report.json"
 TOLERANCE = 0.05
@@ -36,6 +37,14 @@ TOLERANCE = 0.05
 
 def _interval(ci: tuple[float, float]) -> list[float]:
     return [round(float(ci[0]), 4), round(float(ci[1]), 4)]
+
+
+def _spectrum_fields(predicted: Exponents) -> dict:
+    """The operator's alpha_K and the targets' beta over the sizes, and the raw sample-spectrum fit."""
+    return {"alpha_K": round(predicted.alpha_K, 4), "alpha_K_ci": _interval(predicted.ci["alpha_K"]),
+            "beta": round(predicted.beta, 4), "beta_ci": _interval(predicted.ci["beta"]),
+            "alpha_K_sample_fit": round(predicted.fit.alpha_K, 4), "alpha_K_sample_fit_ci": _interval(predicted.fit.ci),
+            "alpha_K_sample_fit_window": list(predicted.fit.window)}
 
 
 def sphere_decay() -> list[dict]:
@@ -65,6 +74,7 @@ def teacher_student(n_points: int = 4000, dim: int = 4, outputs: int = 8, repeat
                                           test_size=test_size, seed=0)
         predicted = nk.predict_exponents(net, X, y, kernel=kernel, sizes=sizes)
         expected = nk.predict_exponents(net, X, None, kernel=kernel, sizes=sizes)
+        homogeneous = nk.predict_exponents(net, X, y, kernel=kernel, sizes=sizes, method="renormalized")
         extrapolated = nk.predict_exponents(net, X, y, kernel=kernel, sizes=sizes, method="extrapolated")
         gap = predicted.alpha_D - measured.alpha
         rows.append({
@@ -73,10 +83,9 @@ def teacher_student(n_points: int = 4000, dim: int = 4, outputs: int = 8, repeat
             "predicted": round(predicted.alpha_D, 4), "predicted_ci": _interval(predicted.ci["alpha_D"]),
             "measured": round(measured.alpha, 4), "measured_ci": _interval(measured.ci),
             "tolerance": TOLERANCE, "ok": bool(abs(gap) <= TOLERANCE),
-            "asymptotic_theory": round(asymptotic, 4),
-            "alpha_K": round(predicted.alpha_K, 4), "alpha_K_ci": _interval(predicted.ci["alpha_K"]),
-            "alpha_K_window": list(predicted.fit.window),
+            "asymptotic_theory": round(asymptotic, 4), "method": predicted.method, **_spectrum_fields(predicted),
             "predicted_gp_expectation": round(expected.alpha_D, 4),
+            "predicted_renormalized": round(homogeneous.alpha_D, 4),
             "predicted_extrapolated": round(extrapolated.alpha_D, 4),
             "predicted_extrapolated_ci": _interval(extrapolated.ci["alpha_D"]),
             "sizes": sizes.tolist(), "measured_losses": measured.losses.tolist(),
@@ -94,14 +103,16 @@ def mnist(repeats: int = 5) -> list[dict]:
     sizes = np.array([100, 200, 400, 800, 1600, 3200])
     measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel="ntk", repeats=repeats, test_size=1000, seed=0)
     predicted = nk.predict_exponents(net, X, Y, kernel="ntk", sizes=sizes)
+    homogeneous = nk.predict_exponents(net, X, Y, kernel="ntk", sizes=sizes, method="renormalized")
     extrapolated = nk.predict_exponents(net, X, Y, kernel="ntk", sizes=sizes, method="extrapolated")
     rows.append({
         "target": "MNIST 5000, ReLU NTK depth 3: alpha_D over D=100..3200",
         "predicted": round(predicted.alpha_D, 4), "predicted_ci": _interval(predicted.ci["alpha_D"]),
         "measured": round(measured.alpha, 4), "measured_ci": _interval(measured.ci), "tolerance": TOLERANCE,
         "ok": bool(abs(predicted.alpha_D - measured.alpha) <= TOLERANCE),
-        "alpha_K": round(predicted.alpha_K, 4), "alpha_K_ci": _interval(predicted.ci["alpha_K"]),
-        "alpha_K_window": list(predicted.fit.window),
+        "method": predicted.method, **_spectrum_fields(predicted),
+        "predicted_renormalized": round(homogeneous.alpha_D, 4),
+        "renormalized_losses": homogeneous.losses.tolist(),
         "predicted_extrapolated": round(extrapolated.alpha_D, 4),
         "predicted_extrapolated_ci": _interval(extrapolated.ci["alpha_D"]),
         "sizes": sizes.tolist(), "measured_losses": measured.losses.tolist(),
@@ -120,8 +131,7 @@ def mnist(repeats: int = 5) -> list[dict]:
                   f"D={train_size}",
         "predicted": round(predicted.alpha_P, 4), "predicted_ci": _interval(predicted.ci["alpha_P"]),
         "measured": round(measured.alpha, 4), "measured_ci": _interval(measured.ci), "tolerance": TOLERANCE,
-        "ok": bool(abs(predicted.alpha_P - measured.alpha) <= TOLERANCE),
-        "alpha_K": round(predicted.alpha_K, 4), "alpha_K_ci": _interval(predicted.ci["alpha_K"]),
+        "ok": bool(abs(predicted.alpha_P - measured.alpha) <= TOLERANCE), **_spectrum_fields(infinite),
         "predicted_infinite_data": round(infinite.alpha_P, 4),
         "widths": widths.tolist(), "measured_losses": measured.losses.tolist(),
         "measured_errors": measured.errors.tolist(), "predicted_losses": predicted.model_losses.tolist(),
@@ -142,7 +152,8 @@ def mnist_gp(repeats: int = 5) -> list[dict]:
     return [{"target": "MNIST 5000 inputs, GP targets of the ReLU NTK depth 3: alpha_D over D=100..3200",
              "predicted": round(predicted.alpha_D, 4), "predicted_ci": _interval(predicted.ci["alpha_D"]),
              "measured": round(measured.alpha, 4), "measured_ci": _interval(measured.ci), "tolerance": TOLERANCE,
-             "ok": bool(abs(predicted.alpha_D - measured.alpha) <= TOLERANCE), "sizes": sizes.tolist(),
+             "ok": bool(abs(predicted.alpha_D - measured.alpha) <= TOLERANCE), **_spectrum_fields(predicted),
+             "sizes": sizes.tolist(),
              "measured_losses": measured.losses.tolist(), "predicted_losses": predicted.losses.tolist(),
              "seconds": round(time.perf_counter() - start, 1)}]
 

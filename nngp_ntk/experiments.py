@@ -2,9 +2,11 @@
 
 exponents: on the data of ``[data]`` (default: 5,000 MNIST images, one-hot labels) and the
     network of ``[network]`` (default: ReLU, depth 3),
-      predicted  alpha_K of lambda_i ~ i^-(1 + alpha_K) (eigenvalues of K/N), alpha_D and alpha_P read
-                 off the eigenlearning curves (``predict_exponents``; alpha_P from the NNGP, the kernel
-                 of random-feature models, with their finite training set);
+      predicted  alpha_D, alpha_P, and the operator's alpha_K (lambda_i ~ i^-(1 + alpha_K)) and the
+                 labels' beta (v_i^2 ~ i^-(1 + beta)) at the indices the sizes resolve, read off the
+                 eigenlearning curves (``predict_exponents``; alpha_P from the NNGP, the kernel of
+                 random-feature models, with their finite training set); the raw sample spectrum's
+                 power-law fit beside them;
       measured   alpha_D of L(D) ~ D^-alpha_D, kernel regression on D training points
                  (``scaling.learning_curve``), and alpha_P of L(P) ~ P^-alpha_P, random-feature models of
                  width P with the readout fitted on all training points (``scaling.model_curve``);
@@ -162,6 +164,8 @@ def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) ->
 
 def _predicted_json(predicted: Exponents, model: Exponents | None) -> dict[str, Any]:
     return {"alpha_K": predicted.alpha_K, "alpha_K_ci": list(predicted.ci["alpha_K"]),
+            "beta": predicted.beta, "beta_ci": list(predicted.ci["beta"]),
+            "alpha_K_sample": predicted.fit.alpha_K, "alpha_K_sample_ci": list(predicted.fit.ci),
             "alpha_D": predicted.alpha_D, "alpha_D_ci": list(predicted.ci["alpha_D"]),
             "alpha_P": None if model is None else model.alpha_P,
             "alpha_P_ci": None if model is None else list(model.ci["alpha_P"]),
@@ -176,9 +180,12 @@ def _predicted_json(predicted: Exponents, model: Exponents | None) -> dict[str, 
 def _exponent_table(config: dict[str, Any], predicted: Exponents, measured: scaling.Curve,
                     model_prediction: Exponents | None, model: scaling.Curve | None, n_points: int,
                     pool: int) -> list[str]:
-    window = predicted.fit.window
-    rows = [(f"alpha_K   eigenvalues i = {window[0]}..{window[1]}",
-             _interval(predicted.alpha_K, predicted.ci["alpha_K"]), ""),
+    window, sizes = predicted.fit.window, predicted.sizes
+    resolved = f"i ~ {sizes[0]:.0f}..{sizes[-1]:.0f}"
+    rows = [(f"alpha_K   operator, {resolved}", _interval(predicted.alpha_K, predicted.ci["alpha_K"]), ""),
+            (f"alpha_K   sample fit, i = {window[0]}..{window[1]}",
+             _interval(predicted.fit.alpha_K, predicted.fit.ci), ""),
+            (f"beta      targets, {resolved}", _interval(predicted.beta, predicted.ci["beta"]), ""),
             (f"alpha_D   D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}",
              _interval(predicted.alpha_D, predicted.ci["alpha_D"]), _interval(measured.alpha, measured.ci))]
     if model is not None:

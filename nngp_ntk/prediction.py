@@ -1,10 +1,10 @@
 """Predicted scaling exponents alpha_K, alpha_D, alpha_P of a network's kernel on a dataset.
 
-From N points X (and targets y): the spectrum of K/N gives alpha_K (lambda_i ~ i^-(1 + alpha_K),
-``spectrum.fit_power_law``); the eigenlearning theory (``theory``) on that spectrum and the
-targets' projections on its eigenvectors gives the learning curve L(n), whose slope over the
-training sizes of interest is alpha_D, and, through the D <-> P duality of random-feature models,
-L(P) and alpha_P. Compare with the measurements of ``scaling``.
+From N points X (and targets y): the eigenlearning theory (``theory``) on the spectrum of K/N and
+the targets' projections on its eigenvectors gives the learning curve L(n), whose slope over the
+training sizes of interest is alpha_D, the operator's eigenvalue exponent alpha_K
+(lambda_i ~ i^-(1 + alpha_K)) at the indices those sizes resolve, and, through the D <-> P duality
+of random-feature models, L(P) and alpha_P. Compare with the measurements of ``scaling``.
 """
 
 from __future__ import annotations
@@ -19,23 +19,32 @@ from nngp_ntk.data import check_targets
 from nngp_ntk.kernels import KERNEL_NAMES, FullyConnected
 from nngp_ntk.scaling import float64_points
 from nngp_ntk.spectrum import DENSE_LIMIT, PowerLawFit, eigh, fit_power_law
-from nngp_ntk.theory import Renormalized, check_fit_points, eigenlearning, extend_spectrum, fit_exponent
+from nngp_ntk.theory import (LeaveOneOut, Renormalized, TheoryCurve, check_fit_points, eigenlearning,
+                             extend_spectrum, fit_exponent)
 
-METHODS = ("auto", "renormalized", "extrapolated")
+METHODS = ("auto", "leave-one-out", "renormalized", "extrapolated")
 
 
 @dataclasses.dataclass(frozen=True)
 class Exponents:
     """Predicted scaling exponents and curves.
 
-    ``alpha_K``: lambda_i ~ i^-(1 + alpha_K) of K/N (``spectrum.fit_power_law`` on ``fit.window``);
+    ``alpha_K``: the kernel operator's lambda_i ~ i^-(1 + alpha_K) at the indices i ~ n that the
+    training sizes resolve, read off the predicted curve's kappa(n) ~ n^-(1 + alpha_K) (kappa, the
+    effective regularization, sits at the eigenvalue of index ~n); ``beta``: the targets' power
+    v_i^2 ~ i^-(1 + beta) there, from B(kappa) = MSE / E0 ~ kappa^(beta / (1 + alpha_K)); in the
+    resolution-limited regime alpha_D = min(beta, 2 (1 + alpha_K)), and alpha_D = alpha_K for
+    targets from the kernel's own GP (beta = alpha_K);
+    ``fit``: the power law of the raw sample eigenvalues of K/N (``spectrum.fit_power_law``), whose
+    alpha_K differs from the operator's where the sample's finite-N floor flattens its spectrum;
     ``alpha_D``: slope of the predicted test MSE ``losses`` over training sizes ``sizes``;
     ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
-    ``ci``: intervals by name ("alpha_K", "alpha_D", "alpha_P"); ``method``: how the curves were
-    obtained ("renormalized" or "extrapolated", see ``predict_exponents``); ``eigenvalues``: the
+    ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves were
+    obtained ("leave-one-out", "renormalized" or "extrapolated", see ``predict_exponents``); ``eigenvalues``: the
     descending eigenvalues of K/N the prediction used (float64)."""
 
     alpha_K: float
+    beta: float
     alpha_D: float
     alpha_P: float
     ci: dict[str, tuple[float, float]]
@@ -63,13 +72,16 @@ def _finite_data(losses: np.ndarray, widths: np.ndarray, train_size: int | None)
 
 
 def _curves(values: np.ndarray, power: np.ndarray, total_power: float | None, points: np.ndarray, ridge: float,
-            method: str, window: tuple[int, int] | None) -> list[np.ndarray]:
-    """Predicted losses at ``points``: [renormalized] or [extrapolated, then one per corner of the
-    tail exponents' ranges]. The extrapolation's tail exponents are the renormalized ones at
-    n in [N/8, N/2] (``Renormalized.tail_exponents``): the farthest indices the sample resolves."""
+            method: str, window: tuple[int, int] | None, vectors: np.ndarray | None = None,
+            projections: np.ndarray | None = None) -> list[TheoryCurve]:
+    """Predicted curves at ``points``: [leave-one-out] or [renormalized] or [extrapolated, then one per
+    corner of the tail exponents' ranges]. The extrapolation's tail exponents are the renormalized
+    ones at n in [N/8, N/2] (``Renormalized.tail_exponents``): the farthest indices the sample resolves."""
+    if method == "leave-one-out":
+        return [LeaveOneOut(values, vectors, projections).curve(points, ridge)]
     renormalized = Renormalized(values, power)
     if method == "renormalized":
-        return [renormalized.curve(points, ridge).losses]
+        return [renormalized.curve(points, ridge)]
     own = total_power is None           # targets from the kernel's GP: the target tail is the eigenvalue tail
     tails = renormalized.tail_exponents(len(values) / 8, len(values) / 2)
     options = dict(n_samples=len(values), trace=float(np.sum(values)), total_power=total_power, window=window)
@@ -78,7 +90,7 @@ def _curves(values: np.ndarray, power: np.ndarray, total_power: float | None, po
     curves = []
     for alpha, beta in corners:
         extended = extend_spectrum(values, None if own else power, alpha=alpha, beta=beta, **options)
-        curves.append(eigenlearning(extended.modes, points, ridge).losses)
+        curves.append(eigenlearning(extended.modes, points, ridge))
     return curves
 
 
@@ -87,6 +99,16 @@ def _read(x: np.ndarray, curves: list[np.ndarray], name: str) -> tuple[float, tu
     central = fit_exponent(x, curves[0], name=name)
     others = [fit_exponent(x, curve, name=name).alpha for curve in curves[1:]]
     return central.alpha, (min([central.ci[0]] + others), max([central.ci[1]] + others))
+
+
+def _operator_exponents(curve: TheoryCurve) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
+    """alpha_K and beta with intervals from kappa(n) ~ n^-(1 + alpha_K) and B ~ kappa^(beta / (1 + alpha_K))
+    over the curve's sizes (least squares in log-log, Student-t intervals)."""
+    decay = fit_exponent(curve.sizes, curve.kappa)
+    bias = fit_exponent(curve.kappa, curve.losses / curve.E0, name="kappa")
+    alpha = decay.alpha - 1.0
+    beta = -bias.alpha * decay.alpha
+    return alpha, (decay.ci[0] - 1.0, decay.ci[1] - 1.0), beta, (-bias.ci[1] * decay.alpha, -bias.ci[0] * decay.alpha)
 
 
 def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None, kernel: str = "ntk",
@@ -98,19 +120,31 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     The eigenvalues w_j of K/N (dense, float64) and, with ``y``, the target powers
     t_j = mean_k (u_j . y_k)^2 / N on the eigenvectors (``y=None``: the kernel's own GP,
     E[t_j] = w_j) give L(n) = E0 sum_i (1 - L_i)^2 v_i^2 by eigenlearning (``theory``).
-    ``method`` "renormalized" evaluates it from the whole sample spectrum for n < N
-    (``theory.Renormalized``), "extrapolated" on the head plus power-law tails (``theory.extend_spectrum``),
-    which also reaches n >= N; "auto" takes the first when every size and width is below N.
+    ``method``:
+
+    * "leave-one-out": for n < N, the exact leave-one-out error of ridge regression on the N points
+      at the ridge whose effective regularization is kappa(n), carried to n samples by the ratio of
+      the E0 factors (``theory.LeaveOneOut``); it holds for data whose points differ in leverage
+      (real images) and becomes the leave-one-out error itself as n -> N;
+    * "renormalized": the same from the sample spectrum alone, with the homogeneous (GCV)
+      estimate in place of leave-one-out (``theory.Renormalized``), right for Gaussian-like data;
+    * "extrapolated": the head plus power-law tails (``theory.extend_spectrum``), which also
+      reaches n >= N;
+    * "auto": "leave-one-out" when every size is below N, else "extrapolated".
 
     alpha_D is the least-squares slope of log L(n) over ``sizes`` (default: 7 from N/50 to N/2;
     real-data curves bend, so read it where it is measured). alpha_P: a ridgeless random-feature
     model with P features on infinitely many points has the loss of ridgeless kernel regression
-    on n = P points (the D <-> P duality of Maloney, Roberts & Sully 2022), so L(P) is the same
-    curve (at ridge 0) read over ``widths`` (default ``sizes``); with ``train_size`` = D it is multiplied by
-    (D - 1) / (D - P - 1), the variance of fitting P weights to D points. Random features train the
-    readout only: compare ``scaling.model_curve`` with kernel="nngp". Intervals: alpha_K's
-    bootstrap (``fit_power_law``); for alpha_D and alpha_P the Student-t interval of the slope,
-    widened for "extrapolated" to the slopes with the tail exponents at the ends of their ranges.
+    on n = P points (the D <-> P duality of Maloney, Roberts & Sully 2022), so L(P) is that curve
+    at ridge 0 read over ``widths`` (default ``sizes``); with ``train_size`` = D it is multiplied by
+    (D - 1) / (D - P - 1), the variance of fitting P weights to D points. Under the duality the P
+    features sample Gaussian weights, not data points, and every draw is alike: L(P) takes the
+    homogeneous "renormalized" curve (or "extrapolated" when asked for or when a width reaches N).
+    Random features train the readout only: compare ``scaling.model_curve`` with kernel="nngp".
+    alpha_K and beta are the operator's local exponents over ``sizes`` (``Exponents``), read off the
+    same curve; the raw sample spectrum's power law is ``fit`` (``spectrum.fit_power_law`` on
+    ``window``). Intervals: Student-t of the least-squares slopes, for alpha_D and alpha_P widened
+    for "extrapolated" to the slopes with the tail exponents at the ends of their ranges.
     """
     if not isinstance(net, FullyConnected):
         raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
@@ -134,17 +168,22 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
         raise ValueError(f"train_size must be an integer above max(widths) + 1 = {widths[-1] + 1:g}, "
                          f"got {train_size!r}")
     if method == "auto":
-        method = "renormalized" if max(sizes[-1], widths[-1]) < n_points else "extrapolated"
+        method = "leave-one-out" if sizes[-1] < n_points else "extrapolated"
+    model_method = "extrapolated" if method == "extrapolated" or widths[-1] >= n_points else "renormalized"
     with jax.enable_x64(True):
-        system = eigh(net, X, kernel, method="dense", want_vectors=targets is not None)
+        system = eigh(net, X, kernel, method="dense",
+                      want_vectors=targets is not None or method == "leave-one-out")
     values = system.values
-    power = values if targets is None else np.mean((system.vectors.T @ targets) ** 2, axis=1) / n_points
+    projections = None if targets is None else system.vectors.T @ targets
+    power = values if targets is None else np.mean(projections**2, axis=1) / n_points
     fit = fit_power_law(values, window=window, n_samples=n_points)
     total = None if targets is None else float(np.mean(targets**2))
-    losses = _curves(values, power, total, sizes, ridge, method, window)
-    model_losses = [_finite_data(c, widths, train_size) for c in _curves(values, power, total, widths, 0.0, method,
-                                                                         window)]
-    alpha_D, ci_D = _read(sizes, losses, "sizes")
+    curves = _curves(values, power, total, sizes, ridge, method, window, system.vectors, projections)
+    model_curves = _curves(values, power, total, widths, 0.0, model_method, window)
+    model_losses = [_finite_data(c.losses, widths, train_size) for c in model_curves]
+    alpha_K, ci_K, beta, ci_beta = _operator_exponents(curves[0])
+    alpha_D, ci_D = _read(sizes, [c.losses for c in curves], "sizes")
     alpha_P, ci_P = _read(widths, model_losses, "widths")
-    return Exponents(fit.alpha_K, alpha_D, alpha_P, {"alpha_K": fit.ci, "alpha_D": ci_D, "alpha_P": ci_P},
-                     sizes, losses[0], widths, model_losses[0], method, kernel, fit, values)
+    return Exponents(alpha_K, beta, alpha_D, alpha_P,
+                     {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P},
+                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, fit, values)

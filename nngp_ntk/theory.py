@@ -13,12 +13,14 @@ y(x) = sum_i v_i phi_i(x) (+ noise of variance sigma^2), has the test mean squar
 An N-point sample gives the eigenvalues w_j of K/N and the target powers t_j = (u_j . y)^2 / N on
 its unit eigenvectors u_j (phi_i(X) ~ sqrt(N) u_i). Used in place of lambda_i and v_i^2 they fail
 as n approaches N: sum_j w_j / (w_j + kappa) cannot exceed N, so kappa -> 0 and E0 -> infinity.
-Two remedies:
+Remedies:
 
 * within the sample (n < N), ``Renormalized``: the same deterministic equivalent that underlies
   eigenlearning relates the sample spectrum to the operator's, and inverting it gives the sums
   above at every kappa reached by n < N from the w_j and t_j alone, with no model of the tail
   (the renormalized-ridge / GCV view of Jacot et al. 2020 and Wei, Hu & Steinhardt 2022);
+  ``LeaveOneOut`` corrects its anchor on the sample with the exact leave-one-out error, for data
+  whose points differ in leverage (real images);
 * beyond it, ``extend_spectrum``: the head of the sample spectrum plus power-law tails
   lambda_i ~ i^-(1 + alpha), v_i^2 ~ i^-(1 + beta) to infinity, holding the eigenvalue mass and
   target power the sample leaves beyond the head, with exponents read where the sample ends
@@ -311,6 +313,12 @@ class Renormalized:
         bias = (n - squares) / n * theta**2 * float(np.sum(inverse**2 * self.target_power))
         return theta, effective, squares, bias
 
+    def _loss(self, lam: float, n: float) -> tuple[float, float, float]:
+        """(kappa, E0, MSE) of ridgeless-equivalent regression on n samples at the sample ridge lam."""
+        theta, _, squares, bias = self.sums(lam)
+        factor = n / (n - squares)
+        return theta, factor, factor * bias
+
     def curve(self, sizes: np.ndarray | list, ridge: float = 0.0) -> TheoryCurve:
         """Test MSE at each n in ``sizes``: kappa from F(kappa) + ridge / kappa = n, then
         E0 = n / (n - Q(kappa)) and MSE = E0 B(kappa). ValueError for an n the sample cannot reach
@@ -333,11 +341,8 @@ class Renormalized:
             while excess(high, n) > 0:
                 high += np.log(4.0)
             log_lam = scipy.optimize.brentq(excess, low, high, args=(float(n),), xtol=1e-12, rtol=1e-12)
-            kappas[k], _, squares, bias = self.sums(np.exp(log_lam))
-            factors[k] = n / (n - squares)
-            losses[k] = factors[k] * bias
+            kappas[k], factors[k], losses[k] = self._loss(np.exp(log_lam), float(n))
         return TheoryCurve(sizes, losses, kappas, factors)
-
 
     def tail_exponents(self, low: float, high: float) -> TailExponents:
         """The operator's local power laws lambda_i ~ i^-(1 + alpha), v_i^2 ~ i^-(1 + beta) at the
@@ -367,6 +372,82 @@ class TailExponents(NamedTuple):
     beta: float
     alpha_range: tuple[float, float]
     beta_range: tuple[float, float]
+
+class LeaveOneOut(Renormalized):
+    """``Renormalized`` with its anchor on the sample corrected by the exact leave-one-out error.
+
+    Renormalization reads the curve at n off ridge-lam regression on the N sample points, the ridge
+    with the same effective regularization (theta(lam) = kappa(n)), whose test error the
+    deterministic equivalent puts at E0(N) B(theta), E0(N) = N / (N - Q(theta)); B itself comes from
+    the training error through the generalized cross-validation (GCV) identity, which treats every
+    point alike: with A = K/N + lam and leverages d_i = (A^-1)_ii it divides the residuals
+    r_i = (A^-1 y)_i by the mean of the d_i. Real data are not alike (clusters, outliers, uneven
+    density: leverages that vary from point to point) and GCV then runs low, while the leave-one-out
+    residuals r_i / d_i give that test error exactly,
+
+        T_N(lam) = mean_i,k ((A^-1 y_k)_i / (A^-1)_ii)^2                       (N - 1 points).
+
+    The curve keeps eigenlearning's growth of the variance from N points at ridge lam to n points at
+    ridge 0, (E0(n) - E0(N)) B(theta), and takes its anchor from leave-one-out:
+
+        MSE(n) = T_N(lam) + (n / (n - Q) - N / (N - Q)) B(theta),     theta(lam) = kappa(n),
+
+    that is, the Gaussian curve E0(n) B plus the error T_N - E0(N) B of its anchor. It is the
+    Gaussian curve far below N (large lam: leverages even out, T_N = E0(N) B) and the leave-one-out
+    error itself as n -> N; it is at least T_N > 0. Measured against held-out test errors (5 repeats, 1000 test
+    points): on 5000 MNIST images (ReLU NTK depth 3, one-hot labels) the GCV curve falls 9% (n = 1600)
+    and 18% (n = 3200) below them, this one stays within 3.2% and its alpha_D within 0.01. Scaling T_N by
+    E0(n) / E0(N) instead also fits MNIST, but on the sphere in R^4 (4000 points, ReLU NNGP
+    teacher-student, five target draws) it overshoots n = 3000 by 6% and reads alpha_D 0.05-0.07
+    low; this form reads it 0.03-0.05 low, GCV 0.01-0.03 high. With eigenvectors U (columns u_j) and
+    projections C = U^T y:
+
+        (A^-1 y)_i = sum_j U_ij C_jk / (w_j + lam),    (A^-1)_ii = sum_j U_ij^2 / (w_j + lam)
+
+    (common factors cancel). ``projections=None``: targets from the GP of the kernel, whose
+    expected squared residual is N sum_j U_ij^2 w_j / (w_j + lam)^2 / (sum_j U_ij^2 / (w_j + lam))^2.
+    """
+
+    #: Rows of U per block when forming the leverages (bounds the temporary memory).
+    ROW_BLOCK = 2048
+
+    def __init__(self, eigenvalues: np.ndarray, vectors: np.ndarray, projections: np.ndarray | None = None) -> None:
+        eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
+        vectors = np.asarray(vectors, dtype=np.float64)
+        n = len(eigenvalues)
+        if vectors.shape != (n, n):
+            raise ValueError(f"vectors must be the ({n}, {n}) eigenvectors (columns) of the {n} eigenvalues, "
+                             f"got shape {vectors.shape}")
+        if projections is None:
+            power = np.maximum(eigenvalues, 0.0)
+        else:
+            projections = np.asarray(projections, dtype=np.float64).reshape(n, -1)
+            power = np.mean(projections**2, axis=1) / n
+        super().__init__(eigenvalues, power)
+        self.vectors = vectors
+        self.projections = projections
+
+    def leave_one_out(self, lam: float) -> float:
+        """T_N(lam): the mean squared leave-one-out residual of ridge-lam regression on the N points
+        (per output; its expectation over the kernel's GP when ``projections`` is None)."""
+        inverse = 1.0 / (self.eigenvalues + lam)
+        total = 0.0
+        for start in range(0, self.n_samples, self.ROW_BLOCK):
+            rows = self.vectors[start:start + self.ROW_BLOCK]
+            leverage = (rows**2) @ inverse
+            if self.projections is None:
+                residual_sq = self.n_samples * ((rows**2) @ (self.eigenvalues * inverse**2)) / leverage**2
+            else:
+                residual_sq = np.mean((rows @ (self.projections * inverse[:, None])) ** 2, axis=1) / leverage**2
+            total += float(np.sum(residual_sq))
+        return total / self.n_samples
+
+    def _loss(self, lam: float, n: float) -> tuple[float, float, float]:
+        theta, _, squares, bias = self.sums(lam)
+        factor = n / (n - squares)
+        own = self.n_samples / (self.n_samples - squares)
+        return theta, factor, self.leave_one_out(lam) + (factor - own) * bias
+
 
 # ----------------------------------------------------------------------------- reading an exponent off a curve
 

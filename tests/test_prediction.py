@@ -22,18 +22,25 @@ def test_predicted_alpha_D_matches_a_measured_learning_curve(sphere_problem):
     sizes = [25, 50, 100, 200, 400]
     measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel="nngp", repeats=3, test_size=200)
     predicted = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes)
-    assert predicted.method == "renormalized"
+    assert predicted.method == "leave-one-out"
     assert abs(predicted.alpha_D - measured.alpha) < 0.1
     np.testing.assert_allclose(predicted.losses, measured.losses, rtol=0.25)
-    assert predicted.alpha_P == predicted.alpha_D            # duality, same sizes and no train_size
+    homogeneous = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, method="renormalized")
+    assert abs(homogeneous.alpha_D - measured.alpha) < 0.1
+    assert predicted.alpha_P == homogeneous.alpha_D          # duality, same sizes and no train_size
     expected = nk.predict_exponents(net, X, None, kernel="nngp", sizes=sizes)
-    assert abs(expected.alpha_D - predicted.alpha_D) < 0.1
+    assert expected.method == "leave-one-out" and abs(expected.alpha_D - predicted.alpha_D) < 0.1
+    # GP targets: the target power follows the eigenvalues (beta = alpha_K) and alpha_D = alpha_K
+    assert expected.beta == pytest.approx(expected.alpha_K, abs=0.1)
+    assert abs(expected.alpha_K - expected.alpha_D) < 0.1
+    for name in ("alpha_K", "beta", "alpha_D", "alpha_P"):
+        assert expected.ci[name][0] <= getattr(expected, name) <= expected.ci[name][1]
     beyond = nk.predict_exponents(net, X, y, kernel="nngp", sizes=[100, 400, 1600])
     assert beyond.method == "extrapolated" and beyond.ci["alpha_D"][0] <= beyond.alpha_D <= beyond.ci["alpha_D"][1]
     finite = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, widths=[25, 50, 100], train_size=400)
     widths = np.array([25, 50, 100])
-    np.testing.assert_allclose(finite.model_losses, predicted.losses[:3] * 399 / (399 - widths), rtol=1e-9)
-    assert finite.alpha_P < predicted.alpha_D                 # fitting P weights to D points slows the fall
+    np.testing.assert_allclose(finite.model_losses, homogeneous.losses[:3] * 399 / (399 - widths), rtol=1e-9)
+    assert finite.alpha_P < homogeneous.alpha_D                # fitting P weights to D points slows the fall
 
 
 def test_predict_exponents_refuses_bad_input(sphere_problem):
