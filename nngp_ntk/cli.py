@@ -145,16 +145,20 @@ def build_parser() -> argparse.ArgumentParser:
     group = regimes.add_argument_group("regimes")
     _kernel_option(group, "regimes")
     group.add_argument("--sizes", dest="regimes.sizes", type=int, nargs="+", metavar="D",
-                       help="training-set sizes of L(D), at infinite width and at --fixed-width")
+                       help="training-set sizes of L(D) at infinite width")
     group.add_argument("--widths", dest="regimes.widths", type=int, nargs="+", metavar="P",
                        help="random-feature widths of L(P) on all training points")
     group.add_argument("--fixed-width", dest="regimes.fixed_width", type=int, metavar="P",
                        help="the small P of the variance-limited L(D)")
+    group.add_argument("--variance-sizes", dest="regimes.variance_sizes", type=int, nargs="+", metavar="D",
+                       help="training-set sizes of the variance-limited L(D), above --fixed-width")
     group.add_argument("--fixed-size", dest="regimes.fixed_size", type=int, metavar="D",
                        help="the small D of the variance-limited L(P)")
     group.add_argument("--variance-widths", dest="regimes.variance_widths", type=int, nargs="+", metavar="P",
                        help="widths of the variance-limited L(P), above --fixed-size")
     group.add_argument("--repeats", dest="regimes.repeats", type=int, metavar="R", help="random draws per point")
+    group.add_argument("--variance-repeats", dest="regimes.variance_repeats", type=int, metavar="R",
+                       help="networks per point of the variance-limited curves")
     group.add_argument("--test-size", dest="regimes.test_size", type=int, metavar="N", help="held-out test points")
     group.add_argument("--ridge", dest="regimes.ridge", type=float, metavar="R", help="ridge on the train kernel")
     _common(regimes)

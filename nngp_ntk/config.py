@@ -100,14 +100,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "regimes": {
         "kernel": Key("str", "ntk", "kernel of the teacher and of the infinitely wide student of L(D)",
                       choices=KERNELS),
-        "sizes": Key("ints", [50, 100, 200, 400, 800, 1600], "training-set sizes D: L(D) at infinite width "
-                     "(resolution-limited) and at fixed_width (variance-limited)", 2),
+        "sizes": Key("ints", [50, 100, 200, 400, 800, 1600], "training-set sizes D of L(D) at infinite width "
+                     "(resolution-limited)", 2),
         "widths": Key("ints", [10, 20, 40, 80, 160, 320], "random-feature widths P of L(P) on all training "
                       "points (resolution-limited)", 1),
         "fixed_width": Key("int", 10, "the P << D of the variance-limited L(D)", 1),
-        "fixed_size": Key("int", 40, "the D << P of the variance-limited L(P)", 2),
-        "variance_widths": Key("ints", [160, 320, 640, 1280, 2560], "random-feature widths P of the "
-                               "variance-limited L(P), all above fixed_size", 1),
+        "variance_sizes": Key("ints", [200, 400, 800, 1600, 3200], "training-set sizes D of the variance-limited "
+                              "L(D), all above fixed_width (the 1/D law is the leading order: D >~ 20 P)", 2),
+        "fixed_size": Key("int", 20, "the D << P of the variance-limited L(P)", 2),
+        "variance_widths": Key("ints", [400, 800, 1600, 3200, 6400], "random-feature widths P of the "
+                               "variance-limited L(P), all above fixed_size (P >~ 20 D)", 1),
+        "variance_repeats": Key("int", 100, "networks (and splits) per point of the variance-limited curves, "
+                                "fitted paired within each one", 2),
         "repeats": Key("int", 3, "random splits (and networks) per point of a curve", 1),
         "test_size": Key("int", 400, "held-out test points", 1),
         "ridge": Key("float", 0.0, "ridge added to the train kernel's (and features') diagonal", 0.0),
@@ -222,8 +226,8 @@ def _check_consistency(config: dict[str, Any]) -> None:
         raise ConfigError("out is a single .npy file but kernel.get = \"both\": give a folder")
     if task == "regimes":
         regimes = config["regimes"]
-        if not regimes["fixed_width"] < regimes["sizes"][0]:
-            raise ConfigError("regimes.fixed_width must be below the smallest of regimes.sizes (P << D)")
+        if not regimes["fixed_width"] < regimes["variance_sizes"][0]:
+            raise ConfigError("regimes.fixed_width must be below the smallest of regimes.variance_sizes (P << D)")
         if not regimes["fixed_size"] < regimes["variance_widths"][0]:
             raise ConfigError("regimes.fixed_size must be below the smallest of regimes.variance_widths (D << P)")
 
@@ -336,9 +340,11 @@ def fast(config: dict[str, Any]) -> dict[str, Any]:
         section["sizes"] = [40, 80, 160, 280]
         section["widths"] = [10, 20, 40]
         section["fixed_width"] = min(section["fixed_width"], 10)
+        section["variance_sizes"] = [40, 80, 160, 280]
         section["fixed_size"] = min(section["fixed_size"], 20)
         section["variance_widths"] = [60, 120, 240, 480]
         section["repeats"] = min(section["repeats"], 2)
+        section["variance_repeats"] = min(section["variance_repeats"], 2)
     elif task == "spectrum":
         config[task]["window"] = None
         if config[task]["top_k"] is not None:

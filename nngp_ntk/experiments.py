@@ -236,9 +236,9 @@ def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> l
     X = load_problem(config).X
     kernel, test_size, repeats = section["kernel"], section["test_size"], section["repeats"]
     pool = len(X) - test_size
-    if pool < max(section["sizes"][-1], section["fixed_size"]):
-        raise ConfigError(f"regimes needs more than max(sizes, fixed_size) training points beside test_size = "
-                          f"{test_size}; data.n = {len(X)} leaves {pool}")
+    if pool < max(section["sizes"][-1], section["variance_sizes"][-1], section["fixed_size"]):
+        raise ConfigError(f"regimes needs more than max(sizes, variance_sizes, fixed_size) training points beside "
+                          f"test_size = {test_size}; data.n = {len(X)} leaves {pool}")
     common = dict(test_size=test_size, ridge=section["ridge"], repeats=repeats, seed=seed)
     stages.done()
     data_curve = scaling.learning_curve(net, X, None, sizes=section["sizes"], kernel=kernel, **common)
@@ -248,11 +248,12 @@ def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> l
     model_theory = predict_exponents(net, X, None, kernel="nngp", sizes=section["widths"], ridge=section["ridge"],
                                      train_size=pool)
     stages.done()
+    variance = dict(common, repeats=section["variance_repeats"])
     data_variance = scaling.variance_limited_data(net, X, None, width=section["fixed_width"],
-                                                  sizes=section["sizes"], **common)
+                                                  sizes=section["variance_sizes"], **variance)
     stages.done()
     width_variance = scaling.variance_limited_width(net, X, None, size=section["fixed_size"],
-                                                    widths=section["variance_widths"], **common)
+                                                    widths=section["variance_widths"], **variance)
     stages.done()
     regimes = {
         "resolution_limited_D": {**_curve_json(data_curve), "predicted": data_theory.alpha_D,

@@ -67,7 +67,7 @@ def test_values_are_converted_and_kept():
     ({"colour": "blue"}, "unknown key 'colour' in the top level; valid keys: task, seed, out"),
     ({"task": "spectrum", "exponents": {}}, "unknown section [exponents] for task 'spectrum'"),
     ({"task": "regimes", "data": {"source": "sphere"}, "regimes": {"fixed_width": 500}},
-     "regimes.fixed_width must be below the smallest of regimes.sizes"),
+     "regimes.fixed_width must be below the smallest of regimes.variance_sizes"),
     ({"task": "regimes", "data": {"source": "sphere"}, "regimes": {"fixed_size": 5000}},
      "regimes.fixed_size must be below the smallest of regimes.variance_widths"),
     ({"task": "regimes", "data": {"source": "digits", "targets": "labels"}}, "teacher-student experiment"),
