@@ -20,7 +20,7 @@ from nngp_ntk.kernels import KERNEL_NAMES, FullyConnected
 from nngp_ntk.scaling import float64_points
 from nngp_ntk.spectrum import DENSE_LIMIT, PowerLawFit, eigh, fit_power_law
 from nngp_ntk.theory import (LeaveOneOut, Renormalized, TheoryCurve, check_fit_points, eigenlearning,
-                             extend_spectrum, fit_exponent)
+                             extend_spectrum, fit_exponent, operator_exponent)
 
 METHODS = ("auto", "leave-one-out", "renormalized", "extrapolated")
 
@@ -102,13 +102,12 @@ def _read(x: np.ndarray, curves: list[np.ndarray], name: str) -> tuple[float, tu
 
 
 def _operator_exponents(curve: TheoryCurve) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
-    """alpha_K and beta with intervals from kappa(n) ~ n^-(1 + alpha_K) and B ~ kappa^(beta / (1 + alpha_K))
-    over the curve's sizes (least squares in log-log, Student-t intervals)."""
-    decay = fit_exponent(curve.sizes, curve.kappa)
+    """alpha_K (``theory.operator_exponent``) and beta from B ~ kappa^(beta / (1 + alpha_K)) over the
+    curve's sizes (least squares in log-log, Student-t intervals)."""
+    decay = operator_exponent(curve)
     bias = fit_exponent(curve.kappa, curve.losses / curve.E0, name="kappa")
-    alpha = decay.alpha - 1.0
-    beta = -bias.alpha * decay.alpha
-    return alpha, (decay.ci[0] - 1.0, decay.ci[1] - 1.0), beta, (-bias.ci[1] * decay.alpha, -bias.ci[0] * decay.alpha)
+    scale = 1.0 + decay.alpha
+    return decay.alpha, decay.ci, -bias.alpha * scale, (-bias.ci[1] * scale, -bias.ci[0] * scale)
 
 
 def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None, kernel: str = "ntk",

@@ -8,7 +8,8 @@ under a temporary name, then ``os.replace``), so a result is never left half-wri
 
     kernel     K(X, X) to .npy (in memory), or tile by tile into a folder (out of core, resumable)
     regress    the mean prediction of the trained infinite network on test points, MSE, accuracy
-    spectrum   eigenvalues of K/N and the power-law fit lambda_i ~ A i^-(1 + alpha_K)
+    spectrum   eigenvalues of K/N, the power-law fit lambda_i ~ A i^-(1 + alpha_K), and with the whole
+               spectrum the kernel operator's alpha_K (``theory.operator_exponent``)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nngp_ntk import data as datasets
-from nngp_ntk import solver, spectrum
+from nngp_ntk import solver, spectrum, theory
 from nngp_ntk.config import ConfigError
 from nngp_ntk.kernels import FullyConnected
 
@@ -269,14 +270,23 @@ def run_spectrum(config: dict[str, Any], progress: bool | None, plots: bool) -> 
     summary = {"alpha_K": fit.alpha_K, "ci": list(fit.ci), "confidence": fit.confidence,
                "window": list(fit.window), "amplitude": fit.amplitude, "n_points": len(problem.X),
                "n_eigenvalues": len(values), "config": config}
+    lines = [f"alpha_K = {fit.alpha_K:.4f}  [{fit.ci[0]:.4f}, {fit.ci[1]:.4f}]  (lambda_i ~ i^-(1 + alpha_K) "
+             f"on i = {fit.window[0]}..{fit.window[1]} of {len(values)} eigenvalues)"]
+    if len(values) == len(problem.X):       # the whole spectrum: the operator's exponent too
+        n = len(values)
+        sizes = np.unique(np.geomspace(max(n / 50, 2), n / 2, 7).round())
+        operator = theory.operator_exponent(theory.Renormalized(values, values).curve(sizes))
+        summary.update(alpha_K_operator=operator.alpha, ci_operator=list(operator.ci),
+                       operator_indices=[float(sizes[0]), float(sizes[-1])])
+        lines.append(f"alpha_K = {operator.alpha:.4f}  [{operator.ci[0]:.4f}, {operator.ci[1]:.4f}]  (the kernel "
+                     f"operator's, renormalized, at i ~ {sizes[0]:.0f}..{sizes[-1]:.0f}; spectrum.json alpha_K_operator)")
     output.json("spectrum.json", summary)
     if plots:
         from nngp_ntk import plots as figures
 
         output.figure("spectrum.png", lambda path: figures.spectrum_figure(path, values, fit,
                                                                            title=describe_run(config)))
-    return [f"alpha_K = {fit.alpha_K:.4f}  [{fit.ci[0]:.4f}, {fit.ci[1]:.4f}]  (lambda_i ~ i^-(1 + alpha_K) "
-            f"on i = {fit.window[0]}..{fit.window[1]} of {len(values)} eigenvalues)", f"wrote {output.folder}/"]
+    return lines + [f"wrote {output.folder}/"]
 
 
 def describe_run(config: dict[str, Any]) -> str:

@@ -461,6 +461,16 @@ class ExponentFit:
     confidence: float
 
 
+def operator_exponent(curve: TheoryCurve) -> ExponentFit:
+    """alpha_K of the kernel operator's lambda_i ~ i^-(1 + alpha_K) at the indices i ~ n that the
+    curve's sizes n resolve, from the effective regularization: kappa(n) sits at the eigenvalue of
+    index ~n, so kappa(n) ~ n^-(1 + alpha_K) (``fit_exponent`` of kappa over the sizes, minus 1).
+    Read off a ``Renormalized`` curve it is free of the flat floor that a finite sample's own
+    eigenvalues of K/N reach at large indices."""
+    decay = fit_exponent(curve.sizes, curve.kappa)
+    return ExponentFit(decay.alpha - 1.0, decay.amplitude, (decay.ci[0] - 1.0, decay.ci[1] - 1.0), decay.confidence)
+
+
 def check_fit_points(name: str, x: np.ndarray | list) -> np.ndarray:
     """``x`` as a float array of at least 3 distinct positive values spanning a factor >= MIN_SPAN / 2
     (an exponent read over less says nothing); ValueError naming ``name`` otherwise."""

@@ -182,6 +182,8 @@ def test_spectrum_of_a_csv_file(batch):
     assert summary["config"]["spectrum"]["kernel"] == "nngp"
     assert f"alpha_K = {summary['alpha_K']:.4f}" in stdout
     assert summary["ci"][0] <= summary["alpha_K"] <= summary["ci"][1]
+    assert f"alpha_K = {summary['alpha_K_operator']:.4f}" in stdout and summary["operator_indices"] == [8, 200]
+    assert summary["ci_operator"][0] <= summary["alpha_K_operator"] <= summary["ci_operator"][1]
     assert_png(out / "spectrum.png")
 
 

@@ -77,6 +77,11 @@ def test_renormalized_sample_spectrum_recovers_the_population_curve():
     beta = np.log(bias[1] / bias[0]) / np.log(population.kappa[1] / population.kappa[0]) * (1 + alpha)
     assert tails.alpha == pytest.approx(alpha, abs=0.03) and tails.beta == pytest.approx(beta, abs=0.05)
     assert tails.alpha_range[0] <= tails.alpha <= tails.alpha_range[1]
+    # the operator's alpha_K over the sizes, from the sample, is the population's
+    population_alpha = theory.operator_exponent(theory.eigenlearning(modes, sizes))
+    sample_alpha = theory.operator_exponent(theory.Renormalized(w, power).curve(sizes))
+    assert sample_alpha.alpha == pytest.approx(population_alpha.alpha, abs=0.05)
+    assert sample_alpha.ci[0] <= sample_alpha.alpha <= sample_alpha.ci[1]
 
 
 
