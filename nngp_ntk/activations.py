@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
+import numbers
 import warnings
 from collections.abc import Callable
 
@@ -59,6 +60,16 @@ def _correlation(k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
     rho = jnp.where(jnp.abs(rho) >= snap, jnp.sign(rho), rho)
     root = jnp.sqrt(jnp.maximum(k11, 0)) * jnp.sqrt(jnp.maximum(k22, 0))
     return rho, root
+
+
+def _check_finite(activation: Activation, *names: str) -> None:
+    """Store each named field of a frozen dataclass activation as a float, or raise ValueError
+    naming it when it is not a finite real number."""
+    for name in names:
+        value = getattr(activation, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"{type(activation).__name__}.{name} must be a finite number, got {value!r}")
+        object.__setattr__(activation, name, float(value))
 
 
 class Activation(abc.ABC):
@@ -115,6 +126,9 @@ class ABReLU(Activation):
     a: float
     b: float
 
+    def __post_init__(self) -> None:
+        _check_finite(self, "a", "b")
+
     def __call__(self, x: Array) -> Array:
         return self.a * jnp.minimum(x, 0) + self.b * jnp.maximum(x, 0)
 
@@ -149,9 +163,8 @@ class LeakyReLU(ABReLU):
     b: float = dataclasses.field(default=1.0, init=False)
 
     def __post_init__(self) -> None:
-        if not np.isfinite(self.negative_slope):
-            raise ValueError(f"negative_slope must be a finite number, got {self.negative_slope!r}")
-        object.__setattr__(self, "a", float(self.negative_slope))
+        _check_finite(self, "negative_slope")
+        object.__setattr__(self, "a", self.negative_slope)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,6 +186,9 @@ class Erf(Activation):
     a: float = 1.0
     b: float = 1.0
     c: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_finite(self, "a", "b", "c")
 
     def __call__(self, x: Array) -> Array:
         return self.a * jax.scipy.special.erf(self.b * x) + self.c
@@ -256,6 +272,9 @@ class Sin(Activation):
     a: float = 1.0
     b: float = 1.0
     c: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_finite(self, "a", "b", "c")
 
     def __call__(self, x: Array) -> Array:
         return self.a * jnp.sin(self.b * x + self.c)

@@ -299,8 +299,15 @@ def test_get_activation_wrong_type(value):
     (lambda: act.Custom(None), TypeError, "fn"),
     (lambda: act.Custom(jnp.sin, derivative_fn=1.0), TypeError, "derivative_fn"),
     (lambda: act.LeakyReLU(negative_slope=float("nan")), ValueError, "negative_slope"),
+    (lambda: act.LeakyReLU(negative_slope="0.1"), ValueError, "negative_slope"),
+    (lambda: act.ABReLU(a=0.0, b=float("inf")), ValueError, "ABReLU.b"),
+    (lambda: act.Erf(a=float("nan")), ValueError, "Erf.a"),
+    (lambda: act.Erf(b=None), ValueError, "Erf.b"),
+    (lambda: act.Sin(c=float("-inf")), ValueError, "Sin.c"),
+    (lambda: act.Cos(b=True), ValueError, "Cos.b"),
 ], ids=["tanh-degree-1", "tanh-degree-float", "tanh-degree-bool", "custom-degree-0", "custom-fn-str",
-        "custom-fn-none", "custom-derivative-number", "leaky-nan"])
+        "custom-fn-none", "custom-derivative-number", "leaky-nan", "leaky-str", "abrelu-inf", "erf-nan",
+        "erf-none", "sin-inf", "cos-bool"])
 def test_invalid_parameters(make, error, argument):
     with pytest.raises(error, match=re.escape(argument)):
         make()
