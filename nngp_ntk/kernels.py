@@ -107,28 +107,35 @@ def check_inputs(x1: np.ndarray, x2: np.ndarray | None = None) -> tuple[np.ndarr
     return x1.astype(dtype, copy=False), None if x2 is None else x2.astype(dtype, copy=False)
 
 
-def _layer_weights(spec: _Spec, dtype: np.dtype) -> tuple[jax.Array, jax.Array]:
-    """Per-layer W_l^2 and b_l^2 for l = 1..depth, squared in float64 and rounded once (rounding
-    W first drifted float32 kernels by 1e-7 a layer against the per-point variances)."""
-    return (jnp.asarray([w * w for w in spec.W_std[1:]], dtype), jnp.asarray([b * b for b in spec.b_std[1:]], dtype))
+Weights = tuple[np.ndarray, np.ndarray]
+
+
+def _compiled(spec: _Spec, dtype: np.dtype) -> tuple[_Spec, Weights]:
+    """The static part of ``spec`` for the compiled passes (W_std and b_std blanked, so that other
+    weights reuse the compiled code) and the per-layer W_l^2, b_l^2 for l = 0..depth as arrays of
+    ``dtype``, squared in float64 and rounded once (rounding W first drifted float32 kernels by 1e-7
+    a layer against the per-point variances)."""
+    return spec._replace(W_std=(), b_std=()), (np.asarray(np.square(spec.W_std), dtype),
+                                               np.asarray(np.square(spec.b_std), dtype))
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _variance_trajectory(spec: _Spec, x: jax.Array) -> jax.Array:
+def _variance_trajectory(spec: _Spec, weights: Weights, x: jax.Array) -> jax.Array:
     """K^l(x, x) for l = 0..depth as columns (N, depth + 1): K^l = W_l^2 E[phi(u)^2] + b_l^2."""
-    variance = spec.W_std[0] ** 2 * jnp.sum(x * x, axis=1) / x.shape[1] + spec.b_std[0] ** 2
+    w2, b2 = weights
+    variance = w2[0] * jnp.sum(x * x, axis=1) / x.shape[1] + b2[0]
 
     def layer(previous: jax.Array, weights: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         new = weights[0] * spec.activation.variance(previous) + weights[1]
         return new, new
 
     # A compiled loop: unrolled, compiling took 40-65 s at depth 200.
-    _, deeper = jax.lax.scan(layer, variance, _layer_weights(spec, variance.dtype))
+    _, deeper = jax.lax.scan(layer, variance, (w2[1:], b2[1:]))
     return jnp.concatenate([variance[:, None], deeper.T], axis=1)
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _diagonal_ntk(spec: _Spec, x: jax.Array, variances: jax.Array) -> jax.Array:
+def _diagonal_ntk(spec: _Spec, weights: Weights, x: jax.Array, variances: jax.Array) -> jax.Array:
     """Theta^depth(x, x) from the variances: Theta^l = A^l + W_l^2 E[phi'(u)^2] Theta^{l-1}."""
     theta = variances[:, 0] if spec.parameterization == "ntk" else jnp.sum(x * x, axis=1) + 1
 
@@ -138,8 +145,7 @@ def _diagonal_ntk(spec: _Spec, x: jax.Array, variances: jax.Array) -> jax.Array:
         added = new if spec.parameterization == "ntk" else spec.width * spec.activation.variance(previous) + 1
         return added + w2_layer * derivative * theta, None
 
-    w2, _ = _layer_weights(spec, variances.dtype)
-    theta, _ = jax.lax.scan(layer, theta, (variances[:, :-1].T, variances[:, 1:].T, w2))
+    theta, _ = jax.lax.scan(layer, theta, (variances[:, :-1].T, variances[:, 1:].T, weights[0][1:]))
     return theta
 
 
@@ -148,15 +154,19 @@ def _resolve_quadrature(spec: _Spec, *xs: np.ndarray) -> _Spec:
     if not spec.activation.uses_quadrature:
         return spec
     inputs = max(spec.depth, 1)  # the variances entering the activations (depth 0 has none)
-    largest = max(float(np.max(np.asarray(_variance_trajectory(spec, jnp.asarray(x)))[:, :inputs])) for x in xs)
+    largest = max(float(np.max(np.asarray(_variance_trajectory(*_compiled(spec, x.dtype), jnp.asarray(x)))[:, :inputs]))
+                  for x in xs)
     return spec._replace(activation=spec.activation.resolve(largest))
 
 
 def _checked_variances(spec: _Spec, x: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """Per-point variances K^0..K^depth (N, depth + 1), refusing a kernel that overflows the dtype
     and warning when it underflows to zero (e.g. ReLU with W_std = 1, b_std = 0 at large depth)."""
-    variances = np.asarray(_variance_trajectory(spec, jnp.asarray(x)))
-    theta = np.asarray(_diagonal_ntk(spec, jnp.asarray(x), jnp.asarray(variances))) if "ntk" in names else None
+    static, weights = _compiled(spec, x.dtype)
+    variances = np.asarray(_variance_trajectory(static, weights, jnp.asarray(x)))
+    theta = None
+    if "ntk" in names:
+        theta = np.asarray(_diagonal_ntk(static, weights, jnp.asarray(x), jnp.asarray(variances)))
     dtype = variances.dtype
     if not np.all(np.isfinite(variances)) or ("ntk" in names and not np.all(np.isfinite(theta))):
         raise ValueError(f"the kernel overflows {dtype} for these inputs: W_std (or width) is too large for "
@@ -180,7 +190,7 @@ def _layer(spec: _Spec, w2: jax.Array, b2: jax.Array, k11: jax.Array, k22: jax.A
     return new_nngp, ntk
 
 
-def _tile(spec: _Spec, names: tuple[str, ...], rows: tuple[jax.Array, jax.Array],
+def _tile(spec: _Spec, names: tuple[str, ...], weights: Weights, rows: tuple[jax.Array, jax.Array],
           cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array) -> tuple[jax.Array, ...]:
     """The requested kernels on one tile; rows/cols are (points, per-point variances K^0..K^depth).
 
@@ -191,19 +201,18 @@ def _tile(spec: _Spec, names: tuple[str, ...], rows: tuple[jax.Array, jax.Array]
     (x1, var1), (x2, var2) = rows, cols
     gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
     same_point = on_diagonal & (jnp.arange(x1.shape[0])[:, None] == jnp.arange(x2.shape[0])[None, :])
-    nngp = jnp.where(same_point, var1[:, :1], spec.W_std[0] ** 2 * gram / x1.shape[1] + spec.b_std[0] ** 2)
+    w2, b2 = weights
+    nngp = jnp.where(same_point, var1[:, :1], w2[0] * gram / x1.shape[1] + b2[0])
     ntk = None
     if "ntk" in names:
         ntk = nngp if spec.parameterization == "ntk" else gram + 1
     # The layers run in a compiled loop: each iteration is one fused pass over the tile. Unrolled,
     # XLA's CPU fusion recomputes earlier layers inside later fusions (measured 8x slower at
     # depth 10 and 8 s to compile at depth 30).
-    w2, b2 = _layer_weights(spec, gram.dtype)
-
     def body(layer: jax.Array, state: tuple[jax.Array, jax.Array | None]) -> tuple[jax.Array, jax.Array | None]:
         k11 = jax.lax.dynamic_index_in_dim(var1, layer, axis=1, keepdims=True)
         k22 = jax.lax.dynamic_index_in_dim(var2, layer, axis=1, keepdims=True).T
-        nngp, ntk = _layer(spec, w2[layer], b2[layer], k11, k22, *state)
+        nngp, ntk = _layer(spec, w2[layer + 1], b2[layer + 1], k11, k22, *state)
         nngp = jnp.where(same_point, jax.lax.dynamic_index_in_dim(var1, layer + 1, axis=1), nngp)
         return nngp, ntk
 
@@ -213,12 +222,12 @@ def _tile(spec: _Spec, names: tuple[str, ...], rows: tuple[jax.Array, jax.Array]
     return tuple(kernels[name] for name in names)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 5))
-def _tiles(spec: _Spec, names: tuple[str, ...], rows: tuple[jax.Array, jax.Array],
+@functools.partial(jax.jit, static_argnums=(0, 1, 6))
+def _tiles(spec: _Spec, names: tuple[str, ...], weights: Weights, rows: tuple[jax.Array, jax.Array],
            cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array, transpose: bool) -> tuple[jax.Array, ...]:
     """``_tile`` over a leading axis of tiles (sharded over devices by the caller's placement),
     followed by the transposed tiles when ``transpose`` (for the lower triangle of K(x, x))."""
-    tiles = jax.vmap(functools.partial(_tile, spec, names))(rows, cols, on_diagonal)
+    tiles = jax.vmap(functools.partial(_tile, spec, names, weights))(rows, cols, on_diagonal)
     return tiles + tuple(jnp.swapaxes(t, 1, 2) for t in tiles) if transpose else tiles
 
 
@@ -326,8 +335,10 @@ class FullyConnected:
         cols = None if x2 is None else (x2, _checked_variances(spec, x2, names))
         tile_size = self._tile_size(spec, out is not None)
         key = "" if out is None else tiling.fingerprint(x1, "symmetric" if x2 is None else x2, spec, names, tile_size)
-        results = dict(zip(names, tiling.evaluate(functools.partial(_tiles, spec, names), rows, cols, names,
-                                                  tile_size, dtype, out=out, key=key, progress=progress)))
+        static, weights = _compiled(spec, dtype)
+        tile_fn = functools.partial(_tiles, static, names, weights)
+        results = dict(zip(names, tiling.evaluate(tile_fn, rows, cols, names, tile_size, dtype, out=out, key=key,
+                                                  progress=progress)))
         if isinstance(get, str):
             return results[get]
         return Kernels(results.get("nngp"), results.get("ntk"))
@@ -341,7 +352,8 @@ class FullyConnected:
         variances = _checked_variances(spec, x, names)
         results = {"nngp": variances[:, -1]}
         if "ntk" in names:
-            results["ntk"] = np.asarray(_diagonal_ntk(spec, jnp.asarray(x), jnp.asarray(variances)))
+            static, weights = _compiled(spec, x.dtype)
+            results["ntk"] = np.asarray(_diagonal_ntk(static, weights, jnp.asarray(x), jnp.asarray(variances)))
         if isinstance(get, str):
             return results[get]
         return Kernels(*(results[n] if n in names else None for n in KERNEL_NAMES))
