@@ -39,9 +39,9 @@ class Exponents:
     alpha_K differs from the operator's where the sample's finite-N floor flattens its spectrum;
     ``alpha_D``: slope of the predicted test MSE ``losses`` over training sizes ``sizes``;
     ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
-    ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves were
-    obtained ("leave-one-out", "renormalized" or "extrapolated", see ``predict_exponents``); ``eigenvalues``: the
-    descending eigenvalues of K/N the prediction used (float64)."""
+    ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves
+    were obtained ("leave-one-out", "renormalized" or "extrapolated", see ``predict_exponents``);
+    ``eigenvalues``: the descending eigenvalues of K/N the prediction used (float64)."""
 
     alpha_K: float
     beta: float
@@ -122,9 +122,9 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     ``method``:
 
     * "leave-one-out": for n < N, the exact leave-one-out error of ridge regression on the N points
-      at the ridge whose effective regularization is kappa(n), carried to n samples by the ratio of
-      the E0 factors (``theory.LeaveOneOut``); it holds for data whose points differ in leverage
-      (real images) and becomes the leave-one-out error itself as n -> N;
+      at the ridge whose effective regularization is kappa(n), plus eigenlearning's growth of the
+      variance from there to n samples (``theory.LeaveOneOut``); it holds for data whose points
+      differ in leverage (real images) and becomes the leave-one-out error itself as n -> N;
     * "renormalized": the same from the sample spectrum alone, with the homogeneous (GCV)
       estimate in place of leave-one-out (``theory.Renormalized``), right for Gaussian-like data;
     * "extrapolated": the head plus power-law tails (``theory.extend_spectrum``), which also

@@ -279,7 +279,8 @@ def run_spectrum(config: dict[str, Any], progress: bool | None, plots: bool) -> 
         summary.update(alpha_K_operator=operator.alpha, ci_operator=list(operator.ci),
                        operator_indices=[float(sizes[0]), float(sizes[-1])])
         lines.append(f"alpha_K = {operator.alpha:.4f}  [{operator.ci[0]:.4f}, {operator.ci[1]:.4f}]  (the kernel "
-                     f"operator's, renormalized, at i ~ {sizes[0]:.0f}..{sizes[-1]:.0f}; spectrum.json alpha_K_operator)")
+                     f"operator's, renormalized, at i ~ {sizes[0]:.0f}..{sizes[-1]:.0f}; "
+                     "spectrum.json alpha_K_operator)")
     output.json("spectrum.json", summary)
     if plots:
         from nngp_ntk import plots as figures

@@ -373,6 +373,7 @@ class TailExponents(NamedTuple):
     alpha_range: tuple[float, float]
     beta_range: tuple[float, float]
 
+
 class LeaveOneOut(Renormalized):
     """``Renormalized`` with its anchor on the sample corrected by the exact leave-one-out error.
 
@@ -394,12 +395,12 @@ class LeaveOneOut(Renormalized):
 
     that is, the Gaussian curve E0(n) B plus the error T_N - E0(N) B of its anchor. It is the
     Gaussian curve far below N (large lam: leverages even out, T_N = E0(N) B) and the leave-one-out
-    error itself as n -> N; it is at least T_N > 0. Measured against held-out test errors (5 repeats, 1000 test
-    points): on 5000 MNIST images (ReLU NTK depth 3, one-hot labels) the GCV curve falls 9% (n = 1600)
-    and 18% (n = 3200) below them, this one stays within 3.2% and its alpha_D within 0.01. Scaling T_N by
-    E0(n) / E0(N) instead also fits MNIST, but on the sphere in R^4 (4000 points, ReLU NNGP
-    teacher-student, five target draws) it overshoots n = 3000 by 6% and reads alpha_D 0.05-0.07
-    low; this form reads it 0.03-0.05 low, GCV 0.01-0.03 high. With eigenvectors U (columns u_j) and
+    error itself as n -> N; it is at least T_N > 0. Measured against held-out test errors (5
+    repeats, 1000 test points): on 5000 MNIST images (ReLU NTK depth 3, one-hot labels) the GCV
+    curve falls 9% (n = 1600) and 18% (n = 3200) below them, this one stays within 3.2% and its
+    alpha_D within 0.01. Scaling T_N by E0(n) / E0(N) instead also fits MNIST, but on the sphere
+    in R^4 (4000 points, ReLU NNGP teacher-student, five target draws) it overshoots n = 3000 by 6%
+    and reads alpha_D 0.05-0.07 low; this form reads it 0.03-0.05 low, GCV 0.01-0.03 high. With eigenvectors U (columns u_j) and
     projections C = U^T y:
 
         (A^-1 y)_i = sum_j U_ij C_jk / (w_j + lam),    (A^-1)_ii = sum_j U_ij^2 / (w_j + lam)
