@@ -159,9 +159,10 @@ def _resolve_quadrature(spec: _Spec, *xs: np.ndarray) -> _Spec:
     return spec._replace(activation=spec.activation.resolve(largest))
 
 
-def _checked_variances(spec: _Spec, x: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    """Per-point variances K^0..K^depth (N, depth + 1), refusing a kernel that overflows the dtype
-    and warning when it underflows to zero (e.g. ReLU with W_std = 1, b_std = 0 at large depth)."""
+def _checked_variances(spec: _Spec, x: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-point variances K^0..K^depth (N, depth + 1) and, when "ntk" is in ``names``, Theta(x, x)
+    (N,), refusing a kernel that overflows the dtype and warning when it underflows to zero (e.g.
+    ReLU with W_std = 1, b_std = 0 at large depth)."""
     static, weights = _compiled(spec, x.dtype)
     variances = np.asarray(_variance_trajectory(static, weights, jnp.asarray(x)))
     theta = None
@@ -176,7 +177,7 @@ def _checked_variances(spec: _Spec, x: np.ndarray, names: tuple[str, ...]) -> np
         warnings.warn(f"the NNGP of {int(vanished.sum())} input(s) underflows {dtype} at depth {spec.depth} "
                       "(the kernel shrinks by W_std^2 E[phi^2]/K a layer): increase W_std or b_std "
                       "(ReLU's critical W_std is sqrt(2)), or use float64", RuntimeWarning, stacklevel=3)
-    return variances
+    return variances, theta
 
 
 def _layer(spec: _Spec, w2: jax.Array, b2: jax.Array, k11: jax.Array, k22: jax.Array,
@@ -331,8 +332,8 @@ class FullyConnected:
         x1, x2 = check_inputs(x1, x2)
         dtype = x1.dtype
         spec = _resolve_quadrature(spec, *(x for x in (x1, x2) if x is not None))
-        rows = (x1, _checked_variances(spec, x1, names))
-        cols = None if x2 is None else (x2, _checked_variances(spec, x2, names))
+        rows = (x1, _checked_variances(spec, x1, names)[0])
+        cols = None if x2 is None else (x2, _checked_variances(spec, x2, names)[0])
         tile_size = self._tile_size(spec, out is not None)
         key = "" if out is None else tiling.fingerprint(x1, "symmetric" if x2 is None else x2, spec, names, tile_size)
         static, weights = _compiled(spec, dtype)
@@ -349,11 +350,8 @@ class FullyConnected:
         names = _check_kernel_names(get)
         x, _ = check_inputs(x)
         spec = _resolve_quadrature(spec, x)
-        variances = _checked_variances(spec, x, names)
-        results = {"nngp": variances[:, -1]}
-        if "ntk" in names:
-            static, weights = _compiled(spec, x.dtype)
-            results["ntk"] = np.asarray(_diagonal_ntk(static, weights, jnp.asarray(x), jnp.asarray(variances)))
+        variances, theta = _checked_variances(spec, x, names)
+        results = {"nngp": variances[:, -1], "ntk": theta}
         if isinstance(get, str):
             return results[get]
         return Kernels(*(results[n] if n in names else None for n in KERNEL_NAMES))

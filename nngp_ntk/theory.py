@@ -400,8 +400,8 @@ class LeaveOneOut(Renormalized):
     curve falls 9% (n = 1600) and 18% (n = 3200) below them, this one stays within 3.2% and its
     alpha_D within 0.01. Scaling T_N by E0(n) / E0(N) instead also fits MNIST, but on the sphere
     in R^4 (4000 points, ReLU NNGP teacher-student, five target draws) it overshoots n = 3000 by 6%
-    and reads alpha_D 0.05-0.07 low; this form reads it 0.03-0.05 low, GCV 0.01-0.03 high. With eigenvectors U (columns u_j) and
-    projections C = U^T y:
+    and reads alpha_D 0.05-0.07 low; this form reads it 0.03-0.05 low, GCV 0.01-0.03 high. With
+    eigenvectors U (columns u_j) and projections C = U^T y:
 
         (A^-1 y)_i = sum_j U_ij C_jk / (w_j + lam),    (A^-1)_ii = sum_j U_ij^2 / (w_j + lam)
 
@@ -435,9 +435,10 @@ class LeaveOneOut(Renormalized):
         total = 0.0
         for start in range(0, self.n_samples, self.ROW_BLOCK):
             rows = self.vectors[start:start + self.ROW_BLOCK]
-            leverage = (rows**2) @ inverse
+            squares = rows**2
+            leverage = squares @ inverse
             if self.projections is None:
-                residual_sq = self.n_samples * ((rows**2) @ (self.eigenvalues * inverse**2)) / leverage**2
+                residual_sq = self.n_samples * (squares @ (self.eigenvalues * inverse**2)) / leverage**2
             else:
                 residual_sq = np.mean((rows @ (self.projections * inverse[:, None])) ** 2, axis=1) / leverage**2
             total += float(np.sum(residual_sq))
