@@ -58,6 +58,11 @@ class Exponents:
     eigenvalues: np.ndarray
 
 
+def default_sizes(n_points: int) -> np.ndarray:
+    """The training sizes alpha_D and alpha_K are read over by default: 7 from N/50 to N/2 (at least 1)."""
+    return np.unique(np.maximum(np.geomspace(n_points / 50, n_points / 2, 7).round(), 1))
+
+
 def _check_counts(name: str, values: np.ndarray | list) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or not np.issubdtype(array.dtype, np.number) or np.any(array != np.round(array)):
@@ -159,8 +164,7 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
         raise ValueError(f"predict_exponents needs the dense spectrum of all N points, N <= {DENSE_LIMIT}; "
                          f"got N = {n_points} (pass a subset of X)")
     targets = None if y is None else check_targets(X, y)
-    default = np.maximum(np.geomspace(n_points / 50, n_points / 2, 7).round(), 1)
-    sizes = _check_counts("sizes", default if sizes is None else sizes)
+    sizes = _check_counts("sizes", default_sizes(n_points) if sizes is None else sizes)
     widths = sizes if widths is None else _check_counts("widths", widths)
     if train_size is not None and (isinstance(train_size, bool) or not isinstance(train_size, numbers.Integral)
                                    or train_size <= widths[-1] + 1):

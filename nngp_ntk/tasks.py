@@ -29,6 +29,7 @@ from nngp_ntk import data as datasets
 from nngp_ntk import solver, spectrum, theory
 from nngp_ntk.config import ConfigError
 from nngp_ntk.kernels import FullyConnected
+from nngp_ntk.prediction import default_sizes
 
 
 class Problem(NamedTuple):
@@ -273,8 +274,7 @@ def run_spectrum(config: dict[str, Any], progress: bool | None, plots: bool) -> 
     lines = [f"alpha_K = {fit.alpha_K:.4f}  [{fit.ci[0]:.4f}, {fit.ci[1]:.4f}]  (lambda_i ~ i^-(1 + alpha_K) "
              f"on i = {fit.window[0]}..{fit.window[1]} of {len(values)} eigenvalues)"]
     if len(values) == len(problem.X):       # the whole spectrum: the operator's exponent too
-        n = len(values)
-        sizes = np.unique(np.geomspace(max(n / 50, 2), n / 2, 7).round())
+        sizes = default_sizes(len(values))
         operator = theory.operator_exponent(theory.Renormalized(values, values).curve(sizes))
         summary.update(alpha_K_operator=operator.alpha, ci_operator=list(operator.ci),
                        operator_indices=[float(sizes[0]), float(sizes[-1])])
