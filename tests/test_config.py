@@ -1,4 +1,4 @@
-"""Tests of nngp_ntk.config: defaults, every kind of refusal, TOML loading with overrides, fast mode."""
+"""Tests of nngp_ntk.cli.config: defaults, every kind of refusal, TOML loading with overrides, fast mode."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pathlib
 
 import pytest
 
-from nngp_ntk import config as configs
-from nngp_ntk.config import ConfigError
+from nngp_ntk.cli import config as configs
+from nngp_ntk.cli.config import ConfigError
 
 CONFIGS = pathlib.Path(__file__).parent.parent / "configs"
 

@@ -1,12 +1,12 @@
-"""Tests of nngp_ntk.experiments beyond the end-to-end runs of tests/test_cli.py: the default
+"""Tests of nngp_ntk.cli.experiments beyond the end-to-end runs of tests/test_cli.py: the default
 train/test split and sizes, and the stage timer."""
 
 from __future__ import annotations
 
 import pytest
 
-from nngp_ntk import experiments
-from nngp_ntk.config import ConfigError
+from nngp_ntk.cli import experiments
+from nngp_ntk.cli.config import ConfigError
 
 
 @pytest.mark.parametrize("n, test_size, sizes, expected", [

@@ -1,4 +1,4 @@
-"""Tests of nngp_ntk.tasks: atomic output files, the writable-folder check, data loading and
+"""Tests of nngp_ntk.cli.tasks: atomic output files, the writable-folder check, data loading and
 preprocessing from a config, label encoding."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from nngp_ntk import config as configs
-from nngp_ntk import data, tasks
-from nngp_ntk.config import ConfigError
+from nngp_ntk.cli import config as configs
+from nngp_ntk import data
+from nngp_ntk.cli import tasks
+from nngp_ntk.cli.config import ConfigError
 
 
 def test_output_replaces_files_atomically(tmp_path):

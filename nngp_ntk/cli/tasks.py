@@ -1,4 +1,4 @@
-"""The experiments the ``nngp-ntk`` command runs, each from a validated config (``nngp_ntk.config``).
+"""The experiments the ``nngp-ntk`` command runs, each from a validated config (``nngp_ntk.cli.config``).
 
 A task loads its data (``load_data``: a bundled dataset, points on the sphere or a user file,
 then pooling, centering and row normalization), builds the ``FullyConnected`` network of
@@ -27,7 +27,7 @@ import numpy as np
 
 from nngp_ntk import data as datasets
 from nngp_ntk import solver, spectrum, theory
-from nngp_ntk.config import ConfigError
+from nngp_ntk.cli.config import ConfigError
 from nngp_ntk.kernels import FullyConnected
 from nngp_ntk.prediction import default_sizes
 
@@ -283,7 +283,7 @@ def run_spectrum(config: dict[str, Any], progress: bool | None, plots: bool) -> 
                      "spectrum.json alpha_K_operator)")
     output.json("spectrum.json", summary)
     if plots:
-        from nngp_ntk import plots as figures
+        from nngp_ntk.cli import plots as figures
 
         output.figure("spectrum.png", lambda path: figures.spectrum_figure(path, values, fit,
                                                                            title=describe_run(config)))

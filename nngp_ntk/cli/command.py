@@ -7,8 +7,8 @@
     nngp-ntk regress TRAIN [TEST]            predictions of the trained infinite network, MSE, accuracy
     nngp-ntk run CONFIG.toml                 any of these, described by a config file (configs/)
 
-Every subcommand turns its options into a config table (``nngp_ntk.config``), validated before any
-work, and runs it (``nngp_ntk.tasks``: kernel, regress, spectrum; ``nngp_ntk.experiments``:
+Every subcommand turns its options into a config table (``nngp_ntk.cli.config``), validated before any
+work, and runs it (``nngp_ntk.cli.tasks``: kernel, regress, spectrum; ``nngp_ntk.cli.experiments``:
 exponents, regimes). Bad input (a missing data file, an unknown key, a value out of range, an
 unknown dataset or activation, an output folder that cannot be written) ends with one line on
 stderr and exit status 2, never a traceback.
@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from nngp_ntk import config as configs
-from nngp_ntk import experiments, tasks
-from nngp_ntk.config import ConfigError
+from nngp_ntk import __version__
+from nngp_ntk.cli import config as configs
+from nngp_ntk.cli import experiments, tasks
+from nngp_ntk.cli.config import ConfigError
 
 PROG = "nngp-ntk"
 EXIT_BAD_INPUT = 2
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of ``nngp-ntk`` and its subcommands."""
     parser = _Parser(prog=PROG, description="Infinite-width NNGP / NTK kernels, their predictions and "
                                             "scaling-law exponents.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     exponents = commands.add_parser(
@@ -294,5 +296,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())

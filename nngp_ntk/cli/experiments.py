@@ -30,9 +30,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nngp_ntk import scaling
-from nngp_ntk.config import ConfigError
+from nngp_ntk.cli.config import ConfigError
 from nngp_ntk.prediction import Exponents, predict_exponents
-from nngp_ntk.tasks import Output, build_network, describe_run, load_problem
+from nngp_ntk.cli.tasks import Output, build_network, describe_run, load_problem
 
 FIRST_SIZE = 100  # the default training-set sizes double from here up to the training pool
 MAX_TEST = 1000  # the default test set: a fifth of the points, at most this many
@@ -93,7 +93,7 @@ def _curve_json(curve: scaling.Curve) -> dict[str, Any]:
 
 def _measured_plot(curve: scaling.Curve, name: str, label: str):
     """A ``plots.Curve`` of measured losses with error bars and the power law fitted through them."""
-    from nngp_ntk import plots
+    from nngp_ntk.cli import plots
 
     errors = None if np.isnan(curve.errors).all() else curve.errors
     measured = f"measured, $\\alpha_{name}$ = {_interval(curve.alpha, curve.ci)}"
@@ -102,7 +102,7 @@ def _measured_plot(curve: scaling.Curve, name: str, label: str):
 
 
 def _predicted_plot(x: np.ndarray, losses: np.ndarray, name: str, alpha: float, ci: Sequence[float]):
-    from nngp_ntk import plots
+    from nngp_ntk.cli import plots
 
     return plots.Curve(x, losses, None, "", x, losses,
                        f"predicted (eigenlearning), $\\alpha_{name}$ = {_interval(alpha, ci)}")
@@ -200,7 +200,7 @@ def _exponent_table(config: dict[str, Any], predicted: Exponents, measured: scal
 def _exponent_figures(output: Output, config: dict[str, Any], values: np.ndarray, predicted: Exponents,
                       measured: scaling.Curve, model_prediction: Exponents | None,
                       model: scaling.Curve | None) -> list[str]:
-    from nngp_ntk import plots
+    from nngp_ntk.cli import plots
 
     title = describe_run(config)
     figures: dict[str, Callable] = {
@@ -298,7 +298,7 @@ def _excess_plot(curve: scaling.OffsetCurve, name: str):
     """L - L_inf with the fitted c x^-alpha: a straight line of slope -1 in the variance-limited regimes.
     No error bars: the spread of L over repeats is mostly the spread of L_inf itself (one network or
     split per repeat), common to every x of a repeat; alpha's interval carries the uncertainty."""
-    from nngp_ntk import plots
+    from nngp_ntk.cli import plots
 
     excess = curve.losses - curve.limit
     keep = excess > 0
@@ -310,7 +310,7 @@ def _excess_plot(curve: scaling.OffsetCurve, name: str):
 def _regimes_figure(path, config: dict[str, Any], pool: int, data_curve: scaling.Curve, data_theory: Exponents,
                     model_curve: scaling.Curve, model_theory: Exponents, data_variance: scaling.OffsetCurve,
                     width_variance: scaling.OffsetCurve) -> None:
-    from nngp_ntk import plots
+    from nngp_ntk.cli import plots
 
     section = config["regimes"]
     panels = [

@@ -1,0 +1,9 @@
+"""The ``nngp-ntk`` application: the command (``command``), typed configs (``config``), the tasks
+and experiments they run (``tasks``, ``experiments``) and their figures (``plots``).
+
+The library never imports this subpackage; it imports the library.
+"""
+
+from nngp_ntk.cli.command import main
+
+__all__ = ["main"]

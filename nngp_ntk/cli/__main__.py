@@ -1,0 +1,7 @@
+"""``python -m nngp_ntk.cli``: the ``nngp-ntk`` command."""
+
+import sys
+
+from nngp_ntk.cli.command import main
+
+sys.exit(main())
