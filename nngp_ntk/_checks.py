@@ -1,0 +1,109 @@
+"""Argument validation and the limits shared by every module, in one place.
+
+Every check raises ``TypeError`` for a value of the wrong kind and ``ValueError`` for a value out of
+range, with a message that names the argument and says what was expected. Checks of numeric
+hyperparameters skip JAX tracers (values inside ``jit``, ``vmap`` or ``grad``): those cannot be
+inspected and are checked where they become concrete.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Sequence
+from typing import Any, Literal, get_args
+
+import jax
+import numpy as np
+
+#: The two kernels of a network: the NNGP K and the NTK Theta.
+KernelName = Literal["nngp", "ntk"]
+KERNEL_NAMES: tuple[KernelName, ...] = get_args(KernelName)
+#: Largest N for which dense N x N methods (eigendecomposition, Cholesky) are used by default.
+DENSE_LIMIT = 20_000
+
+
+class NotConvergedWarning(UserWarning):
+    """An iterative method stopped before reaching its tolerance; the result is less accurate."""
+
+
+class UnreliableFitWarning(UserWarning):
+    """A fit was reported as unreliable (too few points, a degenerate optimum)."""
+
+
+def warn(message: str, category: type[Warning] = UserWarning, stacklevel: int = 3) -> None:
+    """``warnings.warn`` with the message on one line, attributed to the caller's caller."""
+    warnings.warn(" ".join(message.split()), category, stacklevel=stacklevel)
+
+
+def is_concrete(value: Any) -> bool:
+    """False for a JAX tracer (a value under jit, vmap or grad), True otherwise."""
+    return not isinstance(value, jax.core.Tracer)
+
+
+def check_integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None,
+                  allow_none: bool = False) -> int | None:
+    """``value`` as an int (bools refused), within [minimum, maximum]; None passes when ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        expected = "an integer or None" if allow_none else "an integer"
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {value}")
+    return value
+
+
+def check_real(name: str, value: Any, minimum: float | None = None, positive: bool = False,
+               allow_none: bool = False) -> float | Any:
+    """``value`` as a finite float (bools refused), > 0 when ``positive``, >= ``minimum`` when given.
+
+    A JAX tracer is returned unchanged (it cannot be inspected).
+    """
+    if value is None and allow_none:
+        return None
+    if not is_concrete(value):
+        return value
+    if isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
+
+
+def check_ridge(ridge: Any, name: str = "ridge") -> float | Any:
+    """A ridge (the multiple of the identity added to a kernel matrix): a finite number >= 0."""
+    return check_real(name, ridge, minimum=0.0)
+
+
+def check_kernel_name(kernel: Any, name: str = "kernel") -> KernelName:
+    """One of ``KERNEL_NAMES``."""
+    if kernel not in KERNEL_NAMES:
+        raise ValueError(f"{name} must be one of {KERNEL_NAMES}, got {kernel!r}")
+    return kernel
+
+
+def check_kernel_names(get: Any) -> tuple[KernelName, ...]:
+    """``get`` as a non-empty tuple of kernel names: "nngp", "ntk", or a sequence of them."""
+    names = (get,) if isinstance(get, str) else tuple(get) if isinstance(get, Sequence) else (get,)
+    if not names or any(n not in KERNEL_NAMES for n in names):
+        raise ValueError(f"get must be one of {KERNEL_NAMES} or a non-empty sequence of them, got {get!r}")
+    return names
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """``value`` when it is one of ``choices``, else ValueError listing them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
