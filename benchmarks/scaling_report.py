@@ -1,5 +1,6 @@
 """Scaling-law targets of issue 4: predicted against measured exponents, printed as a table and saved
-as JSON under benchmarks/results/.
+as JSON under benchmarks/results/. Every prediction sees the training pool only: a fixed test set
+(``scaling.holdout_split``) is held out, the measured curves are tested on it.
 
     PYTHONPATH=. python benchmarks/scaling_report.py                 # everything (several minutes on 2 cores)
     PYTHONPATH=. python benchmarks/scaling_report.py --only sphere   # parts: sphere teacher mnist mnist_gp regimes
@@ -65,17 +66,17 @@ def teacher_student(n_points: int = 4000, dim: int = 4, outputs: int = 8, repeat
     rows = []
     net = nk.FullyConnected(depth=2, activation="relu", W_std=1.0, b_std=0.0)
     X = data.sphere(n_points, dim, seed=0)
-    test_size = n_points // 4
-    sizes = np.geomspace(100, n_points - test_size, 6).round().astype(int)
+    test, pool = scaling.holdout_split(n_points, n_points // 4, seed=0)
+    sizes = np.geomspace(100, len(pool) - 1, 6).round().astype(int)
     for kernel, asymptotic in (("nngp", 1.0), ("ntk", 1.0 / 3.0)):
         start = time.perf_counter()
         y = data.gp_targets(net, X, kernel=kernel, n_outputs=outputs, seed=1)
-        measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel=kernel, repeats=repeats,
-                                          test_size=test_size, seed=0)
-        predicted = nk.predict_exponents(net, X, y, kernel=kernel, sizes=sizes)
-        expected = nk.predict_exponents(net, X, None, kernel=kernel, sizes=sizes)
-        homogeneous = nk.predict_exponents(net, X, y, kernel=kernel, sizes=sizes, method="renormalized")
-        extrapolated = nk.predict_exponents(net, X, y, kernel=kernel, sizes=sizes, method="extrapolated")
+        measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel=kernel, repeats=repeats, seed=0, test=test)
+        # the predictions see the training pool only, never the test points
+        predicted = nk.predict_exponents(net, X[pool], y[pool], kernel=kernel, sizes=sizes)
+        expected = nk.predict_exponents(net, X[pool], None, kernel=kernel, sizes=sizes)
+        homogeneous = nk.predict_exponents(net, X[pool], y[pool], kernel=kernel, sizes=sizes, method="renormalized")
+        extrapolated = nk.predict_exponents(net, X[pool], y[pool], kernel=kernel, sizes=sizes, method="extrapolated")
         gap = predicted.alpha_D - measured.alpha
         rows.append({
             "target": f"teacher-student sphere dim {dim}, N={n_points}, ReLU depth 2 {kernel.upper()}: alpha_D "
@@ -101,10 +102,12 @@ def mnist(repeats: int = 5) -> list[dict]:
     start = time.perf_counter()
     net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
     sizes = np.array([100, 200, 400, 800, 1600, 3200])
-    measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel="ntk", repeats=repeats, test_size=1000, seed=0)
-    predicted = nk.predict_exponents(net, X, Y, kernel="ntk", sizes=sizes)
-    homogeneous = nk.predict_exponents(net, X, Y, kernel="ntk", sizes=sizes, method="renormalized")
-    extrapolated = nk.predict_exponents(net, X, Y, kernel="ntk", sizes=sizes, method="extrapolated")
+    test, pool = scaling.holdout_split(len(X), 1000, seed=0)
+    measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel="ntk", repeats=repeats, seed=0, test=test)
+    # the predictions see the 4000 training points only, never the test points
+    predicted = nk.predict_exponents(net, X[pool], Y[pool], kernel="ntk", sizes=sizes)
+    homogeneous = nk.predict_exponents(net, X[pool], Y[pool], kernel="ntk", sizes=sizes, method="renormalized")
+    extrapolated = nk.predict_exponents(net, X[pool], Y[pool], kernel="ntk", sizes=sizes, method="extrapolated")
     rows.append({
         "target": "MNIST 5000, ReLU NTK depth 3: alpha_D over D=100..3200",
         "predicted": round(predicted.alpha_D, 4), "predicted_ci": _interval(predicted.ci["alpha_D"]),
@@ -121,11 +124,11 @@ def mnist(repeats: int = 5) -> list[dict]:
     start = time.perf_counter()
     shallow = nk.FullyConnected(depth=1, activation="relu", W_std=1.0, b_std=0.0)
     widths = np.array([25, 50, 100, 200, 400])
-    train_size = 4000
-    measured = scaling.model_curve(shallow, X, Y, widths=widths, train_size=train_size, test_size=1000,
-                                   repeats=repeats, seed=0)
-    predicted = nk.predict_exponents(shallow, X, Y, kernel="nngp", sizes=widths, train_size=train_size)
-    infinite = nk.predict_exponents(shallow, X, Y, kernel="nngp", sizes=widths)
+    train_size = len(pool)
+    measured = scaling.model_curve(shallow, X, Y, widths=widths, train_size=train_size, repeats=repeats, seed=0,
+                                   test=test)
+    predicted = nk.predict_exponents(shallow, X[pool], Y[pool], kernel="nngp", sizes=widths, train_size=train_size)
+    infinite = nk.predict_exponents(shallow, X[pool], Y[pool], kernel="nngp", sizes=widths)
     rows.append({
         "target": f"MNIST 5000, one-hidden-layer ReLU random features: alpha_P over P={widths[0]}..{widths[-1]}, "
                   f"D={train_size}",
@@ -147,8 +150,9 @@ def mnist_gp(repeats: int = 5) -> list[dict]:
     sizes = np.array([100, 200, 400, 800, 1600, 3200])
     start = time.perf_counter()
     y = data.gp_targets(net, X, kernel="ntk", n_outputs=4, seed=1)
-    measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel="ntk", repeats=repeats, test_size=1000, seed=0)
-    predicted = nk.predict_exponents(net, X, y, kernel="ntk", sizes=sizes)
+    test, pool = scaling.holdout_split(len(X), 1000, seed=0)
+    measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel="ntk", repeats=repeats, seed=0, test=test)
+    predicted = nk.predict_exponents(net, X[pool], y[pool], kernel="ntk", sizes=sizes)
     return [{"target": "MNIST 5000 inputs, GP targets of the ReLU NTK depth 3: alpha_D over D=100..3200",
              "predicted": round(predicted.alpha_D, 4), "predicted_ci": _interval(predicted.ci["alpha_D"]),
              "measured": round(measured.alpha, 4), "measured_ci": _interval(measured.ci), "tolerance": TOLERANCE,

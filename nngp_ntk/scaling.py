@@ -99,6 +99,46 @@ def _permutations(n_points: int, repeats: int, seed: int) -> list[np.ndarray]:
     return [rng.permutation(n_points) for _ in range(repeats)]
 
 
+def holdout_split(n_points: int, test_size: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(test, pool): the indices of a fixed random test set of ``test_size`` points (default N/4, at
+    most MAX_TEST) and of the training pool, the other points, both sorted.
+
+    A prediction that is compared with a measured curve must see the pool only: pass ``test`` to
+    ``learning_curve`` / ``model_curve`` and ``X[pool]`` to ``predict_exponents``.
+
+    Example:
+        >>> test, pool = holdout_split(10, test_size=3, seed=0)
+        >>> len(test), len(pool), sorted(set(test) | set(pool)) == list(range(10))
+        (3, 7, True)
+    """
+    n_points = _check_count("n_points", n_points, 4)
+    order = np.random.default_rng(seed).permutation(n_points)
+    size = _split(n_points, test_size)
+    return np.sort(order[:size]), np.sort(order[size:])
+
+
+def _fixed_test(n_points: int, test: np.ndarray | list) -> np.ndarray:
+    """``test`` checked: distinct integer indices into N points, leaving at least 3 others."""
+    array = np.asarray(test)
+    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.integer) \
+            or np.any(array < 0) or np.any(array >= n_points) or len(np.unique(array)) != len(array):
+        raise ValueError(f"test must be a 1-D sequence of distinct integer indices into the {n_points} points, "
+                         f"got {test!r}")
+    if len(array) > n_points - 3:
+        raise ValueError(f"test must leave at least 3 training points of the {n_points}, got {len(array)} indices")
+    return array.astype(np.int64)
+
+
+def _orders(n_points: int, repeats: int, seed: int, test: np.ndarray | None) -> list[np.ndarray]:
+    """One order of the N points per repeat, its test set first: a fresh random split per repeat, or,
+    with ``test``, that fixed test set followed by a fresh permutation of the other points."""
+    if test is None:
+        return _permutations(n_points, repeats, seed)
+    pool = np.setdiff1d(np.arange(n_points), test)
+    rng = np.random.default_rng(seed)
+    return [np.concatenate([test, rng.permutation(pool)]) for _ in range(repeats)]
+
+
 def float64_points(X: np.ndarray) -> np.ndarray:
     """X checked by ``kernels.check_inputs`` (2-D, real, finite) and returned as float64, unrounded."""
     check_inputs(X)
@@ -174,7 +214,8 @@ def _power_curve(x: np.ndarray, repeat_losses: np.ndarray, seed: int) -> Curve:
 
 def learning_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None,
                    sizes: list[int] | np.ndarray | None = None, kernel: str = "ntk", ridge: float = 0.0,
-                   repeats: int = 5, test_size: int | None = None, seed: int = 0) -> Curve:
+                   repeats: int = 5, test_size: int | None = None, seed: int = 0,
+                   test: np.ndarray | list | None = None) -> Curve:
     """Measured L(D) of kernel regression f = K(x, X_D) (K(X_D, X_D) + ridge I)^-1 y_D, the mean of
     the infinitely wide network trained to convergence (``solver.gradient_flow``, t = infinity).
 
@@ -182,28 +223,31 @@ def learning_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = No
     held-out points (default N/4, at most 1000) and nested training sets, the first D of the
     rest, for each D in ``sizes`` (default: 6 sizes from (N - test)/32 to N - test). L is the test
     MSE, averaged over repeats; alpha from log L = log A - alpha log D. ``y=None``: one draw from
-    the GP of ``kernel`` (teacher = student). ValueError for sizes beyond N - test_size, fewer
-    than 3 of them, a span below a factor 2, or y with a row count other than X's.
+    the GP of ``kernel`` (teacher = student). ``test``: indices of a fixed test set (``holdout_split``;
+    it overrides ``test_size``), every repeat then draws its training sets from the other points only,
+    the pool a prediction may see. ValueError for sizes beyond N - test_size, fewer than 3 of them, a
+    span below a factor 2, or y with a row count other than X's.
     """
     _check_net(net)
     _check_kernel(kernel)
     ridge = _check_ridge(ridge)
     repeats = _check_count("repeats", repeats)
     X = float64_points(X)
-    test_size = _split(len(X), test_size)
+    test = None if test is None else _fixed_test(len(X), test)
+    test_size = _split(len(X), test_size) if test is None else len(test)
     pool = len(X) - test_size
     sizes = _check_counts("sizes", _geometric(pool / 32, pool, 6) if sizes is None else sizes, pool,
                           f"N = {len(X)} points minus test_size = {test_size}")
     targets = _targets(net, X, y, kernel, seed)
     gram = _float64_kernel(net, X, kernel)
     losses = np.empty((repeats, len(sizes)))
-    for r, order in enumerate(_permutations(len(X), repeats, seed)):
-        test, train_pool = order[:test_size], order[test_size:]
+    for r, order in enumerate(_orders(len(X), repeats, seed, test)):
+        held_out, train_pool = order[:test_size], order[test_size:]
         for k, size in enumerate(sizes):
             train = train_pool[:size]
-            mean = solver.gradient_flow(gram[np.ix_(train, train)], targets[train], gram[np.ix_(test, train)],
+            mean = solver.gradient_flow(gram[np.ix_(train, train)], targets[train], gram[np.ix_(held_out, train)],
                                         t=None, ridge=ridge, method="dense")
-            losses[r, k] = _mse(mean, targets[test])
+            losses[r, k] = _mse(mean, targets[held_out])
     return _power_curve(sizes.astype(np.float64), losses, seed)
 
 
@@ -251,10 +295,12 @@ def _seeds(rng: np.random.Generator, count: int) -> list[int]:
 
 def model_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None,
                 widths: list[int] | np.ndarray | None = None, train_size: int | None = None,
-                test_size: int | None = None, ridge: float = 0.0, repeats: int = 3, seed: int = 0) -> Curve:
+                test_size: int | None = None, ridge: float = 0.0, repeats: int = 3, seed: int = 0,
+                test: np.ndarray | list | None = None) -> Curve:
     """Measured L(P) of random-feature models of width P (``random_features``), the readout fitted
     by ``fit_readout`` on ``train_size`` points (default: all but the test set), tested on
-    ``test_size`` held-out points (default N/4, at most 1000).
+    ``test_size`` held-out points (default N/4, at most 1000), or on the fixed test set ``test``
+    (indices, as in ``learning_curve``).
 
     A fresh network per width and repeat, a fresh split per repeat. ``widths`` default to 6 from
     train_size/400 to train_size/12: P << D keeps the fit resolution-limited (the variance of
@@ -265,7 +311,8 @@ def model_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None,
     ridge = _check_ridge(ridge)
     repeats = _check_count("repeats", repeats)
     X = float64_points(X)
-    test_size = _split(len(X), test_size)
+    test = None if test is None else _fixed_test(len(X), test)
+    test_size = _split(len(X), test_size) if test is None else len(test)
     pool = len(X) - test_size
     train_size = pool if train_size is None else _check_count("train_size", train_size)
     if train_size > pool:
@@ -276,12 +323,12 @@ def model_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None,
     targets = _targets(net, X, y, "nngp", seed)
     rng = np.random.default_rng(seed)
     losses = np.empty((repeats, len(widths)))
-    for r, order in enumerate(_permutations(len(X), repeats, seed)):
-        test, train = order[:test_size], order[test_size:test_size + train_size]
+    for r, order in enumerate(_orders(len(X), repeats, seed, test)):
+        held_out, train = order[:test_size], order[test_size:test_size + train_size]
         for k, (width, draw) in enumerate(zip(widths, _seeds(rng, len(widths)))):
             features = random_features(net, X, int(width), draw)
             readout = fit_readout(features[train], targets[train], ridge)
-            losses[r, k] = _mse(features[test] @ readout, targets[test])
+            losses[r, k] = _mse(features[held_out] @ readout, targets[held_out])
     return _power_curve(widths.astype(np.float64), losses, seed)
 
 

@@ -61,7 +61,7 @@ def assert_no_temporaries(folder):
     assert not list(pathlib.Path(folder).rglob("*.tmp"))
 
 
-def write_cifar_stand_in(folder, n_per_batch=220, batches=2, seed=0):
+def write_cifar_stand_in(folder, n_per_batch=250, batches=2, seed=0):
     """A tiny CIFAR-10 python-batch folder: data_batch_k pickles of {b"data": (n, 3072) uint8 in
     channel-major order, b"labels": [int]}, the images a class-dependent color plus noise."""
     folder.mkdir()
@@ -103,7 +103,7 @@ def command_lines(files, out):
                     "--ridge", "1e-3"],
         "spectrum": ["spectrum", files / "table.csv", "--label-column", "-1", "--kernel", "nngp", "--out",
                      out / "spectrum"],
-        "exponents_options": ["exponents", "--dataset", "digits", "--n", "400", "--depth", "1", "--activation", "erf",
+        "exponents_options": ["exponents", "--dataset", "digits", "--n", "500", "--depth", "1", "--activation", "erf",
                               "--kernel", "nngp", "--sizes", "20", "40", "80", "160", "--test-size", "100",
                               "--repeats", "1", "--widths", "--seed", "3", "--no-plots", "--out", out / "options"],
         "mnist_relu_ntk": ["run", CONFIGS / "mnist_relu_ntk.toml", "--fast", "--out", out / "mnist_relu_ntk"],
@@ -227,7 +227,7 @@ def test_exponents_options_build_the_config(batch):
     result = check_exponents(out, with_model=False)
     assert not list(out.glob("*.png"))
     config = result["config"]
-    assert config["seed"] == 3 and config["data"] == {**config["data"], "source": "digits", "n": 400}
+    assert config["seed"] == 3 and config["data"] == {**config["data"], "source": "digits", "n": 500}
     assert config["network"]["activation"] == "erf" and config["network"]["depth"] == 1
     assert config["exponents"]["sizes"] == [20, 40, 80, 160] and config["exponents"]["widths"] == []
     assert result["measured"]["learning_curve"]["x"] == [20, 40, 80, 160]

@@ -89,7 +89,7 @@ def test_every_shipped_config_validates():
         config = configs.load(path)
         assert config["task"] in configs.TASKS
         small = configs.fast(config)
-        assert small["data"]["n"] <= 400
+        assert small["data"]["n"] <= (500 if config["task"] in ("exponents", "regimes") else 400)
 
 
 def test_main_job_config_equals_the_defaults():
@@ -125,8 +125,8 @@ def test_load_refuses_unreadable_files(tmp_path, text, message):
 def test_fast_shrinks_without_changing_the_experiment():
     config = configs.validate({"exponents": {"sizes": [25, 50, 100, 200, 400, 800, 1600], "repeats": 5}})
     small = configs.fast(config)
-    assert small["data"]["n"] == 400 and small["exponents"]["repeats"] == 2
-    assert small["exponents"]["sizes"] == [25, 50, 100, 200]
+    assert small["data"]["n"] == 500 and small["exponents"]["repeats"] == 2
+    assert small["exponents"]["sizes"] == [25, 50, 200, 400]
     assert small["exponents"]["test_size"] == 80
     assert small["exponents"]["widths"] == [10, 20, 40]
     assert small["network"] == config["network"]
@@ -135,7 +135,7 @@ def test_fast_shrinks_without_changing_the_experiment():
     assert configs.fast(configs.validate({"exponents": {"sizes": [1000, 2000, 4000]}}))["exponents"]["sizes"] is None
     assert configs.fast(configs.validate({"exponents": {"widths": []}}))["exponents"]["widths"] == []
     regimes = configs.fast(configs.load(CONFIGS / "sphere_teacher_student.toml"))
-    assert regimes["data"]["n"] == 400 and configs.validate(regimes) == regimes
+    assert regimes["data"]["n"] == 500 and configs.validate(regimes) == regimes
 
 
 def test_describe_lists_every_key():

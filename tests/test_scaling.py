@@ -41,6 +41,33 @@ def test_learning_curve_computes_the_kernel_once_and_matches_the_solver(problem,
     assert np.mean((mean - y[test]) ** 2) == pytest.approx(curve.repeat_losses[0, -1], rel=1e-3)
 
 
+def test_a_fixed_test_set_is_never_trained_on(problem, monkeypatch):
+    net, X, y = problem
+    test, pool = scaling.holdout_split(len(X), test_size=100, seed=5)
+    assert len(test) == 100 and len(np.intersect1d(test, pool)) == 0 and len(test) + len(pool) == len(X)
+    seen = []
+    original = nk.solver.gradient_flow
+
+    def recorded(train_gram, train_targets, cross, **kwargs):
+        seen.append((np.asarray(train_targets), np.asarray(cross).shape))
+        return original(train_gram, train_targets, cross, **kwargs)
+
+    monkeypatch.setattr(scaling.solver, "gradient_flow", recorded)
+    curve = scaling.learning_curve(net, X, y, sizes=[20, 40, 80, 300], kernel="nngp", repeats=3, seed=1, test=test)
+    monkeypatch.setattr(scaling.solver, "gradient_flow", original)
+    pool_rows = {tuple(row) for row in y[pool]}
+    assert all(cross == (100, len(targets)) for targets, cross in seen)
+    assert all(tuple(row) in pool_rows for targets, _ in seen for row in targets)
+    # the largest size trains on the whole pool in every repeat: the same loss three times
+    assert np.allclose(curve.repeat_losses[:, -1], curve.repeat_losses[0, -1])
+    mean = nk.solver.predict(net, X[pool].astype(np.float64), y[pool], X[test].astype(np.float64), kernel="nngp")
+    assert np.mean((mean - y[test]) ** 2) == pytest.approx(curve.repeat_losses[0, -1], rel=1e-3)
+    with pytest.raises(ValueError, match="distinct integer indices"):
+        scaling.learning_curve(net, X, y, sizes=[20, 40, 80], test=[0, 0, 1])
+    with pytest.raises(ValueError, match="distinct integer indices"):
+        scaling.model_curve(net, X, y, widths=[4, 8, 16], test=[len(X)])
+
+
 def test_learning_curve_refuses_bad_input(problem):
     net, X, y = problem
     with pytest.raises(ValueError, match="at most 300"):

@@ -7,6 +7,9 @@ exponents: on the data of ``[data]`` (default: 5,000 MNIST images, one-hot label
                  eigenlearning curves (``predict_exponents``; alpha_P from the NNGP, the kernel of
                  random-feature models, with their finite training set); the raw sample spectrum's
                  power-law fit beside them;
+      (both from the training pool only, points and labels: the "anchored" prediction uses the labels'
+                 leave-one-out error on it, the "spectrum only" one only its spectrum and the labels'
+                 projections; the measured curves are tested on the other points, a fixed test set)
       measured   alpha_D of L(D) ~ D^-alpha_D, kernel regression on D training points
                  (``scaling.learning_curve``), and alpha_P of L(P) ~ P^-alpha_P, random-feature models of
                  width P with the readout fitted on all training points (``scaling.model_curve``);
@@ -117,32 +120,40 @@ def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) ->
     net = build_network(config)
     output = Output(config["out"])
     with_model = section["widths"] is None or len(section["widths"]) > 0
-    names = ["loading data", "spectrum and predicted L(D)", "measured L(D)"]
+    names = ["loading data", "spectrum and predicted L(D)", "spectrum-only L(D)", "measured L(D)"]
     names += ["measured L(P)", "predicted L(P)"] if with_model else []
     names += ["plots"] if plots else []
     stages = Stages(names, progress)
     problem = load_problem(config)
     X, Y, kernel = problem.X, problem.Y, section["kernel"]
     test_size, sizes = default_split(len(X), section["test_size"], section["sizes"])
-    pool = len(X) - test_size
+    test, train = scaling.holdout_split(len(X), test_size, seed)
+    pool = len(train)
     stages.done()
-    predicted = predict_exponents(net, X, Y, kernel=kernel, sizes=sizes, ridge=section["ridge"],
-                                  window=section["window"])
+    # The predictions see the training pool only (its points and labels), never the test points.
+    predicted = predict_exponents(net, X[train], Y[train], kernel=kernel, sizes=sizes, ridge=section["ridge"],
+                                  window=section["window"], method="auto")
+    stages.done()
+    spectrum_only = predict_exponents(net, X[train], Y[train], kernel=kernel, sizes=sizes, ridge=section["ridge"],
+                                      window=section["window"],
+                                      method="renormalized" if max(sizes) < pool else "extrapolated")
     stages.done()
     measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel=kernel, ridge=section["ridge"],
-                                      repeats=section["repeats"], test_size=test_size, seed=seed)
+                                      repeats=section["repeats"], seed=seed, test=test)
     stages.done()
     model = model_prediction = None
     if with_model:
-        model = scaling.model_curve(net, X, Y, widths=section["widths"], train_size=pool, test_size=test_size,
-                                    ridge=section["ridge"], repeats=section["repeats"], seed=seed)
+        model = scaling.model_curve(net, X, Y, widths=section["widths"], train_size=pool, ridge=section["ridge"],
+                                    repeats=section["repeats"], seed=seed, test=test)
         stages.done()
-        model_prediction = predict_exponents(net, X, Y, kernel="nngp", sizes=model.widths.astype(np.int64),
-                                             ridge=section["ridge"], train_size=pool, window=section["window"])
+        model_prediction = predict_exponents(net, X[train], Y[train], kernel="nngp",
+                                             sizes=model.widths.astype(np.int64), ridge=section["ridge"],
+                                             train_size=pool, window=section["window"])
         stages.done()
 
     result = {
         "predicted": _predicted_json(predicted, model_prediction),
+        "predicted_spectrum_only": _spectrum_only_json(spectrum_only),
         "measured": {"alpha_D": measured.alpha, "alpha_D_ci": list(measured.ci),
                      "alpha_P": None if model is None else model.alpha,
                      "alpha_P_ci": None if model is None else list(model.ci),
@@ -158,12 +169,27 @@ def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) ->
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["stage_seconds"] = stages.seconds
     output.json("exponents.json", result)
-    return _exponent_table(config, predicted, measured, model_prediction, model, len(X), pool) + [
+    return _exponent_table(config, predicted, spectrum_only, measured, model_prediction, model, len(X), pool) + [
         f"wrote {output.folder}/ ({', '.join(written)}) in {result['seconds']:.0f} s"]
 
 
+ANCHORED = ("anchored: the training pool's points and labels; the spectrum of its kernel, the labels' projections "
+            "and their exact leave-one-out error (method leave-one-out; extrapolated when a size reaches the pool); "
+            "alpha_P from the NNGP spectrum and the labels' projections (D <-> P duality)")
+SPECTRUM_ONLY = ("spectrum only: the training pool's kernel spectrum and the labels' projections on its "
+                 "eigenvectors, no leave-one-out anchor (method renormalized; extrapolated when a size reaches the pool)")
+
+
+def _spectrum_only_json(predicted: Exponents) -> dict[str, Any]:
+    return {"inputs": SPECTRUM_ONLY, "method": predicted.method,
+            "alpha_K": predicted.alpha_K, "alpha_K_ci": list(predicted.ci["alpha_K"]),
+            "beta": predicted.beta, "beta_ci": list(predicted.ci["beta"]),
+            "alpha_D": predicted.alpha_D, "alpha_D_ci": list(predicted.ci["alpha_D"]),
+            "sizes": predicted.sizes, "losses": predicted.losses}
+
+
 def _predicted_json(predicted: Exponents, model: Exponents | None) -> dict[str, Any]:
-    return {"alpha_K": predicted.alpha_K, "alpha_K_ci": list(predicted.ci["alpha_K"]),
+    return {"inputs": ANCHORED, "alpha_K": predicted.alpha_K, "alpha_K_ci": list(predicted.ci["alpha_K"]),
             "beta": predicted.beta, "beta_ci": list(predicted.ci["beta"]),
             "alpha_K_sample": predicted.fit.alpha_K, "alpha_K_sample_ci": list(predicted.fit.ci),
             "alpha_D": predicted.alpha_D, "alpha_D_ci": list(predicted.ci["alpha_D"]),
@@ -177,7 +203,7 @@ def _predicted_json(predicted: Exponents, model: Exponents | None) -> dict[str, 
             "model_losses": None if model is None else model.model_losses}
 
 
-def _exponent_table(config: dict[str, Any], predicted: Exponents, measured: scaling.Curve,
+def _exponent_table(config: dict[str, Any], predicted: Exponents, spectrum_only: Exponents, measured: scaling.Curve,
                     model_prediction: Exponents | None, model: scaling.Curve | None, n_points: int,
                     pool: int) -> list[str]:
     window, sizes = predicted.fit.window, predicted.sizes
@@ -186,13 +212,16 @@ def _exponent_table(config: dict[str, Any], predicted: Exponents, measured: scal
             (f"alpha_K   sample fit, i = {window[0]}..{window[1]}",
              _interval(predicted.fit.alpha_K, predicted.fit.ci), ""),
             (f"beta      targets, {resolved}", _interval(predicted.beta, predicted.ci["beta"]), ""),
-            (f"alpha_D   D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}",
-             _interval(predicted.alpha_D, predicted.ci["alpha_D"]), _interval(measured.alpha, measured.ci))]
+            (f"alpha_D   D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}, anchored",
+             _interval(predicted.alpha_D, predicted.ci["alpha_D"]), _interval(measured.alpha, measured.ci)),
+            ("alpha_D   spectrum only", _interval(spectrum_only.alpha_D, spectrum_only.ci["alpha_D"]), "")]
     if model is not None:
         rows.append((f"alpha_P   P = {model.x[0]:.0f}..{model.x[-1]:.0f}, D = {pool}",
                      _interval(model_prediction.alpha_P, model_prediction.ci["alpha_P"]),
                      _interval(model.alpha, model.ci)))
-    lines = [f"{describe_run(config)}, {n_points} points", f"{'':<36} {'predicted':<24} measured"]
+    lines = [f"{describe_run(config)}, {n_points} points: predicted from the {pool} training points, "
+             f"measured on the {n_points - pool} others",
+             f"{'':<36} {'predicted':<24} measured"]
     lines += [f"{name:<36} {left:<24} {right:<24}".rstrip() for name, left, right in rows]
     return lines
 
@@ -240,13 +269,17 @@ def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> l
         raise ConfigError(f"regimes needs more than max(sizes, variance_sizes, fixed_size) training points beside "
                           f"test_size = {test_size}; data.n = {len(X)} leaves {pool}")
     common = dict(test_size=test_size, ridge=section["ridge"], repeats=repeats, seed=seed)
+    test, train = scaling.holdout_split(len(X), test_size, seed)
+    fixed = dict(ridge=section["ridge"], repeats=repeats, seed=seed, test=test)
     stages.done()
-    data_curve = scaling.learning_curve(net, X, None, sizes=section["sizes"], kernel=kernel, **common)
-    data_theory = predict_exponents(net, X, None, kernel=kernel, sizes=section["sizes"], ridge=section["ridge"])
+    # The predictions see the training pool only; the resolution-limited curves are tested on the others.
+    data_curve = scaling.learning_curve(net, X, None, sizes=section["sizes"], kernel=kernel, **fixed)
+    data_theory = predict_exponents(net, X[train], None, kernel=kernel, sizes=section["sizes"],
+                                    ridge=section["ridge"])
     stages.done()
-    model_curve = scaling.model_curve(net, X, None, widths=section["widths"], train_size=pool, **common)
-    model_theory = predict_exponents(net, X, None, kernel="nngp", sizes=section["widths"], ridge=section["ridge"],
-                                     train_size=pool)
+    model_curve = scaling.model_curve(net, X, None, widths=section["widths"], train_size=pool, **fixed)
+    model_theory = predict_exponents(net, X[train], None, kernel="nngp", sizes=section["widths"],
+                                     ridge=section["ridge"], train_size=pool)
     stages.done()
     variance = dict(common, repeats=section["variance_repeats"])
     data_variance = scaling.variance_limited_data(net, X, None, width=section["fixed_width"],
