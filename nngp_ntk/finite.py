@@ -110,7 +110,7 @@ def init_params(net: FullyConnected, key: jax.Array | int, input_dim: int, width
 
     ntk: W_l, b_l ~ N(0, 1);   standard: W_l ~ N(0, W_std_l^2 / fan_in), b_l ~ N(0, b_std_l^2).
 
-    Returns ``depth + 1`` ``Layer``s: (input_dim, width), (width, width) ..., (width, out_dim).
+    Returns ``depth + 1`` ``Layer`` tuples: (input_dim, width), (width, width) ..., (width, out_dim).
     """
     spec = net.spec()
     input_dim = _positive_int("input_dim", input_dim)

@@ -41,6 +41,7 @@ import scipy.linalg
 import scipy.special
 
 from nngp_ntk import krylov
+from nngp_ntk.evidence import fit_hyperparameters, log_marginal_likelihood  # noqa: F401 (public API)
 from nngp_ntk.kernels import FullyConnected, check_inputs
 
 KERNEL_NAMES = ("nngp", "ntk")

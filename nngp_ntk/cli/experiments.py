@@ -1,23 +1,25 @@
 """The scaling-law experiments of the ``nngp-ntk`` command: ``exponents`` (the main job) and ``regimes``.
 
-exponents: on the data of ``[data]`` (default: 5,000 MNIST images, one-hot labels) and the
-    network of ``[network]`` (default: ReLU, depth 3),
-      predicted  alpha_D, alpha_P, and the operator's alpha_K (lambda_i ~ i^-(1 + alpha_K)) and the
-                 labels' beta (v_i^2 ~ i^-(1 + beta)) at the indices the sizes resolve, read off the
-                 eigenlearning curves (``predict_exponents``; alpha_P from the NNGP, the kernel of
-                 random-feature models, with their finite training set); the raw sample spectrum's
-                 power-law fit beside them;
-      measured   alpha_D of L(D) ~ D^-alpha_D, kernel regression on D training points
-                 (``scaling.learning_curve``), and alpha_P of L(P) ~ P^-alpha_P, random-feature models of
-                 width P with the readout fitted on all training points (``scaling.model_curve``);
-    written to exponents.json and spectrum.png, learning_curve.png, model_curve.png.
+The experiments::
 
-regimes: the four regimes of Bahri et al. for targets drawn from the kernel's own GP (teacher =
-    student), written to regimes.json and regimes.png:
-      resolution-limited in D  L(D) ~ D^-alpha_D at infinite width     (alpha_D = alpha_K in theory)
-      resolution-limited in P  L(P) ~ P^-alpha_P with D >> P           (alpha_P = alpha_K of the NNGP)
-      variance-limited in D    L(D) = L_inf + c D^-alpha at fixed P << D  (alpha = 1)
-      variance-limited in P    L(P) = L_inf + c P^-alpha at fixed D << P  (alpha = 1)
+    exponents: on the data of ``[data]`` (default: 5,000 MNIST images, one-hot labels) and the
+        network of ``[network]`` (default: ReLU, depth 3),
+          predicted  alpha_D, alpha_P, and the operator's alpha_K (lambda_i ~ i^-(1 + alpha_K)) and the
+                     labels' beta (v_i^2 ~ i^-(1 + beta)) at the indices the sizes resolve, read off the
+                     eigenlearning curves (``predict_exponents``; alpha_P from the NNGP, the kernel of
+                     random-feature models, with their finite training set); the raw sample spectrum's
+                     power-law fit beside them;
+          measured   alpha_D of L(D) ~ D^-alpha_D, kernel regression on D training points
+                     (``scaling.learning_curve``), and alpha_P of L(P) ~ P^-alpha_P, random-feature models of
+                     width P with the readout fitted on all training points (``scaling.model_curve``);
+        written to exponents.json and spectrum.png, learning_curve.png, model_curve.png.
+
+    regimes: the four regimes of Bahri et al. for targets drawn from the kernel's own GP (teacher =
+        student), written to regimes.json and regimes.png:
+          resolution-limited in D  L(D) ~ D^-alpha_D at infinite width     (alpha_D = alpha_K in theory)
+          resolution-limited in P  L(P) ~ P^-alpha_P with D >> P           (alpha_P = alpha_K of the NNGP)
+          variance-limited in D    L(D) = L_inf + c D^-alpha at fixed P << D  (alpha = 1)
+          variance-limited in P    L(P) = L_inf + c P^-alpha at fixed D << P  (alpha = 1)
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A task loads its data (``load_data``: a bundled dataset, points on the sphere or
 then pooling, centering and row normalization), builds the ``FullyConnected`` network of
 ``[network]``, computes, and writes its results into the output folder through ``Output``, which
 checks before any work that the folder can be written and replaces every file atomically (written
-under a temporary name, then ``os.replace``), so a result is never left half-written.
+under a temporary name, then ``os.replace``), so a result is never left half-written. The tasks::
 
     kernel     K(X, X) to .npy (in memory), or tile by tile into a folder (out of core, resumable)
     regress    the mean prediction of the trained infinite network on test points, MSE, accuracy
