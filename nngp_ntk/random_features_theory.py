@@ -1,0 +1,158 @@
+"""Learning-curve theory of random-feature models, L(P, D), on data whose points differ in leverage.
+
+A random-feature model f(x) = z(x) . a has P features z_1..z_P with Gaussian weights; in the
+limit of wide earlier layers each z_j is an independent draw of the Gaussian process of the
+network's NNGP kernel K, z_j(x) = sum_i sqrt(lambda_i) g_ij e_i(x) with g_ij standard normal.
+Only the readout a is fitted, by ridgeless least squares on D training points. With P < D the
+loss is that of the best P-feature predictor, carried to D points by the variance of fitting P
+weights.
+
+Along the weights everything is Gaussian, so random-matrix deterministic equivalents hold
+there exactly as P grows (Bach 2023, "High-dimensional analysis of double descent for linear
+regression with random projections"; Simon, Karkada, Ghosh & Belkin 2023, "More is better";
+Atanasov, Zavatone-Veth & Pehlevan 2024). The data side is not: real images differ in leverage,
+and the homogeneous forms (the D <-> P duality read off a renormalized sample spectrum,
+``prediction.predict_exponents(model_method="duality")``) run low there. ``RandomFeatureLeaveOneOut``
+takes the data side from the N sample points themselves: the exact leave-one-out error of least
+squares on them, averaged over the Gaussian weights by its deterministic equivalent. With
+A = K/N on the N points (eigenvalues w_j, unit eigenvectors u_j), Z = [z_1..z_P] on the points and
+the projection Q = I - Z (Z^T Z)^-1 Z^T onto the residuals (P < N):
+
+    gamma > 0 solves   sum_j w_j / (w_j + gamma) = P,
+    E Q          = Qbar = gamma (A + gamma)^-1,
+    E Q y y^T Q  = Qbar y y^T Qbar + c Qbar A Qbar,   c = y^T Qbar (I - Qbar) y / tr(Qbar A Qbar),
+
+the second-order term fixed by the identity tr E[Q y y^T Q] = E[y^T Q y] = y^T Qbar y (Q^2 = Q).
+The residuals r = Q y and leverages h_ii = 1 - Q_ii of the fit give its leave-one-out error
+mean_i (r_i / Q_ii)^2; Q_ii concentrates at Qbar_ii, so over the weights
+
+    L_N(P) = mean_i,k ((Qbar y_k)_i^2 + c_k (Qbar A Qbar)_ii) / Qbar_ii^2,
+
+the test error of least squares on the N points (N - 1 of them, the difference O(1/N)). For D
+training points other than N it is carried by the Gaussian finite-data factor,
+L(P, D) = L_N(P) [(D - 1) / (D - P - 1)] / [(N - 1) / (N - P - 1)] (D = infinity: the factor 1).
+On points of equal leverage (Qbar_ii all alike) it reduces to the duality: eigenlearning at n = P
+on the sample's modes, times (N / (N - P))^2 for the in-sample fit and the finite data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+
+from nngp_ntk._checks import check_integer
+
+#: Rows of U per block when forming the per-point sums (bounds the temporary memory).
+ROW_BLOCK = 2048
+
+
+class RandomFeatureLeaveOneOut:
+    """L(P, D) of ridgeless random-feature regression from the eigensystem of K/N on N points
+    (module docstring): ``losses(widths, train_size)``.
+
+    Args:
+        eigenvalues: the N eigenvalues w_j of K/N (any order; negative round-off is set to 0).
+        vectors: the (N, N) unit eigenvectors, columns in the order of ``eigenvalues``.
+        projections: U^T y, shape (N,) or (N, outputs), the targets' projections on the
+            eigenvectors; None for targets drawn from the GP of K (the expectation over them,
+            E[(U^T y)_j^2] = N w_j).
+
+    Raises:
+        ValueError: for shapes that do not match, non-finite values, or fewer than 2 positive
+            eigenvalues.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.linspace(-1, 1, 40)[:, None]
+        >>> K = np.exp(-np.abs(x - x.T))
+        >>> w, U = np.linalg.eigh(K / 40)
+        >>> theory = RandomFeatureLeaveOneOut(w, U, U.T @ np.sin(3 * x))
+        >>> losses = theory.losses([4, 8, 16])
+        >>> bool(np.all(np.diff(losses) < 0))
+        True
+    """
+
+    def __init__(self, eigenvalues: np.ndarray, vectors: np.ndarray, projections: np.ndarray | None = None) -> None:
+        eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
+        vectors = np.asarray(vectors, dtype=np.float64)
+        n = len(eigenvalues)
+        if eigenvalues.ndim != 1 or vectors.shape != (n, n):
+            raise ValueError(f"vectors must be the ({n}, {n}) eigenvectors (columns) of the {n} eigenvalues, "
+                             f"got shapes {eigenvalues.shape} and {vectors.shape}")
+        if not (np.all(np.isfinite(eigenvalues)) and np.all(np.isfinite(vectors))):
+            raise ValueError("eigenvalues and vectors must be finite")
+        if projections is not None:
+            projections = np.asarray(projections, dtype=np.float64).reshape(n, -1)
+            if not np.all(np.isfinite(projections)):
+                raise ValueError("projections must be finite")
+        self.eigenvalues = np.maximum(eigenvalues, 0.0)
+        self.rank = int(np.sum(self.eigenvalues > np.finfo(np.float64).eps * max(float(self.eigenvalues.max()), 0)))
+        if self.rank < 2:
+            raise ValueError(f"the spectrum needs at least 2 positive eigenvalues, got {self.rank}")
+        self.vectors = vectors
+        self.projections = projections
+        self.n_samples = n
+
+    def gamma(self, width: float) -> float:
+        """gamma > 0 with sum_j w_j / (w_j + gamma) = P (the effective regularization of P random
+        projections); ValueError unless 0 < P < the number of positive eigenvalues."""
+        if not 0 < width < self.rank:
+            raise ValueError(f"width must be in (0, {self.rank}), the rank of the kernel on the {self.n_samples} "
+                             f"points, got {width!r}")
+        values = self.eigenvalues
+
+        def excess(log_gamma: float) -> float:
+            return float(np.sum(values / (values + np.exp(log_gamma)))) - width
+
+        top = np.log(float(values.max()))
+        low, high = top - 2.0, top + np.log(4.0 * self.n_samples)
+        while excess(low) < 0:
+            low -= 4.0
+        return float(np.exp(scipy.optimize.brentq(excess, low, high, xtol=1e-13, rtol=1e-13)))
+
+    def sample_loss(self, width: float) -> float:
+        """L_N(P): the leave-one-out error of least squares on P random features of the N points,
+        averaged over the features (module docstring), per output."""
+        values = self.eigenvalues
+        gamma = self.gamma(width)
+        shrink = gamma / (values + gamma)                          # eigenvalues of Qbar
+        spread = values * shrink**2                                # eigenvalues of Qbar A Qbar
+        if self.projections is None:                               # y ~ GP(0, K): E[(U^T y)_j^2] = N w_j
+            scale = self.n_samples * float(np.sum(values * shrink * (1 - shrink))) / float(np.sum(spread))
+        else:
+            power = self.projections**2
+            scale = (power.T @ (shrink * (1 - shrink))) / float(np.sum(spread))   # c_k, per output
+        total = 0.0
+        for start in range(0, self.n_samples, ROW_BLOCK):
+            rows = self.vectors[start:start + ROW_BLOCK]
+            squares = rows**2
+            diagonal = squares @ shrink
+            variance = squares @ spread
+            if self.projections is None:
+                mean_sq = self.n_samples * variance                # E (Qbar y)_i^2 = N (Qbar A Qbar)_ii
+                residual_sq = (mean_sq + scale * variance)[:, None]
+            else:
+                mean_sq = (rows @ (self.projections * shrink[:, None])) ** 2
+                residual_sq = mean_sq + variance[:, None] * scale[None, :]
+            total += float(np.sum(np.mean(residual_sq, axis=1) / diagonal**2))
+        return total / self.n_samples
+
+    def losses(self, widths: np.ndarray | list, train_size: int | None = None) -> np.ndarray:
+        """L(P, D) at each P in ``widths`` for D = ``train_size`` training points (None: infinitely
+        many): L_N(P) [(D - 1) / (D - P - 1)] / [(N - 1) / (N - P - 1)].
+
+        Raises:
+            ValueError: for widths that are not positive integers below the kernel's rank on the
+                N points, or a train_size not above max(widths) + 1.
+        """
+        widths = np.asarray(widths)
+        if widths.ndim != 1 or widths.size == 0 or not np.issubdtype(widths.dtype, np.number) \
+                or np.any(widths != np.round(widths)) or np.any(widths < 1) or np.any(widths >= self.rank):
+            raise ValueError(f"widths must be a 1-D sequence of positive integers below {self.rank}, the rank of "
+                             f"the kernel on the {self.n_samples} points, got {widths!r}")
+        widths = widths.astype(np.float64)
+        check_integer("train_size", train_size, minimum=int(widths.max()) + 2, allow_none=True)
+        n = self.n_samples
+        own = (n - 1) / (n - widths - 1)
+        target = 1.0 if train_size is None else (train_size - 1) / (train_size - widths - 1)
+        return np.array([self.sample_loss(float(p)) for p in widths]) * target / own
