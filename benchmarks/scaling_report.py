@@ -3,7 +3,7 @@ as JSON under benchmarks/results/. Every prediction sees the training pool only:
 (``scaling.holdout_split``) is held out, the measured curves are tested on it.
 
     PYTHONPATH=. python benchmarks/scaling_report.py                 # everything (several minutes on 2 cores)
-    PYTHONPATH=. python benchmarks/scaling_report.py --only sphere   # parts: sphere teacher mnist mnist_gp regimes
+    PYTHONPATH=. python benchmarks/scaling_report.py --only sphere   # parts: sphere teacher mnist mnist_gp random_features regimes
 
 * sphere:  decay exponent of the exact per-degree Mercer eigenvalues (``spectrum.sphere_eigenvalues``)
            of the ReLU NTK / NNGP (depth 1) at degrees 40..200, against -dim / -(dim + 2) (Bietti & Bach);
@@ -14,6 +14,9 @@ as JSON under benchmarks/results/. Every prediction sees the training pool only:
            NTK over D = 100..3200, and alpha_P of one-hidden-layer ReLU random features (NNGP of depth 1)
            over P = 25..400 on 4000 training points;
 * mnist_gp: the same inputs with targets from the GP of the NTK (is a miss due to the inputs or the labels?);
+* random_features: alpha_P and L(P) of deep (depth 1, 2, 3) ReLU random features, P = 25..800, D = 4000, on
+           MNIST and on the sphere teacher-student, predicted by the leave-one-out random-feature theory and
+           by the D <-> P duality;
 * regimes: the variance-limited regimes (L_inf + c x^-alpha, alpha = 1 in theory, the leading order) of random
            features on the sphere, paired fits over repeats; "ok" there means the interval of alpha holds 1.
 """
@@ -34,6 +37,7 @@ from nngp_ntk.prediction import Exponents
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scaling_report.json"
 TOLERANCE = 0.05
+RANDOM_FEATURE_TOLERANCE = 0.02
 
 
 def _interval(ci: tuple[float, float]) -> list[float]:
@@ -162,6 +166,56 @@ def mnist_gp(repeats: int = 5) -> list[dict]:
              "seconds": round(time.perf_counter() - start, 1)}]
 
 
+def _random_feature_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.ndarray, test: np.ndarray,
+                        pool: np.ndarray, widths: np.ndarray, repeats: int) -> dict:
+    """Measured L(P) of random features of ``net`` (readout on the whole pool, tested on ``test``)
+    against the leave-one-out random-feature theory and the duality, both from the pool only."""
+    start = time.perf_counter()
+    measured = scaling.model_curve(net, X, y, widths=widths, train_size=len(pool), repeats=repeats, seed=0,
+                                   test=test)
+    options = dict(kernel="nngp", sizes=widths, train_size=len(pool))
+    predicted = nk.predict_exponents(net, X[pool], y[pool], model_method="leave-one-out", **options)
+    duality = nk.predict_exponents(net, X[pool], y[pool], model_method="duality", **options)
+    ratio = predicted.model_losses / measured.losses
+    duality_ratio = duality.model_losses / measured.losses
+    return {"target": f"{name}, ReLU depth {net.depth} random features (every hidden layer P wide): alpha_P over "
+                      f"P={widths[0]}..{widths[-1]}, D={len(pool)}",
+            "predicted": round(predicted.alpha_P, 4), "predicted_ci": _interval(predicted.ci["alpha_P"]),
+            "measured": round(measured.alpha, 4), "measured_ci": _interval(measured.ci),
+            "tolerance": RANDOM_FEATURE_TOLERANCE,
+            "ok": bool(abs(predicted.alpha_P - measured.alpha) <= RANDOM_FEATURE_TOLERANCE),
+            "method": predicted.model_method, "loss_ratio_predicted_to_measured": np.round(ratio, 4).tolist(),
+            "losses_within_5_percent": bool(np.all(np.abs(ratio - 1) <= 0.05)),
+            "predicted_duality": round(duality.alpha_P, 4),
+            "duality_loss_ratio": np.round(duality_ratio, 4).tolist(),
+            "widths": widths.tolist(), "measured_losses": measured.losses.tolist(),
+            "measured_errors": measured.errors.tolist(), "predicted_losses": predicted.model_losses.tolist(),
+            "duality_losses": duality.model_losses.tolist(), "repeats": repeats,
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def random_features(repeats: int = 3, depths: tuple[int, ...] = (1, 2, 3)) -> list[dict]:
+    """alpha_P and L(P) of deep ReLU random-feature models (W_std 1, b_std 0, every hidden layer of
+    width P, readout by least squares on the 4000 pool points, tested on 1000 held out), P = 25..800:
+    on MNIST-5k (one-hot labels) and teacher-student on the sphere in R^4 (5000 points, targets from
+    the GP of the network's NNGP, 4 outputs). Predicted from the pool only by
+    ``random_features_theory.RandomFeatureLeaveOneOut`` (``model_method="leave-one-out"``), beside
+    the D <-> P duality (``model_method="duality"``)."""
+    widths = np.array([25, 50, 100, 200, 400, 800])
+    X, Y = data.prepare(data.mnist())
+    test, pool = scaling.holdout_split(len(X), 1000, seed=0)
+    rows = []
+    for depth in depths:
+        net = nk.FullyConnected(depth=depth, activation="relu", W_std=1.0, b_std=0.0)
+        rows.append(_random_feature_row("MNIST 5000", net, X, Y, test, pool, widths, repeats))
+    sphere = data.sphere(5000, 4, seed=0)
+    for depth in depths:
+        net = nk.FullyConnected(depth=depth, activation="relu", W_std=1.0, b_std=0.0)
+        y = data.gp_targets(net, sphere, kernel="nngp", n_outputs=4, seed=1)
+        rows.append(_random_feature_row("sphere dim 4 teacher-student", net, sphere, y, test, pool, widths, repeats))
+    return rows
+
+
 def regimes() -> list[dict]:
     """Variance-limited regimes, teacher-student on the sphere (dim 5, one-hidden-layer ReLU random
     features, targets from the GP of the NNGP): L(D) at P = 10 and L(P) at D = 20, fitted by
@@ -209,7 +263,7 @@ def regimes() -> list[dict]:
 
 
 PARTS = {"sphere": sphere_decay, "teacher": teacher_student, "mnist": mnist, "mnist_gp": mnist_gp,
-         "regimes": regimes}
+         "random_features": random_features, "regimes": regimes}
 
 
 def main() -> None:

@@ -19,10 +19,12 @@ from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_ke
                               check_sizes)
 from nngp_ntk.fits import PowerLawFit
 from nngp_ntk.kernels import FullyConnected
+from nngp_ntk.random_features_theory import RandomFeatureLeaveOneOut
 from nngp_ntk.spectrum import eigh, fit_power_law
 from nngp_ntk.theory import LeaveOneOut, Renormalized, TheoryCurve, eigenlearning, extend_spectrum, operator_exponent
 
 METHODS = ("auto", "leave-one-out", "renormalized", "extrapolated")
+MODEL_METHODS = ("auto", "leave-one-out", "duality")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +43,8 @@ class Exponents:
     ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
     ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves
     were obtained ("leave-one-out", "renormalized" or "extrapolated", see ``predict_exponents``);
-    ``eigenvalues``: the descending eigenvalues of K/N the prediction used (float64)."""
+    ``eigenvalues``: the descending eigenvalues of K/N the prediction used (float64);
+    ``model_method``: how ``model_losses`` were obtained ("leave-one-out" or "duality")."""
 
     alpha_K: float
     beta: float
@@ -56,6 +59,7 @@ class Exponents:
     kernel: str
     fit: PowerLawFit
     eigenvalues: np.ndarray
+    model_method: str = "duality"
 
 
 def _finite_data(losses: np.ndarray, widths: np.ndarray, train_size: int | None) -> np.ndarray:
@@ -107,7 +111,7 @@ def _operator_exponents(curve: TheoryCurve) -> tuple[float, tuple[float, float],
 def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None, kernel: str = "ntk",
                       sizes: list[int] | np.ndarray | None = None, widths: list[int] | np.ndarray | None = None,
                       ridge: float = 0.0, method: str = "auto", train_size: int | None = None,
-                      window: tuple[int, int] | None = None) -> Exponents:
+                      window: tuple[int, int] | None = None, model_method: str = "auto") -> Exponents:
     """alpha_K, alpha_D and alpha_P, with intervals and the predicted curves, from the N points X.
 
     The eigenvalues w_j of K/N (dense, float64) and, with ``y``, the target powers
@@ -127,13 +131,21 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
 
     alpha_D is the least-squares slope of log L(n) over ``sizes`` (default: ``data.default_sizes`` of
     the N points less ``data.held_out_count``'s, the sizes a measured curve on them uses; real-data
-    curves bend, so read it where it is measured). alpha_P: a ridgeless random-feature
-    model with P features on infinitely many points has the loss of ridgeless kernel regression
-    on n = P points (the D <-> P duality of Maloney, Roberts & Sully 2022), so L(P) is that curve
-    at ridge 0 read over ``widths`` (default ``sizes``); with ``train_size`` = D it is multiplied by
-    (D - 1) / (D - P - 1), the variance of fitting P weights to D points. Under the duality the P
-    features sample Gaussian weights, not data points, and every draw is alike: L(P) takes the
-    homogeneous "renormalized" curve (or "extrapolated" when asked for or when a width reaches N).
+    curves bend, so read it where it is measured). alpha_P is the slope of L(P, D), ridgeless
+    random-feature models of width P with their readout fitted on D = ``train_size`` points
+    (None: infinitely many), read over ``widths`` (default ``sizes``). ``model_method``:
+
+    * "leave-one-out": the leave-one-out error of least squares on P Gaussian random features of
+      the N points, averaged over the features by its deterministic equivalent, carried to D points
+      by the finite-data factor (``random_features_theory.RandomFeatureLeaveOneOut``); it holds for
+      data whose points differ in leverage;
+    * "duality": a ridgeless random-feature model with P features on infinitely many points has the
+      loss of ridgeless kernel regression on n = P points (the D <-> P duality of Maloney, Roberts &
+      Sully 2022), read off the homogeneous "renormalized" curve (or "extrapolated" when
+      ``method`` is or when a width reaches N) and multiplied by (D - 1) / (D - P - 1), the
+      variance of fitting P weights to D points; exact for Gaussian-like data, low on real images;
+    * "auto": "leave-one-out" when every width is below N - 1, else "duality".
+
     Random features train the readout only: compare ``scaling.model_curve`` with kernel="nngp".
     alpha_K and beta are the operator's local exponents over ``sizes`` (``Exponents``), read off the
     same curve; the raw sample spectrum's power law is ``fit`` (``spectrum.fit_power_law`` on
@@ -155,23 +167,30 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     sizes = check_sizes("sizes", default).astype(np.float64)
     widths = sizes if widths is None else check_sizes("widths", widths).astype(np.float64)
     check_integer("train_size", train_size, minimum=int(widths[-1]) + 2, allow_none=True)
+    check_choice("model_method", model_method, MODEL_METHODS)
     if method == "auto":
         method = "leave-one-out" if sizes[-1] < n_points else "extrapolated"
-    model_method = "extrapolated" if method == "extrapolated" or widths[-1] >= n_points else "renormalized"
+    if model_method == "auto":
+        model_method = "leave-one-out" if widths[-1] < n_points - 1 else "duality"
+    duality = "extrapolated" if method == "extrapolated" or widths[-1] >= n_points else "renormalized"
     with jax.enable_x64(True):
-        system = eigh(net, X, kernel, method="dense",
-                      want_vectors=targets is not None or method == "leave-one-out")
+        system = eigh(net, X, kernel, method="dense", want_vectors=targets is not None or "leave-one-out" in
+                      (method, model_method))
     values = system.values
     projections = None if targets is None else system.vectors.T @ targets
     power = values if targets is None else np.mean(projections**2, axis=1) / n_points
     fit = fit_power_law(values, window=window, n_samples=n_points)
     total = None if targets is None else float(np.mean(targets**2))
     curves = _curves(values, power, total, sizes, ridge, method, window, system.vectors, projections)
-    model_curves = _curves(values, power, total, widths, 0.0, model_method, window)
-    model_losses = [_finite_data(c.losses, widths, train_size) for c in model_curves]
+    if model_method == "leave-one-out":
+        features = RandomFeatureLeaveOneOut(values, system.vectors, projections)
+        model_losses = [features.losses(widths.astype(np.int64), train_size)]
+    else:
+        model_curves = _curves(values, power, total, widths, 0.0, duality, window)
+        model_losses = [_finite_data(c.losses, widths, train_size) for c in model_curves]
     alpha_K, ci_K, beta, ci_beta = _operator_exponents(curves[0])
     alpha_D, ci_D = _read(sizes, [c.losses for c in curves], "sizes")
     alpha_P, ci_P = _read(widths, model_losses, "widths")
     return Exponents(alpha_K, beta, alpha_D, alpha_P,
                      {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P},
-                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, fit, values)
+                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, fit, values, model_method)

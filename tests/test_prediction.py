@@ -27,7 +27,11 @@ def test_predicted_alpha_D_matches_a_measured_learning_curve(sphere_problem):
     np.testing.assert_allclose(predicted.losses, measured.losses, rtol=0.25)
     homogeneous = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, method="renormalized")
     assert abs(homogeneous.alpha_D - measured.alpha) < 0.1
-    assert predicted.alpha_P == homogeneous.alpha_D          # duality, same sizes and no train_size
+    duality = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, model_method="duality")
+    assert duality.alpha_P == homogeneous.alpha_D            # duality, same sizes and no train_size
+    # points of even leverage (the sphere): the leave-one-out random-feature theory agrees with the duality
+    assert predicted.model_method == "leave-one-out" and duality.model_method == "duality"
+    np.testing.assert_allclose(predicted.model_losses, duality.model_losses, rtol=0.1)
     expected = nk.predict_exponents(net, X, None, kernel="nngp", sizes=sizes)
     assert expected.method == "leave-one-out" and abs(expected.alpha_D - predicted.alpha_D) < 0.1
     # GP targets: the target power follows the eigenvalues (beta = alpha_K) and alpha_D = alpha_K
@@ -37,7 +41,8 @@ def test_predicted_alpha_D_matches_a_measured_learning_curve(sphere_problem):
         assert expected.ci[name][0] <= getattr(expected, name) <= expected.ci[name][1]
     beyond = nk.predict_exponents(net, X, y, kernel="nngp", sizes=[100, 400, 1600])
     assert beyond.method == "extrapolated" and beyond.ci["alpha_D"][0] <= beyond.alpha_D <= beyond.ci["alpha_D"][1]
-    finite = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, widths=[25, 50, 100], train_size=400)
+    finite = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, widths=[25, 50, 100], train_size=400,
+                                  model_method="duality")
     widths = np.array([25, 50, 100])
     np.testing.assert_allclose(finite.model_losses, homogeneous.losses[:3] * 399 / (399 - widths), rtol=1e-9)
     assert finite.alpha_P < homogeneous.alpha_D                # fitting P weights to D points slows the fall
@@ -53,5 +58,7 @@ def test_predict_exponents_refuses_bad_input(sphere_problem):
         nk.predict_exponents(net, X, y, method="exact")
     with pytest.raises(ValueError, match="train_size"):
         nk.predict_exponents(net, X, y, sizes=[10, 20, 40], train_size=40)
+    with pytest.raises(ValueError, match="model_method"):
+        nk.predict_exponents(net, X, y, model_method="exact")
     with pytest.raises(TypeError, match="FullyConnected"):
         nk.predict_exponents("relu", X, y)
