@@ -3,7 +3,7 @@ as JSON under benchmarks/results/. Every prediction sees the training pool only:
 (``scaling.holdout_split``) is held out, the measured curves are tested on it.
 
     PYTHONPATH=. python benchmarks/scaling_report.py                 # everything (several minutes on 2 cores)
-    PYTHONPATH=. python benchmarks/scaling_report.py --only sphere   # parts: sphere teacher mnist mnist_gp random_features regimes
+    PYTHONPATH=. python benchmarks/scaling_report.py --only sphere   # parts: sphere teacher mnist mnist_gp random_features beyond regimes
 
 * sphere:  decay exponent of the exact per-degree Mercer eigenvalues (``spectrum.sphere_eigenvalues``)
            of the ReLU NTK / NNGP (depth 1) at degrees 40..200, against -dim / -(dim + 2) (Bietti & Bach);
@@ -17,6 +17,9 @@ as JSON under benchmarks/results/. Every prediction sees the training pool only:
 * random_features: alpha_P and L(P) of deep (depth 1, 2, 3) ReLU random features, P = 25..800, D = 4000, on
            MNIST and on the sphere teacher-student, predicted by the leave-one-out random-feature theory and
            by the D <-> P duality;
+* beyond:  prediction beyond the sample, MNIST from N = 1000 to D = 3200 and the sphere teacher-student from
+           N = 2000 to D = 8000, beside the practitioner's baseline (a power law through the learning curve measured
+           on subsamples of the N points, extrapolated);
 * regimes: the variance-limited regimes (L_inf + c x^-alpha, alpha = 1 in theory, the leading order) of random
            features on the sphere, paired fits over repeats; "ok" there means the interval of alpha holds 1.
 """
@@ -33,6 +36,7 @@ import numpy as np
 
 import nngp_ntk as nk
 from nngp_ntk import data, fits, scaling, spectrum
+from nngp_ntk.extrapolation import extrapolate_learning_curve
 from nngp_ntk.prediction import Exponents
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scaling_report.json"
@@ -216,6 +220,67 @@ def random_features(repeats: int = 3, depths: tuple[int, ...] = (1, 2, 3)) -> li
     return rows
 
 
+def _beyond_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.ndarray, kernel: str, test: np.ndarray,
+                pool: np.ndarray, n_given: int, sizes: np.ndarray, measured: scaling.Curve, draw: int) -> dict:
+    """From ``n_given`` points of the pool: the spectrum-based extrapolation, the practitioner's
+    baseline (a power law through the learning curve measured on subsamples of those points,
+    extrapolated) and the spectral-tail extrapolation of ``predict_exponents``, against ``measured``."""
+    start = time.perf_counter()
+    given = np.sort(np.random.default_rng(100 + draw).choice(pool, n_given, replace=False))
+    ours = extrapolate_learning_curve(net, X[given], y[given], sizes=sizes, kernel=kernel, seed=draw)
+    inside = np.unique(np.geomspace(n_given / 20, 0.8 * n_given, 6).round().astype(int))
+    practitioner = scaling.learning_curve(net, X[given], y[given], sizes=inside, kernel=kernel, repeats=5,
+                                          test_size=n_given // 5, seed=draw)
+    baseline = practitioner.fit.amplitude * sizes ** -practitioner.fit.alpha
+    tails = nk.predict_exponents(net, X[given], y[given], kernel=kernel, sizes=sizes)
+    ratio = ours.losses / measured.losses
+    covered = (ours.intervals[:, 0] <= measured.losses) & (measured.losses <= ours.intervals[:, 1])
+    gap = ours.alpha_D - measured.alpha
+    return {"target": f"{name}: from N={n_given} points (draw {draw}), L(D) and alpha_D over "
+                      f"D={sizes[0]}..{sizes[-1]}",
+            "predicted": round(ours.alpha_D, 4), "predicted_ci": _interval(ours.ci),
+            "measured": round(measured.alpha, 4), "measured_ci": _interval(measured.ci), "tolerance": TOLERANCE,
+            "ok": bool(abs(gap) <= TOLERANCE and abs(ratio[-1] - 1) <= 0.10),
+            "last_loss_ratio": round(float(ratio[-1]), 4), "loss_ratio": np.round(ratio, 4).tolist(),
+            "intervals_cover_measured": covered.tolist(), "alpha_ci_covers_measured":
+                bool(ours.ci[0] <= measured.alpha <= ours.ci[1]),
+            "predicted_losses": ours.losses.tolist(), "predicted_intervals": ours.intervals.tolist(),
+            "local_alpha": round(ours.local_alpha, 4),
+            "baseline_alpha": round(practitioner.alpha, 4), "baseline_ci": _interval(practitioner.ci),
+            "baseline_sizes": inside.tolist(), "baseline_losses": baseline.tolist(),
+            "baseline_loss_ratio": np.round(baseline / measured.losses, 4).tolist(),
+            "spectral_tails_alpha": round(tails.alpha_D, 4),
+            "spectral_tails_loss_ratio": np.round(tails.losses / measured.losses, 4).tolist(),
+            "sizes": sizes.tolist(), "measured_losses": measured.losses.tolist(),
+            "measured_errors": measured.errors.tolist(), "seconds": round(time.perf_counter() - start, 1)}
+
+
+def beyond(draws: int = 3) -> list[dict]:
+    """Prediction beyond the sample (``extrapolation.extrapolate_learning_curve``) against the measured
+    curve, beside the practitioner's baseline and the spectral-tail extrapolation of ``predict_exponents``:
+    MNIST-5k, ReLU NTK depth 3, from N = 1000 points of the 4000-point pool to D = 100..3200; teacher-student
+    on the sphere in R^4 (ReLU NTK depth 2, targets from its GP, 4 outputs, 9000 points), from N = 2000 to
+    D = 250..8000. Each from ``draws`` random draws of the N points; the measured curves train on the pool
+    and test on 1000 held-out points."""
+    rows = []
+    X, Y = data.prepare(data.mnist())
+    test, pool = scaling.holdout_split(len(X), 1000, seed=0)
+    net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
+    sizes = np.array([100, 200, 400, 800, 1600, 3200])
+    measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel="ntk", repeats=5, seed=0, test=test)
+    rows += [_beyond_row("MNIST 5000, ReLU NTK depth 3", net, X, Y, "ntk", test, pool, 1000, sizes, measured, d)
+             for d in range(draws)]
+    net = nk.FullyConnected(depth=2, activation="relu", W_std=1.0, b_std=0.0)
+    X = data.sphere(9000, 4, seed=0)
+    y = data.gp_targets(net, X, kernel="ntk", n_outputs=4, seed=1)
+    test, pool = scaling.holdout_split(len(X), 1000, seed=0)
+    sizes = np.array([250, 500, 1000, 2000, 4000, 8000])
+    measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel="ntk", repeats=2, seed=0, test=test)
+    rows += [_beyond_row("sphere dim 4 teacher-student, ReLU NTK depth 2", net, X, y, "ntk", test, pool, 2000,
+                         sizes, measured, d) for d in range(draws)]
+    return rows
+
+
 def regimes() -> list[dict]:
     """Variance-limited regimes, teacher-student on the sphere (dim 5, one-hidden-layer ReLU random
     features, targets from the GP of the NNGP): L(D) at P = 10 and L(P) at D = 20, fitted by
@@ -263,19 +328,21 @@ def regimes() -> list[dict]:
 
 
 PARTS = {"sphere": sphere_decay, "teacher": teacher_student, "mnist": mnist, "mnist_gp": mnist_gp,
-         "random_features": random_features, "regimes": regimes}
+         "random_features": random_features, "beyond": beyond, "regimes": regimes}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=sorted(PARTS), nargs="+", help="run only these parts")
     args = parser.parse_args()
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results = dict(previous.get("parts", {}))
+    fresh = {}
     for name in args.only or list(PARTS):
         start = time.perf_counter()
-        results[name] = PARTS[name]()
+        fresh[name] = PARTS[name]()
         print(f"[{name}: {time.perf_counter() - start:.0f} s]", flush=True)
+    # read the saved parts only now, so that runs of different parts side by side keep each other's rows
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = {**previous.get("parts", {}), **fresh}
     print(f"{'target':<96} {'predicted':>10} {'measured':>10}  ok")
     for name in PARTS:
         for row in results.get(name, []):
