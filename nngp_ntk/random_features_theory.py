@@ -31,8 +31,8 @@ mean_i (r_i / Q_ii)^2; Q_ii concentrates at Qbar_ii, so over the weights
 the test error of least squares on the N points (N - 1 of them, the difference O(1/N)). For D
 training points other than N it is carried by the Gaussian finite-data factor,
 L(P, D) = L_N(P) [(D - 1) / (D - P - 1)] / [(N - 1) / (N - P - 1)] (D = infinity: the factor 1).
-On points of equal leverage (Qbar_ii all alike) it reduces to the duality: eigenlearning at n = P
-on the sample's modes, times (N / (N - P))^2 for the in-sample fit and the finite data.
+On points of even leverage (uniform points on a sphere) it agrees with the duality; the tests
+check both against Monte Carlo of Gaussian features on clustered points, where they part.
 """
 
 from __future__ import annotations
