@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import gzip
 import pickle
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -323,7 +324,9 @@ def load_csv(path: str | Path, label_column: int | None = None, delimiter: str =
     except ValueError:
         skip = 1
     try:
-        table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():     # an empty table is refused below, without NumPy's own warning
+            warnings.filterwarnings("ignore", message=".*input contained no data", category=UserWarning)
+            table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
     except ValueError as error:
         raise ValueError(f"{str(path)!r} is not a numeric CSV table: {error}") from None
     if table.size == 0:
