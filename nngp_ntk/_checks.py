@@ -34,14 +34,16 @@ class UnreliableFitWarning(UserWarning):
     """A fit was reported as unreliable (too few points, a degenerate optimum)."""
 
 
-def warn(message: str, category: type[Warning] = UserWarning) -> None:
+def warn(message: str, category: type[Warning] = UserWarning, stacklevel: int | None = None) -> None:
     """``warnings.warn`` with the message on one line, attributed to the first caller outside the
-    nngp_ntk package (the user's line, however deep inside the package the warning arose)."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(" ".join(message.split()), category, stacklevel=level)
+    nngp_ntk package (the user's line, however deep inside the package the warning arose), or to the
+    frame ``stacklevel`` levels up when given."""
+    if stacklevel is None:
+        package = os.path.dirname(os.path.abspath(__file__))
+        frame, stacklevel = sys._getframe(1), 2
+        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+            frame, stacklevel = frame.f_back, stacklevel + 1
+    warnings.warn(" ".join(message.split()), category, stacklevel=stacklevel)
 
 
 def is_concrete(value: Any) -> bool:
