@@ -114,16 +114,18 @@ class Monomial(Activation):
         return _polynomial_dual(self._coefficients(), k11, k12, k22)
 
 
-def _check_coefficients(coef: Any) -> tuple[float, ...] | Any:
-    """``coef`` as a non-empty tuple of finite floats; a traced 1-D array passes unchanged."""
-    if isinstance(coef, jax.Array) and not is_concrete(coef):
+def _check_coefficients(coef: Any) -> tuple[Any, ...] | jax.Array:
+    """``coef`` as a non-empty tuple of finite floats (tracers kept); a traced 1-D array passes unchanged."""
+    if isinstance(coef, (np.ndarray, jax.Array)):
         if coef.ndim != 1 or coef.shape[0] == 0:
-            raise ValueError(f"Polynomial.coef must be a non-empty 1-D sequence, got shape {coef.shape}")
-        return coef
-    if isinstance(coef, (str, bytes)) or not isinstance(coef, (Sequence, np.ndarray, jax.Array)):
+            raise ValueError(f"Polynomial.coef must be a non-empty 1-D sequence of numbers, got shape {coef.shape}")
+        if not is_concrete(coef):
+            return coef
+        coef = coef.tolist()
+    if isinstance(coef, (str, bytes)) or not isinstance(coef, Sequence):
         raise TypeError(f"Polynomial.coef must be a sequence of numbers (c_0, c_1, ...), got {type(coef).__name__}")
-    if np.ndim(coef) != 1 or len(coef) == 0:
-        raise ValueError(f"Polynomial.coef must be a non-empty 1-D sequence of numbers (c_0, c_1, ...), got {coef!r}")
+    if len(coef) == 0:
+        raise ValueError("Polynomial.coef must be a non-empty 1-D sequence of numbers (c_0, c_1, ...), got []")
     return tuple(check_real(f"Polynomial.coef[{j}]", c) for j, c in enumerate(coef))
 
 
