@@ -107,3 +107,37 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     if value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
+
+
+def check_points(X: Any, name: str = "X") -> np.ndarray:
+    """``X`` as a float64 array of shape (n_points, n_features), unrounded: real, 2-D, non-empty, finite."""
+    X = np.asarray(X)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
+                                 or X.dtype == bool):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_points, n_features), got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one point and one feature, got shape {X.shape}")
+    X = np.asarray(X, dtype=np.float64)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return X
+
+
+def check_sizes(name: str, values: Any, maximum: int | None = None, what: str = "") -> np.ndarray:
+    """Sorted distinct positive integers (training sizes, widths) to read an exponent over: at least 3,
+    spanning a factor >= 2, none above ``maximum`` (``what`` says why it is the limit)."""
+    array = np.asarray(values)
+    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.number) \
+            or np.any(array != np.round(array)) or np.any(array < 1):
+        raise ValueError(f"{name} must be a 1-D sequence of positive integers, got {values!r}")
+    array = np.unique(array.astype(np.int64))
+    if maximum is not None and array[-1] > maximum:
+        raise ValueError(f"{name} must be at most {maximum}{f' ({what})' if what else ''}, got {int(array[-1])}")
+    if len(array) < 3:
+        raise ValueError(f"{name} must hold at least 3 distinct values to fit an exponent, got {array.tolist()}")
+    if array[-1] < 2 * array[0]:
+        raise ValueError(f"{name} span a factor {array[-1] / array[0]:.3g} < 2: too short a window to fit an "
+                         f"exponent (got {array.tolist()})")
+    return array

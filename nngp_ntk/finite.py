@@ -35,7 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk.kernels import FullyConnected, Kernels, _check_kernel_names, _Spec, check_inputs
+from nngp_ntk._checks import check_kernel_names as _check_kernel_names
+from nngp_ntk.kernels import FullyConnected, Kernels, _Spec, check_inputs
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 #: Parameters (float32 entries) drawn per vmapped batch of seeds when ``seed_batch`` is automatic.
@@ -110,7 +111,7 @@ def init_params(net: FullyConnected, key: jax.Array | int, input_dim: int, width
 
     ntk: W_l, b_l ~ N(0, 1);   standard: W_l ~ N(0, W_std_l^2 / fan_in), b_l ~ N(0, b_std_l^2).
 
-    Returns ``depth + 1`` ``Layer``s: (input_dim, width), (width, width) ..., (width, out_dim).
+    Returns ``depth + 1`` ``Layer`` tuples: (input_dim, width), (width, width) ..., (width, out_dim).
     """
     spec = net.spec()
     input_dim = _positive_int("input_dim", input_dim)

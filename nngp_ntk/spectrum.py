@@ -21,8 +21,6 @@ loss of kernel regression falls as D^-alpha_K in the resolution-limited regime (
 from __future__ import annotations
 
 import dataclasses
-import numbers
-import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -32,10 +30,12 @@ import scipy.linalg
 import scipy.special
 from tqdm.auto import tqdm
 
-from nngp_ntk.kernels import KERNEL_NAMES, check_inputs
+from nngp_ntk import fits
+from nngp_ntk._checks import DENSE_LIMIT, NotConvergedWarning, check_integer, check_kernel_name, check_real, warn
+from nngp_ntk.fits import PowerLawFit
+from nngp_ntk.kernels import check_inputs
 
 METHODS = ("auto", "dense", "randomized")
-DENSE_LIMIT = 20_000
 TILE_BYTES = 2**28  # one row block of the kernel held at a time by ``kernel_product``
 HEAD = 10  # the fit window starts at index HEAD: the first eigenvalues carry the head of the spectrum
 TAIL_FRACTION = 10  # ... and ends at N / TAIL_FRACTION, before the finite-N tail
@@ -45,18 +45,6 @@ MIN_POINTS = 10  # ... and hold this many eigenvalues
 VANISHING_PARITY = 1e-3  # a parity class of degrees this far below the other is treated as zero
 
 ProductFunction = Callable[[np.ndarray], np.ndarray]
-
-
-def _check_kernel(kernel: str) -> None:
-    if kernel not in KERNEL_NAMES:
-        raise ValueError(f"kernel must be one of {KERNEL_NAMES}, got {kernel!r}")
-
-
-def _check_int(name: str, value: int | None, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
 
 
 # ----------------------------------------------------------------------------- eigenvalues of K/N
@@ -80,8 +68,8 @@ def kernel_product(net, X: np.ndarray, kernel: str = "ntk", block_rows: int | No
     2 N^2 b flops; at most ``block_rows`` x N entries (default: TILE_BYTES of float32, a multiple of
     1024 rows) are in memory. The products run in the kernel's dtype, the sums in float64.
     """
-    _check_kernel(kernel)
-    _check_int("block_rows", block_rows, 1, allow_none=True)
+    check_kernel_name(kernel)
+    check_integer("block_rows", block_rows, minimum=1, allow_none=True)
     X, _ = check_inputs(X)
     n = len(X)
     if block_rows is None:
@@ -151,7 +139,7 @@ def randomized_eigh(product: ProductFunction, n: int, top_k: int, block_size: in
     span{Q_0, A Q_0, ..., A^{j-1} Q_0}. The Ritz values, eigenvalues of Q^T A Q (kept up to date
     at O(n m b) a pass), approximate the top of the spectrum from below. The solve stops when the
     top_k changed by at most ``tol`` (relative) over the last pass, when the basis spans R^n, or
-    after ``max_passes`` (with a RuntimeWarning). The values converge geometrically, the last ones
+    after ``max_passes`` (with a NotConvergedWarning). The values converge geometrically, the last ones
     slowest: at the stop the top_k-th is typically within tol / 5 and the first top_k / 2 (a
     power-law fit's window) within 1e-4 tol (MNIST and sphere NTK/NNGP spectra), or at the
     rounding floor of the products (about 1e-7 lambda_1 for float32 kernels).
@@ -161,14 +149,13 @@ def randomized_eigh(product: ProductFunction, n: int, top_k: int, block_size: in
     products (6 n m b flops) and the Ritz values O(m^3) a pass, with m = b x passes. ``block_size`` b (default max(top_k / 2, 16)) typically converges in 8-10 passes
     (m ~ 4 top_k), b = top_k in 6-7 (m ~ 6 top_k). Memory: the basis, n m float64.
     """
-    _check_int("n", n, 1)
-    _check_int("top_k", top_k, 1)
+    check_integer("n", n, minimum=1)
+    check_integer("top_k", top_k, minimum=1)
     if top_k > n:
         raise ValueError(f"top_k must be at most n = {n}, got {top_k}")
-    _check_int("block_size", block_size, 1, allow_none=True)
-    _check_int("max_passes", max_passes, 1)
-    if not (isinstance(tol, numbers.Real) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    check_integer("block_size", block_size, minimum=1, allow_none=True)
+    check_integer("max_passes", max_passes, minimum=1)
+    check_real("tol", tol, positive=True)
     block = min(n, block_size if block_size is not None else max(-(-top_k // 2), 16))
     needed = min(-(-top_k // block) + 1, -(-n // block))
     if max_passes < needed:
@@ -205,9 +192,8 @@ def randomized_eigh(product: ProductFunction, n: int, top_k: int, block_size: in
     passes.close()
     converged = converged or full
     if not converged:
-        warnings.warn(f"randomized_eigh: the top {top_k} eigenvalues still changed by {change:.2e} (> tol={tol}) "
-                      f"in the last of {max_passes} passes; raise max_passes or block_size", RuntimeWarning,
-                      stacklevel=2)
+        warn(f"randomized_eigh: the top {top_k} eigenvalues still changed by {change:.2e} (> tol={tol}) "
+             f"in the last of {max_passes} passes; raise max_passes or block_size", NotConvergedWarning)
     vectors = None
     if want_vectors:
         values, rotation = _ritz(core[:width, :width], want_vectors=True)
@@ -226,12 +212,12 @@ def eigh(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, meth
     dtype (float32 unless JAX x64 is on and X is float64), so eigenvalues below about 1e-7 lambda_1
     carry its rounding errors.
     """
-    _check_kernel(kernel)
+    check_kernel_name(kernel)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     X, _ = check_inputs(X)
     n = len(X)
-    _check_int("top_k", top_k, 1, allow_none=True)
+    check_integer("top_k", top_k, minimum=1, allow_none=True)
     if top_k is not None and top_k > n:
         raise ValueError(f"top_k must be at most the number of points {n}, got {top_k}")
     if method == "auto":
@@ -265,22 +251,6 @@ def eigenvalues(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = Non
 
 # ----------------------------------------------------------------------------- power-law fits
 
-@dataclasses.dataclass(frozen=True)
-class PowerLawFit:
-    """lambda_i ~ amplitude * i^-(1 + alpha_K) on the 1-based index ``window`` (i_min, i_max),
-    with the bootstrap ``ci`` = (low, high) of alpha_K at level ``confidence``."""
-
-    alpha_K: float
-    amplitude: float
-    window: tuple[int, int]
-    ci: tuple[float, float]
-    confidence: float
-
-    def __call__(self, index: np.ndarray | float) -> np.ndarray:
-        """The fitted amplitude * i^-(1 + alpha_K) at 1-based indices i (also beyond the window)."""
-        return self.amplitude * np.asarray(index, dtype=np.float64) ** -(1.0 + self.alpha_K)
-
-
 def default_window(n_eigenvalues: int, n_samples: int | None = None) -> tuple[int, int]:
     """The automatic fit window (i_min, i_max) of 1-based indices.
 
@@ -297,13 +267,24 @@ def default_window(n_eigenvalues: int, n_samples: int | None = None) -> tuple[in
     return HEAD, i_max
 
 
-def _weighted_slope(log_index: np.ndarray, log_value: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
-    """(slope, intercept) of the weighted least-squares line through (log i, log lambda_i)."""
-    mean_x = np.average(log_index, weights=weight)
-    mean_y = np.average(log_value, weights=weight)
-    dx = log_index - mean_x
-    slope = float(np.sum(weight * dx * (log_value - mean_y)) / np.sum(weight * dx * dx))
-    return slope, float(mean_y - slope * mean_x)
+def fit_window(n_eigenvalues: int, window: tuple[int, int] | None = None,
+               n_samples: int | None = None) -> tuple[tuple[int, int], str]:
+    """((i_min, i_max), reason): ``window`` checked against the ``n_eigenvalues`` (ValueError outside
+    1 <= i_min < i_max <= n_eigenvalues) or ``default_window``; ``reason`` is empty, or says why
+    the window is too short for a power law (a span below MIN_SPAN or fewer than MIN_POINTS indices)."""
+    if window is None:
+        i_min, i_max = default_window(n_eigenvalues, n_samples)
+        source = f"the automatic window [{i_min}, {i_max}] (indices HEAD={HEAD} to N/{TAIL_FRACTION})"
+    else:
+        i_min, i_max = (check_integer("window", w) for w in window)
+        source = f"window [{i_min}, {i_max}]"
+        if not 1 <= i_min < i_max <= n_eigenvalues:
+            raise ValueError(f"window must be 1-based indices 1 <= i_min < i_max <= {n_eigenvalues}, got {window!r}")
+    reason = ""
+    if i_max < MIN_SPAN * i_min or i_max - i_min + 1 < MIN_POINTS:
+        reason = (f"{source} is too short to fit a power law: it needs i_max >= {MIN_SPAN} i_min and at least "
+                  f"{MIN_POINTS} eigenvalues (got {n_eigenvalues} eigenvalues; use more points or pass window=...)")
+    return (i_min, i_max), reason
 
 
 def fit_power_law(ev: np.ndarray, window: tuple[int, int] | None = None, n_samples: int | None = None,
@@ -311,51 +292,29 @@ def fit_power_law(ev: np.ndarray, window: tuple[int, int] | None = None, n_sampl
     """Fit lambda_i = A i^-(1 + alpha_K) to descending eigenvalues ``ev`` on a window of indices.
 
     Least squares of log lambda_i on log i for i in [i_min, i_max] (1-based) with weights 1/i, so
-    each octave of indices counts the same and the many tail indices do not dominate. ``window``
-    defaults to ``default_window(len(ev), n_samples)`` (n_samples: the N the eigenvalues came from,
-    when ev is only its top part). The confidence interval is the percentile interval of alpha_K
-    over ``n_bootstrap`` fits to points of the window resampled with replacement: it measures the
-    scatter of the eigenvalues about the line, not the sampling of the N points, nor the window choice.
-    ValueError if the window spans less than a factor MIN_SPAN or fewer than MIN_POINTS eigenvalues,
-    or holds a non-positive eigenvalue.
+    each octave of indices counts the same and the many tail indices do not dominate
+    (``fits.fit_power_law`` with shift 1: ``.alpha`` = ``.alpha_K``). ``window`` defaults to
+    ``default_window(len(ev), n_samples)`` (n_samples: the N the eigenvalues came from, when ev is
+    only its top part). The confidence interval is the percentile interval of alpha_K over
+    ``n_bootstrap`` fits to points of the window resampled with replacement: it measures the scatter
+    of the eigenvalues about the line, not the sampling of the N points, nor the window choice.
+    A window spanning less than a factor MIN_SPAN or fewer than MIN_POINTS eigenvalues, or holding
+    a non-positive eigenvalue (the spectrum's numerical floor), gives an unreliable fit (NaN with a
+    ``reason``). ValueError for ev that is not a descending 1-D array of finite numbers or a window
+    outside its indices.
     """
     ev = np.asarray(ev, dtype=np.float64)
     if ev.ndim != 1 or not np.all(np.isfinite(ev)):
         raise ValueError(f"ev must be a 1-D array of finite eigenvalues, got shape {ev.shape}")
     if np.any(np.diff(ev) > 1e-12 * np.max(np.abs(ev), initial=0.0)):
         raise ValueError("ev must be sorted in descending order")
-    _check_int("n_samples", n_samples, len(ev), allow_none=True)
-    _check_int("n_bootstrap", n_bootstrap, 1)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if window is None:
-        i_min, i_max = default_window(len(ev), n_samples)
-        source = f"the automatic window [{i_min}, {i_max}] (indices HEAD={HEAD} to N/{TAIL_FRACTION})"
-    else:
-        i_min, i_max = (int(w) for w in window)
-        source = f"window [{i_min}, {i_max}]"
-        if not 1 <= i_min < i_max <= len(ev):
-            raise ValueError(f"window must be 1-based indices 1 <= i_min < i_max <= {len(ev)}, got {window!r}")
-    if i_max < MIN_SPAN * i_min or i_max - i_min + 1 < MIN_POINTS:
-        raise ValueError(f"{source} is too short to fit a power law: it needs i_max >= {MIN_SPAN} i_min and "
-                         f"at least {MIN_POINTS} eigenvalues (got {len(ev)} eigenvalues; use more points or "
-                         f"pass window=...)")
-    values = ev[i_min - 1:i_max]
-    if np.any(values <= 0):
-        bad = i_min + int(np.flatnonzero(values <= 0)[0])
-        raise ValueError(f"eigenvalue {bad} in {source} is {ev[bad - 1]:.3g}: a power law needs positive "
-                         f"eigenvalues (the spectrum is at its numerical floor there; shrink the window)")
+    check_integer("n_samples", n_samples, minimum=len(ev), allow_none=True)
+    (i_min, i_max), reason = fit_window(len(ev), window, n_samples)
     index = np.arange(i_min, i_max + 1, dtype=np.float64)
-    log_index, log_value, weight = np.log(index), np.log(values), 1.0 / index
-    slope, intercept = _weighted_slope(log_index, log_value, weight)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(index), size=(n_bootstrap, len(index)))
-    boot = np.array([_weighted_slope(log_index[d], log_value[d], weight[d])[0] for d in draws
-                     if np.ptp(log_index[d]) > 0])
-    tail = 50 * (1 - confidence)
-    low, high = np.percentile(-1.0 - boot, [tail, 100 - tail])
-    return PowerLawFit(-1.0 - slope, float(np.exp(intercept)), (i_min, i_max), (float(low), float(high)),
-                       float(confidence))
+    fit = fits.fit_power_law(index, ev[i_min - 1:i_max], shift=1.0, weights=1.0 / index, interval="bootstrap",
+                             confidence=confidence, n_bootstrap=n_bootstrap, seed=seed, name="index")
+    fit = dataclasses.replace(fit, window=(i_min, i_max))
+    return fits.unreliable(fit, reason) if reason else fit
 
 
 # ----------------------------------------------------------------------------- the sphere
@@ -366,14 +325,6 @@ def multiplicity(dim: int, degree: int) -> float:
     if degree == 0:
         return 1.0
     return (2 * degree + dim - 2) / degree * float(scipy.special.comb(degree + dim - 3, degree - 1))
-
-
-class DegreeDecay(NamedTuple):
-    """mu_k ~ amplitude * k^exponent fitted on ``degrees``."""
-
-    exponent: float
-    amplitude: float
-    degrees: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -387,16 +338,16 @@ class SphereSpectrum:
     eigenvalues: np.ndarray
     multiplicities: np.ndarray
 
-    def decay(self, k_min: int = 40, k_max: int = 200) -> DegreeDecay:
-        """Least-squares slope of log mu_k on log k over degrees k_min..k_max.
+    def decay(self, k_min: int = 40, k_max: int = 200) -> PowerLawFit:
+        """mu_k ~ amplitude k^-alpha: least squares of log mu_k on log k over degrees k_min..k_max
+        (``fits.fit_power_law``; ``n_points`` the degrees used).
 
         Parity: for ReLU-type kernels with b_std = 0 and depth 1, mu_k = 0 for odd k >= 3 (and the
         quadrature returns rounding noise there). A parity class whose median |mu_k| over the range
         is below VANISHING_PARITY (1e-3) times the other's is left out; otherwise both are fitted.
         """
-        _check_int("k_min", k_min, 1)
-        if not isinstance(k_max, numbers.Integral) or not k_min + 2 <= k_max <= self.degrees[-1]:
-            raise ValueError(f"k_max must be an integer in [k_min + 2, {int(self.degrees[-1])}], got {k_max!r}")
+        check_integer("k_min", k_min, minimum=1)
+        check_integer("k_max", k_max, minimum=k_min + 2, maximum=int(self.degrees[-1]))
         degrees = self.degrees[k_min:k_max + 1]
         values = self.eigenvalues[k_min:k_max + 1]
         magnitude = [np.median(np.abs(values[degrees % 2 == parity])) for parity in (0, 1)]
@@ -405,16 +356,16 @@ class SphereSpectrum:
             if magnitude[parity] < VANISHING_PARITY * magnitude[1 - parity]:
                 keep &= degrees % 2 != parity
         degrees, values = degrees[keep], values[keep]
+        fit = fits.fit_power_law(degrees, values, name="degrees")
         if np.any(values <= 0):
-            raise ValueError(f"mu_k <= 0 at degrees {degrees[values <= 0][:5].tolist()} in [{k_min}, {k_max}]: "
-                             f"the eigenvalues there are below the quadrature's accuracy")
-        slope, intercept = _weighted_slope(np.log(degrees), np.log(values), np.ones(len(degrees)))
-        return DegreeDecay(slope, float(np.exp(intercept)), degrees)
+            return fits.unreliable(fit, f"mu_k <= 0 at degrees {degrees[values <= 0][:5].tolist()} in "
+                                        f"[{k_min}, {k_max}]: the eigenvalues there are below the quadrature's accuracy")
+        return fit
 
     def expanded(self, count: int) -> np.ndarray:
         """The ``count`` largest eigenvalues of the operator, each repeated by its multiplicity,
         descending (valid while every degree above the maximum computed has a smaller eigenvalue)."""
-        _check_int("count", count, 1)
+        check_integer("count", count, minimum=1)
         order = np.argsort(-self.eigenvalues, kind="stable")
         repeats = np.minimum(self.multiplicities[order], count).astype(np.int64)
         if repeats.sum() < count:
@@ -435,11 +386,10 @@ def sphere_eigenvalues(net, dim: int, max_degree: int, kernel: str = "ntk",
     rule converges fast; P_k comes from the three-term recurrence
     P_k = ((2k + d - 4) t P_{k-1} - (k - 1) P_{k-2}) / (k + d - 3).
     """
-    _check_kernel(kernel)
-    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 2:
-        raise ValueError(f"dim must be an integer >= 2 (the sphere S^(dim-1) in R^dim), got {dim!r}")
-    _check_int("max_degree", max_degree, 0)
-    _check_int("n_nodes", n_nodes, max_degree + 1, allow_none=True)
+    check_kernel_name(kernel)
+    check_integer("dim", dim, minimum=2)
+    check_integer("max_degree", max_degree, minimum=0)
+    check_integer("n_nodes", n_nodes, minimum=max_degree + 1, allow_none=True)
     dim, max_degree = int(dim), int(max_degree)
     nodes, weights = scipy.special.roots_legendre(n_nodes or 2 * max_degree + 500)
     angle = 0.5 * np.pi * (nodes + 1.0)

@@ -1,23 +1,25 @@
 """The scaling-law experiments of the ``nngp-ntk`` command: ``exponents`` (the main job) and ``regimes``.
 
-exponents: on the data of ``[data]`` (default: 5,000 MNIST images, one-hot labels) and the
-    network of ``[network]`` (default: ReLU, depth 3),
-      predicted  alpha_D, alpha_P, and the operator's alpha_K (lambda_i ~ i^-(1 + alpha_K)) and the
-                 labels' beta (v_i^2 ~ i^-(1 + beta)) at the indices the sizes resolve, read off the
-                 eigenlearning curves (``predict_exponents``; alpha_P from the NNGP, the kernel of
-                 random-feature models, with their finite training set); the raw sample spectrum's
-                 power-law fit beside them;
-      measured   alpha_D of L(D) ~ D^-alpha_D, kernel regression on D training points
-                 (``scaling.learning_curve``), and alpha_P of L(P) ~ P^-alpha_P, random-feature models of
-                 width P with the readout fitted on all training points (``scaling.model_curve``);
-    written to exponents.json and spectrum.png, learning_curve.png, model_curve.png.
+The experiments::
 
-regimes: the four regimes of Bahri et al. for targets drawn from the kernel's own GP (teacher =
-    student), written to regimes.json and regimes.png:
-      resolution-limited in D  L(D) ~ D^-alpha_D at infinite width     (alpha_D = alpha_K in theory)
-      resolution-limited in P  L(P) ~ P^-alpha_P with D >> P           (alpha_P = alpha_K of the NNGP)
-      variance-limited in D    L(D) = L_inf + c D^-alpha at fixed P << D  (alpha = 1)
-      variance-limited in P    L(P) = L_inf + c P^-alpha at fixed D << P  (alpha = 1)
+    exponents: on the data of ``[data]`` (default: 5,000 MNIST images, one-hot labels) and the
+        network of ``[network]`` (default: ReLU, depth 3),
+          predicted  alpha_D, alpha_P, and the operator's alpha_K (lambda_i ~ i^-(1 + alpha_K)) and the
+                     labels' beta (v_i^2 ~ i^-(1 + beta)) at the indices the sizes resolve, read off the
+                     eigenlearning curves (``predict_exponents``; alpha_P from the NNGP, the kernel of
+                     random-feature models, with their finite training set); the raw sample spectrum's
+                     power-law fit beside them;
+          measured   alpha_D of L(D) ~ D^-alpha_D, kernel regression on D training points
+                     (``scaling.learning_curve``), and alpha_P of L(P) ~ P^-alpha_P, random-feature models of
+                     width P with the readout fitted on all training points (``scaling.model_curve``);
+        written to exponents.json and spectrum.png, learning_curve.png, model_curve.png.
+
+    regimes: the four regimes of Bahri et al. for targets drawn from the kernel's own GP (teacher =
+        student), written to regimes.json and regimes.png:
+          resolution-limited in D  L(D) ~ D^-alpha_D at infinite width     (alpha_D = alpha_K in theory)
+          resolution-limited in P  L(P) ~ P^-alpha_P with D >> P           (alpha_P = alpha_K of the NNGP)
+          variance-limited in D    L(D) = L_inf + c D^-alpha at fixed P << D  (alpha = 1)
+          variance-limited in P    L(P) = L_inf + c P^-alpha at fixed D << P  (alpha = 1)
 """
 
 from __future__ import annotations
@@ -29,20 +31,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from nngp_ntk import scaling
+from nngp_ntk import data, scaling
 from nngp_ntk.cli.config import ConfigError
+from nngp_ntk.cli.text import UNRELIABLE, interval
 from nngp_ntk.prediction import Exponents, predict_exponents
 from nngp_ntk.cli.tasks import Output, build_network, describe_run, load_problem
-
-FIRST_SIZE = 100  # the default training-set sizes double from here up to the training pool
-MAX_TEST = 1000  # the default test set: a fifth of the points, at most this many
-
-
-def _interval(value: float | None, ci: Sequence[float] | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
-
 
 class Stages:
     """A progress bar over the named stages of an experiment (off when ``progress`` is False, and
@@ -70,16 +63,15 @@ class Stages:
 
 
 def default_split(n_points: int, test_size: int | None, sizes: list[int] | None) -> tuple[int, list[int]]:
-    """(test_size, sizes) with defaults: a fifth of the points (at most MAX_TEST) held out, and
-    sizes 100, 200, 400, ... up to the n - test_size training points (from n/50 when n < 5000)."""
-    if test_size is None:
-        test_size = max(1, min(n_points // 5, MAX_TEST))
+    """(test_size, sizes): the library's defaults (``data.held_out_count``: a quarter of the points, at
+    most 1000, held out; ``data.default_sizes``: 100, 200, 400, ... up to the training pool) where
+    not given, and ConfigError for sizes beyond the pool."""
+    if test_size is not None and test_size >= n_points - 2:
+        raise ConfigError(f"test_size = {test_size} leaves {n_points - test_size} training points of {n_points}")
+    test_size = data.held_out_count(n_points, test_size)
     pool = n_points - test_size
-    if pool < 3:
-        raise ConfigError(f"test_size = {test_size} leaves {pool} training points of {n_points}")
     if sizes is None:
-        first = max(2, min(FIRST_SIZE, pool // 8))
-        sizes = [first * 2**k for k in range(int(np.log2(pool / first)) + 1)]
+        sizes = data.default_sizes(pool).tolist()
     if max(sizes) > pool:
         raise ConfigError(f"the largest training-set size {max(sizes)} exceeds the {pool} points left beside "
                           f"test_size = {test_size} (of {n_points})")
@@ -87,7 +79,8 @@ def default_split(n_points: int, test_size: int | None, sizes: list[int] | None)
 
 
 def _curve_json(curve: scaling.Curve) -> dict[str, Any]:
-    return {"alpha": curve.alpha, "ci": list(curve.ci), "amplitude": curve.amplitude, "x": curve.x,
+    return {"alpha": curve.alpha, "ci": list(curve.ci), "amplitude": curve.fit.amplitude,
+            "window": list(curve.fit.window), "reason": curve.fit.reason or None, "x": curve.x,
             "losses": curve.losses, "errors": curve.errors}
 
 
@@ -96,16 +89,17 @@ def _measured_plot(curve: scaling.Curve, name: str, label: str):
     from nngp_ntk.cli import plots
 
     errors = None if np.isnan(curve.errors).all() else curve.errors
-    measured = f"measured, $\\alpha_{name}$ = {_interval(curve.alpha, curve.ci)}"
-    return plots.Curve(curve.x, curve.losses, errors, measured, curve.x, curve.amplitude * curve.x**-curve.alpha,
-                       f"fit {label}")
+    measured = f"measured, $\\alpha_{name}$ = {interval(curve.alpha, curve.ci)}"
+    if not curve.fit.reliable:          # no line where the fit says nothing
+        return plots.Curve(curve.x, curve.losses, errors, measured)
+    return plots.Curve(curve.x, curve.losses, errors, measured, curve.x, curve.fit(curve.x), f"fit {label}")
 
 
 def _predicted_plot(x: np.ndarray, losses: np.ndarray, name: str, alpha: float, ci: Sequence[float]):
     from nngp_ntk.cli import plots
 
     return plots.Curve(x, losses, None, "", x, losses,
-                       f"predicted (eigenlearning), $\\alpha_{name}$ = {_interval(alpha, ci)}")
+                       f"predicted (eigenlearning), $\\alpha_{name}$ = {interval(alpha, ci)}")
 
 
 # ----------------------------------------------------------------------------- exponents
@@ -182,19 +176,21 @@ def _exponent_table(config: dict[str, Any], predicted: Exponents, measured: scal
                     pool: int) -> list[str]:
     window, sizes = predicted.fit.window, predicted.sizes
     resolved = f"i ~ {sizes[0]:.0f}..{sizes[-1]:.0f}"
-    rows = [(f"alpha_K   operator, {resolved}", _interval(predicted.alpha_K, predicted.ci["alpha_K"]), ""),
+    rows = [(f"alpha_K   operator, {resolved}", interval(predicted.alpha_K, predicted.ci["alpha_K"]), ""),
             (f"alpha_K   sample fit, i = {window[0]}..{window[1]}",
-             _interval(predicted.fit.alpha_K, predicted.fit.ci), ""),
-            (f"beta      targets, {resolved}", _interval(predicted.beta, predicted.ci["beta"]), ""),
+             interval(predicted.fit.alpha_K, predicted.fit.ci), ""),
+            (f"beta      targets, {resolved}", interval(predicted.beta, predicted.ci["beta"]), ""),
             (f"alpha_D   D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}",
-             _interval(predicted.alpha_D, predicted.ci["alpha_D"]), _interval(measured.alpha, measured.ci))]
+             interval(predicted.alpha_D, predicted.ci["alpha_D"]), interval(measured.alpha, measured.ci))]
     if model is not None:
         rows.append((f"alpha_P   P = {model.x[0]:.0f}..{model.x[-1]:.0f}, D = {pool}",
-                     _interval(model_prediction.alpha_P, model_prediction.ci["alpha_P"]),
-                     _interval(model.alpha, model.ci)))
+                     interval(model_prediction.alpha_P, model_prediction.ci["alpha_P"]),
+                     interval(model.alpha, model.ci)))
     lines = [f"{describe_run(config)}, {n_points} points", f"{'':<36} {'predicted':<24} measured"]
     lines += [f"{name:<36} {left:<24} {right:<24}".rstrip() for name, left, right in rows]
-    return lines
+    fitted = [("alpha_K sample fit", predicted.fit), ("measured alpha_D", measured.fit)]
+    fitted += [] if model is None else [("measured alpha_P", model.fit)]
+    return lines + [f"{name}: {UNRELIABLE}, {fit.reason}" for name, fit in fitted if fit.reason]
 
 
 def _exponent_figures(output: Output, config: dict[str, Any], values: np.ndarray, predicted: Exponents,
@@ -282,16 +278,19 @@ def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> l
               "resolution_limited_P": f"resolution-limited in P (D = {pool})",
               "variance_limited_D": f"variance-limited in D (P = {section['fixed_width']})",
               "variance_limited_P": f"variance-limited in P (D = {section['fixed_size']})"}
+    notes = []
     for key, label in labels.items():
         entry = regimes[key]
-        predicted = _interval(entry["predicted"], entry.get("predicted_ci"))
-        lines.append(f"{label:<44} {predicted:<24} {_interval(entry['alpha'], entry['ci']):<24}".rstrip())
-    return lines + [f"wrote {output.folder}/ ({', '.join(written)}) in {seconds:.0f} s"]
+        predicted = interval(entry["predicted"], entry.get("predicted_ci"))
+        lines.append(f"{label:<44} {predicted:<24} {interval(entry['alpha'], entry['ci']):<24}".rstrip())
+        if entry["reason"]:
+            notes.append(f"{label}: {UNRELIABLE}, {entry['reason']}")
+    return lines + notes + [f"wrote {output.folder}/ ({', '.join(written)}) in {seconds:.0f} s"]
 
 
 def _offset_json(curve: scaling.OffsetCurve) -> dict[str, Any]:
     return {"alpha": curve.alpha, "ci": list(curve.ci), "limit": curve.limit, "amplitude": curve.fit.amplitude,
-            "x": curve.x, "losses": curve.losses, "errors": curve.errors}
+            "reason": curve.fit.reason or None, "x": curve.x, "losses": curve.losses, "errors": curve.errors}
 
 
 def _excess_plot(curve: scaling.OffsetCurve, name: str):
@@ -300,11 +299,13 @@ def _excess_plot(curve: scaling.OffsetCurve, name: str):
     split per repeat), common to every x of a repeat; alpha's interval carries the uncertainty."""
     from nngp_ntk.cli import plots
 
+    label = f"measured $L - L_\\infty$, $\\alpha$ = {interval(curve.alpha, curve.ci)} (theory 1)"
+    if not curve.fit.reliable:          # no limit to subtract, no line: the losses themselves
+        return plots.Curve(curve.x, curve.losses, None, label.replace("$L - L_\\infty$", "$L$"))
     excess = curve.losses - curve.limit
     keep = excess > 0
-    return plots.Curve(curve.x[keep], excess[keep], None,
-                       f"measured $L - L_\\infty$, $\\alpha$ = {_interval(curve.alpha, curve.ci)} (theory 1)",
-                       curve.x, curve.fit.amplitude * curve.x**-curve.alpha, f"fit $c\\,{name}^{{-\\alpha}}$")
+    return plots.Curve(curve.x[keep], excess[keep], None, label, curve.x, curve.fit(curve.x) - curve.limit,
+                       f"fit $c\\,{name}^{{-\\alpha}}$")
 
 
 def _regimes_figure(path, config: dict[str, Any], pool: int, data_curve: scaling.Curve, data_theory: Exponents,

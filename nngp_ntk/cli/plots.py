@@ -19,6 +19,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from nngp_ntk.cli.text import interval
+
 DPI = 120
 
 
@@ -33,11 +35,6 @@ class Curve(NamedTuple):
     fit_x: np.ndarray | None = None
     fit_y: np.ndarray | None = None
     fit_label: str = ""
-
-
-def _interval(value: float, ci: Sequence[float] | None) -> str:
-    """'0.123 [0.100, 0.150]' (the interval omitted when None)."""
-    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
 
 
 def _save(figure: Figure, path: str | os.PathLike) -> None:
@@ -61,7 +58,7 @@ def spectrum_figure(path: str | os.PathLike, eigenvalues: np.ndarray, fit, title
     axes.loglog(index, fit(index), "--", color="C3", linewidth=0.8, alpha=0.6)
     inside = np.arange(low, high + 1)
     axes.loglog(inside, fit(inside), "-", color="C3", linewidth=2,
-                label=f"fit $i^{{-(1+\\alpha_K)}}$, $\\alpha_K$ = {_interval(fit.alpha_K, fit.ci)}")
+                label=f"fit $i^{{-(1+\\alpha_K)}}$, $\\alpha_K$ = {interval(fit.alpha_K, fit.ci)}")
     axes.axvspan(low, high, color="C3", alpha=0.08, label=f"fit window i = {low}..{high}")
     if positive.any():  # down to the smallest positive eigenvalue, at most 12 decades below the largest
         axes.set_ylim(max(values[positive].min() / 2, values[positive].max() * 1e-12), None)

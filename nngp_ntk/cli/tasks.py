@@ -4,7 +4,7 @@ A task loads its data (``load_data``: a bundled dataset, points on the sphere or
 then pooling, centering and row normalization), builds the ``FullyConnected`` network of
 ``[network]``, computes, and writes its results into the output folder through ``Output``, which
 checks before any work that the folder can be written and replaces every file atomically (written
-under a temporary name, then ``os.replace``), so a result is never left half-written.
+under a temporary name, then ``os.replace``), so a result is never left half-written. The tasks::
 
     kernel     K(X, X) to .npy (in memory), or tile by tile into a folder (out of core, resumable)
     regress    the mean prediction of the trained infinite network on test points, MSE, accuracy
@@ -29,7 +29,6 @@ from nngp_ntk import data as datasets
 from nngp_ntk import solver, spectrum, theory
 from nngp_ntk.cli.config import ConfigError
 from nngp_ntk.kernels import FullyConnected
-from nngp_ntk.prediction import default_sizes
 
 
 class Problem(NamedTuple):
@@ -61,7 +60,8 @@ class Output:
     def json(self, name: str, content: dict[str, Any]) -> Path:
         """Write ``content`` as indented JSON (NumPy scalars and arrays converted)."""
         with self._atomic(name) as path:
-            path.write_text(json.dumps(content, indent=2, default=_plain) + "\n", encoding="utf-8")
+            path.write_text(json.dumps(_finite(content), indent=2, default=_plain, allow_nan=False) + "\n",
+                            encoding="utf-8")
         return self.folder / name
 
     def npy(self, name: str, array: np.ndarray) -> Path:
@@ -75,6 +75,19 @@ class Output:
         with self._atomic(name) as path:
             draw(path)
         return self.folder / name
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (also inside arrays) replaced by None: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+        return _finite(value.tolist())
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _plain(value: Any) -> Any:
@@ -274,7 +287,7 @@ def run_spectrum(config: dict[str, Any], progress: bool | None, plots: bool) -> 
     lines = [f"alpha_K = {fit.alpha_K:.4f}  [{fit.ci[0]:.4f}, {fit.ci[1]:.4f}]  (lambda_i ~ i^-(1 + alpha_K) "
              f"on i = {fit.window[0]}..{fit.window[1]} of {len(values)} eigenvalues)"]
     if len(values) == len(problem.X):       # the whole spectrum: the operator's exponent too
-        sizes = default_sizes(len(values))
+        sizes = datasets.default_sizes(len(values) - datasets.held_out_count(len(values)))
         operator = theory.operator_exponent(theory.Renormalized(values, values).curve(sizes))
         summary.update(alpha_K_operator=operator.alpha, ci_operator=list(operator.ci),
                        operator_indices=[float(sizes[0]), float(sizes[-1])])
