@@ -35,7 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk.kernels import FullyConnected, Kernels, _check_kernel_names, _Spec, check_inputs
+from nngp_ntk._checks import check_kernel_names as _check_kernel_names
+from nngp_ntk.kernels import FullyConnected, Kernels, _Spec, check_inputs
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 #: Parameters (float32 entries) drawn per vmapped batch of seeds when ``seed_batch`` is automatic.
