@@ -352,7 +352,7 @@ def monte_carlo_kernels(net: Any, x1: np.ndarray, x2: np.ndarray | None = None, 
         >>> import numpy as np, nngp_ntk as nk
         >>> from nngp_ntk import finite
         >>> net = nk.Sequential(nk.Dense(), nk.LayerNorm(), nk.activations.Erf(), nk.Dense())
-        >>> mc = finite.monte_carlo_kernels(net, np.ones((2, 3)), width=16, n_samples=2, get="nngp")
+        >>> mc = finite.monte_carlo_kernels(net, np.ones((2, 3), np.float32), width=16, n_samples=2, get="nngp")
         >>> mc.mean.shape
         (2, 2)
     """
