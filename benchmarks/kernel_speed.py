@@ -9,9 +9,8 @@ alone. Inputs are N x d standard normal (seed 0), ReLU, W_std = 1.5, b_std = 0.1
 together. "first" is the first call (compilation included); "time" is a second call. The GEMM
 floor is one jax.numpy X @ X.T. neural-tangents runs in its own pinned environment (README:
 "The neural-tangents reference environment"); without it its column says "skipped".
-A last section compares depth-200 ReLU kernels in float32 against float64 (relative Frobenius
-error), for nngp_ntk and neural-tangents. Prints a markdown table; saves JSON under
-benchmarks/results/.
+Prints a markdown table; saves JSON under benchmarks/results/. (The depth-200 float32 accuracy
+is ``benchmarks/accuracy.py``.)
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -78,42 +76,6 @@ def _run(command: list[str], timeout: float) -> dict | None:
     return json.loads(lines[-1])
 
 
-def _accuracy(nt_python: str | None, depth: int = 200, n: int = 300, dim: int = 50) -> list[dict]:
-    """Depth-``depth`` ReLU NTK and NNGP: float32 against float64, relative Frobenius error."""
-    import jax
-    jax.config.update("jax_enable_x64", True)
-    import nngp_ntk as nk
-
-    rows = []
-    x = np.random.default_rng(0).standard_normal((n, dim))
-    for w_std, b_std in [(np.sqrt(2.0), 0.0), (1.5, 0.1)]:
-        net = nk.FullyConnected(depth=depth, activation="relu", W_std=w_std, b_std=b_std)
-        wide, narrow = net.kernel(x), net.kernel(x.astype(np.float32))
-        row = {"W_std": w_std, "b_std": b_std}
-        for name in ("nngp", "ntk"):
-            a, b = getattr(wide, name), getattr(narrow, name).astype(np.float64)
-            row[f"ours_{name}"] = float(np.linalg.norm(a - b) / np.linalg.norm(a))
-            row[f"ours_{name}_asymmetry"] = float(np.abs(b - b.T).max())
-            row[f"ours_{name}_min_eig_rel"] = float(np.linalg.eigvalsh(b).min() / np.abs(b).max())
-        if nt_python:
-            with tempfile.TemporaryDirectory() as folder:
-                results = {}
-                for dtype in ("float32", "float64"):
-                    path = os.path.join(folder, f"{dtype}.npz")
-                    reply = _run([nt_python, os.path.join(HERE, "nt_worker.py"), "--n", str(n), "--dim", str(dim),
-                                  "--depth", str(depth), "--dtype", dtype, "--W_std", repr(w_std),
-                                  "--b_std", repr(b_std), "--save", path], timeout=600)
-                    if reply is None or "error" in reply:
-                        break
-                    results[dtype] = np.load(path)
-                if len(results) == 2:
-                    for name in ("nngp", "ntk"):
-                        a, b = results["float64"][name], results["float32"][name].astype(np.float64)
-                        row[f"nt_{name}"] = float(np.linalg.norm(a - b) / np.linalg.norm(a))
-        rows.append(row)
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, nargs="+", default=[2000, 5000, 10000])
@@ -122,7 +84,6 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=784)
     parser.add_argument("--nt-python", default=os.environ.get("NNGP_NTK_NT_PYTHON", DEFAULT_NT_PYTHON))
     parser.add_argument("--no-nt", action="store_true", help="skip neural-tangents")
-    parser.add_argument("--no-accuracy", action="store_true", help="skip the depth-200 float32 section")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "kernel_speed.json"))
     parser.add_argument("--worker", nargs=5, metavar=("KIND", "N", "DIM", "DEPTH", "DTYPE"), help=argparse.SUPPRESS)
@@ -159,15 +120,9 @@ def main() -> None:
                 print(f"| {n} | {depth} | {dtype} | {cell(floor, 'time_s')} | {cell(ours, 'time_s')} ({cell(ours, 'first_s')}) "
                       f"| {ratio(ours)} | {cell(ours, 'peak_bytes', 2**30)} | {cell(nt, 'time_s')} ({cell(nt, 'first_s')}) "
                       f"| {ratio(nt)} | {cell(nt, 'peak_bytes', 2**30)} | {speedup} |", flush=True)
-    accuracy = [] if args.no_accuracy else _accuracy(nt_python)
-    for row in accuracy:
-        print(f"depth-200 ReLU W_std={row['W_std']:.4g} b_std={row['b_std']}: float32 vs float64 relative Frobenius "
-              f"error, nngp_ntk NNGP {row['ours_nngp']:.2e} NTK {row['ours_ntk']:.2e}; neural-tangents "
-              f"NNGP {row.get('nt_nngp', float('nan')):.2e} NTK {row.get('nt_ntk', float('nan')):.2e}")
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as file:
-        json.dump({"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "rows": rows,
-                   "depth200_float32": accuracy}, file, indent=1)
+        json.dump({"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "rows": rows}, file, indent=1)
     print(f"saved {args.output}")
 
 

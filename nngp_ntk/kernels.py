@@ -1,16 +1,22 @@
-"""Infinite-width NNGP and NTK of deep fully-connected networks by the layer-wise recursion.
+"""Infinite-width NNGP and NTK of fully-connected networks, compiled from their layer list.
 
-Network: ``depth`` hidden layers ``[Dense, phi]`` then a Dense readout; Dense layer l has
-W ~ N(0, W_l^2 / fan_in), b ~ N(0, b_l^2). With G = x . x' and d the input dimension:
+A network is a list of layers (``nngp_ntk.layers``: Dense, LayerNorm, Residual, activations)
+acting on the kernels of its current pre-activations; ``FullyConnected(depth, phi)`` is the
+preset ``[Dense, phi] * depth + [Dense]``. With G = x . x' and d the input dimension that preset is
 
     K^0 = W_0^2 G / d + b_0^2,                 Theta^0 = K^0  (ntk)   or  G + 1  (standard)
     K^l = W_l^2 E[phi(u) phi(v)] + b_l^2,      (u, v) ~ N(0, [[K^{l-1}_11, K^{l-1}_12], [., K^{l-1}_22]])
     Theta^l = A^l + W_l^2 E[phi'(u) phi'(v)] Theta^{l-1},
     A^l = K^l (ntk)   or   width E[phi(u) phi(v)] + 1 (standard)
 
-and ``nngp = K^depth``, ``ntk = Theta^depth`` (neural-tangents 0.6.5 conventions). The whole depth
-is one compiled, fused pass over a tile of the output; the diagonal K^l(x, x) is computed once
-per point in O(N depth) and broadcast into the tiles.
+(neural-tangents 0.6.5 conventions). The layer list compiles two ways:
+
+* ``kernel`` / ``diagonal``: the per-point variances K(x, x) after every layer are computed once
+  per point in O(N layers); then one compiled, fused pass per output tile runs the whole network,
+  reading those variances and snapping the entries of a point with itself to them (``tiling``
+  evaluates the tiles: symmetry, devices, hosts, disk). Runs of identical blocks are compiled
+  loops, so depth costs little compile time. NumPy / memory-mapped results.
+* ``kernel_fn``: the same passes as one pure JAX function (jit, vmap, grad; JAX arrays).
 """
 
 from __future__ import annotations
@@ -19,30 +25,456 @@ import dataclasses
 import functools
 import numbers
 import os
-import warnings
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk import tiling
+from nngp_ntk import _checks, layers as _layers, tiling
+from nngp_ntk._checks import KERNEL_NAMES, check_kernel_names
 from nngp_ntk.activations import Activation, get_activation
+from nngp_ntk.layers import PARAMETERIZATIONS, Dense, LayerNorm, Residual
 
-KERNEL_NAMES = ("nngp", "ntk")
-PARAMETERIZATIONS = ("ntk", "standard")
+__all__ = ["Kernels", "Sequential", "FullyConnected", "check_inputs", "compute_dtype"]
 
 
 class Kernels(NamedTuple):
     """The NNGP and NTK of the readout; an entry is None when it was not requested."""
 
-    nngp: np.ndarray | None
-    ntk: np.ndarray | None
+    nngp: Any
+    ntk: Any
+
+
+# --- Inputs and dtypes -------------------------------------------------------------------------------
+
+_warned_float64 = False
+
+
+def _warn_float64_once() -> None:
+    global _warned_float64
+    if not _warned_float64:
+        _warned_float64 = True
+        _checks.warn("float64 inputs are computed in float32 because JAX's x64 mode is off: enable it "
+                     "(jax.config.update('jax_enable_x64', True)) for float64 kernels, or pass "
+                     "dtype=np.float32 to silence this warning", UserWarning, stacklevel=4)
+
+
+def _check_dtype(dtype: Any) -> np.dtype | None:
+    """None, float32 or float64 (the last only with JAX's x64 mode on)."""
+    if dtype is None:
+        return None
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32, float64 or None, got {dtype!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32, float64 or None, got {dtype}")
+    if dtype == np.float64 and not jax.config.jax_enable_x64:
+        raise ValueError("dtype=float64 needs JAX's x64 mode: call jax.config.update('jax_enable_x64', True) "
+                         "at startup (or set JAX_ENABLE_X64=1)")
+    return dtype
+
+
+def compute_dtype(*arrays: Any, dtype: Any = None) -> np.dtype:
+    """``dtype`` when given (float32 or float64); else float64 when every given input is float64
+    and JAX's x64 mode is on, else float32 (warning once when float64 inputs are narrowed)."""
+    explicit = _check_dtype(dtype)
+    if explicit is not None:
+        return explicit
+    wide = all(np.dtype(a.dtype) == np.float64 for a in arrays if a is not None)
+    if wide and jax.config.jax_enable_x64:
+        return np.dtype(np.float64)
+    if any(a is not None and np.dtype(a.dtype) == np.float64 for a in arrays):
+        _warn_float64_once()
+    return np.dtype(np.float32)
+
+
+def check_inputs(x1: np.ndarray, x2: np.ndarray | None = None,
+                 dtype: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate inputs (2-D, real, finite, same feature count) and cast them to the compute dtype
+    (``compute_dtype``)."""
+    checked = []
+    for name, x in (("x1", x1), ("x2", x2)):
+        if x is None:
+            checked.append(None)
+            continue
+        x = np.asarray(x)
+        _check_array(name, x)
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} contains NaN or inf values")
+        checked.append(x)
+    x1, x2 = checked
+    _check_features(x1, x2)
+    dtype = compute_dtype(x1, x2, dtype=dtype)
+    return x1.astype(dtype, copy=False), None if x2 is None else x2.astype(dtype, copy=False)
+
+
+def _check_array(name: str, x: Any) -> None:
+    """Dtype and shape of an input (works on tracers)."""
+    dtype = np.dtype(x.dtype)
+    if dtype == object or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)
+                               or dtype == bool):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one point and one feature, got shape {x.shape}")
+
+
+def _check_features(x1: Any, x2: Any) -> None:
+    if x2 is not None and x2.shape[1] != x1.shape[1]:
+        raise ValueError(f"x1 and x2 must have the same number of features, got {x1.shape[1]} and {x2.shape[1]}")
+
+
+# --- The compiled passes ------------------------------------------------------------------------------
+
+Ops = tuple[_layers.Op, ...]
+
+
+def _input_kernel(x1: jax.Array, x2: jax.Array) -> jax.Array:
+    """K^input = x1 . x2 / d at full precision."""
+    return jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST) / x1.shape[1]
+
+
+def _diagonal_pass(ops: Ops, params: list, x: jax.Array, with_ntk: bool) -> tuple[jax.Array, jax.Array | None]:
+    """Per-point variances K(x, x) at every position, (N, positions + 1), and Theta(x, x) (N,)."""
+    variance = jnp.sum(x * x, axis=1) / x.shape[1]
+    theta = jnp.zeros_like(variance) if with_ntk else None
+    _, theta, recorded = _layers.run(ops, params, variance, theta, _layers.Pass(None, None))
+    return jnp.stack([variance, *recorded], axis=1), theta
+
+
+_variances = jax.jit(_diagonal_pass, static_argnums=(0, 3))
+
+
+def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, var1: jax.Array,
+               x2: jax.Array, var2: jax.Array, same_point: jax.Array | None) -> tuple[jax.Array, ...]:
+    """The requested kernels between x1 and x2 given their per-point variances at every position.
+
+    Where ``same_point`` (x1[i] is x2[j]) the NNGP is set to the per-point variance after every
+    layer, so that the correlation of a point with itself stays exactly 1 and rounding cannot open
+    a spurious angle (see ``activations._correlation``).
+    """
+    k12 = _input_kernel(x1, x2)
+
+    def variances(position: Any) -> tuple[jax.Array, jax.Array]:
+        return _layers.column(var1, position), _layers.column(var2, position).T
+
+    after = None
+    if same_point is not None:
+        k12 = jnp.where(same_point, var1[:, :1], k12)
+
+        def after(position: Any, k12: jax.Array) -> jax.Array:
+            return jnp.where(same_point, _layers.column(var1, position), k12)
+
+    theta = jnp.zeros_like(k12) if "ntk" in names else None
+    k12, theta, _ = _layers.run(ops, params, k12, theta, _layers.Pass(variances, after))
+    kernels = {"nngp": k12, "ntk": theta}
+    return tuple(kernels[name] for name in names)
+
+
+def _tile(ops: Ops, names: tuple[str, ...], params: list, rows: tuple[jax.Array, jax.Array],
+          cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array) -> tuple[jax.Array, ...]:
+    """The requested kernels on one tile; rows/cols are (points, per-point variances)."""
+    (x1, var1), (x2, var2) = rows, cols
+    same_point = on_diagonal & (jnp.arange(x1.shape[0])[:, None] == jnp.arange(x2.shape[0])[None, :])
+    return _pair_pass(ops, names, params, x1, var1, x2, var2, same_point)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 6))
+def _tiles(ops: Ops, names: tuple[str, ...], params: list, rows: tuple[jax.Array, jax.Array],
+           cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array, transpose: bool) -> tuple[jax.Array, ...]:
+    """``_tile`` over a leading axis of tiles (sharded over devices by the caller's placement),
+    followed by the transposed tiles when ``transpose`` (for the lower triangle of K(x, x))."""
+    tiles = jax.vmap(functools.partial(_tile, ops, names, params))(rows, cols, on_diagonal)
+    return tiles + tuple(jnp.swapaxes(t, 1, 2) for t in tiles) if transpose else tiles
+
+
+# --- Networks ---------------------------------------------------------------------------------------
+
+def _walk_activations(layers: Sequence, start: int = 0) -> list[tuple[int, tuple[int, ...], Activation]]:
+    """(input position, path of indices, activation) of every activation, in position order."""
+    found = []
+    position = start
+    for index, layer in enumerate(layers):
+        if isinstance(layer, Residual):
+            found.extend((p, (index,) + path, a) for p, path, a in _walk_activations(layer.layers, position))
+            position += _count_positions(layer.layers) + 1
+        else:
+            if isinstance(layer, Activation):
+                found.append((position, (index,), layer))
+            position += 1
+    return found
+
+
+def _count_positions(layers: Sequence) -> int:
+    return sum(_count_positions(layer.layers) + 1 if isinstance(layer, Residual) else 1 for layer in layers)
+
+
+def _replace(layers: tuple, path: tuple[int, ...], new: Any) -> tuple:
+    index = path[0]
+    if len(path) == 1:
+        return layers[:index] + (new,) + layers[index + 1:]
+    rebuilt = object.__new__(Residual)
+    rebuilt.layers = _replace(layers[index].layers, path[1:], new)
+    return layers[:index] + (rebuilt,) + layers[index + 1:]
+
+
+def _needs_degree(activation: Activation) -> bool:
+    return activation.uses_quadrature and getattr(activation, "degree", 0) is None
+
+
+class _Network:
+    """The methods every network shares: ``kernel``, ``kernel_fn`` and ``diagonal``."""
+
+    def sequence(self) -> tuple:
+        """The checked layer list."""
+        raise NotImplementedError
+
+    def _uses_quadrature(self, layers: Sequence) -> bool:
+        return any(a.uses_quadrature for _, _, a in _walk_activations(layers))
+
+    def _tile_size(self, layers: Sequence, out_of_core: bool) -> int:
+        """Rows and columns of a tile: 1024 in memory (a tile's state stays near the caches),
+        4096 out of core (the lower triangle is written as transposed tiles, one segment of
+        tile_size entries per row: 16 KiB segments write at disk speed, 4 KiB ones measured 3x
+        slower), 128 for quadrature activations (degree^2 evaluations per entry)."""
+        tile_size = getattr(self, "tile_size", None)
+        if tile_size is not None:
+            return int(tile_size)
+        if self._uses_quadrature(layers):
+            return 128
+        return 4096 if out_of_core else 1024
+
+    def _resolved(self, xs: Sequence[np.ndarray], dtype: np.dtype) -> tuple[tuple, _layers.Plan, list[np.ndarray]]:
+        """(layers with every activation resolved for its largest input variance, their plan,
+        the per-point variances of each input)."""
+        layers = self.sequence()
+        d = xs[0].shape[1]
+        compiled = _layers.plan(layers, d, dtype)
+        variances = [np.asarray(_variances(compiled.ops, compiled.params, jnp.asarray(x), False)[0]) for x in xs]
+        changed = False
+        for position, path, activation in _walk_activations(layers):
+            largest = max(float(np.max(v[:, position])) for v in variances)
+            resolved = activation.resolve(largest)
+            if resolved is not activation:
+                layers, changed = _replace(layers, path, resolved), True
+        if changed:
+            compiled = _layers.plan(layers, d, dtype)
+            variances = [np.asarray(_variances(compiled.ops, compiled.params, jnp.asarray(x), False)[0])
+                         for x in xs]
+        return layers, compiled, variances
+
+    def _check_finite(self, variances: np.ndarray, theta: np.ndarray | None) -> None:
+        """Refuse a kernel that overflows the dtype; warn when it underflows to zero (e.g. ReLU with
+        W_std = 1, b_std = 0 at large depth)."""
+        dtype = variances.dtype
+        if not np.all(np.isfinite(variances)) or (theta is not None and not np.all(np.isfinite(theta))):
+            raise ValueError(f"the kernel overflows {dtype} for these inputs (or an activation's expectation "
+                             "diverges): use smaller W_std (or width), or float64 inputs with jax x64 enabled")
+        vanished = (variances[:, -1] < np.finfo(dtype).tiny) & (variances[:, 0] > 0)
+        if np.any(vanished):
+            _checks.warn(f"the NNGP of {int(vanished.sum())} input(s) underflows {dtype} after "
+                         f"{variances.shape[1] - 1} layers (the kernel shrinks by W_std^2 E[phi^2]/K a layer): "
+                         "increase W_std or b_std (ReLU's critical W_std is sqrt(2)), or use float64",
+                         RuntimeWarning, stacklevel=4)
+
+    def kernel(self, x1: np.ndarray, x2: np.ndarray | None = None,
+               get: str | Sequence[str] = KERNEL_NAMES, out: str | os.PathLike | None = None,
+               progress: bool | None = None, dtype: Any = None) -> Kernels | np.ndarray:
+        """NNGP and/or NTK between the rows of x1 (N1, d) and x2 (N2, d); x2=None means x1.
+
+        ``get`` is "nngp", "ntk" (then a single (N1, N2) array is returned) or a sequence of them
+        (then ``Kernels``). K(x1, x1) is computed on upper-triangular tiles only; tiles are
+        sharded over the local JAX devices. ``out="folder/"`` writes ``nngp.npy`` / ``ntk.npy``
+        tile by tile (memory stays bounded) and returns read-only memory maps; a killed run
+        resumes when called again with the same arguments. With several JAX processes (one per
+        host, after ``jax.distributed.initialize``) ``out`` is required, on a filesystem they all
+        share: they split the tiles and each returns the whole kernel. ``progress`` shows a bar
+        (None: auto). ``dtype``: float32 or float64 (None: float64 for float64 inputs with JAX's
+        x64 mode on, else float32).
+        """
+        names = check_kernel_names(get)
+        x1, x2 = check_inputs(x1, x2, dtype=dtype)
+        dtype = x1.dtype
+        xs = [x for x in (x1, x2) if x is not None]
+        layers, compiled, variances = self._resolved(xs, dtype)
+        for x, v in zip(xs, variances):
+            theta = None
+            if "ntk" in names:
+                theta = np.asarray(_variances(compiled.ops, compiled.params, jnp.asarray(x), True)[1])
+            self._check_finite(v, theta)
+        rows = (x1, variances[0])
+        cols = None if x2 is None else (x2, variances[1])
+        tile_size = self._tile_size(layers, out is not None)
+        key = "" if out is None else tiling.fingerprint(x1, "symmetric" if x2 is None else x2, layers, names,
+                                                        tile_size)
+        tile_fn = functools.partial(_tiles, compiled.ops, names, compiled.params)
+        results = dict(zip(names, tiling.evaluate(tile_fn, rows, cols, names, tile_size, dtype, out=out, key=key,
+                                                  progress=progress)))
+        if isinstance(get, str):
+            return results[get]
+        return Kernels(results.get("nngp"), results.get("ntk"))
+
+    def diagonal(self, x: np.ndarray, get: str | Sequence[str] = KERNEL_NAMES, dtype: Any = None) -> Kernels | np.ndarray:
+        """K(x_i, x_i) and/or Theta(x_i, x_i) for every row, shape (N,), in O(N) memory."""
+        names = check_kernel_names(get)
+        x, _ = check_inputs(x, dtype=dtype)
+        _, compiled, (variances,) = self._resolved([x], x.dtype)
+        theta = None
+        if "ntk" in names:
+            theta = np.asarray(_variances(compiled.ops, compiled.params, jnp.asarray(x), True)[1])
+        self._check_finite(variances, theta)
+        results = {"nngp": variances[:, -1], "ntk": theta}
+        if isinstance(get, str):
+            return results[get]
+        return Kernels(*(results[n] if n in names else None for n in KERNEL_NAMES))
+
+    def kernel_fn(self, x1: Any, x2: Any = None, get: str | Sequence[str] = KERNEL_NAMES,
+                  dtype: Any = None) -> Kernels | jax.Array:
+        """The NNGP and/or NTK between the rows of x1 and x2 (x2=None: x1) as a pure JAX function.
+
+        The same recursion as ``kernel`` (see the module docstring), traced: it works under
+        ``jax.jit``, ``jax.vmap`` and ``jax.grad`` with respect to the inputs and the network's
+        leaves (W_std, b_std, activation parameters). On K(x, x) the entries of a point with itself
+        follow the per-point variances, so gradients stay finite on the diagonal.
+
+        Args:
+            x1: inputs (N1, d), a NumPy or JAX array (traced values allowed).
+            x2: inputs (N2, d), or None for x1.
+            get: "nngp", "ntk" or a sequence of them.
+            dtype: float32 or float64 (None: the inputs' floating dtype, float32 for integers).
+
+        Returns:
+            A (N1, N2) JAX array for a single name, else ``Kernels`` of JAX arrays.
+
+        Raises:
+            ValueError: bad shapes or ``get``; a quadrature activation without ``degree`` when
+                the inputs or hyperparameters are traced (give ``degree=`` or ``resolve`` it);
+                concrete inputs whose kernel is not finite.
+
+        Example:
+            >>> import jax, jax.numpy as jnp, nngp_ntk as nk
+            >>> net = nk.Sequential(nk.Dense(W_std=1.5), nk.activations.ReLU(), nk.Dense())
+            >>> x = jnp.ones((3, 2))
+            >>> net.kernel_fn(x, get="nngp").shape
+            (3, 3)
+            >>> g = jax.grad(lambda n: n.kernel_fn(x, get="ntk").sum())(net)
+            >>> type(g).__name__
+            'Sequential'
+        """
+        names = check_kernel_names(get)
+        arrays = []
+        for name, x in (("x1", x1), ("x2", x2)):
+            if x is None:
+                arrays.append(None)
+                continue
+            if not hasattr(x, "dtype"):
+                x = np.asarray(x)
+            _check_array(name, x)
+            arrays.append(x)
+        x1, x2 = arrays
+        _check_features(x1, x2)
+        compute = compute_dtype(x1, x2, dtype=dtype)
+        x1 = jnp.asarray(x1, compute)
+        x2 = None if x2 is None else jnp.asarray(x2, compute)
+        layers = self.sequence()
+        concrete = not _checks.inside_jit() and all(
+            _checks.is_concrete(leaf) for leaf in jax.tree_util.tree_leaves((layers, x1, x2)))
+        if concrete:
+            x1_host = np.asarray(x1)
+            for name, x in (("x1", x1_host), ("x2", None if x2 is None else np.asarray(x2))):
+                if x is not None and not np.all(np.isfinite(x)):
+                    raise ValueError(f"{name} contains NaN or inf values")
+            layers = self._resolved([np.asarray(x) for x in (x1, x2) if x is not None], compute)[0]
+        else:
+            for _, path, activation in _walk_activations(layers):
+                if _needs_degree(activation):
+                    raise ValueError(f"layer {'.'.join(map(str, path))} ({type(activation).__name__}) uses quadrature "
+                                     "with degree=None, which needs concrete inputs: inside jit/vmap/grad "
+                                     "give degree= or use activation.resolve(max_variance)")
+        compiled = _layers.plan(layers, x1.shape[1], compute)
+        var1 = _diagonal_pass(compiled.ops, compiled.params, x1, False)[0]
+        if x2 is None:
+            x2, var2 = x1, var1
+            same_point = jnp.eye(x1.shape[0], dtype=bool)
+        else:
+            var2 = _diagonal_pass(compiled.ops, compiled.params, x2, False)[0]
+            same_point = None
+        results = _pair_pass(compiled.ops, names, compiled.params, x1, var1, x2, var2, same_point)
+        if concrete and not all(bool(jnp.all(jnp.isfinite(r))) for r in results):
+            raise ValueError(f"the kernel overflows {compute} for these inputs (or an activation's expectation "
+                             "diverges): use smaller W_std (or width), or float64 with jax x64 enabled")
+        if isinstance(get, str):
+            return results[0]
+        return Kernels(*(results[names.index(n)] if n in names else None for n in KERNEL_NAMES))
+
+
+@jax.tree_util.register_pytree_with_keys_class
+class Sequential(_Network):
+    """A network of layers applied in order: ``Dense``, ``LayerNorm``, ``Residual`` and any
+    ``nngp_ntk.activations`` instance (see ``nngp_ntk.layers`` for what each does to the kernels).
+
+    A pytree whose leaves are the numeric hyperparameters (W_std, b_std, activation parameters):
+    ``jax.grad`` with respect to a network returns a network of gradients.
+
+    Args:
+        *layers: one or more layers; a ``Sequential`` among them is spliced in.
+
+    Raises:
+        ValueError: no layers, an activation or LayerNorm whose input is not Gaussian (before any
+            Dense, or two activations in a row), a standard-parameterization Dense without a known
+            input width (named by position).
+        TypeError: an element that is not a layer.
+
+    Example:
+        >>> import numpy as np, nngp_ntk as nk
+        >>> net = nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.LayerNorm(), nk.activations.ReLU(),
+        ...                     nk.Residual(nk.Dense(W_std=1.4), nk.activations.Erf(), nk.Dense()),
+        ...                     nk.Dense(W_std=1.0, b_std=None))
+        >>> net.kernel(np.ones((4, 3), np.float32)).ntk.shape
+        (4, 4)
+    """
+
+    def __init__(self, *layers: Any) -> None:
+        spliced = []
+        for layer in layers:
+            spliced.extend(layer.layers if isinstance(layer, Sequential) else (layer,))
+        self.layers = tuple(spliced)
+        _layers.check_layers(self.layers)
+
+    def sequence(self) -> tuple:
+        return self.layers
+
+    def __repr__(self) -> str:
+        return f"Sequential({', '.join(map(repr, self.layers))})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.layers == self.layers
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.layers))
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.layers[index]
+
+    def tree_flatten_with_keys(self) -> tuple[list, tuple]:
+        return _layers._flatten_layers_with_keys(self.layers)
+
+    @classmethod
+    def tree_unflatten(cls, aux: tuple, children: Sequence) -> Sequential:
+        network = object.__new__(cls)
+        network.layers = _layers._unflatten_layers(aux, children)
+        return network
 
 
 class _Spec(NamedTuple):
-    """Hashable, validated description of a network: the static argument of the compiled passes."""
+    """FullyConnected's arguments in normal form (used by ``finite`` and ``scaling``)."""
 
     depth: int
     activation: Activation
@@ -52,190 +484,26 @@ class _Spec(NamedTuple):
     width: float
 
 
-def _per_layer(name: str, value: float | Sequence[float], depth: int) -> tuple[float, ...]:
-    """A scalar or a sequence of length depth + 1, as a tuple of non-negative floats."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        values = (float(value),) * (depth + 1)
-    elif isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str):
-        values = tuple(np.asarray(value, dtype=float).reshape(-1).tolist())
+def _per_layer(name: str, value: Any, depth: int) -> tuple:
+    """A scalar or a sequence of length depth + 1, as a tuple of non-negative numbers (tracers kept)."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a number or a sequence of numbers, got {type(value).__name__}")
+    if isinstance(value, (Sequence, np.ndarray)) or (hasattr(value, "ndim") and value.ndim == 1):
+        values = tuple(value[i] for i in range(len(value))) if not isinstance(value, np.ndarray) \
+            else tuple(value.reshape(-1).tolist())
         if len(values) != depth + 1:
             raise ValueError(f"{name} must be a number or a sequence of depth + 1 = {depth + 1} "
                              f"per-layer values, got {len(values)} values")
     else:
-        raise TypeError(f"{name} must be a number or a sequence of numbers, got {type(value).__name__}")
-    if not all(np.isfinite(values)) or min(values) < 0:
-        raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
-    return values
+        values = (value,) * (depth + 1)
+    return tuple(_checks.check_real(name, v, minimum=0.0) for v in values)
 
 
-def _check_kernel_names(get: str | Sequence[str]) -> tuple[str, ...]:
-    names = (get,) if isinstance(get, str) else tuple(get)
-    unknown = [n for n in names if n not in KERNEL_NAMES]
-    if unknown or not names:
-        raise ValueError(f"get must be one of {KERNEL_NAMES} or a non-empty sequence of them, got {get!r}")
-    return names
-
-
-def compute_dtype(*arrays: np.ndarray | None) -> np.dtype:
-    """float64 when every given input is float64 and JAX's x64 mode is on, else float32."""
-    wide = all(np.asarray(a).dtype == np.float64 for a in arrays if a is not None)
-    return np.dtype(np.float64 if wide and jax.config.jax_enable_x64 else np.float32)
-
-
-def check_inputs(x1: np.ndarray, x2: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate inputs (2-D, real, finite, same feature count) and cast them to the compute dtype."""
-    checked = []
-    for name, x in (("x1", x1), ("x2", x2)):
-        if x is None:
-            checked.append(None)
-            continue
-        x = np.asarray(x)
-        if x.dtype == object or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)
-                                     or x.dtype == bool):
-            raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
-        if x.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
-        if x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(f"{name} must have at least one point and one feature, got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise ValueError(f"{name} contains NaN or inf values")
-        checked.append(x)
-    x1, x2 = checked
-    if x2 is not None and x2.shape[1] != x1.shape[1]:
-        raise ValueError(f"x1 and x2 must have the same number of features, got {x1.shape[1]} and {x2.shape[1]}")
-    dtype = compute_dtype(x1, x2)
-    return x1.astype(dtype, copy=False), None if x2 is None else x2.astype(dtype, copy=False)
-
-
-Weights = tuple[np.ndarray, np.ndarray]
-
-
-def _compiled(spec: _Spec, dtype: np.dtype) -> tuple[_Spec, Weights]:
-    """The static part of ``spec`` for the compiled passes (W_std and b_std blanked, so that other
-    weights reuse the compiled code) and the per-layer W_l^2, b_l^2 for l = 0..depth as arrays of
-    ``dtype``, squared in float64 and rounded once (rounding W first drifted float32 kernels by 1e-7
-    a layer against the per-point variances)."""
-    return spec._replace(W_std=(), b_std=()), (np.asarray(np.square(spec.W_std), dtype),
-                                               np.asarray(np.square(spec.b_std), dtype))
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _variance_trajectory(spec: _Spec, weights: Weights, x: jax.Array) -> jax.Array:
-    """K^l(x, x) for l = 0..depth as columns (N, depth + 1): K^l = W_l^2 E[phi(u)^2] + b_l^2."""
-    w2, b2 = weights
-    variance = w2[0] * jnp.sum(x * x, axis=1) / x.shape[1] + b2[0]
-
-    def layer(previous: jax.Array, weights: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
-        new = weights[0] * spec.activation.variance(previous) + weights[1]
-        return new, new
-
-    # A compiled loop: unrolled, compiling took 40-65 s at depth 200.
-    _, deeper = jax.lax.scan(layer, variance, (w2[1:], b2[1:]))
-    return jnp.concatenate([variance[:, None], deeper.T], axis=1)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _diagonal_ntk(spec: _Spec, weights: Weights, x: jax.Array, variances: jax.Array) -> jax.Array:
-    """Theta^depth(x, x) from the variances: Theta^l = A^l + W_l^2 E[phi'(u)^2] Theta^{l-1}."""
-    theta = variances[:, 0] if spec.parameterization == "ntk" else jnp.sum(x * x, axis=1) + 1
-
-    def layer(theta: jax.Array, inputs: tuple[jax.Array, ...]) -> tuple[jax.Array, None]:
-        previous, new, w2_layer = inputs
-        derivative = spec.activation.dual(previous, previous, previous)[1]
-        added = new if spec.parameterization == "ntk" else spec.width * spec.activation.variance(previous) + 1
-        return added + w2_layer * derivative * theta, None
-
-    theta, _ = jax.lax.scan(layer, theta, (variances[:, :-1].T, variances[:, 1:].T, weights[0][1:]))
-    return theta
-
-
-def _resolve_quadrature(spec: _Spec, *xs: np.ndarray) -> _Spec:
-    """Fix an automatic quadrature degree from the largest pre-activation variance of the inputs."""
-    if not spec.activation.uses_quadrature:
-        return spec
-    inputs = max(spec.depth, 1)  # the variances entering the activations (depth 0 has none)
-    largest = max(float(np.max(np.asarray(_variance_trajectory(*_compiled(spec, x.dtype), jnp.asarray(x)))[:, :inputs]))
-                  for x in xs)
-    return spec._replace(activation=spec.activation.resolve(largest))
-
-
-def _checked_variances(spec: _Spec, x: np.ndarray, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per-point variances K^0..K^depth (N, depth + 1) and, when "ntk" is in ``names``, Theta(x, x)
-    (N,), refusing a kernel that overflows the dtype and warning when it underflows to zero (e.g.
-    ReLU with W_std = 1, b_std = 0 at large depth)."""
-    static, weights = _compiled(spec, x.dtype)
-    variances = np.asarray(_variance_trajectory(static, weights, jnp.asarray(x)))
-    theta = None
-    if "ntk" in names:
-        theta = np.asarray(_diagonal_ntk(static, weights, jnp.asarray(x), jnp.asarray(variances)))
-    dtype = variances.dtype
-    if not np.all(np.isfinite(variances)) or ("ntk" in names and not np.all(np.isfinite(theta))):
-        raise ValueError(f"the kernel overflows {dtype} for these inputs: W_std (or width) is too large for "
-                         f"depth {spec.depth}; use smaller W_std or float64 inputs with jax x64 enabled")
-    vanished = (variances[:, -1] < np.finfo(dtype).tiny) & (variances[:, 0] > 0)
-    if np.any(vanished):
-        warnings.warn(f"the NNGP of {int(vanished.sum())} input(s) underflows {dtype} at depth {spec.depth} "
-                      "(the kernel shrinks by W_std^2 E[phi^2]/K a layer): increase W_std or b_std "
-                      "(ReLU's critical W_std is sqrt(2)), or use float64", RuntimeWarning, stacklevel=3)
-    return variances, theta
-
-
-def _layer(spec: _Spec, w2: jax.Array, b2: jax.Array, k11: jax.Array, k22: jax.Array,
-           nngp: jax.Array, ntk: jax.Array | None) -> tuple[jax.Array, jax.Array | None]:
-    """One [phi, Dense] step of the recursion on a tile."""
-    mean_product, derivative = spec.activation.dual(k11, nngp, k22)
-    new_nngp = w2 * mean_product + b2
-    if ntk is not None:
-        added = new_nngp if spec.parameterization == "ntk" else spec.width * mean_product + 1
-        ntk = added + w2 * derivative * ntk
-    return new_nngp, ntk
-
-
-def _tile(spec: _Spec, names: tuple[str, ...], weights: Weights, rows: tuple[jax.Array, jax.Array],
-          cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array) -> tuple[jax.Array, ...]:
-    """The requested kernels on one tile; rows/cols are (points, per-point variances K^0..K^depth).
-
-    On a diagonal tile of K(x, x) (``on_diagonal``) the entries K^l(x_i, x_i) are set to the
-    per-point variances after every layer, so that the correlation of a point with itself stays
-    exactly 1 and rounding cannot open a spurious angle (see ``activations._correlation``).
-    """
-    (x1, var1), (x2, var2) = rows, cols
-    gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
-    same_point = on_diagonal & (jnp.arange(x1.shape[0])[:, None] == jnp.arange(x2.shape[0])[None, :])
-    w2, b2 = weights
-    nngp = jnp.where(same_point, var1[:, :1], w2[0] * gram / x1.shape[1] + b2[0])
-    ntk = None
-    if "ntk" in names:
-        ntk = nngp if spec.parameterization == "ntk" else gram + 1
-    # The layers run in a compiled loop: each iteration is one fused pass over the tile. Unrolled,
-    # XLA's CPU fusion recomputes earlier layers inside later fusions (measured 8x slower at
-    # depth 10 and 8 s to compile at depth 30).
-    def body(layer: jax.Array, state: tuple[jax.Array, jax.Array | None]) -> tuple[jax.Array, jax.Array | None]:
-        k11 = jax.lax.dynamic_index_in_dim(var1, layer, axis=1, keepdims=True)
-        k22 = jax.lax.dynamic_index_in_dim(var2, layer, axis=1, keepdims=True).T
-        nngp, ntk = _layer(spec, w2[layer + 1], b2[layer + 1], k11, k22, *state)
-        nngp = jnp.where(same_point, jax.lax.dynamic_index_in_dim(var1, layer + 1, axis=1), nngp)
-        return nngp, ntk
-
-    if spec.depth:
-        nngp, ntk = jax.lax.fori_loop(0, spec.depth, body, (nngp, ntk))
-    kernels = {"nngp": nngp, "ntk": ntk}
-    return tuple(kernels[name] for name in names)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 6))
-def _tiles(spec: _Spec, names: tuple[str, ...], weights: Weights, rows: tuple[jax.Array, jax.Array],
-           cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array, transpose: bool) -> tuple[jax.Array, ...]:
-    """``_tile`` over a leading axis of tiles (sharded over devices by the caller's placement),
-    followed by the transposed tiles when ``transpose`` (for the lower triangle of K(x, x))."""
-    tiles = jax.vmap(functools.partial(_tile, spec, names, weights))(rows, cols, on_diagonal)
-    return tiles + tuple(jnp.swapaxes(t, 1, 2) for t in tiles) if transpose else tiles
-
-
+@jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass
-class FullyConnected:
+class FullyConnected(_Network):
     """An infinitely wide fully-connected network: ``depth`` hidden [Dense, activation] layers and a
-    Dense readout, with the NNGP and NTK of its output (see the module docstring for the recursion).
+    Dense readout, i.e. ``Sequential(*[Dense, activation] * depth, Dense)`` (see ``layers()``).
 
     Args:
         depth: number of hidden layers (0: a linear model).
@@ -256,7 +524,7 @@ class FullyConnected:
     tile_size: int | None = None
 
     def __post_init__(self) -> None:
-        self.spec()
+        self.sequence()
 
     def get_params(self, deep: bool = True) -> dict:
         """The constructor arguments (scikit-learn convention, so estimators can tune them)."""
@@ -272,86 +540,73 @@ class FullyConnected:
         for key, value in params.items():
             setattr(self, key, value)
         try:
-            self.spec()
+            self.sequence()
         except (TypeError, ValueError):
             for key, value in previous.items():
                 setattr(self, key, value)
             raise
         return self
 
-    def spec(self) -> _Spec:
-        """Validate the arguments and return their hashable normal form."""
+    def sequence(self) -> tuple:
+        """Validate the arguments and return the layers ``[Dense, activation] * depth + [Dense]``."""
         depth = self.depth
         if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
             raise ValueError(f"depth must be an integer >= 0, got {depth!r}")
         depth = int(depth)
-        if self.parameterization not in PARAMETERIZATIONS:
-            raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS}, got {self.parameterization!r}")
-        width = 0.0
+        _checks.check_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
+        width = self.width
         if self.parameterization == "standard":
-            if self.width is None:
+            if width is None:
                 raise ValueError("parameterization='standard' needs width=n, the hidden layer width")
-            if isinstance(self.width, bool) or not isinstance(self.width, numbers.Real) or not self.width > 0:
-                raise ValueError(f"width must be a positive number, got {self.width!r}")
-            width = float(self.width)
-        elif self.width is not None and (not isinstance(self.width, numbers.Real) or not self.width > 0):
-            raise ValueError(f"width must be a positive number or None, got {self.width!r}")
+        if width is not None and (isinstance(width, bool) or not isinstance(width, numbers.Real) or not width > 0):
+            raise ValueError(f"width must be a positive number{' or None' if self.parameterization == 'ntk' else ''}, "
+                             f"got {width!r}")
         if self.tile_size is not None and (isinstance(self.tile_size, bool)
                                            or not isinstance(self.tile_size, (int, np.integer))
                                            or self.tile_size < 1):
             raise ValueError(f"tile_size must be a positive integer or None, got {self.tile_size!r}")
-        return _Spec(depth, get_activation(self.activation), _per_layer("W_std", self.W_std, depth),
-                     _per_layer("b_std", self.b_std, depth), self.parameterization, width)
+        activation = get_activation(self.activation)
+        w_std = _per_layer("W_std", self.W_std, depth)
+        b_std = _per_layer("b_std", self.b_std, depth)
+        layers = []
+        for layer in range(depth + 1):
+            hidden = width if layer < depth else None
+            layers.append(_dense(w_std[layer], b_std[layer], self.parameterization, hidden))
+            if layer < depth:
+                layers.append(activation)
+        return tuple(layers)
 
-    def _tile_size(self, spec: _Spec, out_of_core: bool) -> int:
-        """Rows and columns of a tile: 1024 in memory (a tile's state stays near the caches),
-        4096 out of core (the lower triangle is written as transposed tiles, one segment of
-        tile_size entries per row: 16 KiB segments write at disk speed, 4 KiB ones measured 3x
-        slower), 128 for quadrature activations (degree^2 evaluations per entry)."""
-        if self.tile_size is not None:
-            return int(self.tile_size)
-        if spec.activation.uses_quadrature:
-            return 128
-        return 4096 if out_of_core else 1024
+    def spec(self) -> _Spec:
+        """The validated arguments in normal form (per-layer W_std and b_std tuples)."""
+        layers = self.sequence()
+        dense = [layer for layer in layers if isinstance(layer, Dense)]
+        return _Spec(int(self.depth), get_activation(self.activation), tuple(layer.W_std for layer in dense),
+                     tuple(layer.b_std for layer in dense), self.parameterization,
+                     0.0 if self.width is None else float(self.width))
 
-    def kernel(self, x1: np.ndarray, x2: np.ndarray | None = None,
-               get: str | Sequence[str] = KERNEL_NAMES, out: str | os.PathLike | None = None,
-               progress: bool | None = None) -> Kernels | np.ndarray:
-        """NNGP and/or NTK between the rows of x1 (N1, d) and x2 (N2, d); x2=None means x1.
+    def layers(self) -> Sequential:
+        """The ``Sequential`` this network stands for."""
+        return Sequential(*self.sequence())
 
-        ``get`` is "nngp", "ntk" (then a single (N1, N2) array is returned) or a sequence of them
-        (then ``Kernels``). K(x1, x1) is computed on upper-triangular tiles only; tiles are
-        sharded over the local JAX devices. ``out="folder/"`` writes ``nngp.npy`` / ``ntk.npy``
-        tile by tile (memory stays bounded) and returns read-only memory maps; a killed run
-        resumes when called again with the same arguments. With several JAX processes (one per
-        host, after ``jax.distributed.initialize``) ``out`` is required, on a filesystem they all
-        share: they split the tiles and each returns the whole kernel. ``progress`` shows a bar (None: auto).
-        """
-        spec = self.spec()
-        names = _check_kernel_names(get)
-        x1, x2 = check_inputs(x1, x2)
-        dtype = x1.dtype
-        spec = _resolve_quadrature(spec, *(x for x in (x1, x2) if x is not None))
-        rows = (x1, _checked_variances(spec, x1, names)[0])
-        cols = None if x2 is None else (x2, _checked_variances(spec, x2, names)[0])
-        tile_size = self._tile_size(spec, out is not None)
-        key = "" if out is None else tiling.fingerprint(x1, "symmetric" if x2 is None else x2, spec, names, tile_size)
-        static, weights = _compiled(spec, dtype)
-        tile_fn = functools.partial(_tiles, static, names, weights)
-        results = dict(zip(names, tiling.evaluate(tile_fn, rows, cols, names, tile_size, dtype, out=out, key=key,
-                                                  progress=progress)))
-        if isinstance(get, str):
-            return results[get]
-        return Kernels(results.get("nngp"), results.get("ntk"))
+    def tree_flatten_with_keys(self) -> tuple[tuple, tuple]:
+        activation = get_activation(self.activation)
+        _, static = _layers._static_or_tree(activation)
+        child = activation if static[0] == "tree" else None
+        return (((_layers._key("W_std"), self.W_std), (_layers._key("b_std"), self.b_std),
+                 (_layers._key("activation"), child)),
+                (self.depth, static, self.parameterization, self.width, self.tile_size))
 
-    def diagonal(self, x: np.ndarray, get: str | Sequence[str] = KERNEL_NAMES) -> Kernels | np.ndarray:
-        """K(x_i, x_i) and/or Theta(x_i, x_i) for every row, shape (N,), in O(N) memory."""
-        spec = self.spec()
-        names = _check_kernel_names(get)
-        x, _ = check_inputs(x)
-        spec = _resolve_quadrature(spec, x)
-        variances, theta = _checked_variances(spec, x, names)
-        results = {"nngp": variances[:, -1], "ntk": theta}
-        if isinstance(get, str):
-            return results[get]
-        return Kernels(*(results[n] if n in names else None for n in KERNEL_NAMES))
+    @classmethod
+    def tree_unflatten(cls, aux: tuple, children: Sequence) -> FullyConnected:
+        depth, static, parameterization, width, tile_size = aux
+        network = object.__new__(cls)
+        network.depth, network.parameterization, network.width, network.tile_size = depth, parameterization, width, tile_size
+        network.W_std, network.b_std = children[0], children[1]
+        network.activation = children[2] if static[0] == "tree" else static[1]
+        return network
+
+
+def _dense(w_std: Any, b_std: Any, parameterization: str, width: Any) -> Dense:
+    """A Dense of FullyConnected (width may be a float there: it only scales the standard NTK)."""
+    layer = _layers._new(Dense, W_std=w_std, b_std=b_std, parameterization=parameterization, width=width)
+    return layer

@@ -255,9 +255,9 @@ def test_other_weights_reuse_the_compiled_passes():
     a hyperparameter search compiles once per depth, activation and shape (0.7 s a setting saved)."""
     x = np.random.default_rng(3).standard_normal((40, 6)).astype(np.float32)
     first = nk.FullyConnected(depth=2, W_std=1.0, b_std=0.0).kernel(x)
-    compiled = (kernels._tiles._cache_size(), kernels._variance_trajectory._cache_size())
+    compiled = (kernels._tiles._cache_size(), kernels._variances._cache_size())
     second = nk.FullyConnected(depth=2, W_std=1.7, b_std=0.3).kernel(x)
-    assert (kernels._tiles._cache_size(), kernels._variance_trajectory._cache_size()) == compiled
+    assert (kernels._tiles._cache_size(), kernels._variances._cache_size()) == compiled
     # ReLU without bias is homogeneous of degree 2 in W per layer: both kernels scale by W^(2 (depth + 1))
     scaled = nk.FullyConnected(depth=2, W_std=1.7, b_std=0.0).kernel(x)
     np.testing.assert_allclose(scaled.nngp, 1.7 ** 6 * first.nngp, rtol=2e-5)

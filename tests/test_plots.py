@@ -10,7 +10,7 @@ pytest.importorskip("matplotlib")
 from matplotlib.image import imread  # noqa: E402
 
 from nngp_ntk import spectrum  # noqa: E402
-from nngp_ntk.cli import plots  # noqa: E402
+from nngp_ntk.cli import plots, text  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -46,5 +46,7 @@ def test_curve_and_panel_figures(tmp_path):
 
 
 def test_interval_text():
-    assert plots._interval(0.12345, (0.1, 0.15)) == "0.123 [0.100, 0.150]"
-    assert plots._interval(1.0, None) == "1.000"
+    assert text.interval(0.12345, (0.1, 0.15)) == "0.123 [0.100, 0.150]"
+    assert text.interval(1.0, None) == "1.000"
+    assert text.interval(float("nan"), (float("nan"), float("nan"))) == text.UNRELIABLE
+    assert text.interval(None) == "-"

@@ -10,6 +10,7 @@ import scipy.integrate
 
 import nngp_ntk as nk
 from nngp_ntk import data, spectrum
+from nngp_ntk._checks import NotConvergedWarning
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def test_randomized_eigh_low_rank_and_full_basis():
 
 def test_randomized_warns_when_not_converged():
     matrix, _ = _power_law_matrix(300, 0.5)
-    with pytest.warns(RuntimeWarning, match="still changed"):
+    with pytest.warns(NotConvergedWarning, match="still changed"):
         system = spectrum.randomized_eigh(lambda Q: matrix @ Q, 300, 40, block_size=20, max_passes=3, tol=1e-9)
     assert not system.converged and system.passes == 3
 
@@ -138,14 +139,14 @@ def test_fit_window_for_a_top_k_of_a_larger_sample():
     assert spectrum.default_window(5000) == (10, 500)
 
 
-def test_fit_errors():
+def test_fit_errors_and_unreliable_fits():
     ev = np.arange(1, 300, dtype=float) ** -1.2
-    with pytest.raises(ValueError, match="too short"):
-        spectrum.fit_power_law(ev)  # automatic window [10, 29]
-    with pytest.raises(ValueError, match="too short"):
-        spectrum.fit_power_law(ev, window=(10, 30))
-    with pytest.raises(ValueError, match="positive eigenvalues"):
-        spectrum.fit_power_law(np.concatenate([ev, np.zeros(2000)]), window=(10, 400))
+    for fit, reason in [(spectrum.fit_power_law(ev), "too short"),  # automatic window [10, 29]
+                        (spectrum.fit_power_law(ev, window=(10, 30)), "too short"),
+                        (spectrum.fit_power_law(np.concatenate([ev, np.zeros(2000)]), window=(10, 400)),
+                         "not positive")]:
+        assert not fit.reliable and reason in fit.reason and np.isnan(fit.alpha_K) and np.isnan(fit.ci).all()
+    assert spectrum.fit_power_law(ev, window=(10, 30)).window == (10, 30)
     with pytest.raises(ValueError, match="descending"):
         spectrum.fit_power_law(ev[::-1])
     with pytest.raises(ValueError, match="window"):
@@ -201,8 +202,8 @@ def test_relu_sphere_decay_matches_bietti_bach(dim, kernel, excess, depth, b_std
     net = nk.FullyConnected(depth=depth, activation="relu", W_std=1.0, b_std=b_std)
     sph = spectrum.sphere_eigenvalues(net, dim=dim, max_degree=200, kernel=kernel)
     decay = sph.decay(40, 200)
-    assert abs(decay.exponent + dim + excess) < 0.15
-    assert len(decay.degrees) == (81 if depth == 1 else 161)
+    assert abs(decay.alpha - dim - excess) < 0.15
+    assert decay.n_points == (81 if depth == 1 else 161)
 
 
 @pytest.mark.parametrize("kernel", ["ntk", "nngp"])
@@ -224,9 +225,11 @@ def test_sphere_eigenvalues_match_the_empirical_spectrum(kernel):
 
 def test_sphere_errors():
     net = nk.FullyConnected(depth=1)
-    for dim in (1, 0, 2.5):
+    for dim in (1, 0):
         with pytest.raises(ValueError, match="dim"):
             spectrum.sphere_eigenvalues(net, dim=dim, max_degree=10)
+    with pytest.raises(TypeError, match="dim"):
+        spectrum.sphere_eigenvalues(net, dim=2.5, max_degree=10)
     with pytest.raises(ValueError, match="kernel"):
         spectrum.sphere_eigenvalues(net, dim=3, max_degree=10, kernel="both")
     sph = spectrum.sphere_eigenvalues(net, dim=2, max_degree=10)

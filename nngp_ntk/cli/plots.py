@@ -19,6 +19,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from nngp_ntk.cli.text import interval
+
 DPI = 120
 
 
@@ -35,11 +37,6 @@ class Curve(NamedTuple):
     fit_label: str = ""
 
 
-def _interval(value: float, ci: Sequence[float] | None) -> str:
-    """'0.123 [0.100, 0.150]' (the interval omitted when None)."""
-    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
-
-
 def _save(figure: Figure, path: str | os.PathLike) -> None:
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=DPI)
@@ -49,7 +46,7 @@ def spectrum_figure(path: str | os.PathLike, eigenvalues: np.ndarray, fit, title
     """Eigenvalues lambda_i of K/N against i on log-log axes, with the fitted power law
     A i^-(1 + alpha_K) (solid on the fit window, dashed beyond) and the window shaded.
 
-    ``fit`` is a ``nngp_ntk.spectrum.PowerLawFit`` (alpha_K, ci, window, callable at indices).
+    ``fit`` is a ``nngp_ntk.fits.PowerLawFit`` (alpha_K, ci, window, callable at indices).
     """
     values = np.asarray(eigenvalues, dtype=np.float64)
     index = np.arange(1, len(values) + 1)
@@ -61,7 +58,7 @@ def spectrum_figure(path: str | os.PathLike, eigenvalues: np.ndarray, fit, title
     axes.loglog(index, fit(index), "--", color="C3", linewidth=0.8, alpha=0.6)
     inside = np.arange(low, high + 1)
     axes.loglog(inside, fit(inside), "-", color="C3", linewidth=2,
-                label=f"fit $i^{{-(1+\\alpha_K)}}$, $\\alpha_K$ = {_interval(fit.alpha_K, fit.ci)}")
+                label=f"fit $i^{{-(1+\\alpha_K)}}$, $\\alpha_K$ = {interval(fit.alpha_K, fit.ci)}")
     axes.axvspan(low, high, color="C3", alpha=0.08, label=f"fit window i = {low}..{high}")
     if positive.any():  # down to the smallest positive eigenvalue, at most 12 decades below the largest
         axes.set_ylim(max(values[positive].min() / 2, values[positive].max() * 1e-12), None)

@@ -1,0 +1,535 @@
+"""The layer algebra: layers acting on the kernels of a network's current pre-activations.
+
+The state between two sets of points is (K11, K12, K22, Theta12): the per-point variances K(x, x),
+K(x', x'), the NNGP K(x, x') and the NTK Theta(x, x'), plus (statically) whether the current
+features are Gaussian and their width. With d the input dimension it starts at
+
+    input:      K = x . x' / d,   Theta = 0,   not Gaussian,   width d
+
+and every layer maps it (neural-tangents 0.6.5 conventions: ``stax.Dense``, the elementwise
+layers, ``LayerNorm(axis=-1)``, ``FanOut(2)`` / ``FanInSum()``):
+
+    Dense (ntk):       K <- W^2 K + b^2,         Theta <- K_new + W^2 Theta
+    Dense (standard):  K <- W^2 K + b^2,         Theta <- n_in K + [b present] + W^2 Theta
+    phi:               K <- E[phi(u) phi(v)],    Theta <- E[phi'(u) phi'(v)] Theta
+    LayerNorm:         K <- K / sqrt((K11 + eps)(K22 + eps)),   Theta likewise
+    Residual(block):   K <- K + K_block,         Theta <- Theta + Theta_block
+
+with (u, v) ~ N(0, [[K11, K12], [K12, K22]]), n_in the width of the Dense's input (d for the
+first) and ``b_std=None`` a Dense without bias (b = 0, and no +1 in the standard NTK). A Dense
+makes the features Gaussian; an activation needs Gaussian input and its output is not Gaussian
+(``Identity`` excepted); LayerNorm needs and keeps Gaussian features; a Residual needs one of its
+branches to have zero mean, so that the cross terms vanish and the kernels add (``FanInSum``).
+
+The layers are pytrees (W_std and b_std are leaves), so networks built from them can be
+differentiated and vmapped over. Here they are also compiled to a ``Plan``: a static program
+(hashable: the argument that selects compiled code) and its numeric parameters, with runs of
+identical blocks found and folded into loops, so that depth costs compile time only once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nngp_ntk import _checks, _fastmath
+from nngp_ntk.activations import Activation, Identity
+
+Array = jax.Array
+PARAMETERIZATIONS = ("ntk", "standard")
+
+
+class Layer:
+    """Base of the non-activation layers (every ``nngp_ntk.activations`` instance is a layer too)."""
+
+
+def is_layer(value: Any) -> bool:
+    """True for a ``Dense``, ``LayerNorm``, ``Residual`` or an activation instance."""
+    return isinstance(value, (Layer, Activation))
+
+
+def _layer_name(layer: Any) -> str:
+    return type(layer).__name__
+
+
+def _static_or_tree(activation: Activation) -> tuple[list, Any]:
+    """(leaves, static part) of an activation: its pytree leaves and treedef when it is a
+    registered pytree, else no leaves and the (hashable) instance itself."""
+    leaves, treedef = jax.tree_util.tree_flatten(activation)
+    if len(leaves) == 1 and leaves[0] is activation:
+        return [], ("instance", activation)
+    return leaves, ("tree", treedef)
+
+
+def _rebuild_activation(static: Any, leaves: Sequence) -> Activation:
+    kind, value = static
+    return value if kind == "instance" else jax.tree_util.tree_unflatten(value, list(leaves))
+
+
+def _flatten_layers(layers: Sequence) -> tuple[list, tuple]:
+    """Children and aux data of a layer list: activations that are not registered pytrees go to
+    the (static) aux data, so a network's leaves are only numbers."""
+    children, aux = [], []
+    for layer in layers:
+        if isinstance(layer, Activation):
+            leaves, static = _static_or_tree(layer)
+            if static[0] == "instance":
+                children.append(None)
+                aux.append(static)
+                continue
+        children.append(layer)
+        aux.append(None)
+    return children, tuple(aux)
+
+
+def _key(name: str) -> jax.tree_util.GetAttrKey:
+    """The path entry of a named field, so that leaves read as ``layers[0].W_std``."""
+    return jax.tree_util.GetAttrKey(name)
+
+
+def _flatten_layers_with_keys(layers: Sequence) -> tuple[list, tuple]:
+    """``_flatten_layers`` with each child keyed by its position, ``layers[i]``."""
+    children, aux = _flatten_layers(layers)
+    return [(_key(f"layers[{i}]"), child) for i, child in enumerate(children)], aux
+
+
+def _unflatten_layers(aux: tuple, children: Sequence) -> tuple:
+    return tuple(static[1] if static is not None else child for static, child in zip(aux, children))
+
+
+def _new(cls: type, **fields: Any) -> Any:
+    """An instance of a frozen dataclass without running its checks (pytree unflattening gets
+    gradients, tracers and placeholders, which are not hyperparameters to validate)."""
+    instance = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(instance, name, value)
+    return instance
+
+
+@jax.tree_util.register_pytree_with_keys_class
+@dataclasses.dataclass(frozen=True)
+class Dense(Layer):
+    """A fully-connected layer, z = W a / sqrt(n_in) + b in neural-tangents' parameterizations:
+
+    K <- W_std^2 K + b_std^2;  Theta <- K_new + W_std^2 Theta (ntk)
+                                or n_in K + 1 + W_std^2 Theta (standard; no +1 when b_std is None).
+
+    Args:
+        W_std: weight standard deviation (>= 0).
+        b_std: bias standard deviation (>= 0), or None for no bias parameter. In the standard
+            parameterization a bias of std 0 still trains and adds 1 to the NTK; None does not.
+        parameterization: "ntk" or "standard".
+        width: this layer's output width (neural-tangents' ``Dense(out_dim)``); the standard
+            parameterization of the next Dense scales its NTK by it, so it is needed there.
+
+    Raises:
+        ValueError: negative or non-finite stds, an unknown parameterization, a width < 1.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> nk.Dense(W_std=1.5, b_std=None)
+        Dense(W_std=1.5, b_std=None, parameterization='ntk', width=None)
+    """
+
+    W_std: float = 1.0
+    b_std: float | None = 0.0
+    parameterization: str = "ntk"
+    width: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "W_std", _checks.check_real("W_std", self.W_std, minimum=0.0))
+        object.__setattr__(self, "b_std", _checks.check_real("b_std", self.b_std, minimum=0.0, allow_none=True))
+        _checks.check_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
+        object.__setattr__(self, "width", _checks.check_integer("width", self.width, minimum=1, allow_none=True))
+
+    def tree_flatten_with_keys(self) -> tuple[tuple, tuple]:
+        return (((_key("W_std"), self.W_std), (_key("b_std"), self.b_std)),
+                (self.parameterization, self.width))
+
+    @classmethod
+    def tree_unflatten(cls, aux: tuple, children: Sequence) -> Dense:
+        return _new(cls, W_std=children[0], b_std=children[1], parameterization=aux[0], width=aux[1])
+
+
+@jax.tree_util.register_pytree_with_keys_class
+@dataclasses.dataclass(frozen=True)
+class LayerNorm(Layer):
+    """Normalizes each point's features (neural-tangents' ``LayerNorm(axis=-1)`` on Gaussian inputs):
+
+    K12 <- K12 / sqrt((K11 + eps)(K22 + eps)),   Theta12 <- Theta12 / sqrt((K11 + eps)(K22 + eps)).
+
+    Args:
+        eps: added to the variances before the root (neural-tangents' default 1e-12); static,
+            not a leaf of the pytree (it is not a hyperparameter to fit).
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> nk.LayerNorm()
+        LayerNorm(eps=1e-12)
+    """
+
+    eps: float = 1e-12
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "eps", _checks.check_real("eps", self.eps, minimum=0.0))
+
+    def tree_flatten_with_keys(self) -> tuple[tuple, float]:
+        return (), self.eps
+
+    @classmethod
+    def tree_unflatten(cls, aux: float, children: Sequence) -> LayerNorm:
+        return _new(cls, eps=aux)
+
+
+@jax.tree_util.register_pytree_with_keys_class
+class Residual(Layer):
+    """y = x + block(x) (neural-tangents' ``FanOut(2)``, ``parallel(block, Identity())``,
+    ``FanInSum()``): the kernels of the two branches add, K <- K + K_block, Theta <- Theta + Theta_block.
+
+    The sum's kernel is the sum of the branches' kernels when the cross terms E[x block(x')]
+    vanish, which holds when either branch has zero mean: the input is the output of a Dense (or
+    LayerNorm), or the block ends with a Dense or with an odd activation of Gaussian
+    pre-activations (Erf, Sin with c = 0, ...). A Residual where neither holds (ReLU features
+    plus a block ending in ReLU) is refused, since its kernel is not the sum. The output is Gaussian
+    when both branches are.
+
+    Args:
+        *layers: the block, one or more layers.
+
+    Raises:
+        ValueError: an empty block, or a layer that does not fit (named by position).
+        TypeError: an element that is not a layer.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> block = nk.Residual(nk.activations.ReLU(), nk.Dense(W_std=0.5))
+        >>> len(block.layers)
+        2
+    """
+
+    def __init__(self, *layers: Any) -> None:
+        self.layers = tuple(layers)
+        check_layers(self.layers, gaussian=True, width=_OUTER_WIDTH, where="Residual")
+
+    def __repr__(self) -> str:
+        return f"Residual({', '.join(map(repr, self.layers))})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.layers == self.layers
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.layers))
+
+    def tree_flatten_with_keys(self) -> tuple[list, tuple]:
+        return _flatten_layers_with_keys(self.layers)
+
+    @classmethod
+    def tree_unflatten(cls, aux: tuple, children: Sequence) -> Residual:
+        residual = object.__new__(cls)
+        residual.layers = _unflatten_layers(aux, children)
+        return residual
+
+
+# --- Validation ---------------------------------------------------------------------------------
+
+#: The width of the network's input, known only when it is called.
+INPUT_WIDTH = "input"
+#: The input width of a Residual checked on its own (known once it is placed in a network).
+_OUTER_WIDTH = "outer"
+
+
+def _odd(activation: Activation) -> bool:
+    """True when E[phi(u)] = 0 for centred Gaussian u of every variance (checked at variances 1/2
+    and 2 by Gauss-Hermite quadrature); False when it cannot be evaluated (traced parameters)."""
+    nodes, weights = _fastmath.hermite_nodes(64)
+    try:
+        for variance in (0.5, 2.0):
+            values = np.asarray(activation(jnp.asarray(np.sqrt(variance) * nodes)), dtype=np.float64)
+            if abs(weights @ values) > 1e-9 * np.sqrt(weights @ values**2) + 1e-300:
+                return False
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
+        return False
+    return True
+
+
+def _zero_mean_output(layers: Sequence, zero_mean: bool) -> bool:
+    """Whether the features after ``layers`` have zero mean over the random weights, given whether
+    their input has: a Dense's output has, an activation's has when the activation is odd."""
+    for layer in layers:
+        if isinstance(layer, Dense):
+            zero_mean = True
+        elif isinstance(layer, Activation):
+            zero_mean = _odd(layer)
+        elif isinstance(layer, Residual):
+            zero_mean = zero_mean and _zero_mean_output(layer.layers, zero_mean)
+    return zero_mean
+
+
+def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | None = INPUT_WIDTH,
+                 where: str = "Sequential") -> tuple[bool, int | str | None]:
+    """Check a layer list as it acts on features that are (or not) ``gaussian`` with ``width``;
+    returns the output's (gaussian, width). Errors name the layer by its position in ``where``.
+
+    Raises:
+        ValueError: an empty list; an activation or LayerNorm whose input is not Gaussian; a
+            Residual where neither branch has zero mean, or whose block changes the width;
+            a standard-parameterization Dense whose input width is unknown.
+        TypeError: an element that is not a layer.
+    """
+    if len(layers) == 0:
+        raise ValueError(f"{where} needs at least one layer, got none")
+    start_gaussian = gaussian
+    dense_before = width != INPUT_WIDTH
+    for index, layer in enumerate(layers):
+        at = f"{where} layer {index} ({_layer_name(layer)})"
+        if not is_layer(layer):
+            raise TypeError(f"{where} layer {index} must be a layer (nngp_ntk.Dense, LayerNorm, Residual or an "
+                            f"nngp_ntk.activations instance), got {type(layer).__name__} {layer!r}")
+        if isinstance(layer, Dense):
+            if layer.parameterization == "standard" and width is None:
+                raise ValueError(f"{at}: the standard parameterization scales the NTK by the input width, "
+                                 "but the previous Dense has width=None: give it width=n")
+            gaussian, width, dense_before = True, layer.width, True
+        elif isinstance(layer, Activation):
+            if not gaussian:
+                reason = ("it comes before any Dense (the inputs are not Gaussian)" if not dense_before
+                          else "it follows an activation; put a Dense between them")
+                raise ValueError(f"{at}: an activation needs Gaussian pre-activations, but {reason}")
+            gaussian = isinstance(layer, Identity)
+        elif isinstance(layer, LayerNorm):
+            if not gaussian:
+                raise ValueError(f"{at}: LayerNorm needs Gaussian inputs (after a Dense), but its input "
+                                 + ("is the network input" if not dense_before else "follows an activation"))
+        elif isinstance(layer, Residual):
+            block_gaussian, block_width = check_layers(layer.layers, gaussian, width, f"{at} block")
+            input_zero_mean = _zero_mean_output(layers[:index], start_gaussian)
+            if not (input_zero_mean or _zero_mean_output(layer.layers, input_zero_mean)):
+                raise ValueError(f"{at}: neither x nor block(x) has zero mean, so the kernel of x + block(x) "
+                                 "is not the sum of theirs: end the block with a Dense (or an odd activation), "
+                                 "or put a Dense before the Residual")
+            gaussian = gaussian and block_gaussian
+            if isinstance(width, int) and isinstance(block_width, int) and width != block_width:
+                raise ValueError(f"{at}: the block maps width {width} to width {block_width}; "
+                                 "x + block(x) needs equal widths")
+            width = block_width if width is None or isinstance(width, str) and isinstance(block_width, int) \
+                else width
+    return gaussian, width
+
+
+# --- The compiled program -------------------------------------------------------------------------
+
+class Op(NamedTuple):
+    """One step of a plan: ``kind`` in dense/activation/norm/residual/repeat and its static data."""
+
+    kind: str
+    static: Any
+
+
+class Plan(NamedTuple):
+    """``ops`` (static, hashable) and ``params`` (a list with one entry per op: arrays)."""
+
+    ops: tuple[Op, ...]
+    params: list
+
+
+def positions(ops: Sequence[Op]) -> int:
+    """Number of recorded positions (op outputs) of ``ops``: 1 per op, plus a residual's block,
+    times a repeat's count."""
+    total = 0
+    for op in ops:
+        if op.kind == "residual":
+            total += positions(op.static) + 1
+        elif op.kind == "repeat":
+            block, count = op.static
+            total += positions(block) * count
+        else:
+            total += 1
+    return total
+
+
+def _square(value: Any, dtype: np.dtype) -> Array:
+    """value^2 in ``dtype``: squared in float64 and rounded once for concrete values (rounding the
+    std first drifted float32 kernels by 1e-7 a layer), traced values squared as they are."""
+    if value is None:
+        return jnp.zeros((), dtype)
+    if _checks.is_concrete(value):
+        return jnp.asarray(np.square(np.float64(value)), dtype)
+    return jnp.square(jnp.asarray(value, dtype))
+
+
+def _single_ops(layers: Sequence, width: int | None, dtype: np.dtype) -> tuple[list[Op], list, int | None]:
+    """Ops and params of a layer list, one op per layer; ``width`` is the input width."""
+    ops, params = [], []
+    for layer in layers:
+        if isinstance(layer, Dense):
+            fan_in = float(width) if layer.parameterization == "standard" else None
+            ops.append(Op("dense", (layer.parameterization, layer.b_std is not None, fan_in)))
+            params.append((_square(layer.W_std, dtype), _square(layer.b_std, dtype)))
+            width = layer.width
+        elif isinstance(layer, Activation):
+            leaves, static = _static_or_tree(layer)
+            ops.append(Op("activation", static))
+            params.append([jnp.asarray(leaf, dtype) if isinstance(leaf, (float, int)) else leaf for leaf in leaves])
+        elif isinstance(layer, LayerNorm):
+            ops.append(Op("norm", None))
+            params.append(jnp.asarray(layer.eps, dtype))  # an argument: other eps reuse compiled code
+        else:
+            inner_ops, inner_params, block_width = _single_ops(layer.layers, width, dtype)
+            block_ops, block_params = _fold(tuple(inner_ops), inner_params)
+            ops.append(Op("residual", block_ops))
+            params.append(block_params)
+            width = width if width is not None else block_width
+    return ops, params, width
+
+
+#: Longest block searched for repeats (a Residual counts as one op).
+_MAX_BLOCK = 4
+
+
+def _fold(ops: tuple[Op, ...], params: list) -> tuple[tuple[Op, ...], list]:
+    """Fold runs of >= 2 identical consecutive blocks into ``repeat`` ops whose params are stacked
+    along a leading axis (greedy: at each op the block covering the most ops)."""
+    folded_ops, folded_params = [], []
+    i = 0
+    while i < len(ops):
+        best_length, best_count = 1, 1
+        for length in range(1, _MAX_BLOCK + 1):
+            block = ops[i:i + length]
+            if len(block) < length:
+                break
+            count = 1
+            while ops[i + count * length:i + (count + 1) * length] == block:
+                count += 1
+            if count >= 2 and length * count > best_length * best_count:
+                best_length, best_count = length, count
+        if best_count >= 2:
+            block = ops[i:i + best_length]
+            copies = [params[i + c * best_length:i + (c + 1) * best_length] for c in range(best_count)]
+            stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *copies)
+            folded_ops.append(Op("repeat", (block, best_count)))
+            folded_params.append(stacked)
+            i += best_length * best_count
+        else:
+            folded_ops.append(ops[i])
+            folded_params.append(params[i])
+            i += 1
+    return tuple(folded_ops), folded_params
+
+
+def plan(layers: Sequence, input_width: int, dtype: np.dtype) -> Plan:
+    """The plan of a checked layer list for inputs of ``input_width`` features, params in ``dtype``."""
+    ops, params, _ = _single_ops(layers, input_width, np.dtype(dtype))
+    return Plan(*_fold(tuple(ops), params))
+
+
+# --- Running a plan ---------------------------------------------------------------------------------
+
+class Pass(NamedTuple):
+    """How a pass reads per-point variances and what it does after each op.
+
+    ``variances(position) -> (K11, K22)`` of the op inputs at ``position``; None in the diagonal
+    pass, where K11 = K22 = K12 and K after every op is recorded. ``after(position, k12) -> k12``
+    snaps entries after an op (the pair pass on a diagonal tile) or is None.
+    """
+
+    variances: Callable[[Any], tuple[Array, Array]] | None
+    after: Callable[[Any, Array], Array] | None
+
+
+def _apply(op: Op, param: Any, k11: Array, k22: Array, k12: Array, theta: Array | None,
+           diagonal: bool) -> tuple[Array, Array | None]:
+    """One dense / activation / norm op on (K12, Theta) given the input variances K11, K22."""
+    if op.kind == "dense":
+        parameterization, bias, fan_in = op.static
+        w2, b2 = param
+        new = w2 * k12 + b2
+        if theta is not None:
+            added = new if parameterization == "ntk" else fan_in * k12 + (1.0 if bias else 0.0)
+            theta = added + w2 * theta
+        return new, theta
+    if op.kind == "activation":
+        activation = _rebuild_activation(op.static, param)
+        if diagonal:
+            new = activation.variance(k12)
+            derivative = activation.dual(k12, k12, k12)[1] if theta is not None else None
+        else:
+            new, derivative = activation.dual(k11, k12, k22)
+        return new, None if theta is None else derivative * theta
+    # LayerNorm
+    if diagonal:
+        scale = 1 / (k12 + param)
+    else:
+        scale = jax.lax.rsqrt((k11 + param) * (k22 + param))
+    return k12 * scale, None if theta is None else theta * scale
+
+
+def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mode: Pass,
+        start: Any = 0) -> tuple[Array, Array | None, list[Array]]:
+    """Run ``ops`` from the state at position ``start``; returns (K12, Theta, recorded K after
+    every op in position order; empty unless ``mode`` is the diagonal pass)."""
+    diagonal = mode.variances is None
+    recorded: list[Array] = []
+    position = start
+    for op, param in zip(ops, params):
+        if op.kind == "repeat":
+            block, count = op.static
+            size = positions(block)
+
+            def body(carry, xs, block=block, size=size, base=position):
+                k12, theta = carry
+                param, index = xs
+                k12, theta, inner = run(block, param, k12, theta, mode, base + index * size)
+                return (k12, theta), (jnp.stack(inner) if diagonal else None)
+
+            (k12, theta), stacked = jax.lax.scan(body, (k12, theta), (param, jnp.arange(count)))
+            if diagonal:
+                recorded.extend(stacked.reshape((count * size,) + stacked.shape[2:]))
+            position = position + count * size
+            continue
+        if op.kind == "residual":
+            block_k12, block_theta, inner = run(op.static, param, k12, theta, mode, position)
+            recorded.extend(inner)
+            k12 = k12 + block_k12
+            theta = None if theta is None else theta + block_theta
+            position = position + positions(op.static) + 1
+        else:
+            k11, k22 = (k12, k12) if diagonal else mode.variances(position)
+            k12, theta = _apply(op, param, k11, k22, k12, theta, diagonal)
+            position = position + 1
+        if diagonal:
+            recorded.append(k12)
+        elif mode.after is not None:
+            k12 = mode.after(position, k12)
+    return k12, theta, recorded
+
+
+def column(variances: Array, position: Any) -> Array:
+    """variances[:, position] (N, 1), for a static or traced position."""
+    if isinstance(position, (int, np.integer)):
+        return variances[:, position:position + 1]
+    return jax.lax.dynamic_index_in_dim(variances, position, axis=1, keepdims=True)
+
+
+def activation_inputs(ops: Sequence[Op], start: int = 0) -> list[tuple[int, Op]]:
+    """(input position, op) of every activation in ``ops``, repeats expanded."""
+    found = []
+    position = start
+    for op in ops:
+        if op.kind == "repeat":
+            block, count = op.static
+            for copy in range(count):
+                found.extend(activation_inputs(block, position + copy * positions(block)))
+            position += count * positions(block)
+        elif op.kind == "residual":
+            found.extend(activation_inputs(op.static, position))
+            position += positions(op.static) + 1
+        else:
+            if op.kind == "activation":
+                found.append((position, op))
+            position += 1
+    return found
