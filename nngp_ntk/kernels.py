@@ -155,7 +155,7 @@ def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, va
 
     Where ``same_point`` (x1[i] is x2[j]) the NNGP is set to the per-point variance after every
     layer, so that the correlation of a point with itself stays exactly 1 and rounding cannot open
-    a spurious angle (see ``activations._correlation``).
+    a spurious angle (see ``activations._base.correlation``).
     """
     k12 = _input_kernel(x1, x2)
 

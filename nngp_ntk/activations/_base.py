@@ -109,6 +109,18 @@ def float_dtype(dtype: Any) -> np.dtype:
     return np.dtype(jnp.zeros((), dtype=dtype if dtype is not None else float).dtype)
 
 
+@jax.custom_jvp
+def safe_sqrt(k: Array) -> Array:
+    """sqrt(max(k, 0)), with JVP dk / (2 sqrt(k)) for k > 0 and 0 at k <= 0 (not NaN)."""
+    return jnp.sqrt(jnp.maximum(k, 0))
+
+
+@safe_sqrt.defjvp
+def _safe_sqrt_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
+    (k,), (dk,) = primals, tangents
+    return safe_sqrt(k), dk / 2 * inverse_root(k)
+
+
 def inverse_root(k: Array) -> Array:
     """1 / sqrt(k) where k > 0, else 0."""
     positive = k > 0

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -13,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nngp_ntk import _fastmath
-from nngp_ntk.activations._base import Activation, Array, correlation, static_field
+from nngp_ntk.activations._base import Activation, Array, correlation, safe_sqrt, static_field
 
 
 #: 1-D Gauss-Hermite nodes for the variance map E[phi(u)^2] (cheap: O(N depth) evaluations).
@@ -59,7 +60,8 @@ class _Quadrature(Activation):
         if self.degree is None:
             return
         if isinstance(self.degree, bool) or not isinstance(self.degree, (int, np.integer)) or self.degree < 2:
-            raise ValueError(f"degree must be an integer >= 2 or None (automatic), got {self.degree!r}")
+            raise ValueError(f"{type(self).__name__}.degree must be an integer >= 2 or None (automatic), "
+                             f"got {self.degree!r}")
 
     def resolve(self, max_variance: float, dtype: Any = None) -> Activation:
         """This activation with ``degree`` fixed: ``auto_degree(max_variance)`` when it is None."""
@@ -77,38 +79,82 @@ class _Quadrature(Activation):
                              "activation.resolve(max_variance) or pass degree= explicitly") from None
         return auto_degree(largest)
 
+    def second_derivative(self, x: Array) -> Array:
+        """phi''(x), elementwise (autodiff of ``derivative``); it enters only gradients."""
+        return jax.jvp(self.derivative, (x,), (jnp.ones_like(x),))[1]
+
     def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
-        nodes, weights = _fastmath.hermite_nodes(self._degree(k11, k22))
-        dtype = jnp.result_type(k12)
-        nodes, weights = jnp.asarray(nodes, dtype), jnp.asarray(weights, dtype)
+        degree = self._degree(k11, k22)
         rho, _ = correlation(k11, k12, k22)
         shape = rho.shape
         # Both maps are symmetric in (u, v): the smaller variance goes to the outer node u, so
         # that swapping the points gives the same sums (K(x1, x2) = K(x2, x1)^T exactly); for tanh
         # at degree 24 this ordering is also the more accurate one in most cases (E[phi' phi']:
         # 0.18% -> 4e-7 at K11, K22 = 0.5, 2 and rho = 0.8; 0.7% -> 0.3% at 1, 3 and rho = 0.2).
-        root1 = jnp.broadcast_to(jnp.sqrt(jnp.maximum(jnp.minimum(k11, k22), 0)), shape)[..., None]
-        root2 = jnp.broadcast_to(jnp.sqrt(jnp.maximum(jnp.maximum(k11, k22), 0)), shape)[..., None]
-        rho = rho[..., None]
-        complement = jnp.sqrt(jnp.maximum((1 - rho) * (1 + rho), 0))
-        u = root1 * nodes                                       # (..., i)
-        f_u, df_u = self(u) * weights, self.derivative(u) * weights
-
-        def add_node(j, sums):
-            nngp, derivative = sums
-            v = root2 * (rho * nodes + complement * nodes[j])   # (..., i)
-            nngp = nngp + weights[j] * jnp.sum(f_u * self(v), axis=-1)
-            derivative = derivative + weights[j] * jnp.sum(df_u * self.derivative(v), axis=-1)
-            return nngp, derivative
-
-        zeros = jnp.zeros(shape, dtype)
-        return jax.lax.fori_loop(0, len(weights), add_node, (zeros, zeros))
+        root1 = jnp.broadcast_to(safe_sqrt(jnp.minimum(k11, k22)), shape)
+        root2 = jnp.broadcast_to(safe_sqrt(jnp.maximum(k11, k22)), shape)
+        return _gauss_hermite_dual(self, degree, root1, root2, rho)
 
     def variance(self, k: Array) -> Array:
         nodes, weights = _fastmath.hermite_nodes(max(VARIANCE_DEGREE, self.degree or 0))
         dtype = jnp.result_type(k)
-        u = jnp.sqrt(jnp.maximum(k, 0))[..., None] * jnp.asarray(nodes, dtype)
+        u = safe_sqrt(k)[..., None] * jnp.asarray(nodes, dtype)
         return jnp.sum(self(u) ** 2 * jnp.asarray(weights, dtype), axis=-1)
+
+
+def _gauss_hermite_sums(degree: int, root1: Array, root2: Array, rho: Array,
+                       pairs: Sequence[tuple[Callable[[Array], Array], Callable[[Array], Array]]]
+                       ) -> tuple[Array, ...]:
+    """sum_ij w_i w_j f(u_i) g(v_ij) for each (f, g) in ``pairs``, with u_i = root1 z_i and
+    v_ij = root2 (rho z_i + sqrt(1 - rho^2) z_j)."""
+    nodes, weights = _fastmath.hermite_nodes(degree)
+    dtype = jnp.result_type(rho)
+    nodes, weights = jnp.asarray(nodes, dtype), jnp.asarray(weights, dtype)
+    root1, root2, rho = root1[..., None], root2[..., None], rho[..., None]
+    complement = jnp.sqrt(jnp.maximum((1 - rho) * (1 + rho), 0))
+    u = root1 * nodes                                       # (..., i)
+    weighted = [f(u) * weights for f, _ in pairs]
+
+    def add_node(j, sums):
+        v = root2 * (rho * nodes + complement * nodes[j])   # (..., i)
+        return tuple(total + weights[j] * jnp.sum(f_u * g(v), axis=-1)
+                     for total, f_u, (_, g) in zip(sums, weighted, pairs, strict=True))
+
+    zeros = jnp.zeros(rho.shape[:-1], dtype)
+    return jax.lax.fori_loop(0, len(weights), add_node, tuple(zeros for _ in pairs))
+
+
+def _gauss_hermite_maps(activation: _Quadrature, degree: int, root1: Array, root2: Array, rho: Array
+                       ) -> tuple[Array, Array]:
+    """(E[phi phi], E[phi' phi']) as plain sums (differentiable only away from rho = +-1)."""
+    pairs = [(activation, activation), (activation.derivative, activation.derivative)]
+    return _gauss_hermite_sums(degree, root1, root2, rho, pairs)  # type: ignore[return-value]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _gauss_hermite_dual(activation: _Quadrature, degree: int, root1: Array, root2: Array, rho: Array
+                        ) -> tuple[Array, Array]:
+    """(E[phi(u) phi(v)], E[phi'(u) phi'(v)]) by the degree-``degree`` rule, sqrt(K11) = root1 <= root2.
+
+    JVP: along root1, root2 (rho fixed) the derivative of the sums, which moves the nodes and needs
+    phi' only; along rho, Price's theorem, dE[f(u) g(v)]/d rho = root1 root2 E[f'(u) g'(v)], so
+    d E[phi phi] = root1 root2 E[phi' phi'] d rho and d E[phi' phi'] = root1 root2 E[phi'' phi''] d rho
+    (finite at rho = +-1, where the sums' own derivative through sqrt(1 - rho^2) is not).
+    """
+    return _gauss_hermite_maps(activation, degree, root1, root2, rho)
+
+
+@_gauss_hermite_dual.defjvp
+def _gauss_hermite_jvp(activation: _Quadrature, degree: int, primals: tuple[Array, ...],
+                       tangents: tuple[Array, ...]) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
+    root1, root2, rho = primals
+    droot1, droot2, drho = tangents
+    (nngp, derivative), (dnngp, dderivative) = jax.jvp(
+        lambda r1, r2: _gauss_hermite_maps(activation, degree, r1, r2, rho), (root1, root2), (droot1, droot2))
+    second = activation.second_derivative
+    (curvature,) = _gauss_hermite_sums(degree, root1, root2, rho, [(second, second)])
+    scale = root1 * root2 * drho
+    return (nngp, derivative), (dnngp + scale * derivative, dderivative + scale * curvature)
 
 
 @dataclasses.dataclass(frozen=True)
