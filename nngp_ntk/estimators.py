@@ -18,7 +18,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nngp_ntk.kernels import FullyConnected
-from nngp_ntk.solver import GradientFlow, _check_name, _check_scalar, _check_times
+from nngp_ntk._checks import check_kernel_name, check_real, check_ridge, check_times
+from nngp_ntk.solver import GradientFlow
 
 
 class _GradientFlowEstimator(BaseEstimator):
@@ -36,12 +37,12 @@ class _GradientFlowEstimator(BaseEstimator):
         net = FullyConnected() if self.net is None else self.net
         if not isinstance(net, FullyConnected):
             raise TypeError(f"net must be a nngp_ntk.FullyConnected or None, got {type(net).__name__}")
-        _check_name(self.kernel)
-        times, scalar = _check_times("t", self.t)
+        check_kernel_name(self.kernel)
+        times, scalar = check_times("t", self.t)
         if not scalar:
             raise ValueError(f"t must be None or a single non-negative number for an estimator, got {self.t!r}")
-        _check_scalar("ridge", self.ridge)
-        _check_scalar("learning_rate", self.learning_rate, positive=True)
+        check_ridge(self.ridge)
+        check_real("learning_rate", self.learning_rate, positive=True)
         return net
 
     def _fit_targets(self, X: np.ndarray, targets: np.ndarray) -> None:

@@ -107,11 +107,31 @@ def _init(spec: _Spec, key: jax.Array, input_dim: int, width: int, out_dim: int,
 
 def init_params(net: FullyConnected, key: jax.Array | int, input_dim: int, width: int,
                 out_dim: int = 1, dtype: np.dtype | str = np.float32) -> Params:
-    """Draw the parameters of ``net`` at finite ``width`` (see the module docstring):
+    """Draw the parameters of ``net`` at finite ``width`` (see the module docstring).
 
     ntk: W_l, b_l ~ N(0, 1);   standard: W_l ~ N(0, W_std_l^2 / fan_in), b_l ~ N(0, b_std_l^2).
 
-    Returns ``depth + 1`` ``Layer`` tuples: (input_dim, width), (width, width) ..., (width, out_dim).
+    Args:
+        net: a ``FullyConnected``.
+        key: a JAX PRNG key or an integer seed.
+        input_dim: d, the inputs' dimension.
+        width: n, the hidden width.
+        out_dim: the readout's outputs.
+        dtype: a floating dtype for the parameters.
+
+    Returns:
+        ``depth + 1`` ``Layer(weight, bias)`` tuples of shapes (input_dim, width),
+        (width, width) ..., (width, out_dim).
+
+    Raises:
+        ValueError: non-positive sizes.
+        TypeError: a dtype that is not floating.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> params = init_params(nk.FullyConnected(depth=2), 0, input_dim=3, width=8)
+        >>> [layer.weight.shape for layer in params]
+        [(3, 8), (8, 8), (8, 1)]
     """
     spec = net.spec()
     input_dim = _positive_int("input_dim", input_dim)
@@ -160,9 +180,26 @@ def _forward(spec: _Spec, params: Params, x: jax.Array) -> tuple[list[jax.Array]
 
 
 def apply(net: FullyConnected, params: Params, x: jax.Array) -> jax.Array:
-    """The network's output f(x) of shape (N, out_dim) for inputs x of shape (N, d).
+    """The network's output f(x) for inputs x.
 
     Pure JAX (shape checks only), so it can be jitted and differentiated with respect to params.
+
+    Args:
+        net: a ``FullyConnected``.
+        params: the parameters, as from ``init_params``.
+        x: inputs, shape (N, d).
+
+    Returns:
+        f(x), shape (N, out_dim).
+
+    Raises:
+        ValueError: x that is not 2-D, or params that do not fit ``net`` and x.
+
+    Example:
+        >>> import jax.numpy as jnp, nngp_ntk as nk
+        >>> net = nk.FullyConnected(depth=1)
+        >>> apply(net, init_params(net, 0, input_dim=2, width=16), jnp.ones((5, 2))).shape
+        (5, 1)
     """
     spec = net.spec()
     if x.ndim != 2:
@@ -171,10 +208,27 @@ def apply(net: FullyConnected, params: Params, x: jax.Array) -> jax.Array:
 
 
 def readout_features(net: FullyConnected, params: Params, x: jax.Array) -> jax.Array:
-    """The readout's inputs F(x) = a_depth = phi(z_{depth-1}) (x itself when depth = 0), shape (N, n).
+    """The readout's inputs F(x) = a_depth = phi(z_{depth-1}) (x itself when depth = 0).
 
     A random-feature model of P = width features: K_emp = W_std_depth^2 F F^T / n + b_std_depth^2.
     Pure JAX like ``apply``.
+
+    Args:
+        net: a ``FullyConnected``.
+        params: the parameters, as from ``init_params``.
+        x: inputs, shape (N, d).
+
+    Returns:
+        F(x), shape (N, n) (n the width; d when depth = 0).
+
+    Raises:
+        ValueError: as ``apply``.
+
+    Example:
+        >>> import jax.numpy as jnp, nngp_ntk as nk
+        >>> net = nk.FullyConnected(depth=2)
+        >>> readout_features(net, init_params(net, 0, input_dim=2, width=16), jnp.ones((5, 2))).shape
+        (5, 16)
     """
     spec = net.spec()
     if x.ndim != 2:
@@ -222,13 +276,36 @@ def _empirical(spec: _Spec, names: tuple[str, ...], params: Params, x1: jax.Arra
 
 def empirical_kernels(net: FullyConnected, params: Params, x1: np.ndarray, x2: np.ndarray | None = None,
                       get: str | Sequence[str] = ("nngp", "ntk")) -> Kernels | np.ndarray:
-    """Empirical NNGP and/or NTK of one finite network between the rows of x1 and x2 (x2=None: x1):
+    """Empirical NNGP and/or NTK of one finite network between the rows of x1 and x2 (x2=None: x1).
 
-    K(x, x') = W_std_depth^2 F(x) . F(x') / n + b_std_depth^2,
-    Theta(x, x') = (1 / out_dim) sum_k sum_theta df_k(x)/dtheta df_k(x')/dtheta
+    The formulas::
 
-    (the Jacobian contraction by the layer-wise formula of the module docstring: O(N1 N2 width)
-    per layer, no Jacobian is formed). ``get`` as in ``FullyConnected.kernel``.
+        K(x, x')     = W_std_depth^2 F(x) . F(x') / n + b_std_depth^2
+        Theta(x, x') = (1 / out_dim) sum_k sum_theta df_k(x)/dtheta df_k(x')/dtheta
+
+    The Jacobian contraction uses the layer-wise formula of the module docstring: O(N1 N2 width)
+    per layer, no Jacobian is formed.
+
+    Args:
+        net: a ``FullyConnected``.
+        params: the parameters, as from ``init_params``.
+        x1: inputs, shape (N1, d).
+        x2: inputs, shape (N2, d), or None for x1.
+        get: "nngp", "ntk" or a sequence of them, as in ``FullyConnected.kernel``.
+
+    Returns:
+        A (N1, N2) array for a single name, else ``Kernels``.
+
+    Raises:
+        ValueError: bad inputs, ``get`` or params.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> net = nk.FullyConnected(depth=1)
+        >>> x = nk.data.sphere(4, dim=3)
+        >>> theta = empirical_kernels(net, init_params(net, 0, input_dim=3, width=64), x, get="ntk")
+        >>> theta.shape, bool(np.allclose(theta, theta.T, atol=1e-5))
+        ((4, 4), True)
     """
     spec = net.spec()
     names = _check_kernel_names(get)
@@ -256,14 +333,42 @@ def monte_carlo_kernels(net: FullyConnected, x1: np.ndarray, x2: np.ndarray | No
                         width: int, n_samples: int, key: jax.Array | int = 0,
                         get: str | Sequence[str] = ("nngp", "ntk"), out_dim: int = 1,
                         seed_batch: int | None = None) -> MonteCarloKernels:
-    """Mean and standard error over ``n_samples`` independent draws of the empirical kernels:
+    """Mean and standard error over ``n_samples`` independent draws of the empirical kernels.
 
-    mean = (1/S) sum_s K_s,   stderr = sqrt(sum_s (K_s - mean)^2 / (S - 1)) / sqrt(S)
+    The estimates::
 
-    (stderr is inf when S = 1: no error estimate). Draws run ``seed_batch`` at a time under vmap
-    (default: as many as fit about 2^26 parameters); the moments accumulate in float64 by Chan's
-    pairwise update. Returns ``MonteCarloKernels``; its fields are ``Kernels`` or, for a single
-    ``get`` name, arrays.
+        mean   = (1/S) sum_s K_s
+        stderr = sqrt(sum_s (K_s - mean)^2 / (S - 1)) / sqrt(S)     (inf when S = 1: no error estimate)
+
+    Draws run ``seed_batch`` at a time under vmap (default: as many as fit about 2^26 parameters);
+    the moments accumulate in float64 by Chan's pairwise update.
+
+    Args:
+        net: a ``FullyConnected``.
+        x1: inputs, shape (N1, d).
+        x2: inputs, shape (N2, d), or None for x1.
+        width: the hidden width of the finite networks.
+        n_samples: S, the number of independent networks.
+        key: a JAX PRNG key or an integer seed.
+        get: "nngp", "ntk" or a sequence of them.
+        out_dim: the readout's outputs (the NTK averages over them).
+        seed_batch: draws per vmapped batch.
+
+    Returns:
+        ``MonteCarloKernels(mean, stderr)``; its fields are ``Kernels`` or, for a single ``get``
+        name, arrays.
+
+    Raises:
+        ValueError: non-positive sizes, bad inputs or ``get``.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> net = nk.FullyConnected(depth=1, W_std=1.5)
+        >>> x = nk.data.sphere(3, dim=2)
+        >>> mc = monte_carlo_kernels(net, x, width=256, n_samples=32, get="nngp")
+        >>> exact = net.kernel(x, get="nngp")
+        >>> bool(np.all(np.abs(mc.mean - exact) < 5 * mc.stderr + 1e-3))
+        True
     """
     spec = net.spec()
     names = _check_kernel_names(get)

@@ -200,7 +200,10 @@ class Residual(Layer):
 
     def __init__(self, *layers: Any) -> None:
         self.layers = tuple(layers)
-        check_layers(self.layers, gaussian=True, width=None, where="Residual")
+        gaussian, _ = check_layers(self.layers, gaussian=True, width=_OUTER_WIDTH, where="Residual")
+        if not gaussian:
+            raise ValueError("Residual: the block's output must be Gaussian (end it with a Dense or LayerNorm): "
+                             "the kernels of x and block(x) add only for zero-mean Gaussian branches")
 
     def __repr__(self) -> str:
         return f"Residual({', '.join(map(repr, self.layers))})"
@@ -225,6 +228,8 @@ class Residual(Layer):
 
 #: The width of the network's input, known only when it is called.
 INPUT_WIDTH = "input"
+#: The input width of a Residual checked on its own (known once it is placed in a network).
+_OUTER_WIDTH = "outer"
 
 
 def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | None = INPUT_WIDTH,
@@ -240,7 +245,7 @@ def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | No
     """
     if len(layers) == 0:
         raise ValueError(f"{where} needs at least one layer, got none")
-    dense_before = width == INPUT_WIDTH
+    dense_before = width != INPUT_WIDTH
     for index, layer in enumerate(layers):
         at = f"{where} layer {index} ({_layer_name(layer)})"
         if not is_layer(layer):
@@ -269,10 +274,11 @@ def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | No
             if not block_gaussian:
                 raise ValueError(f"{at}: the block's output must be Gaussian (end it with a Dense or "
                                  "LayerNorm): the kernels of x and block(x) add only for zero-mean Gaussian branches")
-            if width is not None and block_width is not None and width != block_width:
+            if isinstance(width, int) and isinstance(block_width, int) and width != block_width:
                 raise ValueError(f"{at}: the block maps width {width} to width {block_width}; "
                                  "x + block(x) needs equal widths")
-            width = width if width is not None else block_width
+            width = block_width if width is None or isinstance(width, str) and isinstance(block_width, int) \
+                else width
     return gaussian, width
 
 

@@ -18,13 +18,34 @@ from nngp_ntk.kernels import FullyConnected
 
 
 def random_features(net: FullyConnected, X: np.ndarray, width: int, seed: int = 0) -> np.ndarray:
-    """Phi(X) of shape (N, P [+ 1]) for one draw of ``net`` at width P (``finite.init_params``):
+    """Phi(X) for one draw of ``net`` at width P (``finite.init_params``), computed in float64.
 
-        Phi(x) = [W_std_L F(x) / sqrt(P), b_std_L],    Phi(x) . Phi(x') = K_P(x, x'),
+    The features::
 
-    F the readout's inputs (``finite.readout_features``), W_std_L, b_std_L the readout's
-    (the bias column only when b_std_L > 0): ridge regression on Phi is kernel ridge regression
-    with the random-feature kernel K_P, which tends to the NNGP as P grows. Computed in float64.
+        Phi(x) = [W_std_L F(x) / sqrt(P), b_std_L],    Phi(x) . Phi(x') = K_P(x, x')
+
+    F the readout's inputs (``finite.readout_features``), W_std_L, b_std_L the readout's (the bias
+    column only when b_std_L > 0): ridge regression on Phi is kernel ridge regression with the
+    random-feature kernel K_P, which tends to the NNGP as P grows.
+
+    Args:
+        net: a ``FullyConnected``.
+        X: points, shape (N, d).
+        width: P, the hidden width.
+        seed: seed of the network's draw.
+
+    Returns:
+        Phi(X), shape (N, P) or (N, P + 1) with the bias column.
+
+    Raises:
+        TypeError: ``net`` is not a ``FullyConnected``.
+        ValueError: a ``width`` that is not a positive integer, or invalid X.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> features = random_features(nk.FullyConnected(depth=1, b_std=0.1), np.ones((4, 3)), width=10)
+        >>> features.shape
+        (4, 11)
     """
     if not isinstance(net, FullyConnected):
         raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
@@ -41,9 +62,28 @@ def random_features(net: FullyConnected, X: np.ndarray, width: int, seed: int = 
 
 
 def fit_readout(features: np.ndarray, targets: np.ndarray, ridge: float = 0.0) -> np.ndarray:
-    """a = argmin |Phi a - y|^2 + ridge |a|^2: the minimum-norm least-squares solution for
-    ridge = 0 (scipy.linalg.lstsq), else (Phi^T Phi + ridge I)^-1 Phi^T y when P <= D and
-    Phi^T (Phi Phi^T + ridge I)^-1 y when P > D (the same, by the push-through identity)."""
+    """a = argmin |Phi a - y|^2 + ridge |a|^2.
+
+    The minimum-norm least-squares solution for ridge = 0 (scipy.linalg.lstsq), else
+    (Phi^T Phi + ridge I)^-1 Phi^T y when P <= D and Phi^T (Phi Phi^T + ridge I)^-1 y when P > D
+    (the same, by the push-through identity).
+
+    Args:
+        features: Phi, shape (D, P).
+        targets: y, shape (D,) or (D, k).
+        ridge: the penalty on |a|^2.
+
+    Returns:
+        a, shape (P,) or (P, k).
+
+    Raises:
+        ValueError: a negative or non-finite ridge.
+
+    Example:
+        >>> features = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+        >>> np.round(fit_readout(features, features @ np.array([0.5, -1.0])), 6)
+        array([ 0.5, -1. ])
+    """
     ridge = check_ridge(ridge)
     if ridge == 0:
         return scipy.linalg.lstsq(features, targets, check_finite=False)[0]

@@ -318,6 +318,8 @@ def bad_files(tmp_path, monkeypatch):
     (["spectrum", "--depth", "three"], "argument --depth: invalid int value: 'three'"),
     (["exponents", "--dataset", "digits", "--sizes", "100", "200", "3000", "--out", "{d}/o"],
      "the largest training-set size 3000 exceeds"),
+    (["exponents", "--dataset", "digits", "--sizes", "100", "200", "5000", "--fast", "--out", "{d}/o"],
+     "the largest training-set size 5000 exceeds"),          # --fast keeps explicit sizes, refused as without it
     (["regress", "{d}/unlabelled.npz", "--out", "{d}/o"], "regress needs labels"),
     (["regress", "{d}/x.npy", "{d}/x4.npy", "--out", "{d}/o"], "regress needs labels"),
     (["run", "{d}/missing.toml"], "does not exist"),
@@ -341,7 +343,7 @@ def test_unwritable_output_folder_is_refused_before_any_work(bad_files, capsys):
         locked = bad_files / "locked"
         locked.mkdir(mode=0o500)
         status, err = refusal(["spectrum", "--dataset", "digits", "--out", locked], capsys)
-        assert status == 2 and "is not writable" in err
+        assert status == 2 and "cannot write into output folder" in err
 
 
 def test_a_refusal_through_python_m_has_no_traceback(bad_files):

@@ -32,7 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nngp_ntk import data, scaling
-from nngp_ntk.cli.config import ConfigError
+from nngp_ntk.cli.config import Config, ConfigError
 from nngp_ntk.cli.text import UNRELIABLE, interval
 from nngp_ntk.prediction import Exponents, predict_exponents
 from nngp_ntk.cli.tasks import Output, build_network, describe_run, load_problem
@@ -104,35 +104,35 @@ def _predicted_plot(x: np.ndarray, losses: np.ndarray, name: str, alpha: float, 
 
 # ----------------------------------------------------------------------------- exponents
 
-def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
+def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[str]:
     """The main job (module docstring); returns the table to print."""
     start = time.perf_counter()
-    section, seed = config["exponents"], config["seed"]
+    section, seed = config.exponents, config.seed
     net = build_network(config)
-    output = Output(config["out"])
-    with_model = section["widths"] is None or len(section["widths"]) > 0
+    output = Output(config.out)
+    with_model = section.widths is None or len(section.widths) > 0
     names = ["loading data", "spectrum and predicted L(D)", "measured L(D)"]
     names += ["measured L(P)", "predicted L(P)"] if with_model else []
     names += ["plots"] if plots else []
     stages = Stages(names, progress)
     problem = load_problem(config)
-    X, Y, kernel = problem.X, problem.Y, section["kernel"]
-    test_size, sizes = default_split(len(X), section["test_size"], section["sizes"])
+    X, Y, kernel = problem.X, problem.Y, section.kernel
+    test_size, sizes = default_split(len(X), section.test_size, section.sizes)
     pool = len(X) - test_size
     stages.done()
-    predicted = predict_exponents(net, X, Y, kernel=kernel, sizes=sizes, ridge=section["ridge"],
-                                  window=section["window"])
+    predicted = predict_exponents(net, X, Y, kernel=kernel, sizes=sizes, ridge=section.ridge,
+                                  window=section.window)
     stages.done()
-    measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel=kernel, ridge=section["ridge"],
-                                      repeats=section["repeats"], test_size=test_size, seed=seed)
+    measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel=kernel, ridge=section.ridge,
+                                      repeats=section.repeats, test_size=test_size, seed=seed)
     stages.done()
     model = model_prediction = None
     if with_model:
-        model = scaling.model_curve(net, X, Y, widths=section["widths"], train_size=pool, test_size=test_size,
-                                    ridge=section["ridge"], repeats=section["repeats"], seed=seed)
+        model = scaling.model_curve(net, X, Y, widths=section.widths, train_size=pool, test_size=test_size,
+                                    ridge=section.ridge, repeats=section.repeats, seed=seed)
         stages.done()
         model_prediction = predict_exponents(net, X, Y, kernel="nngp", sizes=model.widths.astype(np.int64),
-                                             ridge=section["ridge"], train_size=pool, window=section["window"])
+                                             ridge=section.ridge, train_size=pool, window=section.window)
         stages.done()
 
     result = {
@@ -143,7 +143,7 @@ def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) ->
                      "learning_curve": _curve_json(measured),
                      "model_curve": None if model is None else _curve_json(model),
                      "n_points": len(X), "test_size": test_size, "train_size": pool},
-        "config": config,
+        "config": config.as_dict(),
     }
     written = ["exponents.json"]
     if plots:
@@ -171,7 +171,7 @@ def _predicted_json(predicted: Exponents, model: Exponents | None) -> dict[str, 
             "model_losses": None if model is None else model.model_losses}
 
 
-def _exponent_table(config: dict[str, Any], predicted: Exponents, measured: scaling.Curve,
+def _exponent_table(config: Config, predicted: Exponents, measured: scaling.Curve,
                     model_prediction: Exponents | None, model: scaling.Curve | None, n_points: int,
                     pool: int) -> list[str]:
     window, sizes = predicted.fit.window, predicted.sizes
@@ -193,7 +193,7 @@ def _exponent_table(config: dict[str, Any], predicted: Exponents, measured: scal
     return lines + [f"{name}: {UNRELIABLE}, {fit.reason}" for name, fit in fitted if fit.reason]
 
 
-def _exponent_figures(output: Output, config: dict[str, Any], values: np.ndarray, predicted: Exponents,
+def _exponent_figures(output: Output, config: Config, values: np.ndarray, predicted: Exponents,
                       measured: scaling.Curve, model_prediction: Exponents | None,
                       model: scaling.Curve | None) -> list[str]:
     from nngp_ntk.cli import plots
@@ -220,36 +220,36 @@ def _exponent_figures(output: Output, config: dict[str, Any], values: np.ndarray
 
 # ----------------------------------------------------------------------------- regimes
 
-def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
+def run_regimes(config: Config, progress: bool | None, plots: bool) -> list[str]:
     """The four regimes (module docstring); returns the table to print."""
     start = time.perf_counter()
-    section, seed = config["regimes"], config["seed"]
+    section, seed = config.regimes, config.seed
     net = build_network(config)
-    output = Output(config["out"])
+    output = Output(config.out)
     names = ["loading data", "resolution-limited in D", "resolution-limited in P", "variance-limited in D",
              "variance-limited in P"] + (["plots"] if plots else [])
     stages = Stages(names, progress)
     X = load_problem(config).X
-    kernel, test_size, repeats = section["kernel"], section["test_size"], section["repeats"]
+    kernel, test_size, repeats = section.kernel, section.test_size, section.repeats
     pool = len(X) - test_size
-    if pool < max(section["sizes"][-1], section["variance_sizes"][-1], section["fixed_size"]):
+    if pool < max(section.sizes[-1], section.variance_sizes[-1], section.fixed_size):
         raise ConfigError(f"regimes needs more than max(sizes, variance_sizes, fixed_size) training points beside "
                           f"test_size = {test_size}; data.n = {len(X)} leaves {pool}")
-    common = dict(test_size=test_size, ridge=section["ridge"], repeats=repeats, seed=seed)
+    common = dict(test_size=test_size, ridge=section.ridge, repeats=repeats, seed=seed)
     stages.done()
-    data_curve = scaling.learning_curve(net, X, None, sizes=section["sizes"], kernel=kernel, **common)
-    data_theory = predict_exponents(net, X, None, kernel=kernel, sizes=section["sizes"], ridge=section["ridge"])
+    data_curve = scaling.learning_curve(net, X, None, sizes=section.sizes, kernel=kernel, **common)
+    data_theory = predict_exponents(net, X, None, kernel=kernel, sizes=section.sizes, ridge=section.ridge)
     stages.done()
-    model_curve = scaling.model_curve(net, X, None, widths=section["widths"], train_size=pool, **common)
-    model_theory = predict_exponents(net, X, None, kernel="nngp", sizes=section["widths"], ridge=section["ridge"],
+    model_curve = scaling.model_curve(net, X, None, widths=section.widths, train_size=pool, **common)
+    model_theory = predict_exponents(net, X, None, kernel="nngp", sizes=section.widths, ridge=section.ridge,
                                      train_size=pool)
     stages.done()
-    variance = dict(common, repeats=section["variance_repeats"])
-    data_variance = scaling.variance_limited_data(net, X, None, width=section["fixed_width"],
-                                                  sizes=section["variance_sizes"], **variance)
+    variance = dict(common, repeats=section.variance_repeats)
+    data_variance = scaling.variance_limited_data(net, X, None, width=section.fixed_width,
+                                                  sizes=section.variance_sizes, **variance)
     stages.done()
-    width_variance = scaling.variance_limited_width(net, X, None, size=section["fixed_size"],
-                                                    widths=section["variance_widths"], **variance)
+    width_variance = scaling.variance_limited_width(net, X, None, size=section.fixed_size,
+                                                    widths=section.variance_widths, **variance)
     stages.done()
     regimes = {
         "resolution_limited_D": {**_curve_json(data_curve), "predicted": data_theory.alpha_D,
@@ -259,8 +259,8 @@ def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> l
                                  "predicted_ci": list(model_theory.ci["alpha_P"]),
                                  "alpha_K": model_theory.alpha_K, "predicted_losses": model_theory.model_losses,
                                  "train_size": pool},
-        "variance_limited_D": {**_offset_json(data_variance), "predicted": 1.0, "width": section["fixed_width"]},
-        "variance_limited_P": {**_offset_json(width_variance), "predicted": 1.0, "train_size": section["fixed_size"]},
+        "variance_limited_D": {**_offset_json(data_variance), "predicted": 1.0, "width": section.fixed_width},
+        "variance_limited_P": {**_offset_json(width_variance), "predicted": 1.0, "train_size": section.fixed_size},
     }
     written = ["regimes.json"]
     if plots:
@@ -270,14 +270,14 @@ def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> l
         written.append("regimes.png")
         stages.done()
     seconds = round(time.perf_counter() - start, 1)
-    output.json("regimes.json", {"regimes": regimes, "config": config, "seconds": seconds,
+    output.json("regimes.json", {"regimes": regimes, "config": config.as_dict(), "seconds": seconds,
                                  "stage_seconds": stages.seconds})
     lines = [f"{describe_run(config)}, {len(X)} points, teacher = student",
              f"{'regime':<44} {'predicted':<24} measured"]
     labels = {"resolution_limited_D": "resolution-limited in D (width inf)",
               "resolution_limited_P": f"resolution-limited in P (D = {pool})",
-              "variance_limited_D": f"variance-limited in D (P = {section['fixed_width']})",
-              "variance_limited_P": f"variance-limited in P (D = {section['fixed_size']})"}
+              "variance_limited_D": f"variance-limited in D (P = {section.fixed_width})",
+              "variance_limited_P": f"variance-limited in P (D = {section.fixed_size})"}
     notes = []
     for key, label in labels.items():
         entry = regimes[key]
@@ -308,12 +308,12 @@ def _excess_plot(curve: scaling.OffsetCurve, name: str):
                        f"fit $c\\,{name}^{{-\\alpha}}$")
 
 
-def _regimes_figure(path, config: dict[str, Any], pool: int, data_curve: scaling.Curve, data_theory: Exponents,
+def _regimes_figure(path, config: Config, pool: int, data_curve: scaling.Curve, data_theory: Exponents,
                     model_curve: scaling.Curve, model_theory: Exponents, data_variance: scaling.OffsetCurve,
                     width_variance: scaling.OffsetCurve) -> None:
     from nngp_ntk.cli import plots
 
-    section = config["regimes"]
+    section = config.regimes
     panels = [
         ("resolution-limited in D (infinite width)", "training-set size D",
          [_measured_plot(data_curve, "D", "$D^{-\\alpha_D}$"),
@@ -323,9 +323,9 @@ def _regimes_figure(path, config: dict[str, Any], pool: int, data_curve: scaling
          [_measured_plot(model_curve, "P", "$P^{-\\alpha_P}$"),
           _predicted_plot(model_theory.widths, model_theory.model_losses, "P", model_theory.alpha_P,
                           model_theory.ci["alpha_P"])]),
-        (f"variance-limited in D (P = {section['fixed_width']})", "training-set size D",
+        (f"variance-limited in D (P = {section.fixed_width})", "training-set size D",
          [_excess_plot(data_variance, "D")]),
-        (f"variance-limited in P (D = {section['fixed_size']})", "random features P",
+        (f"variance-limited in P (D = {section.fixed_size})", "random features P",
          [_excess_plot(width_variance, "P")]),
     ]
     plots.panels_figure(path, panels, title=f"four scaling regimes: {describe_run(config)}, teacher = student")

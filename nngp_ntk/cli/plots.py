@@ -46,7 +46,7 @@ def spectrum_figure(path: str | os.PathLike, eigenvalues: np.ndarray, fit, title
     """Eigenvalues lambda_i of K/N against i on log-log axes, with the fitted power law
     A i^-(1 + alpha_K) (solid on the fit window, dashed beyond) and the window shaded.
 
-    ``fit`` is a ``nngp_ntk.spectrum.PowerLawFit`` (alpha_K, ci, window, callable at indices).
+    ``fit`` is a ``nngp_ntk.fits.PowerLawFit`` (alpha_K, ci, window, callable at indices).
     """
     values = np.asarray(eigenvalues, dtype=np.float64)
     index = np.arange(1, len(values) + 1)
