@@ -35,8 +35,9 @@ class Exponents:
     v_i^2 ~ i^-(1 + beta) there, from B(kappa) = MSE / E0 ~ kappa^(beta / (1 + alpha_K)); in the
     resolution-limited regime alpha_D = min(beta, 2 (1 + alpha_K)), and alpha_D = alpha_K for
     targets from the kernel's own GP (beta = alpha_K);
-    ``fit``: the power law of the raw sample eigenvalues of K/N (``spectrum.fit_power_law``), whose
-    alpha_K differs from the operator's where the sample's finite-N floor flattens its spectrum;
+    ``sample_fit``: the power law of the raw sample eigenvalues of K/N (``spectrum.fit_power_law``);
+    its exponent, alpha_K_sample = ``sample_fit.alpha``, differs from the operator's alpha_K where the
+    sample's finite-N floor flattens its spectrum;
     ``alpha_D``: slope of the predicted test MSE ``losses`` over training sizes ``sizes``;
     ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
     ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves
@@ -54,7 +55,7 @@ class Exponents:
     model_losses: np.ndarray
     method: str
     kernel: str
-    fit: PowerLawFit
+    sample_fit: PowerLawFit
     eigenvalues: np.ndarray
 
 
@@ -136,7 +137,7 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     homogeneous "renormalized" curve (or "extrapolated" when asked for or when a width reaches N).
     Random features train the readout only: compare ``scaling.model_curve`` with kernel="nngp".
     alpha_K and beta are the operator's local exponents over ``sizes`` (``Exponents``), read off the
-    same curve; the raw sample spectrum's power law is ``fit`` (``spectrum.fit_power_law`` on
+    same curve; the raw sample spectrum's power law is ``sample_fit`` (``spectrum.fit_power_law`` on
     ``window``). Intervals: Student-t of the least-squares slopes, for alpha_D and alpha_P widened
     for "extrapolated" to the slopes with the tail exponents at the ends of their ranges.
     """
@@ -164,7 +165,7 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     values = system.values
     projections = None if targets is None else system.vectors.T @ targets
     power = values if targets is None else np.mean(projections**2, axis=1) / n_points
-    fit = fit_power_law(values, window=window, n_samples=n_points)
+    sample_fit = fit_power_law(values, window=window, n_samples=n_points)
     total = None if targets is None else float(np.mean(targets**2))
     curves = _curves(values, power, total, sizes, ridge, method, window, system.vectors, projections)
     model_curves = _curves(values, power, total, widths, 0.0, model_method, window)
@@ -174,4 +175,4 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     alpha_P, ci_P = _read(widths, model_losses, "widths")
     return Exponents(alpha_K, beta, alpha_D, alpha_P,
                      {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P},
-                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, fit, values)
+                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, sample_fit, values)

@@ -65,7 +65,10 @@ def kernel_product(net, X: np.ndarray, kernel: str = "ntk", block_rows: int | No
 
     Block i is T = net.kernel(X[r0:r1], X[r0:]) (upper triangle only): (K Q)[r0:r1] += T Q[r0:] and
     (K Q)[r1:] += T[:, r1 - r0:]^T Q[r0:r1]. A pass evaluates N^2 / 2 kernel entries and costs
-    2 N^2 b flops. The products run in the kernel's dtype, the sums in float64.
+    2 N^2 b flops. The products run in the kernel's dtype, the sums in float64. The diagonal of
+    each block is taken from ``net.diagonal``, as ``net.kernel(X)`` takes it: a kernel between two
+    separately given points that coincide reads their correlation as 1 - O(eps) in float32, and
+    arccos-type kernels (ReLU) turn that into a relative error of order sqrt(eps).
 
     Args:
         net: the network.
@@ -105,7 +108,9 @@ def kernel_product(net, X: np.ndarray, kernel: str = "ntk", block_rows: int | No
         cast = None
         for r0 in range(0, n, block_rows):
             r1 = min(r0 + block_rows, n)
-            tile = np.asarray(net.kernel(X[r0:r1], X[r0:], get=kernel))
+            tile = np.array(net.kernel(X[r0:r1], X[r0:], get=kernel))
+            inside = np.arange(r1 - r0)
+            tile[inside, inside] = net.diagonal(X[r0:r1], get=kernel)
             cast = Q.astype(tile.dtype, copy=False) if cast is None else cast
             out[r0:r1] += tile @ cast[r0:]
             if r1 < n:

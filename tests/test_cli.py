@@ -181,10 +181,11 @@ def test_spectrum_of_a_csv_file(batch):
     assert values.shape == (400,) and np.all(np.diff(values) <= 0)
     assert summary["n_points"] == 400 and summary["window"] == [10, 40]
     assert summary["config"]["spectrum"]["kernel"] == "nngp"
-    assert f"alpha_K = {summary['alpha_K']:.4f}" in stdout
-    assert summary["ci"][0] <= summary["alpha_K"] <= summary["ci"][1]
-    assert f"alpha_K = {summary['alpha_K_operator']:.4f}" in stdout and summary["operator_indices"] == [37, 296]
-    assert summary["ci_operator"][0] <= summary["alpha_K_operator"] <= summary["ci_operator"][1]
+    # one name per quantity: alpha_K the kernel operator's, alpha_K_sample the fit of the sample eigenvalues
+    assert f"alpha_K_sample = {summary['alpha_K_sample']:.3f}" in stdout and summary["alpha_K_sample_reason"] is None
+    assert summary["alpha_K_sample_ci"][0] <= summary["alpha_K_sample"] <= summary["alpha_K_sample_ci"][1]
+    assert f"alpha_K        = {summary['alpha_K']:.3f}" in stdout and summary["alpha_K_indices"] == [37, 296]
+    assert summary["alpha_K_ci"][0] <= summary["alpha_K"] <= summary["alpha_K_ci"][1]
     assert_png(out / "spectrum.png")
 
 

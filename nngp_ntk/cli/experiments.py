@@ -7,8 +7,8 @@ The experiments::
           predicted  alpha_D, alpha_P, and the operator's alpha_K (lambda_i ~ i^-(1 + alpha_K)) and the
                      labels' beta (v_i^2 ~ i^-(1 + beta)) at the indices the sizes resolve, read off the
                      eigenlearning curves (``predict_exponents``; alpha_P from the NNGP, the kernel of
-                     random-feature models, with their finite training set); the raw sample spectrum's
-                     power-law fit beside them;
+                     random-feature models, with their finite training set); alpha_K_sample, the
+                     power-law fit of the raw sample eigenvalues of K/N, beside them;
           measured   alpha_D of L(D) ~ D^-alpha_D, kernel regression on D training points
                      (``scaling.learning_curve``), and alpha_P of L(P) ~ P^-alpha_P, random-feature models of
                      width P with the readout fitted on all training points (``scaling.model_curve``);
@@ -92,7 +92,10 @@ def _measured_plot(curve: scaling.Curve, name: str, label: str):
     measured = f"measured, $\\alpha_{name}$ = {interval(curve.alpha, curve.ci)}"
     if not curve.fit.reliable:          # no line where the fit says nothing
         return plots.Curve(curve.x, curve.losses, errors, measured)
-    return plots.Curve(curve.x, curve.losses, errors, measured, curve.x, curve.fit(curve.x), f"fit {label}")
+    low, high = curve.fit.window
+    inside = curve.x[(curve.x >= low) & (curve.x <= high)]
+    return plots.Curve(curve.x, curve.losses, errors, measured, inside, curve.fit(inside),
+                       f"fit {label} on {name} = {low:.0f}..{high:.0f}")
 
 
 def _predicted_plot(x: np.ndarray, losses: np.ndarray, name: str, alpha: float, ci: Sequence[float]):
@@ -159,13 +162,14 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
 def _predicted_json(predicted: Exponents, model: Exponents | None) -> dict[str, Any]:
     return {"alpha_K": predicted.alpha_K, "alpha_K_ci": list(predicted.ci["alpha_K"]),
             "beta": predicted.beta, "beta_ci": list(predicted.ci["beta"]),
-            "alpha_K_sample": predicted.fit.alpha_K, "alpha_K_sample_ci": list(predicted.fit.ci),
+            "alpha_K_sample": predicted.sample_fit.alpha, "alpha_K_sample_ci": list(predicted.sample_fit.ci),
+            "alpha_K_sample_reason": predicted.sample_fit.reason or None,
             "alpha_D": predicted.alpha_D, "alpha_D_ci": list(predicted.ci["alpha_D"]),
             "alpha_P": None if model is None else model.alpha_P,
             "alpha_P_ci": None if model is None else list(model.ci["alpha_P"]),
             "alpha_K_nngp": None if model is None else model.alpha_K,
             "alpha_K_nngp_ci": None if model is None else list(model.ci["alpha_K"]),
-            "window": list(predicted.fit.window), "method": predicted.method, "kernel": predicted.kernel,
+            "window": list(predicted.sample_fit.window), "method": predicted.method, "kernel": predicted.kernel,
             "sizes": predicted.sizes, "losses": predicted.losses,
             "widths": None if model is None else model.widths,
             "model_losses": None if model is None else model.model_losses}
@@ -174,21 +178,21 @@ def _predicted_json(predicted: Exponents, model: Exponents | None) -> dict[str, 
 def _exponent_table(config: Config, predicted: Exponents, measured: scaling.Curve,
                     model_prediction: Exponents | None, model: scaling.Curve | None, n_points: int,
                     pool: int) -> list[str]:
-    window, sizes = predicted.fit.window, predicted.sizes
+    window, sizes = predicted.sample_fit.window, predicted.sizes
     resolved = f"i ~ {sizes[0]:.0f}..{sizes[-1]:.0f}"
-    rows = [(f"alpha_K   operator, {resolved}", interval(predicted.alpha_K, predicted.ci["alpha_K"]), ""),
-            (f"alpha_K   sample fit, i = {window[0]}..{window[1]}",
-             interval(predicted.fit.alpha_K, predicted.fit.ci), ""),
-            (f"beta      targets, {resolved}", interval(predicted.beta, predicted.ci["beta"]), ""),
-            (f"alpha_D   D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}",
+    rows = [(f"alpha_K         operator, {resolved}", interval(predicted.alpha_K, predicted.ci["alpha_K"]), ""),
+            (f"alpha_K_sample  K/N, i = {window[0]}..{window[1]}",
+             interval(predicted.sample_fit.alpha, predicted.sample_fit.ci), ""),
+            (f"beta            targets, {resolved}", interval(predicted.beta, predicted.ci["beta"]), ""),
+            (f"alpha_D         D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}",
              interval(predicted.alpha_D, predicted.ci["alpha_D"]), interval(measured.alpha, measured.ci))]
     if model is not None:
-        rows.append((f"alpha_P   P = {model.x[0]:.0f}..{model.x[-1]:.0f}, D = {pool}",
+        rows.append((f"alpha_P         P = {model.x[0]:.0f}..{model.x[-1]:.0f}, D = {pool}",
                      interval(model_prediction.alpha_P, model_prediction.ci["alpha_P"]),
                      interval(model.alpha, model.ci)))
-    lines = [f"{describe_run(config)}, {n_points} points", f"{'':<36} {'predicted':<24} measured"]
-    lines += [f"{name:<36} {left:<24} {right:<24}".rstrip() for name, left, right in rows]
-    fitted = [("alpha_K sample fit", predicted.fit), ("measured alpha_D", measured.fit)]
+    lines = [f"{describe_run(config)}, {n_points} points", f"{'':<42} {'predicted':<24} measured"]
+    lines += [f"{name:<42} {left:<24} {right:<24}".rstrip() for name, left, right in rows]
+    fitted = [("alpha_K_sample", predicted.sample_fit), ("measured alpha_D", measured.fit)]
     fitted += [] if model is None else [("measured alpha_P", model.fit)]
     return lines + [f"{name}: {UNRELIABLE}, {fit.reason}" for name, fit in fitted if fit.reason]
 
@@ -198,9 +202,11 @@ def _exponent_figures(output: Output, config: Config, values: np.ndarray, predic
                       model: scaling.Curve | None) -> list[str]:
     from nngp_ntk.cli import plots
 
-    title = describe_run(config)
+    title, sizes = describe_run(config), predicted.sizes
     figures: dict[str, Callable] = {
-        "spectrum.png": lambda path: plots.spectrum_figure(path, values, predicted.fit, title=title),
+        "spectrum.png": lambda path: plots.spectrum_figure(path, values, predicted.sample_fit, title=title,
+                                                           operator=(predicted.alpha_K, predicted.ci["alpha_K"],
+                                                                     (sizes[0], sizes[-1]))),
         "learning_curve.png": lambda path: plots.curve_figure(
             path, [_measured_plot(measured, "D", "$D^{-\\alpha_D}$"),
                    _predicted_plot(predicted.sizes, predicted.losses, "D", predicted.alpha_D,

@@ -8,8 +8,8 @@ under a temporary name, then ``os.replace``), so a result is never left half-wri
 
     kernel     K(X, X) to .npy (in memory), or tile by tile into a folder (out of core, resumable)
     regress    the mean prediction of the trained infinite network on test points, MSE, accuracy
-    spectrum   eigenvalues of K/N, the power-law fit lambda_i ~ A i^-(1 + alpha_K), and with the whole
-               spectrum the kernel operator's alpha_K (``theory.operator_exponent``)
+    spectrum   eigenvalues of K/N and the power-law fit lambda_i ~ A i^-(1 + alpha_K_sample) of them, and
+               with the whole spectrum the kernel operator's alpha_K (``theory.operator_exponent``)
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import numpy as np
 from nngp_ntk import data as datasets
 from nngp_ntk import solver, spectrum, theory
 from nngp_ntk.cli.config import Config, ConfigError
+from nngp_ntk.cli.text import UNRELIABLE, interval
 from nngp_ntk.kernels import FullyConnected
 
 
@@ -283,24 +284,31 @@ def run_spectrum(config: Config, progress: bool | None, plots: bool) -> list[str
                                   method=section.method, seed=config.seed, progress=bool(progress))
     fit = spectrum.fit_power_law(values, window=section.window, n_samples=len(problem.X), seed=config.seed)
     output.npy("eigenvalues.npy", values)
-    summary = {"alpha_K": fit.alpha_K, "ci": list(fit.ci), "confidence": fit.confidence,
-               "window": list(fit.window), "amplitude": fit.amplitude, "n_points": len(problem.X),
-               "n_eigenvalues": len(values), "config": config.as_dict()}
-    lines = [f"alpha_K = {fit.alpha_K:.4f}  [{fit.ci[0]:.4f}, {fit.ci[1]:.4f}]  (lambda_i ~ i^-(1 + alpha_K) "
-             f"on i = {fit.window[0]}..{fit.window[1]} of {len(values)} eigenvalues)"]
-    if len(values) == len(problem.X):       # the whole spectrum: the operator's exponent too
+    summary = {"alpha_K": None, "alpha_K_ci": None, "alpha_K_indices": None, "alpha_K_sample": fit.alpha,
+               "alpha_K_sample_ci": list(fit.ci), "alpha_K_sample_reason": fit.reason or None,
+               "confidence": fit.confidence, "window": list(fit.window), "amplitude": fit.amplitude,
+               "n_points": len(problem.X), "n_eigenvalues": len(values), "config": config.as_dict()}
+    lines = []
+    operator = None
+    if len(values) == len(problem.X):       # the whole spectrum: the kernel operator's exponent
         sizes = datasets.default_sizes(len(values) - datasets.held_out_count(len(values)))
         operator = theory.operator_exponent(theory.Renormalized(values, values).curve(sizes))
-        summary.update(alpha_K_operator=operator.alpha, ci_operator=list(operator.ci),
-                       operator_indices=[float(sizes[0]), float(sizes[-1])])
-        lines.append(f"alpha_K = {operator.alpha:.4f}  [{operator.ci[0]:.4f}, {operator.ci[1]:.4f}]  (the kernel "
-                     f"operator's, renormalized, at i ~ {sizes[0]:.0f}..{sizes[-1]:.0f}; "
-                     "spectrum.json alpha_K_operator)")
+        summary.update(alpha_K=operator.alpha, alpha_K_ci=list(operator.ci),
+                       alpha_K_indices=[float(sizes[0]), float(sizes[-1])])
+        lines.append(f"alpha_K        = {interval(operator.alpha, operator.ci)}  (the kernel operator's "
+                     f"lambda_i ~ i^-(1 + alpha_K), renormalized, at i ~ {sizes[0]:.0f}..{sizes[-1]:.0f})")
+    else:
+        lines.append(f"alpha_K: needs all {len(problem.X)} eigenvalues (top_k = {len(values)}): only alpha_K_sample")
+    lines.append(f"alpha_K_sample = {interval(fit.alpha, fit.ci)}  (power law of the sample eigenvalues of K/N "
+                 f"on i = {fit.window[0]}..{fit.window[1]} of {len(values)})")
+    if fit.reason:
+        lines.append(f"alpha_K_sample: {UNRELIABLE}, {fit.reason}")
     output.json("spectrum.json", summary)
     if plots:
         from nngp_ntk.cli import plots as figures
 
-        output.figure("spectrum.png", lambda path: figures.spectrum_figure(path, values, fit,
+        mark = None if operator is None else (operator.alpha, operator.ci, tuple(summary["alpha_K_indices"]))
+        output.figure("spectrum.png", lambda path: figures.spectrum_figure(path, values, fit, operator=mark,
                                                                            title=describe_run(config)))
     return lines + [f"wrote {output.folder}/"]
 
