@@ -430,9 +430,9 @@ class Sequential(_Network):
 
     Example:
         >>> import numpy as np, nngp_ntk as nk
-        >>> net = nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.LayerNorm(), nk.activations.ReLU(),
+        >>> net = nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.LayerNorm(),
         ...                     nk.Residual(nk.Dense(W_std=1.4), nk.activations.Erf(), nk.Dense()),
-        ...                     nk.Dense(W_std=1.0, b_std=None))
+        ...                     nk.activations.ReLU(), nk.Dense(W_std=1.0, b_std=None))
         >>> net.kernel(np.ones((4, 3), np.float32)).ntk.shape
         (4, 4)
     """
