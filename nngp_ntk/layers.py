@@ -18,8 +18,8 @@ layers, ``LayerNorm(axis=-1)``, ``FanOut(2)`` / ``FanInSum()``):
 with (u, v) ~ N(0, [[K11, K12], [K12, K22]]), n_in the width of the Dense's input (d for the
 first) and ``b_std=None`` a Dense without bias (b = 0, and no +1 in the standard NTK). A Dense
 makes the features Gaussian; an activation needs Gaussian input and its output is not Gaussian
-(``Identity`` excepted); LayerNorm needs and keeps Gaussian features; a Residual needs Gaussian
-input and a block whose output is Gaussian (neural-tangents' ``FanInSum`` requirement).
+(``Identity`` excepted); LayerNorm needs and keeps Gaussian features; a Residual needs one of its
+branches to have zero mean, so that the cross terms vanish and the kernels add (``FanInSum``).
 
 The layers are pytrees (W_std and b_std are leaves), so networks built from them can be
 differentiated and vmapped over. Here they are also compiled to a ``Plan``: a static program
@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk import _checks
+from nngp_ntk import _checks, _fastmath
 from nngp_ntk.activations import Activation, Identity
 
 Array = jax.Array
@@ -191,16 +191,18 @@ class Residual(Layer):
     """y = x + block(x) (neural-tangents' ``FanOut(2)``, ``parallel(block, Identity())``,
     ``FanInSum()``): the kernels of the two branches add, K <- K + K_block, Theta <- Theta + Theta_block.
 
-    The input must be Gaussian (after a Dense or LayerNorm) and so must the block's output (it
-    ends with a Dense or LayerNorm): the sum's kernel is the sum of the kernels only for
-    independent zero-mean Gaussian branches.
+    The sum's kernel is the sum of the branches' kernels when the cross terms E[x block(x')]
+    vanish, which holds when either branch has zero mean: the input is the output of a Dense (or
+    LayerNorm), or the block ends with a Dense or with an odd activation of Gaussian
+    pre-activations (Erf, Sin with c = 0, ...). A Residual where neither holds (ReLU features
+    plus a block ending in ReLU) is refused, since its kernel is not the sum. The output is Gaussian
+    when both branches are.
 
     Args:
         *layers: the block, one or more layers.
 
     Raises:
-        ValueError: an empty block, a block whose output is not Gaussian, or a layer that does
-            not fit (named by position).
+        ValueError: an empty block, or a layer that does not fit (named by position).
         TypeError: an element that is not a layer.
 
     Example:
@@ -212,10 +214,7 @@ class Residual(Layer):
 
     def __init__(self, *layers: Any) -> None:
         self.layers = tuple(layers)
-        gaussian, _ = check_layers(self.layers, gaussian=True, width=_OUTER_WIDTH, where="Residual")
-        if not gaussian:
-            raise ValueError("Residual: the block's output must be Gaussian (end it with a Dense or LayerNorm): "
-                             "the kernels of x and block(x) add only for zero-mean Gaussian branches")
+        check_layers(self.layers, gaussian=True, width=_OUTER_WIDTH, where="Residual")
 
     def __repr__(self) -> str:
         return f"Residual({', '.join(map(repr, self.layers))})"
@@ -244,6 +243,33 @@ INPUT_WIDTH = "input"
 _OUTER_WIDTH = "outer"
 
 
+def _odd(activation: Activation) -> bool:
+    """True when E[phi(u)] = 0 for centred Gaussian u of every variance (checked at variances 1/2
+    and 2 by Gauss-Hermite quadrature); False when it cannot be evaluated (traced parameters)."""
+    nodes, weights = _fastmath.hermite_nodes(64)
+    try:
+        for variance in (0.5, 2.0):
+            values = np.asarray(activation(jnp.asarray(np.sqrt(variance) * nodes)), dtype=np.float64)
+            if abs(weights @ values) > 1e-9 * np.sqrt(weights @ values**2) + 1e-300:
+                return False
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
+        return False
+    return True
+
+
+def _zero_mean_output(layers: Sequence, zero_mean: bool) -> bool:
+    """Whether the features after ``layers`` have zero mean over the random weights, given whether
+    their input has: a Dense's output has, an activation's has when the activation is odd."""
+    for layer in layers:
+        if isinstance(layer, Dense):
+            zero_mean = True
+        elif isinstance(layer, Activation):
+            zero_mean = _odd(layer)
+        elif isinstance(layer, Residual):
+            zero_mean = zero_mean and _zero_mean_output(layer.layers, zero_mean)
+    return zero_mean
+
+
 def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | None = INPUT_WIDTH,
                  where: str = "Sequential") -> tuple[bool, int | str | None]:
     """Check a layer list as it acts on features that are (or not) ``gaussian`` with ``width``.
@@ -259,7 +285,7 @@ def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | No
 
     Raises:
         ValueError: an empty list; an activation or LayerNorm whose input is not Gaussian; a
-            Residual whose input or block output is not Gaussian, or whose block changes the width;
+            Residual where neither branch has zero mean, or whose block changes the width;
             a standard-parameterization Dense whose input width is unknown.
         TypeError: an element that is not a layer.
 
@@ -274,6 +300,7 @@ def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | No
     """
     if len(layers) == 0:
         raise ValueError(f"{where} needs at least one layer, got none")
+    start_gaussian = gaussian
     dense_before = width != INPUT_WIDTH
     for index, layer in enumerate(layers):
         at = f"{where} layer {index} ({_layer_name(layer)})"
@@ -296,13 +323,13 @@ def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | No
                 raise ValueError(f"{at}: LayerNorm needs Gaussian inputs (after a Dense), but its input "
                                  + ("is the network input" if not dense_before else "follows an activation"))
         elif isinstance(layer, Residual):
-            if not gaussian:
-                raise ValueError(f"{at}: a Residual needs Gaussian input (after a Dense or LayerNorm); the "
-                                 "kernels of x and block(x) add only for zero-mean Gaussian branches")
-            block_gaussian, block_width = check_layers(layer.layers, True, width, f"{at} block")
-            if not block_gaussian:
-                raise ValueError(f"{at}: the block's output must be Gaussian (end it with a Dense or "
-                                 "LayerNorm): the kernels of x and block(x) add only for zero-mean Gaussian branches")
+            block_gaussian, block_width = check_layers(layer.layers, gaussian, width, f"{at} block")
+            input_zero_mean = _zero_mean_output(layers[:index], start_gaussian)
+            if not (input_zero_mean or _zero_mean_output(layer.layers, input_zero_mean)):
+                raise ValueError(f"{at}: neither x nor block(x) has zero mean, so the kernel of x + block(x) "
+                                 "is not the sum of theirs: end the block with a Dense (or an odd activation), "
+                                 "or put a Dense before the Residual")
+            gaussian = gaussian and block_gaussian
             if isinstance(width, int) and isinstance(block_width, int) and width != block_width:
                 raise ValueError(f"{at}: the block maps width {width} to width {block_width}; "
                                  "x + block(x) needs equal widths")
