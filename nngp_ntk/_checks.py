@@ -51,6 +51,12 @@ def is_concrete(value: Any) -> bool:
     return not isinstance(value, jax.core.Tracer)
 
 
+def inside_jit() -> bool:
+    """True while JAX traces a function for ``jit``: every computation there is staged, so even
+    concrete inputs give tracers and nothing can be inspected."""
+    return not is_concrete(jax.numpy.zeros(()) + 0)
+
+
 def check_integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None,
                   allow_none: bool = False) -> int | None:
     """``value`` as an int (bools refused), within [minimum, maximum]; None passes when ``allow_none``."""

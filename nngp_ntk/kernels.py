@@ -466,7 +466,8 @@ class _Network:
         x1 = jnp.asarray(x1, compute)
         x2 = None if x2 is None else jnp.asarray(x2, compute)
         layers = self.sequence()
-        concrete = all(_checks.is_concrete(leaf) for leaf in jax.tree_util.tree_leaves((layers, x1, x2)))
+        concrete = not _checks.inside_jit() and all(
+            _checks.is_concrete(leaf) for leaf in jax.tree_util.tree_leaves((layers, x1, x2)))
         if concrete:
             x1_host = np.asarray(x1)
             for name, x in (("x1", x1_host), ("x2", None if x2 is None else np.asarray(x2))):
@@ -496,7 +497,7 @@ class _Network:
         return Kernels(*(results[names.index(n)] if n in names else None for n in KERNEL_NAMES))
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 class Sequential(_Network):
     """A network of layers applied in order: ``Dense``, ``LayerNorm``, ``Residual`` and any
     ``nngp_ntk.activations`` instance (see ``nngp_ntk.layers`` for what each does to the kernels).
@@ -552,8 +553,8 @@ class Sequential(_Network):
     def __getitem__(self, index: int) -> Any:
         return self.layers[index]
 
-    def tree_flatten(self) -> tuple[list, tuple]:
-        return _layers._flatten_layers(self.layers)
+    def tree_flatten_with_keys(self) -> tuple[list, tuple]:
+        return _layers._flatten_layers_with_keys(self.layers)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Sequential:
@@ -588,7 +589,7 @@ def _per_layer(name: str, value: Any, depth: int) -> tuple:
     return tuple(_checks.check_real(name, v, minimum=0.0) for v in values)
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass
 class FullyConnected(_Network):
     """An infinitely wide fully-connected network: ``depth`` hidden [Dense, activation] layers and a Dense readout.
@@ -726,10 +727,12 @@ class FullyConnected(_Network):
         """
         return Sequential(*self.sequence())
 
-    def tree_flatten(self) -> tuple[tuple, tuple]:
+    def tree_flatten_with_keys(self) -> tuple[tuple, tuple]:
         activation = get_activation(self.activation)
-        leaves, static = _layers._static_or_tree(activation)
-        return ((self.W_std, self.b_std, leaves),
+        _, static = _layers._static_or_tree(activation)
+        child = activation if static[0] == "tree" else None
+        return (((_layers._key("W_std"), self.W_std), (_layers._key("b_std"), self.b_std),
+                 (_layers._key("activation"), child)),
                 (self.depth, static, self.parameterization, self.width, self.tile_size))
 
     @classmethod
@@ -738,7 +741,7 @@ class FullyConnected(_Network):
         network = object.__new__(cls)
         network.depth, network.parameterization, network.width, network.tile_size = depth, parameterization, width, tile_size
         network.W_std, network.b_std = children[0], children[1]
-        network.activation = _layers._rebuild_activation(static, children[2])
+        network.activation = children[2] if static[0] == "tree" else static[1]
         return network
 
 

@@ -99,6 +99,17 @@ def _flatten_layers(layers: Sequence) -> tuple[list, tuple]:
     return children, tuple(aux)
 
 
+def _key(name: str) -> jax.tree_util.GetAttrKey:
+    """The path entry of a named field, so that leaves read as ``layers[0].W_std``."""
+    return jax.tree_util.GetAttrKey(name)
+
+
+def _flatten_layers_with_keys(layers: Sequence) -> tuple[list, tuple]:
+    """``_flatten_layers`` with each child keyed by its position, ``layers[i]``."""
+    children, aux = _flatten_layers(layers)
+    return [(_key(f"layers[{i}]"), child) for i, child in enumerate(children)], aux
+
+
 def _unflatten_layers(aux: tuple, children: Sequence) -> tuple:
     return tuple(static[1] if static is not None else child for static, child in zip(aux, children))
 
@@ -112,7 +123,7 @@ def _new(cls: type, **fields: Any) -> Any:
     return instance
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass(frozen=True)
 class Dense(Layer):
     """A fully-connected layer, z = W a / sqrt(n_in) + b in neural-tangents' parameterizations:
@@ -148,15 +159,16 @@ class Dense(Layer):
         _checks.check_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
         object.__setattr__(self, "width", _checks.check_integer("width", self.width, minimum=1, allow_none=True))
 
-    def tree_flatten(self) -> tuple[tuple, tuple]:
-        return (self.W_std, self.b_std), (self.parameterization, self.width)
+    def tree_flatten_with_keys(self) -> tuple[tuple, tuple]:
+        return (((_key("W_std"), self.W_std), (_key("b_std"), self.b_std)),
+                (self.parameterization, self.width))
 
     @classmethod
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Dense:
         return _new(cls, W_std=children[0], b_std=children[1], parameterization=aux[0], width=aux[1])
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass(frozen=True)
 class LayerNorm(Layer):
     """Normalizes each point's features (neural-tangents' ``LayerNorm(axis=-1)`` on Gaussian inputs):
@@ -178,7 +190,7 @@ class LayerNorm(Layer):
     def __post_init__(self) -> None:
         object.__setattr__(self, "eps", _checks.check_real("eps", self.eps, minimum=0.0))
 
-    def tree_flatten(self) -> tuple[tuple, float]:
+    def tree_flatten_with_keys(self) -> tuple[tuple, float]:
         return (), self.eps
 
     @classmethod
@@ -186,7 +198,7 @@ class LayerNorm(Layer):
         return _new(cls, eps=aux)
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 class Residual(Layer):
     """y = x + block(x) (neural-tangents' ``FanOut(2)``, ``parallel(block, Identity())``,
     ``FanInSum()``): the kernels of the two branches add, K <- K + K_block, Theta <- Theta + Theta_block.
@@ -225,8 +237,8 @@ class Residual(Layer):
     def __hash__(self) -> int:
         return hash((type(self), self.layers))
 
-    def tree_flatten(self) -> tuple[list, tuple]:
-        return _flatten_layers(self.layers)
+    def tree_flatten_with_keys(self) -> tuple[list, tuple]:
+        return _flatten_layers_with_keys(self.layers)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Residual:
