@@ -1,8 +1,8 @@
 """Vectorizable arcsin / arccos accurate to the dtype, and Gauss-Hermite nodes.
 
-XLA's CPU ``acos``/``atan2`` are scalar calls (about 12 ns an entry on a 2-core x86 machine);
-the kernels here spend most of their time on them, so they are replaced by a polynomial that
-vectorizes (about 1.3 ns an entry). The range reduction is the classical one:
+XLA's CPU ``acos``/``atan2`` are scalar calls; the kernels here spend most of their time on
+them, so they are replaced by a polynomial that vectorizes (``benchmarks/arccos_speed.py`` times
+both and measures their errors in ulps). The range reduction is the classical one:
 
     asin(x) = x + x z R(z),                      z = x^2,            |x| <= 1/2
     asin(x) = pi/2 - 2 asin(s),                  s = sqrt((1-x)/2),   1/2 < x <= 1

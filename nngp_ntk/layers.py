@@ -49,7 +49,19 @@ class Layer:
 
 
 def is_layer(value: Any) -> bool:
-    """True for a ``Dense``, ``LayerNorm``, ``Residual`` or an activation instance."""
+    """True for a ``Dense``, ``LayerNorm``, ``Residual`` or an activation instance.
+
+    Args:
+        value: anything.
+
+    Returns:
+        Whether it is a layer.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> is_layer(nk.Dense()), is_layer(nk.activations.ReLU()), is_layer("relu")
+        (True, True, False)
+    """
     return isinstance(value, (Layer, Activation))
 
 
@@ -272,14 +284,31 @@ def _zero_mean_output(layers: Sequence, zero_mean: bool) -> bool:
 
 def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | None = INPUT_WIDTH,
                  where: str = "Sequential") -> tuple[bool, int | str | None]:
-    """Check a layer list as it acts on features that are (or not) ``gaussian`` with ``width``;
-    returns the output's (gaussian, width). Errors name the layer by its position in ``where``.
+    """Check a layer list as it acts on features that are (or not) ``gaussian`` with ``width``.
+
+    Args:
+        layers: the layer list.
+        gaussian: whether the input features are Gaussian (the network input is not).
+        width: the input width: an integer, None (unknown), or INPUT_WIDTH for the network input.
+        where: the name of the list in messages (errors name the layer by its position in it).
+
+    Returns:
+        (whether the output is Gaussian, its width).
 
     Raises:
         ValueError: an empty list; an activation or LayerNorm whose input is not Gaussian; a
             Residual where neither branch has zero mean, or whose block changes the width;
             a standard-parameterization Dense whose input width is unknown.
         TypeError: an element that is not a layer.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> check_layers([nk.Dense(width=8), nk.activations.ReLU()])
+        (False, 8)
+        >>> check_layers([nk.activations.ReLU()])
+        Traceback (most recent call last):
+        ...
+        ValueError: Sequential layer 0 (ReLU): an activation needs Gaussian pre-activations, but ...
     """
     if len(layers) == 0:
         raise ValueError(f"{where} needs at least one layer, got none")
@@ -338,8 +367,21 @@ class Plan(NamedTuple):
 
 
 def positions(ops: Sequence[Op]) -> int:
-    """Number of recorded positions (op outputs) of ``ops``: 1 per op, plus a residual's block,
-    times a repeat's count."""
+    """Number of recorded positions (op outputs) of ``ops``.
+
+    1 per op, plus a residual's block, times a repeat's count.
+
+    Args:
+        ops: the ops of a plan.
+
+    Returns:
+        The count.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> positions(plan([nk.Dense(), nk.activations.ReLU(), nk.Dense()], 3, np.float32).ops)
+        3
+    """
     total = 0
     for op in ops:
         if op.kind == "residual":
@@ -422,7 +464,25 @@ def _fold(ops: tuple[Op, ...], params: list) -> tuple[tuple[Op, ...], list]:
 
 
 def plan(layers: Sequence, input_width: int, dtype: np.dtype) -> Plan:
-    """The plan of a checked layer list for inputs of ``input_width`` features, params in ``dtype``."""
+    """The plan of a checked layer list for inputs of ``input_width`` features, params in ``dtype``.
+
+    Runs of two or more identical consecutive blocks (up to four ops long) are folded into
+    ``repeat`` ops whose params are stacked, so that they compile to one loop.
+
+    Args:
+        layers: a checked layer list.
+        input_width: d, the inputs' feature count.
+        dtype: the dtype of the params.
+
+    Returns:
+        A ``Plan(ops, params)``.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> layers = [nk.Dense(), nk.activations.ReLU()] * 3 + [nk.Dense()]
+        >>> [op.kind for op in plan(layers, 3, np.float32).ops]
+        ['repeat', 'dense']
+    """
     ops, params, _ = _single_ops(layers, input_width, np.dtype(dtype))
     return Plan(*_fold(tuple(ops), params))
 
@@ -470,8 +530,20 @@ def _apply(op: Op, param: Any, k11: Array, k22: Array, k12: Array, theta: Array 
 
 def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mode: Pass,
         start: Any = 0) -> tuple[Array, Array | None, list[Array]]:
-    """Run ``ops`` from the state at position ``start``; returns (K12, Theta, recorded K after
-    every op in position order; empty unless ``mode`` is the diagonal pass)."""
+    """Run ``ops`` from the state at position ``start``.
+
+    Args:
+        ops: the ops of a plan.
+        params: their params.
+        k12: the NNGP entries at the start.
+        theta: the NTK entries at the start, or None when the NTK is not needed.
+        mode: a ``Pass``: the diagonal pass (``variances`` None) or a pair pass.
+        start: the position of the first op.
+
+    Returns:
+        (K12, Theta, the K recorded after every op in position order; empty unless ``mode`` is the
+        diagonal pass).
+    """
     diagonal = mode.variances is None
     recorded: list[Array] = []
     position = start
@@ -509,14 +581,36 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
 
 
 def column(variances: Array, position: Any) -> Array:
-    """variances[:, position] (N, 1), for a static or traced position."""
+    """variances[:, position] as an (N, 1) array, for a static or traced position.
+
+    Args:
+        variances: per-point variances, shape (N, positions).
+        position: the column.
+
+    Returns:
+        The column, shape (N, 1).
+    """
     if isinstance(position, (int, np.integer)):
         return variances[:, position:position + 1]
     return jax.lax.dynamic_index_in_dim(variances, position, axis=1, keepdims=True)
 
 
 def activation_inputs(ops: Sequence[Op], start: int = 0) -> list[tuple[int, Op]]:
-    """(input position, op) of every activation in ``ops``, repeats expanded."""
+    """(input position, op) of every activation in ``ops``, repeats expanded.
+
+    Args:
+        ops: the ops of a plan.
+        start: the position of the first op.
+
+    Returns:
+        The list of (position, op).
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> ops = plan([nk.Dense(), nk.activations.Erf(), nk.Dense()], 3, np.float32).ops
+        >>> [position for position, _ in activation_inputs(ops)]
+        [1]
+    """
     found = []
     position = start
     for op in ops:
