@@ -553,6 +553,48 @@ class Sequential(_Network):
     def __getitem__(self, index: int) -> Any:
         return self.layers[index]
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The numeric hyperparameters by scikit-learn name: ``layers__<i>__W_std``, and into a
+        Residual's block ``layers__<i>__layers__<j>__b_std`` (so that ``GridSearchCV`` can search
+        ``net__layers__0__W_std`` of an estimator).
+
+        Args:
+            deep: unused (scikit-learn's signature).
+
+        Returns:
+            A dict from names to values.
+
+        Example:
+            >>> import nngp_ntk as nk
+            >>> nk.Sequential(nk.Dense(W_std=1.5), nk.activations.Erf(), nk.Dense()).get_params()["layers__0__W_std"]
+            1.5
+        """
+        leaves = jax.tree_util.tree_flatten_with_path(self)[0]
+        return {_sklearn_name(path): value for path, value in leaves}
+
+    def set_params(self, **params: Any) -> Sequential:
+        """Set hyperparameters named as in ``get_params``, in place (scikit-learn convention).
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: an unknown name, or a value the layer refuses (nothing is changed then).
+        """
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(self)
+        names = [_sklearn_name(path) for path, _ in leaves]
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise ValueError(f"invalid parameter(s) {unknown} for Sequential; valid: {names}")
+        values = [params.get(name, value) for name, (_, value) in zip(names, leaves)]
+        rebuilt = jax.tree_util.tree_unflatten(treedef, values)
+        self.layers = Sequential(*map(_layers.revalidated, rebuilt.layers)).layers
+        return self
+
+    def __sklearn_clone__(self) -> Sequential:
+        """A copy for ``sklearn.base.clone`` (the layers are immutable)."""
+        return Sequential(*self.layers)
+
     def tree_flatten_with_keys(self) -> tuple[list, tuple]:
         return _layers._flatten_layers_with_keys(self.layers)
 
@@ -749,3 +791,27 @@ def _dense(w_std: Any, b_std: Any, parameterization: str, width: Any) -> Dense:
     """A Dense of FullyConnected (width may be a float there: it only scales the standard NTK)."""
     layer = _layers._new(Dense, W_std=w_std, b_std=b_std, parameterization=parameterization, width=width)
     return layer
+
+
+def _sklearn_name(path: tuple) -> str:
+    """'layers[0].W_std' -> 'layers__0__W_std'."""
+    name = jax.tree_util.keystr(path, simple=True, separator=".")
+    return name.replace("[", "__").replace("]", "").replace(".", "__")
+
+
+def check_network(net: Any, name: str = "net") -> _Network:
+    """``net`` when it is an nngp_ntk network (``Sequential``, ``FullyConnected``), else TypeError.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> check_network(nk.FullyConnected(depth=1)).depth
+        1
+    """
+    if not isinstance(net, _Network):
+        raise TypeError(f"{name} must be an nngp_ntk network (nngp_ntk.Sequential or FullyConnected), "
+                        f"got {type(net).__name__}")
+    return net
+
+
+#: Any network: the argument type of everything that takes one.
+Network = Sequential | FullyConnected

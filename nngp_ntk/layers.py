@@ -247,6 +247,23 @@ class Residual(Layer):
         return residual
 
 
+def revalidated(layer: Any) -> Any:
+    """``layer`` rebuilt through its constructor, so that its checks run on values that pytree
+    unflattening (which skips them) put there.
+
+    Example:
+        >>> revalidated(Dense(W_std=1.5)).W_std
+        1.5
+    """
+    if isinstance(layer, Dense):
+        return Dense(layer.W_std, layer.b_std, layer.parameterization, layer.width)
+    if isinstance(layer, Residual):
+        return Residual(*(revalidated(inner) for inner in layer.layers))
+    if isinstance(layer, Activation) and dataclasses.is_dataclass(layer):
+        return dataclasses.replace(layer)
+    return layer
+
+
 # --- Validation ---------------------------------------------------------------------------------
 
 #: The width of the network's input, known only when it is called.

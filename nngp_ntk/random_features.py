@@ -14,10 +14,11 @@ import scipy.linalg
 
 from nngp_ntk import finite
 from nngp_ntk._checks import check_integer, check_points, check_ridge
-from nngp_ntk.kernels import FullyConnected
+from nngp_ntk.kernels import Network, check_network
+from nngp_ntk.layers import Dense
 
 
-def random_features(net: FullyConnected, X: np.ndarray, width: int, seed: int = 0) -> np.ndarray:
+def random_features(net: Network, X: np.ndarray, width: int, seed: int = 0) -> np.ndarray:
     """Phi(X) for one draw of ``net`` at width P (``finite.init_params``), computed in float64.
 
     The features::
@@ -29,17 +30,18 @@ def random_features(net: FullyConnected, X: np.ndarray, width: int, seed: int = 
     random-feature kernel K_P, which tends to the NNGP as P grows.
 
     Args:
-        net: a ``FullyConnected``.
+        net: a network ending with a Dense readout (``FullyConnected``, ``Sequential``).
         X: points, shape (N, d).
-        width: P, the hidden width.
+        width: P, the hidden width (of every Dense but the readout).
         seed: seed of the network's draw.
 
     Returns:
         Phi(X), shape (N, P) or (N, P + 1) with the bias column.
 
     Raises:
-        TypeError: ``net`` is not a ``FullyConnected``.
-        ValueError: a ``width`` that is not a positive integer, or invalid X.
+        TypeError: ``net`` is not a network.
+        ValueError: a network without a Dense readout, a ``width`` that is not a positive integer,
+            or invalid X.
 
     Example:
         >>> import nngp_ntk as nk
@@ -47,17 +49,18 @@ def random_features(net: FullyConnected, X: np.ndarray, width: int, seed: int = 
         >>> features.shape
         (4, 11)
     """
-    if not isinstance(net, FullyConnected):
-        raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
+    readout = check_network(net).sequence()[-1]
+    if not isinstance(readout, Dense) or readout.parameterization != "ntk":
+        raise ValueError("random features need a network that ends with an NTK-parameterized Dense readout, "
+                         f"got {type(readout).__name__} last")
     width = check_integer("width", width, minimum=1)
     X = check_points(X)
-    spec = net.spec()
     with jax.enable_x64(True):
         params = finite.init_params(net, int(seed), X.shape[1], width, dtype=np.float64)
         features = np.asarray(finite.readout_features(net, params, jax.numpy.asarray(X)))
-    columns = [spec.W_std[-1] * features / np.sqrt(features.shape[1])]
-    if spec.b_std[-1] > 0:
-        columns.append(np.full((len(X), 1), spec.b_std[-1]))
+    columns = [float(readout.W_std) * features / np.sqrt(features.shape[1])]
+    if readout.b_std is not None and float(readout.b_std) > 0:
+        columns.append(np.full((len(X), 1), float(readout.b_std)))
     return np.hstack(columns)
 
 
