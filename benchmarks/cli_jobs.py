@@ -75,7 +75,7 @@ def table(job: str, record: dict) -> list[str]:
         p, m = result["predicted"], result["measured"]
         lines += ["| quantity | predicted | measured |", "|---|---|---|",
                   f"| alpha_K, kernel operator | {_interval(p['alpha_K'], p['alpha_K_ci'])} | |",
-                  f"| alpha_K, raw sample eigenvalues, i = {p['window'][0]}..{p['window'][1]} | "
+                  f"| alpha_K_sample, raw sample eigenvalues, i = {p['window'][0]}..{p['window'][1]} | "
                   f"{_interval(p['alpha_K_sample'], p['alpha_K_sample_ci'])} | |",
                   f"| beta, the labels' power | {_interval(p['beta'], p['beta_ci'])} | |",
                   f"| alpha_D | {_interval(p['alpha_D'], p['alpha_D_ci'])} | "

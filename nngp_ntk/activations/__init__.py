@@ -46,7 +46,22 @@ ACTIVATIONS: dict[str, Callable[[], Activation]] = {
 
 
 def get_activation(activation: str | Activation) -> Activation:
-    """The activation instance for a name in ``ACTIVATIONS`` (default parameters) or an instance."""
+    """The activation instance for a name in ``ACTIVATIONS`` (default parameters) or an instance.
+
+    Args:
+        activation: a name (case-insensitive) or an ``Activation`` instance (returned as it is).
+
+    Returns:
+        The ``Activation``.
+
+    Raises:
+        ValueError: an unknown name.
+        TypeError: neither a name nor an ``Activation``.
+
+    Example:
+        >>> get_activation("relu"), get_activation(Erf(a=2.0)).a
+        (ReLU(a=0.0, b=1.0), 2.0)
+    """
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str):

@@ -59,21 +59,56 @@ class Activation(abc.ABC):
         """phi(x), elementwise."""
 
     def derivative(self, x: Array) -> Array:
-        """phi'(x), elementwise (autodiff of ``__call__`` unless overridden)."""
+        """phi'(x), elementwise (autodiff of ``__call__`` unless overridden).
+
+        Args:
+            x: inputs, any shape.
+
+        Returns:
+            phi'(x), the shape of x.
+        """
         return jax.jvp(self.__call__, (x,), (jnp.ones_like(x),))[1]
 
     @abc.abstractmethod
     def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
-        """(E[phi(u) phi(v)], E[phi'(u) phi'(v)]) for (u, v) ~ N(0, [[K11, K12], [K12, K22]])."""
+        """(E[phi(u) phi(v)], E[phi'(u) phi'(v)]) for (u, v) ~ N(0, [[K11, K12], [K12, K22]]).
+
+        Args:
+            k11: variances of u, e.g. shape (B, 1).
+            k12: covariances, e.g. shape (B, B').
+            k22: variances of v, e.g. shape (1, B').
+
+        Returns:
+            The nngp map and the derivative map, broadcast to a common shape.
+        """
 
     def variance(self, k: Array) -> Array:
-        """E[phi(u)^2] for u ~ N(0, K); the diagonal of the nngp map."""
+        """E[phi(u)^2] for u ~ N(0, K); the diagonal of the nngp map.
+
+        Args:
+            k: variances, any shape.
+
+        Returns:
+            E[phi(u)^2], the shape of k.
+        """
         return self.dual(k, k, k)[0]
 
     def resolve(self, max_variance: float, dtype: Any = None) -> Activation:
-        """This activation ready for inputs of variance up to ``max_variance`` in ``dtype`` (None:
-        JAX's default float type). Quadrature activations fix their degree here; activations
-        whose expectation diverges or overflows there raise ValueError; others return themselves."""
+        """This activation ready for inputs of variance up to ``max_variance`` in ``dtype``.
+
+        Quadrature activations fix their degree here; activations whose expectation diverges or
+        overflows there raise ValueError; others return themselves.
+
+        Args:
+            max_variance: the largest input variance K the maps will see.
+            dtype: the compute dtype (None: JAX's default float type).
+
+        Returns:
+            An ``Activation`` (this one, or a copy with its degree set).
+
+        Raises:
+            ValueError: the expectations diverge or overflow at ``max_variance``.
+        """
         return self
 
 

@@ -88,9 +88,23 @@ class _PiecewiseLinear(Activation):
 class ABReLU(_PiecewiseLinear):
     """phi(x) = a min(x, 0) + b max(x, 0), with theta = arccos(K12 / sqrt(K11 K22)):
 
-    E[phi(u)phi(v)]   = (a-b)^2/(2 pi) sqrt(K11 K22 - K12^2) + ((a^2+b^2)/2 - (a-b)^2 theta/(2 pi)) K12
-    E[phi'(u)phi'(v)] = (a^2+b^2)/2 - (a-b)^2 theta / (2 pi)
-    E[phi(u)^2]       = (a^2+b^2)/2 K
+        E[phi(u)phi(v)]   = (a-b)^2/(2 pi) sqrt(K11 K22 - K12^2) + ((a^2+b^2)/2 - (a-b)^2 theta/(2 pi)) K12
+        E[phi'(u)phi'(v)] = (a^2+b^2)/2 - (a-b)^2 theta / (2 pi)
+        E[phi(u)^2]       = (a^2+b^2)/2 K
+
+    Args:
+        a: the slope for x < 0, a finite number.
+        b: the slope for x > 0, a finite number.
+
+    Raises:
+        TypeError, ValueError: for a or b that is not a finite number.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> phi = ABReLU(a=-1.0, b=1.0)                       # |x|
+        >>> nngp, _ = phi.dual(jnp.ones(1), jnp.zeros(1), jnp.ones(1))
+        >>> round(float(nngp[0]), 6)                          # E|u| E|v| = 2 / pi
+        0.63662
     """
 
     a: Any
@@ -104,8 +118,14 @@ class ABReLU(_PiecewiseLinear):
 class ReLU(ABReLU):
     """phi(x) = max(x, 0), the arc-cosine kernel of degree 1 (Cho & Saul), theta = arccos(rho):
 
-    E[phi(u)phi(v)] = sqrt(K11 K22) (sin(theta) + (pi - theta) cos(theta)) / (2 pi)
-    E[phi'(u)phi'(v)] = (pi - theta) / (2 pi);   E[phi(u)^2] = K / 2
+        E[phi(u)phi(v)] = sqrt(K11 K22) (sin(theta) + (pi - theta) cos(theta)) / (2 pi)
+        E[phi'(u)phi'(v)] = (pi - theta) / (2 pi);   E[phi(u)^2] = K / 2
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> nngp, derivative = ReLU().dual(jnp.ones(1), jnp.full(1, 0.5), jnp.ones(1))
+        >>> round(float(nngp[0]), 6), round(float(derivative[0]), 6)      # theta = pi / 3
+        (0.304499, 0.333333)
     """
 
     a: float = static_field(default=0.0, init=False)
@@ -114,7 +134,19 @@ class ReLU(ABReLU):
 
 @dataclasses.dataclass(frozen=True)
 class LeakyReLU(_PiecewiseLinear):
-    """phi(x) = max(x, 0) + negative_slope min(x, 0): the maps of ABReLU(a=negative_slope, b=1)."""
+    """phi(x) = max(x, 0) + negative_slope min(x, 0): the maps of ABReLU(a=negative_slope, b=1).
+
+    Args:
+        negative_slope: the slope for x < 0, a finite number.
+
+    Raises:
+        TypeError, ValueError: for a negative_slope that is not a finite number.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> round(float(LeakyReLU(negative_slope=0.2).variance(jnp.ones(1))[0]), 6)   # (0.2^2 + 1) / 2
+        0.52
+    """
 
     negative_slope: Any = 0.01
 
@@ -134,7 +166,13 @@ class LeakyReLU(_PiecewiseLinear):
 
 @dataclasses.dataclass(frozen=True)
 class Abs(ABReLU):
-    """phi(x) = |x|: ABReLU(a=-1, b=1), E[phi(u)phi(v)] = 2 sqrt(K11 K22) (sin(theta) + (pi/2 - theta) cos(theta)) / pi."""
+    """phi(x) = |x|: ABReLU(a=-1, b=1), E[phi(u)phi(v)] = 2 sqrt(K11 K22) (sin(theta) + (pi/2 - theta) cos(theta)) / pi.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> float(Abs().variance(jnp.full(1, 2.0))[0])       # E[u^2] = K
+        2.0
+    """
 
     a: float = static_field(default=-1.0, init=False)
     b: float = static_field(default=1.0, init=False)
@@ -160,6 +198,12 @@ class Sign(Activation):
     """phi(x) = sign(x): E[phi(u)phi(v)] = (2/pi) arcsin(rho); E[phi(u)^2] = 1 (0 where K = 0).
 
     The derivative is 0 almost everywhere, so E[phi'(u)phi'(v)] = 0 (as in neural-tangents).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> nngp, derivative = Sign().dual(jnp.ones(1), jnp.full(1, 0.5), jnp.ones(1))
+        >>> round(float(nngp[0]), 6), float(derivative[0])              # (2 / pi) arcsin(1/2) = 1/3
+        (0.333333, 0.0)
     """
 
     def __call__(self, x: Array) -> Array:

@@ -28,8 +28,22 @@ def _at_least_one(x: Array) -> Array:
 class Erf(Activation):
     """phi(x) = a erf(b x) + c. With K' = b^2 K (Williams 1997):
 
-    E[phi(u)phi(v)]   = a^2 (2/pi) arcsin(2 K'12 / sqrt((1 + 2 K'11)(1 + 2 K'22))) + c^2
-    E[phi'(u)phi'(v)] = a^2 b^2 (4/pi) / sqrt((1 + 2 K'11)(1 + 2 K'22) - 4 K'12^2)
+        E[phi(u)phi(v)]   = a^2 (2/pi) arcsin(2 K'12 / sqrt((1 + 2 K'11)(1 + 2 K'22))) + c^2
+        E[phi'(u)phi'(v)] = a^2 b^2 (4/pi) / sqrt((1 + 2 K'11)(1 + 2 K'22) - 4 K'12^2)
+
+    Args:
+        a: amplitude, a finite number.
+        b: input scale, a finite number.
+        c: offset, a finite number.
+
+    Raises:
+        TypeError, ValueError: for a, b or c that is not a finite number.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> nngp, _ = Erf().dual(jnp.ones(1), jnp.full(1, 0.5), jnp.ones(1))
+        >>> round(float(nngp[0]), 6)                          # (2 / pi) arcsin(1 / 3)
+        0.216347
     """
 
     a: Any = 1.0
@@ -58,11 +72,17 @@ class Erf(Activation):
 
 @dataclasses.dataclass(frozen=True)
 class GELU(Activation):
-    """phi(x) = x Phi(x) (exact GELU). With P = (1 + K11)(1 + K22), delta = sqrt(P - K12^2),
-    angle = arcsin(K12 / sqrt(P)) (Tsuchida et al. 2020; neural-tangents' ``Gelu``):
+    """phi(x) = x Phi(x) (exact GELU), the closed form of Tsuchida et al. 2020 (neural-tangents' ``Gelu``).
 
-    E[phi(u)phi(v)]   = K12/4 + (K12^2 + K11 K22 delta^2) / (2 pi P delta) + K12 angle / (2 pi)
-    E[phi'(u)phi'(v)] = 1/4 + angle/(2 pi) + K12 (1/delta^2 + (1 - K11 K22)/P + 1) / (2 pi delta)
+    With P = (1 + K11)(1 + K22), delta = sqrt(P - K12^2), angle = arcsin(K12 / sqrt(P))::
+
+        E[phi(u)phi(v)]   = K12/4 + (K12^2 + K11 K22 delta^2) / (2 pi P delta) + K12 angle / (2 pi)
+        E[phi'(u)phi'(v)] = 1/4 + angle/(2 pi) + K12 (1/delta^2 + (1 - K11 K22)/P + 1) / (2 pi delta)
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> round(float(GELU().variance(jnp.ones(1))[0]), 6)   # E[(u Phi(u))^2], u ~ N(0, 1)
+        0.425221
     """
 
     def __call__(self, x: Array) -> Array:
@@ -92,7 +112,13 @@ class GELU(Activation):
 
 @dataclasses.dataclass(frozen=True)
 class Identity(Activation):
-    """phi(x) = x: E[phi(u)phi(v)] = K12, E[phi'(u)phi'(v)] = 1."""
+    """phi(x) = x: E[phi(u)phi(v)] = K12, E[phi'(u)phi'(v)] = 1.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> [float(m[0]) for m in Identity().dual(jnp.ones(1), jnp.full(1, 0.5), jnp.ones(1))]
+        [0.5, 1.0]
+    """
 
     def __call__(self, x: Array) -> Array:
         return x
@@ -111,11 +137,24 @@ class Identity(Activation):
 class Sin(Activation):
     """phi(x) = a sin(b x + c). With S = exp(-b^2 (K11 + K22)/2), C = cos(2c), t = b^2 K12:
 
-    E[phi(u)phi(v)]   = a^2/2 S (e^t - C e^-t)     = a^2/2 S ((1 - C) cosh t + (1 + C) sinh t)
-    E[phi'(u)phi'(v)] = a^2 b^2/2 S (e^t + C e^-t) = a^2 b^2/2 S ((1 + C) cosh t + (1 - C) sinh t)
-    E[phi(u)^2]       = a^2/2 (1 - C e^(-2 b^2 K)) = a^2/2 ((1 - C) - C expm1(-2 b^2 K))
+        E[phi(u)phi(v)]   = a^2/2 S (e^t - C e^-t)     = a^2/2 S ((1 - C) cosh t + (1 + C) sinh t)
+        E[phi'(u)phi'(v)] = a^2 b^2/2 S (e^t + C e^-t) = a^2 b^2/2 S ((1 + C) cosh t + (1 - C) sinh t)
+        E[phi(u)^2]       = a^2/2 (1 - C e^(-2 b^2 K)) = a^2/2 ((1 - C) - C expm1(-2 b^2 K))
 
     The cosh/sinh and expm1 forms avoid the cancellation of e^t - e^-t at small K.
+
+    Args:
+        a: amplitude, a finite number.
+        b: frequency, a finite number.
+        c: phase, a finite number.
+
+    Raises:
+        TypeError, ValueError: for a, b or c that is not a finite number.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> round(float(Sin().variance(jnp.ones(1))[0]), 6)    # (1 - e^-2) / 2
+        0.432332
     """
 
     a: Any = 1.0
@@ -149,7 +188,18 @@ class Sin(Activation):
 
 @dataclasses.dataclass(frozen=True)
 class Cos(Sin):
-    """phi(x) = a cos(b x + c) = a sin(b x + c + pi/2); the maps of ``Sin`` with c + pi/2."""
+    """phi(x) = a cos(b x + c) = a sin(b x + c + pi/2); the maps of ``Sin`` with c + pi/2.
+
+    Args:
+        a: amplitude, a finite number.
+        b: frequency, a finite number.
+        c: phase, a finite number.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> round(float(Cos().variance(jnp.ones(1))[0]), 6)    # (1 + e^-2) / 2
+        0.567668
+    """
 
     def __call__(self, x: Array) -> Array:
         return self.a * jnp.cos(self.b * x + self.c)
