@@ -65,7 +65,7 @@ def _warn_float64_once() -> None:
         _warned_float64 = True
         _checks.warn("float64 inputs are computed in float32 because JAX's x64 mode is off: enable it "
                      "(jax.config.update('jax_enable_x64', True)) for float64 kernels, or pass "
-                     "dtype=np.float32 to silence this warning", UserWarning, stacklevel=4)
+                     "dtype=np.float32 to silence this warning", _checks.PrecisionWarning, stacklevel=4)
 
 
 def _check_dtype(dtype: Any) -> np.dtype | None:

@@ -333,3 +333,23 @@ def test_residual_with_one_zero_mean_branch_is_allowed():
     assert np.all(np.isfinite(kernels.nngp)) and np.all(np.isfinite(kernels.ntk))
     nk.Sequential(nk.Dense(), act.ReLU(), nk.Residual(nk.Dense()), nk.Dense())
     nk.Sequential(nk.Residual(nk.Dense()), nk.Dense(), act.ReLU(), nk.Dense())
+
+
+def test_layers_from_plain_data():
+    """from_spec builds the same network as the constructors, and names the bad entry."""
+    from nngp_ntk.layers import from_spec
+
+    spec = [{"layer": "dense", "W_std": 1.5, "b_std": 0.1}, {"layer": "layernorm"}, {"layer": "relu"},
+            {"layer": "residual", "block": [{"layer": "dense", "W_std": 1.4}, {"layer": "erf", "b": 2.0}]},
+            {"layer": "dense", "bias": False}]
+    expected = nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.LayerNorm(), act.ReLU(),
+                             nk.Residual(nk.Dense(W_std=1.4), act.Erf(b=2.0)), nk.Dense(b_std=None))
+    assert nk.Sequential(*from_spec(spec)) == expected
+    with pytest.raises(TypeError, match=r"layers\[3\]\.block\[1\].*Erf"):
+        from_spec(spec[:3] + [{"layer": "residual", "block": [{"layer": "dense"}, {"layer": "erf", "a": "x"}]}])
+    with pytest.raises(TypeError, match=r"layers\[0\].*unexpected keyword"):
+        from_spec([{"layer": "relu", "slope": 1.0}])
+    with pytest.raises(ValueError, match=r"layers\[1\]: unknown layer 'conv'"):
+        from_spec([{"layer": "dense"}, {"layer": "conv"}])
+    with pytest.raises(ValueError, match="b_std or bias"):
+        from_spec([{"layer": "dense", "b_std": 0.1, "bias": False}])
