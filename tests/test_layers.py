@@ -69,6 +69,20 @@ def test_kernel_equals_kernel_fn(x64, parameterization):
     np.testing.assert_allclose(net.diagonal(x1).ntk, np.diag(net.kernel(x1).ntk), rtol=1e-13)
 
 
+def test_sequential_tiles_and_out_of_core(tmp_path):
+    x1, x2 = points(10, 6, seed=20), points(8, 6, seed=21)   # not multiples of the tile 3
+    tiled = nk.Sequential(*mixed_network().layers, tile_size=3)
+    whole = nk.Sequential(*mixed_network().layers)
+    for right in (None, x2):
+        for name in ("nngp", "ntk"):
+            np.testing.assert_allclose(tiled.kernel(x1, right, get=name), whole.kernel(x1, right, get=name),
+                                       rtol=1e-5, atol=1e-6)
+    stored = tiled.kernel(x1, out=tmp_path / "store")
+    np.testing.assert_array_equal(stored.ntk, tiled.kernel(x1).ntk)
+    with pytest.raises(ValueError, match="tile_size"):
+        nk.Sequential(nk.Dense(), tile_size=0)
+
+
 def test_kernel_fn_float32_and_get():
     net = mixed_network()
     x = points(6, 3, seed=4)
