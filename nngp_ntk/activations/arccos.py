@@ -134,7 +134,10 @@ class LeakyReLU(_PiecewiseLinear):
 
 @dataclasses.dataclass(frozen=True)
 class Abs(ABReLU):
-    """phi(x) = |x|: ABReLU(a=-1, b=1), E[phi(u)phi(v)] = 2 sqrt(K11 K22) (sin(theta) + (pi/2 - theta) cos(theta)) / pi."""
+    """phi(x) = |x|: ABReLU(a=-1, b=1),
+
+    E[phi(u)phi(v)] = 2 sqrt(K11 K22) (sin(theta) + (pi/2 - theta) cos(theta)) / pi
+    """
 
     a: float = static_field(default=-1.0, init=False)
     b: float = static_field(default=1.0, init=False)
