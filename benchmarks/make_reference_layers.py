@@ -149,7 +149,8 @@ def kernel_cases() -> list[dict]:
         fast_growing = activation["layer"] == "Exp" or activation.get("degree", 0) >= 3
         W = SMALL_W if fast_growing else (1.3, 1.1, 0.9)
         add(label + "-ntk", activation["layer"], two_layer(activation, W))
-        add(label + "-standard", activation["layer"], two_layer_standard(activation, W if fast_growing else (1.2, 0.9, 1.1)))
+        add(label + "-standard", activation["layer"],
+            two_layer_standard(activation, W if fast_growing else (1.2, 0.9, 1.1)))
     for degree in HERMITE_DEGREES:
         hermite = act("Hermite", degree=degree)
         add(f"Hermite({degree})-ntk", "Hermite",
@@ -309,8 +310,8 @@ def nt_layers(spec: list[dict]) -> list:
         elif kind == "layernorm":
             layers.append(stax.LayerNorm(axis=-1))
         elif kind == "residual":
-            layers.append(stax.serial(stax.FanOut(2), stax.parallel(stax.Identity(), stax.serial(*nt_layers(layer["block"]))),
-                                      stax.FanInSum()))
+            block = stax.serial(*nt_layers(layer["block"]))
+            layers.append(stax.serial(stax.FanOut(2), stax.parallel(stax.Identity(), block), stax.FanInSum()))
         else:
             layers.append(nt_activation(layer))
     return layers

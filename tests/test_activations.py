@@ -17,7 +17,7 @@ import scipy.special
 
 from nngp_ntk import _fastmath
 from nngp_ntk import activations as act
-from reference_integrals import gaussian_expectation
+from reference_integrals import adaptive_expectation, gaussian_expectation
 
 pytestmark = pytest.mark.usefixtures("x64")  # every test here runs in float64
 
@@ -312,3 +312,34 @@ def test_automatic_degree_warns_when_capped():
 def test_automatic_degree_needs_concrete_variances():
     with pytest.raises(ValueError, match="degree=None"):
         jax.jit(lambda k: act.Tanh().dual(k, k, k))(jnp.ones((2, 2)))
+
+
+def _tanh_errors(rows) -> float:
+    """Largest absolute error of either map of Tanh() (automatic degree) against nested adaptive
+    quadrature, over (K11, K12, K22) rows."""
+    derivative = lambda x: 1 / np.cosh(x) ** 2  # noqa: E731
+    errors = []
+    for k11, k12, k22 in rows:
+        activation = act.Tanh().resolve(max(k11, k22))
+        got = activation.dual(*(jnp.asarray([k]) for k in (k11, k12, k22)))
+        expected = (adaptive_expectation(k11, k12, k22, np.tanh, np.tanh),
+                    adaptive_expectation(k11, k12, k22, derivative, derivative))
+        errors += [abs(float(got[i][0]) - expected[i]) for i in range(2)]
+    return max(errors)
+
+
+def test_tanh_accuracy_at_variance_nine():
+    """The bound in Tanh's docstring, 1e-6 up to variance 9, at its worst place (rho = 1) and two
+    others."""
+    assert _tanh_errors([(9.0, 9.0, 9.0), (9.0, 0.95 * 9, 9.0), (4.0, 0.5 * 6, 9.0)]) <= 1e-6
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:pre-activation variance")
+def test_tanh_accuracy_up_to_variance_25():
+    """The bounds in Tanh's docstring: 1e-6 for variances up to 9, 2e-4 up to 25 (degree capped
+    at 512 from variance ~16 on), over correlations from -1 to 1 and unequal variances."""
+    rows = [(k, rho * k, k) for k in (4.0, 9.0, 16.0, 25.0) for rho in (-1.0, -0.9, 0.0, 0.5, 0.95, 1.0)]
+    rows += [(4.0, 0.5 * 10, 25.0), (9.0, 0.95 * 15, 25.0), (1.0, -0.8 * 3, 9.0)]
+    assert _tanh_errors([r for r in rows if max(r[0], r[2]) <= 9]) <= 1e-6
+    assert _tanh_errors(rows) <= 2e-4

@@ -18,8 +18,8 @@ compared in float64:
   RectifiedMonomial), ours must still be finite.
 
 The default run checks one case of every group (both parameterizations among them), half of each
-(``KERNEL_PARTS``), and two gradient cases; everything runs with ``-m slow``. Gradients with respect to activation parameters skip (with
-the reason) while an activation is not a JAX pytree.
+(``KERNEL_PARTS``), and four gradient checks; everything runs with ``-m slow``. Gradients with
+respect to activation parameters skip (with the reason) while an activation is not a JAX pytree.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ REFERENCE = Path(__file__).parent / "data" / "nt_layers.npz"
 KERNEL_TOLERANCE = 1e-7
 GRADIENT_TOLERANCE = 1e-6
 KERNELS = ("nngp", "ntk")
-#: Gradient cases in the default run (the others are slow).
-DEFAULT_GRADIENT_CASES = ("residual", "standard-nobias")
+#: (gradient case, kernel) pairs in the default run (the others are slow): ntk and standard
+#: parameterizations, a residual, both kernels, activation parameters (the residual's Sin).
+DEFAULT_GRADIENT_CASES = (("residual", "ntk"), ("standard-nobias", "nngp"))
+DEFAULT_ACTIVATION_GRADIENT_CASES = (("residual", "nngp"),)
 
 _MISSING = [name for name in ("Sequential", "Dense", "LayerNorm", "Residual") if not hasattr(nk, name)]
 needs_layers = pytest.mark.skipif(bool(_MISSING), reason=f"nngp_ntk has no {', '.join(_MISSING)} (issue #10)")
@@ -140,17 +142,9 @@ def _default_cases(cases: list[dict]) -> set[int]:
         matching = [i for i in indices if _parameterization(cases[i]["spec"]) == preferred]
         matching = matching or indices
         chosen.add(matching[len(matching) // 2])
-        if cases[matching[len(matching) // 2]]["name"] in KNOWN_FAILURES:
-            chosen.add(next(i for i in indices if cases[i]["name"] not in KNOWN_FAILURES))
     chosen.update(i for i, case in enumerate(cases) if _parameterization(case["spec"]) == "mixed")
     return chosen
 
-
-#: Cases that fail for a known reason in nngp_ntk (strict: they fail loudly once fixed).
-KNOWN_FAILURES = {
-    "residual-standard": "nk.Residual(...) validates its block with an unknown input width, so a "
-                         "standard-parameterization Dense first in a block is refused (nngp_ntk/layers.py)",
-}
 
 #: The two halves of a kernel case: each compiles two programs (a few seconds on a busy machine).
 KERNEL_PARTS = ("engine-cross,kernel_fn-same", "engine-same,kernel_fn-cross,diagonal")
@@ -160,19 +154,14 @@ def _kernel_params() -> list:
     """Every case in two halves; the default run has the first half of the default cases."""
     cases = _load()["cases"]
     default = _default_cases(cases)
-    params = []
-    for index, case in enumerate(cases):
-        for part in KERNEL_PARTS:
-            marks = [] if index in default and part == KERNEL_PARTS[0] else [pytest.mark.slow]
-            if case["name"] in KNOWN_FAILURES:
-                marks.append(pytest.mark.xfail(strict=True, raises=ValueError, reason=KNOWN_FAILURES[case["name"]]))
-            params.append(pytest.param(index, part, id=f"{case['name']}-{part}", marks=marks))
-    return params
+    return [pytest.param(index, part, id=f"{case['name']}-{part}",
+                         marks=() if index in default and part == KERNEL_PARTS[0] else pytest.mark.slow)
+            for index, case in enumerate(cases) for part in KERNEL_PARTS]
 
 
 def _gradient_params() -> list:
     return [pytest.param(index, kernel, id=f"{case['name']}-{kernel}",
-                         marks=() if case["name"] in DEFAULT_GRADIENT_CASES else pytest.mark.slow)
+                         marks=() if (case["name"], kernel) in DEFAULT_GRADIENT_CASES else pytest.mark.slow)
             for index, case in enumerate(_load()["grad_cases"]) for kernel in KERNELS]
 
 
@@ -245,7 +234,8 @@ def test_kernels_match_neural_tangents(reference, x64, index, part):
         computed = {"engine K(x1, x1)": (net.kernel(x1), "11"), "kernel_fn K(x1, x2)": (net.kernel_fn(x1, x2), "12")}
     for what, (kernels, suffix) in computed.items():
         for kernel in KERNELS:
-            _assert_close(getattr(kernels, kernel), expected[f"{kernel}_{suffix}"], KERNEL_TOLERANCE, f"{kernel} {what}")
+            _assert_close(getattr(kernels, kernel), expected[f"{kernel}_{suffix}"], KERNEL_TOLERANCE,
+                          f"{kernel} {what}")
     if part == KERNEL_PARTS[1]:
         diagonal = net.diagonal(x1)
         for kernel in KERNELS:
@@ -306,23 +296,25 @@ def test_gradients_match_neural_tangents(reference, x64, index, kernel):
     dense = [i for i, entry in enumerate(case["hyper"]) if _locate(case["spec"], entry["path"])["layer"] == "dense"]
     g = _Gradients(reference, index, kernel, dense)
 
-    g_x1, g_x3, g_h = jax.grad(g.l12, argnums=(0, 1, 2))(g.x1, g.x3, g.h0)
+    # jit: one compilation per loss instead of one per primitive in eager mode.
+    g_x1, g_x3, g_h = jax.jit(jax.grad(g.l12, argnums=(0, 1, 2)))(g.x1, g.x3, g.h0)
     _assert_gradient_close(g_x1, g.expected("g12_x1"), "dL12/dx1")
     _assert_gradient_close(g_x3, g.expected("g12_x3"), "dL12/dx3")
     _assert_gradient_close(g_h, g.expected("g12_h"), "dL12/d(W_std, b_std)")
 
-    g_x1, g_h = jax.grad(g.l11, argnums=(0, 1))(g.x1, g.h0, g.r11)
+    grad11 = jax.jit(jax.grad(g.l11, argnums=(0, 1)))
+    g_x1, g_h = grad11(g.x1, g.h0, g.r11)
     _assert_gradient_close(g_x1, g.expected("g11_x1"), "dL11/dx1")
     _assert_gradient_close(g_h, g.expected("g11_h"), "dL11/d(W_std, b_std)")
 
-    g_x1, g_h = jax.grad(g.l11, argnums=(0, 1))(g.x1, g.h0, g.r11 + jnp.eye(g.x1.shape[0]))
+    g_x1, g_h = grad11(g.x1, g.h0, g.r11 + jnp.eye(g.x1.shape[0]))
     _assert_gradient_close(g_x1, g.expected("g11d_x1"), "dL11d/dx1 (diagonal included)")
     _assert_gradient_close(g_h, g.expected("g11d_h"), "dL11d/d(W_std, b_std) (diagonal included)")
 
 
 def _activation_gradient_params() -> list:
     return [pytest.param(index, kernel, id=f"{case['name']}-{kernel}",
-                         marks=() if case["name"] in DEFAULT_GRADIENT_CASES else pytest.mark.slow)
+                         marks=() if (case["name"], kernel) in DEFAULT_ACTIVATION_GRADIENT_CASES else pytest.mark.slow)
             for index, case in enumerate(_load()["grad_cases"]) for kernel in KERNELS
             if any(_locate(case["spec"], e["path"])["layer"] != "dense" for e in case["hyper"])]
 
@@ -339,14 +331,15 @@ def test_activation_parameter_gradients_match_neural_tangents(reference, x64, in
     if missing:
         pytest.skip(f"not JAX pytree leaves in nngp_ntk.activations: {', '.join(missing)}")
     g = _Gradients(reference, index, kernel, selected)
-    _assert_gradient_close(jax.grad(g.l12, argnums=2)(g.x1, g.x3, g.h0), g.expected("g12_h"),
+    _assert_gradient_close(jax.jit(jax.grad(g.l12, argnums=2))(g.x1, g.x3, g.h0), g.expected("g12_h"),
                            "dL12/d(activation parameters)")
-    _assert_gradient_close(jax.grad(g.l11, argnums=1)(g.x1, g.h0, g.r11 + jnp.eye(g.x1.shape[0])),
+    _assert_gradient_close(jax.jit(jax.grad(g.l11, argnums=1))(g.x1, g.h0, g.r11 + jnp.eye(g.x1.shape[0])),
                            g.expected("g11d_h"), "dL11d/d(activation parameters)")
 
 
 @needs_layers
-@pytest.mark.parametrize(("name", "kernel"), [("residual", "ntk"), pytest.param("residual", "nngp", marks=pytest.mark.slow),
+@pytest.mark.parametrize(("name", "kernel"), [("residual", "ntk"),
+                                              pytest.param("residual", "nngp", marks=pytest.mark.slow),
                                               pytest.param("relu", "nngp", marks=pytest.mark.slow),
                                               pytest.param("relu", "ntk", marks=pytest.mark.slow)])
 def test_gradient_with_respect_to_the_network_is_a_network(reference, x64, name, kernel):
@@ -356,7 +349,7 @@ def test_gradient_with_respect_to_the_network_is_a_network(reference, x64, name,
     case = reference["grad_cases"][index]
     x1, x3, r12 = (jnp.asarray(reference[key]) for key in ("x1", "x3", "r12"))
     net = _network(case["spec"])
-    gradient = jax.grad(lambda network: jnp.sum(r12 * network.kernel_fn(x1, x3, get=kernel)))(net)
+    gradient = jax.jit(jax.grad(lambda network: jnp.sum(r12 * network.kernel_fn(x1, x3, get=kernel))))(net)
     assert type(gradient) is type(net)
     expected = reference[f"g12_h_{kernel}"][index]
     for position, entry in enumerate(case["hyper"]):
