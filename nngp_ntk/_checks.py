@@ -30,6 +30,10 @@ class NotConvergedWarning(UserWarning):
     """An iterative method stopped before reaching its tolerance; the result is less accurate."""
 
 
+class PrecisionWarning(UserWarning):
+    """A computation runs in a narrower dtype than its inputs (float64 data, JAX's x64 mode off)."""
+
+
 class UnreliableFitWarning(UserWarning):
     """A fit was reported as unreliable (too few points, a degenerate optimum)."""
 

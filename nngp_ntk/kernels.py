@@ -65,7 +65,7 @@ def _warn_float64_once() -> None:
         _warned_float64 = True
         _checks.warn("float64 inputs are computed in float32 because JAX's x64 mode is off: enable it "
                      "(jax.config.update('jax_enable_x64', True)) for float64 kernels, or pass "
-                     "dtype=np.float32 to silence this warning", UserWarning, stacklevel=4)
+                     "dtype=np.float32 to silence this warning", _checks.PrecisionWarning, stacklevel=4)
 
 
 def _check_dtype(dtype: Any) -> np.dtype | None:
@@ -191,14 +191,16 @@ _variances = jax.jit(_diagonal_pass, static_argnums=(0, 3))
 
 
 def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, var1: jax.Array,
-               x2: jax.Array, var2: jax.Array, same_point: jax.Array | None) -> tuple[jax.Array, ...]:
-    """The requested kernels between x1 and x2 given their per-point variances at every position.
+               x2: jax.Array | None, var2: jax.Array, same_point: jax.Array | None,
+               features: int | None = None, zero: jax.Array | None = None) -> tuple[jax.Array, ...]:
+    """The requested kernels between x1 and x2 given their per-point variances at every position
+    (``x2=None``: x1 is already the Gram matrix x1 . x2 of inputs with ``features`` features).
 
     Where ``same_point`` (x1[i] is x2[j]) the NNGP is set to the per-point variance after every
     layer, so that the correlation of a point with itself stays exactly 1 and rounding cannot open
     a spurious angle (see ``activations._base.correlation``).
     """
-    k12 = _input_kernel(x1, x2)
+    k12 = _input_kernel(x1, x2) if x2 is not None else x1 / features
 
     def variances(position: Any) -> tuple[jax.Array, jax.Array]:
         return _layers.column(var1, position), _layers.column(var2, position).T
@@ -211,25 +213,47 @@ def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, va
             return jnp.where(same_point, _layers.column(var1, position), k12)
 
     theta = jnp.zeros_like(k12) if "ntk" in names else None
-    k12, theta, _ = _layers.run(ops, params, k12, theta, _layers.Pass(variances, after))
+    k12, theta, _ = _layers.run(ops, params, k12, theta, _layers.Pass(variances, after, zero))
     kernels = {"nngp": k12, "ntk": theta}
     return tuple(kernels[name] for name in names)
 
 
-def _tile(ops: Ops, names: tuple[str, ...], params: list, rows: tuple[jax.Array, jax.Array],
+#: Rows of the sub-blocks that the layers run on inside a tile (see ``_tile``; 0: whole tiles).
+#: The environment variable NNGP_NTK_SUB_BLOCK sets it (for benchmarks on other machines).
+SUB_BLOCK = int(os.environ.get("NNGP_NTK_SUB_BLOCK", "128"))
+
+
+def _tile(ops: Ops, names: tuple[str, ...], params: list, zero: jax.Array, rows: tuple[jax.Array, jax.Array],
           cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array) -> tuple[jax.Array, ...]:
-    """The requested kernels on one tile; rows/cols are (points, per-point variances)."""
+    """The requested kernels on one tile; rows/cols are (points, per-point variances).
+
+    The tile's Gram matrix is one GEMM; then all the layers run on one sub-block of SUB_BLOCK rows
+    at a time, whose state stays in the CPU caches, instead of one pass over the whole tile per
+    layer (bound by memory traffic).
+    """
     (x1, var1), (x2, var2) = rows, cols
-    same_point = on_diagonal & (jnp.arange(x1.shape[0])[:, None] == jnp.arange(x2.shape[0])[None, :])
-    return _pair_pass(ops, names, params, x1, var1, x2, var2, same_point)
+    block = SUB_BLOCK if 0 < SUB_BLOCK < x1.shape[0] and x1.shape[0] % SUB_BLOCK == 0 else x1.shape[0]
+    gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
+    columns = jnp.arange(x2.shape[0])[None, :]
+
+    def sub_block(inputs: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[jax.Array, ...]:
+        gram_rows, var_rows, first = inputs
+        same_point = on_diagonal & (first + jnp.arange(block)[:, None] == columns)
+        return _pair_pass(ops, names, params, gram_rows, var_rows, None, var2, same_point, x1.shape[1], zero)
+
+    chunks = x1.shape[0] // block
+    results = jax.lax.map(sub_block, (gram.reshape(chunks, block, -1), var1.reshape(chunks, block, -1),
+                                      jnp.arange(chunks) * block))
+    return tuple(r.reshape(x1.shape[0], x2.shape[0]) for r in results)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 6))
-def _tiles(ops: Ops, names: tuple[str, ...], params: list, rows: tuple[jax.Array, jax.Array],
+@functools.partial(jax.jit, static_argnums=(0, 1, 7))
+def _tiles(ops: Ops, names: tuple[str, ...], params: list, zero: jax.Array, rows: tuple[jax.Array, jax.Array],
            cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array, transpose: bool) -> tuple[jax.Array, ...]:
     """``_tile`` over a leading axis of tiles (sharded over devices by the caller's placement),
-    followed by the transposed tiles when ``transpose`` (for the lower triangle of K(x, x))."""
-    tiles = jax.vmap(functools.partial(_tile, ops, names, params))(rows, cols, on_diagonal)
+    followed by the transposed tiles when ``transpose`` (for the lower triangle of K(x, x)).
+    ``zero`` is an int32 0 given at run time (see ``layers.Pass.zero``)."""
+    tiles = jax.vmap(functools.partial(_tile, ops, names, params, zero))(rows, cols, on_diagonal)
     return tiles + tuple(jnp.swapaxes(t, 1, 2) for t in tiles) if transpose else tiles
 
 
@@ -377,7 +401,7 @@ class _Network:
         tile_size = self._tile_size(layers, out is not None)
         key = "" if out is None else tiling.fingerprint(x1, "symmetric" if x2 is None else x2, layers, names,
                                                         tile_size)
-        tile_fn = functools.partial(_tiles, compiled.ops, names, compiled.params)
+        tile_fn = functools.partial(_tiles, compiled.ops, names, compiled.params, np.int32(0))
         results = dict(zip(names, tiling.evaluate(tile_fn, rows, cols, names, tile_size, dtype, out=out, key=key,
                                                   progress=progress)))
         if isinstance(get, str):
@@ -507,6 +531,8 @@ class Sequential(_Network):
 
     Args:
         *layers: one or more layers; a ``Sequential`` among them is spliced in.
+        tile_size: rows and columns of an output tile of ``kernel`` (default: chosen for the
+            activations).
 
     Raises:
         ValueError: no layers, an activation or LayerNorm whose input is not Gaussian (before any
@@ -523,12 +549,13 @@ class Sequential(_Network):
         (4, 4)
     """
 
-    def __init__(self, *layers: Any) -> None:
+    def __init__(self, *layers: Any, tile_size: int | None = None) -> None:
         spliced = []
         for layer in layers:
             spliced.extend(layer.layers if isinstance(layer, Sequential) else (layer,))
         self.layers = tuple(spliced)
         _layers.check_layers(self.layers)
+        self.tile_size = _checks.check_integer("tile_size", tile_size, minimum=1, allow_none=True)
 
     def sequence(self) -> tuple:
         """The layer list.
@@ -588,20 +615,22 @@ class Sequential(_Network):
             raise ValueError(f"invalid parameter(s) {unknown} for Sequential; valid: {names}")
         values = [params.get(name, value) for name, (_, value) in zip(names, leaves)]
         rebuilt = jax.tree_util.tree_unflatten(treedef, values)
-        self.layers = Sequential(*map(_layers.revalidated, rebuilt.layers)).layers
+        self.layers = Sequential(*map(_layers.revalidated, rebuilt.layers), tile_size=self.tile_size).layers
         return self
 
     def __sklearn_clone__(self) -> Sequential:
         """A copy for ``sklearn.base.clone`` (the layers are immutable)."""
-        return Sequential(*self.layers)
+        return Sequential(*self.layers, tile_size=self.tile_size)
 
     def tree_flatten_with_keys(self) -> tuple[list, tuple]:
-        return _layers._flatten_layers_with_keys(self.layers)
+        children, aux = _layers._flatten_layers_with_keys(self.layers)
+        return children, (aux, self.tile_size)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Sequential:
         network = object.__new__(cls)
-        network.layers = _layers._unflatten_layers(aux, children)
+        network.layers = _layers._unflatten_layers(aux[0], children)
+        network.tile_size = aux[1]
         return network
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from nngp_ntk import __version__
+from nngp_ntk._checks import PrecisionWarning
 from nngp_ntk._checks import KERNEL_NAMES
 from nngp_ntk.cli import config as configs
 from nngp_ntk.cli import experiments, tasks
@@ -346,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = False if args.quiet else None
     with warnings.catch_warnings():
         warnings.showwarning = _warn_one_line
+        # The command computes in float32 (JAX's default) by design; its data is read as float64.
+        warnings.simplefilter("ignore", PrecisionWarning)
         try:
             config = config_from_file(args) if args.command == "run" else config_from_options(args)
             if args.fast:

@@ -8,7 +8,7 @@ network and the task:
     out = "results/exponents"   # default: results/<task>, or results/<task>-<data> on other data
 
     [data]       source, path, n, dim, pool, center, normalize, targets, label_column
-    [network]    depth, activation, W_std, b_std, parameterization, width
+    [network]    depth, activation, W_std, b_std, parameterization, width; or layers (any network)
     [exponents]  kernel, sizes, repeats, test_size, ridge, widths, window     (one section per task)
 
 Every key has a declared type, range and default (``SCHEMA``; ``nngp-ntk run --help`` lists
@@ -29,6 +29,8 @@ from typing import Any
 
 from nngp_ntk._checks import KERNEL_NAMES
 from nngp_ntk.activations import ACTIVATIONS
+from nngp_ntk.kernels import Sequential
+from nngp_ntk.layers import from_spec
 
 TASKS = ("exponents", "regimes", "spectrum", "kernel", "regress")
 SOURCES = ("mnist", "digits", "sphere", "file")
@@ -46,7 +48,7 @@ class Key:
     [minimum, maximum] or ``choices``, and a one-line help text.
 
     kinds: "int", "float", "bool", "str", "ints" (list of ints), "floats" (number or list of
-    numbers), "pair" (two ints).
+    numbers), "pair" (two ints), "layers" (a list of layer tables, ``nngp_ntk.layers.from_spec``).
     """
 
     kind: str
@@ -86,6 +88,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "b_std": Key("floats", 0.0, "bias standard deviation (a number or one per layer, depth + 1)", 0.0),
         "parameterization": Key("str", "ntk", "ntk or standard", choices=("ntk", "standard")),
         "width": Key("int", None, "hidden width of the standard parameterization's NTK", 1),
+        "layers": Key("layers", None, "any network instead of depth/activation/...: a list of layer tables, "
+                                      "e.g. [{layer = \"dense\", W_std = 1.5}, {layer = \"relu\"}, {layer = "
+                                      "\"dense\"}] (nngp_ntk.layers.from_spec)"),
     },
     "exponents": {
         "kernel": Key("str", "ntk", "kernel of the infinitely wide network", choices=KERNEL_NAMES),
@@ -159,7 +164,7 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
-    """[network]: the keyword arguments of ``nngp_ntk.FullyConnected``."""
+    """[network]: the keyword arguments of ``nngp_ntk.FullyConnected``, or ``layers`` (any network)."""
 
     depth: int
     activation: str
@@ -167,6 +172,7 @@ class NetworkConfig:
     b_std: float | list[float]
     parameterization: str
     width: int | None
+    layers: list[dict] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,6 +307,12 @@ def _check_value(section: str, name: str, key: Key, value: Any) -> Any:
 
     if key.kind in ("int", "float"):
         return number(value, key.kind == "int")
+    if key.kind == "layers":
+        try:
+            Sequential(*from_spec(value, where))
+        except (TypeError, ValueError) as error:
+            raise ConfigError(str(error)) from None
+        return copy.deepcopy(list(value))
     if key.kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
@@ -354,6 +366,11 @@ def _check_consistency(config: dict[str, Any]) -> None:
         raise ConfigError("regress fits the data's own labels: data.targets must be \"auto\" or \"labels\"")
     if task == "regimes" and data["targets"] == "labels":
         raise ConfigError("regimes is a teacher-student experiment: data.targets must be \"auto\" or \"gp\"")
+    if network["layers"] is not None:
+        given = [name for name, key in SCHEMA["network"].items() if name != "layers" and network[name] != key.default]
+        if given:
+            raise ConfigError(f"network.layers describes the whole network; network.{given[0]} cannot be given "
+                              "with it (put it in the layer tables)")
     depth = network["depth"]
     for name in ("W_std", "b_std"):
         value = network[name]

@@ -30,7 +30,8 @@ from nngp_ntk import data as datasets
 from nngp_ntk import solver, spectrum, theory
 from nngp_ntk.cli.config import Config, ConfigError
 from nngp_ntk.cli.text import UNRELIABLE, interval
-from nngp_ntk.kernels import FullyConnected
+from nngp_ntk.kernels import FullyConnected, Network, Sequential
+from nngp_ntk.layers import from_spec
 
 
 class Problem(NamedTuple):
@@ -134,9 +135,13 @@ def check_writable_folder(folder: Path) -> None:
 
 # ----------------------------------------------------------------------------- data and network
 
-def build_network(config: Config) -> FullyConnected:
-    """The ``FullyConnected`` of ``[network]``."""
-    return FullyConnected(**dataclasses.asdict(config.network))
+def build_network(config: Config) -> Network:
+    """The network of ``[network]``: the ``Sequential`` of its ``layers``, else a ``FullyConnected``."""
+    arguments = dataclasses.asdict(config.network)
+    layers = arguments.pop("layers")
+    if layers is not None:
+        return Sequential(*from_spec(layers, "network.layers"))
+    return FullyConnected(**arguments)
 
 
 def _subset(dataset: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
@@ -390,4 +395,6 @@ def describe_run(config: Config) -> str:
     if data.source == "sphere":
         source = f"sphere S^{data.dim - 1}"
     kernel = getattr(config.section, "kernel", "")
-    return f"{source}, {network.activation} depth {network.depth} {kernel.upper()}".strip()
+    shape = (f"{len(network.layers)} layers" if network.layers is not None
+             else f"{network.activation} depth {network.depth}")
+    return f"{source}, {shape} {kernel.upper()}".strip()
