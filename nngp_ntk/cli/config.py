@@ -268,7 +268,19 @@ class Config:
 
 
 def typed(config: Mapping[str, Any]) -> Config:
-    """The ``Config`` of a validated config table (``validate``, ``load`` or ``fast``)."""
+    """The ``Config`` of a validated config table (``validate``, ``load`` or ``fast``).
+
+    Args:
+        config: a validated config table.
+
+    Returns:
+        The typed ``Config``.
+
+    Example:
+        >>> config = typed(validate({"task": "spectrum", "data": {"source": "digits"}}))
+        >>> config.task, config.data.source, config.network.depth
+        ('spectrum', 'digits', 3)
+    """
     sections = {name: SECTION_TYPES[name](**config[name]) for name in TASK_SECTIONS[config["task"]]}
     return Config(task=config["task"], seed=config["seed"], out=config["out"], **sections)
 
@@ -393,8 +405,26 @@ def default_out(task: str, source: str, path: str | None = None) -> str:
 
 
 def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A complete config (every key of the task's sections present, defaults filled in) from a
-    partial one, or ConfigError naming the first bad section, key or value."""
+    """A complete config from a partial one: every key of the task's sections present, defaults filled in.
+
+    Args:
+        raw: a config table (as read from TOML): top-level keys and sections.
+
+    Returns:
+        The complete config table.
+
+    Raises:
+        ConfigError: naming the first bad section, key or value.
+
+    Example:
+        >>> config = validate({"task": "exponents", "network": {"depth": 2}})
+        >>> config["out"], config["data"]["source"], config["network"]["depth"]
+        ('results/exponents', 'mnist', 2)
+        >>> validate({"task": "exponents", "network": {"depht": 2}})
+        Traceback (most recent call last):
+        ...
+        nngp_ntk.cli.config.ConfigError: unknown key 'network.depht' in section [network]; valid keys: ...
+    """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"a config must be a table, got {type(raw).__name__}")
     for name, value in raw.items():
@@ -437,9 +467,30 @@ def _set(raw: dict[str, Any], key: str, value: Any) -> None:
 
 
 def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Read a TOML config file (tomllib), apply ``overrides`` ({"network.depth": 5, "out": ...}),
-    and ``validate`` it. A relative data path that exists beside the config file (and not in the
-    working folder) is taken from beside the config file."""
+    """Read a TOML config file (tomllib), apply ``overrides``, and ``validate`` it.
+
+    A relative data path that exists beside the config file (and not in the working folder) is taken
+    from beside the config file.
+
+    Args:
+        path: the TOML file.
+        overrides: {"section.key": value} (or {"key": value} at the top level), e.g.
+            {"network.depth": 5, "out": "results/deep"}.
+
+    Returns:
+        The validated config table.
+
+    Raises:
+        ConfigError: a missing or unreadable file, invalid TOML, or as ``validate``.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.toml")
+        >>> with open(path, "w") as file:
+        ...     _ = file.write('task = "regimes"\\n[network]\\ndepth = 2\\n')
+        >>> load(path, {"network.depth": 4})["network"]["depth"]
+        4
+    """
     path = Path(path)
     try:
         with open(path, "rb") as handle:
@@ -482,12 +533,25 @@ def _small(values: list[int] | None, limit: int, keep: int) -> list[int] | None:
 
 
 def fast(config: dict[str, Any], explicit: Collection[str] = ()) -> dict[str, Any]:
-    """A smaller version of a validated config for a quick check (``--fast``): at most 400 points,
-    80 of them for testing, the small end of the sizes and widths, two repeats; the same code paths.
+    """A smaller version of a validated config for a quick check (``--fast``).
 
-    Keys in ``explicit`` ("section.key", or "key" at the top level: what the command line gave) keep
-    their values: an explicit argument always wins, and one the smaller run cannot honour is refused
-    where it would be without ``--fast``."""
+    At most 400 points, 80 of them for testing, the small end of the sizes and widths, two repeats;
+    the same code paths. Keys in ``explicit`` ("section.key", or "key" at the top level: what the
+    command line gave) keep their values: an explicit argument always wins, and one the smaller run
+    cannot honour is refused where it would be without ``--fast``.
+
+    Args:
+        config: a validated config table.
+        explicit: keys the command line gave.
+
+    Returns:
+        The smaller config table (a copy).
+
+    Example:
+        >>> config = validate({"task": "exponents"})
+        >>> fast(config)["data"]["n"], fast(config, explicit={"data.n"})["data"]["n"] == config["data"]["n"]
+        (400, True)
+    """
     config = copy.deepcopy(config)
     task = config["task"]
     changes: dict[str, Any] = {"data.n": min(config["data"]["n"] or 400, 400)}
@@ -521,7 +585,15 @@ def fast(config: dict[str, Any], explicit: Collection[str] = ()) -> dict[str, An
 
 
 def describe() -> str:
-    """Every section and key with its type, default and help (for ``nngp-ntk run --help``)."""
+    """Every section and key with its type, default and help (for ``nngp-ntk run --help``).
+
+    Returns:
+        The text, one line per key.
+
+    Example:
+        >>> describe().splitlines()[0]
+        'top-level keys:'
+    """
     lines = []
     for section, keys in SCHEMA.items():
         lines.append("top-level keys:" if not section else f"[{section}]")
