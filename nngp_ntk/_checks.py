@@ -30,6 +30,10 @@ class NotConvergedWarning(UserWarning):
     """An iterative method stopped before reaching its tolerance; the result is less accurate."""
 
 
+class PrecisionWarning(UserWarning):
+    """A computation runs in a narrower dtype than its inputs (float64 data, JAX's x64 mode off)."""
+
+
 class UnreliableFitWarning(UserWarning):
     """A fit was reported as unreliable (too few points, a degenerate optimum)."""
 
@@ -49,6 +53,12 @@ def warn(message: str, category: type[Warning] = UserWarning, stacklevel: int | 
 def is_concrete(value: Any) -> bool:
     """False for a JAX tracer (a value under jit, vmap or grad), True otherwise."""
     return not isinstance(value, jax.core.Tracer)
+
+
+def inside_jit() -> bool:
+    """True while JAX traces a function for ``jit``: every computation there is staged, so even
+    concrete inputs give tracers and nothing can be inspected."""
+    return not is_concrete(jax.numpy.zeros(()) + 0)
 
 
 def check_integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None,

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from nngp_ntk.kernels import FullyConnected
+from nngp_ntk.kernels import FullyConnected, Network, check_network
 from nngp_ntk._checks import check_kernel_name, check_real, check_ridge, check_times
 from nngp_ntk.solver import GradientFlow
 
@@ -25,7 +25,7 @@ from nngp_ntk.solver import GradientFlow
 class _GradientFlowEstimator(BaseEstimator):
     """Shared fit / mean / covariance of the regressor and the classifier (targets of shape (N, k))."""
 
-    def __init__(self, net: FullyConnected | None = None, kernel: str = "ntk", t: float | None = None,
+    def __init__(self, net: Network | None = None, kernel: str = "ntk", t: float | None = None,
                  ridge: float = 0.0, learning_rate: float = 1.0) -> None:
         self.net = net
         self.kernel = kernel
@@ -33,10 +33,9 @@ class _GradientFlowEstimator(BaseEstimator):
         self.ridge = ridge
         self.learning_rate = learning_rate
 
-    def _check_params(self) -> FullyConnected:
+    def _check_params(self) -> Network:
         net = FullyConnected() if self.net is None else self.net
-        if not isinstance(net, FullyConnected):
-            raise TypeError(f"net must be a nngp_ntk.FullyConnected or None, got {type(net).__name__}")
+        check_network(net)
         check_kernel_name(self.kernel)
         times, scalar = check_times("t", self.t)
         if not scalar:
@@ -74,7 +73,8 @@ class KernelRegressor(RegressorMixin, _GradientFlowEstimator):
     """The infinite-width network trained by gradient flow for time t as a scikit-learn regressor.
 
     Args:
-        net: a ``FullyConnected`` (default ``FullyConnected()``); nested parameters ``net__depth`` etc.
+        net: a network (``FullyConnected`` or ``Sequential``; default ``FullyConnected()``); nested
+            parameters ``net__depth``, ``net__layers__0__W_std`` etc.
         kernel: "ntk" (all layers trained) or "nngp" (only the readout).
         t: training time, None for t -> infinity.
         ridge: added to the diagonal of the train kernel (absolute units).
@@ -158,7 +158,7 @@ class KernelClassifier(ClassifierMixin, _GradientFlowEstimator):
     class (for two classes, the second output minus the first).
 
     Args:
-        net: a ``FullyConnected`` (default ``FullyConnected()``).
+        net: a network (``FullyConnected`` or ``Sequential``; default ``FullyConnected()``).
         kernel: "ntk" or "nngp".
         t: training time, None for t -> infinity.
         ridge: added to the diagonal of the train kernel.

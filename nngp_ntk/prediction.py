@@ -18,7 +18,7 @@ from nngp_ntk import data, fits
 from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_points, check_ridge,
                               check_sizes)
 from nngp_ntk.fits import PowerLawFit
-from nngp_ntk.kernels import FullyConnected
+from nngp_ntk.kernels import FullyConnected, check_network
 from nngp_ntk.spectrum import eigh, fit_power_law
 from nngp_ntk.theory import LeaveOneOut, Renormalized, TheoryCurve, eigenlearning, extend_spectrum, operator_exponent
 
@@ -141,8 +141,7 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     ``window``). Intervals: Student-t of the least-squares slopes, for alpha_D and alpha_P widened
     for "extrapolated" to the slopes with the tail exponents at the ends of their ranges.
     """
-    if not isinstance(net, FullyConnected):
-        raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
+    check_network(net)
     check_kernel_name(kernel)
     ridge = check_ridge(ridge)
     check_choice("method", method, METHODS)

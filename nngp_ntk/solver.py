@@ -43,7 +43,7 @@ from nngp_ntk import krylov
 from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_real, check_ridge,
                               check_times, warn)
 from nngp_ntk.evidence import fit_hyperparameters, log_marginal_likelihood  # noqa: F401 (public API)
-from nngp_ntk.kernels import FullyConnected, check_inputs
+from nngp_ntk.kernels import Network, check_inputs, check_network
 
 METHODS = ("auto", "dense", "iterative")
 
@@ -605,7 +605,7 @@ def max_learning_rate(ntk_train_train: np.ndarray, y_train_size: int | None = No
     return 2.0 * size / operator.max_eigenvalue()
 
 
-def predict(net: FullyConnected, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, t: Times = None,
+def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, t: Times = None,
             kernel: str = "ntk", learning_rate: float = 1.0, ridge: float = 0.0, return_cov: bool = False,
             method: str = "auto") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The outputs of an infinitely wide ``net`` trained by gradient flow: their mean and covariance over initializations.
@@ -653,8 +653,7 @@ def predict(net: FullyConnected, x_train: np.ndarray, y_train: np.ndarray, x_tes
         >>> bool(np.allclose(train, y_train, atol=1e-3))
         True
     """
-    if not isinstance(net, FullyConnected):
-        raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
+    check_network(net)
     check_kernel_name(kernel)
     check_times("t", t)
     check_real("learning_rate", learning_rate, positive=True)

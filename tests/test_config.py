@@ -19,7 +19,7 @@ def test_defaults_are_the_main_job():
     assert config["out"] == "results/exponents"
     assert config["data"]["source"] == "mnist" and config["data"]["center"] and config["data"]["normalize"]
     assert config["network"] == {"depth": 3, "activation": "relu", "W_std": 1.0, "b_std": 0.0,
-                                 "parameterization": "ntk", "width": None}
+                                 "parameterization": "ntk", "width": None, "layers": None}
     assert config["exponents"]["kernel"] == "ntk"
     assert set(config) == {"task", "seed", "out", "data", "network", "exponents"}
 
@@ -174,3 +174,27 @@ def test_runs_on_other_data_get_their_own_output_folder():
     assert configs.validate({"task": "regimes", "data": {"source": "mnist"}})["out"] == "results/regimes-mnist"
     assert configs.validate({"task": "spectrum", "data": {"path": "d/table.csv"}})["out"] == "results/spectrum-table"
     assert configs.validate({"data": {"source": "digits"}, "out": "mine"})["out"] == "mine"
+
+
+def test_network_layers_describe_any_network(tmp_path):
+    """[network] layers: a list of layer tables, validated before any work, built by the tasks;
+    the other network keys cannot be given beside it."""
+    import nngp_ntk as nk
+    from nngp_ntk.cli import tasks
+
+    path = tmp_path / "c.toml"
+    path.write_text('task = "spectrum"\n[data]\nsource = "digits"\n[network]\nlayers = [\n'
+                    '  {layer = "dense", W_std = 1.5, b_std = 0.1}, {layer = "relu"},\n'
+                    '  {layer = "residual", block = [{layer = "dense", W_std = 1.4}, {layer = "erf"}]},\n'
+                    '  {layer = "dense", bias = false},\n]\n')
+    config = configs.load(path)
+    assert configs.validate(config) == config
+    net = tasks.build_network(configs.typed(config))
+    assert net == nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.activations.ReLU(),
+                                nk.Residual(nk.Dense(W_std=1.4), nk.activations.Erf()), nk.Dense(b_std=None))
+    with pytest.raises(ConfigError, match="network.depth cannot be given"):
+        configs.load(path, {"network.depth": 2})
+    with pytest.raises(ConfigError, match=r"network.layers\[0\]: unknown layer 'conv'"):
+        configs.load(path, {"network.layers": [{"layer": "conv"}]})
+    with pytest.raises(ConfigError, match="layer 0 \\(ReLU\\)"):
+        configs.load(path, {"network.layers": [{"layer": "relu"}, {"layer": "dense"}]})

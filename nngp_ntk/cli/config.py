@@ -8,7 +8,7 @@ network and the task:
     out = "results/exponents"   # default: results/<task>, or results/<task>-<data> on other data
 
     [data]       source, path, n, dim, pool, center, normalize, targets, label_column
-    [network]    depth, activation, W_std, b_std, parameterization, width
+    [network]    depth, activation, W_std, b_std, parameterization, width; or layers (any network)
     [exponents]  kernel, sizes, repeats, test_size, ridge, widths, window     (one section per task)
 
 Every key has a declared type, range and default (``SCHEMA``; ``nngp-ntk run --help`` lists
@@ -29,6 +29,8 @@ from typing import Any
 
 from nngp_ntk._checks import KERNEL_NAMES
 from nngp_ntk.activations import ACTIVATIONS
+from nngp_ntk.kernels import Sequential
+from nngp_ntk.layers import from_spec
 
 TASKS = ("exponents", "regimes", "spectrum", "kernel", "regress")
 SOURCES = ("mnist", "digits", "sphere", "file")
@@ -46,7 +48,7 @@ class Key:
     [minimum, maximum] or ``choices``, and a one-line help text.
 
     kinds: "int", "float", "bool", "str", "ints" (list of ints), "floats" (number or list of
-    numbers), "pair" (two ints).
+    numbers), "pair" (two ints), "layers" (a list of layer tables, ``nngp_ntk.layers.from_spec``).
     """
 
     kind: str
@@ -86,6 +88,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "b_std": Key("floats", 0.0, "bias standard deviation (a number or one per layer, depth + 1)", 0.0),
         "parameterization": Key("str", "ntk", "ntk or standard", choices=("ntk", "standard")),
         "width": Key("int", None, "hidden width of the standard parameterization's NTK", 1),
+        "layers": Key("layers", None, "any network instead of depth/activation/...: a list of layer tables, "
+                                      "e.g. [{layer = \"dense\", W_std = 1.5}, {layer = \"relu\"}, {layer = "
+                                      "\"dense\"}] (nngp_ntk.layers.from_spec)"),
     },
     "exponents": {
         "kernel": Key("str", "ntk", "kernel of the infinitely wide network", choices=KERNEL_NAMES),
@@ -159,7 +164,7 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
-    """[network]: the keyword arguments of ``nngp_ntk.FullyConnected``."""
+    """[network]: the keyword arguments of ``nngp_ntk.FullyConnected``, or ``layers`` (any network)."""
 
     depth: int
     activation: str
@@ -167,6 +172,7 @@ class NetworkConfig:
     b_std: float | list[float]
     parameterization: str
     width: int | None
+    layers: list[dict] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,7 +268,19 @@ class Config:
 
 
 def typed(config: Mapping[str, Any]) -> Config:
-    """The ``Config`` of a validated config table (``validate``, ``load`` or ``fast``)."""
+    """The ``Config`` of a validated config table (``validate``, ``load`` or ``fast``).
+
+    Args:
+        config: a validated config table.
+
+    Returns:
+        The typed ``Config``.
+
+    Example:
+        >>> config = typed(validate({"task": "spectrum", "data": {"source": "digits"}}))
+        >>> config.task, config.data.source, config.network.depth
+        ('spectrum', 'digits', 3)
+    """
     sections = {name: SECTION_TYPES[name](**config[name]) for name in TASK_SECTIONS[config["task"]]}
     return Config(task=config["task"], seed=config["seed"], out=config["out"], **sections)
 
@@ -289,6 +307,12 @@ def _check_value(section: str, name: str, key: Key, value: Any) -> Any:
 
     if key.kind in ("int", "float"):
         return number(value, key.kind == "int")
+    if key.kind == "layers":
+        try:
+            Sequential(*from_spec(value, where))
+        except (TypeError, ValueError) as error:
+            raise ConfigError(str(error)) from None
+        return copy.deepcopy(list(value))
     if key.kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
@@ -342,6 +366,11 @@ def _check_consistency(config: dict[str, Any]) -> None:
         raise ConfigError("regress fits the data's own labels: data.targets must be \"auto\" or \"labels\"")
     if task == "regimes" and data["targets"] == "labels":
         raise ConfigError("regimes is a teacher-student experiment: data.targets must be \"auto\" or \"gp\"")
+    if network["layers"] is not None:
+        given = [name for name, key in SCHEMA["network"].items() if name != "layers" and network[name] != key.default]
+        if given:
+            raise ConfigError(f"network.layers describes the whole network; network.{given[0]} cannot be given "
+                              "with it (put it in the layer tables)")
     depth = network["depth"]
     for name in ("W_std", "b_std"):
         value = network[name]
@@ -376,8 +405,26 @@ def default_out(task: str, source: str, path: str | None = None) -> str:
 
 
 def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A complete config (every key of the task's sections present, defaults filled in) from a
-    partial one, or ConfigError naming the first bad section, key or value."""
+    """A complete config from a partial one: every key of the task's sections present, defaults filled in.
+
+    Args:
+        raw: a config table (as read from TOML): top-level keys and sections.
+
+    Returns:
+        The complete config table.
+
+    Raises:
+        ConfigError: naming the first bad section, key or value.
+
+    Example:
+        >>> config = validate({"task": "exponents", "network": {"depth": 2}})
+        >>> config["out"], config["data"]["source"], config["network"]["depth"]
+        ('results/exponents', 'mnist', 2)
+        >>> validate({"task": "exponents", "network": {"depht": 2}})
+        Traceback (most recent call last):
+        ...
+        nngp_ntk.cli.config.ConfigError: unknown key 'network.depht' in section [network]; valid keys: ...
+    """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"a config must be a table, got {type(raw).__name__}")
     for name, value in raw.items():
@@ -420,9 +467,30 @@ def _set(raw: dict[str, Any], key: str, value: Any) -> None:
 
 
 def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Read a TOML config file (tomllib), apply ``overrides`` ({"network.depth": 5, "out": ...}),
-    and ``validate`` it. A relative data path that exists beside the config file (and not in the
-    working folder) is taken from beside the config file."""
+    """Read a TOML config file (tomllib), apply ``overrides``, and ``validate`` it.
+
+    A relative data path that exists beside the config file (and not in the working folder) is taken
+    from beside the config file.
+
+    Args:
+        path: the TOML file.
+        overrides: {"section.key": value} (or {"key": value} at the top level), e.g.
+            {"network.depth": 5, "out": "results/deep"}.
+
+    Returns:
+        The validated config table.
+
+    Raises:
+        ConfigError: a missing or unreadable file, invalid TOML, or as ``validate``.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.toml")
+        >>> with open(path, "w") as file:
+        ...     _ = file.write('task = "regimes"\\n[network]\\ndepth = 2\\n')
+        >>> load(path, {"network.depth": 4})["network"]["depth"]
+        4
+    """
     path = Path(path)
     try:
         with open(path, "rb") as handle:
@@ -465,12 +533,25 @@ def _small(values: list[int] | None, limit: int, keep: int) -> list[int] | None:
 
 
 def fast(config: dict[str, Any], explicit: Collection[str] = ()) -> dict[str, Any]:
-    """A smaller version of a validated config for a quick check (``--fast``): at most 400 points,
-    80 of them for testing, the small end of the sizes and widths, two repeats; the same code paths.
+    """A smaller version of a validated config for a quick check (``--fast``).
 
-    Keys in ``explicit`` ("section.key", or "key" at the top level: what the command line gave) keep
-    their values: an explicit argument always wins, and one the smaller run cannot honour is refused
-    where it would be without ``--fast``."""
+    At most 400 points, 80 of them for testing, the small end of the sizes and widths, two repeats;
+    the same code paths. Keys in ``explicit`` ("section.key", or "key" at the top level: what the
+    command line gave) keep their values: an explicit argument always wins, and one the smaller run
+    cannot honour is refused where it would be without ``--fast``.
+
+    Args:
+        config: a validated config table.
+        explicit: keys the command line gave.
+
+    Returns:
+        The smaller config table (a copy).
+
+    Example:
+        >>> config = validate({"task": "exponents"})
+        >>> fast(config)["data"]["n"], fast(config, explicit={"data.n"})["data"]["n"] == config["data"]["n"]
+        (400, True)
+    """
     config = copy.deepcopy(config)
     task = config["task"]
     changes: dict[str, Any] = {"data.n": min(config["data"]["n"] or 400, 400)}
@@ -504,7 +585,15 @@ def fast(config: dict[str, Any], explicit: Collection[str] = ()) -> dict[str, An
 
 
 def describe() -> str:
-    """Every section and key with its type, default and help (for ``nngp-ntk run --help``)."""
+    """Every section and key with its type, default and help (for ``nngp-ntk run --help``).
+
+    Returns:
+        The text, one line per key.
+
+    Example:
+        >>> describe().splitlines()[0]
+        'top-level keys:'
+    """
     lines = []
     for section, keys in SCHEMA.items():
         lines.append("top-level keys:" if not section else f"[{section}]")

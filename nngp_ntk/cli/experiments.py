@@ -63,9 +63,26 @@ class Stages:
 
 
 def default_split(n_points: int, test_size: int | None, sizes: list[int] | None) -> tuple[int, list[int]]:
-    """(test_size, sizes): the library's defaults (``data.held_out_count``: a quarter of the points, at
-    most 1000, held out; ``data.default_sizes``: 100, 200, 400, ... up to the training pool) where
-    not given, and ConfigError for sizes beyond the pool."""
+    """(test_size, sizes) with the library's defaults where not given.
+
+    ``data.held_out_count``: a quarter of the points, at most 1000, held out; ``data.default_sizes``:
+    100, 200, 400, ... up to the training pool.
+
+    Args:
+        n_points: N, the number of points.
+        test_size: held-out points, or None for the default.
+        sizes: training-set sizes D, or None for the default.
+
+    Returns:
+        (test_size, sizes).
+
+    Raises:
+        ConfigError: a test_size that leaves fewer than 3 training points, or sizes beyond the pool.
+
+    Example:
+        >>> default_split(5000, None, None)
+        (1000, [100, 200, 400, 800, 1600, 3200])
+    """
     if test_size is not None and test_size >= n_points - 2:
         raise ConfigError(f"test_size = {test_size} leaves {n_points - test_size} training points of {n_points}")
     test_size = data.held_out_count(n_points, test_size)
@@ -108,7 +125,19 @@ def _predicted_plot(x: np.ndarray, losses: np.ndarray, name: str, alpha: float, 
 # ----------------------------------------------------------------------------- exponents
 
 def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[str]:
-    """The main job (module docstring); returns the table to print."""
+    """The main job (module docstring): predicted and measured exponents, exponents.json and figures.
+
+    Args:
+        config: a typed config of task "exponents".
+        progress: show progress bars (None: when stderr is a terminal).
+        plots: write spectrum.png, learning_curve.png and model_curve.png.
+
+    Returns:
+        The table to print.
+
+    Raises:
+        ConfigError: sizes beyond the training pool, or bad data.
+    """
     start = time.perf_counter()
     section, seed = config.exponents, config.seed
     net = build_network(config)
@@ -227,7 +256,19 @@ def _exponent_figures(output: Output, config: Config, values: np.ndarray, predic
 # ----------------------------------------------------------------------------- regimes
 
 def run_regimes(config: Config, progress: bool | None, plots: bool) -> list[str]:
-    """The four regimes (module docstring); returns the table to print."""
+    """The four regimes (module docstring): regimes.json and regimes.png.
+
+    Args:
+        config: a typed config of task "regimes".
+        progress: show progress bars (None: when stderr is a terminal).
+        plots: write regimes.png.
+
+    Returns:
+        The table to print.
+
+    Raises:
+        ConfigError: too few points for the sizes and the test set.
+    """
     start = time.perf_counter()
     section, seed = config.regimes, config.seed
     net = build_network(config)

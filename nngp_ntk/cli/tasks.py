@@ -30,7 +30,8 @@ from nngp_ntk import data as datasets
 from nngp_ntk import solver, spectrum, theory
 from nngp_ntk.cli.config import Config, ConfigError
 from nngp_ntk.cli.text import UNRELIABLE, interval
-from nngp_ntk.kernels import FullyConnected
+from nngp_ntk.kernels import FullyConnected, Network, Sequential
+from nngp_ntk.layers import from_spec
 
 
 class Problem(NamedTuple):
@@ -101,7 +102,22 @@ def _plain(value: Any) -> Any:
 
 
 def check_writable_folder(folder: Path) -> None:
-    """Create ``folder`` if needed and check that files can be created in it (ConfigError if not)."""
+    """Create ``folder`` if needed and check that files can be created in it.
+
+    Args:
+        folder: the output folder.
+
+    Raises:
+        ConfigError: the path is a file, or the folder cannot be created or written into.
+
+    Example:
+        >>> import tempfile
+        >>> check_writable_folder(Path(tempfile.mkdtemp()) / "new")
+        >>> check_writable_folder(Path("/proc/nngp-ntk"))
+        Traceback (most recent call last):
+        ...
+        nngp_ntk.cli.config.ConfigError: cannot create output folder '/proc/nngp-ntk': ...
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -119,9 +135,13 @@ def check_writable_folder(folder: Path) -> None:
 
 # ----------------------------------------------------------------------------- data and network
 
-def build_network(config: Config) -> FullyConnected:
-    """The ``FullyConnected`` of ``[network]``."""
-    return FullyConnected(**dataclasses.asdict(config.network))
+def build_network(config: Config) -> Network:
+    """The network of ``[network]``: the ``Sequential`` of its ``layers``, else a ``FullyConnected``."""
+    arguments = dataclasses.asdict(config.network)
+    layers = arguments.pop("layers")
+    if layers is not None:
+        return Sequential(*from_spec(layers, "network.layers"))
+    return FullyConnected(**arguments)
 
 
 def _subset(dataset: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
@@ -181,7 +201,22 @@ def standardize(config: Config, X: np.ndarray, mean: np.ndarray | None = None) -
 
 
 def encode_labels(labels: np.ndarray, n_classes: int | None = None) -> tuple[np.ndarray, bool]:
-    """Integer labels one-hot (classes) or real labels as an (n, k) regression target."""
+    """Integer labels one-hot (classes) or real labels as an (n, k) regression target.
+
+    Args:
+        labels: the labels, shape (n,) or (n, k).
+        n_classes: columns of the one-hot encoding (default max + 1).
+
+    Returns:
+        (targets (n, k) float64, whether they are classes).
+
+    Example:
+        >>> encode_labels(np.array([0, 2]))
+        (array([[1., 0., 0.],
+               [0., 0., 1.]]), True)
+        >>> encode_labels(np.array([0.5, 1.5]))[0].shape
+        (2, 1)
+    """
     labels = np.asarray(labels)
     if np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool:
         return datasets.one_hot(labels.astype(np.int64), n_classes), True
@@ -207,8 +242,18 @@ def load_problem(config: Config, net: FullyConnected | None = None, kernel: str 
 # ----------------------------------------------------------------------------- kernel, regress, spectrum
 
 def run_kernel(config: Config, progress: bool | None) -> list[str]:
-    """K(X, X) of the preprocessed data: ``out`` ending in .npy is one file; otherwise a folder
-    with nngp.npy and/or ntk.npy (``out_of_core``: written tile by tile as memory maps)."""
+    """K(X, X) of the preprocessed data.
+
+    ``out`` ending in .npy is one file; otherwise a folder with nngp.npy and/or ntk.npy
+    (``out_of_core``: written tile by tile as memory maps).
+
+    Args:
+        config: a typed config of task "kernel".
+        progress: show progress bars (None: when stderr is a terminal).
+
+    Returns:
+        The lines to print.
+    """
     net = build_network(config)
     names = ("nngp", "ntk") if config.kernel.get == "both" else (config.kernel.get,)
     out = Path(config.out).expanduser()
@@ -226,8 +271,22 @@ def run_kernel(config: Config, progress: bool | None) -> list[str]:
 
 
 def run_regress(config: Config, progress: bool | None) -> list[str]:
-    """Train on [data], predict the test file (or test_size held-out points): predictions.npy, and
-    metrics.json with MSE = mean((f - Y)^2) and, for integer labels, the accuracy of the argmax."""
+    """Train on [data] and predict the test file (or test_size held-out points).
+
+    Writes predictions.npy, and metrics.json with MSE = mean((f - Y)^2) and, for integer labels, the
+    accuracy of the argmax.
+
+    Args:
+        config: a typed config of task "regress".
+        progress: show progress bars (None: when stderr is a terminal).
+
+    Returns:
+        The lines to print.
+
+    Raises:
+        ConfigError: training data without labels, test data with another feature count, or a
+            test_size that leaves no training points.
+    """
     section = config.regress
     net = build_network(config)
     output = Output(config.out)
@@ -275,7 +334,16 @@ def run_regress(config: Config, progress: bool | None) -> list[str]:
 
 
 def run_spectrum(config: Config, progress: bool | None, plots: bool) -> list[str]:
-    """Eigenvalues of K/N (eigenvalues.npy), the power-law fit (spectrum.json) and spectrum.png."""
+    """Eigenvalues of K/N (eigenvalues.npy), the power-law fit (spectrum.json) and spectrum.png.
+
+    Args:
+        config: a typed config of task "spectrum".
+        progress: show progress bars (None: when stderr is a terminal).
+        plots: write spectrum.png.
+
+    Returns:
+        The lines to print.
+    """
     section = config.spectrum
     net = build_network(config)
     output = Output(config.out)
@@ -314,10 +382,19 @@ def run_spectrum(config: Config, progress: bool | None, plots: bool) -> list[str
 
 
 def describe_run(config: Config) -> str:
-    """A short title: data, network and kernel of a config."""
+    """A short title: data, network and kernel of a config.
+
+    Args:
+        config: a typed config.
+
+    Returns:
+        The title.
+    """
     data, network = config.data, config.network
     source = Path(data.path).name if data.source == "file" else data.source
     if data.source == "sphere":
         source = f"sphere S^{data.dim - 1}"
     kernel = getattr(config.section, "kernel", "")
-    return f"{source}, {network.activation} depth {network.depth} {kernel.upper()}".strip()
+    shape = (f"{len(network.layers)} layers" if network.layers is not None
+             else f"{network.activation} depth {network.depth}")
+    return f"{source}, {shape} {kernel.upper()}".strip()
