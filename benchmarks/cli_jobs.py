@@ -58,10 +58,11 @@ def run_job(arguments: list[str], result_name: str, quick: bool) -> dict:
             "printed": output.splitlines(), "result": result}
 
 
-def _interval(value: float | None, ci: list[float] | None) -> str:
+def _interval(value: float | None, ci: list[float | None] | None, reason: str | None = None) -> str:
+    """"value [low, high]"; an unreliable fit (its value None: NaN in the command's JSON) gives its reason."""
     if value is None:
-        return ""
-    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        return f"unreliable: {reason}" if reason else ""
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else "")
 
 
 def table(job: str, record: dict) -> list[str]:
@@ -74,18 +75,18 @@ def table(job: str, record: dict) -> list[str]:
         p, m = result["predicted"], result["measured"]
         lines += ["| quantity | predicted | measured |", "|---|---|---|",
                   f"| alpha_K, kernel operator | {_interval(p['alpha_K'], p['alpha_K_ci'])} | |",
-                  f"| alpha_K, raw sample eigenvalues, i = {p['window'][0]}..{p['window'][1]} | "
+                  f"| alpha_K_sample, raw sample eigenvalues, i = {p['window'][0]}..{p['window'][1]} | "
                   f"{_interval(p['alpha_K_sample'], p['alpha_K_sample_ci'])} | |",
                   f"| beta, the labels' power | {_interval(p['beta'], p['beta_ci'])} | |",
                   f"| alpha_D | {_interval(p['alpha_D'], p['alpha_D_ci'])} | "
-                  f"{_interval(m['alpha_D'], m['alpha_D_ci'])} |",
+                  f"{_interval(m['alpha_D'], m['alpha_D_ci'], m['learning_curve'].get('reason'))} |",
                   f"| alpha_P | {_interval(p['alpha_P'], p['alpha_P_ci'])} | "
-                  f"{_interval(m['alpha_P'], m['alpha_P_ci'])} |"]
+                  f"{_interval(m['alpha_P'], m['alpha_P_ci'], (m['model_curve'] or {}).get('reason'))} |"]
     else:
         lines += ["| regime | predicted | measured |", "|---|---|---|"]
         for name, entry in result["regimes"].items():
             lines.append(f"| {name.replace('_', ' ')} | {_interval(entry['predicted'], entry.get('predicted_ci'))} "
-                         f"| {_interval(entry['alpha'], entry['ci'])} |")
+                         f"| {_interval(entry['alpha'], entry['ci'], entry.get('reason'))} |")
     return lines
 
 

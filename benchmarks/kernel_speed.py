@@ -2,6 +2,7 @@
 
     python benchmarks/kernel_speed.py                    # N in {2000, 5000, 10000}, depth in {1, 3, 10, 30}
     python benchmarks/kernel_speed.py --n 10000 --depth 3 10 --dtype float32
+    python benchmarks/kernel_speed.py --quick            # N = 1000, depth 3 / 10, no neural-tangents: a smoke run
     NNGP_NTK_NT_PYTHON=/path/to/ntenv/bin/python python benchmarks/kernel_speed.py
 
 Every measurement runs in a fresh subprocess, so peak resident memory (ru_maxrss) belongs to it
@@ -9,8 +10,18 @@ alone. Inputs are N x d standard normal (seed 0), ReLU, W_std = 1.5, b_std = 0.1
 together. "first" is the first call (compilation included); "time" is a second call. The GEMM
 floor is one jax.numpy X @ X.T. neural-tangents runs in its own pinned environment (README:
 "The neural-tangents reference environment"); without it its column says "skipped".
-Prints a markdown table; saves JSON under benchmarks/results/. (The depth-200 float32 accuracy
-is ``benchmarks/accuracy.py``.)
+"ns/entry/layer" is time / (N^2 depth) beside the floor's time / N^2.
+
+A second table (the layer algebra, at the first N and float32) compares, each in its own
+subprocess: ``Sequential`` of 10 (Dense, ReLU) pairs and a mixed ``Sequential`` of 10 pairs
+whose activations cycle through ReLU, LeakyReLU and Abs (the same cost, but not one repeated
+block: every layer is compiled on its own) against ``FullyConnected(depth=10)``; compilation
+(first minus second call at depth 3, and the first call at a new N that reuses the compiled
+code); ``jax.jit(net.kernel_fn)`` against ``net.kernel`` (time and compile time at depth 10);
+and a gradient of sum(NTK) with respect to W_std against the forward ``kernel_fn``.
+
+Prints markdown tables; saves JSON under benchmarks/results/. (The depth-200 float32 accuracy is
+``benchmarks/accuracy.py``.)
 """
 
 from __future__ import annotations
@@ -47,9 +58,8 @@ def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
         start = time.perf_counter()
         gram(xj).block_until_ready()
         second = time.perf_counter() - start
-    else:
-        import nngp_ntk as nk
-        net = nk.FullyConnected(depth=depth, activation="relu", W_std=1.5, b_std=0.1)
+    elif kind in ("ours", "sequential", "mixed"):
+        net = _network(kind, depth)
         start = time.perf_counter()
         kernels = net.kernel(x, progress=False)
         first = time.perf_counter() - start
@@ -58,8 +68,66 @@ def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
         kernels = net.kernel(x, progress=False)
         second = time.perf_counter() - start
         assert np.isfinite(kernels.ntk).all()
-    return {"first_s": first, "time_s": second, "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        extra = {}
+        if kind == "ours":   # a new N reuses the compiled code: its first call against the steady time
+            other = x[: n - 7]
+            start = time.perf_counter()
+            net.kernel(other, progress=False)
+            extra["new_n_first_s"] = time.perf_counter() - start
+            start = time.perf_counter()
+            net.kernel(other, progress=False)
+            extra["new_n_time_s"] = time.perf_counter() - start
+        return {"first_s": first, "time_s": second, **extra, **_memory(jax)}
+    elif kind == "kernel_fn":
+        net = _network("ours", depth)
+        function = jax.jit(lambda net, x: net.kernel_fn(x))
+        xj = jnp.asarray(x)
+        start = time.perf_counter()
+        compiled = function.lower(net, xj).compile()
+        compile_s = time.perf_counter() - start
+        jax.block_until_ready(compiled(net, xj))
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(net, xj))
+        second = time.perf_counter() - start
+        return {"compile_s": compile_s, "time_s": second, "first_s": compile_s + second, **_memory(jax)}
+    elif kind == "grad":
+        import nngp_ntk as nk
+
+        def loss(w_std, x):
+            net = nk.FullyConnected(depth=depth, activation="relu", W_std=w_std, b_std=0.1)
+            return net.kernel_fn(x, get="ntk").sum()
+
+        xj = jnp.asarray(x)
+        forward, gradient = jax.jit(loss), jax.jit(jax.grad(loss))
+        times = {}
+        for name, function in (("forward", forward), ("grad", gradient)):
+            jax.block_until_ready(function(1.5, xj))
+            start = time.perf_counter()
+            jax.block_until_ready(function(1.5, xj))
+            times[name] = time.perf_counter() - start
+        return {"first_s": float("nan"), "time_s": times["grad"], "forward_s": times["forward"], **_memory(jax)}
+    else:
+        raise ValueError(f"unknown worker kind {kind!r}")
+    return {"first_s": first, "time_s": second, **_memory(jax)}
+
+
+def _memory(jax) -> dict:
+    return {"peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "device": str(jax.devices()[0].platform)}
+
+
+def _network(kind: str, depth: int):
+    """FullyConnected(depth) ('ours'), the Sequential of the same layers ('sequential'), or depth
+    (Dense, phi) pairs with phi cycling through ReLU, LeakyReLU(0.1), Abs ('mixed')."""
+    import nngp_ntk as nk
+    if kind == "ours":
+        return nk.FullyConnected(depth=depth, activation="relu", W_std=1.5, b_std=0.1)
+    cycle = [nk.activations.ReLU()] if kind == "sequential" else [
+        nk.activations.ReLU(), nk.activations.LeakyReLU(0.1), nk.activations.Abs()]
+    layers = []
+    for layer in range(depth):
+        layers += [nk.Dense(W_std=1.5, b_std=0.1), cycle[layer % len(cycle)]]
+    return nk.Sequential(*layers, nk.Dense(W_std=1.5, b_std=0.1))
 
 
 def _run(command: list[str], timeout: float) -> dict | None:
@@ -76,6 +144,41 @@ def _run(command: list[str], timeout: float) -> dict | None:
     return json.loads(lines[-1])
 
 
+def _layer_table(me: list[str], n: int, dim: int, timeout: float) -> list[dict]:
+    """The layer-algebra comparisons of the module docstring, at N = n, float32; printed and returned."""
+    measure = lambda kind, depth: _run(me + [kind, str(n), str(dim), str(depth), "float32"], timeout)  # noqa: E731
+    results = {"fc10": measure("ours", 10), "sequential10": measure("sequential", 10), "mixed10": measure("mixed", 10),
+               "fc3": measure("ours", 3), "kernel_fn10": measure("kernel_fn", 10), "grad10": measure("grad", 10)}
+    fc10, fc3 = results["fc10"], results["fc3"]
+
+    def against(result: dict, reference: dict, key: str = "time_s") -> str:
+        if key in result and "time_s" in reference:
+            return f"{result[key]:.3f} s, {result[key] / reference['time_s']:.2f}x"
+        return result.get("error", "-")
+
+    print(f"\nLayer algebra, N = {n}, d = {dim}, float32 (FullyConnected(depth=10): "
+          f"{fc10.get('time_s', float('nan')):.3f} s)\n")
+    print("| measurement | value | goal |")
+    print("|---|---|---|")
+    print(f"| Sequential of 10 (Dense, ReLU) pairs vs FullyConnected(depth=10) | {against(results['sequential10'], fc10)} "
+          "| <= 1.15x |")
+    print(f"| mixed Sequential (ReLU / LeakyReLU / Abs, 10 pairs) vs FullyConnected(depth=10) "
+          f"| {against(results['mixed10'], fc10)} | <= 1.15x |")
+    if "first_s" in fc3 and "time_s" in fc3:
+        print(f"| compilation, depth 3: first minus second call | {fc3['first_s'] - fc3['time_s']:.2f} s | <= 1.5 s at N = 10000 |")
+        print(f"| a new N (N - 7) reuses the compiled code: first call minus steady | "
+              f"{fc3['new_n_first_s'] - fc3['new_n_time_s']:.2f} s | small |")
+    kernel_fn = results["kernel_fn10"]
+    print(f"| jit(kernel_fn) vs net.kernel, depth 10 | {against(kernel_fn, fc10)} | <= 2x at N = 2000 |")
+    if "compile_s" in kernel_fn:
+        print(f"| jit(kernel_fn) compile, depth 10 | {kernel_fn['compile_s']:.2f} s | < 2 s |")
+    grad = results["grad10"]
+    if "forward_s" in grad:
+        print(f"| grad of sum(NTK) w.r.t. W_std vs forward kernel_fn, depth 10 | {grad['time_s']:.3f} s vs "
+              f"{grad['forward_s']:.3f} s, {grad['time_s'] / grad['forward_s']:.2f}x | <= 3x |")
+    return [dict(name=name, n=n, dim=dim, **result) for name, result in results.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, nargs="+", default=[2000, 5000, 10000])
@@ -85,7 +188,10 @@ def main() -> None:
     parser.add_argument("--nt-python", default=os.environ.get("NNGP_NTK_NT_PYTHON", DEFAULT_NT_PYTHON))
     parser.add_argument("--no-nt", action="store_true", help="skip neural-tangents")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
-    parser.add_argument("--output", default=os.path.join(HERE, "results", "kernel_speed.json"))
+    parser.add_argument("--output", default=None, help="JSON path (default results/kernel_speed[_quick].json)")
+    parser.add_argument("--quick", action="store_true",
+                        help="N = 1000, depth 3 and 10, float32, no neural-tangents")
+    parser.add_argument("--no-layers", action="store_true", help="skip the layer-algebra table")
     parser.add_argument("--worker", nargs=5, metavar=("KIND", "N", "DIM", "DEPTH", "DTYPE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -93,13 +199,18 @@ def main() -> None:
         print(json.dumps(_worker(kind, int(n), int(dim), int(depth), dtype)))
         return
 
+    if args.quick:
+        args.n, args.depth, args.dtype, args.no_nt = [1000], [3, 10], ["float32"], True
+    if args.output is None:
+        args.output = os.path.join(HERE, "results", "kernel_speed_quick.json" if args.quick else "kernel_speed.json")
     nt_python = None if args.no_nt or not os.path.exists(args.nt_python) else args.nt_python
     if nt_python is None and not args.no_nt:
         print(f"note: neural-tangents environment not found at {args.nt_python}; its column is skipped")
     me = [sys.executable, os.path.abspath(__file__), "--worker"]
     rows = []
-    print("| N | depth | dtype | GEMM floor s | nngp_ntk s (first) | x floor | nngp_ntk peak GB | NT s (first) | x floor | NT peak GB | speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| N | depth | dtype | GEMM floor s | nngp_ntk s (first) | x floor | ns/entry/layer (floor ns/entry) "
+          "| nngp_ntk peak GB | NT s (first) | x floor | NT peak GB | speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for dtype in args.dtype:
         for n in args.n:
             floor = _run(me + ["gemm", str(n), str(args.dim), "0", dtype], args.timeout)
@@ -117,12 +228,17 @@ def main() -> None:
 
                 ratio = lambda r: f"{r['time_s'] / floor['time_s']:.2f}" if "time_s" in r and "time_s" in floor else "-"
                 speedup = f"{nt['time_s'] / ours['time_s']:.1f}x" if "time_s" in nt and "time_s" in ours else "-"
+                per_layer = (f"{ours['time_s'] / n**2 / max(depth, 1) * 1e9:.2f} ({floor['time_s'] / n**2 * 1e9:.2f})"
+                             if "time_s" in ours and "time_s" in floor else "-")
                 print(f"| {n} | {depth} | {dtype} | {cell(floor, 'time_s')} | {cell(ours, 'time_s')} ({cell(ours, 'first_s')}) "
-                      f"| {ratio(ours)} | {cell(ours, 'peak_bytes', 2**30)} | {cell(nt, 'time_s')} ({cell(nt, 'first_s')}) "
+                      f"| {ratio(ours)} | {per_layer} | {cell(ours, 'peak_bytes', 2**30)} "
+                      f"| {cell(nt, 'time_s')} ({cell(nt, 'first_s')}) "
                       f"| {ratio(nt)} | {cell(nt, 'peak_bytes', 2**30)} | {speedup} |", flush=True)
+    layers = [] if args.no_layers else _layer_table(me, args.n[0], args.dim, args.timeout)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as file:
-        json.dump({"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "rows": rows}, file, indent=1)
+        json.dump({"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "rows": rows,
+                   "layers": layers}, file, indent=1)
     print(f"saved {args.output}")
 
 

@@ -1,6 +1,6 @@
 """The benchmark suite, one entry point: regenerates every result file that the README quotes.
 
-    python benchmarks/run_all.py            # full sizes (more than an hour on a 2-core CPU): run it quiet
+    python benchmarks/run_all.py            # full sizes (long): run it on a quiet machine
     python benchmarks/run_all.py --quick    # small sizes, a few minutes: checks the suite runs
 
 Each script prints a markdown table and saves its own JSON under benchmarks/results/; this one

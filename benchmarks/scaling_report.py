@@ -52,8 +52,9 @@ def _spectrum_fields(predicted: Exponents) -> dict:
     """The operator's alpha_K and the targets' beta over the sizes, and the raw sample-spectrum fit."""
     return {"alpha_K": round(predicted.alpha_K, 4), "alpha_K_ci": _interval(predicted.ci["alpha_K"]),
             "beta": round(predicted.beta, 4), "beta_ci": _interval(predicted.ci["beta"]),
-            "alpha_K_sample_fit": round(predicted.fit.alpha_K, 4), "alpha_K_sample_fit_ci": _interval(predicted.fit.ci),
-            "alpha_K_sample_fit_window": list(predicted.fit.window)}
+            "alpha_K_sample": round(predicted.sample_fit.alpha, 4),
+            "alpha_K_sample_ci": _interval(predicted.sample_fit.ci),
+            "alpha_K_sample_window": list(predicted.sample_fit.window)}
 
 
 def sphere_decay() -> list[dict]:

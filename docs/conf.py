@@ -36,8 +36,13 @@ autodoc_default_options = {
     "members": True,
     "show-inheritance": True,
     "member-order": "bysource",
-    # scikit-learn's metadata-routing methods, generated on every estimator; documented by scikit-learn.
-    "exclude-members": "set_fit_request,set_predict_request,set_score_request",
+    # Networks get kernel / kernel_fn / diagonal from a private base class: show inherited members,
+    # except those of the standard library's and scikit-learn's bases (documented there).
+    "inherited-members": "object,tuple,Exception,BaseEstimator,RegressorMixin,ClassifierMixin",
+    # scikit-learn's metadata-routing methods, on every estimator (documented by scikit-learn), and the
+    # constructors (their arguments are the class's).
+    "exclude-members": "set_fit_request,set_predict_request,set_score_request,get_metadata_routing,"
+                       "__init__,__new__",
 }
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import functools
 import gzip
-import numbers
 import pickle
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
 
-from nngp_ntk._checks import KERNEL_NAMES, check_integer
+from nngp_ntk._checks import check_integer, check_kernel_name, check_points
 
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _NPZ_FEATURE_KEYS = ("X", "x", "data", "images", "inputs", "features")
@@ -41,15 +41,9 @@ class Dataset(NamedTuple):
     image_shape: tuple[int, ...] | None
 
 
-def _check_count(name: str, value: int | None, minimum: int = 1) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-                              or value < minimum):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
 def _shuffled_prefix(X: np.ndarray, y: np.ndarray, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The first n points of a seeded random permutation (any prefix is a uniform random subset)."""
-    _check_count("n", n)
+    check_integer("n", n, minimum=1, allow_none=True)
     if n is not None and n > len(X):
         raise ValueError(f"n must be at most {len(X)} (the dataset size), got {n}")
     order = np.random.default_rng(seed).permutation(len(X))[:n]
@@ -138,8 +132,8 @@ def sphere(n: int, dim: int, seed: int = 0) -> np.ndarray:
         >>> x.shape, np.allclose(np.sum(x**2, axis=1), 3.0)
         ((5, 3), True)
     """
-    _check_count("n", n)
-    _check_count("dim", dim)
+    check_integer("n", n, minimum=1)
+    check_integer("dim", dim, minimum=1)
     gaussian = np.random.default_rng(seed).standard_normal((n, dim))
     return np.sqrt(dim) * gaussian / np.linalg.norm(gaussian, axis=1, keepdims=True)
 
@@ -171,9 +165,8 @@ def gp_targets(net, X: np.ndarray, kernel: str = "ntk", n_outputs: int = 1, seed
         >>> Y.shape
         (6, 2)
     """
-    if kernel not in KERNEL_NAMES:
-        raise ValueError(f"kernel must be one of {KERNEL_NAMES}, got {kernel!r}")
-    _check_count("n_outputs", n_outputs)
+    check_kernel_name(kernel)
+    check_integer("n_outputs", n_outputs, minimum=1)
     gram = np.asarray(net.kernel(X, get=kernel))
     scale = np.finfo(gram.dtype).eps * float(np.mean(np.diag(gram)))
     gram = gram.astype(np.float64)
@@ -290,18 +283,6 @@ def default_sizes(pool: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- preprocessing
 
-def _check_features(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X)
-    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
-        raise TypeError(f"X must be a real numeric array, got dtype {X.dtype}")
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"X must be a non-empty 2-D array of shape (n_points, n_features), got shape {X.shape}")
-    X = X.astype(np.float64)
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or inf values")
-    return X
-
-
 def average_pool(X: np.ndarray, image_shape: tuple[int, ...], window: int | tuple[int, int]) -> np.ndarray:
     """Average pooling of flattened images: y[i, j, c] = mean_{a < p_h, b < p_w} x[i p_h + a, j p_w + b, c].
 
@@ -323,15 +304,16 @@ def average_pool(X: np.ndarray, image_shape: tuple[int, ...], window: int | tupl
         >>> average_pool(np.arange(16.0).reshape(1, 16), (4, 4), 2)
         array([[ 2.5,  4.5, 10.5, 12.5]])
     """
-    X = _check_features(X)
+    X = check_points(X)
     shape = tuple(int(s) for s in image_shape)
     if len(shape) not in (2, 3) or min(shape) < 1:
         raise ValueError(f"image_shape must be (H, W) or (H, W, C) of positive sizes, got {image_shape!r}")
     if int(np.prod(shape)) != X.shape[1]:
         raise ValueError(f"image_shape {shape} has {int(np.prod(shape))} pixels but X has {X.shape[1]} features")
-    pool = (window, window) if isinstance(window, numbers.Integral) else tuple(window)
-    if len(pool) != 2 or any(isinstance(p, bool) or not isinstance(p, numbers.Integral) or p < 1 for p in pool):
+    pool = tuple(window) if isinstance(window, (tuple, list)) else (window, window)
+    if len(pool) != 2:
         raise ValueError(f"window must be a positive integer or a pair of them, got {window!r}")
+    pool = tuple(check_integer("window", p, minimum=1) for p in pool)
     (height, width), channels = shape[:2], shape[2] if len(shape) == 3 else 1
     if pool[0] > height or pool[1] > width:
         raise ValueError(f"window {pool} is larger than the image ({height}, {width})")
@@ -359,7 +341,7 @@ def center_features(X: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray
         array([[-1., -2.],
                [ 1.,  2.]])
     """
-    X = _check_features(X)
+    X = check_points(X)
     mean = X.mean(axis=0) if mean is None else np.asarray(mean, dtype=np.float64)
     if mean.shape != (X.shape[1],):
         raise ValueError(f"mean must have shape ({X.shape[1]},), got {mean.shape}")
@@ -382,7 +364,7 @@ def normalize_rows(X: np.ndarray) -> np.ndarray:
         >>> normalize_rows(np.array([[3.0, 4.0]]))
         array([[0.8485..., 1.1313...]])
     """
-    X = _check_features(X)
+    X = check_points(X)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     zero = np.flatnonzero(norms[:, 0] == 0)
     if zero.size:
@@ -417,7 +399,7 @@ def one_hot(y: np.ndarray, n_classes: int | None = None) -> np.ndarray:
         raise ValueError("y must hold non-negative integer class labels")
     labels = y.astype(np.int64)
     count = int(labels.max()) + 1
-    _check_count("n_classes", n_classes)
+    check_integer("n_classes", n_classes, minimum=1, allow_none=True)
     if n_classes is not None and n_classes < count:
         raise ValueError(f"n_classes={n_classes} but y holds label {count - 1}")
     encoded = np.zeros((len(labels), count if n_classes is None else n_classes))
@@ -459,7 +441,7 @@ def prepare(dataset: Dataset, pool: int | tuple[int, int] | None = None, center:
     y = dataset.y
     if y is not None:
         y = check_targets(X, one_hot(y) if one_hot_labels else y)
-    return _check_features(X), y
+    return check_points(X), y
 
 
 # ----------------------------------------------------------------------------- user files
@@ -478,7 +460,7 @@ def _images(array: np.ndarray, labels: np.ndarray | None, source: Path) -> Datas
         raise ValueError(f"{str(source)!r} holds an array of shape {array.shape}; expected (n_points, ...) "
                          f"with at least 2 dimensions")
     image_shape = tuple(array.shape[1:]) if array.ndim in (3, 4) else None
-    X = _check_features(array.reshape(len(array), -1))
+    X = check_points(array.reshape(len(array), -1))
     if labels is not None:
         labels = np.asarray(labels)
         if labels.ndim == 0 or len(labels) != len(X):
@@ -581,19 +563,21 @@ def load_csv(path: str | Path, label_column: int | None = None, delimiter: str =
     except ValueError:
         skip = 1
     try:
-        table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():     # an empty table is refused below, without NumPy's own warning
+            warnings.filterwarnings("ignore", message=".*input contained no data", category=UserWarning)
+            table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
     except ValueError as error:
         raise ValueError(f"{str(path)!r} is not a numeric CSV table: {error}") from None
     if table.size == 0:
         raise ValueError(f"{str(path)!r} holds no data rows")
     if label_column is None:
-        return Dataset(_check_features(table), None, None)
+        return Dataset(check_points(table), None, None)
     if not -table.shape[1] <= label_column < table.shape[1] or table.shape[1] < 2:
         raise ValueError(f"label_column={label_column} is out of range for {table.shape[1]} columns in {str(path)!r}")
     labels = table[:, label_column]
     if np.all(np.mod(labels, 1) == 0):
         labels = labels.astype(np.int64)
-    return Dataset(_check_features(np.delete(table, label_column, axis=1)), labels, None)
+    return Dataset(check_points(np.delete(table, label_column, axis=1)), labels, None)
 
 
 def read_idx(path: str | Path) -> np.ndarray:

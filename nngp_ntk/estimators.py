@@ -17,14 +17,15 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from nngp_ntk.kernels import FullyConnected
-from nngp_ntk.solver import GradientFlow, _check_name, _check_scalar, _check_times
+from nngp_ntk.kernels import FullyConnected, Network, check_network
+from nngp_ntk._checks import check_kernel_name, check_real, check_ridge, check_times
+from nngp_ntk.solver import GradientFlow
 
 
 class _GradientFlowEstimator(BaseEstimator):
     """Shared fit / mean / covariance of the regressor and the classifier (targets of shape (N, k))."""
 
-    def __init__(self, net: FullyConnected | None = None, kernel: str = "ntk", t: float | None = None,
+    def __init__(self, net: Network | None = None, kernel: str = "ntk", t: float | None = None,
                  ridge: float = 0.0, learning_rate: float = 1.0) -> None:
         self.net = net
         self.kernel = kernel
@@ -32,16 +33,15 @@ class _GradientFlowEstimator(BaseEstimator):
         self.ridge = ridge
         self.learning_rate = learning_rate
 
-    def _check_params(self) -> FullyConnected:
+    def _check_params(self) -> Network:
         net = FullyConnected() if self.net is None else self.net
-        if not isinstance(net, FullyConnected):
-            raise TypeError(f"net must be a nngp_ntk.FullyConnected or None, got {type(net).__name__}")
-        _check_name(self.kernel)
-        times, scalar = _check_times("t", self.t)
+        check_network(net)
+        check_kernel_name(self.kernel)
+        times, scalar = check_times("t", self.t)
         if not scalar:
             raise ValueError(f"t must be None or a single non-negative number for an estimator, got {self.t!r}")
-        _check_scalar("ridge", self.ridge)
-        _check_scalar("learning_rate", self.learning_rate, positive=True)
+        check_ridge(self.ridge)
+        check_real("learning_rate", self.learning_rate, positive=True)
         return net
 
     def _fit_targets(self, X: np.ndarray, targets: np.ndarray) -> None:
@@ -73,7 +73,8 @@ class KernelRegressor(RegressorMixin, _GradientFlowEstimator):
     """The infinite-width network trained by gradient flow for time t as a scikit-learn regressor.
 
     Args:
-        net: a ``FullyConnected`` (default ``FullyConnected()``); nested parameters ``net__depth`` etc.
+        net: a network (``FullyConnected`` or ``Sequential``; default ``FullyConnected()``); nested
+            parameters ``net__depth``, ``net__layers__0__W_std`` etc.
         kernel: "ntk" (all layers trained) or "nngp" (only the readout).
         t: training time, None for t -> infinity.
         ridge: added to the diagonal of the train kernel (absolute units).
@@ -157,7 +158,7 @@ class KernelClassifier(ClassifierMixin, _GradientFlowEstimator):
     class (for two classes, the second output minus the first).
 
     Args:
-        net: a ``FullyConnected`` (default ``FullyConnected()``).
+        net: a network (``FullyConnected`` or ``Sequential``; default ``FullyConnected()``).
         kernel: "ntk" or "nngp".
         t: training time, None for t -> infinity.
         ridge: added to the diagonal of the train kernel.

@@ -74,9 +74,10 @@ def log_marginal_likelihood(net: Any, x: Any, y: Any, ridge: float | jax.Array =
     """
     _check_network(net)
     ridge = _checks.check_ridge(ridge)
+    n = np.shape(x)[0] if np.ndim(x) == 2 else -1
+    targets = _targets(y, n)
     kernel = net.kernel_fn(x, None, get="nngp")
-    n = kernel.shape[0]
-    targets = _targets(y, n).astype(kernel.dtype)
+    targets = targets.astype(kernel.dtype)
     matrix = kernel + ridge * jnp.eye(n, dtype=kernel.dtype)
     factor = jnp.linalg.cholesky(matrix)
     solved = jax.scipy.linalg.cho_solve((factor, True), targets)

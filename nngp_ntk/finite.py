@@ -1,42 +1,45 @@
-"""Finite-width fully-connected networks: init/apply, empirical NNGP and NTK, Monte Carlo averages.
+"""Finite-width networks of the same layers: init/apply, empirical NNGP and NTK, Monte Carlo averages.
 
-The architecture is the one of ``FullyConnected``: ``depth`` hidden ``[Dense, phi]`` layers of
-``width`` units and a Dense readout to ``out_dim`` outputs. With a_0 = x (n_0 = d inputs),
-n_l = width for 1 <= l <= depth and layer l = 0..depth mapping a_l to
+Any network (``Sequential`` or ``FullyConnected``) at finite width: every Dense maps to ``width``
+units except a final Dense, the readout, which maps to ``out_dim`` outputs. A Dense with input a
+(n_in units) computes
 
-    z_l = s_l a_l W_l + c_l b_l,          a_{l+1} = phi(z_l),          f(x) = z_depth,
+    z = s a W + c b,     ntk:       W, b ~ N(0, 1),                      s = W_std / sqrt(n_in),  c = b_std
+                         standard:  W ~ N(0, W_std^2 / n_in), b ~ N(0, b_std^2),   s = 1,  c = 1
 
-the two parameterizations (neural-tangents 0.6.5 ``stax.Dense``) are
+(neural-tangents 0.6.5 ``stax.Dense``; ``b_std=None``: no bias, c = 0). Activations apply
+elementwise; ``LayerNorm`` maps each point's features to (z - mean(z)) / sqrt(var(z) + eps)
+(``stax.LayerNorm(axis=-1)``, no parameters); ``Residual`` computes a + block(a).
 
-    ntk:       W_l, b_l ~ N(0, 1),                          s_l = W_std_l / sqrt(n_l),  c_l = b_std_l
-    standard:  W_l ~ N(0, W_std_l^2 / n_l), b_l ~ N(0, b_std_l^2),   s_l = c_l = 1.
+Empirical kernels of one draw of the parameters, f the output (out_dim channels):
 
-Empirical kernels of one draw of the parameters (F = a_depth, the readout features, n = n_depth):
-
-    NNGP:  K(x, x')     = W_std_depth^2 F(x) . F(x') / n + b_std_depth^2
-           (the covariance of f over the readout's weights and bias, the other layers fixed)
+    NNGP:  K(x, x') = W_std^2 F(x) . F(x') / n + b_std^2    when the network ends with a Dense, F its
+                      input of n units (the covariance of f over the readout's weights and bias, the
+                      other layers fixed); f(x) . f(x') / out_dim otherwise
     NTK:   Theta(x, x') = (1 / out_dim) sum_k sum_theta df_k(x)/dtheta df_k(x')/dtheta
                         = sum_l (s_l^2 a_l(x) . a_l(x') + c_l^2) <delta_l(x), delta_l(x')>,
 
-where delta_l = df/dz_l by backpropagation: delta_depth = I_out,
-delta_{l-1} = s_l (delta_l W_l^T) * phi'(z_{l-1}), and <., .> sums over units and averages over
-outputs. Averaged over draws these converge to ``FullyConnected.kernel`` as width -> infinity
-(the NTK of the standard parameterization when ``width`` equals the network's ``width``).
+a_l the input and delta_l = df/dz_l the backpropagated output gradient of Dense l (by
+``jax.vjp``), <., .> summing over units and averaging over outputs. Averaged over draws these
+converge to the network's ``kernel`` as width -> infinity (in the standard parameterization when
+each Dense's ``width`` equals the one used here).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk._checks import check_kernel_names as _check_kernel_names
-from nngp_ntk.kernels import FullyConnected, Kernels, _Spec, check_inputs
+from nngp_ntk._checks import check_integer, check_kernel_names
+from nngp_ntk.activations import Activation
+from nngp_ntk.kernels import Kernels, check_inputs
+from nngp_ntk.layers import Dense, LayerNorm, Residual
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 #: Parameters (float32 entries) drawn per vmapped batch of seeds when ``seed_batch`` is automatic.
@@ -61,9 +64,9 @@ class MonteCarloKernels(NamedTuple):
 
 
 def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_integer(name, value, minimum=1)
 
 
 def _key(key: jax.Array | int) -> jax.Array:
@@ -76,58 +79,102 @@ def _key(key: jax.Array | int) -> jax.Array:
     raise TypeError(f"key must be an integer seed or a jax.random key, got {key!r}")
 
 
-def _layer_scales(spec: _Spec, fan_ins: Sequence[int]) -> list[tuple[float, float, float, float]]:
-    """Per layer (s_l, c_l, init std of W_l, init std of b_l) for the parameterization."""
-    scales = []
-    for w_std, b_std, fan_in in zip(spec.W_std, spec.b_std, fan_ins):
-        if spec.parameterization == "ntk":
-            scales.append((w_std / math.sqrt(fan_in), b_std, 1.0, 1.0))
-        else:
-            scales.append((1.0, 1.0, w_std / math.sqrt(fan_in), b_std))
-    return scales
+def _layers_of(net: Any) -> tuple:
+    """The checked layer list of a network (``Sequential`` or ``FullyConnected``)."""
+    if not hasattr(net, "sequence"):
+        raise TypeError(f"net must be a nngp_ntk.Sequential or FullyConnected, got {type(net).__name__}")
+    return tuple(net.sequence())
 
 
-def _fan_ins(spec: _Spec, input_dim: int, width: int) -> list[int]:
-    return [input_dim] + [width] * spec.depth
+def _dense_layers(layers: Sequence) -> list[Dense]:
+    """The Dense layers in order of application (into Residual blocks)."""
+    found = []
+    for layer in layers:
+        if isinstance(layer, Dense):
+            found.append(layer)
+        elif isinstance(layer, Residual):
+            found.extend(_dense_layers(layer.layers))
+    return found
 
 
-def _init(spec: _Spec, key: jax.Array, input_dim: int, width: int, out_dim: int, dtype: np.dtype) -> Params:
+def _shapes(layers: tuple, input_dim: int, width: int, out_dim: int) -> list[tuple[int, int]]:
+    """(fan_in, fan_out) of every Dense: ``width`` outputs, ``out_dim`` for a final Dense."""
+    shapes = []
+
+    def walk(layers: Sequence, units: int, top: bool) -> int:
+        for index, layer in enumerate(layers):
+            if isinstance(layer, Dense):
+                fan_out = out_dim if top and index == len(layers) - 1 else width
+                shapes.append((units, fan_out))
+                units = fan_out
+            elif isinstance(layer, Residual):
+                walk(layer.layers, units, False)
+        return units
+
+    walk(layers, input_dim, True)
+    return shapes
+
+
+def _scales(dense: Dense, fan_in: int) -> tuple[float, float, float, float]:
+    """(s, c, init std of W, init std of b) of a Dense with ``fan_in`` inputs."""
+    bias = 0.0 if dense.b_std is None else dense.b_std
+    if dense.parameterization == "ntk":
+        return dense.W_std / math.sqrt(fan_in), bias, 1.0, 1.0
+    return 1.0, 0.0 if dense.b_std is None else 1.0, dense.W_std / math.sqrt(fan_in), bias
+
+
+def _init(layers: tuple, key: jax.Array, input_dim: int, width: int, out_dim: int, dtype: np.dtype) -> Params:
     """All parameters from one draw of N(0, 1) numbers (one random-number call compiles fastest)."""
-    fan_ins = _fan_ins(spec, input_dim, width)
-    fan_outs = fan_ins[1:] + [out_dim]
-    sizes = [size for fan_in, fan_out in zip(fan_ins, fan_outs) for size in (fan_in * fan_out, fan_out)]
+    shapes = _shapes(layers, input_dim, width, out_dim)
+    sizes = [size for fan_in, fan_out in shapes for size in (fan_in * fan_out, fan_out)]
     pieces = jnp.split(jax.random.normal(key, (sum(sizes),), dtype), np.cumsum(sizes)[:-1])
     params = []
-    for index, (fan_in, fan_out, (_, _, w_init, b_init)) in enumerate(
-            zip(fan_ins, fan_outs, _layer_scales(spec, fan_ins))):
-        weight, bias = pieces[2 * index], pieces[2 * index + 1]
-        params.append(Layer(w_init * weight.reshape(fan_in, fan_out), b_init * bias))
+    for index, (dense, (fan_in, fan_out)) in enumerate(zip(_dense_layers(layers), shapes)):
+        _, _, w_init, b_init = _scales(dense, fan_in)
+        params.append(Layer(w_init * pieces[2 * index].reshape(fan_in, fan_out), b_init * pieces[2 * index + 1]))
     return tuple(params)
 
 
-def init_params(net: FullyConnected, key: jax.Array | int, input_dim: int, width: int,
+def init_params(net: Any, key: jax.Array | int, input_dim: int, width: int,
                 out_dim: int = 1, dtype: np.dtype | str = np.float32) -> Params:
-    """Draw the parameters of ``net`` at finite ``width`` (see the module docstring):
+    """Draw the parameters of ``net`` at finite ``width`` (see the module docstring).
 
-    ntk: W_l, b_l ~ N(0, 1);   standard: W_l ~ N(0, W_std_l^2 / fan_in), b_l ~ N(0, b_std_l^2).
+    ntk: W, b ~ N(0, 1);   standard: W ~ N(0, W_std^2 / fan_in), b ~ N(0, b_std^2).
 
-    Returns ``depth + 1`` ``Layer`` tuples: (input_dim, width), (width, width) ..., (width, out_dim).
+    Args:
+        net: a ``Sequential`` or ``FullyConnected``.
+        key: an integer seed or a ``jax.random`` key.
+        input_dim: the number of input features d.
+        width: every Dense's output width (but a final Dense's).
+        out_dim: a final Dense's output width.
+        dtype: the parameters' floating dtype.
+
+    Returns:
+        One ``Layer(weight, bias)`` per Dense in order of application, weight (fan_in, fan_out).
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> from nngp_ntk import finite
+        >>> net = nk.Sequential(nk.Dense(), nk.activations.ReLU(), nk.Dense())
+        >>> [p.weight.shape for p in finite.init_params(net, 0, input_dim=3, width=8)]
+        [(3, 8), (8, 1)]
     """
-    spec = net.spec()
+    layers = _layers_of(net)
     input_dim = _positive_int("input_dim", input_dim)
     width = _positive_int("width", width)
     out_dim = _positive_int("out_dim", out_dim)
     dtype = np.dtype(dtype)
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
-    return _init(spec, _key(key), input_dim, width, out_dim, dtype)
+    return _init(layers, _key(key), input_dim, width, out_dim, dtype)
 
 
-def _check_params(spec: _Spec, params: Params, input_dim: int) -> Params:
+def _check_params(layers: tuple, params: Params, input_dim: int) -> Params:
     """``params`` as a tuple of ``Layer`` after static checks (shapes only, so they work under tracing)."""
-    expected = (f"params must be a sequence of depth + 1 = {spec.depth + 1} Layer(weight, bias), "
-                "as returned by init_params")
-    if not isinstance(params, (tuple, list)) or len(params) != spec.depth + 1:
+    count = len(_dense_layers(layers))
+    expected = (f"params must be a sequence of {count} Layer(weight, bias), one per Dense (depth + 1 for "
+                "FullyConnected), as returned by init_params")
+    if not isinstance(params, (tuple, list)) or len(params) != count:
         raise ValueError(expected)
     checked = []
     fan_in = input_dim
@@ -143,55 +190,108 @@ def _check_params(spec: _Spec, params: Params, input_dim: int) -> Params:
     return tuple(checked)
 
 
-def _dense(layer: Layer, weight_scale: float, bias_scale: float, a: jax.Array) -> jax.Array:
-    """z = s a W + c b."""
-    return weight_scale * jnp.matmul(a, layer.weight, precision=_HIGHEST) + bias_scale * layer.bias
+class _Trace(NamedTuple):
+    """What a forward pass records: every Dense's input a_l and its scales (s_l, c_l)."""
+
+    inputs: list
+    scales: list
 
 
-def _forward(spec: _Spec, params: Params, x: jax.Array) -> tuple[list[jax.Array], list[jax.Array], jax.Array]:
-    """(inputs a_0..a_depth of every layer, pre-activations z_0..z_{depth-1}, output f)."""
-    scales = _layer_scales(spec, [layer.weight.shape[0] for layer in params])
-    inputs, preactivations = [x], []
-    for layer, (s, c, _, _) in zip(params[:-1], scales[:-1]):
-        preactivations.append(_dense(layer, s, c, inputs[-1]))
-        inputs.append(spec.activation(preactivations[-1]))
-    s, c, _, _ = scales[-1]
-    return inputs, preactivations, _dense(params[-1], s, c, inputs[-1])
+def _forward(layers: tuple, params: Params, x: jax.Array,
+             perturbations: Sequence[jax.Array] | None = None) -> tuple[jax.Array, _Trace]:
+    """The output f(x) and the trace; ``perturbations[l]`` is added to Dense l's output z_l (zeros:
+    their gradient is delta_l = df/dz_l)."""
+    trace = _Trace([], [])
+    parameters: Iterator[Layer] = iter(params)
+
+    def apply(layers: Sequence, a: jax.Array) -> jax.Array:
+        for layer in layers:
+            if isinstance(layer, Dense):
+                weight, bias = next(parameters)
+                s, c, _, _ = _scales(layer, weight.shape[0])
+                if perturbations is not None:
+                    perturbation = perturbations[len(trace.inputs)]
+                trace.inputs.append(a)
+                trace.scales.append((s, c))
+                a = s * jnp.matmul(a, weight, precision=_HIGHEST) + c * bias
+                if perturbations is not None:
+                    a = a + perturbation
+            elif isinstance(layer, Activation):
+                a = layer(a)
+            elif isinstance(layer, LayerNorm):
+                centered = a - jnp.mean(a, axis=-1, keepdims=True)
+                a = centered * jax.lax.rsqrt(jnp.mean(centered * centered, axis=-1, keepdims=True) + layer.eps)
+            else:
+                a = a + apply(layer.layers, a)
+        return a
+
+    return apply(layers, x), trace
 
 
-def apply(net: FullyConnected, params: Params, x: jax.Array) -> jax.Array:
+def apply(net: Any, params: Params, x: jax.Array) -> jax.Array:
     """The network's output f(x) of shape (N, out_dim) for inputs x of shape (N, d).
 
     Pure JAX (shape checks only), so it can be jitted and differentiated with respect to params.
+
+    Args:
+        net: a ``FullyConnected``.
+        params: the parameters, as from ``init_params``.
+        x: inputs, shape (N, d).
+
+    Returns:
+        f(x), shape (N, out_dim).
+
+    Raises:
+        ValueError: x that is not 2-D, or params that do not fit ``net`` and x.
+
+    Example:
+        >>> import jax.numpy as jnp, nngp_ntk as nk
+        >>> net = nk.FullyConnected(depth=1)
+        >>> apply(net, init_params(net, 0, input_dim=2, width=16), jnp.ones((5, 2))).shape
+        (5, 1)
     """
-    spec = net.spec()
+    layers = _layers_of(net)
     if x.ndim != 2:
         raise ValueError(f"x must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
-    return _forward(spec, _check_params(spec, params, x.shape[1]), x)[2]
+    return _forward(layers, _check_params(layers, params, x.shape[1]), x)[0]
 
 
-def readout_features(net: FullyConnected, params: Params, x: jax.Array) -> jax.Array:
-    """The readout's inputs F(x) = a_depth = phi(z_{depth-1}) (x itself when depth = 0), shape (N, n).
+def readout_features(net: Any, params: Params, x: jax.Array) -> jax.Array:
+    """The input F(x) of the last Dense (x itself for a single Dense), shape (N, n).
 
-    A random-feature model of P = width features: K_emp = W_std_depth^2 F F^T / n + b_std_depth^2.
-    Pure JAX like ``apply``.
+    A random-feature model of n features: K_emp = W_std^2 F F^T / n + b_std^2 for the readout's
+    W_std, b_std. Pure JAX like ``apply``.
+
+    Args:
+        net: a ``Sequential`` or ``FullyConnected``.
+        params: the parameters, as from ``init_params``.
+        x: inputs, shape (N, d).
+
+    Returns:
+        F(x), shape (N, n).
+
+    Raises:
+        ValueError: x that is not 2-D, or params that do not fit ``net`` and x.
+
+    Example:
+        >>> import jax.numpy as jnp, nngp_ntk as nk
+        >>> net = nk.FullyConnected(depth=2)
+        >>> readout_features(net, init_params(net, 0, input_dim=2, width=16), jnp.ones((5, 2))).shape
+        (5, 16)
     """
-    spec = net.spec()
+    layers = _layers_of(net)
     if x.ndim != 2:
         raise ValueError(f"x must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
-    return _forward(spec, _check_params(spec, params, x.shape[1]), x)[0][-1]
+    return _forward(layers, _check_params(layers, params, x.shape[1]), x)[1].inputs[-1]
 
 
-def _backward(spec: _Spec, params: Params, preactivations: list[jax.Array], n_points: int) -> list[jax.Array]:
-    """delta_l = df/dz_l of shape (N, out_dim, n_{l+1}) for l = 0..depth (last: the identity)."""
-    scales = _layer_scales(spec, [layer.weight.shape[0] for layer in params])
-    out_dim = params[-1].weight.shape[1]
-    eye = jnp.eye(out_dim, dtype=params[-1].weight.dtype)
-    deltas = [jnp.broadcast_to(eye, (n_points, out_dim, out_dim))]
-    for layer in range(spec.depth, 0, -1):
-        back = scales[layer][0] * jnp.matmul(deltas[0], params[layer].weight.T, precision=_HIGHEST)
-        deltas.insert(0, back * spec.activation.derivative(preactivations[layer - 1])[:, None, :])
-    return deltas
+def _deltas(layers: tuple, params: Params, x: jax.Array) -> tuple[jax.Array, _Trace, list[jax.Array]]:
+    """(f, trace, delta_l of shape (N, out_dim, fan_out_l) for every Dense l) by one vjp per output."""
+    zeros = [jnp.zeros((x.shape[0], p.weight.shape[1]), x.dtype) for p in params]
+    f, pullback, trace = jax.vjp(lambda eps: _forward(layers, params, x, eps), zeros, has_aux=True)
+    eye = jnp.eye(f.shape[1], dtype=f.dtype)
+    deltas = jax.vmap(lambda row: pullback(jnp.broadcast_to(row, f.shape))[0])(eye)   # per output: (N, fan_out)
+    return f, trace, [jnp.swapaxes(d, 0, 1) for d in deltas]
 
 
 def _pair(a1: jax.Array, a2: jax.Array) -> jax.Array:
@@ -200,79 +300,128 @@ def _pair(a1: jax.Array, a2: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _empirical(spec: _Spec, names: tuple[str, ...], params: Params, x1: jax.Array,
+def _empirical(layers: tuple, names: tuple[str, ...], params: Params, x1: jax.Array,
                x2: jax.Array | None) -> tuple[jax.Array, ...]:
-    inputs1, pre1, _ = _forward(spec, params, x1)
-    inputs2, pre2, _ = (inputs1, pre1, None) if x2 is None else _forward(spec, params, x2)
-    n = inputs1[-1].shape[1]
     kernels = {}
-    if "nngp" in names:
-        kernels["nngp"] = spec.W_std[-1] ** 2 * _pair(inputs1[-1], inputs2[-1]) / n + spec.b_std[-1] ** 2
     if "ntk" in names:
-        scales = _layer_scales(spec, [layer.weight.shape[0] for layer in params])
-        deltas1 = _backward(spec, params, pre1, x1.shape[0])
-        deltas2 = deltas1 if x2 is None else _backward(spec, params, pre2, x2.shape[0])
-        out_dim = params[-1].weight.shape[1]
+        f1, trace1, deltas1 = _deltas(layers, params, x1)
+        f2, trace2, deltas2 = (f1, trace1, deltas1) if x2 is None else _deltas(layers, params, x2)
+        out_dim = f1.shape[1]
         ntk = 0
-        for (s, c, _, _), a1, a2, d1, d2 in zip(scales, inputs1, inputs2, deltas1, deltas2):
+        for (s, c), a1, a2, d1, d2 in zip(trace1.scales, trace1.inputs, trace2.inputs, deltas1, deltas2):
             ntk = ntk + (s**2 * _pair(a1, a2) + c**2) * _pair(d1, d2) / out_dim
         kernels["ntk"] = ntk
+    else:
+        f1, trace1 = _forward(layers, params, x1)
+        f2, trace2 = (f1, trace1) if x2 is None else _forward(layers, params, x2)
+    if "nngp" in names:
+        last = layers[-1]
+        if isinstance(last, Dense):
+            features1, features2 = trace1.inputs[-1], trace2.inputs[-1]
+            bias = 0.0 if last.b_std is None else last.b_std
+            kernels["nngp"] = last.W_std ** 2 * _pair(features1, features2) / features1.shape[1] + bias ** 2
+        else:
+            kernels["nngp"] = _pair(f1, f2) / f1.shape[1]
     return tuple(kernels[name] for name in names)
 
 
-def empirical_kernels(net: FullyConnected, params: Params, x1: np.ndarray, x2: np.ndarray | None = None,
+def empirical_kernels(net: Any, params: Params, x1: np.ndarray, x2: np.ndarray | None = None,
                       get: str | Sequence[str] = ("nngp", "ntk")) -> Kernels | np.ndarray:
-    """Empirical NNGP and/or NTK of one finite network between the rows of x1 and x2 (x2=None: x1):
+    """Empirical NNGP and/or NTK of one finite network between the rows of x1 and x2 (x2=None: x1).
 
-    K(x, x') = W_std_depth^2 F(x) . F(x') / n + b_std_depth^2,
-    Theta(x, x') = (1 / out_dim) sum_k sum_theta df_k(x)/dtheta df_k(x')/dtheta
+    The formulas::
 
-    (the Jacobian contraction by the layer-wise formula of the module docstring: O(N1 N2 width)
-    per layer, no Jacobian is formed). ``get`` as in ``FullyConnected.kernel``.
+        K(x, x')     = W_std^2 F(x) . F(x') / n + b_std^2      (f(x) . f(x') / out_dim without a final Dense)
+        Theta(x, x') = (1 / out_dim) sum_k sum_theta df_k(x)/dtheta df_k(x')/dtheta
+
+    The Jacobian contraction uses the layer-wise formula of the module docstring: O(N1 N2 width)
+    per layer, no Jacobian is formed.
+
+    Args:
+        net: a ``Sequential`` or ``FullyConnected``.
+        params: the parameters, as from ``init_params``.
+        x1: inputs, shape (N1, d).
+        x2: inputs, shape (N2, d), or None for x1.
+        get: "nngp", "ntk" or a sequence of them, as in ``kernel``.
+
+    Returns:
+        A (N1, N2) array for a single name, else ``Kernels``.
+
+    Raises:
+        TypeError, ValueError: bad inputs, ``get`` or params.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> net = nk.FullyConnected(depth=1)
+        >>> x = nk.data.sphere(4, dim=3).astype(np.float32)
+        >>> theta = empirical_kernels(net, init_params(net, 0, input_dim=3, width=64), x, get="ntk")
+        >>> theta.shape, bool(np.allclose(theta, theta.T, atol=1e-5))
+        ((4, 4), True)
     """
-    spec = net.spec()
-    names = _check_kernel_names(get)
+    layers = _layers_of(net)
+    names = check_kernel_names(get)
     x1, x2 = check_inputs(x1, x2)
-    params = _check_params(spec, params, x1.shape[1])
+    params = _check_params(layers, params, x1.shape[1])
     dtype = params[0].weight.dtype
     x1, x2 = jnp.asarray(x1, dtype), None if x2 is None else jnp.asarray(x2, dtype)
-    results = dict(zip(names, (np.asarray(k) for k in _empirical(spec, names, params, x1, x2))))
+    results = dict(zip(names, (np.asarray(k) for k in _empirical(layers, names, params, x1, x2))))
     if isinstance(get, str):
         return results[get]
     return Kernels(results.get("nngp"), results.get("ntk"))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def _draw_kernels(spec: _Spec, names: tuple[str, ...], width: int, out_dim: int, keys: jax.Array,
+def _draw_kernels(layers: tuple, names: tuple[str, ...], width: int, out_dim: int, keys: jax.Array,
                   x1: jax.Array, x2: jax.Array | None) -> tuple[jax.Array, ...]:
     """Empirical kernels for a batch of keys: a leading seed axis on every output."""
     def one(key: jax.Array) -> tuple[jax.Array, ...]:
-        params = _init(spec, key, x1.shape[1], width, out_dim, x1.dtype)
-        return _empirical(spec, names, params, x1, x2)
+        params = _init(layers, key, x1.shape[1], width, out_dim, x1.dtype)
+        return _empirical(layers, names, params, x1, x2)
     return jax.vmap(one)(keys)
 
 
-def monte_carlo_kernels(net: FullyConnected, x1: np.ndarray, x2: np.ndarray | None = None, *,
+def monte_carlo_kernels(net: Any, x1: np.ndarray, x2: np.ndarray | None = None, *,
                         width: int, n_samples: int, key: jax.Array | int = 0,
                         get: str | Sequence[str] = ("nngp", "ntk"), out_dim: int = 1,
                         seed_batch: int | None = None) -> MonteCarloKernels:
-    """Mean and standard error over ``n_samples`` independent draws of the empirical kernels:
+    """Mean and standard error over ``n_samples`` independent draws of the empirical kernels.
 
-    mean = (1/S) sum_s K_s,   stderr = sqrt(sum_s (K_s - mean)^2 / (S - 1)) / sqrt(S)
+    The estimates, over S = ``n_samples`` draws K_s::
 
-    (stderr is inf when S = 1: no error estimate). Draws run ``seed_batch`` at a time under vmap
-    (default: as many as fit about 2^26 parameters); the moments accumulate in float64 by Chan's
-    pairwise update. Returns ``MonteCarloKernels``; its fields are ``Kernels`` or, for a single
-    ``get`` name, arrays.
+        mean   = (1/S) sum_s K_s
+        stderr = sqrt(sum_s (K_s - mean)^2 / (S - 1)) / sqrt(S)     (inf when S = 1: no error estimate)
+
+    Draws run ``seed_batch`` at a time under vmap (default: as many as fit about 2^26 parameters);
+    the moments accumulate in float64 by Chan's pairwise update.
+
+    Args:
+        net: a ``Sequential`` or ``FullyConnected``.
+        x1, x2: inputs (N1, d) and (N2, d) or None.
+        width: every Dense's output width (but a final Dense's, which is ``out_dim``).
+        n_samples: number of independent networks.
+        key: an integer seed or a ``jax.random`` key.
+        get: "nngp", "ntk" or a sequence of them.
+        out_dim: a final Dense's output width.
+        seed_batch: draws per vmapped batch (None: automatic).
+
+    Returns:
+        ``MonteCarloKernels``; its fields are ``Kernels`` or, for a single ``get`` name, arrays.
+
+    Example:
+        >>> import numpy as np, nngp_ntk as nk
+        >>> from nngp_ntk import finite
+        >>> net = nk.Sequential(nk.Dense(), nk.LayerNorm(), nk.activations.Erf(), nk.Dense())
+        >>> mc = finite.monte_carlo_kernels(net, np.ones((2, 3), np.float32), width=16, n_samples=2, get="nngp")
+        >>> mc.mean.shape
+        (2, 2)
     """
-    spec = net.spec()
-    names = _check_kernel_names(get)
+    layers = _layers_of(net)
+    names = check_kernel_names(get)
     width = _positive_int("width", width)
     n_samples = _positive_int("n_samples", n_samples)
     out_dim = _positive_int("out_dim", out_dim)
     x1, x2 = check_inputs(x1, x2)
-    fan_ins = _fan_ins(spec, x1.shape[1], width)
-    n_params = sum(fan_in * fan_out for fan_in, fan_out in zip(fan_ins, fan_ins[1:] + [out_dim]))
+    n_params = sum(fan_in * fan_out for fan_in, fan_out in _shapes(layers, x1.shape[1], width, out_dim))
     if seed_batch is None:
         seed_batch = max(1, min(n_samples, _PARAMETERS_PER_BATCH // n_params))
     seed_batch = _positive_int("seed_batch", seed_batch)
@@ -281,7 +430,7 @@ def monte_carlo_kernels(net: FullyConnected, x1: np.ndarray, x2: np.ndarray | No
     x2 = None if x2 is None else jnp.asarray(x2)
     count, mean, m2 = 0, None, None
     for start in range(0, n_samples, seed_batch):
-        draws = _draw_kernels(spec, names, width, out_dim, keys[start:start + seed_batch], x1, x2)
+        draws = _draw_kernels(layers, names, width, out_dim, keys[start:start + seed_batch], x1, x2)
         draws = np.stack([np.asarray(d, np.float64) for d in draws])        # (kernel, seed, N1, N2)
         batch_count = draws.shape[1]
         batch_mean = draws.mean(axis=1)

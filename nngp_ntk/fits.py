@@ -51,10 +51,26 @@ INTERVALS: tuple[str, ...] = ("least-squares", "bootstrap", "jackknife")
 class PowerLawFit:
     """y(x) = limit + amplitude x^-(shift + alpha) (1 + correction / x) fitted on ``window``.
 
-    ``alpha``: the exponent (NaN when unreliable); ``ci``: its interval at ``confidence``, of kind
-    ``interval`` ("least-squares", "bootstrap" or "jackknife"); ``window``: the (first, last) x of
-    the fit; ``n_points``: the distinct x it used; ``reason``: empty for a reliable fit, else why it
-    is not (then alpha, ci, amplitude, limit and correction are NaN).
+    Attributes:
+        alpha: the exponent (NaN when unreliable).
+        ci: its interval at ``confidence``.
+        amplitude: the prefactor.
+        window: the (first, last) x of the fit.
+        n_points: the distinct x it used.
+        interval: the interval's kind: "least-squares", "bootstrap" or "jackknife".
+        confidence: the interval's level.
+        shift: the part of the decay exponent not reported (1 for eigenvalues).
+        limit: L_inf of an offset fit (0 otherwise).
+        correction: b of an offset fit's next order (0 otherwise).
+        reason: empty for a reliable fit, else why it is not (then alpha, ci, amplitude, limit and
+            correction are NaN).
+
+    Example:
+        >>> fit = PowerLawFit(alpha=0.5, ci=(0.4, 0.6), amplitude=2.0, window=(10.0, 100.0), n_points=5)
+        >>> fit(np.array([4.0, 16.0])), fit.reliable
+        (array([1. , 0.5]), True)
+        >>> fit.as_dict()["ci"]
+        [0.4, 0.6]
     """
 
     alpha: float
@@ -85,7 +101,12 @@ class PowerLawFit:
         return self.limit + self.amplitude * x ** -(self.shift + self.alpha) * (1.0 + self.correction / x)
 
     def as_dict(self) -> dict[str, object]:
-        """The fit as plain numbers for JSON (NaN as None)."""
+        """The fit as plain numbers for JSON (NaN as None).
+
+        Returns:
+            A dict with alpha, ci, confidence, interval, amplitude, limit, window, n_points, reliable and
+            reason.
+        """
 
         def number(value: float) -> float | None:
             return float(value) if np.isfinite(value) else None
@@ -97,7 +118,21 @@ class PowerLawFit:
 
 
 def unreliable(fit: PowerLawFit, reason: str) -> PowerLawFit:
-    """``fit`` marked unreliable: alpha, ci, amplitude, limit and correction NaN, ``reason`` recorded."""
+    """``fit`` marked unreliable: alpha, ci, amplitude, limit and correction NaN, ``reason`` recorded.
+
+    Args:
+        fit: a ``PowerLawFit``.
+        reason: why it cannot be trusted.
+
+    Returns:
+        A new ``PowerLawFit`` with ``reliable`` False.
+
+    Example:
+        >>> fit = PowerLawFit(alpha=0.5, ci=(0.4, 0.6), amplitude=2.0, window=(10.0, 100.0), n_points=5)
+        >>> marked = unreliable(fit, "too few points")
+        >>> marked.reliable, marked.alpha, marked.reason
+        (False, nan, 'too few points')
+    """
     nan = float("nan")
     return dataclasses.replace(fit, alpha=nan, ci=(nan, nan), amplitude=nan, limit=nan, correction=nan, reason=reason)
 
@@ -161,12 +196,20 @@ def _line(log_x: np.ndarray, log_y: np.ndarray, weight: np.ndarray) -> tuple[flo
 
 
 def log_slope(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """The weighted least-squares slope of log y on log x, sum_k w_k dx_k dy_k / sum_k w_k dx_k^2
-    (dx, dy the deviations from the weighted means): the local exponent of y ~ x^slope, without an
-    interval or a verdict (``fit_power_law`` reports one). x, y positive, of one length >= 2.
+    """The weighted least-squares slope of log y on log x: the local exponent of y ~ x^slope.
+
+    slope = sum_k w_k dx_k dy_k / sum_k w_k dx_k^2 (dx, dy the deviations from the weighted
+    means), without an interval or a verdict (``fit_power_law`` reports one).
+
+    Args:
+        x: positive abscissae, length >= 2.
+        y: positive values of the same length.
+        weights: a non-negative weight per point (default 1).
+
+    Returns:
+        The slope.
 
     Example:
-        >>> import numpy as np
         >>> round(log_slope(np.array([1.0, 2.0, 4.0]), np.array([8.0, 2.0, 0.5])), 6)
         -2.0
     """

@@ -41,7 +41,14 @@ __all__ = ["Kernels", "Sequential", "FullyConnected", "check_inputs", "compute_d
 
 
 class Kernels(NamedTuple):
-    """The NNGP and NTK of the readout; an entry is None when it was not requested."""
+    """The NNGP and NTK of the readout; an entry is None when it was not requested.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> k = nk.FullyConnected(depth=1).kernel(np.eye(3, dtype=np.float32))
+        >>> k.nngp.shape, k.ntk.shape
+        ((3, 3), (3, 3))
+    """
 
     nngp: Any
     ntk: Any
@@ -58,7 +65,7 @@ def _warn_float64_once() -> None:
         _warned_float64 = True
         _checks.warn("float64 inputs are computed in float32 because JAX's x64 mode is off: enable it "
                      "(jax.config.update('jax_enable_x64', True)) for float64 kernels, or pass "
-                     "dtype=np.float32 to silence this warning", UserWarning, stacklevel=4)
+                     "dtype=np.float32 to silence this warning", _checks.PrecisionWarning, stacklevel=4)
 
 
 def _check_dtype(dtype: Any) -> np.dtype | None:
@@ -78,8 +85,25 @@ def _check_dtype(dtype: Any) -> np.dtype | None:
 
 
 def compute_dtype(*arrays: Any, dtype: Any = None) -> np.dtype:
-    """``dtype`` when given (float32 or float64); else float64 when every given input is float64
-    and JAX's x64 mode is on, else float32 (warning once when float64 inputs are narrowed)."""
+    """The dtype kernels are computed in.
+
+    ``dtype`` when given (float32 or float64); else float64 when every given input is float64 and
+    JAX's x64 mode is on, else float32 (warning once when float64 inputs are narrowed).
+
+    Args:
+        *arrays: the inputs (None entries are skipped).
+        dtype: an explicit float32 or float64, or None.
+
+    Returns:
+        The NumPy dtype.
+
+    Raises:
+        TypeError, ValueError: a dtype other than float32 or float64; float64 without x64 mode.
+
+    Example:
+        >>> compute_dtype(np.ones(2, np.float32)), compute_dtype(np.ones(2, np.float64), dtype=np.float32)
+        (dtype('float32'), dtype('float32'))
+    """
     explicit = _check_dtype(dtype)
     if explicit is not None:
         return explicit
@@ -93,8 +117,25 @@ def compute_dtype(*arrays: Any, dtype: Any = None) -> np.dtype:
 
 def check_inputs(x1: np.ndarray, x2: np.ndarray | None = None,
                  dtype: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate inputs (2-D, real, finite, same feature count) and cast them to the compute dtype
-    (``compute_dtype``)."""
+    """Validate inputs (2-D, real, finite, same feature count) and cast them to the compute dtype.
+
+    Args:
+        x1: inputs, shape (N1, d).
+        x2: inputs, shape (N2, d), or None.
+        dtype: an explicit float32 or float64 (``compute_dtype``), or None.
+
+    Returns:
+        (x1, x2) as NumPy arrays of the compute dtype (x2 None when not given).
+
+    Raises:
+        TypeError: inputs that are not real numeric arrays.
+        ValueError: inputs that are not 2-D, empty, not finite, or with different feature counts.
+
+    Example:
+        >>> x1, x2 = check_inputs([[1, 2], [3, 4]])
+        >>> x1.dtype, x2
+        (dtype('float32'), None)
+    """
     checked = []
     for name, x in (("x1", x1), ("x2", x2)):
         if x is None:
@@ -150,14 +191,16 @@ _variances = jax.jit(_diagonal_pass, static_argnums=(0, 3))
 
 
 def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, var1: jax.Array,
-               x2: jax.Array, var2: jax.Array, same_point: jax.Array | None) -> tuple[jax.Array, ...]:
-    """The requested kernels between x1 and x2 given their per-point variances at every position.
+               x2: jax.Array | None, var2: jax.Array, same_point: jax.Array | None,
+               features: int | None = None, zero: jax.Array | None = None) -> tuple[jax.Array, ...]:
+    """The requested kernels between x1 and x2 given their per-point variances at every position
+    (``x2=None``: x1 is already the Gram matrix x1 . x2 of inputs with ``features`` features).
 
     Where ``same_point`` (x1[i] is x2[j]) the NNGP is set to the per-point variance after every
     layer, so that the correlation of a point with itself stays exactly 1 and rounding cannot open
-    a spurious angle (see ``activations._correlation``).
+    a spurious angle (see ``activations._base.correlation``).
     """
-    k12 = _input_kernel(x1, x2)
+    k12 = _input_kernel(x1, x2) if x2 is not None else x1 / features
 
     def variances(position: Any) -> tuple[jax.Array, jax.Array]:
         return _layers.column(var1, position), _layers.column(var2, position).T
@@ -170,25 +213,47 @@ def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, va
             return jnp.where(same_point, _layers.column(var1, position), k12)
 
     theta = jnp.zeros_like(k12) if "ntk" in names else None
-    k12, theta, _ = _layers.run(ops, params, k12, theta, _layers.Pass(variances, after))
+    k12, theta, _ = _layers.run(ops, params, k12, theta, _layers.Pass(variances, after, zero))
     kernels = {"nngp": k12, "ntk": theta}
     return tuple(kernels[name] for name in names)
 
 
-def _tile(ops: Ops, names: tuple[str, ...], params: list, rows: tuple[jax.Array, jax.Array],
+#: Rows of the sub-blocks that the layers run on inside a tile (see ``_tile``; 0: whole tiles).
+#: The environment variable NNGP_NTK_SUB_BLOCK sets it (for benchmarks on other machines).
+SUB_BLOCK = int(os.environ.get("NNGP_NTK_SUB_BLOCK", "128"))
+
+
+def _tile(ops: Ops, names: tuple[str, ...], params: list, zero: jax.Array, rows: tuple[jax.Array, jax.Array],
           cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array) -> tuple[jax.Array, ...]:
-    """The requested kernels on one tile; rows/cols are (points, per-point variances)."""
+    """The requested kernels on one tile; rows/cols are (points, per-point variances).
+
+    The tile's Gram matrix is one GEMM; then all the layers run on one sub-block of SUB_BLOCK rows
+    at a time, whose state stays in the CPU caches, instead of one pass over the whole tile per
+    layer (bound by memory traffic).
+    """
     (x1, var1), (x2, var2) = rows, cols
-    same_point = on_diagonal & (jnp.arange(x1.shape[0])[:, None] == jnp.arange(x2.shape[0])[None, :])
-    return _pair_pass(ops, names, params, x1, var1, x2, var2, same_point)
+    block = SUB_BLOCK if 0 < SUB_BLOCK < x1.shape[0] and x1.shape[0] % SUB_BLOCK == 0 else x1.shape[0]
+    gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
+    columns = jnp.arange(x2.shape[0])[None, :]
+
+    def sub_block(inputs: tuple[jax.Array, jax.Array, jax.Array]) -> tuple[jax.Array, ...]:
+        gram_rows, var_rows, first = inputs
+        same_point = on_diagonal & (first + jnp.arange(block)[:, None] == columns)
+        return _pair_pass(ops, names, params, gram_rows, var_rows, None, var2, same_point, x1.shape[1], zero)
+
+    chunks = x1.shape[0] // block
+    results = jax.lax.map(sub_block, (gram.reshape(chunks, block, -1), var1.reshape(chunks, block, -1),
+                                      jnp.arange(chunks) * block))
+    return tuple(r.reshape(x1.shape[0], x2.shape[0]) for r in results)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 6))
-def _tiles(ops: Ops, names: tuple[str, ...], params: list, rows: tuple[jax.Array, jax.Array],
+@functools.partial(jax.jit, static_argnums=(0, 1, 7))
+def _tiles(ops: Ops, names: tuple[str, ...], params: list, zero: jax.Array, rows: tuple[jax.Array, jax.Array],
            cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array, transpose: bool) -> tuple[jax.Array, ...]:
     """``_tile`` over a leading axis of tiles (sharded over devices by the caller's placement),
-    followed by the transposed tiles when ``transpose`` (for the lower triangle of K(x, x))."""
-    tiles = jax.vmap(functools.partial(_tile, ops, names, params))(rows, cols, on_diagonal)
+    followed by the transposed tiles when ``transpose`` (for the lower triangle of K(x, x)).
+    ``zero`` is an int32 0 given at run time (see ``layers.Pass.zero``)."""
+    tiles = jax.vmap(functools.partial(_tile, ops, names, params, zero))(rows, cols, on_diagonal)
     return tiles + tuple(jnp.swapaxes(t, 1, 2) for t in tiles) if transpose else tiles
 
 
@@ -284,17 +349,42 @@ class _Network:
     def kernel(self, x1: np.ndarray, x2: np.ndarray | None = None,
                get: str | Sequence[str] = KERNEL_NAMES, out: str | os.PathLike | None = None,
                progress: bool | None = None, dtype: Any = None) -> Kernels | np.ndarray:
-        """NNGP and/or NTK between the rows of x1 (N1, d) and x2 (N2, d); x2=None means x1.
+        """NNGP and/or NTK between the rows of x1 and x2 (x2=None means x1).
 
-        ``get`` is "nngp", "ntk" (then a single (N1, N2) array is returned) or a sequence of them
-        (then ``Kernels``). K(x1, x1) is computed on upper-triangular tiles only; tiles are
-        sharded over the local JAX devices. ``out="folder/"`` writes ``nngp.npy`` / ``ntk.npy``
-        tile by tile (memory stays bounded) and returns read-only memory maps; a killed run
-        resumes when called again with the same arguments. With several JAX processes (one per
-        host, after ``jax.distributed.initialize``) ``out`` is required, on a filesystem they all
-        share: they split the tiles and each returns the whole kernel. ``progress`` shows a bar
-        (None: auto). ``dtype``: float32 or float64 (None: float64 for float64 inputs with JAX's
-        x64 mode on, else float32).
+        K(x1, x1) is computed on upper-triangular tiles only; tiles are sharded over the local JAX
+        devices. ``out="folder/"`` writes ``nngp.npy`` / ``ntk.npy`` tile by tile (memory stays
+        bounded) and returns read-only memory maps; a killed run resumes when called again with the
+        same arguments. With several JAX processes (one per host, after ``jax.distributed.initialize``)
+        ``out`` is required, on a filesystem they all share: they split the tiles and each returns the
+        whole kernel.
+
+        Args:
+            x1: inputs, shape (N1, d).
+            x2: inputs, shape (N2, d), or None for x1.
+            get: "nngp", "ntk" (then a single array is returned) or a sequence of them.
+            out: a folder for the out-of-core store, or None to compute in memory.
+            progress: show a progress bar (None: for jobs of 16 tiles or more, on a terminal).
+            dtype: float32 or float64 (None: float64 for float64 inputs with JAX's x64 mode on, else
+                float32).
+
+        Returns:
+            An (N1, N2) array for a single name, else ``Kernels``; memory maps with ``out``.
+
+        Raises:
+            TypeError, ValueError: bad inputs, ``get`` or ``dtype``; a kernel that overflows the dtype;
+                a result larger than the memory without ``out``; an ``out`` folder holding something
+                else or locked by another process; several JAX processes without ``out``.
+
+        Example:
+            >>> import tempfile, nngp_ntk as nk
+            >>> net = nk.FullyConnected(depth=2)
+            >>> x = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)
+            >>> theta = net.kernel(x, x[:2], get="ntk")
+            >>> theta.shape
+            (3, 2)
+            >>> stored = net.kernel(x, out=tempfile.mkdtemp())
+            >>> type(stored.ntk).__name__, bool(np.allclose(stored.ntk[:, :2], theta))
+            ('memmap', True)
         """
         names = check_kernel_names(get)
         x1, x2 = check_inputs(x1, x2, dtype=dtype)
@@ -311,7 +401,7 @@ class _Network:
         tile_size = self._tile_size(layers, out is not None)
         key = "" if out is None else tiling.fingerprint(x1, "symmetric" if x2 is None else x2, layers, names,
                                                         tile_size)
-        tile_fn = functools.partial(_tiles, compiled.ops, names, compiled.params)
+        tile_fn = functools.partial(_tiles, compiled.ops, names, compiled.params, np.int32(0))
         results = dict(zip(names, tiling.evaluate(tile_fn, rows, cols, names, tile_size, dtype, out=out, key=key,
                                                   progress=progress)))
         if isinstance(get, str):
@@ -319,7 +409,26 @@ class _Network:
         return Kernels(results.get("nngp"), results.get("ntk"))
 
     def diagonal(self, x: np.ndarray, get: str | Sequence[str] = KERNEL_NAMES, dtype: Any = None) -> Kernels | np.ndarray:
-        """K(x_i, x_i) and/or Theta(x_i, x_i) for every row, shape (N,), in O(N) memory."""
+        """K(x_i, x_i) and/or Theta(x_i, x_i) for every row, in O(N) memory.
+
+        Args:
+            x: inputs, shape (N, d).
+            get: "nngp", "ntk" or a sequence of them.
+            dtype: float32 or float64, as in ``kernel``.
+
+        Returns:
+            An (N,) array for a single name, else ``Kernels`` of (N,) arrays.
+
+        Raises:
+            TypeError, ValueError: as ``kernel``.
+
+        Example:
+            >>> import nngp_ntk as nk
+            >>> net = nk.FullyConnected(depth=2)
+            >>> x = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)
+            >>> bool(np.allclose(net.diagonal(x, get="nngp"), np.diag(net.kernel(x, get="nngp"))))
+            True
+        """
         names = check_kernel_names(get)
         x, _ = check_inputs(x, dtype=dtype)
         _, compiled, (variances,) = self._resolved([x], x.dtype)
@@ -381,7 +490,8 @@ class _Network:
         x1 = jnp.asarray(x1, compute)
         x2 = None if x2 is None else jnp.asarray(x2, compute)
         layers = self.sequence()
-        concrete = all(_checks.is_concrete(leaf) for leaf in jax.tree_util.tree_leaves((layers, x1, x2)))
+        concrete = not _checks.inside_jit() and all(
+            _checks.is_concrete(leaf) for leaf in jax.tree_util.tree_leaves((layers, x1, x2)))
         if concrete:
             x1_host = np.asarray(x1)
             for name, x in (("x1", x1_host), ("x2", None if x2 is None else np.asarray(x2))):
@@ -411,7 +521,7 @@ class _Network:
         return Kernels(*(results[names.index(n)] if n in names else None for n in KERNEL_NAMES))
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 class Sequential(_Network):
     """A network of layers applied in order: ``Dense``, ``LayerNorm``, ``Residual`` and any
     ``nngp_ntk.activations`` instance (see ``nngp_ntk.layers`` for what each does to the kernels).
@@ -421,6 +531,8 @@ class Sequential(_Network):
 
     Args:
         *layers: one or more layers; a ``Sequential`` among them is spliced in.
+        tile_size: rows and columns of an output tile of ``kernel`` (default: chosen for the
+            activations).
 
     Raises:
         ValueError: no layers, an activation or LayerNorm whose input is not Gaussian (before any
@@ -431,20 +543,26 @@ class Sequential(_Network):
     Example:
         >>> import numpy as np, nngp_ntk as nk
         >>> net = nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.LayerNorm(), nk.activations.ReLU(),
-        ...                     nk.Residual(nk.Dense(W_std=1.4), nk.activations.Erf(), nk.Dense()),
+        ...                     nk.Residual(nk.Dense(W_std=1.4), nk.activations.Erf()),
         ...                     nk.Dense(W_std=1.0, b_std=None))
         >>> net.kernel(np.ones((4, 3), np.float32)).ntk.shape
         (4, 4)
     """
 
-    def __init__(self, *layers: Any) -> None:
+    def __init__(self, *layers: Any, tile_size: int | None = None) -> None:
         spliced = []
         for layer in layers:
             spliced.extend(layer.layers if isinstance(layer, Sequential) else (layer,))
         self.layers = tuple(spliced)
         _layers.check_layers(self.layers)
+        self.tile_size = _checks.check_integer("tile_size", tile_size, minimum=1, allow_none=True)
 
     def sequence(self) -> tuple:
+        """The layer list.
+
+        Returns:
+            The layers, a tuple.
+        """
         return self.layers
 
     def __repr__(self) -> str:
@@ -462,13 +580,57 @@ class Sequential(_Network):
     def __getitem__(self, index: int) -> Any:
         return self.layers[index]
 
-    def tree_flatten(self) -> tuple[list, tuple]:
-        return _layers._flatten_layers(self.layers)
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The numeric hyperparameters by scikit-learn name: ``layers__<i>__W_std``, and into a
+        Residual's block ``layers__<i>__layers__<j>__b_std`` (so that ``GridSearchCV`` can search
+        ``net__layers__0__W_std`` of an estimator).
+
+        Args:
+            deep: unused (scikit-learn's signature).
+
+        Returns:
+            A dict from names to values.
+
+        Example:
+            >>> import nngp_ntk as nk
+            >>> nk.Sequential(nk.Dense(W_std=1.5), nk.activations.Erf(), nk.Dense()).get_params()["layers__0__W_std"]
+            1.5
+        """
+        leaves = jax.tree_util.tree_flatten_with_path(self)[0]
+        return {_sklearn_name(path): value for path, value in leaves}
+
+    def set_params(self, **params: Any) -> Sequential:
+        """Set hyperparameters named as in ``get_params``, in place (scikit-learn convention).
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: an unknown name, or a value the layer refuses (nothing is changed then).
+        """
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(self)
+        names = [_sklearn_name(path) for path, _ in leaves]
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise ValueError(f"invalid parameter(s) {unknown} for Sequential; valid: {names}")
+        values = [params.get(name, value) for name, (_, value) in zip(names, leaves)]
+        rebuilt = jax.tree_util.tree_unflatten(treedef, values)
+        self.layers = Sequential(*map(_layers.revalidated, rebuilt.layers), tile_size=self.tile_size).layers
+        return self
+
+    def __sklearn_clone__(self) -> Sequential:
+        """A copy for ``sklearn.base.clone`` (the layers are immutable)."""
+        return Sequential(*self.layers, tile_size=self.tile_size)
+
+    def tree_flatten_with_keys(self) -> tuple[list, tuple]:
+        children, aux = _layers._flatten_layers_with_keys(self.layers)
+        return children, (aux, self.tile_size)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Sequential:
         network = object.__new__(cls)
-        network.layers = _layers._unflatten_layers(aux, children)
+        network.layers = _layers._unflatten_layers(aux[0], children)
+        network.tile_size = aux[1]
         return network
 
 
@@ -498,20 +660,37 @@ def _per_layer(name: str, value: Any, depth: int) -> tuple:
     return tuple(_checks.check_real(name, v, minimum=0.0) for v in values)
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass
 class FullyConnected(_Network):
-    """An infinitely wide fully-connected network: ``depth`` hidden [Dense, activation] layers and a
-    Dense readout, i.e. ``Sequential(*[Dense, activation] * depth, Dense)`` (see ``layers()``).
+    """An infinitely wide fully-connected network: ``depth`` hidden [Dense, activation] layers and a Dense readout.
+
+    That is ``Sequential(*[Dense, activation] * depth, Dense)`` (see ``layers()``), with the
+    recursion of the module docstring.
 
     Args:
         depth: number of hidden layers (0: a linear model).
         activation: a name in ``nngp_ntk.activations.ACTIVATIONS`` or an ``Activation`` instance.
-        W_std, b_std: weight and bias standard deviations, scalars or per-layer sequences of
-            length depth + 1 (the last is the readout's).
+        W_std: weight standard deviation, a scalar or a per-layer sequence of length depth + 1 (the
+            last is the readout's).
+        b_std: bias standard deviation, likewise.
         parameterization: "ntk" (default) or "standard" (then ``width`` is the hidden width n).
         width: hidden width for the standard parameterization's NTK.
         tile_size: rows and columns of an output tile (default: chosen for the activation).
+
+    Raises:
+        ValueError: a negative depth, an unknown activation or parameterization, per-layer sequences
+            of the wrong length, negative or non-finite standard deviations, or "standard" without
+            ``width``.
+
+    Example:
+        >>> net = FullyConnected(depth=3, activation="relu", W_std=1.5, b_std=0.1)
+        >>> x = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)
+        >>> k = net.kernel(x)
+        >>> k.ntk.shape, bool(np.allclose(k.nngp, k.nngp.T))
+        ((2, 2), True)
+        >>> [type(layer).__name__ for layer in net.layers()]
+        ['Dense', 'ReLU', 'Dense', 'ReLU', 'Dense', 'ReLU', 'Dense']
     """
 
     depth: int = 1
@@ -526,11 +705,28 @@ class FullyConnected(_Network):
         self.sequence()
 
     def get_params(self, deep: bool = True) -> dict:
-        """The constructor arguments (scikit-learn convention, so estimators can tune them)."""
+        """The constructor arguments (scikit-learn convention, so estimators can tune them).
+
+        Args:
+            deep: unused (scikit-learn's signature).
+
+        Returns:
+            A dict from argument names to values.
+        """
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def set_params(self, **params) -> FullyConnected:
-        """Set constructor arguments in place and validate them (scikit-learn convention)."""
+        """Set constructor arguments in place and validate them (scikit-learn convention).
+
+        Args:
+            **params: constructor arguments.
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: an unknown argument; the arguments are restored when the new ones are invalid.
+        """
         valid = self.get_params()
         for key in params:
             if key not in valid:
@@ -547,7 +743,14 @@ class FullyConnected(_Network):
         return self
 
     def sequence(self) -> tuple:
-        """Validate the arguments and return the layers ``[Dense, activation] * depth + [Dense]``."""
+        """Validate the arguments and return the layers ``[Dense, activation] * depth + [Dense]``.
+
+        Returns:
+            The layers, a tuple.
+
+        Raises:
+            ValueError: invalid arguments (see the class).
+        """
         depth = self.depth
         if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
             raise ValueError(f"depth must be an integer >= 0, got {depth!r}")
@@ -576,7 +779,11 @@ class FullyConnected(_Network):
         return tuple(layers)
 
     def spec(self) -> _Spec:
-        """The validated arguments in normal form (per-layer W_std and b_std tuples)."""
+        """The validated arguments in normal form (per-layer W_std and b_std tuples).
+
+        Returns:
+            A hashable named tuple (depth, activation, W_std, b_std, parameterization, width).
+        """
         layers = self.sequence()
         dense = [layer for layer in layers if isinstance(layer, Dense)]
         return _Spec(int(self.depth), get_activation(self.activation), tuple(layer.W_std for layer in dense),
@@ -584,13 +791,19 @@ class FullyConnected(_Network):
                      0.0 if self.width is None else float(self.width))
 
     def layers(self) -> Sequential:
-        """The ``Sequential`` this network stands for."""
+        """The ``Sequential`` this network stands for.
+
+        Returns:
+            ``Sequential(*self.sequence())``.
+        """
         return Sequential(*self.sequence())
 
-    def tree_flatten(self) -> tuple[tuple, tuple]:
+    def tree_flatten_with_keys(self) -> tuple[tuple, tuple]:
         activation = get_activation(self.activation)
-        leaves, static = _layers._static_or_tree(activation)
-        return ((self.W_std, self.b_std, leaves),
+        _, static = _layers._static_or_tree(activation)
+        child = activation if static[0] == "tree" else None
+        return (((_layers._key("W_std"), self.W_std), (_layers._key("b_std"), self.b_std),
+                 (_layers._key("activation"), child)),
                 (self.depth, static, self.parameterization, self.width, self.tile_size))
 
     @classmethod
@@ -599,7 +812,7 @@ class FullyConnected(_Network):
         network = object.__new__(cls)
         network.depth, network.parameterization, network.width, network.tile_size = depth, parameterization, width, tile_size
         network.W_std, network.b_std = children[0], children[1]
-        network.activation = _layers._rebuild_activation(static, children[2])
+        network.activation = children[2] if static[0] == "tree" else static[1]
         return network
 
 
@@ -607,3 +820,27 @@ def _dense(w_std: Any, b_std: Any, parameterization: str, width: Any) -> Dense:
     """A Dense of FullyConnected (width may be a float there: it only scales the standard NTK)."""
     layer = _layers._new(Dense, W_std=w_std, b_std=b_std, parameterization=parameterization, width=width)
     return layer
+
+
+def _sklearn_name(path: tuple) -> str:
+    """'layers[0].W_std' -> 'layers__0__W_std'."""
+    name = jax.tree_util.keystr(path, simple=True, separator=".")
+    return name.replace("[", "__").replace("]", "").replace(".", "__")
+
+
+def check_network(net: Any, name: str = "net") -> _Network:
+    """``net`` when it is an nngp_ntk network (``Sequential``, ``FullyConnected``), else TypeError.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> check_network(nk.FullyConnected(depth=1)).depth
+        1
+    """
+    if not isinstance(net, _Network):
+        raise TypeError(f"{name} must be an nngp_ntk network (nngp_ntk.Sequential or FullyConnected), "
+                        f"got {type(net).__name__}")
+    return net
+
+
+#: Any network: the argument type of everything that takes one.
+Network = Sequential | FullyConnected

@@ -17,37 +17,27 @@ its own dtype (float32 halves the memory traffic); vectors and recurrences are f
   Its iterations grow like sqrt(tau lambda_max) for g_tau = (1 - exp(-lambda tau)) / lambda.
 * ``max_eigenvalue``: lambda_max(D) by Lanczos (scipy.sparse.linalg.eigsh).
 
+``FlowOperator`` is the interface of D that gradient flow uses, implemented here by
+``IterativeFlowKernel`` and by ``solver.DenseFlowKernel`` (eigendecomposition and Cholesky).
+
 Unconverged iterations end with a ``NotConvergedWarning`` stating the residual reached.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import warnings
+import abc
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
+from nngp_ntk._checks import NotConvergedWarning, check_integer, check_real, warn
+
 #: Rows of the kernel read at a time from a np.memmap (and checked for finiteness at a time).
 BLOCK_ROWS = 2048
 #: Memory (bytes) that the stored Lanczos bases of one batch of columns may take.
 LANCZOS_MEMORY = 2**30
-
-
-class NotConvergedWarning(UserWarning):
-    """An iterative solver stopped at its iteration limit before reaching its tolerance."""
-
-
-def warn(message: str, category: type[Warning]) -> None:
-    """warnings.warn attributed to the first caller outside the nngp_ntk package."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
 
 
 def all_finite(matrix: np.ndarray, block_rows: int = BLOCK_ROWS) -> bool:
@@ -130,7 +120,31 @@ def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10) -> tupl
     return factor, residual
 
 
-class IterativeFlowKernel:
+class FlowOperator(abc.ABC):
+    """The flow kernel D = K + ridge I (N x N, symmetric positive semi-definite) as gradient flow uses
+    it: products, solves and matrix functions of D applied to blocks of vectors (float64)."""
+
+    #: N, the number of training points.
+    size: int
+
+    @abc.abstractmethod
+    def matmul(self, b: np.ndarray) -> np.ndarray:
+        """D b for b of shape (N,) or (N, k)."""
+
+    @abc.abstractmethod
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """D^-1 b (the minimum-norm solution D^+ b where D is singular)."""
+
+    @abc.abstractmethod
+    def apply(self, b: np.ndarray, functions: Sequence[Callable[[np.ndarray], np.ndarray]]) -> list[np.ndarray]:
+        """[g(D) b for g in functions], each g acting elementwise on eigenvalues."""
+
+    @abc.abstractmethod
+    def max_eigenvalue(self) -> float:
+        """lambda_max(D)."""
+
+
+class IterativeFlowKernel(FlowOperator):
     """D = K + ridge I for large N, used only through blocked products D B.
 
     Args:
@@ -158,10 +172,8 @@ class IterativeFlowKernel:
     def __init__(self, kernel: np.ndarray, ridge: float, *, rank: int | None = None, tol: float | None = None,
                  maxiter: int = 1000, block_rows: int = BLOCK_ROWS) -> None:
         for name, value in (("rank", rank), ("maxiter", maxiter), ("block_rows", block_rows)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-                                      or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if tol is not None and not (np.isfinite(tol) and 0 < tol < 1):
+            check_integer(name, value, minimum=1, allow_none=name == "rank")
+        if tol is not None and not check_real("tol", tol, positive=True) < 1:
             raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
         self.kernel = kernel
         self.ridge = float(ridge)

@@ -18,7 +18,7 @@ from nngp_ntk import data, fits
 from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_points, check_ridge,
                               check_sizes)
 from nngp_ntk.fits import PowerLawFit
-from nngp_ntk.kernels import FullyConnected
+from nngp_ntk.kernels import FullyConnected, check_network
 from nngp_ntk.random_features_theory import RandomFeatureLeaveOneOut
 from nngp_ntk.spectrum import eigh, fit_power_law
 from nngp_ntk.theory import LeaveOneOut, Renormalized, TheoryCurve, eigenlearning, extend_spectrum, operator_exponent
@@ -37,8 +37,9 @@ class Exponents:
     v_i^2 ~ i^-(1 + beta) there, from B(kappa) = MSE / E0 ~ kappa^(beta / (1 + alpha_K)); in the
     resolution-limited regime alpha_D = min(beta, 2 (1 + alpha_K)), and alpha_D = alpha_K for
     targets from the kernel's own GP (beta = alpha_K);
-    ``fit``: the power law of the raw sample eigenvalues of K/N (``spectrum.fit_power_law``), whose
-    alpha_K differs from the operator's where the sample's finite-N floor flattens its spectrum;
+    ``sample_fit``: the power law of the raw sample eigenvalues of K/N (``spectrum.fit_power_law``);
+    its exponent, alpha_K_sample = ``sample_fit.alpha``, differs from the operator's alpha_K where the
+    sample's finite-N floor flattens its spectrum;
     ``alpha_D``: slope of the predicted test MSE ``losses`` over training sizes ``sizes``;
     ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
     ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves
@@ -57,7 +58,7 @@ class Exponents:
     model_losses: np.ndarray
     method: str
     kernel: str
-    fit: PowerLawFit
+    sample_fit: PowerLawFit
     eigenvalues: np.ndarray
     model_method: str = "duality"
 
@@ -148,12 +149,11 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
 
     Random features train the readout only: compare ``scaling.model_curve`` with kernel="nngp".
     alpha_K and beta are the operator's local exponents over ``sizes`` (``Exponents``), read off the
-    same curve; the raw sample spectrum's power law is ``fit`` (``spectrum.fit_power_law`` on
+    same curve; the raw sample spectrum's power law is ``sample_fit`` (``spectrum.fit_power_law`` on
     ``window``). Intervals: Student-t of the least-squares slopes, for alpha_D and alpha_P widened
     for "extrapolated" to the slopes with the tail exponents at the ends of their ranges.
     """
-    if not isinstance(net, FullyConnected):
-        raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
+    check_network(net)
     check_kernel_name(kernel)
     ridge = check_ridge(ridge)
     check_choice("method", method, METHODS)
@@ -179,7 +179,7 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     values = system.values
     projections = None if targets is None else system.vectors.T @ targets
     power = values if targets is None else np.mean(projections**2, axis=1) / n_points
-    fit = fit_power_law(values, window=window, n_samples=n_points)
+    sample_fit = fit_power_law(values, window=window, n_samples=n_points)
     total = None if targets is None else float(np.mean(targets**2))
     curves = _curves(values, power, total, sizes, ridge, method, window, system.vectors, projections)
     if model_method == "leave-one-out":
@@ -193,4 +193,4 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     alpha_P, ci_P = _read(widths, model_losses, "widths")
     return Exponents(alpha_K, beta, alpha_D, alpha_P,
                      {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P},
-                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, fit, values, model_method)
+                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, sample_fit, values, model_method)

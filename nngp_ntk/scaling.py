@@ -32,7 +32,7 @@ import numpy as np
 from nngp_ntk import data, fits, solver
 from nngp_ntk._checks import check_integer, check_kernel_name, check_points, check_ridge, check_sizes
 from nngp_ntk.fits import PowerLawFit
-from nngp_ntk.kernels import FullyConnected
+from nngp_ntk.kernels import FullyConnected, check_network
 from nngp_ntk.random_features import fit_readout, random_features
 
 CONFIDENCE = 0.95
@@ -42,9 +42,7 @@ N_BOOTSTRAP = 2000
 # ----------------------------------------------------------------------------- checks and shared pieces
 
 def _check_net(net: FullyConnected) -> FullyConnected:
-    if not isinstance(net, FullyConnected):
-        raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
-    return net
+    return check_network(net)
 
 
 def _geometric(low: float, high: float, count: int) -> np.ndarray:

@@ -33,7 +33,6 @@ Past ``DENSE_LIMIT`` training points the iterative solvers of ``nngp_ntk.krylov`
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -41,13 +40,12 @@ import scipy.linalg
 import scipy.special
 
 from nngp_ntk import krylov
+from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_real, check_ridge,
+                              check_times, warn)
 from nngp_ntk.evidence import fit_hyperparameters, log_marginal_likelihood  # noqa: F401 (public API)
-from nngp_ntk.kernels import FullyConnected, check_inputs
+from nngp_ntk.kernels import Network, check_inputs, check_network
 
-KERNEL_NAMES = ("nngp", "ntk")
 METHODS = ("auto", "dense", "iterative")
-#: Largest training set that method="auto" factorizes densely (3.2 GB per float64 copy of D).
-DENSE_LIMIT = 20000
 
 Times = float | Sequence[float] | np.ndarray | None
 Coefficients = Callable[[np.ndarray], np.ndarray]
@@ -100,7 +98,7 @@ def descent_coefficients(eigenvalues: np.ndarray, rate: float, steps: int) -> np
     return rate * np.where(positive, decayed / np.where(positive, x, 1.0), float(steps))
 
 
-class DenseFlowKernel:
+class DenseFlowKernel(krylov.FlowOperator):
     """D = K + ridge I held in float64, with its Cholesky factor and eigendecomposition.
 
     Both are computed on first use and cached: products D b, solves D^+ b, and matrix functions
@@ -186,7 +184,7 @@ class DenseFlowKernel:
             except np.linalg.LinAlgError:
                 self._singular = True
             if self._singular:
-                krylov.warn("the train kernel is numerically singular (duplicate training points?) and "
+                warn("the train kernel is numerically singular (duplicate training points?) and "
                             "t = None: returning the minimum-norm solution (pseudo-inverse, the t -> "
                             "infinity limit of gradient flow); set ridge > 0 to regularize instead",
                             SingularKernelWarning)
@@ -213,36 +211,6 @@ class DenseFlowKernel:
         cutoff = self._eigen[2]
         inverse = np.where(values > cutoff, 1.0 / np.where(values > cutoff, values, 1.0), 0.0)
         return self.apply(b, [lambda _: inverse])[0]
-
-
-def _check_name(kernel: str) -> str:
-    if kernel not in KERNEL_NAMES:
-        raise ValueError(f"kernel must be one of {KERNEL_NAMES}, got {kernel!r}")
-    return kernel
-
-
-def _check_scalar(name: str, value: float, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be {'positive' if positive else 'non-negative'}, got {value!r}")
-    return float(value)
-
-
-def _check_times(name: str, t: Times, integer: bool = False) -> tuple[np.ndarray | None, bool]:
-    """(times as a 1-D float array or None for infinity, whether t was a scalar)."""
-    if t is None:
-        return None, True
-    kind = "non-negative integers" if integer else "non-negative numbers"
-    try:
-        times = np.asarray(t, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be None, a number or a 1-D sequence of {kind}, got {t!r}") from None
-    if times.ndim > 1 or times.size == 0 or np.isnan(times).any() or (times < 0).any() or \
-            (integer and not np.all((times == np.round(times)) | np.isinf(times))):
-        raise ValueError(f"{name} must be None, a number or a non-empty 1-D sequence of {kind} "
-                         f"(inf allowed), got {t!r}")
-    return times.reshape(-1), times.ndim == 0
 
 
 def _check_targets(y: np.ndarray, n_train: int, name: str = "y_train") -> np.ndarray:
@@ -285,11 +253,10 @@ def _check_square(name: str, kernel: np.ndarray) -> np.ndarray:
     return _check_kernel(name, kernel, kernel.shape)
 
 
-def _flow_kernel(kernel: np.ndarray, ridge: float, method: str,
-                 options: dict | None) -> DenseFlowKernel | krylov.IterativeFlowKernel:
-    """D = kernel + ridge I as a dense (method="dense", or "auto" up to DENSE_LIMIT) or iterative operator."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+def _flow_kernel(kernel: np.ndarray, ridge: float, method: str, options: dict | None) -> krylov.FlowOperator:
+    """D = kernel + ridge I as a dense (method="dense", or "auto" up to DENSE_LIMIT points: 3.2 GB per
+    float64 copy of D) or iterative operator."""
+    check_choice("method", method, METHODS)
     if method == "auto":
         method = "dense" if kernel.shape[0] <= DENSE_LIMIT else "iterative"
     if method == "dense":
@@ -337,8 +304,8 @@ class GradientFlow:
     def __init__(self, k_train_train: np.ndarray, y_train: np.ndarray, *, learning_rate: float = 1.0,
                  ridge: float = 0.0, nngp_train_train: np.ndarray | None = None, method: str = "auto",
                  options: dict | None = None) -> None:
-        self.learning_rate = _check_scalar("learning_rate", learning_rate, positive=True)
-        self.ridge = _check_scalar("ridge", ridge)
+        self.learning_rate = check_real("learning_rate", learning_rate, positive=True)
+        self.ridge = check_ridge(ridge)
         self.k_train_train = _check_square("k_train_train", k_train_train)
         n = self.k_train_train.shape[0]
         self.y_train = _check_targets(y_train, n)
@@ -398,7 +365,7 @@ class GradientFlow:
                 ``nngp_test_test``, NTK covariance arguments given without their pair, or (``discrete``)
                 a learning rate above ``max_learning_rate``.
         """
-        times, scalar = _check_times("steps" if discrete else "t", t, integer=discrete)
+        times, scalar = check_times("steps" if discrete else "t", t, integer=discrete)
         n = self.n_train
         k_test_train = _check_kernel("k_test_train", k_test_train, (None, n))
         m = k_test_train.shape[0]
@@ -632,14 +599,13 @@ def max_learning_rate(ntk_train_train: np.ndarray, y_train_size: int | None = No
         1.333...
     """
     ntk_train_train = _check_square("ntk_train_train", ntk_train_train)
-    size = ntk_train_train.shape[0] if y_train_size is None else y_train_size
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"y_train_size must be a positive integer, got {y_train_size!r}")
-    operator = _flow_kernel(ntk_train_train, _check_scalar("ridge", ridge), method, None)
+    size = ntk_train_train.shape[0] if y_train_size is None else check_integer("y_train_size", y_train_size,
+                                                                                minimum=1)
+    operator = _flow_kernel(ntk_train_train, check_ridge(ridge), method, None)
     return 2.0 * size / operator.max_eigenvalue()
 
 
-def predict(net: FullyConnected, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, t: Times = None,
+def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, t: Times = None,
             kernel: str = "ntk", learning_rate: float = 1.0, ridge: float = 0.0, return_cov: bool = False,
             method: str = "auto") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The outputs of an infinitely wide ``net`` trained by gradient flow: their mean and covariance over initializations.
@@ -687,14 +653,12 @@ def predict(net: FullyConnected, x_train: np.ndarray, y_train: np.ndarray, x_tes
         >>> bool(np.allclose(train, y_train, atol=1e-3))
         True
     """
-    if not isinstance(net, FullyConnected):
-        raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
-    _check_name(kernel)
-    _check_times("t", t)
-    _check_scalar("learning_rate", learning_rate, positive=True)
-    _check_scalar("ridge", ridge)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_network(net)
+    check_kernel_name(kernel)
+    check_times("t", t)
+    check_real("learning_rate", learning_rate, positive=True)
+    check_ridge(ridge)
+    check_choice("method", method, METHODS)
     x_train, x_test = check_inputs(x_train, x_test)
     _check_targets(y_train, x_train.shape[0])
     names = ("nngp", "ntk") if return_cov and kernel == "ntk" else (kernel,)

@@ -65,8 +65,32 @@ def kernel_product(net, X: np.ndarray, kernel: str = "ntk", block_rows: int | No
 
     Block i is T = net.kernel(X[r0:r1], X[r0:]) (upper triangle only): (K Q)[r0:r1] += T Q[r0:] and
     (K Q)[r1:] += T[:, r1 - r0:]^T Q[r0:r1]. A pass evaluates N^2 / 2 kernel entries and costs
-    2 N^2 b flops; at most ``block_rows`` x N entries (default: TILE_BYTES of float32, a multiple of
-    1024 rows) are in memory. The products run in the kernel's dtype, the sums in float64.
+    2 N^2 b flops. The products run in the kernel's dtype, the sums in float64. The diagonal of
+    each block is taken from ``net.diagonal``, as ``net.kernel(X)`` takes it: a kernel between two
+    separately given points that coincide reads their correlation as 1 - O(eps) in float32, and
+    arccos-type kernels (ReLU) turn that into a relative error of order sqrt(eps).
+
+    Args:
+        net: the network.
+        X: points, shape (N, d).
+        kernel: "nngp" or "ntk".
+        block_rows: rows of a block, at most ``block_rows`` x N entries in memory (default:
+            TILE_BYTES of float32, a multiple of 1024 rows).
+
+    Returns:
+        The function Q -> (K / N) Q (float64, shape (N, b)).
+
+    Raises:
+        ValueError: an unknown kernel, a ``block_rows`` that is not a positive integer, or invalid X;
+            the returned function raises ValueError for Q of another shape than (N, b).
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> X = nk.data.sphere(6, dim=3)
+        >>> net = nk.FullyConnected(depth=1)
+        >>> product = kernel_product(net, X, block_rows=4)
+        >>> bool(np.allclose(product(np.eye(6)), net.kernel(X, get="ntk") / 6, rtol=1e-5))
+        True
     """
     check_kernel_name(kernel)
     check_integer("block_rows", block_rows, minimum=1, allow_none=True)
@@ -84,7 +108,9 @@ def kernel_product(net, X: np.ndarray, kernel: str = "ntk", block_rows: int | No
         cast = None
         for r0 in range(0, n, block_rows):
             r1 = min(r0 + block_rows, n)
-            tile = np.asarray(net.kernel(X[r0:r1], X[r0:], get=kernel))
+            tile = np.array(net.kernel(X[r0:r1], X[r0:], get=kernel))
+            inside = np.arange(r1 - r0)
+            tile[inside, inside] = net.diagonal(X[r0:r1], get=kernel)
             cast = Q.astype(tile.dtype, copy=False) if cast is None else cast
             out[r0:r1] += tile @ cast[r0:]
             if r1 < n:
@@ -139,15 +165,42 @@ def randomized_eigh(product: ProductFunction, n: int, top_k: int, block_size: in
     span{Q_0, A Q_0, ..., A^{j-1} Q_0}. The Ritz values, eigenvalues of Q^T A Q (kept up to date
     at O(n m b) a pass), approximate the top of the spectrum from below. The solve stops when the
     top_k changed by at most ``tol`` (relative) over the last pass, when the basis spans R^n, or
-    after ``max_passes`` (with a NotConvergedWarning). The values converge geometrically, the last ones
-    slowest: at the stop the top_k-th is typically within tol / 5 and the first top_k / 2 (a
-    power-law fit's window) within 1e-4 tol (MNIST and sphere NTK/NNGP spectra), or at the
-    rounding floor of the products (about 1e-7 lambda_1 for float32 kernels).
+    after ``max_passes``. The values converge geometrically, the last ones slowest: when the top_k-th
+    has settled to ``tol``, the leading ones are far more accurate, down to the rounding floor of the
+    products (benchmarks/spectrum_speed.py measures both against dense solves).
 
     Cost: each pass evaluates A once (for a kernel, N^2 / 2 entries) and multiplies by b columns
     (2 n^2 b flops); the projection Q^T A Q and the orthogonalization add three (n x m) by (m x b)
-    products (6 n m b flops) and the Ritz values O(m^3) a pass, with m = b x passes. ``block_size`` b (default max(top_k / 2, 16)) typically converges in 8-10 passes
-    (m ~ 4 top_k), b = top_k in 6-7 (m ~ 6 top_k). Memory: the basis, n m float64.
+    products (6 n m b flops) and the Ritz values O(m^3) a pass, with m = b x passes. Memory: the
+    basis, n m float64.
+
+    Args:
+        product: the function Q -> A Q for Q of shape (n, b).
+        n: the size of A.
+        top_k: how many of the largest eigenpairs.
+        block_size: b, the columns added per pass (default max(top_k / 2, 16)); larger blocks need
+            fewer passes and more memory.
+        max_passes: the most products with A.
+        tol: the relative change of the top_k values over one pass at which the solve stops.
+        seed: seed of the Gaussian start.
+        want_vectors: also return the Ritz vectors.
+        progress: show a progress bar over the passes.
+
+    Returns:
+        ``Eigensystem(values (top_k,) descending, vectors (n, top_k) or None, passes, converged)``.
+
+    Raises:
+        ValueError: ``top_k`` above n, non-positive arguments, or ``max_passes`` too small to reach
+            top_k and check convergence.
+
+    Warns:
+        NotConvergedWarning: the top_k still changed by more than ``tol`` in the last pass.
+
+    Example:
+        >>> A = np.diag(1.0 / np.arange(1, 51) ** 2)
+        >>> system = randomized_eigh(lambda Q: A @ Q, 50, top_k=3)
+        >>> np.round(system.values, 6), system.converged
+        (array([1.      , 0.25    , 0.111111]), True)
     """
     check_integer("n", n, minimum=1)
     check_integer("top_k", top_k, minimum=1)
@@ -206,11 +259,42 @@ def eigh(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, meth
          tol: float = 1e-2, seed: int = 0, block_rows: int | None = None, progress: bool = False) -> Eigensystem:
     """Top ``top_k`` (default all) eigenpairs of K(X, X) / N, eigenvalues descending.
 
-    method "dense": K in float64 and LAPACK's divide and conquer (scipy.linalg.eigh, driver "evd"),
-    O(N^2) memory, O(N^3) time. "randomized": ``randomized_eigh`` on ``kernel_product`` (needs
-    top_k). "auto": dense for N <= DENSE_LIMIT, else randomized. The kernel is computed in its own
-    dtype (float32 unless JAX x64 is on and X is float64), so eigenvalues below about 1e-7 lambda_1
-    carry its rounding errors.
+    The kernel is computed in its own dtype (float32 unless JAX x64 is on and X is float64), so
+    eigenvalues below about 1e-7 lambda_1 carry its rounding errors.
+
+    Args:
+        net: the network.
+        X: points, shape (N, d).
+        kernel: "nngp" or "ntk".
+        top_k: how many of the largest eigenpairs (default all; needed by "randomized").
+        method: "dense" (K in float64 and LAPACK's divide and conquer, scipy.linalg.eigh driver
+            "evd": O(N^2) memory, O(N^3) time), "randomized" (``randomized_eigh`` on
+            ``kernel_product``: K never held in memory) or "auto" (dense for N <= DENSE_LIMIT, else
+            randomized).
+        want_vectors: also return the eigenvectors.
+        block_size: b of ``randomized_eigh`` (default max(top_k / 2, 16)).
+        max_passes: the most passes of ``randomized_eigh``.
+        tol: the relative change at which ``randomized_eigh`` stops.
+        seed: seed of ``randomized_eigh``'s start.
+        block_rows: rows of a kernel block in ``kernel_product``.
+        progress: show progress bars.
+
+    Returns:
+        ``Eigensystem(values, vectors, passes, converged)``: values (top_k,) descending, vectors
+        (N, top_k) orthonormal columns, or None.
+
+    Raises:
+        ValueError: an unknown kernel or method, ``top_k`` above N, or "randomized" without top_k.
+
+    Warns:
+        NotConvergedWarning: the randomized solve did not reach ``tol``.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> X = nk.data.sphere(20, dim=3)
+        >>> system = eigh(nk.FullyConnected(depth=1), X, top_k=4)
+        >>> system.values.shape, system.vectors.shape, bool(np.all(np.diff(system.values) <= 0))
+        ((4,), (20, 4), True)
     """
     check_kernel_name(kernel)
     if method not in METHODS:
@@ -243,8 +327,27 @@ def eigenvalues(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = Non
                 **options) -> np.ndarray:
     """Descending eigenvalues lambda_1 >= ... of K(X, X) / N (the top ``top_k``, default all).
 
-    Dense for N <= DENSE_LIMIT, else randomized block Krylov on kernel row blocks (needs top_k);
-    ``options`` (block_size, max_passes, tol, seed, block_rows, progress) go to ``eigh``.
+    Dense for N <= DENSE_LIMIT, else randomized block Krylov on kernel row blocks (needs top_k).
+
+    Args:
+        net: the network.
+        X: points, shape (N, d).
+        kernel: "nngp" or "ntk".
+        top_k: how many of the largest eigenvalues (default all).
+        method: "auto", "dense" or "randomized" (``eigh``).
+        **options: block_size, max_passes, tol, seed, block_rows, progress (``eigh``).
+
+    Returns:
+        The eigenvalues, shape (top_k,), float64.
+
+    Raises:
+        ValueError: as ``eigh``.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> ev = eigenvalues(nk.FullyConnected(depth=2), nk.data.sphere(30, dim=4), kernel="nngp")
+        >>> ev.shape, bool(ev[0] > ev[-1] > -1e-6)
+        ((30,), True)
     """
     return eigh(net, X, kernel, top_k, method, want_vectors=False, **options).values
 
@@ -254,11 +357,21 @@ def eigenvalues(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = Non
 def default_window(n_eigenvalues: int, n_samples: int | None = None) -> tuple[int, int]:
     """The automatic fit window (i_min, i_max) of 1-based indices.
 
-    i_min = HEAD (10): the first eigenvalues belong to the head (the constant mode, the low
-    degrees, class structure) rather than to the power law. i_max = N / TAIL_FRACTION (N / 10):
-    eigenvalues of K/N from N samples fall below the operator's beyond a fraction of N, and when only
-    the top k < N are known (``n_samples`` = N > k = ``n_eigenvalues``), also i_max <= k / 2, since
-    the last ones of a randomized solve converge last.
+    i_min = HEAD (10): the first eigenvalues belong to the head (the constant mode, the low degrees,
+    class structure) rather than to the power law. i_max = N / TAIL_FRACTION (N / 10): eigenvalues of
+    K/N from N samples fall below the operator's beyond a fraction of N, and when only the top k < N
+    are known, also i_max <= k / 2, since the last ones of a randomized solve converge last.
+
+    Args:
+        n_eigenvalues: k, how many eigenvalues are known.
+        n_samples: N, the number of points they came from (default k).
+
+    Returns:
+        (i_min, i_max).
+
+    Example:
+        >>> default_window(2000), default_window(100, n_samples=5000)
+        ((10, 200), (10, 50))
     """
     n_samples = n_eigenvalues if n_samples is None else n_samples
     i_max = n_samples // TAIL_FRACTION
@@ -269,9 +382,26 @@ def default_window(n_eigenvalues: int, n_samples: int | None = None) -> tuple[in
 
 def fit_window(n_eigenvalues: int, window: tuple[int, int] | None = None,
                n_samples: int | None = None) -> tuple[tuple[int, int], str]:
-    """((i_min, i_max), reason): ``window`` checked against the ``n_eigenvalues`` (ValueError outside
-    1 <= i_min < i_max <= n_eigenvalues) or ``default_window``; ``reason`` is empty, or says why
-    the window is too short for a power law (a span below MIN_SPAN or fewer than MIN_POINTS indices)."""
+    """The fit window: ``window`` checked against the eigenvalues, or ``default_window``, and whether it is long enough.
+
+    Args:
+        n_eigenvalues: how many eigenvalues are known.
+        window: (i_min, i_max), 1-based, or None for ``default_window``.
+        n_samples: the number of points they came from (default ``n_eigenvalues``).
+
+    Returns:
+        ((i_min, i_max), reason): ``reason`` is empty, or says why the window is too short for a
+        power law (a span below MIN_SPAN or fewer than MIN_POINTS indices).
+
+    Raises:
+        ValueError: a window outside 1 <= i_min < i_max <= n_eigenvalues.
+
+    Example:
+        >>> fit_window(1000)
+        ((10, 100), '')
+        >>> fit_window(1000, window=(10, 20))[1] != ""
+        True
+    """
     if window is None:
         i_min, i_max = default_window(n_eigenvalues, n_samples)
         source = f"the automatic window [{i_min}, {i_max}] (indices HEAD={HEAD} to N/{TAIL_FRACTION})"
@@ -293,15 +423,34 @@ def fit_power_law(ev: np.ndarray, window: tuple[int, int] | None = None, n_sampl
 
     Least squares of log lambda_i on log i for i in [i_min, i_max] (1-based) with weights 1/i, so
     each octave of indices counts the same and the many tail indices do not dominate
-    (``fits.fit_power_law`` with shift 1: ``.alpha`` = ``.alpha_K``). ``window`` defaults to
-    ``default_window(len(ev), n_samples)`` (n_samples: the N the eigenvalues came from, when ev is
-    only its top part). The confidence interval is the percentile interval of alpha_K over
-    ``n_bootstrap`` fits to points of the window resampled with replacement: it measures the scatter
-    of the eigenvalues about the line, not the sampling of the N points, nor the window choice.
-    A window spanning less than a factor MIN_SPAN or fewer than MIN_POINTS eigenvalues, or holding
-    a non-positive eigenvalue (the spectrum's numerical floor), gives an unreliable fit (NaN with a
-    ``reason``). ValueError for ev that is not a descending 1-D array of finite numbers or a window
-    outside its indices.
+    (``fits.fit_power_law`` with shift 1: ``.alpha`` = ``.alpha_K``). The confidence interval is
+    the percentile interval of alpha_K over ``n_bootstrap`` fits to points of the window resampled
+    with replacement: it measures the scatter of the eigenvalues about the line, not the sampling of
+    the N points, nor the window choice. This is the power law of the sample's own eigenvalues; the
+    kernel operator's exponent at the indices a learning curve resolves is
+    ``prediction.predict_exponents``'s.
+
+    Args:
+        ev: descending eigenvalues.
+        window: (i_min, i_max), 1-based indices (default ``default_window(len(ev), n_samples)``).
+        n_samples: the N the eigenvalues came from, when ev is only its top part.
+        n_bootstrap: number of bootstrap fits.
+        confidence: level of the interval.
+        seed: seed of the bootstrap.
+
+    Returns:
+        A ``fits.PowerLawFit`` (``.alpha_K``, ``.window``, ``.ci``); NaN with a ``reason`` when the
+        window spans less than a factor MIN_SPAN or holds fewer than MIN_POINTS eigenvalues, or holds
+        a non-positive eigenvalue (the spectrum's numerical floor).
+
+    Raises:
+        ValueError: ev that is not a descending 1-D array of finite numbers, or a window outside its
+            indices.
+
+    Example:
+        >>> fit = fit_power_law(1.0 / np.arange(1, 1001) ** 1.5)
+        >>> round(fit.alpha_K, 6), fit.window
+        (0.5, (10, 100))
     """
     ev = np.asarray(ev, dtype=np.float64)
     if ev.ndim != 1 or not np.all(np.isfinite(ev)):
@@ -320,8 +469,19 @@ def fit_power_law(ev: np.ndarray, window: tuple[int, int] | None = None, n_sampl
 # ----------------------------------------------------------------------------- the sphere
 
 def multiplicity(dim: int, degree: int) -> float:
-    """N(d, k) = (2k + d - 2) / k * C(k + d - 3, k - 1) spherical harmonics of degree k on S^{d-1}
-    (N(d, 0) = 1); a float (inf if it overflows)."""
+    """N(d, k) = (2k + d - 2) / k * C(k + d - 3, k - 1): the spherical harmonics of degree k on S^{d-1}.
+
+    Args:
+        dim: d, the dimension of the ambient space.
+        degree: k >= 0 (N(d, 0) = 1).
+
+    Returns:
+        N(d, k) as a float (inf if it overflows).
+
+    Example:
+        >>> [multiplicity(3, k) for k in range(4)]
+        [1.0, 3.0, 5.0, 7.0]
+    """
     if degree == 0:
         return 1.0
     return (2 * degree + dim - 2) / degree * float(scipy.special.comb(degree + dim - 3, degree - 1))
@@ -329,8 +489,16 @@ def multiplicity(dim: int, degree: int) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class SphereSpectrum:
-    """Mercer eigenvalues ``eigenvalues[k]`` of a kernel on the sphere of radius sqrt(dim), one per
-    degree k in ``degrees``, each with ``multiplicities[k]`` = N(dim, k) eigenfunctions."""
+    """Mercer eigenvalues of a kernel on the sphere of radius sqrt(dim), one per degree.
+
+    ``eigenvalues[k]`` belongs to degree k in ``degrees``, with ``multiplicities[k]`` = N(dim, k)
+    eigenfunctions (``sphere_eigenvalues`` computes it).
+
+    Example:
+        >>> spectrum = SphereSpectrum(3, "ntk", np.arange(3), np.array([1.0, 0.5, 0.1]), np.array([1.0, 3.0, 5.0]))
+        >>> spectrum.expanded(5)
+        array([1. , 0.5, 0.5, 0.5, 0.1])
+    """
 
     dim: int
     kernel: str
@@ -339,12 +507,22 @@ class SphereSpectrum:
     multiplicities: np.ndarray
 
     def decay(self, k_min: int = 40, k_max: int = 200) -> PowerLawFit:
-        """mu_k ~ amplitude k^-alpha: least squares of log mu_k on log k over degrees k_min..k_max
-        (``fits.fit_power_law``; ``n_points`` the degrees used).
+        """mu_k ~ amplitude k^-alpha: least squares of log mu_k on log k over degrees k_min..k_max.
 
         Parity: for ReLU-type kernels with b_std = 0 and depth 1, mu_k = 0 for odd k >= 3 (and the
-        quadrature returns rounding noise there). A parity class whose median |mu_k| over the range
-        is below VANISHING_PARITY (1e-3) times the other's is left out; otherwise both are fitted.
+        quadrature returns rounding noise there). A parity class whose median |mu_k| over the range is
+        below VANISHING_PARITY times the other's is left out; otherwise both are fitted.
+
+        Args:
+            k_min: the first degree of the fit.
+            k_max: the last degree, at most the largest computed.
+
+        Returns:
+            A ``fits.PowerLawFit`` (``n_points``: the degrees used); unreliable (NaN with a reason)
+            when an eigenvalue in the range is not positive.
+
+        Raises:
+            ValueError: degrees out of range.
         """
         check_integer("k_min", k_min, minimum=1)
         check_integer("k_max", k_max, minimum=k_min + 2, maximum=int(self.degrees[-1]))
@@ -363,8 +541,19 @@ class SphereSpectrum:
         return fit
 
     def expanded(self, count: int) -> np.ndarray:
-        """The ``count`` largest eigenvalues of the operator, each repeated by its multiplicity,
-        descending (valid while every degree above the maximum computed has a smaller eigenvalue)."""
+        """The ``count`` largest eigenvalues of the operator, each repeated by its multiplicity, descending.
+
+        Valid while every degree above the maximum computed has a smaller eigenvalue.
+
+        Args:
+            count: how many eigenvalues.
+
+        Returns:
+            The eigenvalues, shape (count,).
+
+        Raises:
+            ValueError: more eigenvalues than the computed degrees hold.
+        """
         check_integer("count", count, minimum=1)
         order = np.argsort(-self.eigenvalues, kind="stable")
         repeats = np.minimum(self.multiplicities[order], count).astype(np.int64)
@@ -376,15 +565,34 @@ class SphereSpectrum:
 
 def sphere_eigenvalues(net, dim: int, max_degree: int, kernel: str = "ntk",
                        n_nodes: int | None = None) -> SphereSpectrum:
-    """Exact Mercer eigenvalues mu_0..mu_max_degree of ``net``'s kernel for the uniform
-    distribution on the sphere of radius sqrt(dim) (formula in the module docstring).
+    """Exact Mercer eigenvalues mu_0..mu_max_degree of ``net``'s kernel for the uniform distribution on the sphere.
 
-    kappa(t) is evaluated with net.kernel on points x = sqrt(d) e_1, x' = sqrt(d) (cos th e_1 +
-    sin th e_2) (so |x|^2 = |x'|^2 = d, x . x' = d cos th) in float64 (JAX x64 switched on for the
-    call). The integral over th in [0, pi] uses Gauss-Legendre nodes (default 2 max_degree + 500):
-    in th the kernel is smooth even where kappa(t) has (1 - t)^{1/2} singularities (ReLU), so the
-    rule converges fast; P_k comes from the three-term recurrence
-    P_k = ((2k + d - 4) t P_{k-1} - (k - 1) P_{k-2}) / (k + d - 3).
+    The sphere has radius sqrt(dim); the formula (Funk-Hecke) is in the module docstring. kappa(t)
+    is evaluated with net.kernel on points x = sqrt(d) e_1, x' = sqrt(d) (cos th e_1 + sin th e_2)
+    (so |x|^2 = |x'|^2 = d, x . x' = d cos th) in float64 (JAX x64 switched on for the call). The
+    integral over th in [0, pi] uses Gauss-Legendre nodes: in th the kernel is smooth even where
+    kappa(t) has (1 - t)^{1/2} singularities (ReLU), so the rule converges fast; P_k comes from the
+    three-term recurrence P_k = ((2k + d - 4) t P_{k-1} - (k - 1) P_{k-2}) / (k + d - 3).
+
+    Args:
+        net: the network.
+        dim: d >= 2.
+        max_degree: the largest degree k.
+        kernel: "nngp" or "ntk".
+        n_nodes: Gauss-Legendre nodes (default 2 max_degree + 500).
+
+    Returns:
+        A ``SphereSpectrum``.
+
+    Raises:
+        ValueError: an unknown kernel, arguments out of range, or a kernel that is not finite on the
+            sphere.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> spectrum = sphere_eigenvalues(nk.FullyConnected(depth=1, activation="identity"), dim=3, max_degree=3)
+        >>> np.round(spectrum.eigenvalues, 6) + 0.0       # a linear kernel: degree 1 only
+        array([0.      , 0.666667, 0.      , 0.      ])
     """
     check_kernel_name(kernel)
     check_integer("dim", dim, minimum=2)

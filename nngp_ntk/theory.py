@@ -25,14 +25,13 @@ Remedies:
   lambda_i ~ i^-(1 + alpha), v_i^2 ~ i^-(1 + beta) to infinity, holding the eigenvalue mass and
   target power the sample leaves beyond the head, with exponents read where the sample ends
   (``Renormalized.tail_exponents`` at n in [N/8, N/2], or the top of the eigenvalue fit window).
-  Spectra of real kernels keep curving, so extrapolations far beyond N carry that bias: on the
-  sphere (dim 4) the exponents read from N = 1000 points still overestimate alpha_D for n up to
-  3000 by about 0.04 (NTK) to 0.08 (NNGP).
+  Spectra of real kernels keep curving, so extrapolations far beyond N carry that bias: the
+  exponents read where the sample ends overestimate alpha_D beyond it.
 
 ``prediction.predict_exponents`` reads alpha_D and alpha_P off these curves. The theory is a Gaussian
-approximation: on the sphere it is within a few percent of measured losses for dim >= 6, but in
-low dimension the eigenfunctions are far from Gaussian and ridgeless losses come out 20% (dim 4)
-to 40-80% (dim 3, NNGP) above it; the exponents still agree better than the levels.
+approximation: on the sphere it is close to measured losses in high dimension, but in low
+dimension the eigenfunctions are far from Gaussian and ridgeless losses come out above it; the
+exponents still agree better than the levels (``benchmarks/scaling_report.py`` measures both).
 """
 
 from __future__ import annotations
@@ -67,9 +66,26 @@ def _positive_sizes(name: str, values: np.ndarray | list, minimum: float = 0.0) 
 
 @dataclasses.dataclass(frozen=True)
 class ModeSpectrum:
-    """Kernel-operator modes grouped in blocks: block j holds ``multiplicities[j]`` modes with
-    eigenvalue ``eigenvalues[j]`` and target power v^2 = ``target_power[j]`` each (per output, mean
-    over outputs); ``noise`` is the variance of the target that no mode carries."""
+    """Kernel-operator modes grouped in blocks, the input of ``eigenlearning``.
+
+    Block j holds ``multiplicities[j]`` modes with eigenvalue ``eigenvalues[j]`` and target power
+    v^2 = ``target_power[j]`` each (per output, mean over outputs); ``noise`` is the variance of the
+    target that no mode carries.
+
+    Args:
+        eigenvalues: lambda per block, finite and non-negative.
+        multiplicities: modes per block, finite and non-negative.
+        target_power: v^2 per mode of each block, finite and non-negative.
+        noise: sigma^2 >= 0.
+
+    Raises:
+        ValueError: arrays of different lengths or not 1-D, negative or non-finite entries.
+
+    Example:
+        >>> modes = ModeSpectrum(np.array([1.0, 0.1, 0.01]), np.array([1.0, 10.0, 100.0]), np.array([1.0, 0.1, 0.01]))
+        >>> modes.mode_count
+        111.0
+    """
 
     eigenvalues: np.ndarray
     multiplicities: np.ndarray
@@ -98,9 +114,25 @@ def solve_kappa(modes: ModeSpectrum, n: float, ridge: float = 0.0) -> float:
     """The kappa > 0 with sum_i lambda_i / (lambda_i + kappa) + ridge / kappa = n.
 
     The left side falls monotonically from (number of modes with lambda > 0) (+ infinity if
-    ridge > 0) at kappa -> 0 to 0 at kappa -> infinity; the root is bracketed by doubling and
-    found by Brent's method in log kappa. ValueError if ridge = 0 and n is at least the number of
-    modes with positive eigenvalue (the data interpolate every mode: no kappa > 0).
+    ridge > 0) at kappa -> 0 to 0 at kappa -> infinity; the root is bracketed by doubling and found
+    by Brent's method in log kappa.
+
+    Args:
+        modes: the ``ModeSpectrum``.
+        n: the number of training samples, > 0.
+        ridge: the ridge, >= 0.
+
+    Returns:
+        kappa, the effective regularization.
+
+    Raises:
+        ValueError: ridge = 0 and n at least the number of modes with positive eigenvalue (the data
+            interpolate every mode: no kappa > 0).
+
+    Example:
+        >>> modes = ModeSpectrum(np.array([1.0, 0.1, 0.01]), np.array([1.0, 10.0, 100.0]), np.array([1.0, 0.1, 0.01]))
+        >>> round(solve_kappa(modes, 5.0), 6), round(solve_kappa(modes, 5.0, ridge=0.1), 6)
+        (0.415143, 0.439551)
     """
     n = check_real("n", n, positive=True)
     ridge = check_ridge(ridge)
@@ -128,8 +160,7 @@ def solve_kappa(modes: ModeSpectrum, n: float, ridge: float = 0.0) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class TheoryCurve:
-    """Predicted test MSE ``losses`` at training-set ``sizes``, with each size's ``kappa`` and
-    overfitting coefficient ``E0``."""
+    """Predicted test MSE ``losses`` at training-set ``sizes``, with each size's ``kappa`` and overfitting coefficient ``E0``."""
 
     sizes: np.ndarray
     losses: np.ndarray
@@ -142,6 +173,22 @@ def eigenlearning(modes: ModeSpectrum, sizes: np.ndarray | list, ridge: float = 
 
         MSE(n) = E0 (sum_i (1 - L_i)^2 v_i^2 + sigma^2),   E0 = n / (n - sum_i L_i^2),
         L_i = lambda_i / (lambda_i + kappa),   sum_i L_i + ridge / kappa = n   (``solve_kappa``).
+
+    Args:
+        modes: the ``ModeSpectrum`` of the kernel operator and the target.
+        sizes: training-set sizes n > 0.
+        ridge: the ridge, >= 0.
+
+    Returns:
+        A ``TheoryCurve``.
+
+    Raises:
+        ValueError: sizes that are not positive, or as ``solve_kappa``.
+
+    Example:
+        >>> modes = ModeSpectrum(np.array([1.0, 0.1, 0.01]), np.array([1.0, 10.0, 100.0]), np.array([1.0, 0.1, 0.01]))
+        >>> np.round(eigenlearning(modes, [2, 5, 20]).losses, 6)
+        array([2.469579, 2.075715, 1.331498])
     """
     sizes = _positive_sizes("sizes", sizes)
     lam, count, power = modes.eigenvalues, modes.multiplicities, modes.target_power
@@ -173,10 +220,28 @@ def _tail_blocks(start: int, end: float, exponent: float, mass: float) -> tuple[
 
 
 def tail_exponent(residual: np.ndarray, window: tuple[int, int]) -> tuple[float, tuple[float, float]]:
-    """a of R(i) ~ i^-a from the residual sums R(i) = sum_{j > i} w_j (R[i - 1] = R(i)) by weighted
-    (1/i) least squares of log R(i) on log i over the 1-based ``window``, and the range of the
-    slopes on its lower and upper halves (in log i). A sum of i^-(1 + a) falls as i^-a, and unlike
-    the w_i themselves R(i) does not jump at the steps of a degenerate spectrum."""
+    """a of R(i) ~ i^-a from the residual sums R(i) = sum_{j > i} w_j (R[i - 1] = R(i)).
+
+    Weighted (1/i) least squares of log R(i) on log i over the 1-based ``window``, and the range of
+    the slopes on its lower and upper halves (in log i). A sum of i^-(1 + a) falls as i^-a, and
+    unlike the w_i themselves R(i) does not jump at the steps of a degenerate spectrum.
+
+    Args:
+        residual: R, with R[i - 1] = R(i).
+        window: (i_min, i_max), 1-based.
+
+    Returns:
+        (a, (low, high)): the exponent and the range of the half-window slopes.
+
+    Raises:
+        ValueError: a residual sum that is not positive on the window.
+
+    Example:
+        >>> w = 1.0 / np.arange(1, 1001) ** 2
+        >>> a, _ = tail_exponent(w.sum() - np.cumsum(w), (10, 100))
+        >>> round(a, 2)
+        1.02
+    """
     i_min, i_max = window
     index = np.arange(i_min, i_max + 1, dtype=np.float64)
     values = np.asarray(residual, dtype=np.float64)[i_min - 1:i_max]
@@ -216,17 +281,40 @@ def extend_spectrum(eigenvalues: np.ndarray, target_power: np.ndarray | None = N
     """Head plus power-law tails from the top eigenvalues of K/N on N = ``n_samples`` points.
 
     The head is the top m eigenvalues, m the end of ``spectrum.fit_power_law``'s window (N/10 by
-    default; ``window`` overrides it), and their target powers v_i^2. Beyond m, to infinity:
+    default; ``window`` overrides it), and their target powers v_i^2. Beyond m, to infinity::
 
         lambda_i = A i^-(1 + alpha),   v_i^2 = B i^-(1 + beta),
 
     alpha and beta from ``tail_exponent`` of the residual sums S(i) = trace - sum_{j <= i} lambda_j
     and T(i) = total_power - sum_{j <= i} v_j^2 on the upper half [sqrt(i_min m), m] of the window
-    (the local slope where the sample ends: spectra curve, and the head's steeper decay must not
-    set the tail's), A and B so that the tails hold S(m) and T(m): ``trace`` = mean_i K(x_i, x_i) =
-    the sum of all eigenvalues and ``total_power`` = mean(y^2) are unbiased on N points whatever
-    the tail looks like. ``target_power=None``: targets from the GP of the kernel, E[v_i^2] = lambda_i.
-    ``alpha`` / ``beta`` override the tail exponents (to propagate their uncertainty).
+    (the local slope where the sample ends: spectra curve, and the head's steeper decay must not set
+    the tail's), A and B so that the tails hold S(m) and T(m): ``trace`` = mean_i K(x_i, x_i) = the
+    sum of all eigenvalues and ``total_power`` = mean(y^2) are unbiased on N points whatever the tail
+    looks like.
+
+    Args:
+        eigenvalues: the descending eigenvalues of K/N.
+        target_power: v_i^2 on their eigenvectors, or None for targets from the GP of the kernel
+            (E[v_i^2] = lambda_i).
+        n_samples: N.
+        trace: the sum of all eigenvalues of K/N.
+        total_power: mean(y^2), with ``target_power``.
+        window: the eigenvalue fit window (default ``spectrum.default_window``).
+        alpha: overrides the eigenvalue tail exponent (to propagate its uncertainty).
+        beta: overrides the target tail exponent.
+
+    Returns:
+        An ``ExtendedSpectrum`` (``modes`` for ``eigenlearning``).
+
+    Raises:
+        ValueError: a window too short to fit, no mass left beyond the head, or tails that do not
+            decay.
+
+    Example:
+        >>> w = 1.0 / np.arange(1, 1001) ** 2
+        >>> extended = extend_spectrum(w, n_samples=1000, trace=np.pi**2 / 6)
+        >>> round(extended.alpha, 2), extended.tail_window
+        (0.99, (32, 100))
     """
     eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
     check_integer("n_samples", n_samples, minimum=len(eigenvalues))
@@ -272,11 +360,11 @@ def extend_spectrum(eigenvalues: np.ndarray, target_power: np.ndarray | None = N
 # ----------------------------------------------------------------------------- within the sample: renormalization
 
 class Renormalized:
-    """Eigenlearning's sums over the operator's modes at every kappa >= kappa(N), from the whole
-    N-point spectrum of K/N, w_1..w_N, and target powers t_j = (u_j . y)^2 / N (module docstring).
+    """Eigenlearning's sums over the operator's modes at every kappa >= kappa(N), from the whole N-point sample.
 
-    For KRR on the N points with ridge N lam (predictor K(x, X) (K/N + lam)^-1 y / N), the
-    deterministic equivalent links the sample to the operator through theta(lam) = kappa:
+    From the spectrum of K/N, w_1..w_N, and the target powers t_j = (u_j . y)^2 / N (module
+    docstring). For KRR on the N points with ridge N lam (predictor K(x, X) (K/N + lam)^-1 y / N),
+    the deterministic equivalent links the sample to the operator through theta(lam) = kappa::
 
         theta = N / sum_j 1 / (w_j + lam),
         F(theta) = sum_i lambda_i / (lambda_i + theta)     = sum_j w_j / (w_j + lam),
@@ -287,6 +375,20 @@ class Renormalized:
     the last from the training error of that regression, sum_j (lam / (w_j + lam))^2 t_j =
     (lam / theta)^2 E0(N) B. As lam runs over (0, inf), theta covers (theta(0), inf), where
     theta(0) = N / sum_j 1 / w_j is kappa at n = N: every n < N is reached without extrapolation.
+
+    Args:
+        eigenvalues: w, the N eigenvalues of K/N.
+        target_power: t, one per eigenvalue (for GP targets, t = w).
+
+    Raises:
+        ValueError: arrays of different shapes, fewer than 2 eigenvalues, non-finite entries or a
+            negative target power.
+
+    Example:
+        >>> w = 1.0 / np.arange(1, 1001) ** 2
+        >>> curve = Renormalized(w, w).curve([50, 100, 200])
+        >>> round(operator_exponent(curve).alpha, 2)                # lambda_i ~ i^-2: alpha_K = 1
+        0.97
     """
 
     def __init__(self, eigenvalues: np.ndarray, target_power: np.ndarray) -> None:
@@ -303,7 +405,14 @@ class Renormalized:
         self.floor = np.finfo(np.float64).eps * float(np.max(self.eigenvalues))
 
     def sums(self, lam: float) -> tuple[float, float, float, float]:
-        """(theta, F, Q, B) at the sample ridge lam > 0 (class docstring)."""
+        """(theta, F, Q, B) at the sample ridge lam > 0 (class docstring).
+
+        Args:
+            lam: the ridge of regression on the N points, > 0.
+
+        Returns:
+            (theta, F, Q, B).
+        """
         n = self.n_samples
         inverse = 1.0 / (self.eigenvalues + lam)
         theta = n / float(np.sum(inverse))
@@ -320,9 +429,18 @@ class Renormalized:
         return theta, factor, factor * bias
 
     def curve(self, sizes: np.ndarray | list, ridge: float = 0.0) -> TheoryCurve:
-        """Test MSE at each n in ``sizes``: kappa from F(kappa) + ridge / kappa = n, then
-        E0 = n / (n - Q(kappa)) and MSE = E0 B(kappa). ValueError for an n the sample cannot reach
-        (n >= N with ridge = 0: use ``extend_spectrum``)."""
+        """Test MSE at each n in ``sizes``: kappa from F(kappa) + ridge / kappa = n, then E0 = n / (n - Q(kappa)) and MSE = E0 B(kappa).
+
+        Args:
+            sizes: training-set sizes n, below N when ridge = 0.
+            ridge: the ridge, >= 0.
+
+        Returns:
+            A ``TheoryCurve``.
+
+        Raises:
+            ValueError: an n the sample cannot reach (n >= N with ridge = 0: use ``extend_spectrum``).
+        """
         sizes = _positive_sizes("sizes", sizes)
         ridge = check_ridge(ridge)
         low, high = np.log(self.floor), np.log(float(np.max(self.eigenvalues))) + np.log(4.0 * self.n_samples)
@@ -344,13 +462,27 @@ class Renormalized:
         return TheoryCurve(sizes, losses, kappas, factors)
 
     def tail_exponents(self, low: float, high: float) -> TailExponents:
-        """The operator's local power laws lambda_i ~ i^-(1 + alpha), v_i^2 ~ i^-(1 + beta) at the
-        indices i ~ n that samples n in [low, high] (< N) resolve, from how the sums scale there:
+        """The operator's local power laws lambda_i ~ i^-(1 + alpha), v_i^2 ~ i^-(1 + beta) at the indices i ~ n that samples n in [low, high] (< N) resolve.
+
+        From how the sums scale there::
 
             F(kappa) = n ~ kappa^(-1 / (1 + alpha)),    B(kappa) ~ kappa^(beta / (1 + alpha))
 
-        (B = MSE / E0 at ridge 0; the second holds for beta < 2 (1 + alpha)), read between the ends
-        of [low, high] and, for the ranges, between each end and the geometric middle."""
+        (B = MSE / E0 at ridge 0; the second holds for beta < 2 (1 + alpha)), read between the ends of
+        [low, high] and, for the ranges, between each end and the geometric middle.
+
+        Args:
+            low: the smallest size n.
+            high: the largest size n, below N.
+
+        Returns:
+            ``TailExponents(alpha, beta, alpha_range, beta_range)``.
+
+        Example:
+            >>> w = 1.0 / np.arange(1, 1001) ** 2
+            >>> round(float(Renormalized(w, w).tail_exponents(100, 400).alpha), 2)
+            0.95
+        """
         sizes = np.array([low, np.sqrt(low * high), high], dtype=np.float64)
         curve = self.curve(sizes)
         log_n, log_kappa, log_bias = np.log(sizes), np.log(curve.kappa), np.log(curve.losses / curve.E0)
@@ -394,18 +526,31 @@ class LeaveOneOut(Renormalized):
 
     that is, the Gaussian curve E0(n) B plus the error T_N - E0(N) B of its anchor. It is the
     Gaussian curve far below N (large lam: leverages even out, T_N = E0(N) B) and the leave-one-out
-    error itself as n -> N; it is at least T_N > 0. Measured against held-out test errors (5
-    repeats, 1000 test points): on 5000 MNIST images (ReLU NTK depth 3, one-hot labels) the GCV
-    curve falls 9% (n = 1600) and 18% (n = 3200) below them, this one stays within 3.2% and its
-    alpha_D within 0.01. Scaling T_N by E0(n) / E0(N) instead also fits MNIST, but on the sphere
-    in R^4 (4000 points, ReLU NNGP teacher-student, five target draws) it overshoots n = 3000 by 6%
-    and reads alpha_D 0.05-0.07 low; this form reads it 0.03-0.05 low, GCV 0.01-0.03 high. With
-    eigenvectors U (columns u_j) and projections C = U^T y:
+    error itself as n -> N; it is at least T_N > 0. On real images, whose leverages are uneven,
+    the GCV curve falls below held-out test errors as n approaches N and this one follows them
+    (``benchmarks/scaling_report.py``, part ``mnist``, compares both with measured curves; the
+    README quotes the numbers). With eigenvectors U (columns u_j) and projections C = U^T y:
 
         (A^-1 y)_i = sum_j U_ij C_jk / (w_j + lam),    (A^-1)_ii = sum_j U_ij^2 / (w_j + lam)
 
     (common factors cancel). ``projections=None``: targets from the GP of the kernel, whose
     expected squared residual is N sum_j U_ij^2 w_j / (w_j + lam)^2 / (sum_j U_ij^2 / (w_j + lam))^2.
+
+    Args:
+        eigenvalues: w, the N eigenvalues of K/N.
+        vectors: U, their (N, N) unit eigenvectors as columns.
+        projections: C = U^T y, shape (N,) or (N, k), or None for targets from the kernel's GP.
+
+    Raises:
+        ValueError: vectors of another shape than (N, N), or as ``Renormalized``.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> U = np.linalg.qr(rng.standard_normal((50, 50)))[0]
+        >>> w = 1.0 / np.arange(1, 51) ** 2
+        >>> theory = LeaveOneOut(w, U)
+        >>> round(theory.leave_one_out(0.01), 6), np.round(theory.curve([5, 10, 20]).losses, 6)
+        (0.112599, array([0.417725, 0.234179, 0.127872]))
     """
 
     #: Rows of U per block when forming the leverages (bounds the temporary memory).
@@ -428,8 +573,16 @@ class LeaveOneOut(Renormalized):
         self.projections = projections
 
     def leave_one_out(self, lam: float) -> float:
-        """T_N(lam): the mean squared leave-one-out residual of ridge-lam regression on the N points
-        (per output; its expectation over the kernel's GP when ``projections`` is None)."""
+        """T_N(lam): the mean squared leave-one-out residual of ridge-lam regression on the N points.
+
+        Per output; its expectation over the kernel's GP when ``projections`` is None.
+
+        Args:
+            lam: the ridge, > 0.
+
+        Returns:
+            T_N(lam).
+        """
         inverse = 1.0 / (self.eigenvalues + lam)
         total = 0.0
         for start in range(0, self.n_samples, self.ROW_BLOCK):
@@ -453,9 +606,22 @@ class LeaveOneOut(Renormalized):
 # ----------------------------------------------------------------------------- reading an exponent off a curve
 
 def operator_exponent(curve: TheoryCurve) -> PowerLawFit:
-    """alpha_K of the kernel operator's lambda_i ~ i^-(1 + alpha_K) at the indices i ~ n that the
-    curve's sizes n resolve, from the effective regularization: kappa(n) sits at the eigenvalue of
-    index ~n, so kappa(n) ~ n^-(1 + alpha_K) (``fits.fit_power_law`` of kappa over the sizes, shift 1).
-    Read off a ``Renormalized`` curve it is free of the flat floor that a finite sample's own
-    eigenvalues of K/N reach at large indices."""
+    """alpha_K of the kernel operator's lambda_i ~ i^-(1 + alpha_K) at the indices i ~ n that the curve's sizes n resolve.
+
+    From the effective regularization: kappa(n) sits at the eigenvalue of index ~n, so
+    kappa(n) ~ n^-(1 + alpha_K) (``fits.fit_power_law`` of kappa over the sizes with shift 1). Read off a
+    ``Renormalized`` curve it is free of the flat floor that a finite sample's own eigenvalues of K/N
+    reach at large indices.
+
+    Args:
+        curve: a ``TheoryCurve`` (from ``Renormalized.curve`` or ``LeaveOneOut.curve``).
+
+    Returns:
+        A ``fits.PowerLawFit`` whose ``alpha`` is alpha_K.
+
+    Example:
+        >>> w = 1.0 / np.arange(1, 1001) ** 2
+        >>> round(operator_exponent(Renormalized(w, w).curve([50, 100, 200])).alpha, 2)
+        0.97
+    """
     return fits.fit_power_law(curve.sizes, curve.kappa, shift=1.0, name="sizes")

@@ -22,6 +22,7 @@ returns the (T, B, B) kernel tiles, followed by their transposes when ``transpos
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -41,6 +42,8 @@ from tqdm.auto import tqdm
 PointData = tuple[np.ndarray, ...]
 TileFunction = Callable[[PointData, PointData, np.ndarray, bool], tuple[jax.Array, ...]]
 MANIFEST = "manifest.json"
+#: The lock file of a store written by one process (``TileStore``).
+LOCK = ".lock"
 #: Finished-tile records: ``manifest.json``, plus ``manifest.<process>.json`` of multi-process runs.
 _RECORD = re.compile(r"manifest(\.\d+)?\.json")
 _MANIFEST_VERSION = 1
@@ -203,6 +206,12 @@ class TileStore:
     in its own ``manifest.<process>.json`` (no file has two writers). The finished tiles are those
     listed in any record, so a run resumes with any number of processes.
 
+    A single process holds an exclusive lock (``fcntl.flock`` on ``<folder>/.lock``, which holds
+    its PID) from the start until ``close``: a second process writing to the same folder (the
+    same command started twice, without ``jax.distributed``) is refused at once with a ValueError
+    naming the folder and the PID that holds it. The kernel releases the lock when its holder
+    exits, however it ends, so the lock of a dead process is simply taken over.
+
     Args:
         folder: the store's folder (created if missing; an existing one must hold this kernel's store).
         names: the arrays' names (``<name>.npy``).
@@ -241,12 +250,50 @@ class TileStore:
         self._recorded: set[tuple[int, int]] = set()
         self._written: list[tuple[int, int]] = []
         self._files: list[int] = []
-        _agree(self._prepare if self._process == 0 else lambda: None, f"prepare out folder {self.folder!r}")
-        _agree(self._open, f"open out folder {self.folder!r}")
+        self._lock: int | None = None
+        if processes == 1:
+            self._acquire()
+        try:
+            _agree(self._prepare if self._process == 0 else lambda: None, f"prepare out folder {self.folder!r}")
+            _agree(self._open, f"open out folder {self.folder!r}")
+        except BaseException:
+            self.close()
+            raise
         self._last_commit = time.monotonic()
 
     def _path(self, name: str) -> str:
         return os.path.join(self.folder, f"{name}.npy")
+
+    def _acquire(self) -> None:
+        """Take the folder's lock (creating the folder), or raise ValueError naming its holder."""
+        if os.path.exists(self.folder) and not os.path.isdir(self.folder):
+            raise ValueError(f"out must be a folder, but {self.folder!r} is a file")
+        os.makedirs(self.folder, exist_ok=True)
+        path = os.path.join(self.folder, LOCK)
+        try:
+            lock = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise ValueError(f"cannot create the lock file {path!r} of out folder {self.folder!r}: {error}") from None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(lock, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(lock)
+            raise ValueError(f"out folder {self.folder!r} is being written by another process (PID {holder}, "
+                             f"which holds {path!r}): wait for it to finish, then call again to reuse its "
+                             "tiles, or use another folder") from None
+        os.ftruncate(lock, 0)
+        os.pwrite(lock, f"{os.getpid()}\n".encode(), 0)
+        self._lock = lock
+
+    def close(self) -> None:
+        """Close the files and release the lock (the store's arrays stay on disk)."""
+        for file in self._files:
+            os.close(file)
+        self._files.clear()
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the flock
+            self._lock = None
 
     def _prepare(self) -> None:
         """Check the folder and, unless it holds this kernel's store, create the arrays and manifest."""
@@ -262,7 +309,7 @@ class TileStore:
                 if not os.path.exists(self._path(name)):
                     raise ValueError(f"out folder {self.folder!r} lacks {name}.npy listed in its manifest")
         else:
-            if os.listdir(self.folder):
+            if set(os.listdir(self.folder)) - {LOCK}:
                 raise ValueError(f"out folder {self.folder!r} is not empty and holds no {MANIFEST}: "
                                  "give an empty or new folder (or one a previous run of the same kernel wrote)")
             self._reserve()
@@ -358,14 +405,12 @@ class TileStore:
             self._last_commit = now
 
     def read_only(self) -> list[np.ndarray]:
-        """Close the files and return the finished arrays, memory-mapped read-only.
+        """Close the store (``close``) and return the finished arrays, memory-mapped read-only.
 
         Returns:
             One ``np.memmap`` per name, in the order of ``names``.
         """
-        for file in self._files:
-            os.close(file)
-        self._files.clear()
+        self.close()
         return [np.load(self._path(n), mmap_mode="r") for n in self.names]
 
 
@@ -495,5 +540,8 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
         compute()
         return outputs
     # With several processes, every one returns only once all have flushed and recorded their tiles.
-    _agree(compute, "compute its share of the tiles")
+    try:
+        _agree(compute, "compute its share of the tiles")
+    finally:
+        store.close()
     return store.read_only()

@@ -3,9 +3,10 @@ configs/ (in fast mode), the files they write checked against the library, and e
 input answered with one line on stderr and exit status 2.
 
 A subprocess pays a few seconds to import JAX and compile, so the successful runs share one
-subprocess (``batch``), which calls the console script's entry point ``nngp_ntk.cli:main`` once per
-command line and reports exit status, stdout and stderr of each; ``python -m nngp_ntk.cli`` runs on
-its own once, for a refusal. The other refusals run in-process through ``cli.main``.
+subprocess (``batch``; the longer ones another, ``slow_batch``, under ``-m slow``), which calls the
+console script's entry point ``nngp_ntk.cli:main`` once per command line and reports exit status,
+stdout and stderr of each; ``python -m nngp_ntk.cli`` runs on its own once, for a refusal. The
+other refusals run in-process through ``cli.main``.
 """
 
 from __future__ import annotations
@@ -115,17 +116,33 @@ def command_lines(files, out):
     }
 
 
-@pytest.fixture(scope="module")
-def batch(files, tmp_path_factory):
-    """Every successful run in one subprocess: {name: (stdout, output folder)}; asserts exit status 0
-    and an empty stderr (no warnings, no progress bars off a terminal)."""
-    out = tmp_path_factory.mktemp("out")
-    runs = {name: [str(a) for a in argv] for name, argv in command_lines(files, out).items()}
+#: The longer runs: the other configs in fast mode, checked with ``-m slow`` (the main job's config
+#: and every subcommand stay in the default run).
+SLOW_RUNS = ("digits_erf_nngp", "cifar10_pooled", "sphere_teacher_student")
+
+
+def run_batch(files, out, slow: bool) -> dict:
+    """The successful runs (the slow ones, or the others) in one subprocess: {"out": folder, "reports":
+    {name: status, stdout, stderr, seconds}}."""
+    runs = {name: [str(a) for a in argv] for name, argv in command_lines(files, out).items()
+            if (name in SLOW_RUNS) == slow}
     process = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(runs), capture_output=True, text=True,
                              env=environment(), timeout=900)
     assert process.returncode == 0, process.stderr
-    reports = json.loads(process.stdout)
-    return {"out": out, "reports": reports}
+    return {"out": out, "reports": json.loads(process.stdout)}
+
+
+@pytest.fixture(scope="module")
+def batch(files, tmp_path_factory):
+    """Every successful run but SLOW_RUNS, in one subprocess; ``report`` asserts exit status 0 and an
+    empty stderr (no warnings, no progress bars off a terminal)."""
+    return run_batch(files, tmp_path_factory.mktemp("out"), slow=False)
+
+
+@pytest.fixture(scope="module")
+def slow_batch(files, tmp_path_factory):
+    """The runs of SLOW_RUNS, in one subprocess."""
+    return run_batch(files, tmp_path_factory.mktemp("slow_out"), slow=True)
 
 
 def report(batch, name):
@@ -181,10 +198,11 @@ def test_spectrum_of_a_csv_file(batch):
     assert values.shape == (400,) and np.all(np.diff(values) <= 0)
     assert summary["n_points"] == 400 and summary["window"] == [10, 40]
     assert summary["config"]["spectrum"]["kernel"] == "nngp"
-    assert f"alpha_K = {summary['alpha_K']:.4f}" in stdout
-    assert summary["ci"][0] <= summary["alpha_K"] <= summary["ci"][1]
-    assert f"alpha_K = {summary['alpha_K_operator']:.4f}" in stdout and summary["operator_indices"] == [37, 296]
-    assert summary["ci_operator"][0] <= summary["alpha_K_operator"] <= summary["ci_operator"][1]
+    # one name per quantity: alpha_K the kernel operator's, alpha_K_sample the fit of the sample eigenvalues
+    assert f"alpha_K_sample = {summary['alpha_K_sample']:.3f}" in stdout and summary["alpha_K_sample_reason"] is None
+    assert summary["alpha_K_sample_ci"][0] <= summary["alpha_K_sample"] <= summary["alpha_K_sample_ci"][1]
+    assert f"alpha_K        = {summary['alpha_K']:.3f}" in stdout and summary["alpha_K_indices"] == [37, 296]
+    assert summary["alpha_K_ci"][0] <= summary["alpha_K"] <= summary["alpha_K_ci"][1]
     assert_png(out / "spectrum.png")
 
 
@@ -210,8 +228,10 @@ def check_exponents(out, with_model=True):
     return result
 
 
-@pytest.mark.parametrize("name", ["mnist_relu_ntk", "digits_erf_nngp", "cifar10_pooled"])
-def test_exponent_configs_in_fast_mode(batch, name):
+@pytest.mark.parametrize("name", ["mnist_relu_ntk", pytest.param("digits_erf_nngp", marks=pytest.mark.slow),
+                                  pytest.param("cifar10_pooled", marks=pytest.mark.slow)])
+def test_exponent_configs_in_fast_mode(request, name):
+    batch = request.getfixturevalue("slow_batch" if name in SLOW_RUNS else "batch")
     stdout = report(batch, name)
     out = batch["out"] / name
     result = check_exponents(out)
@@ -237,7 +257,9 @@ def test_exponents_options_build_the_config(batch):
     assert result["measured"]["learning_curve"]["x"] == [20, 40, 80, 160]
 
 
-def test_regimes_config_in_fast_mode(batch):
+@pytest.mark.slow
+def test_regimes_config_in_fast_mode(slow_batch):
+    batch = slow_batch
     stdout = report(batch, "sphere_teacher_student")
     out = batch["out"] / "sphere_teacher_student"
     summary = json.loads((out / "regimes.json").read_text())
@@ -318,6 +340,8 @@ def bad_files(tmp_path, monkeypatch):
     (["spectrum", "--depth", "three"], "argument --depth: invalid int value: 'three'"),
     (["exponents", "--dataset", "digits", "--sizes", "100", "200", "3000", "--out", "{d}/o"],
      "the largest training-set size 3000 exceeds"),
+    (["exponents", "--dataset", "digits", "--sizes", "100", "200", "5000", "--fast", "--out", "{d}/o"],
+     "the largest training-set size 5000 exceeds"),          # --fast keeps explicit sizes, refused as without it
     (["regress", "{d}/unlabelled.npz", "--out", "{d}/o"], "regress needs labels"),
     (["regress", "{d}/x.npy", "{d}/x4.npy", "--out", "{d}/o"], "regress needs labels"),
     (["run", "{d}/missing.toml"], "does not exist"),
@@ -341,7 +365,7 @@ def test_unwritable_output_folder_is_refused_before_any_work(bad_files, capsys):
         locked = bad_files / "locked"
         locked.mkdir(mode=0o500)
         status, err = refusal(["spectrum", "--dataset", "digits", "--out", locked], capsys)
-        assert status == 2 and "is not writable" in err
+        assert status == 2 and "cannot write into output folder" in err
 
 
 def test_a_refusal_through_python_m_has_no_traceback(bad_files):

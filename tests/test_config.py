@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import pytest
@@ -18,7 +19,7 @@ def test_defaults_are_the_main_job():
     assert config["out"] == "results/exponents"
     assert config["data"]["source"] == "mnist" and config["data"]["center"] and config["data"]["normalize"]
     assert config["network"] == {"depth": 3, "activation": "relu", "W_std": 1.0, "b_std": 0.0,
-                                 "parameterization": "ntk", "width": None}
+                                 "parameterization": "ntk", "width": None, "layers": None}
     assert config["exponents"]["kernel"] == "ntk"
     assert set(config) == {"task", "seed", "out", "data", "network", "exponents"}
 
@@ -29,7 +30,7 @@ def test_context_dependent_defaults():
     kernel = configs.validate({"task": "kernel", "data": {"path": "x.npy"}})
     assert kernel["data"]["source"] == "file"
     assert configs.validate({"task": "regimes"})["data"]["source"] == "sphere"
-    assert not kernel["data"]["center"] and kernel["out"] == "results/kernel"
+    assert not kernel["data"]["center"] and kernel["out"] == "results/kernel-x"
     explicit = configs.validate({"task": "kernel", "data": {"source": "digits", "center": True}})
     assert explicit["data"]["center"] and not explicit["data"]["normalize"]
 
@@ -143,3 +144,57 @@ def test_describe_lists_every_key():
     for section, keys in configs.SCHEMA.items():
         for name in keys:
             assert f"  {name} (" in text
+
+
+def test_typed_config_has_every_schema_key_and_round_trips():
+    for section, kind in configs.SECTION_TYPES.items():
+        assert [field.name for field in dataclasses.fields(kind)] == list(configs.SCHEMA[section]), section
+    for task in configs.TASKS:
+        raw = {"task": task, "data": {"path": "x.npy"}} if task in ("kernel", "regress") else {"task": task}
+        table = configs.validate(raw)
+        config = configs.typed(table)
+        assert config.as_dict() == table and config.section is getattr(config, task)
+        assert all(getattr(config, other) is None for other in configs.TASKS if other != task)
+    main = configs.typed(configs.validate({}))
+    assert main.exponents.repeats == 5 and main.network.activation == "relu" and main.data.source == "mnist"
+
+
+def test_fast_keeps_explicit_keys():
+    config = configs.validate({"data": {"source": "digits", "n": 1000}, "exponents": {"sizes": [100, 200, 5000]}})
+    assert configs.fast(config)["exponents"]["sizes"] is None              # shrunk: none fit, the defaults
+    kept = configs.fast(config, explicit={"exponents.sizes", "data.n"})
+    assert kept["exponents"]["sizes"] == [100, 200, 5000] and kept["data"]["n"] == 1000
+    assert kept["exponents"]["repeats"] == 2 and kept["exponents"]["test_size"] == 80   # the rest is still fast
+
+
+def test_runs_on_other_data_get_their_own_output_folder():
+    assert configs.validate({})["out"] == "results/exponents"                    # the main job's folder
+    assert configs.validate({"data": {"source": "digits"}})["out"] == "results/exponents-digits"
+    assert configs.validate({"task": "regimes"})["out"] == "results/regimes"
+    assert configs.validate({"task": "regimes", "data": {"source": "mnist"}})["out"] == "results/regimes-mnist"
+    assert configs.validate({"task": "spectrum", "data": {"path": "d/table.csv"}})["out"] == "results/spectrum-table"
+    assert configs.validate({"data": {"source": "digits"}, "out": "mine"})["out"] == "mine"
+
+
+def test_network_layers_describe_any_network(tmp_path):
+    """[network] layers: a list of layer tables, validated before any work, built by the tasks;
+    the other network keys cannot be given beside it."""
+    import nngp_ntk as nk
+    from nngp_ntk.cli import tasks
+
+    path = tmp_path / "c.toml"
+    path.write_text('task = "spectrum"\n[data]\nsource = "digits"\n[network]\nlayers = [\n'
+                    '  {layer = "dense", W_std = 1.5, b_std = 0.1}, {layer = "relu"},\n'
+                    '  {layer = "residual", block = [{layer = "dense", W_std = 1.4}, {layer = "erf"}]},\n'
+                    '  {layer = "dense", bias = false},\n]\n')
+    config = configs.load(path)
+    assert configs.validate(config) == config
+    net = tasks.build_network(configs.typed(config))
+    assert net == nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.activations.ReLU(),
+                                nk.Residual(nk.Dense(W_std=1.4), nk.activations.Erf()), nk.Dense(b_std=None))
+    with pytest.raises(ConfigError, match="network.depth cannot be given"):
+        configs.load(path, {"network.depth": 2})
+    with pytest.raises(ConfigError, match=r"network.layers\[0\]: unknown layer 'conv'"):
+        configs.load(path, {"network.layers": [{"layer": "conv"}]})
+    with pytest.raises(ConfigError, match="layer 0 \\(ReLU\\)"):
+        configs.load(path, {"network.layers": [{"layer": "relu"}, {"layer": "dense"}]})

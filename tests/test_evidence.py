@@ -36,6 +36,7 @@ def test_gradients_match_central_differences(x64):
     net = nk.FullyConnected(depth=2, activation="relu", W_std=1.4, b_std=0.3)
     ridge = 0.1
 
+    @jax.jit
     def evidence(w_std, b_std, noise):
         return solver.log_marginal_likelihood(nk.FullyConnected(depth=2, W_std=w_std, b_std=b_std), x, y, noise)
 

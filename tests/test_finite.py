@@ -178,7 +178,7 @@ def test_bad_points_and_params_are_rejected():
         finite.empirical_kernels(net, params, x, x[:, :2])
     with pytest.raises(ValueError, match=r"params\[0\]"):
         finite.empirical_kernels(net, params, x[:, :2])
-    with pytest.raises(ValueError, match="depth \\+ 1"):
+    with pytest.raises(ValueError, match="depth \\+ 1 for FullyConnected"):
         finite.empirical_kernels(nk.FullyConnected(depth=2), params, x)
     with pytest.raises(ValueError, match="x must be a 2-D"):
         finite.apply(net, params, jnp.ones(3))
@@ -188,3 +188,56 @@ def test_bad_points_and_params_are_rejected():
         finite.init_params(net, 0, input_dim=3, width=8, dtype=np.int32)
     with pytest.raises(ValueError, match="x1"):
         finite.monte_carlo_kernels(net, np.full((2, 3), np.inf), width=8, n_samples=2)
+
+
+# --- Sequential networks: every layer against wide finite networks ---------------------------------
+
+SEQUENTIALS = {
+    "layernorm": lambda: nk.Sequential(nk.Dense(W_std=1.5, b_std=0.3), nk.LayerNorm(), nk.activations.ReLU(),
+                                       nk.Dense(W_std=1.2, b_std=0.1), nk.LayerNorm(), nk.activations.Erf(),
+                                       nk.Dense(W_std=1.1)),
+    "residual": lambda: nk.Sequential(nk.Dense(W_std=1.2, b_std=0.2),
+                                      nk.Residual(nk.activations.ReLU(), nk.Dense(W_std=0.9, b_std=0.1)),
+                                      nk.activations.GELU(), nk.Dense(W_std=1.3, b_std=None)),
+    "standard-no-bias": lambda: nk.Sequential(
+        nk.Dense(W_std=1.4, b_std=None, parameterization="standard", width=1024), nk.activations.Erf(),
+        nk.Dense(W_std=1.1, b_std=None, parameterization="standard", width=1024), nk.LayerNorm(),
+        nk.Residual(nk.activations.ReLU(), nk.Dense(W_std=0.8, b_std=0.0, parameterization="standard",
+                                                     width=1024)),
+        nk.Dense(W_std=1.0, b_std=None, parameterization="standard")),
+    "ends-without-readout": lambda: nk.Sequential(nk.Dense(W_std=1.3, b_std=0.2), nk.activations.Sin(),
+                                                  nk.Dense(), nk.LayerNorm()),
+}
+
+
+@pytest.mark.parametrize("name", SEQUENTIALS)
+def test_monte_carlo_matches_sequential_layers(name):
+    net = SEQUENTIALS[name]()
+    width, n_samples = 1024, 32
+    x = sphere_points(8, 10, seed=4)
+    exact = net.kernel(x)
+    mc = finite.monte_carlo_kernels(net, x, width=width, n_samples=n_samples, key=11)
+    for kernel in ("nngp", "ntk"):
+        mean, stderr, reference = getattr(mc.mean, kernel), getattr(mc.stderr, kernel), getattr(exact, kernel)
+        scale = np.abs(reference).max()
+        assert stderr.max() < 0.05 * scale, kernel
+        np.testing.assert_array_less(np.abs(mean - reference), 5 * stderr + 1e-2 * scale, err_msg=kernel)
+
+
+def test_sequential_empirical_ntk_equals_jacobian_contraction(x64):
+    net = SEQUENTIALS["standard-no-bias"]()
+    params = finite.init_params(net, jax.random.PRNGKey(2), input_dim=4, width=16, out_dim=3, dtype=np.float64)
+    assert [p.weight.shape for p in params] == [(4, 16), (16, 16), (16, 16), (16, 3)]
+    x1 = np.random.default_rng(0).normal(size=(6, 4))
+    x2 = np.random.default_rng(1).normal(size=(5, 4))
+    # b_std=None layers have no bias parameter: leave their (unused) bias out of the Jacobian
+    has_bias = [layer.b_std is not None for layer in finite._dense_layers(net.sequence())]
+    jacobian = jax.jit(jax.jacrev(lambda p, x: finite.apply(net, p, x)))
+    jac1, jac2 = jacobian(params, jnp.asarray(x1)), jacobian(params, jnp.asarray(x2))
+    expected = 0
+    for layer, bias in enumerate(has_bias):
+        for part in ("weight",) + (("bias",) if bias else ()):
+            j1, j2 = getattr(jac1[layer], part), getattr(jac2[layer], part)
+            expected = expected + np.einsum("iko,jko->ij", j1.reshape(6, 3, -1), j2.reshape(5, 3, -1)) / 3
+    np.testing.assert_allclose(finite.empirical_kernels(net, params, x1, x2, get="ntk"), expected,
+                               rtol=1e-10, atol=1e-12)

@@ -69,6 +69,20 @@ def test_kernel_equals_kernel_fn(x64, parameterization):
     np.testing.assert_allclose(net.diagonal(x1).ntk, np.diag(net.kernel(x1).ntk), rtol=1e-13)
 
 
+def test_sequential_tiles_and_out_of_core(tmp_path):
+    x1, x2 = points(10, 6, seed=20), points(8, 6, seed=21)   # not multiples of the tile 3
+    tiled = nk.Sequential(*mixed_network().layers, tile_size=3)
+    whole = nk.Sequential(*mixed_network().layers)
+    for right in (None, x2):
+        for name in ("nngp", "ntk"):
+            np.testing.assert_allclose(tiled.kernel(x1, right, get=name), whole.kernel(x1, right, get=name),
+                                       rtol=1e-5, atol=1e-6)
+    stored = tiled.kernel(x1, out=tmp_path / "store")
+    np.testing.assert_array_equal(stored.ntk, tiled.kernel(x1).ntk)
+    with pytest.raises(ValueError, match="tile_size"):
+        nk.Sequential(nk.Dense(), tile_size=0)
+
+
 def test_kernel_fn_float32_and_get():
     net = mixed_network()
     x = points(6, 3, seed=4)
@@ -278,8 +292,9 @@ def test_float64_needs_x64():
     ((nk.LayerNorm(), nk.Dense()), ValueError, "layer 0 \\(LayerNorm\\)"),
     ((nk.Dense(), act.ReLU(), act.Erf()), ValueError, "layer 2 \\(Erf\\).*follows an activation"),
     ((nk.Dense(), act.ReLU(), nk.LayerNorm()), ValueError, "layer 2 \\(LayerNorm\\)"),
-    ((nk.Dense(), act.ReLU(), nk.Residual(nk.Dense())), ValueError, "layer 2 \\(Residual\\).*Gaussian input"),
-    ((nk.Residual(nk.Dense()),), ValueError, "layer 0 \\(Residual\\)"),
+    ((nk.Dense(), act.ReLU(), nk.Residual(nk.Dense(), act.ReLU()), nk.Dense()), ValueError,
+     "layer 2 \\(Residual\\).*zero mean"),
+    ((nk.Residual(nk.Dense(), act.ReLU()), nk.Dense()), ValueError, "layer 0 \\(Residual\\).*zero mean"),
     ((nk.Dense(), nk.Dense(parameterization="standard")), ValueError, "layer 1 \\(Dense\\).*width"),
     ((nk.Dense(width=8, parameterization="standard"), nk.Residual(nk.Dense(width=4, parameterization="standard"))),
      ValueError, "width 8 to width 4"),
@@ -293,7 +308,6 @@ def test_bad_layer_lists(layers, error, match):
 
 @pytest.mark.parametrize("build, error, match", [
     (lambda: nk.Residual(), ValueError, "Residual needs at least one layer"),
-    (lambda: nk.Residual(nk.Dense(), act.ReLU()), ValueError, "block's output must be Gaussian"),
     (lambda: nk.Residual(nk.Dense(), 3), TypeError, "Residual layer 1 must be a layer"),
     (lambda: nk.Residual(nk.Dense(), act.ReLU(), act.ReLU()), ValueError, "Residual layer 2 \\(ReLU\\)"),
     (lambda: nk.Dense(W_std=-1.0), ValueError, "W_std"),
@@ -321,3 +335,35 @@ def test_bad_kernel_fn_inputs():
         net.kernel_fn(np.ones((2, 3)), get="cov")
     with pytest.raises(ValueError, match="overflows"):
         nk.FullyConnected(depth=200, W_std=3.0).kernel_fn(np.ones((2, 3), np.float32))
+
+
+def test_residual_with_one_zero_mean_branch_is_allowed():
+    """x + block(x) is accepted when either branch has zero mean (DESIGN.md's example: ReLU
+    features plus an Erf block; the raw input plus a block ending in a Dense)."""
+    net = nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.LayerNorm(), act.ReLU(),
+                        nk.Residual(nk.Dense(W_std=1.4), act.Erf()), nk.Dense(W_std=1.0, b_std=None))
+    x = points(4, 3, seed=21)
+    kernels = net.kernel(x)
+    assert np.all(np.isfinite(kernels.nngp)) and np.all(np.isfinite(kernels.ntk))
+    nk.Sequential(nk.Dense(), act.ReLU(), nk.Residual(nk.Dense()), nk.Dense())
+    nk.Sequential(nk.Residual(nk.Dense()), nk.Dense(), act.ReLU(), nk.Dense())
+
+
+def test_layers_from_plain_data():
+    """from_spec builds the same network as the constructors, and names the bad entry."""
+    from nngp_ntk.layers import from_spec
+
+    spec = [{"layer": "dense", "W_std": 1.5, "b_std": 0.1}, {"layer": "layernorm"}, {"layer": "relu"},
+            {"layer": "residual", "block": [{"layer": "dense", "W_std": 1.4}, {"layer": "erf", "b": 2.0}]},
+            {"layer": "dense", "bias": False}]
+    expected = nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.LayerNorm(), act.ReLU(),
+                             nk.Residual(nk.Dense(W_std=1.4), act.Erf(b=2.0)), nk.Dense(b_std=None))
+    assert nk.Sequential(*from_spec(spec)) == expected
+    with pytest.raises(TypeError, match=r"layers\[3\]\.block\[1\].*Erf"):
+        from_spec(spec[:3] + [{"layer": "residual", "block": [{"layer": "dense"}, {"layer": "erf", "a": "x"}]}])
+    with pytest.raises(TypeError, match=r"layers\[0\].*unexpected keyword"):
+        from_spec([{"layer": "relu", "slope": 1.0}])
+    with pytest.raises(ValueError, match=r"layers\[1\]: unknown layer 'conv'"):
+        from_spec([{"layer": "dense"}, {"layer": "conv"}])
+    with pytest.raises(ValueError, match="b_std or bias"):
+        from_spec([{"layer": "dense", "b_std": 0.1, "bias": False}])

@@ -40,3 +40,14 @@ def test_random_features_refuse_bad_input():
         random_features.random_features("relu", X, 4)
     with pytest.raises(ValueError, match="ridge"):
         random_features.fit_readout(np.ones((3, 2)), np.ones(3), ridge=-1.0)
+
+
+def test_features_of_any_network():
+    """A Sequential's random features equal those of the FullyConnected it stands for."""
+    X = np.random.default_rng(3).standard_normal((7, 4))
+    net = nk.Sequential(nk.Dense(W_std=1.3, b_std=0.2), nk.activations.Erf(), nk.Dense(W_std=1.1, b_std=0.3))
+    same = nk.FullyConnected(depth=1, activation="erf", W_std=[1.3, 1.1], b_std=[0.2, 0.3])
+    np.testing.assert_allclose(random_features.random_features(net, X, width=16, seed=2),
+                               random_features.random_features(same, X, width=16, seed=2))
+    with pytest.raises(ValueError, match="Dense readout"):
+        random_features.random_features(nk.Sequential(nk.Dense(), nk.activations.Erf()), X, width=4)

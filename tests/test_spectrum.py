@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import jax
 import numpy as np
 import pytest
 import scipy.integrate
@@ -55,6 +56,18 @@ def test_kernel_product_matches_the_matrix_with_uneven_row_blocks(net, points):
     np.testing.assert_allclose(product(Q), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
     with pytest.raises(ValueError, match="shape"):
         product(Q[:10])
+
+
+def test_kernel_product_has_the_exact_diagonal():
+    # a ReLU kernel between separately given coinciding float32 points is ~1e-3 off on the diagonal
+    # (arccos at correlation 1 - eps); the product takes the diagonal as net.kernel(X) does
+    net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
+    X = data.normalize_rows(data.center_features(data.mnist(64, seed=0).X)).astype(np.float32)  # 7e-4 without
+    with jax.enable_x64(True):
+        truth = np.asarray(net.kernel(X.astype(np.float64), get="ntk"))
+    columns = spectrum.kernel_product(net, X, "ntk", block_rows=32)(np.eye(64)) * 64
+    np.testing.assert_allclose(np.diag(columns), np.diag(truth), rtol=1e-6)
+    np.testing.assert_allclose(columns, truth, rtol=0, atol=1e-5 * truth.max())
 
 
 def test_randomized_matches_dense_with_vectors(net, points):
@@ -242,13 +255,13 @@ def test_sphere_errors():
 
 @pytest.mark.slow
 def test_randomized_on_mnist_top_k():
-    X = data.normalize_rows(data.center_features(data.mnist(4000, seed=0).X))
+    X = data.normalize_rows(data.center_features(data.mnist(4000, seed=0).X)).astype(np.float32)
     net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
     dense = spectrum.eigenvalues(net, X, kernel="ntk")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fast = spectrum.eigenvalues(net, X, kernel="ntk", top_k=400, method="randomized")
-    np.testing.assert_allclose(fast[:200], dense[:200], rtol=1e-4)  # float32 products: ~1e-5 floor
+    np.testing.assert_allclose(fast[:200], dense[:200], rtol=1e-4)  # float32 products, exact diagonal: ~1e-5
     np.testing.assert_allclose(fast, dense[:400], rtol=1e-2)
     full_fit = spectrum.fit_power_law(dense, window=(10, 200))
     top_fit = spectrum.fit_power_law(fast, n_samples=4000)

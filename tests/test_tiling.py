@@ -52,7 +52,7 @@ def test_out_of_core_rectangular_and_single_kernel(tmp_path):
     net = nk.FullyConnected(depth=1, tile_size=8)
     ntk = net.kernel(x1, x2, get="ntk", out=tmp_path / "k")
     np.testing.assert_array_equal(ntk, net.kernel(x1, x2, get="ntk"))
-    assert sorted(os.listdir(tmp_path / "k")) == ["manifest.json", "ntk.npy"]
+    assert sorted(os.listdir(tmp_path / "k")) == [".lock", "manifest.json", "ntk.npy"]
 
 
 def test_store_refuses_other_inputs_foreign_folders_and_files(tmp_path):
@@ -106,6 +106,7 @@ _KILLABLE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill(tmp_path):
     store = tmp_path / "killed"
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -159,3 +160,59 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path):
     cross = net.kernel(x1, x2, get="ntk")
     for got, expected in [(four["nngp"], k.nngp), (four["ntk"], k.ntk), (four["cross"], cross)]:
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+
+
+_HOLD_LOCK = """
+import sys
+import numpy as np
+from nngp_ntk import tiling
+store = tiling.TileStore(sys.argv[1], ["nngp"], (20, 20), np.float32, key="held")
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+_WRITE = """
+import sys
+import numpy as np
+import nngp_ntk as nk
+x = np.random.default_rng(0).standard_normal((20, 6)).astype(np.float32)
+try:
+    nk.FullyConnected(depth=1, tile_size=8).kernel(x, out=sys.argv[1])
+except ValueError as error:
+    print("refused:", error)
+else:
+    print("written")
+"""
+
+
+def _python(script: str, *args: str, **kwargs) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+    return subprocess.Popen([sys.executable, "-c", script, *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def test_second_writer_is_refused_with_the_holder_pid_and_a_dead_holder_is_taken_over(tmp_path):
+    """Two processes writing the same out folder (no jax.distributed): the second gets a ValueError
+    naming the folder and the PID of the first at once, never a crash on manifest.json.tmp; once
+    the holder is gone (its lock file stays, with its PID) the folder is usable again."""
+    folder = str(tmp_path / "store")
+    holder = _python(_HOLD_LOCK, folder, stdin=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == "locked", holder.stderr.read()
+        second = _python(_WRITE, folder)
+        output, errors = second.communicate(timeout=120)
+        assert second.returncode == 0, errors
+        assert output.startswith("refused:") and folder in output and f"PID {holder.pid}" in output, output
+        assert not os.path.exists(os.path.join(folder, "manifest.json.tmp"))
+    finally:
+        holder.communicate(input="\n", timeout=60)
+    assert open(os.path.join(folder, tiling.LOCK)).read().strip() == str(holder.pid)   # stale, not held
+    x = np.random.default_rng(0).standard_normal((20, 6)).astype(np.float32)
+    with pytest.raises(ValueError, match="different inputs"):   # the holder's store, another key
+        nk.FullyConnected(depth=1, tile_size=8).kernel(x, out=folder)
+    fresh = str(tmp_path / "fresh")
+    third = _python(_WRITE, fresh)
+    assert third.communicate(timeout=120)[0].strip() == "written"
+    net = nk.FullyConnected(depth=1, tile_size=8)
+    np.testing.assert_array_equal(net.kernel(x, out=fresh).ntk, net.kernel(x).ntk)   # same process: lock released
+    np.testing.assert_array_equal(net.kernel(x, out=fresh).ntk, net.kernel(x).ntk)

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from nngp_ntk import __version__
+from nngp_ntk._checks import PrecisionWarning
+from nngp_ntk._checks import KERNEL_NAMES
 from nngp_ntk.cli import config as configs
 from nngp_ntk.cli import experiments, tasks
 from nngp_ntk.cli.config import ConfigError
@@ -65,7 +67,8 @@ def _assignment(text: str) -> tuple[str, Any]:
 
 def _common(parser: argparse.ArgumentParser, plots: bool = True) -> None:
     group = parser.add_argument_group("output and run")
-    group.add_argument("--out", dest="out", metavar="PATH", help="output folder (default results/<task>/)")
+    group.add_argument("--out", dest="out", metavar="PATH",
+                       help="output folder (default results/<task>/; results/<task>-<data>/ on other data)")
     group.add_argument("--seed", dest="seed", type=int, help="seed of all random choices (default 0)")
     group.add_argument("--fast", action="store_true", help="a quick, smaller run (fewer points, sizes, repeats)")
     group.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
@@ -105,11 +108,15 @@ def _network_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _kernel_option(group: argparse._ArgumentGroup, task: str) -> None:
-    group.add_argument("--kernel", dest=f"{task}.kernel", choices=configs.KERNELS, help="ntk (default) or nngp")
+    group.add_argument("--kernel", dest=f"{task}.kernel", choices=KERNEL_NAMES, help="ntk (default) or nngp")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``nngp-ntk`` and its subcommands."""
+    """The argument parser of ``nngp-ntk`` and its subcommands.
+
+    Returns:
+        The ``argparse.ArgumentParser``; option destinations "section.key" are config keys.
+    """
     parser = _Parser(prog=PROG, description="Infinite-width NNGP / NTK kernels, their predictions and "
                                             "scaling-law exponents.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -219,7 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The config table of a subcommand's options (only the options given; defaults come from the schema)."""
+    """The config table of a subcommand's options (only the options given; defaults come from the schema).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The validated config table.
+
+    Raises:
+        ConfigError: a missing or doubly given data source, or an invalid value.
+    """
     raw: dict[str, Any] = {"task": args.command}
     for name, value in vars(args).items():
         if "." not in name or value is None:
@@ -238,7 +255,17 @@ def config_from_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_file(args: argparse.Namespace) -> dict[str, Any]:
-    """The config of ``run``: the file with every --set, and --out / --seed, applied before validation."""
+    """The config of ``run``: the file with every --set, and --out / --seed, applied before validation.
+
+    Args:
+        args: the parsed command line of ``run``.
+
+    Returns:
+        The validated config table.
+
+    Raises:
+        ConfigError: an unreadable file, an unknown key or an invalid value.
+    """
     overrides = dict(args.overrides)
     for top in ("out", "seed"):
         if getattr(args, top) is not None:
@@ -246,12 +273,34 @@ def config_from_file(args: argparse.Namespace) -> dict[str, Any]:
     return configs.load(args.config, overrides)
 
 
-def execute(config: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
-    """Run a validated config; returns the lines to print."""
-    plotting = plots and config["task"] in ("exponents", "regimes", "spectrum")
+def explicit_keys(args: argparse.Namespace) -> set[str]:
+    """The config keys the command line gave ("section.key", or "out" / "seed"): options with a value,
+    and run's --set keys; ``--fast`` leaves them as given."""
+    keys = {top for top in ("out", "seed") if getattr(args, top) is not None}
+    if args.command == "run":
+        return keys | {key for key, _ in args.overrides}
+    return keys | {name for name, value in vars(args).items() if "." in name and value is not None}
+
+
+def execute(table: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
+    """Run a validated config table (as its typed ``Config``).
+
+    Args:
+        table: a validated config table.
+        progress: show progress bars (None: when stderr is a terminal).
+        plots: write the task's figures (needs matplotlib).
+
+    Returns:
+        The lines to print.
+
+    Raises:
+        ConfigError: plots asked for without matplotlib, or bad input met by the task.
+    """
+    config = configs.typed(table)
+    plotting = plots and config.task in ("exponents", "regimes", "spectrum")
     if plotting and importlib.util.find_spec("matplotlib") is None:
         raise ConfigError("plots need matplotlib (the plots extra): pip install 'nngp_ntk[plots]', or pass --no-plots")
-    task = config["task"]
+    task = config.task
     if task == "kernel":
         return tasks.run_kernel(config, progress)
     if task == "regress":
@@ -276,15 +325,34 @@ def _warn_one_line(message, category, filename, lineno, file=None, line=None) ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status (0, or 2 for bad input)."""
+    """Entry point of the ``nngp-ntk`` console script (and of ``python -m nngp_ntk``).
+
+    Args:
+        argv: the arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0, or 2 for bad input (one line on stderr, no traceback).
+
+    Example:
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> np.save(os.path.join(folder, "x.npy"), np.eye(3, dtype=np.float32))
+        >>> main(["kernel", os.path.join(folder, "x.npy"), "--out", os.path.join(folder, "K.npy"), "--quiet"])
+        wrote ...
+        0
+        >>> np.load(os.path.join(folder, "K.npy")).shape
+        (3, 3)
+    """
     args = build_parser().parse_args(argv)
     progress = False if args.quiet else None
     with warnings.catch_warnings():
         warnings.showwarning = _warn_one_line
+        # The command computes in float32 (JAX's default) by design; its data is read as float64.
+        warnings.simplefilter("ignore", PrecisionWarning)
         try:
             config = config_from_file(args) if args.command == "run" else config_from_options(args)
             if args.fast:
-                config = configs.fast(config)
+                config = configs.fast(config, explicit=explicit_keys(args))
             lines = execute(config, progress, plots=not getattr(args, "no_plots", True))
         except (ValueError, TypeError, OSError, np.linalg.LinAlgError) as error:
             print(f"{PROG} {args.command}: error: {_message(error)}", file=sys.stderr)

@@ -5,10 +5,10 @@ network and the task:
 
     task = "exponents"          # exponents | regimes | spectrum | kernel | regress
     seed = 0
-    out = "results/exponents"
+    out = "results/exponents"   # default: results/<task>, or results/<task>-<data> on other data
 
     [data]       source, path, n, dim, pool, center, normalize, targets, label_column
-    [network]    depth, activation, W_std, b_std, parameterization, width
+    [network]    depth, activation, W_std, b_std, parameterization, width; or layers (any network)
     [exponents]  kernel, sizes, repeats, test_size, ridge, widths, window     (one section per task)
 
 Every key has a declared type, range and default (``SCHEMA``; ``nngp-ntk run --help`` lists
@@ -23,16 +23,18 @@ import copy
 import dataclasses
 import numbers
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from nngp_ntk._checks import KERNEL_NAMES
 from nngp_ntk.activations import ACTIVATIONS
+from nngp_ntk.kernels import Sequential
+from nngp_ntk.layers import from_spec
 
 TASKS = ("exponents", "regimes", "spectrum", "kernel", "regress")
 SOURCES = ("mnist", "digits", "sphere", "file")
 TARGETS = ("auto", "labels", "gp")
-KERNELS = ("nngp", "ntk")
 EIGEN_METHODS = ("auto", "dense", "randomized")
 
 
@@ -46,7 +48,7 @@ class Key:
     [minimum, maximum] or ``choices``, and a one-line help text.
 
     kinds: "int", "float", "bool", "str", "ints" (list of ints), "floats" (number or list of
-    numbers), "pair" (two ints).
+    numbers), "pair" (two ints), "layers" (a list of layer tables, ``nngp_ntk.layers.from_spec``).
     """
 
     kind: str
@@ -62,7 +64,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "": {
         "task": Key("str", "exponents", "what to run", choices=TASKS),
         "seed": Key("int", 0, "seed of every random choice (subsets, GP targets, random features)", 0),
-        "out": Key("str", None, "output folder (a .npy file name for a single kernel); default results/<task>/"),
+        "out": Key("str", None, "output folder (a .npy file name for a single kernel); default results/<task>/ "
+                                "on the task's own data, results/<task>-<data>/ on other data"),
     },
     "data": {
         "source": Key("str", None, "dataset: the bundled mnist / digits, uniform points on a sphere, or a file "
@@ -85,9 +88,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "b_std": Key("floats", 0.0, "bias standard deviation (a number or one per layer, depth + 1)", 0.0),
         "parameterization": Key("str", "ntk", "ntk or standard", choices=("ntk", "standard")),
         "width": Key("int", None, "hidden width of the standard parameterization's NTK", 1),
+        "layers": Key("layers", None, "any network instead of depth/activation/...: a list of layer tables, "
+                                      "e.g. [{layer = \"dense\", W_std = 1.5}, {layer = \"relu\"}, {layer = "
+                                      "\"dense\"}] (nngp_ntk.layers.from_spec)"),
     },
     "exponents": {
-        "kernel": Key("str", "ntk", "kernel of the infinitely wide network", choices=KERNELS),
+        "kernel": Key("str", "ntk", "kernel of the infinitely wide network", choices=KERNEL_NAMES),
         "sizes": Key("ints", None, "training-set sizes D of L(D) (default: 100, 200, 400, ... up to n - test_size)",
                      2),
         "widths": Key("ints", None, "random-feature widths P of L(P), fitted on all n - test_size points "
@@ -99,7 +105,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "regimes": {
         "kernel": Key("str", "ntk", "kernel of the teacher and of the infinitely wide student of L(D)",
-                      choices=KERNELS),
+                      choices=KERNEL_NAMES),
         "sizes": Key("ints", [50, 100, 200, 400, 800, 1600], "training-set sizes D of L(D) at infinite width "
                      "(resolution-limited)", 2),
         "widths": Key("ints", [10, 20, 40, 80, 160, 320], "random-feature widths P of L(P) on all training "
@@ -117,7 +123,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "ridge": Key("float", 0.0, "ridge added to the train kernel's (and features') diagonal", 0.0),
     },
     "spectrum": {
-        "kernel": Key("str", "ntk", "kernel whose spectrum is computed", choices=KERNELS),
+        "kernel": Key("str", "ntk", "kernel whose spectrum is computed", choices=KERNEL_NAMES),
         "top_k": Key("int", None, "eigenvalues to compute (default all; needed past 20,000 points)", 1),
         "method": Key("str", "auto", "dense LAPACK or randomized block Krylov", choices=EIGEN_METHODS),
         "window": Key("pair", None, "eigenvalue indices [i_min, i_max] of the power-law fit (default automatic)", 1),
@@ -130,13 +136,153 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "regress": {
         "test_path": Key("str", None, "test data file (default: hold out test_size points of the data)"),
         "test_size": Key("int", 200, "held-out points when there is no test file", 1),
-        "kernel": Key("str", "ntk", "ntk: all layers trained; nngp: only the readout", choices=KERNELS),
+        "kernel": Key("str", "ntk", "ntk: all layers trained; nngp: only the readout", choices=KERNEL_NAMES),
         "t": Key("float", None, "training time (default infinity)", 0.0),
         "ridge": Key("float", 0.0, "ridge added to the train kernel's diagonal", 0.0),
     },
 }
 #: The sections each task reads, beside the top-level keys.
 TASK_SECTIONS = {task: _COMMON_SECTIONS + (task,) for task in TASKS}
+
+
+# ----------------------------------------------------------------------------- the typed form
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """[data] (``SCHEMA["data"]``): where the points come from and how they are preprocessed."""
+
+    source: str
+    path: str | None
+    n: int | None
+    dim: int
+    pool: int | None
+    center: bool
+    normalize: bool
+    targets: str
+    label_column: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """[network]: the keyword arguments of ``nngp_ntk.FullyConnected``, or ``layers`` (any network)."""
+
+    depth: int
+    activation: str
+    W_std: float | list[float]
+    b_std: float | list[float]
+    parameterization: str
+    width: int | None
+    layers: list[dict] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExponentsConfig:
+    """[exponents]: the main job (predicted and measured alpha_D, alpha_P)."""
+
+    kernel: str
+    sizes: list[int] | None
+    widths: list[int] | None
+    repeats: int
+    test_size: int | None
+    ridge: float
+    window: list[int] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class RegimesConfig:
+    """[regimes]: the four scaling regimes, teacher = student."""
+
+    kernel: str
+    sizes: list[int]
+    widths: list[int]
+    fixed_width: int
+    variance_sizes: list[int]
+    fixed_size: int
+    variance_widths: list[int]
+    variance_repeats: int
+    repeats: int
+    test_size: int
+    ridge: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectrumConfig:
+    """[spectrum]: eigenvalues of K/N and their power law."""
+
+    kernel: str
+    top_k: int | None
+    method: str
+    window: list[int] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelConfig:
+    """[kernel]: which kernel to write, in memory or tile by tile."""
+
+    get: str
+    out_of_core: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class RegressConfig:
+    """[regress]: the trained infinite network's predictions on test points."""
+
+    test_path: str | None
+    test_size: int
+    kernel: str
+    t: float | None
+    ridge: float
+
+
+SECTION_TYPES: dict[str, type] = {"data": DataConfig, "network": NetworkConfig, "exponents": ExponentsConfig,
+                                  "regimes": RegimesConfig, "spectrum": SpectrumConfig, "kernel": KernelConfig,
+                                  "regress": RegressConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A validated config in typed form (``typed``): the top-level keys, [data], [network] and the
+    task's own section (the other task sections are None)."""
+
+    task: str
+    seed: int
+    out: str
+    data: DataConfig
+    network: NetworkConfig
+    exponents: ExponentsConfig | None = None
+    regimes: RegimesConfig | None = None
+    spectrum: SpectrumConfig | None = None
+    kernel: KernelConfig | None = None
+    regress: RegressConfig | None = None
+
+    @property
+    def section(self) -> ExponentsConfig | RegimesConfig | SpectrumConfig | KernelConfig | RegressConfig:
+        """The task's own section."""
+        return getattr(self, self.task)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The config table again (what ``validate`` returned), e.g. to record beside results."""
+        table = {"task": self.task, "seed": self.seed, "out": self.out}
+        table.update({name: dataclasses.asdict(getattr(self, name)) for name in TASK_SECTIONS[self.task]})
+        return table
+
+
+def typed(config: Mapping[str, Any]) -> Config:
+    """The ``Config`` of a validated config table (``validate``, ``load`` or ``fast``).
+
+    Args:
+        config: a validated config table.
+
+    Returns:
+        The typed ``Config``.
+
+    Example:
+        >>> config = typed(validate({"task": "spectrum", "data": {"source": "digits"}}))
+        >>> config.task, config.data.source, config.network.depth
+        ('spectrum', 'digits', 3)
+    """
+    sections = {name: SECTION_TYPES[name](**config[name]) for name in TASK_SECTIONS[config["task"]]}
+    return Config(task=config["task"], seed=config["seed"], out=config["out"], **sections)
 
 
 def _where(section: str, name: str) -> str:
@@ -161,6 +307,12 @@ def _check_value(section: str, name: str, key: Key, value: Any) -> Any:
 
     if key.kind in ("int", "float"):
         return number(value, key.kind == "int")
+    if key.kind == "layers":
+        try:
+            Sequential(*from_spec(value, where))
+        except (TypeError, ValueError) as error:
+            raise ConfigError(str(error)) from None
+        return copy.deepcopy(list(value))
     if key.kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
@@ -214,6 +366,11 @@ def _check_consistency(config: dict[str, Any]) -> None:
         raise ConfigError("regress fits the data's own labels: data.targets must be \"auto\" or \"labels\"")
     if task == "regimes" and data["targets"] == "labels":
         raise ConfigError("regimes is a teacher-student experiment: data.targets must be \"auto\" or \"gp\"")
+    if network["layers"] is not None:
+        given = [name for name, key in SCHEMA["network"].items() if name != "layers" and network[name] != key.default]
+        if given:
+            raise ConfigError(f"network.layers describes the whole network; network.{given[0]} cannot be given "
+                              "with it (put it in the layer tables)")
     depth = network["depth"]
     for name in ("W_std", "b_std"):
         value = network[name]
@@ -232,9 +389,42 @@ def _check_consistency(config: dict[str, Any]) -> None:
             raise ConfigError("regimes.fixed_size must be below the smallest of regimes.variance_widths (D << P)")
 
 
+def default_out(task: str, source: str, path: str | None = None) -> str:
+    """The output folder when none is given: results/<task> on the task's own data (MNIST; the sphere
+    for regimes), else results/<task>-<data> (the dataset, or the data file's name), so that runs on
+    other data never write into the main job's folder.
+
+    Example:
+        >>> default_out("exponents", "mnist"), default_out("exponents", "digits"), default_out("kernel", "file", "x.npy")
+        ('results/exponents', 'results/exponents-digits', 'results/kernel-x')
+    """
+    own = "sphere" if task == "regimes" else "mnist"
+    if source == own:
+        return f"results/{task}"
+    return f"results/{task}-{Path(path).stem if source == 'file' and path else source}"
+
+
 def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A complete config (every key of the task's sections present, defaults filled in) from a
-    partial one, or ConfigError naming the first bad section, key or value."""
+    """A complete config from a partial one: every key of the task's sections present, defaults filled in.
+
+    Args:
+        raw: a config table (as read from TOML): top-level keys and sections.
+
+    Returns:
+        The complete config table.
+
+    Raises:
+        ConfigError: naming the first bad section, key or value.
+
+    Example:
+        >>> config = validate({"task": "exponents", "network": {"depth": 2}})
+        >>> config["out"], config["data"]["source"], config["network"]["depth"]
+        ('results/exponents', 'mnist', 2)
+        >>> validate({"task": "exponents", "network": {"depht": 2}})
+        Traceback (most recent call last):
+        ...
+        nngp_ntk.cli.config.ConfigError: unknown key 'network.depht' in section [network]; valid keys: ...
+    """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"a config must be a table, got {type(raw).__name__}")
     for name, value in raw.items():
@@ -249,11 +439,12 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
                               f"{', '.join(sections)}")
     for section in sections:
         config[section] = _check_table(section, raw.get(section, {}), SCHEMA[section])
-    if config["out"] is None:
-        config["out"] = f"results/{config['task']}"
     data = config["data"]
+    default_source = "sphere" if config["task"] == "regimes" else "mnist"
     if data["source"] is None:
-        data["source"] = "file" if data["path"] else "sphere" if config["task"] == "regimes" else "mnist"
+        data["source"] = "file" if data["path"] else default_source
+    if config["out"] is None:
+        config["out"] = default_out(config["task"], data["source"], data["path"])
     if data["n"] is None and data["source"] == "sphere":
         data["n"] = 2000
     as_given = data["source"] == "sphere" or config["task"] == "kernel"
@@ -276,9 +467,30 @@ def _set(raw: dict[str, Any], key: str, value: Any) -> None:
 
 
 def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Read a TOML config file (tomllib), apply ``overrides`` ({"network.depth": 5, "out": ...}),
-    and ``validate`` it. A relative data path that exists beside the config file (and not in the
-    working folder) is taken from beside the config file."""
+    """Read a TOML config file (tomllib), apply ``overrides``, and ``validate`` it.
+
+    A relative data path that exists beside the config file (and not in the working folder) is taken
+    from beside the config file.
+
+    Args:
+        path: the TOML file.
+        overrides: {"section.key": value} (or {"key": value} at the top level), e.g.
+            {"network.depth": 5, "out": "results/deep"}.
+
+    Returns:
+        The validated config table.
+
+    Raises:
+        ConfigError: a missing or unreadable file, invalid TOML, or as ``validate``.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.toml")
+        >>> with open(path, "w") as file:
+        ...     _ = file.write('task = "regimes"\\n[network]\\ndepth = 2\\n')
+        >>> load(path, {"network.depth": 4})["network"]["depth"]
+        4
+    """
     path = Path(path)
     try:
         with open(path, "rb") as handle:
@@ -320,45 +532,70 @@ def _small(values: list[int] | None, limit: int, keep: int) -> list[int] | None:
     return _shrink(fitting, keep) if len(fitting) >= keep else None
 
 
-def fast(config: dict[str, Any]) -> dict[str, Any]:
-    """A smaller version of a validated config for a quick check (``--fast``): at most 400 points
-    (500 for ``exponents`` and ``regimes``, whose predictions see only the points beside the test
-    set), 80 of them for testing, the small end of the sizes and widths, two repeats; the same code
-    paths."""
+def fast(config: dict[str, Any], explicit: Collection[str] = ()) -> dict[str, Any]:
+    """A smaller version of a validated config for a quick check (``--fast``).
+
+    At most 400 points (500 for ``exponents`` and ``regimes``, whose predictions see only the points
+    beside the test set), 80 of them for testing, the small end of the sizes and widths, two repeats;
+    the same code paths. Keys in ``explicit`` ("section.key", or "key" at the top level: what the
+    command line gave) keep their values: an explicit argument always wins, and one the smaller run
+    cannot honour is refused where it would be without ``--fast``.
+
+    Args:
+        config: a validated config table.
+        explicit: keys the command line gave.
+
+    Returns:
+        The smaller config table (a copy).
+
+    Example:
+        >>> config = validate({"task": "exponents"})
+        >>> fast(config)["data"]["n"], fast(config, explicit={"data.n"})["data"]["n"] == config["data"]["n"]
+        (500, True)
+    """
     config = copy.deepcopy(config)
-    data, task = config["data"], config["task"]
+    task = config["task"]
     most = 500 if task in ("exponents", "regimes") else 400
-    data["n"] = min(data["n"] or most, most)
+    changes: dict[str, Any] = {"data.n": min(config["data"]["n"] or most, most)}
+    n = changes["data.n"] if "data.n" not in explicit else config["data"]["n"]
+    section = config.get(task, {})
     if task == "exponents":
-        section = config[task]
-        section["test_size"] = min(section["test_size"] or 80, 80)
-        section["sizes"] = _small(section["sizes"], data["n"] - section["test_size"], 4)
+        test_size = section["test_size"] if "exponents.test_size" in explicit else min(section["test_size"] or 80, 80)
+        changes.update({"exponents.test_size": test_size, "exponents.repeats": min(section["repeats"], 2),
+                        "exponents.window": None})
+        if n is not None:
+            changes["exponents.sizes"] = _small(section["sizes"], n - test_size, 4)
         if section["widths"] != []:
-            section["widths"] = _small(section["widths"], 40, 3) or [10, 20, 40]
-        section["repeats"] = min(section["repeats"], 2)
-        section["window"] = None
+            changes["exponents.widths"] = _small(section["widths"], 40, 3) or [10, 20, 40]
     elif task == "regimes":
-        section = config[task]
-        section["test_size"] = min(section["test_size"], 100)
-        section["sizes"] = [40, 80, 160, 280]
-        section["widths"] = [10, 20, 40]
-        section["fixed_width"] = min(section["fixed_width"], 10)
-        section["variance_sizes"] = [40, 80, 160, 280]
-        section["fixed_size"] = min(section["fixed_size"], 20)
-        section["variance_widths"] = [60, 120, 240, 480]
-        section["repeats"] = min(section["repeats"], 2)
-        section["variance_repeats"] = min(section["variance_repeats"], 2)
+        changes.update({"regimes.test_size": min(section["test_size"], 100), "regimes.sizes": [40, 80, 160, 280],
+                        "regimes.widths": [10, 20, 40], "regimes.fixed_width": min(section["fixed_width"], 10),
+                        "regimes.variance_sizes": [40, 80, 160, 280],
+                        "regimes.fixed_size": min(section["fixed_size"], 20),
+                        "regimes.variance_widths": [60, 120, 240, 480], "regimes.repeats": min(section["repeats"], 2),
+                        "regimes.variance_repeats": min(section["variance_repeats"], 2)})
     elif task == "spectrum":
-        config[task]["window"] = None
-        if config[task]["top_k"] is not None:
-            config[task]["top_k"] = min(config[task]["top_k"], data["n"])
+        changes["spectrum.window"] = None
+        if section["top_k"] is not None and n is not None:
+            changes["spectrum.top_k"] = min(section["top_k"], n)
     elif task == "regress":
-        config[task]["test_size"] = min(config[task]["test_size"], 100)
+        changes["regress.test_size"] = min(section["test_size"], 100)
+    for key, value in changes.items():
+        if key not in explicit:
+            _set(config, key, value)
     return config
 
 
 def describe() -> str:
-    """Every section and key with its type, default and help (for ``nngp-ntk run --help``)."""
+    """Every section and key with its type, default and help (for ``nngp-ntk run --help``).
+
+    Returns:
+        The text, one line per key.
+
+    Example:
+        >>> describe().splitlines()[0]
+        'top-level keys:'
+    """
     lines = []
     for section, keys in SCHEMA.items():
         lines.append("top-level keys:" if not section else f"[{section}]")

@@ -7,12 +7,12 @@ The experiments::
           predicted  alpha_D, alpha_P, and the operator's alpha_K (lambda_i ~ i^-(1 + alpha_K)) and the
                      labels' beta (v_i^2 ~ i^-(1 + beta)) at the indices the sizes resolve, read off the
                      eigenlearning curves (``predict_exponents``; alpha_P from the NNGP, the kernel of
-                     random-feature models, with their finite training set); the raw sample spectrum's
-                     power-law fit beside them;
-          (both from the training pool only, points and labels: the "anchored" prediction uses the
-                     labels' leave-one-out error on it, the "spectrum only" one only its spectrum and the
+                     random-feature models, with their finite training set); alpha_K_sample, the
+                     power-law fit of the raw sample eigenvalues of K/N, beside them; all from the
+                     training pool only, points and labels: the "anchored" prediction uses the labels'
+                     leave-one-out error on it, the "spectrum only" one only its spectrum and the
                      labels' projections; the measured curves are tested on the other points, a fixed
-                     test set)
+                     test set;
           measured   alpha_D of L(D) ~ D^-alpha_D, kernel regression on D training points
                      (``scaling.learning_curve``), and alpha_P of L(P) ~ P^-alpha_P, random-feature models of
                      width P with the readout fitted on all training points (``scaling.model_curve``);
@@ -36,7 +36,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nngp_ntk import data, scaling
-from nngp_ntk.cli.config import ConfigError
+from nngp_ntk.cli.config import Config, ConfigError
 from nngp_ntk.cli.text import UNRELIABLE, interval
 from nngp_ntk.prediction import Exponents, predict_exponents
 from nngp_ntk.cli.tasks import Output, build_network, describe_run, load_problem
@@ -67,9 +67,26 @@ class Stages:
 
 
 def default_split(n_points: int, test_size: int | None, sizes: list[int] | None) -> tuple[int, list[int]]:
-    """(test_size, sizes): the library's defaults (``data.held_out_count``: a quarter of the points, at
-    most 1000, held out; ``data.default_sizes``: 100, 200, 400, ... up to the training pool) where
-    not given, and ConfigError for sizes beyond the pool."""
+    """(test_size, sizes) with the library's defaults where not given.
+
+    ``data.held_out_count``: a quarter of the points, at most 1000, held out; ``data.default_sizes``:
+    100, 200, 400, ... up to the training pool.
+
+    Args:
+        n_points: N, the number of points.
+        test_size: held-out points, or None for the default.
+        sizes: training-set sizes D, or None for the default.
+
+    Returns:
+        (test_size, sizes).
+
+    Raises:
+        ConfigError: a test_size that leaves fewer than 3 training points, or sizes beyond the pool.
+
+    Example:
+        >>> default_split(5000, None, None)
+        (1000, [100, 200, 400, 800, 1600, 3200])
+    """
     if test_size is not None and test_size >= n_points - 2:
         raise ConfigError(f"test_size = {test_size} leaves {n_points - test_size} training points of {n_points}")
     test_size = data.held_out_count(n_points, test_size)
@@ -96,7 +113,10 @@ def _measured_plot(curve: scaling.Curve, name: str, label: str):
     measured = f"measured, $\\alpha_{name}$ = {interval(curve.alpha, curve.ci)}"
     if not curve.fit.reliable:          # no line where the fit says nothing
         return plots.Curve(curve.x, curve.losses, errors, measured)
-    return plots.Curve(curve.x, curve.losses, errors, measured, curve.x, curve.fit(curve.x), f"fit {label}")
+    low, high = curve.fit.window
+    inside = curve.x[(curve.x >= low) & (curve.x <= high)]
+    return plots.Curve(curve.x, curve.losses, errors, measured, inside, curve.fit(inside),
+                       f"fit {label} on {name} = {low:.0f}..{high:.0f}")
 
 
 def _predicted_plot(x: np.ndarray, losses: np.ndarray, name: str, alpha: float, ci: Sequence[float]):
@@ -108,42 +128,54 @@ def _predicted_plot(x: np.ndarray, losses: np.ndarray, name: str, alpha: float, 
 
 # ----------------------------------------------------------------------------- exponents
 
-def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
-    """The main job (module docstring); returns the table to print."""
+def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[str]:
+    """The main job (module docstring): predicted and measured exponents, exponents.json and figures.
+
+    Args:
+        config: a typed config of task "exponents".
+        progress: show progress bars (None: when stderr is a terminal).
+        plots: write spectrum.png, learning_curve.png and model_curve.png.
+
+    Returns:
+        The table to print.
+
+    Raises:
+        ConfigError: sizes beyond the training pool, or bad data.
+    """
     start = time.perf_counter()
-    section, seed = config["exponents"], config["seed"]
+    section, seed = config.exponents, config.seed
     net = build_network(config)
-    output = Output(config["out"])
-    with_model = section["widths"] is None or len(section["widths"]) > 0
+    output = Output(config.out)
+    with_model = section.widths is None or len(section.widths) > 0
     names = ["loading data", "spectrum and predicted L(D)", "spectrum-only L(D)", "measured L(D)"]
     names += ["measured L(P)", "predicted L(P)"] if with_model else []
     names += ["plots"] if plots else []
     stages = Stages(names, progress)
     problem = load_problem(config)
-    X, Y, kernel = problem.X, problem.Y, section["kernel"]
-    test_size, sizes = default_split(len(X), section["test_size"], section["sizes"])
+    X, Y, kernel = problem.X, problem.Y, section.kernel
+    test_size, sizes = default_split(len(X), section.test_size, section.sizes)
     test, train = scaling.holdout_split(len(X), test_size, seed)
     pool = len(train)
     stages.done()
     # The predictions see the training pool only (its points and labels), never the test points.
-    predicted = predict_exponents(net, X[train], Y[train], kernel=kernel, sizes=sizes, ridge=section["ridge"],
-                                  window=section["window"], method="auto")
+    predicted = predict_exponents(net, X[train], Y[train], kernel=kernel, sizes=sizes, ridge=section.ridge,
+                                  window=section.window, method="auto")
     stages.done()
-    spectrum_only = predict_exponents(net, X[train], Y[train], kernel=kernel, sizes=sizes, ridge=section["ridge"],
-                                      window=section["window"],
+    spectrum_only = predict_exponents(net, X[train], Y[train], kernel=kernel, sizes=sizes, ridge=section.ridge,
+                                      window=section.window,
                                       method="renormalized" if max(sizes) < pool else "extrapolated")
     stages.done()
-    measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel=kernel, ridge=section["ridge"],
-                                      repeats=section["repeats"], seed=seed, test=test)
+    measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel=kernel, ridge=section.ridge,
+                                      repeats=section.repeats, seed=seed, test=test)
     stages.done()
     model = model_prediction = None
     if with_model:
-        model = scaling.model_curve(net, X, Y, widths=section["widths"], train_size=pool, ridge=section["ridge"],
-                                    repeats=section["repeats"], seed=seed, test=test)
+        model = scaling.model_curve(net, X, Y, widths=section.widths, train_size=pool, ridge=section.ridge,
+                                    repeats=section.repeats, seed=seed, test=test)
         stages.done()
         model_prediction = predict_exponents(net, X[train], Y[train], kernel="nngp",
-                                             sizes=model.widths.astype(np.int64), ridge=section["ridge"],
-                                             train_size=pool, window=section["window"])
+                                             sizes=model.widths.astype(np.int64), ridge=section.ridge,
+                                             train_size=pool, window=section.window)
         stages.done()
 
     result = {
@@ -155,7 +187,7 @@ def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) ->
                      "learning_curve": _curve_json(measured),
                      "model_curve": None if model is None else _curve_json(model),
                      "n_points": len(X), "test_size": test_size, "train_size": pool},
-        "config": config,
+        "config": config.as_dict(),
     }
     written = ["exponents.json"]
     if plots:
@@ -170,7 +202,8 @@ def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) ->
 
 ANCHORED = ("anchored: the training pool's points and labels; the spectrum of its kernel, the labels' projections "
             "and their exact leave-one-out error (method leave-one-out; extrapolated when a size reaches the pool); "
-            "alpha_P from the NNGP spectrum and the labels' projections (D <-> P duality)")
+            "alpha_P from the NNGP spectrum and the labels' projections (model_method: the leave-one-out "
+            "random-feature theory, or the D <-> P duality)")
 SPECTRUM_ONLY = ("spectrum only: the training pool's kernel spectrum and the labels' projections on its "
                  "eigenvectors, no leave-one-out anchor (method renormalized; extrapolated when a size reaches the pool)")
 
@@ -186,51 +219,55 @@ def _spectrum_only_json(predicted: Exponents) -> dict[str, Any]:
 def _predicted_json(predicted: Exponents, model: Exponents | None) -> dict[str, Any]:
     return {"inputs": ANCHORED, "alpha_K": predicted.alpha_K, "alpha_K_ci": list(predicted.ci["alpha_K"]),
             "beta": predicted.beta, "beta_ci": list(predicted.ci["beta"]),
-            "alpha_K_sample": predicted.fit.alpha_K, "alpha_K_sample_ci": list(predicted.fit.ci),
+            "alpha_K_sample": predicted.sample_fit.alpha, "alpha_K_sample_ci": list(predicted.sample_fit.ci),
+            "alpha_K_sample_reason": predicted.sample_fit.reason or None,
             "alpha_D": predicted.alpha_D, "alpha_D_ci": list(predicted.ci["alpha_D"]),
             "alpha_P": None if model is None else model.alpha_P,
             "alpha_P_ci": None if model is None else list(model.ci["alpha_P"]),
             "alpha_K_nngp": None if model is None else model.alpha_K,
             "alpha_K_nngp_ci": None if model is None else list(model.ci["alpha_K"]),
-            "window": list(predicted.fit.window), "method": predicted.method, "kernel": predicted.kernel,
+            "window": list(predicted.sample_fit.window), "method": predicted.method, "kernel": predicted.kernel,
             "sizes": predicted.sizes, "losses": predicted.losses,
             "widths": None if model is None else model.widths,
-            "model_losses": None if model is None else model.model_losses}
+            "model_losses": None if model is None else model.model_losses,
+            "model_method": None if model is None else model.model_method}
 
 
-def _exponent_table(config: dict[str, Any], predicted: Exponents, spectrum_only: Exponents, measured: scaling.Curve,
+def _exponent_table(config: Config, predicted: Exponents, spectrum_only: Exponents, measured: scaling.Curve,
                     model_prediction: Exponents | None, model: scaling.Curve | None, n_points: int,
                     pool: int) -> list[str]:
-    window, sizes = predicted.fit.window, predicted.sizes
+    window, sizes = predicted.sample_fit.window, predicted.sizes
     resolved = f"i ~ {sizes[0]:.0f}..{sizes[-1]:.0f}"
-    rows = [(f"alpha_K   operator, {resolved}", interval(predicted.alpha_K, predicted.ci["alpha_K"]), ""),
-            (f"alpha_K   sample fit, i = {window[0]}..{window[1]}",
-             interval(predicted.fit.alpha_K, predicted.fit.ci), ""),
-            (f"beta      targets, {resolved}", interval(predicted.beta, predicted.ci["beta"]), ""),
-            (f"alpha_D   D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}, anchored",
+    rows = [(f"alpha_K         operator, {resolved}", interval(predicted.alpha_K, predicted.ci["alpha_K"]), ""),
+            (f"alpha_K_sample  K/N, i = {window[0]}..{window[1]}",
+             interval(predicted.sample_fit.alpha, predicted.sample_fit.ci), ""),
+            (f"beta            targets, {resolved}", interval(predicted.beta, predicted.ci["beta"]), ""),
+            (f"alpha_D         D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}, anchored",
              interval(predicted.alpha_D, predicted.ci["alpha_D"]), interval(measured.alpha, measured.ci)),
-            ("alpha_D   spectrum only", interval(spectrum_only.alpha_D, spectrum_only.ci["alpha_D"]), "")]
+            ("alpha_D         spectrum only", interval(spectrum_only.alpha_D, spectrum_only.ci["alpha_D"]), "")]
     if model is not None:
-        rows.append((f"alpha_P   P = {model.x[0]:.0f}..{model.x[-1]:.0f}, D = {pool}",
+        rows.append((f"alpha_P         P = {model.x[0]:.0f}..{model.x[-1]:.0f}, D = {pool}",
                      interval(model_prediction.alpha_P, model_prediction.ci["alpha_P"]),
                      interval(model.alpha, model.ci)))
     lines = [f"{describe_run(config)}, {n_points} points: predicted from the {pool} training points, "
              f"measured on the {n_points - pool} others",
-             f"{'':<36} {'predicted':<24} measured"]
-    lines += [f"{name:<36} {left:<24} {right:<24}".rstrip() for name, left, right in rows]
-    fitted = [("alpha_K sample fit", predicted.fit), ("measured alpha_D", measured.fit)]
+             f"{'':<42} {'predicted':<24} measured"]
+    lines += [f"{name:<42} {left:<24} {right:<24}".rstrip() for name, left, right in rows]
+    fitted = [("alpha_K_sample", predicted.sample_fit), ("measured alpha_D", measured.fit)]
     fitted += [] if model is None else [("measured alpha_P", model.fit)]
     return lines + [f"{name}: {UNRELIABLE}, {fit.reason}" for name, fit in fitted if fit.reason]
 
 
-def _exponent_figures(output: Output, config: dict[str, Any], values: np.ndarray, predicted: Exponents,
+def _exponent_figures(output: Output, config: Config, values: np.ndarray, predicted: Exponents,
                       measured: scaling.Curve, model_prediction: Exponents | None,
                       model: scaling.Curve | None) -> list[str]:
     from nngp_ntk.cli import plots
 
-    title = describe_run(config)
+    title, sizes = describe_run(config), predicted.sizes
     figures: dict[str, Callable] = {
-        "spectrum.png": lambda path: plots.spectrum_figure(path, values, predicted.fit, title=title),
+        "spectrum.png": lambda path: plots.spectrum_figure(path, values, predicted.sample_fit, title=title,
+                                                           operator=(predicted.alpha_K, predicted.ci["alpha_K"],
+                                                                     (sizes[0], sizes[-1]))),
         "learning_curve.png": lambda path: plots.curve_figure(
             path, [_measured_plot(measured, "D", "$D^{-\\alpha_D}$"),
                    _predicted_plot(predicted.sizes, predicted.losses, "D", predicted.alpha_D,
@@ -250,40 +287,51 @@ def _exponent_figures(output: Output, config: dict[str, Any], values: np.ndarray
 
 # ----------------------------------------------------------------------------- regimes
 
-def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
-    """The four regimes (module docstring); returns the table to print."""
+def run_regimes(config: Config, progress: bool | None, plots: bool) -> list[str]:
+    """The four regimes (module docstring): regimes.json and regimes.png.
+
+    Args:
+        config: a typed config of task "regimes".
+        progress: show progress bars (None: when stderr is a terminal).
+        plots: write regimes.png.
+
+    Returns:
+        The table to print.
+
+    Raises:
+        ConfigError: too few points for the sizes and the test set.
+    """
     start = time.perf_counter()
-    section, seed = config["regimes"], config["seed"]
+    section, seed = config.regimes, config.seed
     net = build_network(config)
-    output = Output(config["out"])
+    output = Output(config.out)
     names = ["loading data", "resolution-limited in D", "resolution-limited in P", "variance-limited in D",
              "variance-limited in P"] + (["plots"] if plots else [])
     stages = Stages(names, progress)
     X = load_problem(config).X
-    kernel, test_size, repeats = section["kernel"], section["test_size"], section["repeats"]
+    kernel, test_size, repeats = section.kernel, section.test_size, section.repeats
     pool = len(X) - test_size
-    if pool < max(section["sizes"][-1], section["variance_sizes"][-1], section["fixed_size"]):
+    if pool < max(section.sizes[-1], section.variance_sizes[-1], section.fixed_size):
         raise ConfigError(f"regimes needs more than max(sizes, variance_sizes, fixed_size) training points beside "
                           f"test_size = {test_size}; data.n = {len(X)} leaves {pool}")
-    common = dict(test_size=test_size, ridge=section["ridge"], repeats=repeats, seed=seed)
+    common = dict(test_size=test_size, ridge=section.ridge, repeats=repeats, seed=seed)
     test, train = scaling.holdout_split(len(X), test_size, seed)
-    fixed = dict(ridge=section["ridge"], repeats=repeats, seed=seed, test=test)
+    fixed = dict(ridge=section.ridge, repeats=repeats, seed=seed, test=test)
     stages.done()
     # The predictions see the training pool only; the resolution-limited curves are tested on the others.
-    data_curve = scaling.learning_curve(net, X, None, sizes=section["sizes"], kernel=kernel, **fixed)
-    data_theory = predict_exponents(net, X[train], None, kernel=kernel, sizes=section["sizes"],
-                                    ridge=section["ridge"])
+    data_curve = scaling.learning_curve(net, X, None, sizes=section.sizes, kernel=kernel, **fixed)
+    data_theory = predict_exponents(net, X[train], None, kernel=kernel, sizes=section.sizes, ridge=section.ridge)
     stages.done()
-    model_curve = scaling.model_curve(net, X, None, widths=section["widths"], train_size=pool, **fixed)
-    model_theory = predict_exponents(net, X[train], None, kernel="nngp", sizes=section["widths"],
-                                     ridge=section["ridge"], train_size=pool)
+    model_curve = scaling.model_curve(net, X, None, widths=section.widths, train_size=pool, **fixed)
+    model_theory = predict_exponents(net, X[train], None, kernel="nngp", sizes=section.widths,
+                                     ridge=section.ridge, train_size=pool)
     stages.done()
-    variance = dict(common, repeats=section["variance_repeats"])
-    data_variance = scaling.variance_limited_data(net, X, None, width=section["fixed_width"],
-                                                  sizes=section["variance_sizes"], **variance)
+    variance = dict(common, repeats=section.variance_repeats)
+    data_variance = scaling.variance_limited_data(net, X, None, width=section.fixed_width,
+                                                  sizes=section.variance_sizes, **variance)
     stages.done()
-    width_variance = scaling.variance_limited_width(net, X, None, size=section["fixed_size"],
-                                                    widths=section["variance_widths"], **variance)
+    width_variance = scaling.variance_limited_width(net, X, None, size=section.fixed_size,
+                                                    widths=section.variance_widths, **variance)
     stages.done()
     regimes = {
         "resolution_limited_D": {**_curve_json(data_curve), "predicted": data_theory.alpha_D,
@@ -293,8 +341,8 @@ def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> l
                                  "predicted_ci": list(model_theory.ci["alpha_P"]),
                                  "alpha_K": model_theory.alpha_K, "predicted_losses": model_theory.model_losses,
                                  "train_size": pool},
-        "variance_limited_D": {**_offset_json(data_variance), "predicted": 1.0, "width": section["fixed_width"]},
-        "variance_limited_P": {**_offset_json(width_variance), "predicted": 1.0, "train_size": section["fixed_size"]},
+        "variance_limited_D": {**_offset_json(data_variance), "predicted": 1.0, "width": section.fixed_width},
+        "variance_limited_P": {**_offset_json(width_variance), "predicted": 1.0, "train_size": section.fixed_size},
     }
     written = ["regimes.json"]
     if plots:
@@ -304,14 +352,14 @@ def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> l
         written.append("regimes.png")
         stages.done()
     seconds = round(time.perf_counter() - start, 1)
-    output.json("regimes.json", {"regimes": regimes, "config": config, "seconds": seconds,
+    output.json("regimes.json", {"regimes": regimes, "config": config.as_dict(), "seconds": seconds,
                                  "stage_seconds": stages.seconds})
     lines = [f"{describe_run(config)}, {len(X)} points, teacher = student",
              f"{'regime':<44} {'predicted':<24} measured"]
     labels = {"resolution_limited_D": "resolution-limited in D (width inf)",
               "resolution_limited_P": f"resolution-limited in P (D = {pool})",
-              "variance_limited_D": f"variance-limited in D (P = {section['fixed_width']})",
-              "variance_limited_P": f"variance-limited in P (D = {section['fixed_size']})"}
+              "variance_limited_D": f"variance-limited in D (P = {section.fixed_width})",
+              "variance_limited_P": f"variance-limited in P (D = {section.fixed_size})"}
     notes = []
     for key, label in labels.items():
         entry = regimes[key]
@@ -342,12 +390,12 @@ def _excess_plot(curve: scaling.OffsetCurve, name: str):
                        f"fit $c\\,{name}^{{-\\alpha}}$")
 
 
-def _regimes_figure(path, config: dict[str, Any], pool: int, data_curve: scaling.Curve, data_theory: Exponents,
+def _regimes_figure(path, config: Config, pool: int, data_curve: scaling.Curve, data_theory: Exponents,
                     model_curve: scaling.Curve, model_theory: Exponents, data_variance: scaling.OffsetCurve,
                     width_variance: scaling.OffsetCurve) -> None:
     from nngp_ntk.cli import plots
 
-    section = config["regimes"]
+    section = config.regimes
     panels = [
         ("resolution-limited in D (infinite width)", "training-set size D",
          [_measured_plot(data_curve, "D", "$D^{-\\alpha_D}$"),
@@ -357,9 +405,9 @@ def _regimes_figure(path, config: dict[str, Any], pool: int, data_curve: scaling
          [_measured_plot(model_curve, "P", "$P^{-\\alpha_P}$"),
           _predicted_plot(model_theory.widths, model_theory.model_losses, "P", model_theory.alpha_P,
                           model_theory.ci["alpha_P"])]),
-        (f"variance-limited in D (P = {section['fixed_width']})", "training-set size D",
+        (f"variance-limited in D (P = {section.fixed_width})", "training-set size D",
          [_excess_plot(data_variance, "D")]),
-        (f"variance-limited in P (D = {section['fixed_size']})", "random features P",
+        (f"variance-limited in P (D = {section.fixed_size})", "random features P",
          [_excess_plot(width_variance, "P")]),
     ]
     plots.panels_figure(path, panels, title=f"four scaling regimes: {describe_run(config)}, teacher = student")
