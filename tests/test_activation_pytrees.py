@@ -84,7 +84,8 @@ def test_grad_with_respect_to_parameters_matches_central_differences(activation,
         minus[i] -= step
         difference = (_loss(jax.tree_util.tree_unflatten(structure, plus))
                       - _loss(jax.tree_util.tree_unflatten(structure, minus))) / (2 * step)
-        assert gradient[i] == pytest.approx(float(difference), rel=1e-7, abs=1e-8), f"{type(activation).__name__} leaf {i}"
+        name = type(activation).__name__
+        assert gradient[i] == pytest.approx(float(difference), rel=1e-7, abs=1e-8), f"{name} leaf {i}"
 
 
 @pytest.mark.usefixtures("x64")

@@ -3,9 +3,10 @@ configs/ (in fast mode), the files they write checked against the library, and e
 input answered with one line on stderr and exit status 2.
 
 A subprocess pays a few seconds to import JAX and compile, so the successful runs share one
-subprocess (``batch``), which calls the console script's entry point ``nngp_ntk.cli:main`` once per
-command line and reports exit status, stdout and stderr of each; ``python -m nngp_ntk.cli`` runs on
-its own once, for a refusal. The other refusals run in-process through ``cli.main``.
+subprocess (``batch``; the longer ones another, ``slow_batch``, under ``-m slow``), which calls the
+console script's entry point ``nngp_ntk.cli:main`` once per command line and reports exit status,
+stdout and stderr of each; ``python -m nngp_ntk.cli`` runs on its own once, for a refusal. The
+other refusals run in-process through ``cli.main``.
 """
 
 from __future__ import annotations
@@ -115,17 +116,33 @@ def command_lines(files, out):
     }
 
 
-@pytest.fixture(scope="module")
-def batch(files, tmp_path_factory):
-    """Every successful run in one subprocess: {name: (stdout, output folder)}; asserts exit status 0
-    and an empty stderr (no warnings, no progress bars off a terminal)."""
-    out = tmp_path_factory.mktemp("out")
-    runs = {name: [str(a) for a in argv] for name, argv in command_lines(files, out).items()}
+#: The longer runs: the other configs in fast mode, checked with ``-m slow`` (the main job's config
+#: and every subcommand stay in the default run).
+SLOW_RUNS = ("digits_erf_nngp", "cifar10_pooled", "sphere_teacher_student")
+
+
+def run_batch(files, out, slow: bool) -> dict:
+    """The successful runs (the slow ones, or the others) in one subprocess: {"out": folder, "reports":
+    {name: status, stdout, stderr, seconds}}."""
+    runs = {name: [str(a) for a in argv] for name, argv in command_lines(files, out).items()
+            if (name in SLOW_RUNS) == slow}
     process = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(runs), capture_output=True, text=True,
                              env=environment(), timeout=900)
     assert process.returncode == 0, process.stderr
-    reports = json.loads(process.stdout)
-    return {"out": out, "reports": reports}
+    return {"out": out, "reports": json.loads(process.stdout)}
+
+
+@pytest.fixture(scope="module")
+def batch(files, tmp_path_factory):
+    """Every successful run but SLOW_RUNS, in one subprocess; ``report`` asserts exit status 0 and an
+    empty stderr (no warnings, no progress bars off a terminal)."""
+    return run_batch(files, tmp_path_factory.mktemp("out"), slow=False)
+
+
+@pytest.fixture(scope="module")
+def slow_batch(files, tmp_path_factory):
+    """The runs of SLOW_RUNS, in one subprocess."""
+    return run_batch(files, tmp_path_factory.mktemp("slow_out"), slow=True)
 
 
 def report(batch, name):
@@ -211,8 +228,10 @@ def check_exponents(out, with_model=True):
     return result
 
 
-@pytest.mark.parametrize("name", ["mnist_relu_ntk", "digits_erf_nngp", "cifar10_pooled"])
-def test_exponent_configs_in_fast_mode(batch, name):
+@pytest.mark.parametrize("name", ["mnist_relu_ntk", pytest.param("digits_erf_nngp", marks=pytest.mark.slow),
+                                  pytest.param("cifar10_pooled", marks=pytest.mark.slow)])
+def test_exponent_configs_in_fast_mode(request, name):
+    batch = request.getfixturevalue("slow_batch" if name in SLOW_RUNS else "batch")
     stdout = report(batch, name)
     out = batch["out"] / name
     result = check_exponents(out)
@@ -238,7 +257,9 @@ def test_exponents_options_build_the_config(batch):
     assert result["measured"]["learning_curve"]["x"] == [20, 40, 80, 160]
 
 
-def test_regimes_config_in_fast_mode(batch):
+@pytest.mark.slow
+def test_regimes_config_in_fast_mode(slow_batch):
+    batch = slow_batch
     stdout = report(batch, "sphere_teacher_student")
     out = batch["out"] / "sphere_teacher_student"
     summary = json.loads((out / "regimes.json").read_text())

@@ -53,6 +53,7 @@ def test_predictions_are_those_of_the_solver(data):
         reg.predict(X, return_std=True, return_cov=True)
 
 
+@pytest.mark.slow
 def test_cross_validation_and_grid_search(data):
     X, y = data
     reg = nk.KernelRegressor(nk.FullyConnected(depth=1, W_std=1.0, b_std=0.1), ridge=1e-3)

@@ -142,6 +142,7 @@ def test_two_processes_share_the_tiles_and_each_returns_the_whole_kernel(tmp_pat
         _assert_close(returned["ntk"], expected.ntk)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_the_same_or_another_number_of_processes(tmp_path, monkeypatch):
     store = tmp_path / "store"
     _run(2, store, tmp_path / "killed", stop_after=2)

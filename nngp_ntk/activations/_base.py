@@ -33,6 +33,11 @@ def _flatten(activation: Activation) -> tuple[list[tuple[Any, Any]], tuple[tuple
     return leaves, static
 
 
+def _flatten_without_keys(activation: Activation) -> tuple[list[Any], tuple[tuple[str, Any], ...]]:
+    leaves, static = _flatten(activation)
+    return [leaf for _, leaf in leaves], static
+
+
 def _unflatten(cls: type, static: tuple[tuple[str, Any], ...], leaves: Any) -> Activation:
     """Rebuild without validation: leaves may be tracers or placeholders inside JAX transforms."""
     activation = object.__new__(cls)
@@ -51,8 +56,7 @@ class Activation(abc.ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         jax.tree_util.register_pytree_with_keys(
-            cls, _flatten, lambda static, leaves: _unflatten(cls, static, leaves),
-            lambda a: ([leaf for _, leaf in _flatten(a)[0]], _flatten(a)[1]))
+            cls, _flatten, lambda static, leaves: _unflatten(cls, static, leaves), _flatten_without_keys)
 
     @abc.abstractmethod
     def __call__(self, x: Array) -> Array:

@@ -166,7 +166,9 @@ class LeakyReLU(_PiecewiseLinear):
 
 @dataclasses.dataclass(frozen=True)
 class Abs(ABReLU):
-    """phi(x) = |x|: ABReLU(a=-1, b=1), E[phi(u)phi(v)] = 2 sqrt(K11 K22) (sin(theta) + (pi/2 - theta) cos(theta)) / pi.
+    """phi(x) = |x|: ABReLU(a=-1, b=1),
+
+    E[phi(u)phi(v)] = 2 sqrt(K11 K22) (sin(theta) + (pi/2 - theta) cos(theta)) / pi
 
     Example:
         >>> import jax.numpy as jnp

@@ -174,7 +174,8 @@ def _hermite_factors(degree: int, k: Array) -> list[Array | None]:
     factors: list[Array | None] = [None] * (degree + 1)
     for m in range(degree // 2 + 1):
         order = degree - 2 * m
-        factors[order] = math.sqrt(math.factorial(degree)) / (math.factorial(order) * math.factorial(m)) * half_excess**m
+        coefficient = math.sqrt(math.factorial(degree)) / (math.factorial(order) * math.factorial(m))
+        factors[order] = coefficient * half_excess**m
     return factors
 
 
