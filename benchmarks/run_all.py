@@ -41,6 +41,7 @@ FULL = {
     "kernel speed": ["kernel_speed.py", "--n", "10000", "--dtype", "float32", "--depth", "1", "3", "10",
                      "--output", os.path.join(RESULTS, "kernel_speed_n10000_float32_quiet.json")],
     "kernel speed, depth 30": ["kernel_speed.py", "--n", "10000", "--dtype", "float32", "--depth", "30", "--no-nt",
+                               "--no-layers",
                                "--output", os.path.join(RESULTS, "kernel_speed_n10000_depth30_quiet.json")],
     "accuracy": ["accuracy.py"],
     "arccos": ["arccos_speed.py"],

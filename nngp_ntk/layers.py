@@ -681,7 +681,7 @@ _DENSE_KEYS = ("W_std", "b_std", "bias", "parameterization", "width")
 
 def from_spec(spec: Sequence[Mapping[str, Any]], where: str = "layers") -> tuple:
     """Layers from plain data, as a TOML config or a JSON file writes them: a list of tables, each
-    with a ``layer`` name and that layer's arguments.
+    with a ``layer`` name and that layer's arguments:
 
         {layer = "dense", W_std = 1.5, b_std = 0.1, parameterization = "ntk", width = 512}
         {layer = "dense", bias = false}          # b_std = None: no bias parameter

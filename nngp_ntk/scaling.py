@@ -289,13 +289,40 @@ def variance_limited_data(net: FullyConnected, X: np.ndarray, y: np.ndarray | No
     readout; for Gaussian features and independent residuals it is exactly
     L_inf (D - 1) / (D - p - 1) - L_inf = L_inf (p/D + p(p+1)/D^2 + ...). The law is the leading
     order: its correction is a fraction ~p/D of the excess, so read the exponent over D >~ 20 p
-    (at D = 10 p it steepens the local slope by ~0.1).
+    (closer to P it steepens the local slope).
 
     One network and one split per repeat, nested training sets (the first D of the rest): one
     repeat's losses share its level L_inf (its network and test set), which the paired fit
     (``fits.fit_offset_power_law``) cancels; its interval comes from the scatter over repeats
     (at least 2, cheap: one network of width P per repeat). A large test set lowers the noise of
-    L at large D. ``y=None``: a draw from the GP of the NNGP."""
+    L at large D. ``y=None``: a draw from the GP of the NNGP.
+
+    Args:
+        net: the network whose random features are drawn.
+        X: the N points, shape (N, d).
+        y: their targets; None for one draw from the GP of the NNGP.
+        width: P, the fixed width.
+        sizes: training-set sizes D >> P (at least 4).
+        test_size: held-out points per split.
+        ridge: the readout's ridge, >= 0.
+        repeats: networks and splits (at least 2).
+        seed: seed of the splits, networks and GP targets.
+
+    Returns:
+        An ``OffsetCurve`` (``x``, ``losses``, ``limit``, ``alpha``, ``ci``).
+
+    Raises:
+        TypeError: ``net`` is not a network.
+        ValueError: sizes beyond the points left beside the test set, or fewer than 2 repeats.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> X = nk.data.sphere(200, dim=3, seed=0)
+        >>> curve = variance_limited_data(nk.FullyConnected(depth=1), X, width=2, sizes=[20, 40, 80, 140],
+        ...                               repeats=3)
+        >>> curve.x.tolist(), curve.repeat_losses.shape
+        ([20.0, 40.0, 80.0, 140.0], (3, 4))
+    """
     _check_net(net)
     width = check_integer("width", width, minimum=1)
     ridge = check_ridge(ridge)
@@ -327,7 +354,35 @@ def variance_limited_width(net: FullyConnected, X: np.ndarray, y: np.ndarray | N
     One split (the loss's limit depends on it); each repeat draws a fresh network per width. One
     draw's loss fluctuates by O(1/sqrt(P)), more than the O(1/P) approach: the mean over many
     repeats (20 or more) carries the law. Fitted by ``fits.fit_offset_power_law`` (each repeat
-    against its own draw at the largest width; the interval from the scatter over repeats)."""
+    against its own draw at the largest width; the interval from the scatter over repeats).
+
+    Args:
+        net: the network whose random features are drawn.
+        X: the N points, shape (N, d).
+        y: their targets; None for one draw from the GP of the NNGP.
+        size: D, the fixed training-set size.
+        widths: widths P >> D (at least 4).
+        test_size: held-out points.
+        ridge: the readout's ridge, >= 0.
+        repeats: networks per width (at least 2).
+        seed: seed of the split, networks and GP targets.
+
+    Returns:
+        An ``OffsetCurve``.
+
+    Raises:
+        TypeError: ``net`` is not a network.
+        ValueError: a size beyond the points left beside the test set, bad widths, fewer than 2
+            repeats.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> X = nk.data.sphere(60, dim=3, seed=0)
+        >>> curve = variance_limited_width(nk.FullyConnected(depth=1), X, size=4, widths=[40, 80, 160, 320],
+        ...                                repeats=2)
+        >>> curve.x.tolist()
+        [40.0, 80.0, 160.0, 320.0]
+    """
     _check_net(net)
     ridge = check_ridge(ridge)
     repeats = check_integer("repeats", repeats, minimum=2)
