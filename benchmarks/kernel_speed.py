@@ -20,9 +20,8 @@ block: every layer is compiled on its own) against ``FullyConnected(depth=10)``;
 code); ``jax.jit(net.kernel_fn)`` against ``net.kernel`` (time and compile time at depth 10);
 and a gradient of sum(NTK) with respect to W_std against the forward ``kernel_fn``.
 
-A last section compares depth-200 ReLU kernels in float32 against float64 (relative Frobenius
-error), for nngp_ntk and neural-tangents. Prints markdown tables; saves JSON under
-benchmarks/results/.
+Prints markdown tables; saves JSON under benchmarks/results/. (The depth-200 float32 accuracy
+is ``benchmarks/accuracy.py``.)
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -146,42 +144,6 @@ def _run(command: list[str], timeout: float) -> dict | None:
     return json.loads(lines[-1])
 
 
-def _accuracy(nt_python: str | None, depth: int = 200, n: int = 300, dim: int = 50) -> list[dict]:
-    """Depth-``depth`` ReLU NTK and NNGP: float32 against float64, relative Frobenius error."""
-    import jax
-    jax.config.update("jax_enable_x64", True)
-    import nngp_ntk as nk
-
-    rows = []
-    x = np.random.default_rng(0).standard_normal((n, dim))
-    for w_std, b_std in [(np.sqrt(2.0), 0.0), (1.5, 0.1)]:
-        net = nk.FullyConnected(depth=depth, activation="relu", W_std=w_std, b_std=b_std)
-        wide, narrow = net.kernel(x), net.kernel(x.astype(np.float32))
-        row = {"W_std": w_std, "b_std": b_std}
-        for name in ("nngp", "ntk"):
-            a, b = getattr(wide, name), getattr(narrow, name).astype(np.float64)
-            row[f"ours_{name}"] = float(np.linalg.norm(a - b) / np.linalg.norm(a))
-            row[f"ours_{name}_asymmetry"] = float(np.abs(b - b.T).max())
-            row[f"ours_{name}_min_eig_rel"] = float(np.linalg.eigvalsh(b).min() / np.abs(b).max())
-        if nt_python:
-            with tempfile.TemporaryDirectory() as folder:
-                results = {}
-                for dtype in ("float32", "float64"):
-                    path = os.path.join(folder, f"{dtype}.npz")
-                    reply = _run([nt_python, os.path.join(HERE, "nt_worker.py"), "--n", str(n), "--dim", str(dim),
-                                  "--depth", str(depth), "--dtype", dtype, "--W_std", repr(w_std),
-                                  "--b_std", repr(b_std), "--save", path], timeout=600)
-                    if reply is None or "error" in reply:
-                        break
-                    results[dtype] = np.load(path)
-                if len(results) == 2:
-                    for name in ("nngp", "ntk"):
-                        a, b = results["float64"][name], results["float32"][name].astype(np.float64)
-                        row[f"nt_{name}"] = float(np.linalg.norm(a - b) / np.linalg.norm(a))
-        rows.append(row)
-    return rows
-
-
 def _layer_table(me: list[str], n: int, dim: int, timeout: float) -> list[dict]:
     """The layer-algebra comparisons of the module docstring, at N = n, float32; printed and returned."""
     measure = lambda kind, depth: _run(me + [kind, str(n), str(dim), str(depth), "float32"], timeout)  # noqa: E731
@@ -225,11 +187,10 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=784)
     parser.add_argument("--nt-python", default=os.environ.get("NNGP_NTK_NT_PYTHON", DEFAULT_NT_PYTHON))
     parser.add_argument("--no-nt", action="store_true", help="skip neural-tangents")
-    parser.add_argument("--no-accuracy", action="store_true", help="skip the depth-200 float32 section")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
     parser.add_argument("--output", default=None, help="JSON path (default results/kernel_speed[_quick].json)")
     parser.add_argument("--quick", action="store_true",
-                        help="N = 1000, depth 3 and 10, float32, no neural-tangents, no accuracy section")
+                        help="N = 1000, depth 3 and 10, float32, no neural-tangents")
     parser.add_argument("--no-layers", action="store_true", help="skip the layer-algebra table")
     parser.add_argument("--worker", nargs=5, metavar=("KIND", "N", "DIM", "DEPTH", "DTYPE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -239,7 +200,7 @@ def main() -> None:
         return
 
     if args.quick:
-        args.n, args.depth, args.dtype, args.no_nt, args.no_accuracy = [1000], [3, 10], ["float32"], True, True
+        args.n, args.depth, args.dtype, args.no_nt = [1000], [3, 10], ["float32"], True
     if args.output is None:
         args.output = os.path.join(HERE, "results", "kernel_speed_quick.json" if args.quick else "kernel_speed.json")
     nt_python = None if args.no_nt or not os.path.exists(args.nt_python) else args.nt_python
@@ -274,15 +235,10 @@ def main() -> None:
                       f"| {cell(nt, 'time_s')} ({cell(nt, 'first_s')}) "
                       f"| {ratio(nt)} | {cell(nt, 'peak_bytes', 2**30)} | {speedup} |", flush=True)
     layers = [] if args.no_layers else _layer_table(me, args.n[0], args.dim, args.timeout)
-    accuracy = [] if args.no_accuracy else _accuracy(nt_python)
-    for row in accuracy:
-        print(f"depth-200 ReLU W_std={row['W_std']:.4g} b_std={row['b_std']}: float32 vs float64 relative Frobenius "
-              f"error, nngp_ntk NNGP {row['ours_nngp']:.2e} NTK {row['ours_ntk']:.2e}; neural-tangents "
-              f"NNGP {row.get('nt_nngp', float('nan')):.2e} NTK {row.get('nt_ntk', float('nan')):.2e}")
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as file:
         json.dump({"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "rows": rows,
-                   "layers": layers, "depth200_float32": accuracy}, file, indent=1)
+                   "layers": layers}, file, indent=1)
     print(f"saved {args.output}")
 
 

@@ -1,9 +1,20 @@
 """Time neural-tangents 0.6.5 on one kernel configuration; run in its pinned environment.
 
-    python nt_worker.py --n 10000 --dim 784 --depth 3 --dtype float32 [--accuracy]
+    python nt_worker.py --n 10000 --dim 784 --depth 3 --dtype float32 [--mode kernel|grad] [--get nngp ntk]
 
-Prints one JSON line: seconds of the first (compiling) and of a second call, peak resident memory.
-With --accuracy it instead writes the depth-D ReLU kernels to --save (float64 or float32 as asked).
+The network is ``stax.serial(*[Dense(W_std, b_std), Relu] * depth, Dense(W_std, b_std))`` (the
+same as ``nngp_ntk.FullyConnected(depth, "relu", W_std, b_std)``), on standard normal inputs
+(n, dim). Prints one JSON line: seconds of the first (compiling) call and of a second call, and the
+peak resident memory of the process.
+
+--mode kernel   (default) ``jax.jit(kernel_fn)(x, None, get)``: the kernels named by --get.
+--mode grad     ``jax.jit(jax.grad(loss))(W_std)`` with ``loss(W) = sum of every entry of the
+                kernels named by --get``, the network built inside ``loss`` from one W_std shared by
+                every Dense layer: the cost of differentiating through ``kernel_fn`` with respect to
+                a hyperparameter. The JSON also holds the gradient's value (``grad``).
+--save PATH     (kernel mode) write the kernels to PATH (.npz) after the first call instead of
+                timing a second one.
+
 Standalone on purpose: it must not import nngp_ntk (different JAX).
 """
 
@@ -23,35 +34,57 @@ def main() -> None:
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--W_std", type=float, default=1.5)
     parser.add_argument("--b_std", type=float, default=0.1)
+    parser.add_argument("--mode", choices=["kernel", "grad"], default="kernel")
+    parser.add_argument("--get", nargs="+", choices=["nngp", "ntk"], default=["nngp", "ntk"])
     parser.add_argument("--save", default=None, help="write the kernels to this .npz instead of timing twice")
     args = parser.parse_args()
+    if args.save and args.mode != "kernel":
+        parser.error("--save needs --mode kernel")
 
     import jax
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
     from neural_tangents import stax
 
-    layers = []
-    for _ in range(args.depth):
-        layers += [stax.Dense(1, W_std=args.W_std, b_std=args.b_std), stax.Relu()]
-    layers += [stax.Dense(1, W_std=args.W_std, b_std=args.b_std)]
-    kernel_fn = jax.jit(stax.serial(*layers)[2], static_argnames="get")
+    get = tuple(args.get)
+
+    def kernel_fn_of(W_std):
+        layers = []
+        for _ in range(args.depth):
+            layers += [stax.Dense(1, W_std=W_std, b_std=args.b_std), stax.Relu()]
+        layers += [stax.Dense(1, W_std=W_std, b_std=args.b_std)]
+        return stax.serial(*layers)[2]
+
     x = np.random.default_rng(0).standard_normal((args.n, args.dim)).astype(args.dtype)
+    if args.mode == "kernel":
+        compiled = jax.jit(kernel_fn_of(args.W_std), static_argnames="get")
+        call = lambda: compiled(x, None, get=get)  # noqa: E731
+    else:
+        def loss(W_std):
+            kernels = kernel_fn_of(W_std)(x, None, get=get)
+            return sum(jnp.sum(getattr(kernels, name)) for name in get)
+
+        compiled = jax.jit(jax.grad(loss))
+        w_std = jnp.asarray(args.W_std, dtype=args.dtype)
+        call = lambda: compiled(w_std)  # noqa: E731
 
     start = time.perf_counter()
-    kernels = kernel_fn(x, None, get=("nngp", "ntk"))
-    jax.block_until_ready(kernels)
+    result = jax.block_until_ready(call())
     first = time.perf_counter() - start
     if args.save:
-        np.savez(args.save, nngp=np.asarray(kernels.nngp), ntk=np.asarray(kernels.ntk))
+        np.savez(args.save, **{name: np.asarray(getattr(result, name)) for name in get})
         print(json.dumps({"first_s": first}))
         return
-    del kernels
+    reply = {"mode": args.mode, "get": list(get)}
+    if args.mode == "grad":
+        reply["grad"] = float(result)
+    del result
     start = time.perf_counter()
-    jax.block_until_ready(kernel_fn(x, None, get=("nngp", "ntk")))
+    jax.block_until_ready(call())
     second = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"first_s": first, "time_s": second, "peak_bytes": peak}))
+    print(json.dumps({"first_s": first, "time_s": second, "peak_bytes": peak, **reply}))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,26 @@
-"""The benchmark suite, one entry point: runs every benchmark script and collects their tables.
+"""The benchmark suite, one entry point: regenerates every result file that the README quotes.
 
-    python benchmarks/run_all.py            # full sizes (about an hour on a 2-core CPU)
+    python benchmarks/run_all.py            # full sizes (long): run it on a quiet machine
     python benchmarks/run_all.py --quick    # small sizes, a few minutes: checks the suite runs
 
 Each script prints a markdown table and saves its own JSON under benchmarks/results/; this one
-runs them in turn (kernel speed against neural-tangents and the GEMM floor, scale: out-of-core
-and devices, solver speed, spectrum speed, scaling exponents) and writes their tables, with the
-command lines, to benchmarks/results/SUMMARY.md (SUMMARY_quick.md with --quick).
+runs them in turn, with the command lines and output files the README names, and writes their
+tables, with the command lines, to benchmarks/results/SUMMARY.md (SUMMARY_quick.md with --quick,
+whose result files all end in _quick so that the full results stay untouched). The sections:
+
+  main job and regimes   cli_jobs.py          main_job.json, regimes.json (wall time, peak memory, results)
+  kernel speed           kernel_speed.py      kernel_speed_n10000_float32_quiet.json, ..._depth30_quiet.json
+  accuracy               accuracy.py          accuracy.json (depth-200 float32; float64 against neural-tangents)
+  arccos                 arccos_speed.py      arccos.json
+  scale                  scale.py             scale.json (out of core at N = 50000; forced CPU devices)
+  solver speed           solver_speed.py      solver_speed.json
+  spectrum speed         spectrum_speed.py    spectrum_speed.jsonl (one line appended per run)
+  scaling exponents      scaling_report.py    scaling_report.json
+  deep random features   deep_random_features.py  deep_random_features.json
+
+scaling_report.py, deep_random_features.py and solver_speed.py have no small mode and are left out
+of --quick. neural-tangents columns need its environment (README: "The neural-tangents reference
+environment"); without it they say "skipped".
 """
 
 from __future__ import annotations
@@ -19,19 +33,31 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 
+RESULTS = os.path.join(HERE, "results")
 FULL = {
-    "kernel speed": ["kernel_speed.py", "--n", "2000", "5000", "10000", "20000"],
+    "main job and regimes": ["cli_jobs.py"],
+    "kernel speed": ["kernel_speed.py", "--n", "10000", "--dtype", "float32", "--depth", "1", "3", "10",
+                     "--output", os.path.join(RESULTS, "kernel_speed_n10000_float32_quiet.json")],
+    "kernel speed, depth 30": ["kernel_speed.py", "--n", "10000", "--dtype", "float32", "--depth", "30", "--no-nt",
+                               "--output", os.path.join(RESULTS, "kernel_speed_n10000_depth30_quiet.json")],
+    "accuracy": ["accuracy.py"],
+    "arccos": ["arccos_speed.py"],
     "scale": ["scale.py"],
     "solver speed": ["solver_speed.py"],
     "spectrum speed": ["spectrum_speed.py", "--n", "50000", "--top-k", "2000"],
     "scaling exponents": ["scaling_report.py"],
+    "deep random features": ["deep_random_features.py"],
 }
 QUICK = {
-    "kernel speed": ["kernel_speed.py", "--n", "2000", "--depth", "3", "--dtype", "float32", "--no-accuracy",
-                     "--output", os.path.join(HERE, "results", "kernel_speed_quick.json")],
+    "main job and regimes": ["cli_jobs.py", "--quick"],
+    "kernel speed": ["kernel_speed.py", "--n", "2000", "--depth", "3", "--dtype", "float32",
+                     "--output", os.path.join(RESULTS, "kernel_speed_quick.json")],
+    "accuracy": ["accuracy.py", "--quick"],
+    "arccos": ["arccos_speed.py", "--quick"],
     "scale": ["scale.py", "--n", "4000", "--devices", "1", "2", "--devices-n", "2000",
-              "--output", os.path.join(HERE, "results", "scale_quick.json")],
+              "--output", os.path.join(RESULTS, "scale_quick.json")],
 }
 
 
@@ -45,7 +71,8 @@ def main() -> None:
     for title, command in suite.items():
         command = [sys.executable, os.path.join(HERE, command[0]), *command[1:]]
         print(f"== {title}: {' '.join(command[1:])}", flush=True)
-        done = subprocess.run(command, capture_output=True, text=True)
+        path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": path})
         table = [line for line in done.stdout.splitlines() if line.startswith(("|", "depth-", "note:"))]
         print("\n".join(table), flush=True)
         status = "" if done.returncode == 0 else f"\n\nfailed with exit status {done.returncode}: " + \

@@ -108,7 +108,8 @@ def main() -> None:
                                str(args.devices_n), "--dim", str(args.dim), "--depth", str(args.depth)],
                               capture_output=True, text=True, env=env)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        rows.append(json.loads(lines[-1]) if lines else {"devices": count, "error": done.stderr.strip()[-300:]})
+        row = json.loads(lines[-1]) if lines else {"devices": count, "error": done.stderr.strip()[-300:]}
+        rows.append({"n": args.devices_n, "dim": args.dim, "depth": args.depth, **row})
     if rows:
         base = next((r for r in rows if "corner" in r), None)
         print(f"\n| forced CPU devices (N = {args.devices_n}) | time s | max diff vs first |")

@@ -72,11 +72,15 @@ def main() -> None:
     parser.add_argument("--block-size", type=int, default=None)
     parser.add_argument("--dense-check", action="store_true")
     args = parser.parse_args()
-    os.makedirs("benchmarks/results", exist_ok=True)
+    results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    os.makedirs(results, exist_ok=True)
+    print("| N | top k | block | passes | converged | total s | products s | load average |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in args.n:
         record = run(n, args.top_k, args.dim, args.block_size, args.dense_check)
-        print(json.dumps(record), flush=True)
-        with open("benchmarks/results/spectrum_speed.jsonl", "a", encoding="utf-8") as handle:
+        print(f"| {n} | {record['top_k']} | {record['block_size']} | {record['passes']} | {record['converged']} | "
+              f"{record['total_s']} | {record['product_s']} | {record['load_average']:.2f} |", flush=True)
+        with open(os.path.join(results, "spectrum_speed.jsonl"), "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
 
 

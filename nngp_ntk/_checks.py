@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any, Literal, get_args
@@ -32,14 +34,27 @@ class UnreliableFitWarning(UserWarning):
     """A fit was reported as unreliable (too few points, a degenerate optimum)."""
 
 
-def warn(message: str, category: type[Warning] = UserWarning, stacklevel: int = 3) -> None:
-    """``warnings.warn`` with the message on one line, attributed to the caller's caller."""
+def warn(message: str, category: type[Warning] = UserWarning, stacklevel: int | None = None) -> None:
+    """``warnings.warn`` with the message on one line, attributed to the first caller outside the
+    nngp_ntk package (the user's line, however deep inside the package the warning arose), or to the
+    frame ``stacklevel`` levels up when given."""
+    if stacklevel is None:
+        package = os.path.dirname(os.path.abspath(__file__))
+        frame, stacklevel = sys._getframe(1), 2
+        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+            frame, stacklevel = frame.f_back, stacklevel + 1
     warnings.warn(" ".join(message.split()), category, stacklevel=stacklevel)
 
 
 def is_concrete(value: Any) -> bool:
     """False for a JAX tracer (a value under jit, vmap or grad), True otherwise."""
     return not isinstance(value, jax.core.Tracer)
+
+
+def inside_jit() -> bool:
+    """True while JAX traces a function for ``jit``: every computation there is staged, so even
+    concrete inputs give tracers and nothing can be inspected."""
+    return not is_concrete(jax.numpy.zeros(()) + 0)
 
 
 def check_integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None,
@@ -107,3 +122,54 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     if value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
+
+
+def check_times(name: str, t: Any, integer: bool = False) -> tuple[np.ndarray | None, bool]:
+    """Training times ``t`` (None: infinity; a number; a 1-D sequence) as (a 1-D float64 array or
+    None, whether t was a scalar): non-negative, inf allowed, whole numbers when ``integer``."""
+    if t is None:
+        return None, True
+    kind = "non-negative integers" if integer else "non-negative numbers"
+    try:
+        times = np.asarray(t, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be None, a number or a 1-D sequence of {kind}, got {t!r}") from None
+    if times.ndim > 1 or times.size == 0 or np.isnan(times).any() or (times < 0).any() or \
+            (integer and not np.all((times == np.round(times)) | np.isinf(times))):
+        raise ValueError(f"{name} must be None, a number or a non-empty 1-D sequence of {kind} "
+                         f"(inf allowed), got {t!r}")
+    return times.reshape(-1), times.ndim == 0
+
+
+def check_points(X: Any, name: str = "X") -> np.ndarray:
+    """``X`` as a float64 array of shape (n_points, n_features), unrounded: real, 2-D, non-empty, finite."""
+    X = np.asarray(X)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
+                                 or X.dtype == bool):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_points, n_features), got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one point and one feature, got shape {X.shape}")
+    X = np.asarray(X, dtype=np.float64)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains NaN or inf values")
+    return X
+
+
+def check_sizes(name: str, values: Any, maximum: int | None = None, what: str = "") -> np.ndarray:
+    """Sorted distinct positive integers (training sizes, widths) to read an exponent over: at least 3,
+    spanning a factor >= 2, none above ``maximum`` (``what`` says why it is the limit)."""
+    array = np.asarray(values)
+    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.number) \
+            or np.any(array != np.round(array)) or np.any(array < 1):
+        raise ValueError(f"{name} must be a 1-D sequence of positive integers, got {values!r}")
+    array = np.unique(array.astype(np.int64))
+    if maximum is not None and array[-1] > maximum:
+        raise ValueError(f"{name} must be at most {maximum}{f' ({what})' if what else ''}, got {int(array[-1])}")
+    if len(array) < 3:
+        raise ValueError(f"{name} must hold at least 3 distinct values to fit an exponent, got {array.tolist()}")
+    if array[-1] < 2 * array[0]:
+        raise ValueError(f"{name} span a factor {array[-1] / array[0]:.3g} < 2: too short a window to fit an "
+                         f"exponent (got {array.tolist()})")
+    return array

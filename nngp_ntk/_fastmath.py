@@ -1,8 +1,8 @@
 """Vectorizable arcsin / arccos accurate to the dtype, and Gauss-Hermite nodes.
 
-XLA's CPU ``acos``/``atan2`` are scalar calls (about 12 ns an entry on a 2-core x86 machine);
-the kernels here spend most of their time on them, so they are replaced by a polynomial that
-vectorizes (about 1.3 ns an entry). The range reduction is the classical one:
+XLA's CPU ``acos``/``atan2`` are scalar calls; the kernels here spend most of their time on
+them, so they are replaced by a polynomial that vectorizes (``benchmarks/arccos_speed.py`` times
+both and measures their errors in ulps). The range reduction is the classical one:
 
     asin(x) = x + x z R(z),                      z = x^2,            |x| <= 1/2
     asin(x) = pi/2 - 2 asin(s),                  s = sqrt((1-x)/2),   1/2 < x <= 1
@@ -12,12 +12,18 @@ with R(z) = (asin(sqrt z) - sqrt z) / z^{3/2} = sum_n c_{n+1} z^n,
 c_n = (2n)! / (4^n (n!)^2 (2n + 1)), approximated on z in [0, 1/4] by a least-squares polynomial
 fitted at import on Chebyshev nodes: degree 5 for float32 (2e-8 relative in R), degree 11 for
 float64 (2e-15 relative in R, so below one ulp of asin after the factor z <= 1/4).
+
+Both carry the exact JVP, d asin(x) = dx / sqrt(1 - x^2) = -d acos(x), rather than the derivative
+of the approximation (whose range switch would give NaN at x = 0 through an unused sqrt); at
+|x| = 1, where it is infinite, the JVP is 0 (callers that reach +-1 define their own, see
+``activations.arccos``).
 """
 
 from __future__ import annotations
 
 import functools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.special
@@ -65,6 +71,13 @@ def _reduce(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     return large, _asin_small(s, z)
 
 
+def _inverse_cosine_of_asin(x: jnp.ndarray) -> jnp.ndarray:
+    """1 / sqrt(1 - x^2) for |x| < 1, else 0."""
+    inside = jnp.abs(x) < 1
+    return jnp.where(inside, jax.lax.rsqrt(jnp.where(inside, (1 - x) * (1 + x), 1)), 0)
+
+
+@jax.custom_jvp
 def asin(x: jnp.ndarray) -> jnp.ndarray:
     """arcsin(x) for x in [-1, 1] (callers clip), accurate to the dtype of ``x``."""
     large, reduced = _reduce(x)
@@ -72,6 +85,13 @@ def asin(x: jnp.ndarray) -> jnp.ndarray:
     return jnp.where(x < 0, -magnitude_asin, magnitude_asin)
 
 
+@asin.defjvp
+def _asin_jvp(primals: tuple[jnp.ndarray], tangents: tuple[jnp.ndarray]) -> tuple[jnp.ndarray, jnp.ndarray]:
+    (x,), (dx,) = primals, tangents
+    return asin(x), dx * _inverse_cosine_of_asin(x)
+
+
+@jax.custom_jvp
 def acos(x: jnp.ndarray) -> jnp.ndarray:
     """arccos(x) for x in [-1, 1] (callers clip), accurate to the dtype of ``x``.
 
@@ -81,6 +101,12 @@ def acos(x: jnp.ndarray) -> jnp.ndarray:
     positive = jnp.where(large, 2.0 * reduced, 0.5 * np.pi - reduced)
     negative = jnp.where(large, np.pi - 2.0 * reduced, 0.5 * np.pi + reduced)
     return jnp.where(x < 0, negative, positive)
+
+
+@acos.defjvp
+def _acos_jvp(primals: tuple[jnp.ndarray], tangents: tuple[jnp.ndarray]) -> tuple[jnp.ndarray, jnp.ndarray]:
+    (x,), (dx,) = primals, tangents
+    return acos(x), -dx * _inverse_cosine_of_asin(x)
 
 
 @functools.cache

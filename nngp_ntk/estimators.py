@@ -17,14 +17,15 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from nngp_ntk.kernels import FullyConnected
-from nngp_ntk.solver import GradientFlow, _check_name, _check_scalar, _check_times
+from nngp_ntk.kernels import FullyConnected, Network, check_network
+from nngp_ntk._checks import check_kernel_name, check_real, check_ridge, check_times
+from nngp_ntk.solver import GradientFlow
 
 
 class _GradientFlowEstimator(BaseEstimator):
     """Shared fit / mean / covariance of the regressor and the classifier (targets of shape (N, k))."""
 
-    def __init__(self, net: FullyConnected | None = None, kernel: str = "ntk", t: float | None = None,
+    def __init__(self, net: Network | None = None, kernel: str = "ntk", t: float | None = None,
                  ridge: float = 0.0, learning_rate: float = 1.0) -> None:
         self.net = net
         self.kernel = kernel
@@ -32,16 +33,15 @@ class _GradientFlowEstimator(BaseEstimator):
         self.ridge = ridge
         self.learning_rate = learning_rate
 
-    def _check_params(self) -> FullyConnected:
+    def _check_params(self) -> Network:
         net = FullyConnected() if self.net is None else self.net
-        if not isinstance(net, FullyConnected):
-            raise TypeError(f"net must be a nngp_ntk.FullyConnected or None, got {type(net).__name__}")
-        _check_name(self.kernel)
-        times, scalar = _check_times("t", self.t)
+        check_network(net)
+        check_kernel_name(self.kernel)
+        times, scalar = check_times("t", self.t)
         if not scalar:
             raise ValueError(f"t must be None or a single non-negative number for an estimator, got {self.t!r}")
-        _check_scalar("ridge", self.ridge)
-        _check_scalar("learning_rate", self.learning_rate, positive=True)
+        check_ridge(self.ridge)
+        check_real("learning_rate", self.learning_rate, positive=True)
         return net
 
     def _fit_targets(self, X: np.ndarray, targets: np.ndarray) -> None:
@@ -73,17 +73,43 @@ class KernelRegressor(RegressorMixin, _GradientFlowEstimator):
     """The infinite-width network trained by gradient flow for time t as a scikit-learn regressor.
 
     Args:
-        net: a ``FullyConnected`` (default ``FullyConnected()``); nested parameters ``net__depth`` etc.
+        net: a network (``FullyConnected`` or ``Sequential``; default ``FullyConnected()``); nested
+            parameters ``net__depth``, ``net__layers__0__W_std`` etc.
         kernel: "ntk" (all layers trained) or "nngp" (only the readout).
         t: training time, None for t -> infinity.
         ridge: added to the diagonal of the train kernel (absolute units).
         learning_rate: eta; only eta * t matters.
 
-    Attributes after ``fit``: ``flow_`` (the cached ``GradientFlow``), ``net_``, ``X_train_``, ``n_features_in_``.
+    Attributes:
+        flow_: the cached ``solver.GradientFlow`` of the training set.
+        net_: a copy of ``net`` as fitted.
+        X_train_: the training points.
+        n_features_in_: their number of features.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> rng = np.random.default_rng(0)
+        >>> X, X_test = rng.standard_normal((20, 3)), rng.standard_normal((5, 3))
+        >>> reg = KernelRegressor(nk.FullyConnected(depth=2), ridge=1e-6).fit(X, np.sin(X[:, 0]))
+        >>> mean, std = reg.predict(X_test, return_std=True)
+        >>> mean.shape, std.shape, bool(np.all(std >= 0))
+        ((5,), (5,), True)
     """
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> KernelRegressor:
-        """Compute the train kernels and factorize them (no work is repeated across ``predict`` calls)."""
+        """Compute the train kernels and factorize them (no work is repeated across ``predict`` calls).
+
+        Args:
+            X: training points, shape (N, d).
+            y: targets, shape (N,) or (N, k).
+
+        Returns:
+            self.
+
+        Raises:
+            TypeError: ``net`` is not a network.
+            ValueError: invalid parameters, or X and y that scikit-learn's validation refuses.
+        """
         self._check_params()
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32])
         self._fit_targets(X, y)
@@ -91,9 +117,22 @@ class KernelRegressor(RegressorMixin, _GradientFlowEstimator):
 
     def predict(self, X: np.ndarray, return_std: bool = False,
                 return_cov: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Mean of the trained networks' outputs at X; with ``return_std`` / ``return_cov`` also
-        their standard deviation / covariance over initializations (GaussianProcessRegressor's
-        shapes: (M,) / (M, M), with a trailing target axis for 2-D y)."""
+        """Mean of the trained networks' outputs at X, optionally with their spread over initializations.
+
+        Args:
+            X: test points, shape (M, d).
+            return_std: also return the standard deviation over initializations.
+            return_cov: also return the covariance over initializations.
+
+        Returns:
+            The mean, shape (M,) or (M, k) following y; with ``return_std`` / ``return_cov`` the tuple
+            (mean, std) / (mean, cov) in GaussianProcessRegressor's shapes, (M,) / (M, M), with a
+            trailing target axis for 2-D y.
+
+        Raises:
+            ValueError: both ``return_std`` and ``return_cov``, or X with the wrong number of features.
+            sklearn.exceptions.NotFittedError: before ``fit``.
+        """
         if return_std and return_cov:
             raise ValueError("at most one of return_std and return_cov can be requested")
         mean, cov = self._mean_and_cov(X, "diag" if return_std else "full" if return_cov else None)
@@ -117,10 +156,41 @@ class KernelClassifier(ClassifierMixin, _GradientFlowEstimator):
 
     Parameters as ``KernelRegressor``. ``decision_function`` returns the mean outputs, one column per
     class (for two classes, the second output minus the first).
+
+    Args:
+        net: a network (``FullyConnected`` or ``Sequential``; default ``FullyConnected()``).
+        kernel: "ntk" or "nngp".
+        t: training time, None for t -> infinity.
+        ridge: added to the diagonal of the train kernel.
+        learning_rate: eta.
+
+    Attributes:
+        classes_: the sorted class labels.
+        flow_: the cached ``solver.GradientFlow`` of the one-hot targets.
+        net_: a copy of ``net`` as fitted.
+        X_train_: the training points.
+
+    Example:
+        >>> X = np.array([[-2.0, 0.0], [-1.0, 0.5], [1.0, -0.5], [2.0, 0.0]])
+        >>> clf = KernelClassifier(ridge=1e-3).fit(X, ["a", "a", "b", "b"])
+        >>> clf.predict(np.array([[-1.5, 0.0], [1.5, 0.0]])).tolist()
+        ['a', 'b']
     """
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> KernelClassifier:
-        """One-hot encode y (classes_ sorted) and fit the regression on it."""
+        """One-hot encode y (classes sorted) and fit the regression on it.
+
+        Args:
+            X: training points, shape (N, d).
+            y: class labels, shape (N,), at least two classes.
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: fewer than two classes, invalid parameters, or X and y that scikit-learn's
+                validation refuses.
+        """
         self._check_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
@@ -133,12 +203,26 @@ class KernelClassifier(ClassifierMixin, _GradientFlowEstimator):
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """Mean outputs (M, n_classes); (M,) with the second minus the first for two classes."""
+        """Mean outputs (M, n_classes); (M,) with the second minus the first for two classes.
+
+        Args:
+            X: test points, shape (M, d).
+
+        Returns:
+            The mean outputs.
+        """
         mean, _ = self._mean_and_cov(X, None)
         return mean[:, 1] - mean[:, 0] if mean.shape[1] == 2 else mean
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """The class of the largest mean output."""
+        """The class of the largest mean output.
+
+        Args:
+            X: test points, shape (M, d).
+
+        Returns:
+            The predicted labels, shape (M,).
+        """
         mean, _ = self._mean_and_cov(X, None)
         return self.classes_[np.argmax(mean, axis=1)]
 

@@ -137,7 +137,7 @@ def _init(layers: tuple, key: jax.Array, input_dim: int, width: int, out_dim: in
 
 def init_params(net: Any, key: jax.Array | int, input_dim: int, width: int,
                 out_dim: int = 1, dtype: np.dtype | str = np.float32) -> Params:
-    """Draw the parameters of ``net`` at finite ``width`` (see the module docstring):
+    """Draw the parameters of ``net`` at finite ``width`` (see the module docstring).
 
     ntk: W, b ~ N(0, 1);   standard: W ~ N(0, W_std^2 / fan_in), b ~ N(0, b_std^2).
 
@@ -232,6 +232,23 @@ def apply(net: Any, params: Params, x: jax.Array) -> jax.Array:
     """The network's output f(x) of shape (N, out_dim) for inputs x of shape (N, d).
 
     Pure JAX (shape checks only), so it can be jitted and differentiated with respect to params.
+
+    Args:
+        net: a ``FullyConnected``.
+        params: the parameters, as from ``init_params``.
+        x: inputs, shape (N, d).
+
+    Returns:
+        f(x), shape (N, out_dim).
+
+    Raises:
+        ValueError: x that is not 2-D, or params that do not fit ``net`` and x.
+
+    Example:
+        >>> import jax.numpy as jnp, nngp_ntk as nk
+        >>> net = nk.FullyConnected(depth=1)
+        >>> apply(net, init_params(net, 0, input_dim=2, width=16), jnp.ones((5, 2))).shape
+        (5, 1)
     """
     layers = _layers_of(net)
     if x.ndim != 2:
@@ -244,6 +261,23 @@ def readout_features(net: Any, params: Params, x: jax.Array) -> jax.Array:
 
     A random-feature model of n features: K_emp = W_std^2 F F^T / n + b_std^2 for the readout's
     W_std, b_std. Pure JAX like ``apply``.
+
+    Args:
+        net: a ``Sequential`` or ``FullyConnected``.
+        params: the parameters, as from ``init_params``.
+        x: inputs, shape (N, d).
+
+    Returns:
+        F(x), shape (N, n).
+
+    Raises:
+        ValueError: x that is not 2-D, or params that do not fit ``net`` and x.
+
+    Example:
+        >>> import jax.numpy as jnp, nngp_ntk as nk
+        >>> net = nk.FullyConnected(depth=2)
+        >>> readout_features(net, init_params(net, 0, input_dim=2, width=16), jnp.ones((5, 2))).shape
+        (5, 16)
     """
     layers = _layers_of(net)
     if x.ndim != 2:
@@ -293,13 +327,36 @@ def _empirical(layers: tuple, names: tuple[str, ...], params: Params, x1: jax.Ar
 
 def empirical_kernels(net: Any, params: Params, x1: np.ndarray, x2: np.ndarray | None = None,
                       get: str | Sequence[str] = ("nngp", "ntk")) -> Kernels | np.ndarray:
-    """Empirical NNGP and/or NTK of one finite network between the rows of x1 and x2 (x2=None: x1):
+    """Empirical NNGP and/or NTK of one finite network between the rows of x1 and x2 (x2=None: x1).
 
-    K(x, x') = W_std^2 F(x) . F(x') / n + b_std^2  (f(x) . f(x') / out_dim without a final Dense),
-    Theta(x, x') = (1 / out_dim) sum_k sum_theta df_k(x)/dtheta df_k(x')/dtheta
+    The formulas::
 
-    (the Jacobian contraction by the layer-wise formula of the module docstring: O(N1 N2 width)
-    per layer, no Jacobian is formed). ``get`` as in ``kernel``.
+        K(x, x')     = W_std^2 F(x) . F(x') / n + b_std^2      (f(x) . f(x') / out_dim without a final Dense)
+        Theta(x, x') = (1 / out_dim) sum_k sum_theta df_k(x)/dtheta df_k(x')/dtheta
+
+    The Jacobian contraction uses the layer-wise formula of the module docstring: O(N1 N2 width)
+    per layer, no Jacobian is formed.
+
+    Args:
+        net: a ``Sequential`` or ``FullyConnected``.
+        params: the parameters, as from ``init_params``.
+        x1: inputs, shape (N1, d).
+        x2: inputs, shape (N2, d), or None for x1.
+        get: "nngp", "ntk" or a sequence of them, as in ``kernel``.
+
+    Returns:
+        A (N1, N2) array for a single name, else ``Kernels``.
+
+    Raises:
+        TypeError, ValueError: bad inputs, ``get`` or params.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> net = nk.FullyConnected(depth=1)
+        >>> x = nk.data.sphere(4, dim=3).astype(np.float32)
+        >>> theta = empirical_kernels(net, init_params(net, 0, input_dim=3, width=64), x, get="ntk")
+        >>> theta.shape, bool(np.allclose(theta, theta.T, atol=1e-5))
+        ((4, 4), True)
     """
     layers = _layers_of(net)
     names = check_kernel_names(get)
@@ -327,13 +384,15 @@ def monte_carlo_kernels(net: Any, x1: np.ndarray, x2: np.ndarray | None = None, 
                         width: int, n_samples: int, key: jax.Array | int = 0,
                         get: str | Sequence[str] = ("nngp", "ntk"), out_dim: int = 1,
                         seed_batch: int | None = None) -> MonteCarloKernels:
-    """Mean and standard error over ``n_samples`` independent draws of the empirical kernels:
+    """Mean and standard error over ``n_samples`` independent draws of the empirical kernels.
 
-    mean = (1/S) sum_s K_s,   stderr = sqrt(sum_s (K_s - mean)^2 / (S - 1)) / sqrt(S)
+    The estimates, over S = ``n_samples`` draws K_s::
 
-    (stderr is inf when S = 1: no error estimate). Draws run ``seed_batch`` at a time under vmap
-    (default: as many as fit about 2^26 parameters); the moments accumulate in float64 by Chan's
-    pairwise update.
+        mean   = (1/S) sum_s K_s
+        stderr = sqrt(sum_s (K_s - mean)^2 / (S - 1)) / sqrt(S)     (inf when S = 1: no error estimate)
+
+    Draws run ``seed_batch`` at a time under vmap (default: as many as fit about 2^26 parameters);
+    the moments accumulate in float64 by Chan's pairwise update.
 
     Args:
         net: a ``Sequential`` or ``FullyConnected``.

@@ -41,7 +41,14 @@ __all__ = ["Kernels", "Sequential", "FullyConnected", "check_inputs", "compute_d
 
 
 class Kernels(NamedTuple):
-    """The NNGP and NTK of the readout; an entry is None when it was not requested."""
+    """The NNGP and NTK of the readout; an entry is None when it was not requested.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> k = nk.FullyConnected(depth=1).kernel(np.eye(3, dtype=np.float32))
+        >>> k.nngp.shape, k.ntk.shape
+        ((3, 3), (3, 3))
+    """
 
     nngp: Any
     ntk: Any
@@ -78,8 +85,25 @@ def _check_dtype(dtype: Any) -> np.dtype | None:
 
 
 def compute_dtype(*arrays: Any, dtype: Any = None) -> np.dtype:
-    """``dtype`` when given (float32 or float64); else float64 when every given input is float64
-    and JAX's x64 mode is on, else float32 (warning once when float64 inputs are narrowed)."""
+    """The dtype kernels are computed in.
+
+    ``dtype`` when given (float32 or float64); else float64 when every given input is float64 and
+    JAX's x64 mode is on, else float32 (warning once when float64 inputs are narrowed).
+
+    Args:
+        *arrays: the inputs (None entries are skipped).
+        dtype: an explicit float32 or float64, or None.
+
+    Returns:
+        The NumPy dtype.
+
+    Raises:
+        TypeError, ValueError: a dtype other than float32 or float64; float64 without x64 mode.
+
+    Example:
+        >>> compute_dtype(np.ones(2, np.float32)), compute_dtype(np.ones(2, np.float64), dtype=np.float32)
+        (dtype('float32'), dtype('float32'))
+    """
     explicit = _check_dtype(dtype)
     if explicit is not None:
         return explicit
@@ -93,8 +117,25 @@ def compute_dtype(*arrays: Any, dtype: Any = None) -> np.dtype:
 
 def check_inputs(x1: np.ndarray, x2: np.ndarray | None = None,
                  dtype: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate inputs (2-D, real, finite, same feature count) and cast them to the compute dtype
-    (``compute_dtype``)."""
+    """Validate inputs (2-D, real, finite, same feature count) and cast them to the compute dtype.
+
+    Args:
+        x1: inputs, shape (N1, d).
+        x2: inputs, shape (N2, d), or None.
+        dtype: an explicit float32 or float64 (``compute_dtype``), or None.
+
+    Returns:
+        (x1, x2) as NumPy arrays of the compute dtype (x2 None when not given).
+
+    Raises:
+        TypeError: inputs that are not real numeric arrays.
+        ValueError: inputs that are not 2-D, empty, not finite, or with different feature counts.
+
+    Example:
+        >>> x1, x2 = check_inputs([[1, 2], [3, 4]])
+        >>> x1.dtype, x2
+        (dtype('float32'), None)
+    """
     checked = []
     for name, x in (("x1", x1), ("x2", x2)):
         if x is None:
@@ -157,7 +198,7 @@ def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, va
 
     Where ``same_point`` (x1[i] is x2[j]) the NNGP is set to the per-point variance after every
     layer, so that the correlation of a point with itself stays exactly 1 and rounding cannot open
-    a spurious angle (see ``activations._correlation``).
+    a spurious angle (see ``activations._base.correlation``).
     """
     k12 = _input_kernel(x1, x2) if x2 is not None else x1 / features
 
@@ -308,17 +349,42 @@ class _Network:
     def kernel(self, x1: np.ndarray, x2: np.ndarray | None = None,
                get: str | Sequence[str] = KERNEL_NAMES, out: str | os.PathLike | None = None,
                progress: bool | None = None, dtype: Any = None) -> Kernels | np.ndarray:
-        """NNGP and/or NTK between the rows of x1 (N1, d) and x2 (N2, d); x2=None means x1.
+        """NNGP and/or NTK between the rows of x1 and x2 (x2=None means x1).
 
-        ``get`` is "nngp", "ntk" (then a single (N1, N2) array is returned) or a sequence of them
-        (then ``Kernels``). K(x1, x1) is computed on upper-triangular tiles only; tiles are
-        sharded over the local JAX devices. ``out="folder/"`` writes ``nngp.npy`` / ``ntk.npy``
-        tile by tile (memory stays bounded) and returns read-only memory maps; a killed run
-        resumes when called again with the same arguments. With several JAX processes (one per
-        host, after ``jax.distributed.initialize``) ``out`` is required, on a filesystem they all
-        share: they split the tiles and each returns the whole kernel. ``progress`` shows a bar
-        (None: auto). ``dtype``: float32 or float64 (None: float64 for float64 inputs with JAX's
-        x64 mode on, else float32).
+        K(x1, x1) is computed on upper-triangular tiles only; tiles are sharded over the local JAX
+        devices. ``out="folder/"`` writes ``nngp.npy`` / ``ntk.npy`` tile by tile (memory stays
+        bounded) and returns read-only memory maps; a killed run resumes when called again with the
+        same arguments. With several JAX processes (one per host, after ``jax.distributed.initialize``)
+        ``out`` is required, on a filesystem they all share: they split the tiles and each returns the
+        whole kernel.
+
+        Args:
+            x1: inputs, shape (N1, d).
+            x2: inputs, shape (N2, d), or None for x1.
+            get: "nngp", "ntk" (then a single array is returned) or a sequence of them.
+            out: a folder for the out-of-core store, or None to compute in memory.
+            progress: show a progress bar (None: for jobs of 16 tiles or more, on a terminal).
+            dtype: float32 or float64 (None: float64 for float64 inputs with JAX's x64 mode on, else
+                float32).
+
+        Returns:
+            An (N1, N2) array for a single name, else ``Kernels``; memory maps with ``out``.
+
+        Raises:
+            TypeError, ValueError: bad inputs, ``get`` or ``dtype``; a kernel that overflows the dtype;
+                a result larger than the memory without ``out``; an ``out`` folder holding something
+                else or locked by another process; several JAX processes without ``out``.
+
+        Example:
+            >>> import tempfile, nngp_ntk as nk
+            >>> net = nk.FullyConnected(depth=2)
+            >>> x = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)
+            >>> theta = net.kernel(x, x[:2], get="ntk")
+            >>> theta.shape
+            (3, 2)
+            >>> stored = net.kernel(x, out=tempfile.mkdtemp())
+            >>> type(stored.ntk).__name__, bool(np.allclose(stored.ntk[:, :2], theta))
+            ('memmap', True)
         """
         names = check_kernel_names(get)
         x1, x2 = check_inputs(x1, x2, dtype=dtype)
@@ -343,7 +409,26 @@ class _Network:
         return Kernels(results.get("nngp"), results.get("ntk"))
 
     def diagonal(self, x: np.ndarray, get: str | Sequence[str] = KERNEL_NAMES, dtype: Any = None) -> Kernels | np.ndarray:
-        """K(x_i, x_i) and/or Theta(x_i, x_i) for every row, shape (N,), in O(N) memory."""
+        """K(x_i, x_i) and/or Theta(x_i, x_i) for every row, in O(N) memory.
+
+        Args:
+            x: inputs, shape (N, d).
+            get: "nngp", "ntk" or a sequence of them.
+            dtype: float32 or float64, as in ``kernel``.
+
+        Returns:
+            An (N,) array for a single name, else ``Kernels`` of (N,) arrays.
+
+        Raises:
+            TypeError, ValueError: as ``kernel``.
+
+        Example:
+            >>> import nngp_ntk as nk
+            >>> net = nk.FullyConnected(depth=2)
+            >>> x = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)
+            >>> bool(np.allclose(net.diagonal(x, get="nngp"), np.diag(net.kernel(x, get="nngp"))))
+            True
+        """
         names = check_kernel_names(get)
         x, _ = check_inputs(x, dtype=dtype)
         _, compiled, (variances,) = self._resolved([x], x.dtype)
@@ -405,7 +490,8 @@ class _Network:
         x1 = jnp.asarray(x1, compute)
         x2 = None if x2 is None else jnp.asarray(x2, compute)
         layers = self.sequence()
-        concrete = all(_checks.is_concrete(leaf) for leaf in jax.tree_util.tree_leaves((layers, x1, x2)))
+        concrete = not _checks.inside_jit() and all(
+            _checks.is_concrete(leaf) for leaf in jax.tree_util.tree_leaves((layers, x1, x2)))
         if concrete:
             x1_host = np.asarray(x1)
             for name, x in (("x1", x1_host), ("x2", None if x2 is None else np.asarray(x2))):
@@ -435,7 +521,7 @@ class _Network:
         return Kernels(*(results[names.index(n)] if n in names else None for n in KERNEL_NAMES))
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 class Sequential(_Network):
     """A network of layers applied in order: ``Dense``, ``LayerNorm``, ``Residual`` and any
     ``nngp_ntk.activations`` instance (see ``nngp_ntk.layers`` for what each does to the kernels).
@@ -457,7 +543,7 @@ class Sequential(_Network):
     Example:
         >>> import numpy as np, nngp_ntk as nk
         >>> net = nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.LayerNorm(), nk.activations.ReLU(),
-        ...                     nk.Dense(W_std=1.4), nk.Residual(nk.activations.Erf(), nk.Dense()),
+        ...                     nk.Residual(nk.Dense(W_std=1.4), nk.activations.Erf()),
         ...                     nk.Dense(W_std=1.0, b_std=None))
         >>> net.kernel(np.ones((4, 3), np.float32)).ntk.shape
         (4, 4)
@@ -472,6 +558,11 @@ class Sequential(_Network):
         self.tile_size = _checks.check_integer("tile_size", tile_size, minimum=1, allow_none=True)
 
     def sequence(self) -> tuple:
+        """The layer list.
+
+        Returns:
+            The layers, a tuple.
+        """
         return self.layers
 
     def __repr__(self) -> str:
@@ -489,8 +580,50 @@ class Sequential(_Network):
     def __getitem__(self, index: int) -> Any:
         return self.layers[index]
 
-    def tree_flatten(self) -> tuple[list, tuple]:
-        children, aux = _layers._flatten_layers(self.layers)
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The numeric hyperparameters by scikit-learn name: ``layers__<i>__W_std``, and into a
+        Residual's block ``layers__<i>__layers__<j>__b_std`` (so that ``GridSearchCV`` can search
+        ``net__layers__0__W_std`` of an estimator).
+
+        Args:
+            deep: unused (scikit-learn's signature).
+
+        Returns:
+            A dict from names to values.
+
+        Example:
+            >>> import nngp_ntk as nk
+            >>> nk.Sequential(nk.Dense(W_std=1.5), nk.activations.Erf(), nk.Dense()).get_params()["layers__0__W_std"]
+            1.5
+        """
+        leaves = jax.tree_util.tree_flatten_with_path(self)[0]
+        return {_sklearn_name(path): value for path, value in leaves}
+
+    def set_params(self, **params: Any) -> Sequential:
+        """Set hyperparameters named as in ``get_params``, in place (scikit-learn convention).
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: an unknown name, or a value the layer refuses (nothing is changed then).
+        """
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(self)
+        names = [_sklearn_name(path) for path, _ in leaves]
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise ValueError(f"invalid parameter(s) {unknown} for Sequential; valid: {names}")
+        values = [params.get(name, value) for name, (_, value) in zip(names, leaves)]
+        rebuilt = jax.tree_util.tree_unflatten(treedef, values)
+        self.layers = Sequential(*map(_layers.revalidated, rebuilt.layers)).layers
+        return self
+
+    def __sklearn_clone__(self) -> Sequential:
+        """A copy for ``sklearn.base.clone`` (the layers are immutable)."""
+        return Sequential(*self.layers, tile_size=self.tile_size)
+
+    def tree_flatten_with_keys(self) -> tuple[list, tuple]:
+        children, aux = _layers._flatten_layers_with_keys(self.layers)
         return children, (aux, self.tile_size)
 
     @classmethod
@@ -527,20 +660,37 @@ def _per_layer(name: str, value: Any, depth: int) -> tuple:
     return tuple(_checks.check_real(name, v, minimum=0.0) for v in values)
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass
 class FullyConnected(_Network):
-    """An infinitely wide fully-connected network: ``depth`` hidden [Dense, activation] layers and a
-    Dense readout, i.e. ``Sequential(*[Dense, activation] * depth, Dense)`` (see ``layers()``).
+    """An infinitely wide fully-connected network: ``depth`` hidden [Dense, activation] layers and a Dense readout.
+
+    That is ``Sequential(*[Dense, activation] * depth, Dense)`` (see ``layers()``), with the
+    recursion of the module docstring.
 
     Args:
         depth: number of hidden layers (0: a linear model).
         activation: a name in ``nngp_ntk.activations.ACTIVATIONS`` or an ``Activation`` instance.
-        W_std, b_std: weight and bias standard deviations, scalars or per-layer sequences of
-            length depth + 1 (the last is the readout's).
+        W_std: weight standard deviation, a scalar or a per-layer sequence of length depth + 1 (the
+            last is the readout's).
+        b_std: bias standard deviation, likewise.
         parameterization: "ntk" (default) or "standard" (then ``width`` is the hidden width n).
         width: hidden width for the standard parameterization's NTK.
         tile_size: rows and columns of an output tile (default: chosen for the activation).
+
+    Raises:
+        ValueError: a negative depth, an unknown activation or parameterization, per-layer sequences
+            of the wrong length, negative or non-finite standard deviations, or "standard" without
+            ``width``.
+
+    Example:
+        >>> net = FullyConnected(depth=3, activation="relu", W_std=1.5, b_std=0.1)
+        >>> x = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)
+        >>> k = net.kernel(x)
+        >>> k.ntk.shape, bool(np.allclose(k.nngp, k.nngp.T))
+        ((2, 2), True)
+        >>> [type(layer).__name__ for layer in net.layers()]
+        ['Dense', 'ReLU', 'Dense', 'ReLU', 'Dense', 'ReLU', 'Dense']
     """
 
     depth: int = 1
@@ -555,11 +705,28 @@ class FullyConnected(_Network):
         self.sequence()
 
     def get_params(self, deep: bool = True) -> dict:
-        """The constructor arguments (scikit-learn convention, so estimators can tune them)."""
+        """The constructor arguments (scikit-learn convention, so estimators can tune them).
+
+        Args:
+            deep: unused (scikit-learn's signature).
+
+        Returns:
+            A dict from argument names to values.
+        """
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def set_params(self, **params) -> FullyConnected:
-        """Set constructor arguments in place and validate them (scikit-learn convention)."""
+        """Set constructor arguments in place and validate them (scikit-learn convention).
+
+        Args:
+            **params: constructor arguments.
+
+        Returns:
+            self.
+
+        Raises:
+            ValueError: an unknown argument; the arguments are restored when the new ones are invalid.
+        """
         valid = self.get_params()
         for key in params:
             if key not in valid:
@@ -576,7 +743,14 @@ class FullyConnected(_Network):
         return self
 
     def sequence(self) -> tuple:
-        """Validate the arguments and return the layers ``[Dense, activation] * depth + [Dense]``."""
+        """Validate the arguments and return the layers ``[Dense, activation] * depth + [Dense]``.
+
+        Returns:
+            The layers, a tuple.
+
+        Raises:
+            ValueError: invalid arguments (see the class).
+        """
         depth = self.depth
         if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
             raise ValueError(f"depth must be an integer >= 0, got {depth!r}")
@@ -605,7 +779,11 @@ class FullyConnected(_Network):
         return tuple(layers)
 
     def spec(self) -> _Spec:
-        """The validated arguments in normal form (per-layer W_std and b_std tuples)."""
+        """The validated arguments in normal form (per-layer W_std and b_std tuples).
+
+        Returns:
+            A hashable named tuple (depth, activation, W_std, b_std, parameterization, width).
+        """
         layers = self.sequence()
         dense = [layer for layer in layers if isinstance(layer, Dense)]
         return _Spec(int(self.depth), get_activation(self.activation), tuple(layer.W_std for layer in dense),
@@ -613,13 +791,19 @@ class FullyConnected(_Network):
                      0.0 if self.width is None else float(self.width))
 
     def layers(self) -> Sequential:
-        """The ``Sequential`` this network stands for."""
+        """The ``Sequential`` this network stands for.
+
+        Returns:
+            ``Sequential(*self.sequence())``.
+        """
         return Sequential(*self.sequence())
 
-    def tree_flatten(self) -> tuple[tuple, tuple]:
+    def tree_flatten_with_keys(self) -> tuple[tuple, tuple]:
         activation = get_activation(self.activation)
-        leaves, static = _layers._static_or_tree(activation)
-        return ((self.W_std, self.b_std, leaves),
+        _, static = _layers._static_or_tree(activation)
+        child = activation if static[0] == "tree" else None
+        return (((_layers._key("W_std"), self.W_std), (_layers._key("b_std"), self.b_std),
+                 (_layers._key("activation"), child)),
                 (self.depth, static, self.parameterization, self.width, self.tile_size))
 
     @classmethod
@@ -628,7 +812,7 @@ class FullyConnected(_Network):
         network = object.__new__(cls)
         network.depth, network.parameterization, network.width, network.tile_size = depth, parameterization, width, tile_size
         network.W_std, network.b_std = children[0], children[1]
-        network.activation = _layers._rebuild_activation(static, children[2])
+        network.activation = children[2] if static[0] == "tree" else static[1]
         return network
 
 
@@ -636,3 +820,27 @@ def _dense(w_std: Any, b_std: Any, parameterization: str, width: Any) -> Dense:
     """A Dense of FullyConnected (width may be a float there: it only scales the standard NTK)."""
     layer = _layers._new(Dense, W_std=w_std, b_std=b_std, parameterization=parameterization, width=width)
     return layer
+
+
+def _sklearn_name(path: tuple) -> str:
+    """'layers[0].W_std' -> 'layers__0__W_std'."""
+    name = jax.tree_util.keystr(path, simple=True, separator=".")
+    return name.replace("[", "__").replace("]", "").replace(".", "__")
+
+
+def check_network(net: Any, name: str = "net") -> _Network:
+    """``net`` when it is an nngp_ntk network (``Sequential``, ``FullyConnected``), else TypeError.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> check_network(nk.FullyConnected(depth=1)).depth
+        1
+    """
+    if not isinstance(net, _Network):
+        raise TypeError(f"{name} must be an nngp_ntk network (nngp_ntk.Sequential or FullyConnected), "
+                        f"got {type(net).__name__}")
+    return net
+
+
+#: Any network: the argument type of everything that takes one.
+Network = Sequential | FullyConnected

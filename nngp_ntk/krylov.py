@@ -17,19 +17,22 @@ its own dtype (float32 halves the memory traffic); vectors and recurrences are f
   Its iterations grow like sqrt(tau lambda_max) for g_tau = (1 - exp(-lambda tau)) / lambda.
 * ``max_eigenvalue``: lambda_max(D) by Lanczos (scipy.sparse.linalg.eigsh).
 
+``FlowOperator`` is the interface of D that gradient flow uses, implemented here by
+``IterativeFlowKernel`` and by ``solver.DenseFlowKernel`` (eigendecomposition and Cholesky).
+
 Unconverged iterations end with a ``NotConvergedWarning`` stating the residual reached.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import warnings
+import abc
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
+
+from nngp_ntk._checks import NotConvergedWarning, check_integer, check_real, warn
 
 #: Rows of the kernel read at a time from a np.memmap (and checked for finiteness at a time).
 BLOCK_ROWS = 2048
@@ -37,21 +40,20 @@ BLOCK_ROWS = 2048
 LANCZOS_MEMORY = 2**30
 
 
-class NotConvergedWarning(UserWarning):
-    """An iterative solver stopped at its iteration limit before reaching its tolerance."""
-
-
-def warn(message: str, category: type[Warning]) -> None:
-    """warnings.warn attributed to the first caller outside the nngp_ntk package."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
-
-
 def all_finite(matrix: np.ndarray, block_rows: int = BLOCK_ROWS) -> bool:
-    """Whether every entry is finite, checked block by block (no N x N temporary)."""
+    """Whether every entry is finite, checked block by block (no N x N temporary).
+
+    Args:
+        matrix: an array, in memory or a np.memmap.
+        block_rows: rows checked at a time.
+
+    Returns:
+        True when no entry is NaN or infinite.
+
+    Example:
+        >>> all_finite(np.eye(3)), all_finite(np.array([[1.0, np.nan]]))
+        (True, False)
+    """
     if matrix.ndim < 2:
         return bool(np.isfinite(matrix).all())
     return all(np.isfinite(matrix[start:start + block_rows]).all()
@@ -59,7 +61,20 @@ def all_finite(matrix: np.ndarray, block_rows: int = BLOCK_ROWS) -> bool:
 
 
 def blocked_matmul(matrix: np.ndarray, b: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
-    """matrix @ b in float64, with b cast to the matrix's dtype; a np.memmap is read in row blocks."""
+    """matrix @ b in float64, with b cast to the matrix's dtype; a np.memmap is read in row blocks.
+
+    Args:
+        matrix: (N, N) array, in memory or a np.memmap.
+        b: (N,) or (N, m) array.
+        block_rows: rows of a np.memmap read at a time.
+
+    Returns:
+        The product, float64, of shape (N,) or (N, m).
+
+    Example:
+        >>> blocked_matmul(np.array([[2.0, 0.0], [0.0, 3.0]], np.float32), np.ones(2))
+        array([2., 3.])
+    """
     b = b.astype(matrix.dtype, copy=False) if np.issubdtype(matrix.dtype, np.floating) else b
     if not isinstance(matrix, np.memmap):
         return np.asarray(matrix @ b, dtype=np.float64)
@@ -70,11 +85,24 @@ def blocked_matmul(matrix: np.ndarray, b: np.ndarray, block_rows: int = BLOCK_RO
 
 
 def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy pivoted Cholesky K ~ L L^T of rank <= ``rank``: (L^T of shape (r, N), residual diagonal).
+    """Greedy pivoted Cholesky K ~ L L^T of rank at most ``rank``.
 
     Step k takes the pivot i of largest residual diagonal d_i and sets
     l_k = (K[i, :] - sum_{j<k} l_j l_j[i]) / sqrt(d_i), d <- d - l_k^2; it stops early once
     max d <= rtol * max diag K. Reads one row of K per step (K symmetric).
+
+    Args:
+        matrix: the symmetric positive semi-definite (N, N) K, in memory or a np.memmap.
+        rank: the largest rank r.
+        rtol: stop when the residual diagonal falls below this fraction of max diag K.
+
+    Returns:
+        (L^T of shape (r, N), the residual diagonal d of shape (N,)).
+
+    Example:
+        >>> factor, residual = pivoted_cholesky(np.array([[4.0, 2.0], [2.0, 2.0]]), rank=2)
+        >>> np.allclose(factor.T @ factor, [[4.0, 2.0], [2.0, 2.0]]), float(residual.max())
+        (True, 0.0)
     """
     n = matrix.shape[0]
     residual = np.asarray(np.diagonal(matrix), dtype=np.float64).copy()
@@ -92,7 +120,31 @@ def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10) -> tupl
     return factor, residual
 
 
-class IterativeFlowKernel:
+class FlowOperator(abc.ABC):
+    """The flow kernel D = K + ridge I (N x N, symmetric positive semi-definite) as gradient flow uses
+    it: products, solves and matrix functions of D applied to blocks of vectors (float64)."""
+
+    #: N, the number of training points.
+    size: int
+
+    @abc.abstractmethod
+    def matmul(self, b: np.ndarray) -> np.ndarray:
+        """D b for b of shape (N,) or (N, k)."""
+
+    @abc.abstractmethod
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """D^-1 b (the minimum-norm solution D^+ b where D is singular)."""
+
+    @abc.abstractmethod
+    def apply(self, b: np.ndarray, functions: Sequence[Callable[[np.ndarray], np.ndarray]]) -> list[np.ndarray]:
+        """[g(D) b for g in functions], each g acting elementwise on eigenvalues."""
+
+    @abc.abstractmethod
+    def max_eigenvalue(self) -> float:
+        """lambda_max(D)."""
+
+
+class IterativeFlowKernel(FlowOperator):
     """D = K + ridge I for large N, used only through blocked products D B.
 
     Args:
@@ -103,15 +155,25 @@ class IterativeFlowKernel:
             Lanczos approximation at which it stops (default 1e-5 for float32 kernels, 1e-9 else).
         maxiter: iteration limit of CG and Lanczos (default 1000).
         block_rows: rows of a np.memmap read at a time.
+
+    Raises:
+        ValueError: ``rank``, ``maxiter`` or ``block_rows`` not a positive integer, or ``tol``
+            outside (0, 1).
+
+    Example:
+        >>> K = np.array([[2.0, 1.0], [1.0, 2.0]])
+        >>> flow = IterativeFlowKernel(K, ridge=1.0)
+        >>> np.round(flow.solve(np.array([4.0, 4.0])), 6)
+        array([1., 1.])
+        >>> round(flow.max_eigenvalue(), 6)
+        4.0
     """
 
     def __init__(self, kernel: np.ndarray, ridge: float, *, rank: int | None = None, tol: float | None = None,
                  maxiter: int = 1000, block_rows: int = BLOCK_ROWS) -> None:
         for name, value in (("rank", rank), ("maxiter", maxiter), ("block_rows", block_rows)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-                                      or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if tol is not None and not (np.isfinite(tol) and 0 < tol < 1):
+            check_integer(name, value, minimum=1, allow_none=name == "rank")
+        if tol is not None and not check_real("tol", tol, positive=True) < 1:
             raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
         self.kernel = kernel
         self.ridge = float(ridge)
@@ -125,7 +187,14 @@ class IterativeFlowKernel:
         self.iterations: list[int] = []
 
     def matmul(self, b: np.ndarray) -> np.ndarray:
-        """D b = K b + ridge b (float64)."""
+        """D b = K b + ridge b in float64.
+
+        Args:
+            b: (N,) or (N, m) array.
+
+        Returns:
+            D b, float64, the shape of b.
+        """
         return blocked_matmul(self.kernel, b, self.block_rows) + self.ridge * b
 
     def _precondition(self, r: np.ndarray) -> np.ndarray:
@@ -141,7 +210,18 @@ class IterativeFlowKernel:
         return (r - factor.T @ scipy.linalg.cho_solve(inner, factor @ r)) / shift
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """D^-1 b by preconditioned conjugate gradients on every column of b (N,) or (N, m), from x = 0."""
+        """D^-1 b by preconditioned conjugate gradients on every column of b at once, from x = 0.
+
+        Args:
+            b: (N,) or (N, m) array.
+
+        Returns:
+            D^-1 b, float64, the shape of b.
+
+        Warns:
+            NotConvergedWarning: a column's relative residual is still above ``tol`` after ``maxiter``
+                iterations.
+        """
         b2 = b.reshape(self.size, -1).astype(np.float64)
         x = np.zeros_like(b2)
         norms = np.linalg.norm(b2, axis=0)
@@ -175,7 +255,25 @@ class IterativeFlowKernel:
         return x.reshape(b.shape)
 
     def apply(self, b: np.ndarray, functions: Sequence[Callable[[np.ndarray], np.ndarray]]) -> list[np.ndarray]:
-        """[g(D) b for g in functions] by Lanczos, one Krylov basis per column of b for all g."""
+        """[g(D) b for g in functions] by Lanczos: g(D) b ~ |b| Q_k g(T_k) e_1, one Krylov basis per column.
+
+        Args:
+            b: (N,) or (N, m) array.
+            functions: functions g of the eigenvalues, each mapping an array to an array of its shape.
+
+        Returns:
+            One array of the shape of b per function, float64.
+
+        Warns:
+            NotConvergedWarning: the approximation still changed by more than ``tol`` after
+                ``maxiter`` iterations.
+
+        Example:
+            >>> flow = IterativeFlowKernel(np.diag([1.0, 4.0]), ridge=0.0)
+            >>> [inverse] = flow.apply(np.ones(2), [lambda values: 1.0 / values])
+            >>> np.round(inverse, 6)
+            array([1.  , 0.25])
+        """
         b2 = b.reshape(self.size, -1).astype(np.float64)
         batch = max(1, int(LANCZOS_MEMORY // (8 * self.size * (self.maxiter + 1))))
         results = [np.zeros_like(b2) for _ in functions]
@@ -243,7 +341,11 @@ class IterativeFlowKernel:
         return np.stack([vectors @ (g(values) * vectors[0]) for g in functions])
 
     def max_eigenvalue(self) -> float:
-        """lambda_max(D) by Lanczos."""
+        """lambda_max(D) by Lanczos (scipy.sparse.linalg.eigsh).
+
+        Returns:
+            The largest eigenvalue of D.
+        """
         operator = scipy.sparse.linalg.LinearOperator((self.size, self.size), dtype=np.float64,
                                                       matvec=lambda v: self.matmul(v.reshape(-1, 1)).ravel())
         return float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-8,

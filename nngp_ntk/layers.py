@@ -18,8 +18,8 @@ layers, ``LayerNorm(axis=-1)``, ``FanOut(2)`` / ``FanInSum()``):
 with (u, v) ~ N(0, [[K11, K12], [K12, K22]]), n_in the width of the Dense's input (d for the
 first) and ``b_std=None`` a Dense without bias (b = 0, and no +1 in the standard NTK). A Dense
 makes the features Gaussian; an activation needs Gaussian input and its output is not Gaussian
-(``Identity`` excepted); LayerNorm needs and keeps Gaussian features; a Residual needs Gaussian
-input and a block whose output is Gaussian (neural-tangents' ``FanInSum`` requirement).
+(``Identity`` excepted); LayerNorm needs and keeps Gaussian features; a Residual needs one of its
+branches to have zero mean, so that the cross terms vanish and the kernels add (``FanInSum``).
 
 The layers are pytrees (W_std and b_std are leaves), so networks built from them can be
 differentiated and vmapped over. Here they are also compiled to a ``Plan``: a static program
@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk import _checks
+from nngp_ntk import _checks, _fastmath
 from nngp_ntk.activations import Activation, Identity
 
 Array = jax.Array
@@ -49,7 +49,19 @@ class Layer:
 
 
 def is_layer(value: Any) -> bool:
-    """True for a ``Dense``, ``LayerNorm``, ``Residual`` or an activation instance."""
+    """True for a ``Dense``, ``LayerNorm``, ``Residual`` or an activation instance.
+
+    Args:
+        value: anything.
+
+    Returns:
+        Whether it is a layer.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> is_layer(nk.Dense()), is_layer(nk.activations.ReLU()), is_layer("relu")
+        (True, True, False)
+    """
     return isinstance(value, (Layer, Activation))
 
 
@@ -87,6 +99,17 @@ def _flatten_layers(layers: Sequence) -> tuple[list, tuple]:
     return children, tuple(aux)
 
 
+def _key(name: str) -> jax.tree_util.GetAttrKey:
+    """The path entry of a named field, so that leaves read as ``layers[0].W_std``."""
+    return jax.tree_util.GetAttrKey(name)
+
+
+def _flatten_layers_with_keys(layers: Sequence) -> tuple[list, tuple]:
+    """``_flatten_layers`` with each child keyed by its position, ``layers[i]``."""
+    children, aux = _flatten_layers(layers)
+    return [(_key(f"layers[{i}]"), child) for i, child in enumerate(children)], aux
+
+
 def _unflatten_layers(aux: tuple, children: Sequence) -> tuple:
     return tuple(static[1] if static is not None else child for static, child in zip(aux, children))
 
@@ -100,7 +123,7 @@ def _new(cls: type, **fields: Any) -> Any:
     return instance
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass(frozen=True)
 class Dense(Layer):
     """A fully-connected layer, z = W a / sqrt(n_in) + b in neural-tangents' parameterizations:
@@ -136,15 +159,16 @@ class Dense(Layer):
         _checks.check_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
         object.__setattr__(self, "width", _checks.check_integer("width", self.width, minimum=1, allow_none=True))
 
-    def tree_flatten(self) -> tuple[tuple, tuple]:
-        return (self.W_std, self.b_std), (self.parameterization, self.width)
+    def tree_flatten_with_keys(self) -> tuple[tuple, tuple]:
+        return (((_key("W_std"), self.W_std), (_key("b_std"), self.b_std)),
+                (self.parameterization, self.width))
 
     @classmethod
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Dense:
         return _new(cls, W_std=children[0], b_std=children[1], parameterization=aux[0], width=aux[1])
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass(frozen=True)
 class LayerNorm(Layer):
     """Normalizes each point's features (neural-tangents' ``LayerNorm(axis=-1)`` on Gaussian inputs):
@@ -166,7 +190,7 @@ class LayerNorm(Layer):
     def __post_init__(self) -> None:
         object.__setattr__(self, "eps", _checks.check_real("eps", self.eps, minimum=0.0))
 
-    def tree_flatten(self) -> tuple[tuple, float]:
+    def tree_flatten_with_keys(self) -> tuple[tuple, float]:
         return (), self.eps
 
     @classmethod
@@ -174,21 +198,23 @@ class LayerNorm(Layer):
         return _new(cls, eps=aux)
 
 
-@jax.tree_util.register_pytree_node_class
+@jax.tree_util.register_pytree_with_keys_class
 class Residual(Layer):
     """y = x + block(x) (neural-tangents' ``FanOut(2)``, ``parallel(block, Identity())``,
     ``FanInSum()``): the kernels of the two branches add, K <- K + K_block, Theta <- Theta + Theta_block.
 
-    The input must be Gaussian (after a Dense or LayerNorm) and so must the block's output (it
-    ends with a Dense or LayerNorm): the sum's kernel is the sum of the kernels only for
-    independent zero-mean Gaussian branches.
+    The sum's kernel is the sum of the branches' kernels when the cross terms E[x block(x')]
+    vanish, which holds when either branch has zero mean: the input is the output of a Dense (or
+    LayerNorm), or the block ends with a Dense or with an odd activation of Gaussian
+    pre-activations (Erf, Sin with c = 0, ...). A Residual where neither holds (ReLU features
+    plus a block ending in ReLU) is refused, since its kernel is not the sum. The output is Gaussian
+    when both branches are.
 
     Args:
         *layers: the block, one or more layers.
 
     Raises:
-        ValueError: an empty block, a block whose output is not Gaussian, or a layer that does
-            not fit (named by position).
+        ValueError: an empty block, or a layer that does not fit (named by position).
         TypeError: an element that is not a layer.
 
     Example:
@@ -200,10 +226,7 @@ class Residual(Layer):
 
     def __init__(self, *layers: Any) -> None:
         self.layers = tuple(layers)
-        gaussian, _ = check_layers(self.layers, gaussian=True, width=_OUTER_WIDTH, where="Residual")
-        if not gaussian:
-            raise ValueError("Residual: the block's output must be Gaussian (end it with a Dense or LayerNorm): "
-                             "the kernels of x and block(x) add only for zero-mean Gaussian branches")
+        check_layers(self.layers, gaussian=True, width=_OUTER_WIDTH, where="Residual")
 
     def __repr__(self) -> str:
         return f"Residual({', '.join(map(repr, self.layers))})"
@@ -214,14 +237,31 @@ class Residual(Layer):
     def __hash__(self) -> int:
         return hash((type(self), self.layers))
 
-    def tree_flatten(self) -> tuple[list, tuple]:
-        return _flatten_layers(self.layers)
+    def tree_flatten_with_keys(self) -> tuple[list, tuple]:
+        return _flatten_layers_with_keys(self.layers)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Residual:
         residual = object.__new__(cls)
         residual.layers = _unflatten_layers(aux, children)
         return residual
+
+
+def revalidated(layer: Any) -> Any:
+    """``layer`` rebuilt through its constructor, so that its checks run on values that pytree
+    unflattening (which skips them) put there.
+
+    Example:
+        >>> revalidated(Dense(W_std=1.5)).W_std
+        1.5
+    """
+    if isinstance(layer, Dense):
+        return Dense(layer.W_std, layer.b_std, layer.parameterization, layer.width)
+    if isinstance(layer, Residual):
+        return Residual(*(revalidated(inner) for inner in layer.layers))
+    if isinstance(layer, Activation) and dataclasses.is_dataclass(layer):
+        return dataclasses.replace(layer)
+    return layer
 
 
 # --- Validation ---------------------------------------------------------------------------------
@@ -232,19 +272,64 @@ INPUT_WIDTH = "input"
 _OUTER_WIDTH = "outer"
 
 
+def _odd(activation: Activation) -> bool:
+    """True when E[phi(u)] = 0 for centred Gaussian u of every variance (checked at variances 1/2
+    and 2 by Gauss-Hermite quadrature); False when it cannot be evaluated (traced parameters)."""
+    nodes, weights = _fastmath.hermite_nodes(64)
+    try:
+        for variance in (0.5, 2.0):
+            values = np.asarray(activation(jnp.asarray(np.sqrt(variance) * nodes)), dtype=np.float64)
+            if abs(weights @ values) > 1e-9 * np.sqrt(weights @ values**2) + 1e-300:
+                return False
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
+        return False
+    return True
+
+
+def _zero_mean_output(layers: Sequence, zero_mean: bool) -> bool:
+    """Whether the features after ``layers`` have zero mean over the random weights, given whether
+    their input has: a Dense's output has, an activation's has when the activation is odd."""
+    for layer in layers:
+        if isinstance(layer, Dense):
+            zero_mean = True
+        elif isinstance(layer, Activation):
+            zero_mean = _odd(layer)
+        elif isinstance(layer, Residual):
+            zero_mean = zero_mean and _zero_mean_output(layer.layers, zero_mean)
+    return zero_mean
+
+
 def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | None = INPUT_WIDTH,
                  where: str = "Sequential") -> tuple[bool, int | str | None]:
-    """Check a layer list as it acts on features that are (or not) ``gaussian`` with ``width``;
-    returns the output's (gaussian, width). Errors name the layer by its position in ``where``.
+    """Check a layer list as it acts on features that are (or not) ``gaussian`` with ``width``.
+
+    Args:
+        layers: the layer list.
+        gaussian: whether the input features are Gaussian (the network input is not).
+        width: the input width: an integer, None (unknown), or INPUT_WIDTH for the network input.
+        where: the name of the list in messages (errors name the layer by its position in it).
+
+    Returns:
+        (whether the output is Gaussian, its width).
 
     Raises:
         ValueError: an empty list; an activation or LayerNorm whose input is not Gaussian; a
-            Residual whose input or block output is not Gaussian, or whose block changes the width;
+            Residual where neither branch has zero mean, or whose block changes the width;
             a standard-parameterization Dense whose input width is unknown.
         TypeError: an element that is not a layer.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> check_layers([nk.Dense(width=8), nk.activations.ReLU()])
+        (False, 8)
+        >>> check_layers([nk.activations.ReLU()])
+        Traceback (most recent call last):
+        ...
+        ValueError: Sequential layer 0 (ReLU): an activation needs Gaussian pre-activations, but ...
     """
     if len(layers) == 0:
         raise ValueError(f"{where} needs at least one layer, got none")
+    start_gaussian = gaussian
     dense_before = width != INPUT_WIDTH
     for index, layer in enumerate(layers):
         at = f"{where} layer {index} ({_layer_name(layer)})"
@@ -267,13 +352,13 @@ def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | No
                 raise ValueError(f"{at}: LayerNorm needs Gaussian inputs (after a Dense), but its input "
                                  + ("is the network input" if not dense_before else "follows an activation"))
         elif isinstance(layer, Residual):
-            if not gaussian:
-                raise ValueError(f"{at}: a Residual needs Gaussian input (after a Dense or LayerNorm); the "
-                                 "kernels of x and block(x) add only for zero-mean Gaussian branches")
-            block_gaussian, block_width = check_layers(layer.layers, True, width, f"{at} block")
-            if not block_gaussian:
-                raise ValueError(f"{at}: the block's output must be Gaussian (end it with a Dense or "
-                                 "LayerNorm): the kernels of x and block(x) add only for zero-mean Gaussian branches")
+            block_gaussian, block_width = check_layers(layer.layers, gaussian, width, f"{at} block")
+            input_zero_mean = _zero_mean_output(layers[:index], start_gaussian)
+            if not (input_zero_mean or _zero_mean_output(layer.layers, input_zero_mean)):
+                raise ValueError(f"{at}: neither x nor block(x) has zero mean, so the kernel of x + block(x) "
+                                 "is not the sum of theirs: end the block with a Dense (or an odd activation), "
+                                 "or put a Dense before the Residual")
+            gaussian = gaussian and block_gaussian
             if isinstance(width, int) and isinstance(block_width, int) and width != block_width:
                 raise ValueError(f"{at}: the block maps width {width} to width {block_width}; "
                                  "x + block(x) needs equal widths")
@@ -299,8 +384,21 @@ class Plan(NamedTuple):
 
 
 def positions(ops: Sequence[Op]) -> int:
-    """Number of recorded positions (op outputs) of ``ops``: 1 per op, plus a residual's block,
-    times a repeat's count."""
+    """Number of recorded positions (op outputs) of ``ops``.
+
+    1 per op, plus a residual's block, times a repeat's count.
+
+    Args:
+        ops: the ops of a plan.
+
+    Returns:
+        The count.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> positions(plan([nk.Dense(), nk.activations.ReLU(), nk.Dense()], 3, np.float32).ops)
+        3
+    """
     total = 0
     for op in ops:
         if op.kind == "residual":
@@ -383,7 +481,25 @@ def _fold(ops: tuple[Op, ...], params: list) -> tuple[tuple[Op, ...], list]:
 
 
 def plan(layers: Sequence, input_width: int, dtype: np.dtype) -> Plan:
-    """The plan of a checked layer list for inputs of ``input_width`` features, params in ``dtype``."""
+    """The plan of a checked layer list for inputs of ``input_width`` features, params in ``dtype``.
+
+    Runs of two or more identical consecutive blocks (up to four ops long) are folded into
+    ``repeat`` ops whose params are stacked, so that they compile to one loop.
+
+    Args:
+        layers: a checked layer list.
+        input_width: d, the inputs' feature count.
+        dtype: the dtype of the params.
+
+    Returns:
+        A ``Plan(ops, params)``.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> layers = [nk.Dense(), nk.activations.ReLU()] * 3 + [nk.Dense()]
+        >>> [op.kind for op in plan(layers, 3, np.float32).ops]
+        ['repeat', 'dense']
+    """
     ops, params, _ = _single_ops(layers, input_width, np.dtype(dtype))
     return Plan(*_fold(tuple(ops), params))
 
@@ -436,8 +552,20 @@ def _apply(op: Op, param: Any, k11: Array, k22: Array, k12: Array, theta: Array 
 
 def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mode: Pass,
         start: Any = 0) -> tuple[Array, Array | None, list[Array]]:
-    """Run ``ops`` from the state at position ``start``; returns (K12, Theta, recorded K after
-    every op in position order; empty unless ``mode`` is the diagonal pass)."""
+    """Run ``ops`` from the state at position ``start``.
+
+    Args:
+        ops: the ops of a plan.
+        params: their params.
+        k12: the NNGP entries at the start.
+        theta: the NTK entries at the start, or None when the NTK is not needed.
+        mode: a ``Pass``: the diagonal pass (``variances`` None) or a pair pass.
+        start: the position of the first op.
+
+    Returns:
+        (K12, Theta, the K recorded after every op in position order; empty unless ``mode`` is the
+        diagonal pass).
+    """
     diagonal = mode.variances is None
     recorded: list[Array] = []
     position = start
@@ -481,14 +609,36 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
 
 
 def column(variances: Array, position: Any) -> Array:
-    """variances[:, position] (N, 1), for a static or traced position."""
+    """variances[:, position] as an (N, 1) array, for a static or traced position.
+
+    Args:
+        variances: per-point variances, shape (N, positions).
+        position: the column.
+
+    Returns:
+        The column, shape (N, 1).
+    """
     if isinstance(position, (int, np.integer)):
         return variances[:, position:position + 1]
     return jax.lax.dynamic_index_in_dim(variances, position, axis=1, keepdims=True)
 
 
 def activation_inputs(ops: Sequence[Op], start: int = 0) -> list[tuple[int, Op]]:
-    """(input position, op) of every activation in ``ops``, repeats expanded."""
+    """(input position, op) of every activation in ``ops``, repeats expanded.
+
+    Args:
+        ops: the ops of a plan.
+        start: the position of the first op.
+
+    Returns:
+        The list of (position, op).
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> ops = plan([nk.Dense(), nk.activations.Erf(), nk.Dense()], 3, np.float32).ops
+        >>> [position for position, _ in activation_inputs(ops)]
+        [1]
+    """
     found = []
     position = start
     for op in ops:

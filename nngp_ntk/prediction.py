@@ -10,17 +10,17 @@ of random-feature models, L(P) and alpha_P. Compare with the measurements of ``s
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import jax
 import numpy as np
 
-from nngp_ntk.data import check_targets
-from nngp_ntk.kernels import KERNEL_NAMES, FullyConnected
-from nngp_ntk.scaling import float64_points
-from nngp_ntk.spectrum import DENSE_LIMIT, PowerLawFit, eigh, fit_power_law
-from nngp_ntk.theory import (LeaveOneOut, Renormalized, TheoryCurve, check_fit_points, eigenlearning,
-                             extend_spectrum, fit_exponent, operator_exponent)
+from nngp_ntk import data, fits
+from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_points, check_ridge,
+                              check_sizes)
+from nngp_ntk.fits import PowerLawFit
+from nngp_ntk.kernels import FullyConnected, check_network
+from nngp_ntk.spectrum import eigh, fit_power_law
+from nngp_ntk.theory import LeaveOneOut, Renormalized, TheoryCurve, eigenlearning, extend_spectrum, operator_exponent
 
 METHODS = ("auto", "leave-one-out", "renormalized", "extrapolated")
 
@@ -35,8 +35,9 @@ class Exponents:
     v_i^2 ~ i^-(1 + beta) there, from B(kappa) = MSE / E0 ~ kappa^(beta / (1 + alpha_K)); in the
     resolution-limited regime alpha_D = min(beta, 2 (1 + alpha_K)), and alpha_D = alpha_K for
     targets from the kernel's own GP (beta = alpha_K);
-    ``fit``: the power law of the raw sample eigenvalues of K/N (``spectrum.fit_power_law``), whose
-    alpha_K differs from the operator's where the sample's finite-N floor flattens its spectrum;
+    ``sample_fit``: the power law of the raw sample eigenvalues of K/N (``spectrum.fit_power_law``);
+    its exponent, alpha_K_sample = ``sample_fit.alpha``, differs from the operator's alpha_K where the
+    sample's finite-N floor flattens its spectrum;
     ``alpha_D``: slope of the predicted test MSE ``losses`` over training sizes ``sizes``;
     ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
     ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves
@@ -54,20 +55,8 @@ class Exponents:
     model_losses: np.ndarray
     method: str
     kernel: str
-    fit: PowerLawFit
+    sample_fit: PowerLawFit
     eigenvalues: np.ndarray
-
-
-def default_sizes(n_points: int) -> np.ndarray:
-    """The training sizes alpha_D and alpha_K are read over by default: 7 from N/50 to N/2 (at least 1)."""
-    return np.unique(np.maximum(np.geomspace(n_points / 50, n_points / 2, 7).round(), 1))
-
-
-def _check_counts(name: str, values: np.ndarray | list) -> np.ndarray:
-    array = np.asarray(values)
-    if array.ndim != 1 or not np.issubdtype(array.dtype, np.number) or np.any(array != np.round(array)):
-        raise ValueError(f"{name} must be a 1-D sequence of positive integers, got {values!r}")
-    return check_fit_points(name, np.unique(array))
 
 
 def _finite_data(losses: np.ndarray, widths: np.ndarray, train_size: int | None) -> np.ndarray:
@@ -100,9 +89,10 @@ def _curves(values: np.ndarray, power: np.ndarray, total_power: float | None, po
 
 
 def _read(x: np.ndarray, curves: list[np.ndarray], name: str) -> tuple[float, tuple[float, float]]:
-    """alpha of the first curve over x, its Student-t interval widened to the other curves' alphas."""
-    central = fit_exponent(x, curves[0], name=name)
-    others = [fit_exponent(x, curve, name=name).alpha for curve in curves[1:]]
+    """alpha of the first curve over x, its Student-t interval widened to the other curves' alphas
+    (NaN when the fit of the first is unreliable)."""
+    central = fits.fit_power_law(x, curves[0], name=name)
+    others = [fits.fit_power_law(x, curve, name=name).alpha for curve in curves[1:]]
     return central.alpha, (min([central.ci[0]] + others), max([central.ci[1]] + others))
 
 
@@ -110,7 +100,7 @@ def _operator_exponents(curve: TheoryCurve) -> tuple[float, tuple[float, float],
     """alpha_K (``theory.operator_exponent``) and beta from B ~ kappa^(beta / (1 + alpha_K)) over the
     curve's sizes (least squares in log-log, Student-t intervals)."""
     decay = operator_exponent(curve)
-    bias = fit_exponent(curve.kappa, curve.losses / curve.E0, name="kappa")
+    bias = fits.fit_power_law(curve.kappa, curve.losses / curve.E0, name="kappa")
     scale = 1.0 + decay.alpha
     return decay.alpha, decay.ci, -bias.alpha * scale, (-bias.ci[1] * scale, -bias.ci[0] * scale)
 
@@ -136,8 +126,9 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
       reaches n >= N;
     * "auto": "leave-one-out" when every size is below N, else "extrapolated".
 
-    alpha_D is the least-squares slope of log L(n) over ``sizes`` (default: 7 from N/50 to N/2;
-    real-data curves bend, so read it where it is measured). alpha_P: a ridgeless random-feature
+    alpha_D is the least-squares slope of log L(n) over ``sizes`` (default: ``data.default_sizes`` of
+    the N points less ``data.held_out_count``'s, the sizes a measured curve on them uses; real-data
+    curves bend, so read it where it is measured). alpha_P: a ridgeless random-feature
     model with P features on infinitely many points has the loss of ridgeless kernel regression
     on n = P points (the D <-> P duality of Maloney, Roberts & Sully 2022), so L(P) is that curve
     at ridge 0 read over ``widths`` (default ``sizes``); with ``train_size`` = D it is multiplied by
@@ -146,30 +137,24 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     homogeneous "renormalized" curve (or "extrapolated" when asked for or when a width reaches N).
     Random features train the readout only: compare ``scaling.model_curve`` with kernel="nngp".
     alpha_K and beta are the operator's local exponents over ``sizes`` (``Exponents``), read off the
-    same curve; the raw sample spectrum's power law is ``fit`` (``spectrum.fit_power_law`` on
+    same curve; the raw sample spectrum's power law is ``sample_fit`` (``spectrum.fit_power_law`` on
     ``window``). Intervals: Student-t of the least-squares slopes, for alpha_D and alpha_P widened
     for "extrapolated" to the slopes with the tail exponents at the ends of their ranges.
     """
-    if not isinstance(net, FullyConnected):
-        raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
-    if kernel not in KERNEL_NAMES:
-        raise ValueError(f"kernel must be one of {KERNEL_NAMES}, got {kernel!r}")
-    if not (isinstance(ridge, numbers.Real) and np.isfinite(ridge) and ridge >= 0):
-        raise ValueError(f"ridge must be a finite non-negative number, got {ridge!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    X = float64_points(X)
+    check_network(net)
+    check_kernel_name(kernel)
+    ridge = check_ridge(ridge)
+    check_choice("method", method, METHODS)
+    X = check_points(X)
     n_points = len(X)
     if n_points > DENSE_LIMIT:
         raise ValueError(f"predict_exponents needs the dense spectrum of all N points, N <= {DENSE_LIMIT}; "
                          f"got N = {n_points} (pass a subset of X)")
-    targets = None if y is None else check_targets(X, y)
-    sizes = _check_counts("sizes", default_sizes(n_points) if sizes is None else sizes)
-    widths = sizes if widths is None else _check_counts("widths", widths)
-    if train_size is not None and (isinstance(train_size, bool) or not isinstance(train_size, numbers.Integral)
-                                   or train_size <= widths[-1] + 1):
-        raise ValueError(f"train_size must be an integer above max(widths) + 1 = {widths[-1] + 1:g}, "
-                         f"got {train_size!r}")
+    targets = None if y is None else data.check_targets(X, y)
+    default = data.default_sizes(n_points - data.held_out_count(n_points)) if sizes is None else sizes
+    sizes = check_sizes("sizes", default).astype(np.float64)
+    widths = sizes if widths is None else check_sizes("widths", widths).astype(np.float64)
+    check_integer("train_size", train_size, minimum=int(widths[-1]) + 2, allow_none=True)
     if method == "auto":
         method = "leave-one-out" if sizes[-1] < n_points else "extrapolated"
     model_method = "extrapolated" if method == "extrapolated" or widths[-1] >= n_points else "renormalized"
@@ -179,7 +164,7 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     values = system.values
     projections = None if targets is None else system.vectors.T @ targets
     power = values if targets is None else np.mean(projections**2, axis=1) / n_points
-    fit = fit_power_law(values, window=window, n_samples=n_points)
+    sample_fit = fit_power_law(values, window=window, n_samples=n_points)
     total = None if targets is None else float(np.mean(targets**2))
     curves = _curves(values, power, total, sizes, ridge, method, window, system.vectors, projections)
     model_curves = _curves(values, power, total, widths, 0.0, model_method, window)
@@ -189,4 +174,4 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     alpha_P, ci_P = _read(widths, model_losses, "widths")
     return Exponents(alpha_K, beta, alpha_D, alpha_P,
                      {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P},
-                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, fit, values)
+                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, sample_fit, values)

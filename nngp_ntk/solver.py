@@ -33,7 +33,6 @@ Past ``DENSE_LIMIT`` training points the iterative solvers of ``nngp_ntk.krylov`
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -41,12 +40,12 @@ import scipy.linalg
 import scipy.special
 
 from nngp_ntk import krylov
-from nngp_ntk.kernels import FullyConnected, check_inputs
+from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_real, check_ridge,
+                              check_times, warn)
+from nngp_ntk.evidence import fit_hyperparameters, log_marginal_likelihood  # noqa: F401 (public API)
+from nngp_ntk.kernels import Network, check_inputs, check_network
 
-KERNEL_NAMES = ("nngp", "ntk")
 METHODS = ("auto", "dense", "iterative")
-#: Largest training set that method="auto" factorizes densely (3.2 GB per float64 copy of D).
-DENSE_LIMIT = 20000
 
 Times = float | Sequence[float] | np.ndarray | None
 Coefficients = Callable[[np.ndarray], np.ndarray]
@@ -57,13 +56,38 @@ class SingularKernelWarning(UserWarning):
 
 
 def flow_coefficients(eigenvalues: np.ndarray, tau: float) -> np.ndarray:
-    """g(lambda) = (1 - exp(-lambda tau)) / lambda = tau exprel(-lambda tau), g(0) = tau; lambda < 0 -> 0."""
+    """g(lambda) = (1 - exp(-lambda tau)) / lambda = tau exprel(-lambda tau); g(0) = tau, lambda < 0 as 0.
+
+    Args:
+        eigenvalues: eigenvalues lambda of the flow kernel D.
+        tau: the scaled time eta t / n.
+
+    Returns:
+        g(lambda), the shape of ``eigenvalues``.
+
+    Example:
+        >>> np.round(flow_coefficients(np.array([0.0, 1.0, 100.0]), tau=1.0), 4)
+        array([1.    , 0.6321, 0.01  ])
+    """
     scaled = np.maximum(eigenvalues, 0.0) * tau
     return tau * scipy.special.exprel(-scaled)
 
 
 def descent_coefficients(eigenvalues: np.ndarray, rate: float, steps: int) -> np.ndarray:
-    """g(lambda) = (1 - (1 - rate lambda)^s) / lambda for s steps of size rate = eta / n; g(0) = rate s."""
+    """g(lambda) = (1 - (1 - rate lambda)^s) / lambda for s steps of size rate = eta / n; g(0) = rate s.
+
+    Args:
+        eigenvalues: eigenvalues lambda of the flow kernel D.
+        rate: the step size eta / n.
+        steps: the number of steps s.
+
+    Returns:
+        g(lambda), the shape of ``eigenvalues``.
+
+    Example:
+        >>> np.round(descent_coefficients(np.array([0.0, 1.0]), rate=0.5, steps=2), 4)
+        array([1.  , 0.75])
+    """
     x = np.maximum(eigenvalues, 0.0) * rate
     contracting = x < 1
     safe = np.where(contracting, x, 0.0)
@@ -74,9 +98,23 @@ def descent_coefficients(eigenvalues: np.ndarray, rate: float, steps: int) -> np
     return rate * np.where(positive, decayed / np.where(positive, x, 1.0), float(steps))
 
 
-class DenseFlowKernel:
-    """D = K + ridge I held in float64, with its Cholesky factor and eigendecomposition (computed on
-    first use and cached): products D b, solves D^+ b, and matrix functions g(D) b."""
+class DenseFlowKernel(krylov.FlowOperator):
+    """D = K + ridge I held in float64, with its Cholesky factor and eigendecomposition.
+
+    Both are computed on first use and cached: products D b, solves D^+ b, and matrix functions
+    g(D) b.
+
+    Args:
+        kernel: the (N, N) symmetric train kernel.
+        ridge: added to the diagonal.
+
+    Example:
+        >>> flow = DenseFlowKernel(np.array([[2.0, 1.0], [1.0, 2.0]]), ridge=1.0)
+        >>> np.round(flow.solve(np.array([4.0, 4.0])), 6)
+        array([1., 1.])
+        >>> flow.max_eigenvalue()
+        4.0
+    """
 
     def __init__(self, kernel: np.ndarray, ridge: float) -> None:
         self.matrix = np.array(kernel, dtype=np.float64)
@@ -87,11 +125,22 @@ class DenseFlowKernel:
         self._eigen: tuple[np.ndarray, np.ndarray, float] | None = None
 
     def matmul(self, b: np.ndarray) -> np.ndarray:
-        """D b."""
+        """D b.
+
+        Args:
+            b: (N,) or (N, m) array.
+
+        Returns:
+            D b, float64.
+        """
         return self.matrix @ b
 
     def eigen(self) -> tuple[np.ndarray, np.ndarray]:
-        """(eigenvalues clamped at 0, ascending; eigenvectors as columns) of D."""
+        """The eigendecomposition of D, computed once.
+
+        Returns:
+            (eigenvalues clamped at 0, ascending; eigenvectors as columns).
+        """
         if self._eigen is None:
             values, vectors = scipy.linalg.eigh(self.matrix, check_finite=False)
             noise = max(self.size * np.finfo(np.float64).eps * max(values[-1], 0.0), -values[0])
@@ -99,7 +148,11 @@ class DenseFlowKernel:
         return self._eigen[:2]
 
     def max_eigenvalue(self) -> float:
-        """lambda_max(D)."""
+        """lambda_max(D).
+
+        Returns:
+            The largest eigenvalue of D.
+        """
         if self._eigen is not None:
             return float(self._eigen[0][-1])
         last = self.size - 1
@@ -107,7 +160,15 @@ class DenseFlowKernel:
                                        check_finite=False)[0])
 
     def apply(self, b: np.ndarray, functions: Sequence[Coefficients]) -> list[np.ndarray]:
-        """[V diag(g(lambda)) V^T b for g in functions]: one eigendecomposition for all of them."""
+        """[V diag(g(lambda)) V^T b for g in functions]: one eigendecomposition for all of them.
+
+        Args:
+            b: (N,) or (N, m) array.
+            functions: functions g of the eigenvalues.
+
+        Returns:
+            One array of the shape of b per function.
+        """
         values, vectors = self.eigen()
         projected = vectors.T @ b
         return [vectors @ (g(values)[:, None] * projected) for g in functions]
@@ -123,7 +184,7 @@ class DenseFlowKernel:
             except np.linalg.LinAlgError:
                 self._singular = True
             if self._singular:
-                krylov.warn("the train kernel is numerically singular (duplicate training points?) and "
+                warn("the train kernel is numerically singular (duplicate training points?) and "
                             "t = None: returning the minimum-norm solution (pseudo-inverse, the t -> "
                             "infinity limit of gradient flow); set ridge > 0 to regularize instead",
                             SingularKernelWarning)
@@ -132,7 +193,17 @@ class DenseFlowKernel:
         return self._cholesky
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """D^+ b: a Cholesky solve, or the minimum-norm solution if D is numerically singular."""
+        """D^+ b: a Cholesky solve, or the minimum-norm solution if D is numerically singular.
+
+        Args:
+            b: (N,) or (N, m) array.
+
+        Returns:
+            D^+ b, float64.
+
+        Warns:
+            SingularKernelWarning: D is numerically singular (once per kernel).
+        """
         factor = self._factor()
         if factor is not None:
             return scipy.linalg.cho_solve(factor, b, check_finite=False)
@@ -140,36 +211,6 @@ class DenseFlowKernel:
         cutoff = self._eigen[2]
         inverse = np.where(values > cutoff, 1.0 / np.where(values > cutoff, values, 1.0), 0.0)
         return self.apply(b, [lambda _: inverse])[0]
-
-
-def _check_name(kernel: str) -> str:
-    if kernel not in KERNEL_NAMES:
-        raise ValueError(f"kernel must be one of {KERNEL_NAMES}, got {kernel!r}")
-    return kernel
-
-
-def _check_scalar(name: str, value: float, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be {'positive' if positive else 'non-negative'}, got {value!r}")
-    return float(value)
-
-
-def _check_times(name: str, t: Times, integer: bool = False) -> tuple[np.ndarray | None, bool]:
-    """(times as a 1-D float array or None for infinity, whether t was a scalar)."""
-    if t is None:
-        return None, True
-    kind = "non-negative integers" if integer else "non-negative numbers"
-    try:
-        times = np.asarray(t, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be None, a number or a 1-D sequence of {kind}, got {t!r}") from None
-    if times.ndim > 1 or times.size == 0 or np.isnan(times).any() or (times < 0).any() or \
-            (integer and not np.all((times == np.round(times)) | np.isinf(times))):
-        raise ValueError(f"{name} must be None, a number or a non-empty 1-D sequence of {kind} "
-                         f"(inf allowed), got {t!r}")
-    return times.reshape(-1), times.ndim == 0
 
 
 def _check_targets(y: np.ndarray, n_train: int, name: str = "y_train") -> np.ndarray:
@@ -212,11 +253,10 @@ def _check_square(name: str, kernel: np.ndarray) -> np.ndarray:
     return _check_kernel(name, kernel, kernel.shape)
 
 
-def _flow_kernel(kernel: np.ndarray, ridge: float, method: str,
-                 options: dict | None) -> DenseFlowKernel | krylov.IterativeFlowKernel:
-    """D = kernel + ridge I as a dense (method="dense", or "auto" up to DENSE_LIMIT) or iterative operator."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+def _flow_kernel(kernel: np.ndarray, ridge: float, method: str, options: dict | None) -> krylov.FlowOperator:
+    """D = kernel + ridge I as a dense (method="dense", or "auto" up to DENSE_LIMIT points: 3.2 GB per
+    float64 copy of D) or iterative operator."""
+    check_choice("method", method, METHODS)
     if method == "auto":
         method = "dense" if kernel.shape[0] <= DENSE_LIMIT else "iterative"
     if method == "dense":
@@ -234,19 +274,38 @@ def _output_dtype(*kernels: np.ndarray | None) -> np.dtype:
 class GradientFlow:
     """Training of an infinitely wide network on (X, Y), from its train kernels, factorized once.
 
-    ``k_train_train`` is Theta(X, X) (or K(X, X) for the NNGP), ``nngp_train_train`` the NNGP
-    K(X, X) that sets the covariance P of the outputs at initialization (omitted: P = D, the
-    kernel="nngp" convention). ``method``: "dense" (float64 eigh / Cholesky), "iterative"
-    (``krylov.IterativeFlowKernel``: conjugate gradients and Lanczos on products with the kernel,
-    which may be a np.memmap) or "auto" (dense up to ``DENSE_LIMIT`` points). ``options`` go to
-    ``IterativeFlowKernel``.
+    Args:
+        k_train_train: the kernel that drives training: Theta(X, X), or K(X, X) for the NNGP
+            (kernel="nngp", only the readout trained), shape (N, N).
+        y_train: targets, shape (N,) or (N, k).
+        learning_rate: eta of the loss 0.5 mean((f(X) - Y)^2).
+        ridge: added to the train kernel's diagonal (absolute units).
+        nngp_train_train: the NNGP K(X, X) that sets the covariance P of the outputs at
+            initialization (omitted: P = D, the kernel="nngp" convention).
+        method: "dense" (float64 eigh / Cholesky), "iterative" (``krylov.IterativeFlowKernel``:
+            conjugate gradients and Lanczos on products with the kernel, which may be a np.memmap),
+            or "auto" (dense up to ``DENSE_LIMIT`` points).
+        options: keyword arguments of ``krylov.IterativeFlowKernel`` (rank, tol, maxiter, block_rows).
+
+    Raises:
+        ValueError: non-square, non-finite or mismatched kernels or targets, a learning rate that is
+            not positive, a negative ridge, or an unknown method.
+
+    Example:
+        >>> K = np.array([[2.0, 1.0], [1.0, 2.0]])
+        >>> flow = GradientFlow(K, np.array([1.0, -1.0]))
+        >>> flow.predict(np.array([[1.0, 0.0]]))
+        array([1.])
+        >>> np.round(flow.predict(np.array([[1.0, 0.0]]), t=[0.0, 2.0]), 4)
+        array([[0.    ],
+               [0.6321]])
     """
 
     def __init__(self, k_train_train: np.ndarray, y_train: np.ndarray, *, learning_rate: float = 1.0,
                  ridge: float = 0.0, nngp_train_train: np.ndarray | None = None, method: str = "auto",
                  options: dict | None = None) -> None:
-        self.learning_rate = _check_scalar("learning_rate", learning_rate, positive=True)
-        self.ridge = _check_scalar("ridge", ridge)
+        self.learning_rate = check_real("learning_rate", learning_rate, positive=True)
+        self.ridge = check_ridge(ridge)
         self.k_train_train = _check_square("k_train_train", k_train_train)
         n = self.k_train_train.shape[0]
         self.y_train = _check_targets(y_train, n)
@@ -257,7 +316,11 @@ class GradientFlow:
         self.dtype = _output_dtype(self.k_train_train, self.nngp_train_train)
 
     def max_learning_rate(self) -> float:
-        """2 n / lambda_max(D): the learning rate above which gradient descent diverges (n = Y.size)."""
+        """2 n / lambda_max(D): the learning rate above which gradient descent diverges (n = Y.size).
+
+        Returns:
+            The largest stable learning rate.
+        """
         return 2.0 * self.y_train.size / self.operator.max_eigenvalue()
 
     def _functions(self, b: np.ndarray, times: np.ndarray | None, discrete: bool) -> list[np.ndarray]:
@@ -277,17 +340,32 @@ class GradientFlow:
     def predict(self, k_test_train: np.ndarray, t: Times = None, nngp_test_train: np.ndarray | None = None,
                 nngp_test_test: np.ndarray | None = None, discrete: bool = False
                 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """mean = A Y and, when ``nngp_test_test`` is given, cov = K(x, x) + A P A^T - A K(X, x) - K(x, X) A^T.
+        """The mean, and optionally the covariance, of the outputs on test points after training for time t.
 
-        ``k_test_train`` is D(x, X) of shape (M, N) (no ridge); ``nngp_test_train`` K(x, X)
-        (default: ``k_test_train``, the NNGP case); ``nngp_test_test`` K(x, x) of shape (M, M) for
-        the full covariance or (M,) for its diagonal (the variances). ``t``: None (infinity), a
-        number or a sequence (a leading time axis); ``discrete=True``: t counts gradient-descent steps.
-        Returns mean of shape (M,) or (M, k) like y_train, and cov of shape (M, M) or (M,).
-        With the iterative operator the covariance costs M more right-hand sides (the columns of
-        D(X, x)) in every CG / Lanczos product: affordable for a few hundred test points.
+        mean = A Y and, when ``nngp_test_test`` is given,
+        cov = K(x, x) + A P A^T - A K(X, x) - K(x, X) A^T (module docstring). With the iterative
+        operator the covariance costs M more right-hand sides (the columns of D(X, x)) in every CG /
+        Lanczos product: affordable for a few hundred test points.
+
+        Args:
+            k_test_train: D(x, X) of shape (M, N) (no ridge).
+            t: None (infinity), a number, or a sequence (then a leading time axis); with ``discrete``,
+                numbers of gradient-descent steps.
+            nngp_test_train: K(x, X) (omitted: ``k_test_train``, the NNGP case); only with
+                ``nngp_test_test``.
+            nngp_test_test: K(x, x) of shape (M, M) for the full covariance, or (M,) for the variances.
+            discrete: t counts full-batch gradient-descent steps instead of flow time.
+
+        Returns:
+            The mean, shape ([T,] M) or ([T,] M, k) following y_train; with ``nngp_test_test`` the
+            tuple (mean, cov), cov of shape ([T,] M, M) or ([T,] M).
+
+        Raises:
+            ValueError: mismatched shapes, negative times, ``nngp_test_train`` without
+                ``nngp_test_test``, NTK covariance arguments given without their pair, or (``discrete``)
+                a learning rate above ``max_learning_rate``.
         """
-        times, scalar = _check_times("steps" if discrete else "t", t, integer=discrete)
+        times, scalar = check_times("steps" if discrete else "t", t, integer=discrete)
         n = self.n_train
         k_test_train = _check_kernel("k_test_train", k_test_train, (None, n))
         m = k_test_train.shape[0]
@@ -327,9 +405,16 @@ class GradientFlow:
     def training_loss(self, t: Times, discrete: bool = False) -> np.ndarray | float:
         """L(t) = 0.5 / n (|Theta A_t Y - Y|^2 + k tr cov_t(X)), the train loss averaged over initializations.
 
-        Without ``nngp_train_train`` only the first term, the loss of the mean network, is
-        returned; with it the variance of the outputs, P = K(X, X), is included (k = number of
-        outputs). Theta(X, X) here is the train kernel without the ridge.
+        Without ``nngp_train_train`` only the first term, the loss of the mean network, is returned;
+        with it the variance of the outputs, P = K(X, X), is included (k = number of outputs).
+        Theta(X, X) here is the train kernel without the ridge.
+
+        Args:
+            t: None (infinity), a number, or a sequence of times (or of steps, with ``discrete``).
+            discrete: t counts gradient-descent steps.
+
+        Returns:
+            L(t): a float for a scalar t, else an array with one entry per time.
         """
         axes = tuple(range(-self.y_train.ndim, 0))
         if self.nngp_train_train is None:
@@ -346,14 +431,38 @@ def gradient_flow(k_train_train: np.ndarray, y_train: np.ndarray, k_test_train: 
                   learning_rate: float = 1.0, ridge: float = 0.0, nngp_train_train: np.ndarray | None = None,
                   nngp_test_train: np.ndarray | None = None, nngp_test_test: np.ndarray | None = None,
                   method: str = "auto") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Mean (and covariance, when ``nngp_test_test`` is given) of gradient flow for time t on
-    precomputed kernels:
+    """Mean (and covariance, when ``nngp_test_test`` is given) of gradient flow for time t on precomputed kernels.
 
-        mean = D(x, X) D^-1 (I - exp(-eta D t / n)) Y,   cov = K(x, x) + A P A^T - A K(X, x) - K(x, X) A^T
+    The formulas (module docstring)::
 
-    (see the module docstring). For the NTK pass the NTK as ``k_*`` and the NNGP as ``nngp_*``;
-    for the NNGP pass it as ``k_*`` and only ``nngp_test_test``. Shapes: (N, N), (N,) or (N, k),
-    (M, N); ``nngp_test_test`` (M, M) or (M,) for variances only.
+        mean = D(x, X) D^-1 (I - exp(-eta D t / n)) Y
+        cov  = K(x, x) + A P A^T - A K(X, x) - K(x, X) A^T
+
+    For the NTK pass the NTK as ``k_*`` and the NNGP as ``nngp_*``; for the NNGP pass it as ``k_*``
+    and only ``nngp_test_test``.
+
+    Args:
+        k_train_train: D(X, X) without the ridge, shape (N, N).
+        y_train: targets, shape (N,) or (N, k).
+        k_test_train: D(x, X), shape (M, N).
+        t: None (infinity), a number, or a sequence (then a leading time axis).
+        learning_rate: eta.
+        ridge: added to the train kernel's diagonal.
+        nngp_train_train: the NNGP K(X, X), for the NTK's covariance.
+        nngp_test_train: the NNGP K(x, X), for the NTK's covariance.
+        nngp_test_test: K(x, x), shape (M, M), or (M,) for the variances only.
+        method: "auto", "dense" or "iterative" (``GradientFlow``).
+
+    Returns:
+        The mean, or (mean, cov), as ``GradientFlow.predict``.
+
+    Raises:
+        ValueError: as ``GradientFlow`` and ``GradientFlow.predict``.
+
+    Example:
+        >>> K = np.array([[2.0, 1.0], [1.0, 2.0]])
+        >>> gradient_flow(K, np.array([1.0, -1.0]), K, t=None)
+        array([ 1., -1.])
     """
     flow = GradientFlow(k_train_train, y_train, learning_rate=learning_rate, ridge=ridge,
                         nngp_train_train=nngp_train_train, method=method)
@@ -364,11 +473,36 @@ def gradient_descent(k_train_train: np.ndarray, y_train: np.ndarray, k_test_trai
                      steps: Times = None, learning_rate: float = 1.0, ridge: float = 0.0,
                      nngp_train_train: np.ndarray | None = None, nngp_test_train: np.ndarray | None = None,
                      nngp_test_test: np.ndarray | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """``gradient_flow`` for s discrete full-batch steps f <- f - (eta / n) D (f - Y):
+    """``gradient_flow`` for s discrete full-batch steps f <- f - (eta / n) D (f - Y).
+
+    The mean after s steps::
 
         mean = D(x, X) D^-1 (I - (I - eta D / n)^s) Y
 
-    Raises ValueError if learning_rate > ``max_learning_rate`` (the steps would diverge).
+    Args:
+        k_train_train: D(X, X) without the ridge, shape (N, N).
+        y_train: targets, shape (N,) or (N, k).
+        k_test_train: D(x, X), shape (M, N).
+        steps: None (infinitely many), a number of steps, or a sequence of them.
+        learning_rate: eta; at most ``max_learning_rate``.
+        ridge: added to the train kernel's diagonal.
+        nngp_train_train: the NNGP K(X, X), for the NTK's covariance.
+        nngp_test_train: the NNGP K(x, X), for the NTK's covariance.
+        nngp_test_test: K(x, x), shape (M, M), or (M,) for the variances only.
+
+    Returns:
+        The mean, or (mean, cov), as ``GradientFlow.predict``.
+
+    Raises:
+        ValueError: learning_rate above ``max_learning_rate`` (the steps would diverge), steps that
+            are not non-negative integers, or as ``gradient_flow``.
+
+    Example:
+        >>> K = np.array([[2.0, 1.0], [1.0, 2.0]])
+        >>> gradient_descent(K, np.array([1.0, -1.0]), K, steps=[0, 1, 100])
+        array([[ 0. ,  0. ],
+               [ 0.5, -0.5],
+               [ 1. , -1. ]])
     """
     flow = GradientFlow(k_train_train, y_train, learning_rate=learning_rate, ridge=ridge,
                         nngp_train_train=nngp_train_train)
@@ -379,9 +513,32 @@ def gradient_descent(k_train_train: np.ndarray, y_train: np.ndarray, k_test_trai
 def gp_posterior(nngp_train_train: np.ndarray, y_train: np.ndarray, nngp_test_train: np.ndarray,
                  nngp_test_test: np.ndarray | None = None, ridge: float = 0.0,
                  method: str = "auto") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """The Gaussian-process posterior with noise variance ``ridge`` (= gradient flow of the readout, t = None):
+    """The Gaussian-process posterior with noise variance ``ridge`` (gradient flow of the readout, t = None).
 
-        mean = K(x, X) (K + ridge I)^-1 Y,      cov = K(x, x) - K(x, X) (K + ridge I)^-1 K(X, x)
+    The formulas::
+
+        mean = K(x, X) (K + ridge I)^-1 Y
+        cov  = K(x, x) - K(x, X) (K + ridge I)^-1 K(X, x)
+
+    Args:
+        nngp_train_train: K(X, X), shape (N, N).
+        y_train: targets, shape (N,) or (N, k).
+        nngp_test_train: K(x, X), shape (M, N).
+        nngp_test_test: K(x, x), shape (M, M) or (M,), for the covariance or the variances.
+        ridge: the noise variance.
+        method: "auto", "dense" or "iterative".
+
+    Returns:
+        The posterior mean, or (mean, cov) with ``nngp_test_test``.
+
+    Raises:
+        ValueError: as ``gradient_flow``.
+
+    Example:
+        >>> K = np.array([[1.0, 0.5], [0.5, 1.0]])
+        >>> mean, var = gp_posterior(K, np.array([1.0, 1.0]), np.array([[1.0, 0.5]]), np.array([1.0]))
+        >>> np.round(mean, 4), np.round(var, 4)
+        (array([1.]), array([0.]))
     """
     return gradient_flow(nngp_train_train, y_train, nngp_test_train, None, ridge=ridge,
                          nngp_test_test=nngp_test_test, method=method)
@@ -389,10 +546,30 @@ def gp_posterior(nngp_train_train: np.ndarray, y_train: np.ndarray, nngp_test_tr
 
 def training_loss(k_train_train: np.ndarray, y_train: np.ndarray, t: Times, learning_rate: float = 1.0,
                   ridge: float = 0.0, nngp_train_train: np.ndarray | None = None) -> np.ndarray | float:
-    """The train loss L(t) = 0.5 mean((f_t(X) - Y)^2) along gradient flow; with the NNGP given, its
-    average over initializations (mean network's loss + the output variance). For ridge = 0:
+    """The train loss L(t) = 0.5 mean((f_t(X) - Y)^2) along gradient flow.
+
+    With the NNGP given, its average over initializations (the mean network's loss plus the output
+    variance). For ridge = 0::
 
         L(t) = 0.5 / n sum_i exp(-2 lambda_i tau) |v_i^T Y|^2   (+ 0.5 / N sum_i exp(-2 lambda_i tau) v_i^T K v_i)
+
+    Args:
+        k_train_train: the train kernel D(X, X), shape (N, N).
+        y_train: targets, shape (N,) or (N, k).
+        t: None (infinity), a number, or a sequence of times.
+        learning_rate: eta.
+        ridge: added to the train kernel's diagonal.
+        nngp_train_train: the NNGP K(X, X), to include the outputs' variance.
+
+    Returns:
+        L(t): a float for a scalar t, else one entry per time.
+
+    Raises:
+        ValueError: as ``GradientFlow``.
+
+    Example:
+        >>> np.round(training_loss(np.eye(2), np.array([1.0, -1.0]), t=[0.0, 2.0]), 4)
+        array([0.5   , 0.0677])
     """
     flow = GradientFlow(k_train_train, y_train, learning_rate=learning_rate, ridge=ridge,
                         nngp_train_train=nngp_train_train, method="dense")
@@ -401,36 +578,87 @@ def training_loss(k_train_train: np.ndarray, y_train: np.ndarray, t: Times, lear
 
 def max_learning_rate(ntk_train_train: np.ndarray, y_train_size: int | None = None, ridge: float = 0.0,
                       method: str = "auto") -> float:
-    """eta_max = 2 n / lambda_max(Theta + ridge I), n = y_train_size (default N, one output): the
-    rate above which full-batch gradient descent on 0.5 mean((f - Y)^2) diverges."""
+    """eta_max = 2 n / lambda_max(Theta + ridge I): the rate above which gradient descent diverges.
+
+    For the loss 0.5 mean((f - Y)^2) with n = ``y_train_size`` entries.
+
+    Args:
+        ntk_train_train: Theta(X, X), shape (N, N).
+        y_train_size: n, the number of entries of Y (default N, one output).
+        ridge: added to the diagonal.
+        method: "auto", "dense" or "iterative".
+
+    Returns:
+        eta_max.
+
+    Raises:
+        ValueError: a kernel that is not square and finite, or ``y_train_size`` not a positive integer.
+
+    Example:
+        >>> max_learning_rate(np.array([[2.0, 1.0], [1.0, 2.0]]))
+        1.333...
+    """
     ntk_train_train = _check_square("ntk_train_train", ntk_train_train)
-    size = ntk_train_train.shape[0] if y_train_size is None else y_train_size
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"y_train_size must be a positive integer, got {y_train_size!r}")
-    operator = _flow_kernel(ntk_train_train, _check_scalar("ridge", ridge), method, None)
+    size = ntk_train_train.shape[0] if y_train_size is None else check_integer("y_train_size", y_train_size,
+                                                                                minimum=1)
+    operator = _flow_kernel(ntk_train_train, check_ridge(ridge), method, None)
     return 2.0 * size / operator.max_eigenvalue()
 
 
-def predict(net: FullyConnected, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, t: Times = None,
+def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, t: Times = None,
             kernel: str = "ntk", learning_rate: float = 1.0, ridge: float = 0.0, return_cov: bool = False,
             method: str = "auto") -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Mean (and with ``return_cov`` the test-test covariance) over initializations of an infinitely
-    wide ``net`` trained on (x_train, y_train) by gradient flow on 0.5 mean((f(X) - Y)^2) for time t:
+    """The outputs of an infinitely wide ``net`` trained by gradient flow: their mean and covariance over initializations.
 
-        mean = Theta(x, X) Theta^-1 (I - exp(-eta Theta t / Y.size)) Y   (K for kernel="nngp")
+    Training minimizes 0.5 mean((f(X) - Y)^2) by gradient flow for time t (Lee et al. 2019)::
 
-    and the covariance of the module docstring. t: None (infinity), a number, or a sequence (then
-    a leading time axis). Returns arrays of shape ([T,] M) or ([T,] M, k) following y_train, and
-    ([T,] M, M).
+        mean = Theta(x, X) Theta^-1 (I - exp(-eta Theta t / Y.size)) Y     (K for kernel="nngp")
+
+    and the covariance of the module docstring. Computes the kernels with ``net`` and hands them
+    to ``GradientFlow``.
+
+    Args:
+        net: the network.
+        x_train: training points, shape (N, d).
+        y_train: targets, shape (N,) or (N, k).
+        x_test: test points, shape (M, d).
+        t: None (infinity), a number, or a sequence (then a leading time axis).
+        kernel: "ntk" (all layers trained) or "nngp" (only the readout trained).
+        learning_rate: eta.
+        ridge: added to the train kernel's diagonal (absolute units; for "nngp" the variance of
+            observation noise, and t=None is the GP posterior).
+        return_cov: also return the test-test covariance.
+        method: "auto" (dense up to ``DENSE_LIMIT`` training points, else iterative), "dense" or
+            "iterative" (``GradientFlow``).
+
+    Returns:
+        The mean, shape ([T,] M) or ([T,] M, k) following y_train; with ``return_cov`` the tuple
+        (mean, cov), cov of shape ([T,] M, M).
+
+    Raises:
+        TypeError: ``net`` is not a network.
+        ValueError: an unknown kernel or method, negative times, a learning rate that is not
+            positive, a negative ridge, or inputs and targets of mismatched shapes.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> rng = np.random.default_rng(0)
+        >>> x_train, x_test = rng.standard_normal((8, 3)), rng.standard_normal((2, 3))
+        >>> y_train = np.sin(x_train[:, :1])
+        >>> net = nk.FullyConnected(depth=1)
+        >>> mean, cov = predict(net, x_train, y_train, x_test, t=[1.0, np.inf], return_cov=True)
+        >>> mean.shape, cov.shape
+        ((2, 2, 1), (2, 2, 2))
+        >>> train = predict(net, x_train, y_train, x_train)
+        >>> bool(np.allclose(train, y_train, atol=1e-3))
+        True
     """
-    if not isinstance(net, FullyConnected):
-        raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
-    _check_name(kernel)
-    _check_times("t", t)
-    _check_scalar("learning_rate", learning_rate, positive=True)
-    _check_scalar("ridge", ridge)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_network(net)
+    check_kernel_name(kernel)
+    check_times("t", t)
+    check_real("learning_rate", learning_rate, positive=True)
+    check_ridge(ridge)
+    check_choice("method", method, METHODS)
     x_train, x_test = check_inputs(x_train, x_test)
     _check_targets(y_train, x_train.shape[0])
     names = ("nngp", "ntk") if return_cov and kernel == "ntk" else (kernel,)

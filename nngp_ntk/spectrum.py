@@ -21,8 +21,6 @@ loss of kernel regression falls as D^-alpha_K in the resolution-limited regime (
 from __future__ import annotations
 
 import dataclasses
-import numbers
-import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -32,10 +30,12 @@ import scipy.linalg
 import scipy.special
 from tqdm.auto import tqdm
 
-from nngp_ntk.kernels import KERNEL_NAMES, check_inputs
+from nngp_ntk import fits
+from nngp_ntk._checks import DENSE_LIMIT, NotConvergedWarning, check_integer, check_kernel_name, check_real, warn
+from nngp_ntk.fits import PowerLawFit
+from nngp_ntk.kernels import check_inputs
 
 METHODS = ("auto", "dense", "randomized")
-DENSE_LIMIT = 20_000
 TILE_BYTES = 2**28  # one row block of the kernel held at a time by ``kernel_product``
 HEAD = 10  # the fit window starts at index HEAD: the first eigenvalues carry the head of the spectrum
 TAIL_FRACTION = 10  # ... and ends at N / TAIL_FRACTION, before the finite-N tail
@@ -45,18 +45,6 @@ MIN_POINTS = 10  # ... and hold this many eigenvalues
 VANISHING_PARITY = 1e-3  # a parity class of degrees this far below the other is treated as zero
 
 ProductFunction = Callable[[np.ndarray], np.ndarray]
-
-
-def _check_kernel(kernel: str) -> None:
-    if kernel not in KERNEL_NAMES:
-        raise ValueError(f"kernel must be one of {KERNEL_NAMES}, got {kernel!r}")
-
-
-def _check_int(name: str, value: int | None, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
 
 
 # ----------------------------------------------------------------------------- eigenvalues of K/N
@@ -77,11 +65,35 @@ def kernel_product(net, X: np.ndarray, kernel: str = "ntk", block_rows: int | No
 
     Block i is T = net.kernel(X[r0:r1], X[r0:]) (upper triangle only): (K Q)[r0:r1] += T Q[r0:] and
     (K Q)[r1:] += T[:, r1 - r0:]^T Q[r0:r1]. A pass evaluates N^2 / 2 kernel entries and costs
-    2 N^2 b flops; at most ``block_rows`` x N entries (default: TILE_BYTES of float32, a multiple of
-    1024 rows) are in memory. The products run in the kernel's dtype, the sums in float64.
+    2 N^2 b flops. The products run in the kernel's dtype, the sums in float64. The diagonal of
+    each block is taken from ``net.diagonal``, as ``net.kernel(X)`` takes it: a kernel between two
+    separately given points that coincide reads their correlation as 1 - O(eps) in float32, and
+    arccos-type kernels (ReLU) turn that into a relative error of order sqrt(eps).
+
+    Args:
+        net: the network.
+        X: points, shape (N, d).
+        kernel: "nngp" or "ntk".
+        block_rows: rows of a block, at most ``block_rows`` x N entries in memory (default:
+            TILE_BYTES of float32, a multiple of 1024 rows).
+
+    Returns:
+        The function Q -> (K / N) Q (float64, shape (N, b)).
+
+    Raises:
+        ValueError: an unknown kernel, a ``block_rows`` that is not a positive integer, or invalid X;
+            the returned function raises ValueError for Q of another shape than (N, b).
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> X = nk.data.sphere(6, dim=3)
+        >>> net = nk.FullyConnected(depth=1)
+        >>> product = kernel_product(net, X, block_rows=4)
+        >>> bool(np.allclose(product(np.eye(6)), net.kernel(X, get="ntk") / 6, rtol=1e-5))
+        True
     """
-    _check_kernel(kernel)
-    _check_int("block_rows", block_rows, 1, allow_none=True)
+    check_kernel_name(kernel)
+    check_integer("block_rows", block_rows, minimum=1, allow_none=True)
     X, _ = check_inputs(X)
     n = len(X)
     if block_rows is None:
@@ -96,7 +108,9 @@ def kernel_product(net, X: np.ndarray, kernel: str = "ntk", block_rows: int | No
         cast = None
         for r0 in range(0, n, block_rows):
             r1 = min(r0 + block_rows, n)
-            tile = np.asarray(net.kernel(X[r0:r1], X[r0:], get=kernel))
+            tile = np.array(net.kernel(X[r0:r1], X[r0:], get=kernel))
+            inside = np.arange(r1 - r0)
+            tile[inside, inside] = net.diagonal(X[r0:r1], get=kernel)
             cast = Q.astype(tile.dtype, copy=False) if cast is None else cast
             out[r0:r1] += tile @ cast[r0:]
             if r1 < n:
@@ -151,24 +165,50 @@ def randomized_eigh(product: ProductFunction, n: int, top_k: int, block_size: in
     span{Q_0, A Q_0, ..., A^{j-1} Q_0}. The Ritz values, eigenvalues of Q^T A Q (kept up to date
     at O(n m b) a pass), approximate the top of the spectrum from below. The solve stops when the
     top_k changed by at most ``tol`` (relative) over the last pass, when the basis spans R^n, or
-    after ``max_passes`` (with a RuntimeWarning). The values converge geometrically, the last ones
-    slowest: at the stop the top_k-th is typically within tol / 5 and the first top_k / 2 (a
-    power-law fit's window) within 1e-4 tol (MNIST and sphere NTK/NNGP spectra), or at the
-    rounding floor of the products (about 1e-7 lambda_1 for float32 kernels).
+    after ``max_passes``. The values converge geometrically, the last ones slowest: when the top_k-th
+    has settled to ``tol``, the leading ones are far more accurate, down to the rounding floor of the
+    products (benchmarks/spectrum_speed.py measures both against dense solves).
 
     Cost: each pass evaluates A once (for a kernel, N^2 / 2 entries) and multiplies by b columns
     (2 n^2 b flops); the projection Q^T A Q and the orthogonalization add three (n x m) by (m x b)
-    products (6 n m b flops) and the Ritz values O(m^3) a pass, with m = b x passes. ``block_size`` b (default max(top_k / 2, 16)) typically converges in 8-10 passes
-    (m ~ 4 top_k), b = top_k in 6-7 (m ~ 6 top_k). Memory: the basis, n m float64.
+    products (6 n m b flops) and the Ritz values O(m^3) a pass, with m = b x passes. Memory: the
+    basis, n m float64.
+
+    Args:
+        product: the function Q -> A Q for Q of shape (n, b).
+        n: the size of A.
+        top_k: how many of the largest eigenpairs.
+        block_size: b, the columns added per pass (default max(top_k / 2, 16)); larger blocks need
+            fewer passes and more memory.
+        max_passes: the most products with A.
+        tol: the relative change of the top_k values over one pass at which the solve stops.
+        seed: seed of the Gaussian start.
+        want_vectors: also return the Ritz vectors.
+        progress: show a progress bar over the passes.
+
+    Returns:
+        ``Eigensystem(values (top_k,) descending, vectors (n, top_k) or None, passes, converged)``.
+
+    Raises:
+        ValueError: ``top_k`` above n, non-positive arguments, or ``max_passes`` too small to reach
+            top_k and check convergence.
+
+    Warns:
+        NotConvergedWarning: the top_k still changed by more than ``tol`` in the last pass.
+
+    Example:
+        >>> A = np.diag(1.0 / np.arange(1, 51) ** 2)
+        >>> system = randomized_eigh(lambda Q: A @ Q, 50, top_k=3)
+        >>> np.round(system.values, 6), system.converged
+        (array([1.      , 0.25    , 0.111111]), True)
     """
-    _check_int("n", n, 1)
-    _check_int("top_k", top_k, 1)
+    check_integer("n", n, minimum=1)
+    check_integer("top_k", top_k, minimum=1)
     if top_k > n:
         raise ValueError(f"top_k must be at most n = {n}, got {top_k}")
-    _check_int("block_size", block_size, 1, allow_none=True)
-    _check_int("max_passes", max_passes, 1)
-    if not (isinstance(tol, numbers.Real) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    check_integer("block_size", block_size, minimum=1, allow_none=True)
+    check_integer("max_passes", max_passes, minimum=1)
+    check_real("tol", tol, positive=True)
     block = min(n, block_size if block_size is not None else max(-(-top_k // 2), 16))
     needed = min(-(-top_k // block) + 1, -(-n // block))
     if max_passes < needed:
@@ -205,9 +245,8 @@ def randomized_eigh(product: ProductFunction, n: int, top_k: int, block_size: in
     passes.close()
     converged = converged or full
     if not converged:
-        warnings.warn(f"randomized_eigh: the top {top_k} eigenvalues still changed by {change:.2e} (> tol={tol}) "
-                      f"in the last of {max_passes} passes; raise max_passes or block_size", RuntimeWarning,
-                      stacklevel=2)
+        warn(f"randomized_eigh: the top {top_k} eigenvalues still changed by {change:.2e} (> tol={tol}) "
+             f"in the last of {max_passes} passes; raise max_passes or block_size", NotConvergedWarning)
     vectors = None
     if want_vectors:
         values, rotation = _ritz(core[:width, :width], want_vectors=True)
@@ -220,18 +259,49 @@ def eigh(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, meth
          tol: float = 1e-2, seed: int = 0, block_rows: int | None = None, progress: bool = False) -> Eigensystem:
     """Top ``top_k`` (default all) eigenpairs of K(X, X) / N, eigenvalues descending.
 
-    method "dense": K in float64 and LAPACK's divide and conquer (scipy.linalg.eigh, driver "evd"),
-    O(N^2) memory, O(N^3) time. "randomized": ``randomized_eigh`` on ``kernel_product`` (needs
-    top_k). "auto": dense for N <= DENSE_LIMIT, else randomized. The kernel is computed in its own
-    dtype (float32 unless JAX x64 is on and X is float64), so eigenvalues below about 1e-7 lambda_1
-    carry its rounding errors.
+    The kernel is computed in its own dtype (float32 unless JAX x64 is on and X is float64), so
+    eigenvalues below about 1e-7 lambda_1 carry its rounding errors.
+
+    Args:
+        net: the network.
+        X: points, shape (N, d).
+        kernel: "nngp" or "ntk".
+        top_k: how many of the largest eigenpairs (default all; needed by "randomized").
+        method: "dense" (K in float64 and LAPACK's divide and conquer, scipy.linalg.eigh driver
+            "evd": O(N^2) memory, O(N^3) time), "randomized" (``randomized_eigh`` on
+            ``kernel_product``: K never held in memory) or "auto" (dense for N <= DENSE_LIMIT, else
+            randomized).
+        want_vectors: also return the eigenvectors.
+        block_size: b of ``randomized_eigh`` (default max(top_k / 2, 16)).
+        max_passes: the most passes of ``randomized_eigh``.
+        tol: the relative change at which ``randomized_eigh`` stops.
+        seed: seed of ``randomized_eigh``'s start.
+        block_rows: rows of a kernel block in ``kernel_product``.
+        progress: show progress bars.
+
+    Returns:
+        ``Eigensystem(values, vectors, passes, converged)``: values (top_k,) descending, vectors
+        (N, top_k) orthonormal columns, or None.
+
+    Raises:
+        ValueError: an unknown kernel or method, ``top_k`` above N, or "randomized" without top_k.
+
+    Warns:
+        NotConvergedWarning: the randomized solve did not reach ``tol``.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> X = nk.data.sphere(20, dim=3)
+        >>> system = eigh(nk.FullyConnected(depth=1), X, top_k=4)
+        >>> system.values.shape, system.vectors.shape, bool(np.all(np.diff(system.values) <= 0))
+        ((4,), (20, 4), True)
     """
-    _check_kernel(kernel)
+    check_kernel_name(kernel)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     X, _ = check_inputs(X)
     n = len(X)
-    _check_int("top_k", top_k, 1, allow_none=True)
+    check_integer("top_k", top_k, minimum=1, allow_none=True)
     if top_k is not None and top_k > n:
         raise ValueError(f"top_k must be at most the number of points {n}, got {top_k}")
     if method == "auto":
@@ -257,38 +327,51 @@ def eigenvalues(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = Non
                 **options) -> np.ndarray:
     """Descending eigenvalues lambda_1 >= ... of K(X, X) / N (the top ``top_k``, default all).
 
-    Dense for N <= DENSE_LIMIT, else randomized block Krylov on kernel row blocks (needs top_k);
-    ``options`` (block_size, max_passes, tol, seed, block_rows, progress) go to ``eigh``.
+    Dense for N <= DENSE_LIMIT, else randomized block Krylov on kernel row blocks (needs top_k).
+
+    Args:
+        net: the network.
+        X: points, shape (N, d).
+        kernel: "nngp" or "ntk".
+        top_k: how many of the largest eigenvalues (default all).
+        method: "auto", "dense" or "randomized" (``eigh``).
+        **options: block_size, max_passes, tol, seed, block_rows, progress (``eigh``).
+
+    Returns:
+        The eigenvalues, shape (top_k,), float64.
+
+    Raises:
+        ValueError: as ``eigh``.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> ev = eigenvalues(nk.FullyConnected(depth=2), nk.data.sphere(30, dim=4), kernel="nngp")
+        >>> ev.shape, bool(ev[0] > ev[-1] > -1e-6)
+        ((30,), True)
     """
     return eigh(net, X, kernel, top_k, method, want_vectors=False, **options).values
 
 
 # ----------------------------------------------------------------------------- power-law fits
 
-@dataclasses.dataclass(frozen=True)
-class PowerLawFit:
-    """lambda_i ~ amplitude * i^-(1 + alpha_K) on the 1-based index ``window`` (i_min, i_max),
-    with the bootstrap ``ci`` = (low, high) of alpha_K at level ``confidence``."""
-
-    alpha_K: float
-    amplitude: float
-    window: tuple[int, int]
-    ci: tuple[float, float]
-    confidence: float
-
-    def __call__(self, index: np.ndarray | float) -> np.ndarray:
-        """The fitted amplitude * i^-(1 + alpha_K) at 1-based indices i (also beyond the window)."""
-        return self.amplitude * np.asarray(index, dtype=np.float64) ** -(1.0 + self.alpha_K)
-
-
 def default_window(n_eigenvalues: int, n_samples: int | None = None) -> tuple[int, int]:
     """The automatic fit window (i_min, i_max) of 1-based indices.
 
-    i_min = HEAD (10): the first eigenvalues belong to the head (the constant mode, the low
-    degrees, class structure) rather than to the power law. i_max = N / TAIL_FRACTION (N / 10):
-    eigenvalues of K/N from N samples fall below the operator's beyond a fraction of N, and when only
-    the top k < N are known (``n_samples`` = N > k = ``n_eigenvalues``), also i_max <= k / 2, since
-    the last ones of a randomized solve converge last.
+    i_min = HEAD (10): the first eigenvalues belong to the head (the constant mode, the low degrees,
+    class structure) rather than to the power law. i_max = N / TAIL_FRACTION (N / 10): eigenvalues of
+    K/N from N samples fall below the operator's beyond a fraction of N, and when only the top k < N
+    are known, also i_max <= k / 2, since the last ones of a randomized solve converge last.
+
+    Args:
+        n_eigenvalues: k, how many eigenvalues are known.
+        n_samples: N, the number of points they came from (default k).
+
+    Returns:
+        (i_min, i_max).
+
+    Example:
+        >>> default_window(2000), default_window(100, n_samples=5000)
+        ((10, 200), (10, 50))
     """
     n_samples = n_eigenvalues if n_samples is None else n_samples
     i_max = n_samples // TAIL_FRACTION
@@ -297,13 +380,41 @@ def default_window(n_eigenvalues: int, n_samples: int | None = None) -> tuple[in
     return HEAD, i_max
 
 
-def _weighted_slope(log_index: np.ndarray, log_value: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
-    """(slope, intercept) of the weighted least-squares line through (log i, log lambda_i)."""
-    mean_x = np.average(log_index, weights=weight)
-    mean_y = np.average(log_value, weights=weight)
-    dx = log_index - mean_x
-    slope = float(np.sum(weight * dx * (log_value - mean_y)) / np.sum(weight * dx * dx))
-    return slope, float(mean_y - slope * mean_x)
+def fit_window(n_eigenvalues: int, window: tuple[int, int] | None = None,
+               n_samples: int | None = None) -> tuple[tuple[int, int], str]:
+    """The fit window: ``window`` checked against the eigenvalues, or ``default_window``, and whether it is long enough.
+
+    Args:
+        n_eigenvalues: how many eigenvalues are known.
+        window: (i_min, i_max), 1-based, or None for ``default_window``.
+        n_samples: the number of points they came from (default ``n_eigenvalues``).
+
+    Returns:
+        ((i_min, i_max), reason): ``reason`` is empty, or says why the window is too short for a
+        power law (a span below MIN_SPAN or fewer than MIN_POINTS indices).
+
+    Raises:
+        ValueError: a window outside 1 <= i_min < i_max <= n_eigenvalues.
+
+    Example:
+        >>> fit_window(1000)
+        ((10, 100), '')
+        >>> fit_window(1000, window=(10, 20))[1] != ""
+        True
+    """
+    if window is None:
+        i_min, i_max = default_window(n_eigenvalues, n_samples)
+        source = f"the automatic window [{i_min}, {i_max}] (indices HEAD={HEAD} to N/{TAIL_FRACTION})"
+    else:
+        i_min, i_max = (check_integer("window", w) for w in window)
+        source = f"window [{i_min}, {i_max}]"
+        if not 1 <= i_min < i_max <= n_eigenvalues:
+            raise ValueError(f"window must be 1-based indices 1 <= i_min < i_max <= {n_eigenvalues}, got {window!r}")
+    reason = ""
+    if i_max < MIN_SPAN * i_min or i_max - i_min + 1 < MIN_POINTS:
+        reason = (f"{source} is too short to fit a power law: it needs i_max >= {MIN_SPAN} i_min and at least "
+                  f"{MIN_POINTS} eigenvalues (got {n_eigenvalues} eigenvalues; use more points or pass window=...)")
+    return (i_min, i_max), reason
 
 
 def fit_power_law(ev: np.ndarray, window: tuple[int, int] | None = None, n_samples: int | None = None,
@@ -311,75 +422,83 @@ def fit_power_law(ev: np.ndarray, window: tuple[int, int] | None = None, n_sampl
     """Fit lambda_i = A i^-(1 + alpha_K) to descending eigenvalues ``ev`` on a window of indices.
 
     Least squares of log lambda_i on log i for i in [i_min, i_max] (1-based) with weights 1/i, so
-    each octave of indices counts the same and the many tail indices do not dominate. ``window``
-    defaults to ``default_window(len(ev), n_samples)`` (n_samples: the N the eigenvalues came from,
-    when ev is only its top part). The confidence interval is the percentile interval of alpha_K
-    over ``n_bootstrap`` fits to points of the window resampled with replacement: it measures the
-    scatter of the eigenvalues about the line, not the sampling of the N points, nor the window choice.
-    ValueError if the window spans less than a factor MIN_SPAN or fewer than MIN_POINTS eigenvalues,
-    or holds a non-positive eigenvalue.
+    each octave of indices counts the same and the many tail indices do not dominate
+    (``fits.fit_power_law`` with shift 1: ``.alpha`` = ``.alpha_K``). The confidence interval is
+    the percentile interval of alpha_K over ``n_bootstrap`` fits to points of the window resampled
+    with replacement: it measures the scatter of the eigenvalues about the line, not the sampling of
+    the N points, nor the window choice. This is the power law of the sample's own eigenvalues; the
+    kernel operator's exponent at the indices a learning curve resolves is
+    ``prediction.predict_exponents``'s.
+
+    Args:
+        ev: descending eigenvalues.
+        window: (i_min, i_max), 1-based indices (default ``default_window(len(ev), n_samples)``).
+        n_samples: the N the eigenvalues came from, when ev is only its top part.
+        n_bootstrap: number of bootstrap fits.
+        confidence: level of the interval.
+        seed: seed of the bootstrap.
+
+    Returns:
+        A ``fits.PowerLawFit`` (``.alpha_K``, ``.window``, ``.ci``); NaN with a ``reason`` when the
+        window spans less than a factor MIN_SPAN or holds fewer than MIN_POINTS eigenvalues, or holds
+        a non-positive eigenvalue (the spectrum's numerical floor).
+
+    Raises:
+        ValueError: ev that is not a descending 1-D array of finite numbers, or a window outside its
+            indices.
+
+    Example:
+        >>> fit = fit_power_law(1.0 / np.arange(1, 1001) ** 1.5)
+        >>> round(fit.alpha_K, 6), fit.window
+        (0.5, (10, 100))
     """
     ev = np.asarray(ev, dtype=np.float64)
     if ev.ndim != 1 or not np.all(np.isfinite(ev)):
         raise ValueError(f"ev must be a 1-D array of finite eigenvalues, got shape {ev.shape}")
     if np.any(np.diff(ev) > 1e-12 * np.max(np.abs(ev), initial=0.0)):
         raise ValueError("ev must be sorted in descending order")
-    _check_int("n_samples", n_samples, len(ev), allow_none=True)
-    _check_int("n_bootstrap", n_bootstrap, 1)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if window is None:
-        i_min, i_max = default_window(len(ev), n_samples)
-        source = f"the automatic window [{i_min}, {i_max}] (indices HEAD={HEAD} to N/{TAIL_FRACTION})"
-    else:
-        i_min, i_max = (int(w) for w in window)
-        source = f"window [{i_min}, {i_max}]"
-        if not 1 <= i_min < i_max <= len(ev):
-            raise ValueError(f"window must be 1-based indices 1 <= i_min < i_max <= {len(ev)}, got {window!r}")
-    if i_max < MIN_SPAN * i_min or i_max - i_min + 1 < MIN_POINTS:
-        raise ValueError(f"{source} is too short to fit a power law: it needs i_max >= {MIN_SPAN} i_min and "
-                         f"at least {MIN_POINTS} eigenvalues (got {len(ev)} eigenvalues; use more points or "
-                         f"pass window=...)")
-    values = ev[i_min - 1:i_max]
-    if np.any(values <= 0):
-        bad = i_min + int(np.flatnonzero(values <= 0)[0])
-        raise ValueError(f"eigenvalue {bad} in {source} is {ev[bad - 1]:.3g}: a power law needs positive "
-                         f"eigenvalues (the spectrum is at its numerical floor there; shrink the window)")
+    check_integer("n_samples", n_samples, minimum=len(ev), allow_none=True)
+    (i_min, i_max), reason = fit_window(len(ev), window, n_samples)
     index = np.arange(i_min, i_max + 1, dtype=np.float64)
-    log_index, log_value, weight = np.log(index), np.log(values), 1.0 / index
-    slope, intercept = _weighted_slope(log_index, log_value, weight)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(index), size=(n_bootstrap, len(index)))
-    boot = np.array([_weighted_slope(log_index[d], log_value[d], weight[d])[0] for d in draws
-                     if np.ptp(log_index[d]) > 0])
-    tail = 50 * (1 - confidence)
-    low, high = np.percentile(-1.0 - boot, [tail, 100 - tail])
-    return PowerLawFit(-1.0 - slope, float(np.exp(intercept)), (i_min, i_max), (float(low), float(high)),
-                       float(confidence))
+    fit = fits.fit_power_law(index, ev[i_min - 1:i_max], shift=1.0, weights=1.0 / index, interval="bootstrap",
+                             confidence=confidence, n_bootstrap=n_bootstrap, seed=seed, name="index")
+    fit = dataclasses.replace(fit, window=(i_min, i_max))
+    return fits.unreliable(fit, reason) if reason else fit
 
 
 # ----------------------------------------------------------------------------- the sphere
 
 def multiplicity(dim: int, degree: int) -> float:
-    """N(d, k) = (2k + d - 2) / k * C(k + d - 3, k - 1) spherical harmonics of degree k on S^{d-1}
-    (N(d, 0) = 1); a float (inf if it overflows)."""
+    """N(d, k) = (2k + d - 2) / k * C(k + d - 3, k - 1): the spherical harmonics of degree k on S^{d-1}.
+
+    Args:
+        dim: d, the dimension of the ambient space.
+        degree: k >= 0 (N(d, 0) = 1).
+
+    Returns:
+        N(d, k) as a float (inf if it overflows).
+
+    Example:
+        >>> [multiplicity(3, k) for k in range(4)]
+        [1.0, 3.0, 5.0, 7.0]
+    """
     if degree == 0:
         return 1.0
     return (2 * degree + dim - 2) / degree * float(scipy.special.comb(degree + dim - 3, degree - 1))
 
 
-class DegreeDecay(NamedTuple):
-    """mu_k ~ amplitude * k^exponent fitted on ``degrees``."""
-
-    exponent: float
-    amplitude: float
-    degrees: np.ndarray
-
-
 @dataclasses.dataclass(frozen=True)
 class SphereSpectrum:
-    """Mercer eigenvalues ``eigenvalues[k]`` of a kernel on the sphere of radius sqrt(dim), one per
-    degree k in ``degrees``, each with ``multiplicities[k]`` = N(dim, k) eigenfunctions."""
+    """Mercer eigenvalues of a kernel on the sphere of radius sqrt(dim), one per degree.
+
+    ``eigenvalues[k]`` belongs to degree k in ``degrees``, with ``multiplicities[k]`` = N(dim, k)
+    eigenfunctions (``sphere_eigenvalues`` computes it).
+
+    Example:
+        >>> spectrum = SphereSpectrum(3, "ntk", np.arange(3), np.array([1.0, 0.5, 0.1]), np.array([1.0, 3.0, 5.0]))
+        >>> spectrum.expanded(5)
+        array([1. , 0.5, 0.5, 0.5, 0.1])
+    """
 
     dim: int
     kernel: str
@@ -387,16 +506,26 @@ class SphereSpectrum:
     eigenvalues: np.ndarray
     multiplicities: np.ndarray
 
-    def decay(self, k_min: int = 40, k_max: int = 200) -> DegreeDecay:
-        """Least-squares slope of log mu_k on log k over degrees k_min..k_max.
+    def decay(self, k_min: int = 40, k_max: int = 200) -> PowerLawFit:
+        """mu_k ~ amplitude k^-alpha: least squares of log mu_k on log k over degrees k_min..k_max.
 
         Parity: for ReLU-type kernels with b_std = 0 and depth 1, mu_k = 0 for odd k >= 3 (and the
-        quadrature returns rounding noise there). A parity class whose median |mu_k| over the range
-        is below VANISHING_PARITY (1e-3) times the other's is left out; otherwise both are fitted.
+        quadrature returns rounding noise there). A parity class whose median |mu_k| over the range is
+        below VANISHING_PARITY times the other's is left out; otherwise both are fitted.
+
+        Args:
+            k_min: the first degree of the fit.
+            k_max: the last degree, at most the largest computed.
+
+        Returns:
+            A ``fits.PowerLawFit`` (``n_points``: the degrees used); unreliable (NaN with a reason)
+            when an eigenvalue in the range is not positive.
+
+        Raises:
+            ValueError: degrees out of range.
         """
-        _check_int("k_min", k_min, 1)
-        if not isinstance(k_max, numbers.Integral) or not k_min + 2 <= k_max <= self.degrees[-1]:
-            raise ValueError(f"k_max must be an integer in [k_min + 2, {int(self.degrees[-1])}], got {k_max!r}")
+        check_integer("k_min", k_min, minimum=1)
+        check_integer("k_max", k_max, minimum=k_min + 2, maximum=int(self.degrees[-1]))
         degrees = self.degrees[k_min:k_max + 1]
         values = self.eigenvalues[k_min:k_max + 1]
         magnitude = [np.median(np.abs(values[degrees % 2 == parity])) for parity in (0, 1)]
@@ -405,16 +534,27 @@ class SphereSpectrum:
             if magnitude[parity] < VANISHING_PARITY * magnitude[1 - parity]:
                 keep &= degrees % 2 != parity
         degrees, values = degrees[keep], values[keep]
+        fit = fits.fit_power_law(degrees, values, name="degrees")
         if np.any(values <= 0):
-            raise ValueError(f"mu_k <= 0 at degrees {degrees[values <= 0][:5].tolist()} in [{k_min}, {k_max}]: "
-                             f"the eigenvalues there are below the quadrature's accuracy")
-        slope, intercept = _weighted_slope(np.log(degrees), np.log(values), np.ones(len(degrees)))
-        return DegreeDecay(slope, float(np.exp(intercept)), degrees)
+            return fits.unreliable(fit, f"mu_k <= 0 at degrees {degrees[values <= 0][:5].tolist()} in "
+                                        f"[{k_min}, {k_max}]: the eigenvalues there are below the quadrature's accuracy")
+        return fit
 
     def expanded(self, count: int) -> np.ndarray:
-        """The ``count`` largest eigenvalues of the operator, each repeated by its multiplicity,
-        descending (valid while every degree above the maximum computed has a smaller eigenvalue)."""
-        _check_int("count", count, 1)
+        """The ``count`` largest eigenvalues of the operator, each repeated by its multiplicity, descending.
+
+        Valid while every degree above the maximum computed has a smaller eigenvalue.
+
+        Args:
+            count: how many eigenvalues.
+
+        Returns:
+            The eigenvalues, shape (count,).
+
+        Raises:
+            ValueError: more eigenvalues than the computed degrees hold.
+        """
+        check_integer("count", count, minimum=1)
         order = np.argsort(-self.eigenvalues, kind="stable")
         repeats = np.minimum(self.multiplicities[order], count).astype(np.int64)
         if repeats.sum() < count:
@@ -425,21 +565,39 @@ class SphereSpectrum:
 
 def sphere_eigenvalues(net, dim: int, max_degree: int, kernel: str = "ntk",
                        n_nodes: int | None = None) -> SphereSpectrum:
-    """Exact Mercer eigenvalues mu_0..mu_max_degree of ``net``'s kernel for the uniform
-    distribution on the sphere of radius sqrt(dim) (formula in the module docstring).
+    """Exact Mercer eigenvalues mu_0..mu_max_degree of ``net``'s kernel for the uniform distribution on the sphere.
 
-    kappa(t) is evaluated with net.kernel on points x = sqrt(d) e_1, x' = sqrt(d) (cos th e_1 +
-    sin th e_2) (so |x|^2 = |x'|^2 = d, x . x' = d cos th) in float64 (JAX x64 switched on for the
-    call). The integral over th in [0, pi] uses Gauss-Legendre nodes (default 2 max_degree + 500):
-    in th the kernel is smooth even where kappa(t) has (1 - t)^{1/2} singularities (ReLU), so the
-    rule converges fast; P_k comes from the three-term recurrence
-    P_k = ((2k + d - 4) t P_{k-1} - (k - 1) P_{k-2}) / (k + d - 3).
+    The sphere has radius sqrt(dim); the formula (Funk-Hecke) is in the module docstring. kappa(t)
+    is evaluated with net.kernel on points x = sqrt(d) e_1, x' = sqrt(d) (cos th e_1 + sin th e_2)
+    (so |x|^2 = |x'|^2 = d, x . x' = d cos th) in float64 (JAX x64 switched on for the call). The
+    integral over th in [0, pi] uses Gauss-Legendre nodes: in th the kernel is smooth even where
+    kappa(t) has (1 - t)^{1/2} singularities (ReLU), so the rule converges fast; P_k comes from the
+    three-term recurrence P_k = ((2k + d - 4) t P_{k-1} - (k - 1) P_{k-2}) / (k + d - 3).
+
+    Args:
+        net: the network.
+        dim: d >= 2.
+        max_degree: the largest degree k.
+        kernel: "nngp" or "ntk".
+        n_nodes: Gauss-Legendre nodes (default 2 max_degree + 500).
+
+    Returns:
+        A ``SphereSpectrum``.
+
+    Raises:
+        ValueError: an unknown kernel, arguments out of range, or a kernel that is not finite on the
+            sphere.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> spectrum = sphere_eigenvalues(nk.FullyConnected(depth=1, activation="identity"), dim=3, max_degree=3)
+        >>> np.round(spectrum.eigenvalues, 6) + 0.0       # a linear kernel: degree 1 only
+        array([0.      , 0.666667, 0.      , 0.      ])
     """
-    _check_kernel(kernel)
-    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 2:
-        raise ValueError(f"dim must be an integer >= 2 (the sphere S^(dim-1) in R^dim), got {dim!r}")
-    _check_int("max_degree", max_degree, 0)
-    _check_int("n_nodes", n_nodes, max_degree + 1, allow_none=True)
+    check_kernel_name(kernel)
+    check_integer("dim", dim, minimum=2)
+    check_integer("max_degree", max_degree, minimum=0)
+    check_integer("n_nodes", n_nodes, minimum=max_degree + 1, allow_none=True)
     dim, max_degree = int(dim), int(max_degree)
     nodes, weights = scipy.special.roots_legendre(n_nodes or 2 * max_degree + 500)
     angle = 0.5 * np.pi * (nodes + 1.0)

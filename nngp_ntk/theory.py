@@ -38,15 +38,16 @@ to 40-80% (dim 3, NNGP) above it; the exponents still agree better than the leve
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
 import scipy.special
-import scipy.stats
 
-from nngp_ntk.spectrum import MIN_SPAN, PowerLawFit, fit_power_law
+from nngp_ntk import fits
+from nngp_ntk._checks import check_integer, check_real, check_ridge
+from nngp_ntk.fits import PowerLawFit
+from nngp_ntk.spectrum import fit_power_law, fit_window
 
 #: Consecutive tail bins [a, b) have b / a about this ratio (the eigenvalues vary by < 2% in a bin).
 BIN_RATIO = 1.01
@@ -85,8 +86,7 @@ class ModeSpectrum:
             if not np.all(np.isfinite(values)) or np.any(values < 0):
                 raise ValueError(f"{name} must be finite and non-negative")
             object.__setattr__(self, name, values)
-        if not (isinstance(self.noise, numbers.Real) and np.isfinite(self.noise) and self.noise >= 0):
-            raise ValueError(f"noise must be a finite non-negative number, got {self.noise!r}")
+        object.__setattr__(self, "noise", check_real("noise", self.noise, minimum=0.0))
 
     @property
     def mode_count(self) -> float:
@@ -102,10 +102,8 @@ def solve_kappa(modes: ModeSpectrum, n: float, ridge: float = 0.0) -> float:
     found by Brent's method in log kappa. ValueError if ridge = 0 and n is at least the number of
     modes with positive eigenvalue (the data interpolate every mode: no kappa > 0).
     """
-    if not (isinstance(n, numbers.Real) and n > 0):
-        raise ValueError(f"n must be a positive number, got {n!r}")
-    if not (isinstance(ridge, numbers.Real) and np.isfinite(ridge) and ridge >= 0):
-        raise ValueError(f"ridge must be a finite non-negative number, got {ridge!r}")
+    n = check_real("n", n, positive=True)
+    ridge = check_ridge(ridge)
     lam, count = modes.eigenvalues, modes.multiplicities
     learnable = float(np.sum(count[lam > 0]))
     if ridge == 0 and n >= learnable:
@@ -187,7 +185,7 @@ def tail_exponent(residual: np.ndarray, window: tuple[int, int]) -> tuple[float,
                          f"index {i_max} is zero (nothing for a power-law tail to carry)")
 
     def slope(mask: np.ndarray) -> float:
-        return -float(np.polyfit(np.log(index[mask]), np.log(values[mask]), 1, w=np.sqrt(1 / index[mask]))[0])
+        return -fits.log_slope(index[mask], values[mask], weights=1 / index[mask])
 
     middle = np.sqrt(i_min * i_max)
     halves = (slope(index <= middle), slope(index >= middle))
@@ -231,8 +229,10 @@ def extend_spectrum(eigenvalues: np.ndarray, target_power: np.ndarray | None = N
     ``alpha`` / ``beta`` override the tail exponents (to propagate their uncertainty).
     """
     eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
-    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < len(eigenvalues):
-        raise ValueError(f"n_samples must be an integer >= len(eigenvalues) = {len(eigenvalues)}, got {n_samples!r}")
+    check_integer("n_samples", n_samples, minimum=len(eigenvalues))
+    reason = fit_window(len(eigenvalues), window, n_samples)[1]
+    if reason:
+        raise ValueError(f"extend_spectrum needs a head to extend: {reason}")
     fit = fit_power_law(eigenvalues, window=window, n_samples=n_samples)
     i_min, m = fit.window
     tail_window = (int(np.ceil(np.sqrt(i_min * m))), m)
@@ -324,8 +324,7 @@ class Renormalized:
         E0 = n / (n - Q(kappa)) and MSE = E0 B(kappa). ValueError for an n the sample cannot reach
         (n >= N with ridge = 0: use ``extend_spectrum``)."""
         sizes = _positive_sizes("sizes", sizes)
-        if not (isinstance(ridge, numbers.Real) and np.isfinite(ridge) and ridge >= 0):
-            raise ValueError(f"ridge must be a finite non-negative number, got {ridge!r}")
+        ridge = check_ridge(ridge)
         low, high = np.log(self.floor), np.log(float(np.max(self.eigenvalues))) + np.log(4.0 * self.n_samples)
 
         def excess(log_lam: float, n: float) -> float:
@@ -453,51 +452,10 @@ class LeaveOneOut(Renormalized):
 
 # ----------------------------------------------------------------------------- reading an exponent off a curve
 
-@dataclasses.dataclass(frozen=True)
-class ExponentFit:
-    """L(x) ~ amplitude x^-alpha fitted on ``x``; ``ci`` the interval of alpha at ``confidence``."""
-
-    alpha: float
-    amplitude: float
-    ci: tuple[float, float]
-    confidence: float
-
-
-def operator_exponent(curve: TheoryCurve) -> ExponentFit:
+def operator_exponent(curve: TheoryCurve) -> PowerLawFit:
     """alpha_K of the kernel operator's lambda_i ~ i^-(1 + alpha_K) at the indices i ~ n that the
     curve's sizes n resolve, from the effective regularization: kappa(n) sits at the eigenvalue of
-    index ~n, so kappa(n) ~ n^-(1 + alpha_K) (``fit_exponent`` of kappa over the sizes, minus 1).
+    index ~n, so kappa(n) ~ n^-(1 + alpha_K) (``fits.fit_power_law`` of kappa over the sizes, shift 1).
     Read off a ``Renormalized`` curve it is free of the flat floor that a finite sample's own
     eigenvalues of K/N reach at large indices."""
-    decay = fit_exponent(curve.sizes, curve.kappa)
-    return ExponentFit(decay.alpha - 1.0, decay.amplitude, (decay.ci[0] - 1.0, decay.ci[1] - 1.0), decay.confidence)
-
-
-def check_fit_points(name: str, x: np.ndarray | list) -> np.ndarray:
-    """``x`` as a float array of at least 3 distinct positive values spanning a factor >= MIN_SPAN / 2
-    (an exponent read over less says nothing); ValueError naming ``name`` otherwise."""
-    x = _positive_sizes(name, x)
-    if len(np.unique(x)) < 3:
-        raise ValueError(f"{name} must hold at least 3 distinct values to fit an exponent, got {x.tolist()}")
-    if x.max() < MIN_SPAN / 2 * x.min():
-        raise ValueError(f"{name} span a factor {x.max() / x.min():.3g} < {MIN_SPAN / 2}: too short a window "
-                         f"to fit an exponent (got {x.tolist()})")
-    return x
-
-
-def fit_exponent(x: np.ndarray | list, losses: np.ndarray | list, confidence: float = 0.95,
-                 name: str = "sizes") -> ExponentFit:
-    """alpha and log amplitude from least squares of log L on log x (L ~ amplitude x^-alpha), with
-    the Student-t interval of the slope from the residuals (n - 2 degrees of freedom; zero width when
-    the points lie exactly on a line). ValueError for fewer than 3 points, a span below
-    MIN_SPAN / 2, or a loss that is not positive."""
-    x = check_fit_points(name, x)
-    losses = np.asarray(losses, dtype=np.float64).reshape(-1)
-    if losses.shape != x.shape or not np.all(np.isfinite(losses)) or np.any(losses <= 0):
-        raise ValueError(f"losses must be {len(x)} finite positive numbers (one per entry of {name}), got {losses!r}")
-    result = scipy.stats.linregress(np.log(x), np.log(losses))
-    half = float(scipy.stats.t.ppf(0.5 + confidence / 2, len(x) - 2) * result.stderr)
-    alpha = -float(result.slope)
-    return ExponentFit(alpha, float(np.exp(result.intercept)), (alpha - half, alpha + half), confidence)
-
-
+    return fits.fit_power_law(curve.sizes, curve.kappa, shift=1.0, name="sizes")

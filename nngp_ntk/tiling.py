@@ -53,7 +53,15 @@ COMMIT_SECONDS = 0.5
 
 
 def available_memory() -> int:
-    """Bytes of memory available to a new allocation (Linux MemAvailable, else free pages)."""
+    """Bytes of memory available to a new allocation (Linux MemAvailable, else free pages).
+
+    Returns:
+        The number of bytes.
+
+    Example:
+        >>> available_memory() > 0
+        True
+    """
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
@@ -65,7 +73,22 @@ def available_memory() -> int:
 
 
 def check_fits_in_memory(n_bytes: int, what: str) -> None:
-    """Raise ValueError (before allocating) when ``n_bytes`` exceed the available memory."""
+    """Refuse, before anything is allocated, a result larger than the available memory.
+
+    Args:
+        n_bytes: the size of the result.
+        what: what the result is, for the message.
+
+    Raises:
+        ValueError: ``n_bytes`` exceeds ``available_memory()``; the message suggests ``out=``.
+
+    Example:
+        >>> check_fits_in_memory(1024, "a small kernel")
+        >>> check_fits_in_memory(2**80, "a huge kernel")
+        Traceback (most recent call last):
+        ...
+        ValueError: a huge kernel needs ... GiB of memory is available; pass out='folder/' ...
+    """
     available = available_memory()
     if n_bytes > available:
         raise ValueError(f"{what} needs {n_bytes / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB "
@@ -73,7 +96,23 @@ def check_fits_in_memory(n_bytes: int, what: str) -> None:
 
 
 def pad_rows(arrays: PointData, multiple: int) -> PointData:
-    """Pad every array along axis 0 to a multiple of ``multiple`` rows by repeating row 0."""
+    """Pad every array along axis 0 to a multiple of ``multiple`` rows by repeating row 0.
+
+    Padded rows are copies of real points, so the kernel stays finite on them; they are cut off
+    before the results are written.
+
+    Args:
+        arrays: per-point arrays with the same number of rows.
+        multiple: the row count to round up to a multiple of.
+
+    Returns:
+        The padded arrays (the same tuple when no padding is needed).
+
+    Example:
+        >>> [padded] = pad_rows((np.array([[1.0], [2.0], [3.0]]),), 2)
+        >>> padded.ravel().tolist()
+        [1.0, 2.0, 3.0, 1.0]
+    """
     n = arrays[0].shape[0]
     padded = -(-n // multiple) * multiple
     if padded == n:
@@ -82,12 +121,40 @@ def pad_rows(arrays: PointData, multiple: int) -> PointData:
 
 
 def tile_pairs(n1_tiles: int, n2_tiles: int, symmetric: bool) -> list[tuple[int, int]]:
-    """Tile indices (i, j) to compute, row-major; only j >= i when ``symmetric``."""
+    """Tile indices (i, j) to compute, row-major; only j >= i when ``symmetric``.
+
+    Args:
+        n1_tiles: number of tile rows.
+        n2_tiles: number of tile columns.
+        symmetric: whether the output is K(x, x), whose lower tiles are transposes of upper ones.
+
+    Returns:
+        The list of (i, j).
+
+    Example:
+        >>> tile_pairs(2, 2, symmetric=True)
+        [(0, 0), (0, 1), (1, 1)]
+    """
     return [(i, j) for i in range(n1_tiles) for j in range(n2_tiles) if not symmetric or j >= i]
 
 
 def fingerprint(*parts: object) -> str:
-    """SHA-256 of arrays (their dtype, shape and bytes) and of other objects' reprs (addresses removed)."""
+    """SHA-256 of arrays (their dtype, shape and bytes) and of other objects' reprs (addresses removed).
+
+    The out-of-core store keys its manifest with it, so a folder written for other inputs or
+    arguments is recognized and refused.
+
+    Args:
+        *parts: arrays and other objects (their ``repr`` is hashed, memory addresses removed).
+
+    Returns:
+        The hex digest.
+
+    Example:
+        >>> a = fingerprint(np.zeros(3), "ntk")
+        >>> a == fingerprint(np.zeros(3), "ntk"), a == fingerprint(np.zeros(3, np.float32), "ntk")
+        (True, False)
+    """
     digest = hashlib.sha256()
     for part in parts:
         if isinstance(part, np.ndarray):
@@ -144,6 +211,30 @@ class TileStore:
     same command started twice, without ``jax.distributed``) is refused at once with a ValueError
     naming the folder and the PID that holds it. The kernel releases the lock when its holder
     exits, however it ends, so the lock of a dead process is simply taken over.
+
+    Args:
+        folder: the store's folder (created if missing; an existing one must hold this kernel's store).
+        names: the arrays' names (``<name>.npy``).
+        shape: the arrays' shape.
+        dtype: the arrays' dtype.
+        key: identifies the inputs and arguments (``fingerprint``); another key is refused.
+
+    Raises:
+        ValueError: a folder that is a file, not writable, holds other files or another kernel,
+            or lacks the disk space.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> store = TileStore(folder, ["ntk"], (2, 2), np.float32, key="demo")
+        >>> store.write(0, 0, 0, np.eye(2))
+        >>> store.mark_done([(0, 0)], force=True)
+        >>> store.read_only()[0].tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
+        >>> resumed = TileStore(folder, ["ntk"], (2, 2), np.float32, key="demo")
+        >>> resumed.done
+        {(0, 0)}
+        >>> _ = resumed.read_only()
     """
 
     def __init__(self, folder: str | os.PathLike, names: Sequence[str], shape: tuple[int, int],
@@ -273,7 +364,14 @@ class TileStore:
         os.replace(temporary, os.path.join(self.folder, record))
 
     def write(self, index: int, row: int, column: int, values: np.ndarray) -> None:
-        """Write ``values`` into array ``index`` at [row:, column:]."""
+        """Write ``values`` into array ``index`` at [row:, column:] (one ``os.pwrite`` per tile row).
+
+        Args:
+            index: which of the store's arrays (position in ``names``).
+            row: first row of the block.
+            column: first column of the block.
+            values: the block, shape (rows, columns).
+        """
         values = np.ascontiguousarray(values, self._dtype)
         width = self._shape[1] * self._dtype.itemsize
         start = self._offsets[index] + (row * self._shape[1] + column) * self._dtype.itemsize
@@ -286,8 +384,15 @@ class TileStore:
             os.pwrite(self._files[index], data[r * row_bytes:(r + 1) * row_bytes], start + r * width)
 
     def mark_done(self, pairs: Sequence[tuple[int, int]], force: bool = False) -> None:
-        """Count ``pairs`` as written; every COMMIT_SECONDS (or when ``force``) flush the files,
-        then record all written tiles as finished in this process's manifest."""
+        """Count ``pairs`` as written; every COMMIT_SECONDS, or when ``force``, record them as finished.
+
+        Recording flushes the files (``fdatasync``) and then atomically replaces this process's
+        manifest, so a listed tile is always complete on disk.
+
+        Args:
+            pairs: the (i, j) tiles just written.
+            force: record now, whatever the time since the last record.
+        """
         self._written.extend(pairs)
         now = time.monotonic()
         if force or now - self._last_commit >= COMMIT_SECONDS:
@@ -300,7 +405,11 @@ class TileStore:
             self._last_commit = now
 
     def read_only(self) -> list[np.ndarray]:
-        """Close the store (``close``); the finished arrays, memory-mapped read-only."""
+        """Close the store (``close``) and return the finished arrays, memory-mapped read-only.
+
+        Returns:
+            One ``np.memmap`` per name, in the order of ``names``.
+        """
         self.close()
         return [np.load(self._path(n), mmap_mode="r") for n in self.names]
 
@@ -312,12 +421,41 @@ def _mesh() -> Mesh:
 def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, names: Sequence[str],
              tile_size: int, dtype: np.dtype, out: str | os.PathLike | None = None, key: str = "",
              progress: bool | None = None) -> list[np.ndarray]:
-    """The kernel matrices ``names`` of shape (len(rows[0]), len(cols[0])), by tiles.
+    """The kernel matrices ``names``, of shape (len(rows[0]), len(cols[0])), by tiles.
 
-    ``cols=None`` means cols = rows: the outputs are symmetric and only upper tiles are computed.
-    ``out`` selects the out-of-core store (``key`` identifies the inputs and arguments); with
-    several JAX processes it is required, and each process computes every P-th missing tile.
-    ``progress`` shows a tqdm bar (None: only for jobs of 16 tiles or more, on a terminal).
+    ``tile_fn(rows, cols, on_diagonal, transpose)`` receives the points of T tiles stacked as
+    (T, B, ...) arrays (one tile per local device, sharded over them) and returns the T (B, B) tiles
+    of each kernel, followed by their transposes when ``transpose`` is set (see the module
+    docstring).
+
+    Args:
+        tile_fn: the compiled tile function.
+        rows: per-point arrays of the rows' points (e.g. inputs and their variances).
+        cols: the same for the columns, or None for cols = rows: the outputs are then symmetric and
+            only the tiles with j >= i are computed.
+        names: the kernels' names, in the order ``tile_fn`` returns them.
+        tile_size: rows and columns of a tile.
+        dtype: the dtype of the outputs.
+        out: a folder for the out-of-core store (``TileStore``), or None to return arrays in memory.
+        key: identifies the inputs and arguments in the store's manifest (``fingerprint``).
+        progress: show a tqdm bar (None: only for jobs of 16 tiles or more, on a terminal).
+
+    Returns:
+        One array per name: NumPy arrays, or read-only memory maps of ``out/<name>.npy``.
+
+    Raises:
+        ValueError: several JAX processes without ``out``; a result larger than the memory without
+            ``out``; an ``out`` folder that holds something else, or lacks the disk space.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> def linear_tiles(rows, cols, on_diagonal, transpose):
+        ...     tiles = jnp.einsum("tbd,tcd->tbc", rows[0], cols[0])
+        ...     return (tiles, jnp.swapaxes(tiles, 1, 2)) if transpose else (tiles,)
+        >>> x = np.arange(10.0).reshape(5, 2)
+        >>> [gram] = evaluate(linear_tiles, (x,), None, ["linear"], tile_size=2, dtype=np.float32)
+        >>> bool(np.allclose(gram, x @ x.T))
+        True
     """
     processes = jax.process_count()
     if processes > 1 and out is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import pytest
@@ -29,7 +30,7 @@ def test_context_dependent_defaults():
     kernel = configs.validate({"task": "kernel", "data": {"path": "x.npy"}})
     assert kernel["data"]["source"] == "file"
     assert configs.validate({"task": "regimes"})["data"]["source"] == "sphere"
-    assert not kernel["data"]["center"] and kernel["out"] == "results/kernel"
+    assert not kernel["data"]["center"] and kernel["out"] == "results/kernel-x"
     explicit = configs.validate({"task": "kernel", "data": {"source": "digits", "center": True}})
     assert explicit["data"]["center"] and not explicit["data"]["normalize"]
 
@@ -143,3 +144,33 @@ def test_describe_lists_every_key():
     for section, keys in configs.SCHEMA.items():
         for name in keys:
             assert f"  {name} (" in text
+
+
+def test_typed_config_has_every_schema_key_and_round_trips():
+    for section, kind in configs.SECTION_TYPES.items():
+        assert [field.name for field in dataclasses.fields(kind)] == list(configs.SCHEMA[section]), section
+    for task in configs.TASKS:
+        raw = {"task": task, "data": {"path": "x.npy"}} if task in ("kernel", "regress") else {"task": task}
+        table = configs.validate(raw)
+        config = configs.typed(table)
+        assert config.as_dict() == table and config.section is getattr(config, task)
+        assert all(getattr(config, other) is None for other in configs.TASKS if other != task)
+    main = configs.typed(configs.validate({}))
+    assert main.exponents.repeats == 5 and main.network.activation == "relu" and main.data.source == "mnist"
+
+
+def test_fast_keeps_explicit_keys():
+    config = configs.validate({"data": {"source": "digits", "n": 1000}, "exponents": {"sizes": [100, 200, 5000]}})
+    assert configs.fast(config)["exponents"]["sizes"] is None              # shrunk: none fit, the defaults
+    kept = configs.fast(config, explicit={"exponents.sizes", "data.n"})
+    assert kept["exponents"]["sizes"] == [100, 200, 5000] and kept["data"]["n"] == 1000
+    assert kept["exponents"]["repeats"] == 2 and kept["exponents"]["test_size"] == 80   # the rest is still fast
+
+
+def test_runs_on_other_data_get_their_own_output_folder():
+    assert configs.validate({})["out"] == "results/exponents"                    # the main job's folder
+    assert configs.validate({"data": {"source": "digits"}})["out"] == "results/exponents-digits"
+    assert configs.validate({"task": "regimes"})["out"] == "results/regimes"
+    assert configs.validate({"task": "regimes", "data": {"source": "mnist"}})["out"] == "results/regimes-mnist"
+    assert configs.validate({"task": "spectrum", "data": {"path": "d/table.csv"}})["out"] == "results/spectrum-table"
+    assert configs.validate({"data": {"source": "digits"}, "out": "mine"})["out"] == "mine"

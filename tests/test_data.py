@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -223,3 +224,13 @@ def test_missing_and_unknown_files_name_the_path(tmp_path):
     (tmp_path / "x.bin").write_bytes(b"123")
     with pytest.raises(ValueError, match="x.bin"):
         data.load(tmp_path / "x.bin")
+
+
+@pytest.mark.parametrize("content", ["", "a,b,c\n"])
+def test_an_empty_csv_is_refused_without_a_numpy_warning(tmp_path, content):
+    path = tmp_path / "empty.csv"
+    path.write_text(content)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="holds no data rows"):
+            data.load_csv(path)

@@ -98,3 +98,23 @@ def test_bad_params_raise_at_fit(data, params, match):
 @parametrize_with_checks([nk.KernelRegressor(ridge=1e-6), nk.KernelClassifier(ridge=1e-6)])
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_any_network_with_nested_parameters(data):
+    """A Sequential works in the estimators, and GridSearchCV searches one layer's W_std
+    (net__layers__0__W_std) on clones, leaving the given network unchanged."""
+    X, y = data
+    net = nk.Sequential(nk.Dense(W_std=1.0, b_std=0.1), nk.activations.Erf(), nk.Dense(W_std=1.2))
+    same = nk.FullyConnected(depth=1, activation="erf", W_std=[1.0, 1.2], b_std=[0.1, 0.0])
+    np.testing.assert_allclose(nk.KernelRegressor(net, ridge=1e-3).fit(X, y).predict(X[:5]),
+                               nk.KernelRegressor(same, ridge=1e-3).fit(X, y).predict(X[:5]), rtol=1e-5)
+    search = GridSearchCV(nk.KernelRegressor(net, ridge=1e-3), {"net__layers__0__W_std": [0.5, 2.0]}, cv=3)
+    search.fit(X, y)
+    assert search.best_params_["net__layers__0__W_std"] in (0.5, 2.0)
+    assert net.get_params()["layers__0__W_std"] == 1.0
+    assert search.best_estimator_.net.get_params()["layers__0__W_std"] == search.best_params_["net__layers__0__W_std"]
+    with pytest.raises(ValueError, match="W_std"):
+        net.set_params(layers__0__W_std=-1.0)
+    assert net.get_params()["layers__0__W_std"] == 1.0
+    with pytest.raises(ValueError, match="invalid parameter"):
+        net.set_params(layers__9__W_std=1.0)

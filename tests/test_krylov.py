@@ -105,10 +105,26 @@ def test_blocked_helpers(tmp_path):
     assert not krylov.all_finite(stored, block_rows=4)
 
 
-@pytest.mark.parametrize("options, match", [(dict(rank=0), "rank"), (dict(maxiter=1.5), "maxiter"),
-                                            (dict(tol=2.0), "tol"), (dict(block_rows=-1), "block_rows")])
-def test_bad_options(options, match):
-    with pytest.raises(ValueError, match=match):
+@pytest.mark.parametrize("options, error, match", [(dict(rank=0), ValueError, "rank"),
+                                                   (dict(maxiter=1.5), TypeError, "maxiter"),
+                                                   (dict(tol=2.0), ValueError, "tol"),
+                                                   (dict(block_rows=-1), ValueError, "block_rows")])
+def test_bad_options(options, error, match):
+    with pytest.raises(error, match=match):
         krylov.IterativeFlowKernel(np.eye(3), 0.0, **options)
     with pytest.raises(ValueError, match="options"):
         solver.GradientFlow(np.eye(3), np.ones(3), method="dense", options=options)
+
+
+def test_dense_and_iterative_operators_share_one_interface():
+    matrix, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(30, 30)))
+    kernel = matrix @ np.diag(np.linspace(0.1, 2.0, 30)) @ matrix.T
+    b = np.random.default_rng(1).normal(size=(30, 2))
+    dense, iterative = solver.DenseFlowKernel(kernel, 0.1), krylov.IterativeFlowKernel(kernel, 0.1)
+    for operator in (dense, iterative):
+        assert isinstance(operator, krylov.FlowOperator) and operator.size == 30
+        np.testing.assert_allclose(operator.matmul(operator.solve(b)), b, atol=1e-6)
+        assert operator.max_eigenvalue() == pytest.approx(2.1, rel=1e-6)
+    np.testing.assert_allclose(iterative.apply(b, [np.sqrt])[0], dense.apply(b, [np.sqrt])[0], atol=1e-6)
+    with pytest.raises(TypeError, match="abstract"):
+        krylov.FlowOperator()

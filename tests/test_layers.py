@@ -292,8 +292,9 @@ def test_float64_needs_x64():
     ((nk.LayerNorm(), nk.Dense()), ValueError, "layer 0 \\(LayerNorm\\)"),
     ((nk.Dense(), act.ReLU(), act.Erf()), ValueError, "layer 2 \\(Erf\\).*follows an activation"),
     ((nk.Dense(), act.ReLU(), nk.LayerNorm()), ValueError, "layer 2 \\(LayerNorm\\)"),
-    ((nk.Dense(), act.ReLU(), nk.Residual(nk.Dense())), ValueError, "layer 2 \\(Residual\\).*Gaussian input"),
-    ((nk.Residual(nk.Dense()),), ValueError, "layer 0 \\(Residual\\)"),
+    ((nk.Dense(), act.ReLU(), nk.Residual(nk.Dense(), act.ReLU()), nk.Dense()), ValueError,
+     "layer 2 \\(Residual\\).*zero mean"),
+    ((nk.Residual(nk.Dense(), act.ReLU()), nk.Dense()), ValueError, "layer 0 \\(Residual\\).*zero mean"),
     ((nk.Dense(), nk.Dense(parameterization="standard")), ValueError, "layer 1 \\(Dense\\).*width"),
     ((nk.Dense(width=8, parameterization="standard"), nk.Residual(nk.Dense(width=4, parameterization="standard"))),
      ValueError, "width 8 to width 4"),
@@ -307,7 +308,6 @@ def test_bad_layer_lists(layers, error, match):
 
 @pytest.mark.parametrize("build, error, match", [
     (lambda: nk.Residual(), ValueError, "Residual needs at least one layer"),
-    (lambda: nk.Residual(nk.Dense(), act.ReLU()), ValueError, "block's output must be Gaussian"),
     (lambda: nk.Residual(nk.Dense(), 3), TypeError, "Residual layer 1 must be a layer"),
     (lambda: nk.Residual(nk.Dense(), act.ReLU(), act.ReLU()), ValueError, "Residual layer 2 \\(ReLU\\)"),
     (lambda: nk.Dense(W_std=-1.0), ValueError, "W_std"),
@@ -335,3 +335,15 @@ def test_bad_kernel_fn_inputs():
         net.kernel_fn(np.ones((2, 3)), get="cov")
     with pytest.raises(ValueError, match="overflows"):
         nk.FullyConnected(depth=200, W_std=3.0).kernel_fn(np.ones((2, 3), np.float32))
+
+
+def test_residual_with_one_zero_mean_branch_is_allowed():
+    """x + block(x) is accepted when either branch has zero mean (DESIGN.md's example: ReLU
+    features plus an Erf block; the raw input plus a block ending in a Dense)."""
+    net = nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.LayerNorm(), act.ReLU(),
+                        nk.Residual(nk.Dense(W_std=1.4), act.Erf()), nk.Dense(W_std=1.0, b_std=None))
+    x = points(4, 3, seed=21)
+    kernels = net.kernel(x)
+    assert np.all(np.isfinite(kernels.nngp)) and np.all(np.isfinite(kernels.ntk))
+    nk.Sequential(nk.Dense(), act.ReLU(), nk.Residual(nk.Dense()), nk.Dense())
+    nk.Sequential(nk.Residual(nk.Dense()), nk.Dense(), act.ReLU(), nk.Dense())

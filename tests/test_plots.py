@@ -10,7 +10,7 @@ pytest.importorskip("matplotlib")
 from matplotlib.image import imread  # noqa: E402
 
 from nngp_ntk import spectrum  # noqa: E402
-from nngp_ntk.cli import plots  # noqa: E402
+from nngp_ntk.cli import plots, text  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -26,10 +26,14 @@ def test_spectrum_figure(tmp_path):
     values[-5:] = [1e-9, 0.0, 0.0, -1e-12, -1e-9]  # the floor of a float32 spectrum
     fit = spectrum.fit_power_law(values, window=(10, 100))
     path = tmp_path / "spectrum"  # no suffix: the format is PNG regardless of the name
-    plots.spectrum_figure(path, values, fit, title="test")
+    plots.spectrum_figure(path, values, fit, title="test", operator=(0.41, (0.40, 0.42), (100, 3200)))
     image = read_png(path)
     assert image.shape[0] == round(4.6 * plots.DPI) and image.shape[1] == round(6.4 * plots.DPI)
     assert image[..., :3].std() > 0.05  # something was drawn
+    unreliable = spectrum.fit_power_law(values, window=(10, 30))     # too short: no line, the reason's label
+    assert not unreliable.reliable
+    plots.spectrum_figure(tmp_path / "short.png", values, unreliable)
+    read_png(tmp_path / "short.png")
 
 
 def test_curve_and_panel_figures(tmp_path):
@@ -46,5 +50,7 @@ def test_curve_and_panel_figures(tmp_path):
 
 
 def test_interval_text():
-    assert plots._interval(0.12345, (0.1, 0.15)) == "0.123 [0.100, 0.150]"
-    assert plots._interval(1.0, None) == "1.000"
+    assert text.interval(0.12345, (0.1, 0.15)) == "0.123 [0.100, 0.150]"
+    assert text.interval(1.0, None) == "1.000"
+    assert text.interval(float("nan"), (float("nan"), float("nan"))) == text.UNRELIABLE
+    assert text.interval(None) == "-"

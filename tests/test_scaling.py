@@ -57,26 +57,6 @@ def test_learning_curve_refuses_bad_input(problem):
         scaling.learning_curve(net, X, y, sizes=[20, 40, 80], test_size=399)
 
 
-def test_random_features_converge_to_the_nngp():
-    net = nk.FullyConnected(depth=1, activation="relu", W_std=1.3, b_std=0.2)
-    X = data.sphere(6, 3, seed=2)
-    features = scaling.random_features(net, X, 40000, seed=0)
-    assert features.shape == (6, 40001)
-    np.testing.assert_allclose(features @ features.T, net.kernel(X.astype(np.float64), get="nngp"),
-                               atol=0.03 * net.kernel(X, get="nngp").max())
-
-
-def test_fit_readout_ridge_forms_agree():
-    rng = np.random.default_rng(0)
-    tall, wide, y = rng.normal(size=(30, 8)), rng.normal(size=(8, 30)), rng.normal(size=(30, 2))
-    primal = scaling.fit_readout(tall, y, ridge=0.1)
-    np.testing.assert_allclose(tall.T @ (tall @ primal - y) + 0.1 * primal, 0, atol=1e-10)
-    dual = scaling.fit_readout(wide, y[:8], ridge=0.1)
-    np.testing.assert_allclose(wide.T @ (wide @ dual - y[:8]) + 0.1 * dual, 0, atol=1e-10)
-    minimum_norm = scaling.fit_readout(wide, y[:8])
-    np.testing.assert_allclose(minimum_norm, np.linalg.pinv(wide) @ y[:8], atol=1e-10)
-
-
 def test_model_curve_falls_with_width(problem):
     net, X, _ = problem
     shallow = nk.FullyConnected(depth=1, activation="relu", W_std=1.0, b_std=0.1)
@@ -87,50 +67,6 @@ def test_model_curve_falls_with_width(problem):
         scaling.model_curve(shallow, X, widths=[4, 8, 16], test_size=100, train_size=301)
     with pytest.raises(ValueError, match="at least 3"):
         scaling.model_curve(shallow, X, widths=[4, 8], test_size=100)
-
-
-def _paired_curves(x, repeats, seed, level_spread=1.0, noise=0.02, correction=0.0):
-    """Curves 0.3 + level_r + 2/x (1 + correction/x) (1 + noise e_r(x)), e_r a random walk over x (nested
-    training sets make one repeat's points correlated), levels far larger than the x-dependence."""
-    rng = np.random.default_rng(seed)
-    walk = np.cumsum(rng.normal(0, noise, (repeats, len(x)))[:, ::-1], axis=1)[:, ::-1]
-    return 0.3 + level_spread * rng.normal(size=(repeats, 1)) + 2.0 / x * (1 + correction / x) * (1 + walk)
-
-
-def test_paired_fit_cancels_each_repeats_level():
-    x = np.array([10.0, 20, 40, 80, 160, 320])
-    curves = _paired_curves(x, 20, seed=0)
-    fit = scaling.fit_paired_offset_power_law(x, curves)
-    assert fit.ci[0] < 1.0 < fit.ci[1] and fit.ci[1] - fit.ci[0] < 0.2      # levels spread by 1, excess ~0.2
-    assert fit.limit == pytest.approx(curves[:, -1].mean() - 2.0 / 320, abs=0.01)
-    exact = scaling.fit_paired_offset_power_law(x, _paired_curves(x, 5, seed=1, noise=0.0, correction=8.0),
-                                                next_order=True)
-    assert exact.alpha == pytest.approx(1.0, abs=1e-5) and exact.correction == pytest.approx(8.0, rel=1e-4)
-    assert exact.amplitude == pytest.approx(2.0, rel=1e-4)
-    one_term = scaling.fit_paired_offset_power_law(x, _paired_curves(x, 5, seed=1, noise=0.0, correction=8.0))
-    assert one_term.alpha > 1.1                                             # the next order steepens one term
-
-
-def test_paired_fit_interval_covers():
-    x = np.array([10.0, 20, 40, 80, 160, 320])
-    covered = [scaling.fit_paired_offset_power_law(x, _paired_curves(x, 20, seed=s, noise=0.05)).ci
-               for s in range(60)]
-    assert np.mean([low <= 1.0 <= high for low, high in covered]) >= 0.85
-
-
-def test_paired_fit_refuses_bad_input():
-    x = np.array([10.0, 20, 40, 80])
-    curves = _paired_curves(x, 4, seed=0)
-    with pytest.raises(ValueError, match="at least 2 repeats"):
-        scaling.fit_paired_offset_power_law(x, curves[:1])
-    with pytest.raises(ValueError, match="at least 4 distinct"):
-        scaling.fit_paired_offset_power_law(x[:3], curves[:, :3])
-    with pytest.raises(ValueError, match="at least 5 distinct"):
-        scaling.fit_paired_offset_power_law(x, curves, next_order=True)
-    with pytest.raises(ValueError, match="shape"):
-        scaling.fit_paired_offset_power_law(x, curves[:, :3])
-    with pytest.raises(ValueError, match="no approach to a limit"):
-        scaling.fit_paired_offset_power_law(x, curves[:, ::-1])
 
 
 def test_variance_limited_regimes_refuse_bad_input(problem):

@@ -4,6 +4,7 @@ preprocessing from a config, label encoding."""
 from __future__ import annotations
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -37,6 +38,9 @@ def test_unwritable_folders_are_refused(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ConfigError, match="cannot create output folder"):
         tasks.check_writable_folder(tmp_path / "file" / "sub")
+    if pathlib.Path("/proc/self").is_dir():     # exists, refuses new files: the message says so, not ENOENT alone
+        with pytest.raises(ConfigError, match="cannot write into output folder '/proc': creating a file there failed"):
+            tasks.check_writable_folder(pathlib.Path("/proc"))
 
 
 def test_load_problem_preprocesses_and_encodes(tmp_path):
@@ -44,13 +48,13 @@ def test_load_problem_preprocesses_and_encodes(tmp_path):
     images = rng.uniform(0, 255, size=(30, 4, 4))
     np.savez(tmp_path / "images.npz", X=images, y=np.arange(30) % 3)
     config = configs.validate({"data": {"source": "file", "path": str(tmp_path / "images.npz"), "pool": 2}})
-    problem = tasks.load_problem(config)
+    problem = tasks.load_problem(configs.typed(config))
     pooled = data.average_pool(images.reshape(30, 16), (4, 4), 2)
     np.testing.assert_allclose(problem.X, data.normalize_rows(pooled - pooled.mean(axis=0)))
     assert problem.classes and problem.Y.shape == (30, 3)
-    subset = tasks.load_problem(configs.validate({**config, "data": {**config["data"], "n": 10}}))
+    subset = tasks.load_problem(configs.typed(configs.validate({**config, "data": {**config["data"], "n": 10}})))
     assert subset.X.shape == (10, 4)
-    gp = tasks.load_problem(configs.validate({"task": "spectrum", "data": {"source": "sphere", "n": 50}}))
+    gp = tasks.load_problem(configs.typed(configs.validate({"task": "spectrum", "data": {"source": "sphere", "n": 50}})))
     assert gp.Y is None and np.allclose(np.linalg.norm(gp.X, axis=1), 2.0)
 
 

@@ -1,5 +1,5 @@
 """Eigenlearning theory: kappa's equation, agreement with ridge regression on Gaussian features, the
-renormalized sample spectrum, power-law tails, exponent fits, and bad input."""
+renormalized sample spectrum, power-law tails, and bad input."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.special
 
-from nngp_ntk import theory
+from nngp_ntk import fits, theory
 
 
 def power_law_problem(n_modes: int, alpha: float, beta: float) -> theory.ModeSpectrum:
@@ -140,9 +140,9 @@ def test_leave_one_out_curve_follows_held_out_errors_on_uneven_data():
             coefficients = np.linalg.solve(gram[np.ix_(train, train)], targets[train])
             held_out[k] += np.mean((gram[np.ix_(test, train)] @ coefficients - targets[test]) ** 2) / repeats
     np.testing.assert_allclose(leave_one_out, held_out, rtol=0.15)
-    measured = theory.fit_exponent(sizes, held_out).alpha
-    assert theory.fit_exponent(sizes, leave_one_out).alpha == pytest.approx(measured, abs=0.05)
-    assert theory.fit_exponent(sizes, homogeneous).alpha > measured + 0.15
+    measured = fits.fit_power_law(sizes, held_out).alpha
+    assert fits.fit_power_law(sizes, leave_one_out).alpha == pytest.approx(measured, abs=0.05)
+    assert fits.fit_power_law(sizes, homogeneous).alpha > measured + 0.15
     assert homogeneous[-1] < 0.6 * held_out[-1]
     assert leave_one_out[0] == pytest.approx(homogeneous[0], rel=0.05)
 
@@ -178,18 +178,3 @@ def test_tails_refuse_what_they_cannot_carry():
         theory.extend_spectrum(head, steps, n_samples=1000, trace=float(np.sum(head)) + 0.1, total_power=6.0)
     with pytest.raises(ValueError, match="too short"):
         theory.extend_spectrum(head[:30], n_samples=30, trace=5.0)
-
-
-def test_fit_exponent_and_its_refusals():
-    x = np.array([10.0, 20, 40, 80, 160])
-    fit = theory.fit_exponent(x, 3.0 * x**-0.7)
-    assert fit.alpha == pytest.approx(0.7) and fit.amplitude == pytest.approx(3.0)
-    assert fit.ci[0] == pytest.approx(0.7) and fit.ci[1] == pytest.approx(0.7)
-    noisy = theory.fit_exponent(x, 3.0 * x**-0.7 * np.exp([0.05, -0.05, 0.02, -0.04, 0.03]))
-    assert noisy.ci[0] < noisy.alpha < noisy.ci[1]
-    with pytest.raises(ValueError, match="at least 3"):
-        theory.fit_exponent([10, 20], [1.0, 0.5])
-    with pytest.raises(ValueError, match="too short"):
-        theory.fit_exponent([10, 11, 12], [1.0, 0.9, 0.8])
-    with pytest.raises(ValueError, match="positive"):
-        theory.fit_exponent([10, 20, 40], [1.0, 0.0, 0.5])

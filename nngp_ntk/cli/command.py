@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from nngp_ntk import __version__
+from nngp_ntk._checks import KERNEL_NAMES
 from nngp_ntk.cli import config as configs
 from nngp_ntk.cli import experiments, tasks
 from nngp_ntk.cli.config import ConfigError
@@ -65,7 +66,8 @@ def _assignment(text: str) -> tuple[str, Any]:
 
 def _common(parser: argparse.ArgumentParser, plots: bool = True) -> None:
     group = parser.add_argument_group("output and run")
-    group.add_argument("--out", dest="out", metavar="PATH", help="output folder (default results/<task>/)")
+    group.add_argument("--out", dest="out", metavar="PATH",
+                       help="output folder (default results/<task>/; results/<task>-<data>/ on other data)")
     group.add_argument("--seed", dest="seed", type=int, help="seed of all random choices (default 0)")
     group.add_argument("--fast", action="store_true", help="a quick, smaller run (fewer points, sizes, repeats)")
     group.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
@@ -105,7 +107,7 @@ def _network_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _kernel_option(group: argparse._ArgumentGroup, task: str) -> None:
-    group.add_argument("--kernel", dest=f"{task}.kernel", choices=configs.KERNELS, help="ntk (default) or nngp")
+    group.add_argument("--kernel", dest=f"{task}.kernel", choices=KERNEL_NAMES, help="ntk (default) or nngp")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,12 +248,22 @@ def config_from_file(args: argparse.Namespace) -> dict[str, Any]:
     return configs.load(args.config, overrides)
 
 
-def execute(config: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
-    """Run a validated config; returns the lines to print."""
-    plotting = plots and config["task"] in ("exponents", "regimes", "spectrum")
+def explicit_keys(args: argparse.Namespace) -> set[str]:
+    """The config keys the command line gave ("section.key", or "out" / "seed"): options with a value,
+    and run's --set keys; ``--fast`` leaves them as given."""
+    keys = {top for top in ("out", "seed") if getattr(args, top) is not None}
+    if args.command == "run":
+        return keys | {key for key, _ in args.overrides}
+    return keys | {name for name, value in vars(args).items() if "." in name and value is not None}
+
+
+def execute(table: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
+    """Run a validated config table (as its typed ``Config``); returns the lines to print."""
+    config = configs.typed(table)
+    plotting = plots and config.task in ("exponents", "regimes", "spectrum")
     if plotting and importlib.util.find_spec("matplotlib") is None:
         raise ConfigError("plots need matplotlib (the plots extra): pip install 'nngp_ntk[plots]', or pass --no-plots")
-    task = config["task"]
+    task = config.task
     if task == "kernel":
         return tasks.run_kernel(config, progress)
     if task == "regress":
@@ -284,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             config = config_from_file(args) if args.command == "run" else config_from_options(args)
             if args.fast:
-                config = configs.fast(config)
+                config = configs.fast(config, explicit=explicit_keys(args))
             lines = execute(config, progress, plots=not getattr(args, "no_plots", True))
         except (ValueError, TypeError, OSError, np.linalg.LinAlgError) as error:
             print(f"{PROG} {args.command}: error: {_message(error)}", file=sys.stderr)

@@ -5,7 +5,7 @@ network and the task:
 
     task = "exponents"          # exponents | regimes | spectrum | kernel | regress
     seed = 0
-    out = "results/exponents"
+    out = "results/exponents"   # default: results/<task>, or results/<task>-<data> on other data
 
     [data]       source, path, n, dim, pool, center, normalize, targets, label_column
     [network]    depth, activation, W_std, b_std, parameterization, width
@@ -23,16 +23,16 @@ import copy
 import dataclasses
 import numbers
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from nngp_ntk._checks import KERNEL_NAMES
 from nngp_ntk.activations import ACTIVATIONS
 
 TASKS = ("exponents", "regimes", "spectrum", "kernel", "regress")
 SOURCES = ("mnist", "digits", "sphere", "file")
 TARGETS = ("auto", "labels", "gp")
-KERNELS = ("nngp", "ntk")
 EIGEN_METHODS = ("auto", "dense", "randomized")
 
 
@@ -62,7 +62,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "": {
         "task": Key("str", "exponents", "what to run", choices=TASKS),
         "seed": Key("int", 0, "seed of every random choice (subsets, GP targets, random features)", 0),
-        "out": Key("str", None, "output folder (a .npy file name for a single kernel); default results/<task>/"),
+        "out": Key("str", None, "output folder (a .npy file name for a single kernel); default results/<task>/ "
+                                "on the task's own data, results/<task>-<data>/ on other data"),
     },
     "data": {
         "source": Key("str", None, "dataset: the bundled mnist / digits, uniform points on a sphere, or a file "
@@ -87,7 +88,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "width": Key("int", None, "hidden width of the standard parameterization's NTK", 1),
     },
     "exponents": {
-        "kernel": Key("str", "ntk", "kernel of the infinitely wide network", choices=KERNELS),
+        "kernel": Key("str", "ntk", "kernel of the infinitely wide network", choices=KERNEL_NAMES),
         "sizes": Key("ints", None, "training-set sizes D of L(D) (default: 100, 200, 400, ... up to n - test_size)",
                      2),
         "widths": Key("ints", None, "random-feature widths P of L(P), fitted on all n - test_size points "
@@ -99,7 +100,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "regimes": {
         "kernel": Key("str", "ntk", "kernel of the teacher and of the infinitely wide student of L(D)",
-                      choices=KERNELS),
+                      choices=KERNEL_NAMES),
         "sizes": Key("ints", [50, 100, 200, 400, 800, 1600], "training-set sizes D of L(D) at infinite width "
                      "(resolution-limited)", 2),
         "widths": Key("ints", [10, 20, 40, 80, 160, 320], "random-feature widths P of L(P) on all training "
@@ -117,7 +118,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "ridge": Key("float", 0.0, "ridge added to the train kernel's (and features') diagonal", 0.0),
     },
     "spectrum": {
-        "kernel": Key("str", "ntk", "kernel whose spectrum is computed", choices=KERNELS),
+        "kernel": Key("str", "ntk", "kernel whose spectrum is computed", choices=KERNEL_NAMES),
         "top_k": Key("int", None, "eigenvalues to compute (default all; needed past 20,000 points)", 1),
         "method": Key("str", "auto", "dense LAPACK or randomized block Krylov", choices=EIGEN_METHODS),
         "window": Key("pair", None, "eigenvalue indices [i_min, i_max] of the power-law fit (default automatic)", 1),
@@ -130,13 +131,140 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "regress": {
         "test_path": Key("str", None, "test data file (default: hold out test_size points of the data)"),
         "test_size": Key("int", 200, "held-out points when there is no test file", 1),
-        "kernel": Key("str", "ntk", "ntk: all layers trained; nngp: only the readout", choices=KERNELS),
+        "kernel": Key("str", "ntk", "ntk: all layers trained; nngp: only the readout", choices=KERNEL_NAMES),
         "t": Key("float", None, "training time (default infinity)", 0.0),
         "ridge": Key("float", 0.0, "ridge added to the train kernel's diagonal", 0.0),
     },
 }
 #: The sections each task reads, beside the top-level keys.
 TASK_SECTIONS = {task: _COMMON_SECTIONS + (task,) for task in TASKS}
+
+
+# ----------------------------------------------------------------------------- the typed form
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """[data] (``SCHEMA["data"]``): where the points come from and how they are preprocessed."""
+
+    source: str
+    path: str | None
+    n: int | None
+    dim: int
+    pool: int | None
+    center: bool
+    normalize: bool
+    targets: str
+    label_column: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """[network]: the keyword arguments of ``nngp_ntk.FullyConnected``."""
+
+    depth: int
+    activation: str
+    W_std: float | list[float]
+    b_std: float | list[float]
+    parameterization: str
+    width: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExponentsConfig:
+    """[exponents]: the main job (predicted and measured alpha_D, alpha_P)."""
+
+    kernel: str
+    sizes: list[int] | None
+    widths: list[int] | None
+    repeats: int
+    test_size: int | None
+    ridge: float
+    window: list[int] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class RegimesConfig:
+    """[regimes]: the four scaling regimes, teacher = student."""
+
+    kernel: str
+    sizes: list[int]
+    widths: list[int]
+    fixed_width: int
+    variance_sizes: list[int]
+    fixed_size: int
+    variance_widths: list[int]
+    variance_repeats: int
+    repeats: int
+    test_size: int
+    ridge: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectrumConfig:
+    """[spectrum]: eigenvalues of K/N and their power law."""
+
+    kernel: str
+    top_k: int | None
+    method: str
+    window: list[int] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelConfig:
+    """[kernel]: which kernel to write, in memory or tile by tile."""
+
+    get: str
+    out_of_core: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class RegressConfig:
+    """[regress]: the trained infinite network's predictions on test points."""
+
+    test_path: str | None
+    test_size: int
+    kernel: str
+    t: float | None
+    ridge: float
+
+
+SECTION_TYPES: dict[str, type] = {"data": DataConfig, "network": NetworkConfig, "exponents": ExponentsConfig,
+                                  "regimes": RegimesConfig, "spectrum": SpectrumConfig, "kernel": KernelConfig,
+                                  "regress": RegressConfig}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A validated config in typed form (``typed``): the top-level keys, [data], [network] and the
+    task's own section (the other task sections are None)."""
+
+    task: str
+    seed: int
+    out: str
+    data: DataConfig
+    network: NetworkConfig
+    exponents: ExponentsConfig | None = None
+    regimes: RegimesConfig | None = None
+    spectrum: SpectrumConfig | None = None
+    kernel: KernelConfig | None = None
+    regress: RegressConfig | None = None
+
+    @property
+    def section(self) -> ExponentsConfig | RegimesConfig | SpectrumConfig | KernelConfig | RegressConfig:
+        """The task's own section."""
+        return getattr(self, self.task)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The config table again (what ``validate`` returned), e.g. to record beside results."""
+        table = {"task": self.task, "seed": self.seed, "out": self.out}
+        table.update({name: dataclasses.asdict(getattr(self, name)) for name in TASK_SECTIONS[self.task]})
+        return table
+
+
+def typed(config: Mapping[str, Any]) -> Config:
+    """The ``Config`` of a validated config table (``validate``, ``load`` or ``fast``)."""
+    sections = {name: SECTION_TYPES[name](**config[name]) for name in TASK_SECTIONS[config["task"]]}
+    return Config(task=config["task"], seed=config["seed"], out=config["out"], **sections)
 
 
 def _where(section: str, name: str) -> str:
@@ -232,6 +360,21 @@ def _check_consistency(config: dict[str, Any]) -> None:
             raise ConfigError("regimes.fixed_size must be below the smallest of regimes.variance_widths (D << P)")
 
 
+def default_out(task: str, source: str, path: str | None = None) -> str:
+    """The output folder when none is given: results/<task> on the task's own data (MNIST; the sphere
+    for regimes), else results/<task>-<data> (the dataset, or the data file's name), so that runs on
+    other data never write into the main job's folder.
+
+    Example:
+        >>> default_out("exponents", "mnist"), default_out("exponents", "digits"), default_out("kernel", "file", "x.npy")
+        ('results/exponents', 'results/exponents-digits', 'results/kernel-x')
+    """
+    own = "sphere" if task == "regimes" else "mnist"
+    if source == own:
+        return f"results/{task}"
+    return f"results/{task}-{Path(path).stem if source == 'file' and path else source}"
+
+
 def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A complete config (every key of the task's sections present, defaults filled in) from a
     partial one, or ConfigError naming the first bad section, key or value."""
@@ -249,11 +392,12 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
                               f"{', '.join(sections)}")
     for section in sections:
         config[section] = _check_table(section, raw.get(section, {}), SCHEMA[section])
-    if config["out"] is None:
-        config["out"] = f"results/{config['task']}"
     data = config["data"]
+    default_source = "sphere" if config["task"] == "regimes" else "mnist"
     if data["source"] is None:
-        data["source"] = "file" if data["path"] else "sphere" if config["task"] == "regimes" else "mnist"
+        data["source"] = "file" if data["path"] else default_source
+    if config["out"] is None:
+        config["out"] = default_out(config["task"], data["source"], data["path"])
     if data["n"] is None and data["source"] == "sphere":
         data["n"] = 2000
     as_given = data["source"] == "sphere" or config["task"] == "kernel"
@@ -320,37 +464,42 @@ def _small(values: list[int] | None, limit: int, keep: int) -> list[int] | None:
     return _shrink(fitting, keep) if len(fitting) >= keep else None
 
 
-def fast(config: dict[str, Any]) -> dict[str, Any]:
+def fast(config: dict[str, Any], explicit: Collection[str] = ()) -> dict[str, Any]:
     """A smaller version of a validated config for a quick check (``--fast``): at most 400 points,
-    80 of them for testing, the small end of the sizes and widths, two repeats; the same code paths."""
+    80 of them for testing, the small end of the sizes and widths, two repeats; the same code paths.
+
+    Keys in ``explicit`` ("section.key", or "key" at the top level: what the command line gave) keep
+    their values: an explicit argument always wins, and one the smaller run cannot honour is refused
+    where it would be without ``--fast``."""
     config = copy.deepcopy(config)
-    data, task = config["data"], config["task"]
-    data["n"] = min(data["n"] or 400, 400)
+    task = config["task"]
+    changes: dict[str, Any] = {"data.n": min(config["data"]["n"] or 400, 400)}
+    n = changes["data.n"] if "data.n" not in explicit else config["data"]["n"]
+    section = config.get(task, {})
     if task == "exponents":
-        section = config[task]
-        section["test_size"] = min(section["test_size"] or 80, 80)
-        section["sizes"] = _small(section["sizes"], data["n"] - section["test_size"], 4)
+        test_size = section["test_size"] if "exponents.test_size" in explicit else min(section["test_size"] or 80, 80)
+        changes.update({"exponents.test_size": test_size, "exponents.repeats": min(section["repeats"], 2),
+                        "exponents.window": None})
+        if n is not None:
+            changes["exponents.sizes"] = _small(section["sizes"], n - test_size, 4)
         if section["widths"] != []:
-            section["widths"] = _small(section["widths"], 40, 3) or [10, 20, 40]
-        section["repeats"] = min(section["repeats"], 2)
-        section["window"] = None
+            changes["exponents.widths"] = _small(section["widths"], 40, 3) or [10, 20, 40]
     elif task == "regimes":
-        section = config[task]
-        section["test_size"] = min(section["test_size"], 100)
-        section["sizes"] = [40, 80, 160, 280]
-        section["widths"] = [10, 20, 40]
-        section["fixed_width"] = min(section["fixed_width"], 10)
-        section["variance_sizes"] = [40, 80, 160, 280]
-        section["fixed_size"] = min(section["fixed_size"], 20)
-        section["variance_widths"] = [60, 120, 240, 480]
-        section["repeats"] = min(section["repeats"], 2)
-        section["variance_repeats"] = min(section["variance_repeats"], 2)
+        changes.update({"regimes.test_size": min(section["test_size"], 100), "regimes.sizes": [40, 80, 160, 280],
+                        "regimes.widths": [10, 20, 40], "regimes.fixed_width": min(section["fixed_width"], 10),
+                        "regimes.variance_sizes": [40, 80, 160, 280],
+                        "regimes.fixed_size": min(section["fixed_size"], 20),
+                        "regimes.variance_widths": [60, 120, 240, 480], "regimes.repeats": min(section["repeats"], 2),
+                        "regimes.variance_repeats": min(section["variance_repeats"], 2)})
     elif task == "spectrum":
-        config[task]["window"] = None
-        if config[task]["top_k"] is not None:
-            config[task]["top_k"] = min(config[task]["top_k"], data["n"])
+        changes["spectrum.window"] = None
+        if section["top_k"] is not None and n is not None:
+            changes["spectrum.top_k"] = min(section["top_k"], n)
     elif task == "regress":
-        config[task]["test_size"] = min(config[task]["test_size"], 100)
+        changes["regress.test_size"] = min(section["test_size"], 100)
+    for key, value in changes.items():
+        if key not in explicit:
+            _set(config, key, value)
     return config
 
 

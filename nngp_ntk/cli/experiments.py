@@ -1,23 +1,25 @@
 """The scaling-law experiments of the ``nngp-ntk`` command: ``exponents`` (the main job) and ``regimes``.
 
-exponents: on the data of ``[data]`` (default: 5,000 MNIST images, one-hot labels) and the
-    network of ``[network]`` (default: ReLU, depth 3),
-      predicted  alpha_D, alpha_P, and the operator's alpha_K (lambda_i ~ i^-(1 + alpha_K)) and the
-                 labels' beta (v_i^2 ~ i^-(1 + beta)) at the indices the sizes resolve, read off the
-                 eigenlearning curves (``predict_exponents``; alpha_P from the NNGP, the kernel of
-                 random-feature models, with their finite training set); the raw sample spectrum's
-                 power-law fit beside them;
-      measured   alpha_D of L(D) ~ D^-alpha_D, kernel regression on D training points
-                 (``scaling.learning_curve``), and alpha_P of L(P) ~ P^-alpha_P, random-feature models of
-                 width P with the readout fitted on all training points (``scaling.model_curve``);
-    written to exponents.json and spectrum.png, learning_curve.png, model_curve.png.
+The experiments::
 
-regimes: the four regimes of Bahri et al. for targets drawn from the kernel's own GP (teacher =
-    student), written to regimes.json and regimes.png:
-      resolution-limited in D  L(D) ~ D^-alpha_D at infinite width     (alpha_D = alpha_K in theory)
-      resolution-limited in P  L(P) ~ P^-alpha_P with D >> P           (alpha_P = alpha_K of the NNGP)
-      variance-limited in D    L(D) = L_inf + c D^-alpha at fixed P << D  (alpha = 1)
-      variance-limited in P    L(P) = L_inf + c P^-alpha at fixed D << P  (alpha = 1)
+    exponents: on the data of ``[data]`` (default: 5,000 MNIST images, one-hot labels) and the
+        network of ``[network]`` (default: ReLU, depth 3),
+          predicted  alpha_D, alpha_P, and the operator's alpha_K (lambda_i ~ i^-(1 + alpha_K)) and the
+                     labels' beta (v_i^2 ~ i^-(1 + beta)) at the indices the sizes resolve, read off the
+                     eigenlearning curves (``predict_exponents``; alpha_P from the NNGP, the kernel of
+                     random-feature models, with their finite training set); alpha_K_sample, the
+                     power-law fit of the raw sample eigenvalues of K/N, beside them;
+          measured   alpha_D of L(D) ~ D^-alpha_D, kernel regression on D training points
+                     (``scaling.learning_curve``), and alpha_P of L(P) ~ P^-alpha_P, random-feature models of
+                     width P with the readout fitted on all training points (``scaling.model_curve``);
+        written to exponents.json and spectrum.png, learning_curve.png, model_curve.png.
+
+    regimes: the four regimes of Bahri et al. for targets drawn from the kernel's own GP (teacher =
+        student), written to regimes.json and regimes.png:
+          resolution-limited in D  L(D) ~ D^-alpha_D at infinite width     (alpha_D = alpha_K in theory)
+          resolution-limited in P  L(P) ~ P^-alpha_P with D >> P           (alpha_P = alpha_K of the NNGP)
+          variance-limited in D    L(D) = L_inf + c D^-alpha at fixed P << D  (alpha = 1)
+          variance-limited in P    L(P) = L_inf + c P^-alpha at fixed D << P  (alpha = 1)
 """
 
 from __future__ import annotations
@@ -29,20 +31,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from nngp_ntk import scaling
-from nngp_ntk.cli.config import ConfigError
+from nngp_ntk import data, scaling
+from nngp_ntk.cli.config import Config, ConfigError
+from nngp_ntk.cli.text import UNRELIABLE, interval
 from nngp_ntk.prediction import Exponents, predict_exponents
 from nngp_ntk.cli.tasks import Output, build_network, describe_run, load_problem
-
-FIRST_SIZE = 100  # the default training-set sizes double from here up to the training pool
-MAX_TEST = 1000  # the default test set: a fifth of the points, at most this many
-
-
-def _interval(value: float | None, ci: Sequence[float] | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
-
 
 class Stages:
     """A progress bar over the named stages of an experiment (off when ``progress`` is False, and
@@ -70,16 +63,15 @@ class Stages:
 
 
 def default_split(n_points: int, test_size: int | None, sizes: list[int] | None) -> tuple[int, list[int]]:
-    """(test_size, sizes) with defaults: a fifth of the points (at most MAX_TEST) held out, and
-    sizes 100, 200, 400, ... up to the n - test_size training points (from n/50 when n < 5000)."""
-    if test_size is None:
-        test_size = max(1, min(n_points // 5, MAX_TEST))
+    """(test_size, sizes): the library's defaults (``data.held_out_count``: a quarter of the points, at
+    most 1000, held out; ``data.default_sizes``: 100, 200, 400, ... up to the training pool) where
+    not given, and ConfigError for sizes beyond the pool."""
+    if test_size is not None and test_size >= n_points - 2:
+        raise ConfigError(f"test_size = {test_size} leaves {n_points - test_size} training points of {n_points}")
+    test_size = data.held_out_count(n_points, test_size)
     pool = n_points - test_size
-    if pool < 3:
-        raise ConfigError(f"test_size = {test_size} leaves {pool} training points of {n_points}")
     if sizes is None:
-        first = max(2, min(FIRST_SIZE, pool // 8))
-        sizes = [first * 2**k for k in range(int(np.log2(pool / first)) + 1)]
+        sizes = data.default_sizes(pool).tolist()
     if max(sizes) > pool:
         raise ConfigError(f"the largest training-set size {max(sizes)} exceeds the {pool} points left beside "
                           f"test_size = {test_size} (of {n_points})")
@@ -87,7 +79,8 @@ def default_split(n_points: int, test_size: int | None, sizes: list[int] | None)
 
 
 def _curve_json(curve: scaling.Curve) -> dict[str, Any]:
-    return {"alpha": curve.alpha, "ci": list(curve.ci), "amplitude": curve.amplitude, "x": curve.x,
+    return {"alpha": curve.alpha, "ci": list(curve.ci), "amplitude": curve.fit.amplitude,
+            "window": list(curve.fit.window), "reason": curve.fit.reason or None, "x": curve.x,
             "losses": curve.losses, "errors": curve.errors}
 
 
@@ -96,49 +89,53 @@ def _measured_plot(curve: scaling.Curve, name: str, label: str):
     from nngp_ntk.cli import plots
 
     errors = None if np.isnan(curve.errors).all() else curve.errors
-    measured = f"measured, $\\alpha_{name}$ = {_interval(curve.alpha, curve.ci)}"
-    return plots.Curve(curve.x, curve.losses, errors, measured, curve.x, curve.amplitude * curve.x**-curve.alpha,
-                       f"fit {label}")
+    measured = f"measured, $\\alpha_{name}$ = {interval(curve.alpha, curve.ci)}"
+    if not curve.fit.reliable:          # no line where the fit says nothing
+        return plots.Curve(curve.x, curve.losses, errors, measured)
+    low, high = curve.fit.window
+    inside = curve.x[(curve.x >= low) & (curve.x <= high)]
+    return plots.Curve(curve.x, curve.losses, errors, measured, inside, curve.fit(inside),
+                       f"fit {label} on {name} = {low:.0f}..{high:.0f}")
 
 
 def _predicted_plot(x: np.ndarray, losses: np.ndarray, name: str, alpha: float, ci: Sequence[float]):
     from nngp_ntk.cli import plots
 
     return plots.Curve(x, losses, None, "", x, losses,
-                       f"predicted (eigenlearning), $\\alpha_{name}$ = {_interval(alpha, ci)}")
+                       f"predicted (eigenlearning), $\\alpha_{name}$ = {interval(alpha, ci)}")
 
 
 # ----------------------------------------------------------------------------- exponents
 
-def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
+def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[str]:
     """The main job (module docstring); returns the table to print."""
     start = time.perf_counter()
-    section, seed = config["exponents"], config["seed"]
+    section, seed = config.exponents, config.seed
     net = build_network(config)
-    output = Output(config["out"])
-    with_model = section["widths"] is None or len(section["widths"]) > 0
+    output = Output(config.out)
+    with_model = section.widths is None or len(section.widths) > 0
     names = ["loading data", "spectrum and predicted L(D)", "measured L(D)"]
     names += ["measured L(P)", "predicted L(P)"] if with_model else []
     names += ["plots"] if plots else []
     stages = Stages(names, progress)
     problem = load_problem(config)
-    X, Y, kernel = problem.X, problem.Y, section["kernel"]
-    test_size, sizes = default_split(len(X), section["test_size"], section["sizes"])
+    X, Y, kernel = problem.X, problem.Y, section.kernel
+    test_size, sizes = default_split(len(X), section.test_size, section.sizes)
     pool = len(X) - test_size
     stages.done()
-    predicted = predict_exponents(net, X, Y, kernel=kernel, sizes=sizes, ridge=section["ridge"],
-                                  window=section["window"])
+    predicted = predict_exponents(net, X, Y, kernel=kernel, sizes=sizes, ridge=section.ridge,
+                                  window=section.window)
     stages.done()
-    measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel=kernel, ridge=section["ridge"],
-                                      repeats=section["repeats"], test_size=test_size, seed=seed)
+    measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel=kernel, ridge=section.ridge,
+                                      repeats=section.repeats, test_size=test_size, seed=seed)
     stages.done()
     model = model_prediction = None
     if with_model:
-        model = scaling.model_curve(net, X, Y, widths=section["widths"], train_size=pool, test_size=test_size,
-                                    ridge=section["ridge"], repeats=section["repeats"], seed=seed)
+        model = scaling.model_curve(net, X, Y, widths=section.widths, train_size=pool, test_size=test_size,
+                                    ridge=section.ridge, repeats=section.repeats, seed=seed)
         stages.done()
         model_prediction = predict_exponents(net, X, Y, kernel="nngp", sizes=model.widths.astype(np.int64),
-                                             ridge=section["ridge"], train_size=pool, window=section["window"])
+                                             ridge=section.ridge, train_size=pool, window=section.window)
         stages.done()
 
     result = {
@@ -149,7 +146,7 @@ def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) ->
                      "learning_curve": _curve_json(measured),
                      "model_curve": None if model is None else _curve_json(model),
                      "n_points": len(X), "test_size": test_size, "train_size": pool},
-        "config": config,
+        "config": config.as_dict(),
     }
     written = ["exponents.json"]
     if plots:
@@ -165,46 +162,51 @@ def run_exponents(config: dict[str, Any], progress: bool | None, plots: bool) ->
 def _predicted_json(predicted: Exponents, model: Exponents | None) -> dict[str, Any]:
     return {"alpha_K": predicted.alpha_K, "alpha_K_ci": list(predicted.ci["alpha_K"]),
             "beta": predicted.beta, "beta_ci": list(predicted.ci["beta"]),
-            "alpha_K_sample": predicted.fit.alpha_K, "alpha_K_sample_ci": list(predicted.fit.ci),
+            "alpha_K_sample": predicted.sample_fit.alpha, "alpha_K_sample_ci": list(predicted.sample_fit.ci),
+            "alpha_K_sample_reason": predicted.sample_fit.reason or None,
             "alpha_D": predicted.alpha_D, "alpha_D_ci": list(predicted.ci["alpha_D"]),
             "alpha_P": None if model is None else model.alpha_P,
             "alpha_P_ci": None if model is None else list(model.ci["alpha_P"]),
             "alpha_K_nngp": None if model is None else model.alpha_K,
             "alpha_K_nngp_ci": None if model is None else list(model.ci["alpha_K"]),
-            "window": list(predicted.fit.window), "method": predicted.method, "kernel": predicted.kernel,
+            "window": list(predicted.sample_fit.window), "method": predicted.method, "kernel": predicted.kernel,
             "sizes": predicted.sizes, "losses": predicted.losses,
             "widths": None if model is None else model.widths,
             "model_losses": None if model is None else model.model_losses}
 
 
-def _exponent_table(config: dict[str, Any], predicted: Exponents, measured: scaling.Curve,
+def _exponent_table(config: Config, predicted: Exponents, measured: scaling.Curve,
                     model_prediction: Exponents | None, model: scaling.Curve | None, n_points: int,
                     pool: int) -> list[str]:
-    window, sizes = predicted.fit.window, predicted.sizes
+    window, sizes = predicted.sample_fit.window, predicted.sizes
     resolved = f"i ~ {sizes[0]:.0f}..{sizes[-1]:.0f}"
-    rows = [(f"alpha_K   operator, {resolved}", _interval(predicted.alpha_K, predicted.ci["alpha_K"]), ""),
-            (f"alpha_K   sample fit, i = {window[0]}..{window[1]}",
-             _interval(predicted.fit.alpha_K, predicted.fit.ci), ""),
-            (f"beta      targets, {resolved}", _interval(predicted.beta, predicted.ci["beta"]), ""),
-            (f"alpha_D   D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}",
-             _interval(predicted.alpha_D, predicted.ci["alpha_D"]), _interval(measured.alpha, measured.ci))]
+    rows = [(f"alpha_K         operator, {resolved}", interval(predicted.alpha_K, predicted.ci["alpha_K"]), ""),
+            (f"alpha_K_sample  K/N, i = {window[0]}..{window[1]}",
+             interval(predicted.sample_fit.alpha, predicted.sample_fit.ci), ""),
+            (f"beta            targets, {resolved}", interval(predicted.beta, predicted.ci["beta"]), ""),
+            (f"alpha_D         D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}",
+             interval(predicted.alpha_D, predicted.ci["alpha_D"]), interval(measured.alpha, measured.ci))]
     if model is not None:
-        rows.append((f"alpha_P   P = {model.x[0]:.0f}..{model.x[-1]:.0f}, D = {pool}",
-                     _interval(model_prediction.alpha_P, model_prediction.ci["alpha_P"]),
-                     _interval(model.alpha, model.ci)))
-    lines = [f"{describe_run(config)}, {n_points} points", f"{'':<36} {'predicted':<24} measured"]
-    lines += [f"{name:<36} {left:<24} {right:<24}".rstrip() for name, left, right in rows]
-    return lines
+        rows.append((f"alpha_P         P = {model.x[0]:.0f}..{model.x[-1]:.0f}, D = {pool}",
+                     interval(model_prediction.alpha_P, model_prediction.ci["alpha_P"]),
+                     interval(model.alpha, model.ci)))
+    lines = [f"{describe_run(config)}, {n_points} points", f"{'':<42} {'predicted':<24} measured"]
+    lines += [f"{name:<42} {left:<24} {right:<24}".rstrip() for name, left, right in rows]
+    fitted = [("alpha_K_sample", predicted.sample_fit), ("measured alpha_D", measured.fit)]
+    fitted += [] if model is None else [("measured alpha_P", model.fit)]
+    return lines + [f"{name}: {UNRELIABLE}, {fit.reason}" for name, fit in fitted if fit.reason]
 
 
-def _exponent_figures(output: Output, config: dict[str, Any], values: np.ndarray, predicted: Exponents,
+def _exponent_figures(output: Output, config: Config, values: np.ndarray, predicted: Exponents,
                       measured: scaling.Curve, model_prediction: Exponents | None,
                       model: scaling.Curve | None) -> list[str]:
     from nngp_ntk.cli import plots
 
-    title = describe_run(config)
+    title, sizes = describe_run(config), predicted.sizes
     figures: dict[str, Callable] = {
-        "spectrum.png": lambda path: plots.spectrum_figure(path, values, predicted.fit, title=title),
+        "spectrum.png": lambda path: plots.spectrum_figure(path, values, predicted.sample_fit, title=title,
+                                                           operator=(predicted.alpha_K, predicted.ci["alpha_K"],
+                                                                     (sizes[0], sizes[-1]))),
         "learning_curve.png": lambda path: plots.curve_figure(
             path, [_measured_plot(measured, "D", "$D^{-\\alpha_D}$"),
                    _predicted_plot(predicted.sizes, predicted.losses, "D", predicted.alpha_D,
@@ -224,36 +226,36 @@ def _exponent_figures(output: Output, config: dict[str, Any], values: np.ndarray
 
 # ----------------------------------------------------------------------------- regimes
 
-def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
+def run_regimes(config: Config, progress: bool | None, plots: bool) -> list[str]:
     """The four regimes (module docstring); returns the table to print."""
     start = time.perf_counter()
-    section, seed = config["regimes"], config["seed"]
+    section, seed = config.regimes, config.seed
     net = build_network(config)
-    output = Output(config["out"])
+    output = Output(config.out)
     names = ["loading data", "resolution-limited in D", "resolution-limited in P", "variance-limited in D",
              "variance-limited in P"] + (["plots"] if plots else [])
     stages = Stages(names, progress)
     X = load_problem(config).X
-    kernel, test_size, repeats = section["kernel"], section["test_size"], section["repeats"]
+    kernel, test_size, repeats = section.kernel, section.test_size, section.repeats
     pool = len(X) - test_size
-    if pool < max(section["sizes"][-1], section["variance_sizes"][-1], section["fixed_size"]):
+    if pool < max(section.sizes[-1], section.variance_sizes[-1], section.fixed_size):
         raise ConfigError(f"regimes needs more than max(sizes, variance_sizes, fixed_size) training points beside "
                           f"test_size = {test_size}; data.n = {len(X)} leaves {pool}")
-    common = dict(test_size=test_size, ridge=section["ridge"], repeats=repeats, seed=seed)
+    common = dict(test_size=test_size, ridge=section.ridge, repeats=repeats, seed=seed)
     stages.done()
-    data_curve = scaling.learning_curve(net, X, None, sizes=section["sizes"], kernel=kernel, **common)
-    data_theory = predict_exponents(net, X, None, kernel=kernel, sizes=section["sizes"], ridge=section["ridge"])
+    data_curve = scaling.learning_curve(net, X, None, sizes=section.sizes, kernel=kernel, **common)
+    data_theory = predict_exponents(net, X, None, kernel=kernel, sizes=section.sizes, ridge=section.ridge)
     stages.done()
-    model_curve = scaling.model_curve(net, X, None, widths=section["widths"], train_size=pool, **common)
-    model_theory = predict_exponents(net, X, None, kernel="nngp", sizes=section["widths"], ridge=section["ridge"],
+    model_curve = scaling.model_curve(net, X, None, widths=section.widths, train_size=pool, **common)
+    model_theory = predict_exponents(net, X, None, kernel="nngp", sizes=section.widths, ridge=section.ridge,
                                      train_size=pool)
     stages.done()
-    variance = dict(common, repeats=section["variance_repeats"])
-    data_variance = scaling.variance_limited_data(net, X, None, width=section["fixed_width"],
-                                                  sizes=section["variance_sizes"], **variance)
+    variance = dict(common, repeats=section.variance_repeats)
+    data_variance = scaling.variance_limited_data(net, X, None, width=section.fixed_width,
+                                                  sizes=section.variance_sizes, **variance)
     stages.done()
-    width_variance = scaling.variance_limited_width(net, X, None, size=section["fixed_size"],
-                                                    widths=section["variance_widths"], **variance)
+    width_variance = scaling.variance_limited_width(net, X, None, size=section.fixed_size,
+                                                    widths=section.variance_widths, **variance)
     stages.done()
     regimes = {
         "resolution_limited_D": {**_curve_json(data_curve), "predicted": data_theory.alpha_D,
@@ -263,8 +265,8 @@ def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> l
                                  "predicted_ci": list(model_theory.ci["alpha_P"]),
                                  "alpha_K": model_theory.alpha_K, "predicted_losses": model_theory.model_losses,
                                  "train_size": pool},
-        "variance_limited_D": {**_offset_json(data_variance), "predicted": 1.0, "width": section["fixed_width"]},
-        "variance_limited_P": {**_offset_json(width_variance), "predicted": 1.0, "train_size": section["fixed_size"]},
+        "variance_limited_D": {**_offset_json(data_variance), "predicted": 1.0, "width": section.fixed_width},
+        "variance_limited_P": {**_offset_json(width_variance), "predicted": 1.0, "train_size": section.fixed_size},
     }
     written = ["regimes.json"]
     if plots:
@@ -274,24 +276,27 @@ def run_regimes(config: dict[str, Any], progress: bool | None, plots: bool) -> l
         written.append("regimes.png")
         stages.done()
     seconds = round(time.perf_counter() - start, 1)
-    output.json("regimes.json", {"regimes": regimes, "config": config, "seconds": seconds,
+    output.json("regimes.json", {"regimes": regimes, "config": config.as_dict(), "seconds": seconds,
                                  "stage_seconds": stages.seconds})
     lines = [f"{describe_run(config)}, {len(X)} points, teacher = student",
              f"{'regime':<44} {'predicted':<24} measured"]
     labels = {"resolution_limited_D": "resolution-limited in D (width inf)",
               "resolution_limited_P": f"resolution-limited in P (D = {pool})",
-              "variance_limited_D": f"variance-limited in D (P = {section['fixed_width']})",
-              "variance_limited_P": f"variance-limited in P (D = {section['fixed_size']})"}
+              "variance_limited_D": f"variance-limited in D (P = {section.fixed_width})",
+              "variance_limited_P": f"variance-limited in P (D = {section.fixed_size})"}
+    notes = []
     for key, label in labels.items():
         entry = regimes[key]
-        predicted = _interval(entry["predicted"], entry.get("predicted_ci"))
-        lines.append(f"{label:<44} {predicted:<24} {_interval(entry['alpha'], entry['ci']):<24}".rstrip())
-    return lines + [f"wrote {output.folder}/ ({', '.join(written)}) in {seconds:.0f} s"]
+        predicted = interval(entry["predicted"], entry.get("predicted_ci"))
+        lines.append(f"{label:<44} {predicted:<24} {interval(entry['alpha'], entry['ci']):<24}".rstrip())
+        if entry["reason"]:
+            notes.append(f"{label}: {UNRELIABLE}, {entry['reason']}")
+    return lines + notes + [f"wrote {output.folder}/ ({', '.join(written)}) in {seconds:.0f} s"]
 
 
 def _offset_json(curve: scaling.OffsetCurve) -> dict[str, Any]:
     return {"alpha": curve.alpha, "ci": list(curve.ci), "limit": curve.limit, "amplitude": curve.fit.amplitude,
-            "x": curve.x, "losses": curve.losses, "errors": curve.errors}
+            "reason": curve.fit.reason or None, "x": curve.x, "losses": curve.losses, "errors": curve.errors}
 
 
 def _excess_plot(curve: scaling.OffsetCurve, name: str):
@@ -300,19 +305,21 @@ def _excess_plot(curve: scaling.OffsetCurve, name: str):
     split per repeat), common to every x of a repeat; alpha's interval carries the uncertainty."""
     from nngp_ntk.cli import plots
 
+    label = f"measured $L - L_\\infty$, $\\alpha$ = {interval(curve.alpha, curve.ci)} (theory 1)"
+    if not curve.fit.reliable:          # no limit to subtract, no line: the losses themselves
+        return plots.Curve(curve.x, curve.losses, None, label.replace("$L - L_\\infty$", "$L$"))
     excess = curve.losses - curve.limit
     keep = excess > 0
-    return plots.Curve(curve.x[keep], excess[keep], None,
-                       f"measured $L - L_\\infty$, $\\alpha$ = {_interval(curve.alpha, curve.ci)} (theory 1)",
-                       curve.x, curve.fit.amplitude * curve.x**-curve.alpha, f"fit $c\\,{name}^{{-\\alpha}}$")
+    return plots.Curve(curve.x[keep], excess[keep], None, label, curve.x, curve.fit(curve.x) - curve.limit,
+                       f"fit $c\\,{name}^{{-\\alpha}}$")
 
 
-def _regimes_figure(path, config: dict[str, Any], pool: int, data_curve: scaling.Curve, data_theory: Exponents,
+def _regimes_figure(path, config: Config, pool: int, data_curve: scaling.Curve, data_theory: Exponents,
                     model_curve: scaling.Curve, model_theory: Exponents, data_variance: scaling.OffsetCurve,
                     width_variance: scaling.OffsetCurve) -> None:
     from nngp_ntk.cli import plots
 
-    section = config["regimes"]
+    section = config.regimes
     panels = [
         ("resolution-limited in D (infinite width)", "training-set size D",
          [_measured_plot(data_curve, "D", "$D^{-\\alpha_D}$"),
@@ -322,9 +329,9 @@ def _regimes_figure(path, config: dict[str, Any], pool: int, data_curve: scaling
          [_measured_plot(model_curve, "P", "$P^{-\\alpha_P}$"),
           _predicted_plot(model_theory.widths, model_theory.model_losses, "P", model_theory.alpha_P,
                           model_theory.ci["alpha_P"])]),
-        (f"variance-limited in D (P = {section['fixed_width']})", "training-set size D",
+        (f"variance-limited in D (P = {section.fixed_width})", "training-set size D",
          [_excess_plot(data_variance, "D")]),
-        (f"variance-limited in P (D = {section['fixed_size']})", "random features P",
+        (f"variance-limited in P (D = {section.fixed_size})", "random features P",
          [_excess_plot(width_variance, "P")]),
     ]
     plots.panels_figure(path, panels, title=f"four scaling regimes: {describe_run(config)}, teacher = student")

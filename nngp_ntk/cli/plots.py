@@ -4,7 +4,7 @@ Figures are drawn on matplotlib's Agg canvas through ``matplotlib.figure.Figure`
 so no global backend is switched and nothing needs a display. Power laws are straight lines on the
 log-log axes used throughout:
 
-    spectrum:        lambda_i = A i^-(1 + alpha_K)           (eigenvalues of K/N against the index i)
+    spectrum:        lambda_i = A i^-(1 + alpha_K_sample)    (eigenvalues of K/N against the index i)
     learning curve:  L(D) = c D^-alpha_D  (+ L_inf)           (test loss against training-set size D)
     model curve:     L(P) = c P^-alpha_P  (+ L_inf)           (test loss against model size P)
 """
@@ -18,6 +18,8 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
+
+from nngp_ntk.cli.text import interval
 
 DPI = 120
 
@@ -35,21 +37,19 @@ class Curve(NamedTuple):
     fit_label: str = ""
 
 
-def _interval(value: float, ci: Sequence[float] | None) -> str:
-    """'0.123 [0.100, 0.150]' (the interval omitted when None)."""
-    return f"{value:.3f}" + ("" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
-
-
 def _save(figure: Figure, path: str | os.PathLike) -> None:
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=DPI)
 
 
-def spectrum_figure(path: str | os.PathLike, eigenvalues: np.ndarray, fit, title: str = "") -> None:
-    """Eigenvalues lambda_i of K/N against i on log-log axes, with the fitted power law
-    A i^-(1 + alpha_K) (solid on the fit window, dashed beyond) and the window shaded.
+def spectrum_figure(path: str | os.PathLike, eigenvalues: np.ndarray, fit, title: str = "",
+                    operator: tuple[float, Sequence[float], tuple[float, float]] | None = None) -> None:
+    """Eigenvalues lambda_i of K/N against i on log-log axes, with their fitted power law
+    A i^-(1 + alpha_K_sample) (solid on the fit window, dashed beyond; no line when the fit is
+    unreliable) and the window shaded; ``operator`` = (alpha_K, its interval, (i_low, i_high)) adds
+    the kernel operator's exponent to the legend.
 
-    ``fit`` is a ``nngp_ntk.spectrum.PowerLawFit`` (alpha_K, ci, window, callable at indices).
+    ``fit`` is a ``nngp_ntk.fits.PowerLawFit`` (alpha, ci, window, reliable, callable at indices).
     """
     values = np.asarray(eigenvalues, dtype=np.float64)
     index = np.arange(1, len(values) + 1)
@@ -58,11 +58,18 @@ def spectrum_figure(path: str | os.PathLike, eigenvalues: np.ndarray, fit, title
     axes = figure.add_subplot()
     axes.loglog(index[positive], values[positive], ".", markersize=2.5, color="C0", label="eigenvalues of K/N")
     low, high = fit.window
-    axes.loglog(index, fit(index), "--", color="C3", linewidth=0.8, alpha=0.6)
-    inside = np.arange(low, high + 1)
-    axes.loglog(inside, fit(inside), "-", color="C3", linewidth=2,
-                label=f"fit $i^{{-(1+\\alpha_K)}}$, $\\alpha_K$ = {_interval(fit.alpha_K, fit.ci)}")
+    sample = f"$\\alpha_{{K,\\mathrm{{sample}}}}$ = {interval(fit.alpha, fit.ci)}"
+    if fit.reliable:
+        axes.loglog(index, fit(index), "--", color="C3", linewidth=0.8, alpha=0.6)
+        inside = np.arange(low, high + 1)
+        axes.loglog(inside, fit(inside), "-", color="C3", linewidth=2,
+                    label=f"fit $i^{{-(1+\\alpha)}}$, {sample}")
+    else:
+        axes.plot([], [], " ", label=sample)
     axes.axvspan(low, high, color="C3", alpha=0.08, label=f"fit window i = {low}..{high}")
+    if operator is not None:
+        alpha, ci, (first, last) = operator
+        axes.plot([], [], " ", label=f"operator $\\alpha_K$ = {interval(alpha, ci)} at i ~ {first:.0f}..{last:.0f}")
     if positive.any():  # down to the smallest positive eigenvalue, at most 12 decades below the largest
         axes.set_ylim(max(values[positive].min() / 2, values[positive].max() * 1e-12), None)
     axes.set_xlabel("index i")

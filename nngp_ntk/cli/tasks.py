@@ -4,17 +4,18 @@ A task loads its data (``load_data``: a bundled dataset, points on the sphere or
 then pooling, centering and row normalization), builds the ``FullyConnected`` network of
 ``[network]``, computes, and writes its results into the output folder through ``Output``, which
 checks before any work that the folder can be written and replaces every file atomically (written
-under a temporary name, then ``os.replace``), so a result is never left half-written.
+under a temporary name, then ``os.replace``), so a result is never left half-written. The tasks::
 
     kernel     K(X, X) to .npy (in memory), or tile by tile into a folder (out of core, resumable)
     regress    the mean prediction of the trained infinite network on test points, MSE, accuracy
-    spectrum   eigenvalues of K/N, the power-law fit lambda_i ~ A i^-(1 + alpha_K), and with the whole
-               spectrum the kernel operator's alpha_K (``theory.operator_exponent``)
+    spectrum   eigenvalues of K/N and the power-law fit lambda_i ~ A i^-(1 + alpha_K_sample) of them, and
+               with the whole spectrum the kernel operator's alpha_K (``theory.operator_exponent``)
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import pickle
@@ -27,9 +28,9 @@ import numpy as np
 
 from nngp_ntk import data as datasets
 from nngp_ntk import solver, spectrum, theory
-from nngp_ntk.cli.config import ConfigError
+from nngp_ntk.cli.config import Config, ConfigError
+from nngp_ntk.cli.text import UNRELIABLE, interval
 from nngp_ntk.kernels import FullyConnected
-from nngp_ntk.prediction import default_sizes
 
 
 class Problem(NamedTuple):
@@ -61,7 +62,8 @@ class Output:
     def json(self, name: str, content: dict[str, Any]) -> Path:
         """Write ``content`` as indented JSON (NumPy scalars and arrays converted)."""
         with self._atomic(name) as path:
-            path.write_text(json.dumps(content, indent=2, default=_plain) + "\n", encoding="utf-8")
+            path.write_text(json.dumps(_finite(content), indent=2, default=_plain, allow_nan=False) + "\n",
+                            encoding="utf-8")
         return self.folder / name
 
     def npy(self, name: str, array: np.ndarray) -> Path:
@@ -75,6 +77,19 @@ class Output:
         with self._atomic(name) as path:
             draw(path)
         return self.folder / name
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (also inside arrays) replaced by None: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+        return _finite(value.tolist())
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _plain(value: Any) -> Any:
@@ -97,15 +112,16 @@ def check_writable_folder(folder: Path) -> None:
     try:
         probe.touch()
         probe.unlink()
-    except OSError as error:
-        raise ConfigError(f"output folder {str(folder)!r} is not writable: {error.strerror}") from None
+    except OSError as error:        # the folder exists: the error is about the file it refused
+        raise ConfigError(f"cannot write into output folder {str(folder)!r}: creating a file there failed "
+                          f"({error.strerror})") from None
 
 
 # ----------------------------------------------------------------------------- data and network
 
-def build_network(config: dict[str, Any]) -> FullyConnected:
+def build_network(config: Config) -> FullyConnected:
     """The ``FullyConnected`` of ``[network]``."""
-    return FullyConnected(**config["network"])
+    return FullyConnected(**dataclasses.asdict(config.network))
 
 
 def _subset(dataset: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
@@ -133,33 +149,33 @@ def read_file(path: str, label_column: int | None = None, key: str = "data.path"
         raise ConfigError(f"{key}: {text}" if path in text else f"{key}: cannot read {path!r}: {text}") from None
 
 
-def load_dataset(config: dict[str, Any]) -> datasets.Dataset:
+def load_dataset(config: Config) -> datasets.Dataset:
     """The raw points of ``[data]``: mnist / digits (a seeded random subset of n), n points on the
     sphere of radius sqrt(dim), or a file (a seeded random subset of n rows, in file order)."""
-    data, seed = config["data"], config["seed"]
-    if data["source"] == "mnist":
-        return datasets.mnist(data["n"], seed)
-    if data["source"] == "digits":
-        return datasets.digits(data["n"], seed)
-    if data["source"] == "sphere":
-        return datasets.Dataset(datasets.sphere(data["n"], data["dim"], seed), None, None)
-    return _subset(read_file(data["path"], data["label_column"]), data["n"], seed)
+    data, seed = config.data, config.seed
+    if data.source == "mnist":
+        return datasets.mnist(data.n, seed)
+    if data.source == "digits":
+        return datasets.digits(data.n, seed)
+    if data.source == "sphere":
+        return datasets.Dataset(datasets.sphere(data.n, data.dim, seed), None, None)
+    return _subset(read_file(data.path, data.label_column), data.n, seed)
 
 
-def pooled(config: dict[str, Any], dataset: datasets.Dataset) -> np.ndarray:
+def pooled(config: Config, dataset: datasets.Dataset) -> np.ndarray:
     """The points of ``dataset``, average-pooled over data.pool x data.pool windows when set (images only)."""
-    if config["data"]["pool"] is None:
+    if config.data.pool is None:
         return dataset.X
     if dataset.image_shape is None:
         raise ConfigError("data.pool needs images: give an (n, H, W[, C]) array or a CIFAR-10 folder")
-    return datasets.average_pool(dataset.X, dataset.image_shape, config["data"]["pool"])
+    return datasets.average_pool(dataset.X, dataset.image_shape, config.data.pool)
 
 
-def standardize(config: dict[str, Any], X: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+def standardize(config: Config, X: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
     """x - mean (data.center; default mean: X's own, per feature), then sqrt(d) x / |x| (data.normalize)."""
-    if config["data"]["center"]:
+    if config.data.center:
         X = datasets.center_features(X, mean)
-    if config["data"]["normalize"]:
+    if config.data.normalize:
         X = datasets.normalize_rows(X)
     return X
 
@@ -172,12 +188,12 @@ def encode_labels(labels: np.ndarray, n_classes: int | None = None) -> tuple[np.
     return labels.reshape(len(labels), -1).astype(np.float64), False
 
 
-def load_problem(config: dict[str, Any], net: FullyConnected | None = None, kernel: str = "ntk") -> Problem:
+def load_problem(config: Config, net: FullyConnected | None = None, kernel: str = "ntk") -> Problem:
     """Preprocessed points and targets of ``[data]``: labels (one-hot for integer labels) when
     targets = labels (or auto and labels exist), else one draw from the GP of ``net``'s kernel."""
     dataset = load_dataset(config)
     X = standardize(config, pooled(config, dataset))
-    targets = config["data"]["targets"]
+    targets = config.data.targets
     if targets == "labels" and dataset.y is None:
         raise ConfigError("data.targets = \"labels\" but the data has no labels")
     if dataset.y is not None and targets != "gp":
@@ -185,23 +201,23 @@ def load_problem(config: dict[str, Any], net: FullyConnected | None = None, kern
         return Problem(X, Y, classes)
     if net is None:
         return Problem(X, None, False)
-    return Problem(X, datasets.gp_targets(net, X, kernel=kernel, seed=config["seed"]), False)
+    return Problem(X, datasets.gp_targets(net, X, kernel=kernel, seed=config.seed), False)
 
 
 # ----------------------------------------------------------------------------- kernel, regress, spectrum
 
-def run_kernel(config: dict[str, Any], progress: bool | None) -> list[str]:
+def run_kernel(config: Config, progress: bool | None) -> list[str]:
     """K(X, X) of the preprocessed data: ``out`` ending in .npy is one file; otherwise a folder
     with nngp.npy and/or ntk.npy (``out_of_core``: written tile by tile as memory maps)."""
     net = build_network(config)
-    names = ("nngp", "ntk") if config["kernel"]["get"] == "both" else (config["kernel"]["get"],)
-    out = Path(config["out"]).expanduser()
+    names = ("nngp", "ntk") if config.kernel.get == "both" else (config.kernel.get,)
+    out = Path(config.out).expanduser()
     single = out.suffix == ".npy"
-    if single and config["kernel"]["out_of_core"]:
+    if single and config.kernel.out_of_core:
         raise ConfigError("kernel.out_of_core writes a folder: give out as a folder, not a .npy file")
     output = Output(out.parent if single else out)
     X = standardize(config, pooled(config, load_dataset(config)))
-    if config["kernel"]["out_of_core"]:
+    if config.kernel.out_of_core:
         net.kernel(X, get=names, out=out, progress=progress)
         return [f"wrote {', '.join(f'{n}.npy' for n in names)} ({len(X)} x {len(X)}) to {out}/ tile by tile"]
     kernels = net.kernel(X, get=names, progress=progress)
@@ -209,27 +225,27 @@ def run_kernel(config: dict[str, Any], progress: bool | None) -> list[str]:
     return [f"wrote {path} ({len(X)} x {len(X)}, {getattr(kernels, names[0]).dtype})" for path in paths]
 
 
-def run_regress(config: dict[str, Any], progress: bool | None) -> list[str]:
+def run_regress(config: Config, progress: bool | None) -> list[str]:
     """Train on [data], predict the test file (or test_size held-out points): predictions.npy, and
     metrics.json with MSE = mean((f - Y)^2) and, for integer labels, the accuracy of the argmax."""
-    section = config["regress"]
+    section = config.regress
     net = build_network(config)
-    output = Output(config["out"])
+    output = Output(config.out)
     train = load_dataset(config)
     if train.y is None:
         raise ConfigError("regress needs labels in the training data (an .npz with y, a CSV with "
                           "data.label_column, IDX labels or CIFAR-10)")
-    if section["test_path"] is not None:
-        test = read_file(section["test_path"], config["data"]["label_column"], key="regress.test_path")
+    if section.test_path is not None:
+        test = read_file(section.test_path, config.data.label_column, key="regress.test_path")
         if test.X.shape[1] != train.X.shape[1]:
             raise ConfigError(f"the test data has {test.X.shape[1]} features but the training data "
                               f"{train.X.shape[1]}")
     else:
-        if section["test_size"] >= len(train.X):
-            raise ConfigError(f"regress.test_size = {section['test_size']} leaves no training points "
+        if section.test_size >= len(train.X):
+            raise ConfigError(f"regress.test_size = {section.test_size} leaves no training points "
                               f"out of {len(train.X)}")
-        order = np.random.default_rng(config["seed"] + 1).permutation(len(train.X))
-        held, kept = order[:section["test_size"]], order[section["test_size"]:]
+        order = np.random.default_rng(config.seed + 1).permutation(len(train.X))
+        held, kept = order[:section.test_size], order[section.test_size:]
         test = datasets.Dataset(train.X[held], train.y[held], train.image_shape)
         train = datasets.Dataset(train.X[kept], train.y[kept], train.image_shape)
     X_train = pooled(config, train)
@@ -239,10 +255,10 @@ def run_regress(config: dict[str, Any], progress: bool | None) -> list[str]:
     if np.issubdtype(np.asarray(train.y).dtype, np.integer) and test.y is not None:
         n_classes = int(max(np.max(train.y), np.max(test.y))) + 1
     Y, classes = encode_labels(train.y, n_classes)
-    prediction = np.asarray(solver.predict(net, X_train, Y, X_test, t=section["t"], kernel=section["kernel"],
-                                           ridge=section["ridge"]), dtype=np.float64)
+    prediction = np.asarray(solver.predict(net, X_train, Y, X_test, t=section.t, kernel=section.kernel,
+                                           ridge=section.ridge), dtype=np.float64)
     output.npy("predictions.npy", prediction)
-    metrics: dict[str, Any] = {"n_train": len(X_train), "n_test": len(X_test), "kernel": section["kernel"]}
+    metrics: dict[str, Any] = {"n_train": len(X_train), "n_test": len(X_test), "kernel": section.kernel}
     lines = [f"trained on {len(X_train)} points, predicted {len(X_test)}: {output.folder / 'predictions.npy'}"]
     if classes:
         output.npy("labels.npy", np.argmax(prediction, axis=1))
@@ -253,48 +269,55 @@ def run_regress(config: dict[str, Any], progress: bool | None) -> list[str]:
         if classes:
             metrics["accuracy"] = float(np.mean(np.argmax(prediction, axis=1) == np.asarray(test.y)))
             lines[-1] += f", accuracy {metrics['accuracy']:.4f}"
-    metrics["config"] = config
+    metrics["config"] = config.as_dict()
     output.json("metrics.json", metrics)
     return lines
 
 
-def run_spectrum(config: dict[str, Any], progress: bool | None, plots: bool) -> list[str]:
+def run_spectrum(config: Config, progress: bool | None, plots: bool) -> list[str]:
     """Eigenvalues of K/N (eigenvalues.npy), the power-law fit (spectrum.json) and spectrum.png."""
-    section = config["spectrum"]
+    section = config.spectrum
     net = build_network(config)
-    output = Output(config["out"])
+    output = Output(config.out)
     problem = load_problem(config)
-    values = spectrum.eigenvalues(net, problem.X, kernel=section["kernel"], top_k=section["top_k"],
-                                  method=section["method"], seed=config["seed"], progress=bool(progress))
-    fit = spectrum.fit_power_law(values, window=section["window"], n_samples=len(problem.X), seed=config["seed"])
+    values = spectrum.eigenvalues(net, problem.X, kernel=section.kernel, top_k=section.top_k,
+                                  method=section.method, seed=config.seed, progress=bool(progress))
+    fit = spectrum.fit_power_law(values, window=section.window, n_samples=len(problem.X), seed=config.seed)
     output.npy("eigenvalues.npy", values)
-    summary = {"alpha_K": fit.alpha_K, "ci": list(fit.ci), "confidence": fit.confidence,
-               "window": list(fit.window), "amplitude": fit.amplitude, "n_points": len(problem.X),
-               "n_eigenvalues": len(values), "config": config}
-    lines = [f"alpha_K = {fit.alpha_K:.4f}  [{fit.ci[0]:.4f}, {fit.ci[1]:.4f}]  (lambda_i ~ i^-(1 + alpha_K) "
-             f"on i = {fit.window[0]}..{fit.window[1]} of {len(values)} eigenvalues)"]
-    if len(values) == len(problem.X):       # the whole spectrum: the operator's exponent too
-        sizes = default_sizes(len(values))
+    summary = {"alpha_K": None, "alpha_K_ci": None, "alpha_K_indices": None, "alpha_K_sample": fit.alpha,
+               "alpha_K_sample_ci": list(fit.ci), "alpha_K_sample_reason": fit.reason or None,
+               "confidence": fit.confidence, "window": list(fit.window), "amplitude": fit.amplitude,
+               "n_points": len(problem.X), "n_eigenvalues": len(values), "config": config.as_dict()}
+    lines = []
+    operator = None
+    if len(values) == len(problem.X):       # the whole spectrum: the kernel operator's exponent
+        sizes = datasets.default_sizes(len(values) - datasets.held_out_count(len(values)))
         operator = theory.operator_exponent(theory.Renormalized(values, values).curve(sizes))
-        summary.update(alpha_K_operator=operator.alpha, ci_operator=list(operator.ci),
-                       operator_indices=[float(sizes[0]), float(sizes[-1])])
-        lines.append(f"alpha_K = {operator.alpha:.4f}  [{operator.ci[0]:.4f}, {operator.ci[1]:.4f}]  (the kernel "
-                     f"operator's, renormalized, at i ~ {sizes[0]:.0f}..{sizes[-1]:.0f}; "
-                     "spectrum.json alpha_K_operator)")
+        summary.update(alpha_K=operator.alpha, alpha_K_ci=list(operator.ci),
+                       alpha_K_indices=[float(sizes[0]), float(sizes[-1])])
+        lines.append(f"alpha_K        = {interval(operator.alpha, operator.ci)}  (the kernel operator's "
+                     f"lambda_i ~ i^-(1 + alpha_K), renormalized, at i ~ {sizes[0]:.0f}..{sizes[-1]:.0f})")
+    else:
+        lines.append(f"alpha_K: needs all {len(problem.X)} eigenvalues (top_k = {len(values)}): only alpha_K_sample")
+    lines.append(f"alpha_K_sample = {interval(fit.alpha, fit.ci)}  (power law of the sample eigenvalues of K/N "
+                 f"on i = {fit.window[0]}..{fit.window[1]} of {len(values)})")
+    if fit.reason:
+        lines.append(f"alpha_K_sample: {UNRELIABLE}, {fit.reason}")
     output.json("spectrum.json", summary)
     if plots:
         from nngp_ntk.cli import plots as figures
 
-        output.figure("spectrum.png", lambda path: figures.spectrum_figure(path, values, fit,
+        mark = None if operator is None else (operator.alpha, operator.ci, tuple(summary["alpha_K_indices"]))
+        output.figure("spectrum.png", lambda path: figures.spectrum_figure(path, values, fit, operator=mark,
                                                                            title=describe_run(config)))
     return lines + [f"wrote {output.folder}/"]
 
 
-def describe_run(config: dict[str, Any]) -> str:
+def describe_run(config: Config) -> str:
     """A short title: data, network and kernel of a config."""
-    data, network = config["data"], config["network"]
-    source = Path(data["path"]).name if data["source"] == "file" else data["source"]
-    if data["source"] == "sphere":
-        source = f"sphere S^{data['dim'] - 1}"
-    kernel = config.get(config["task"], {}).get("kernel", "")
-    return f"{source}, {network['activation']} depth {network['depth']} {kernel.upper()}".strip()
+    data, network = config.data, config.network
+    source = Path(data.path).name if data.source == "file" else data.source
+    if data.source == "sphere":
+        source = f"sphere S^{data.dim - 1}"
+    kernel = getattr(config.section, "kernel", "")
+    return f"{source}, {network.activation} depth {network.depth} {kernel.upper()}".strip()

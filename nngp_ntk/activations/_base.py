@@ -1,0 +1,216 @@
+"""The ``Activation`` interface, its pytree registration, and the helpers the dual maps share.
+
+Every activation is a frozen dataclass registered as a JAX pytree: its numeric parameters are
+leaves, fields declared with ``static_field()`` (degrees, functions) are static auxiliary data.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nngp_ntk._checks import check_integer, check_real, is_concrete
+
+Array = jax.Array
+
+
+def static_field(**kwargs: Any) -> Any:
+    """A dataclass field that is static pytree data (not a leaf): degrees, functions."""
+    return dataclasses.field(metadata={"static": True}, **kwargs)
+
+
+def _flatten(activation: Activation) -> tuple[list[tuple[Any, Any]], tuple[tuple[str, Any], ...]]:
+    fields = dataclasses.fields(activation)
+    leaves = [(jax.tree_util.GetAttrKey(f.name), getattr(activation, f.name))
+              for f in fields if not f.metadata.get("static")]
+    static = tuple((f.name, getattr(activation, f.name)) for f in fields if f.metadata.get("static"))
+    return leaves, static
+
+
+def _unflatten(cls: type, static: tuple[tuple[str, Any], ...], leaves: Any) -> Activation:
+    """Rebuild without validation: leaves may be tracers or placeholders inside JAX transforms."""
+    activation = object.__new__(cls)
+    names = [f.name for f in dataclasses.fields(cls) if not f.metadata.get("static")]
+    for name, value in (*zip(names, leaves, strict=True), *static):
+        object.__setattr__(activation, name, value)
+    return activation
+
+
+class Activation(abc.ABC):
+    """A pointwise nonlinearity phi with its Gaussian expectations; a JAX pytree."""
+
+    #: True when ``dual`` uses quadrature; the tiling then uses smaller tiles.
+    uses_quadrature: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        jax.tree_util.register_pytree_with_keys(
+            cls, _flatten, lambda static, leaves: _unflatten(cls, static, leaves),
+            lambda a: ([leaf for _, leaf in _flatten(a)[0]], _flatten(a)[1]))
+
+    @abc.abstractmethod
+    def __call__(self, x: Array) -> Array:
+        """phi(x), elementwise."""
+
+    def derivative(self, x: Array) -> Array:
+        """phi'(x), elementwise (autodiff of ``__call__`` unless overridden).
+
+        Args:
+            x: inputs, any shape.
+
+        Returns:
+            phi'(x), the shape of x.
+        """
+        return jax.jvp(self.__call__, (x,), (jnp.ones_like(x),))[1]
+
+    @abc.abstractmethod
+    def dual(self, k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+        """(E[phi(u) phi(v)], E[phi'(u) phi'(v)]) for (u, v) ~ N(0, [[K11, K12], [K12, K22]]).
+
+        Args:
+            k11: variances of u, e.g. shape (B, 1).
+            k12: covariances, e.g. shape (B, B').
+            k22: variances of v, e.g. shape (1, B').
+
+        Returns:
+            The nngp map and the derivative map, broadcast to a common shape.
+        """
+
+    def variance(self, k: Array) -> Array:
+        """E[phi(u)^2] for u ~ N(0, K); the diagonal of the nngp map.
+
+        Args:
+            k: variances, any shape.
+
+        Returns:
+            E[phi(u)^2], the shape of k.
+        """
+        return self.dual(k, k, k)[0]
+
+    def resolve(self, max_variance: float, dtype: Any = None) -> Activation:
+        """This activation ready for inputs of variance up to ``max_variance`` in ``dtype``.
+
+        Quadrature activations fix their degree here; activations whose expectation diverges or
+        overflows there raise ValueError; others return themselves.
+
+        Args:
+            max_variance: the largest input variance K the maps will see.
+            dtype: the compute dtype (None: JAX's default float type).
+
+        Returns:
+            An ``Activation`` (this one, or a copy with its degree set).
+
+        Raises:
+            ValueError: the expectations diverge or overflow at ``max_variance``.
+        """
+        return self
+
+
+def check_parameters(activation: Activation, *names: str) -> None:
+    """Store each named field as a float, or raise naming ``Class.field`` when it is not a finite
+    real number (TypeError for a non-number, ValueError for inf/nan). JAX tracers pass unchanged."""
+    for name in names:
+        value = check_real(f"{type(activation).__name__}.{name}", getattr(activation, name))
+        object.__setattr__(activation, name, value)
+
+
+def check_degree(activation: Activation, minimum: int = 0) -> None:
+    """``activation.degree`` as an int >= minimum, or an error naming ``Class.degree``."""
+    name = f"{type(activation).__name__}.degree"
+    degree = activation.degree  # type: ignore[attr-defined]
+    if isinstance(degree, (float, np.floating)) and not isinstance(degree, bool):
+        raise TypeError(f"{name} must be an integer, got {degree!r}")
+    object.__setattr__(activation, "degree", check_integer(name, degree, minimum=minimum))
+
+
+def concrete(*values: Any) -> bool:
+    """True when every value is concrete (not a JAX tracer)."""
+    return all(is_concrete(v) for v in values)
+
+
+def scalar_cos(x: Any) -> Any:
+    """cos(x): in float64 Python arithmetic for a concrete parameter, jnp for a tracer."""
+    return math.cos(x) if is_concrete(x) else jnp.cos(x)
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` (None: JAX's default float type) as a NumPy float dtype."""
+    return np.dtype(jnp.zeros((), dtype=dtype if dtype is not None else float).dtype)
+
+
+@jax.custom_jvp
+def safe_sqrt(k: Array) -> Array:
+    """sqrt(max(k, 0)), with JVP dk / (2 sqrt(k)) for k > 0 and 0 at k <= 0 (not NaN)."""
+    return jnp.sqrt(jnp.maximum(k, 0))
+
+
+@safe_sqrt.defjvp
+def _safe_sqrt_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
+    (k,), (dk,) = primals, tangents
+    return safe_sqrt(k), dk / 2 * inverse_root(k)
+
+
+def inverse_root(k: Array) -> Array:
+    """1 / sqrt(k) where k > 0, else 0."""
+    positive = k > 0
+    return jnp.where(positive, jax.lax.rsqrt(jnp.where(positive, k, 1)), 0)
+
+
+def inverse_where_positive(x: Array) -> Array:
+    """1 / x where x > 0, else 0 (the convention for a derivative that is infinite there)."""
+    positive = x > 0
+    return jnp.where(positive, 1 / jnp.where(positive, x, 1), 0)
+
+
+# Correlations within this many ulps of +-1 are snapped to +-1: below the dtype's resolution the
+# two points are the same (a repeated row, or x2 sharing points with x1), and the angle
+# arccos(rho) ~ sqrt(2 (1 - rho)) would otherwise turn one rounding error into a sqrt(eps)-sized
+# angle that deep networks compound (10% NTK error at depth 200 in float32).
+_SNAP_ULPS = 4
+
+
+@jax.custom_jvp
+def correlation(k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
+    """(rho, sqrt(K11 K22)) with rho = K12 / sqrt(K11 K22) clipped to [-1, 1]; rho = 0 where K11 K22 = 0.
+
+    The roots are taken of K11 and K22 separately, so for the usual (B, 1) x (1, B') call they
+    cost O(B + B') and not one root per entry. |rho| within _SNAP_ULPS ulps of 1 becomes +-1.
+    The JVP is that of the exact formulas, d rho = dK12 / r - rho/2 (dK11/K11 + dK22/K22), with
+    r = sqrt(K11 K22) (the clip and snap only correct rounding), and 0 where K11 or K22 is 0.
+    """
+    rho = jnp.clip(k12 * (inverse_root(k11) * inverse_root(k22)), -1, 1)
+    snap = 1 - _SNAP_ULPS * jnp.finfo(rho.dtype).eps
+    rho = jnp.where(jnp.abs(rho) >= snap, jnp.sign(rho), rho)
+    root = jnp.sqrt(jnp.maximum(k11, 0)) * jnp.sqrt(jnp.maximum(k22, 0))
+    return rho, root
+
+
+def log_variance_tangent(k11: Array, k22: Array, dk11: Array, dk22: Array) -> Array:
+    """d log(K11 K22) = dK11/K11 + dK22/K22 (each term 0 where its K is 0)."""
+    return dk11 * inverse_root(k11) ** 2 + dk22 * inverse_root(k22) ** 2
+
+
+def correlation_tangent(rho: Array, k11: Array, k22: Array, dk11: Array, dk12: Array,
+                        dk22: Array) -> Array:
+    """d rho = dK12 / sqrt(K11 K22) - rho/2 (dK11/K11 + dK22/K22), 0 where K11 K22 = 0."""
+    return dk12 * (inverse_root(k11) * inverse_root(k22)) - rho / 2 * log_variance_tangent(k11, k22, dk11, dk22)
+
+
+@correlation.defjvp
+def _correlation_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]) -> tuple[Any, Any]:
+    k11, k12, k22 = primals
+    dk11, dk12, dk22 = tangents
+    rho, root = correlation(k11, k12, k22)
+    drho = correlation_tangent(rho, k11, k22, dk11, dk12, dk22)
+    return (rho, root), (drho, root / 2 * log_variance_tangent(k11, k22, dk11, dk22))
+
+
+def sine_of_angle(rho: Array) -> Array:
+    """sin(arccos(rho)) = sqrt((1 - rho)(1 + rho)), without cancellation near |rho| = 1."""
+    return jnp.sqrt(jnp.maximum((1 - rho) * (1 + rho), 0))
