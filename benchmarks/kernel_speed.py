@@ -20,8 +20,8 @@ block: every layer is compiled on its own) against ``FullyConnected(depth=10)``;
 code); ``jax.jit(net.kernel_fn)`` against ``net.kernel`` (time and compile time at depth 10);
 and a gradient of sum(NTK) with respect to W_std against the forward ``kernel_fn``.
 
-Prints markdown tables; saves JSON under benchmarks/results/. (The depth-200 float32 accuracy is
-``benchmarks/accuracy.py``.)
+Prints markdown tables; saves JSON under benchmarks/results/. (The depth-200 float32 accuracy
+is ``benchmarks/accuracy.py``.)
 """
 
 from __future__ import annotations

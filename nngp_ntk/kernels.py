@@ -313,24 +313,37 @@ class _Network:
             return 128
         return 4096 if out_of_core else 1024
 
-    def _resolved(self, xs: Sequence[np.ndarray], dtype: np.dtype) -> tuple[tuple, _layers.Plan, list[np.ndarray]]:
+    def _resolved(self, xs: Sequence[np.ndarray], dtype: np.dtype, with_ntk: bool = False
+                  ) -> tuple[tuple, _layers.Plan, list[np.ndarray], list[np.ndarray] | None]:
         """(layers with every activation resolved for its largest input variance, their plan,
-        the per-point variances of each input)."""
+        the per-point variances of each input, and Theta(x, x) of each when ``with_ntk``).
+
+        One compiled diagonal pass per input unless an activation changes when resolved (a
+        quadrature degree), which needs the variances first."""
         layers = self.sequence()
         d = xs[0].shape[1]
+        early = with_ntk and not any(_needs_degree(a) for _, _, a in _walk_activations(layers))
+
+        def passes(compiled: _layers.Plan, ntk: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
+            results = []
+            for x in xs:
+                variances, theta = _variances(compiled.ops, compiled.params, jnp.asarray(x), ntk)
+                results.append((np.asarray(variances), None if theta is None else np.asarray(theta)))
+            return results
+
         compiled = _layers.plan(layers, d, dtype)
-        variances = [np.asarray(_variances(compiled.ops, compiled.params, jnp.asarray(x), False)[0]) for x in xs]
+        results = passes(compiled, early)
         changed = False
         for position, path, activation in _walk_activations(layers):
-            largest = max(float(np.max(v[:, position])) for v in variances)
+            largest = max(float(np.max(v[:, position])) for v, _ in results)
             resolved = activation.resolve(largest)
             if resolved is not activation:
                 layers, changed = _replace(layers, path, resolved), True
         if changed:
             compiled = _layers.plan(layers, d, dtype)
-            variances = [np.asarray(_variances(compiled.ops, compiled.params, jnp.asarray(x), False)[0])
-                         for x in xs]
-        return layers, compiled, variances
+        if changed or with_ntk != early:
+            results = passes(compiled, with_ntk)
+        return layers, compiled, [v for v, _ in results], [t for _, t in results] if with_ntk else None
 
     def _check_finite(self, variances: np.ndarray, theta: np.ndarray | None) -> None:
         """Refuse a kernel that overflows the dtype; warn when it underflows to zero (e.g. ReLU with
@@ -390,11 +403,8 @@ class _Network:
         x1, x2 = check_inputs(x1, x2, dtype=dtype)
         dtype = x1.dtype
         xs = [x for x in (x1, x2) if x is not None]
-        layers, compiled, variances = self._resolved(xs, dtype)
-        for x, v in zip(xs, variances):
-            theta = None
-            if "ntk" in names:
-                theta = np.asarray(_variances(compiled.ops, compiled.params, jnp.asarray(x), True)[1])
+        layers, compiled, variances, thetas = self._resolved(xs, dtype, "ntk" in names)
+        for v, theta in zip(variances, thetas or [None] * len(xs)):
             self._check_finite(v, theta)
         rows = (x1, variances[0])
         cols = None if x2 is None else (x2, variances[1])
@@ -431,10 +441,8 @@ class _Network:
         """
         names = check_kernel_names(get)
         x, _ = check_inputs(x, dtype=dtype)
-        _, compiled, (variances,) = self._resolved([x], x.dtype)
-        theta = None
-        if "ntk" in names:
-            theta = np.asarray(_variances(compiled.ops, compiled.params, jnp.asarray(x), True)[1])
+        _, compiled, (variances,), thetas = self._resolved([x], x.dtype, "ntk" in names)
+        theta = None if thetas is None else thetas[0]
         self._check_finite(variances, theta)
         results = {"nngp": variances[:, -1], "ntk": theta}
         if isinstance(get, str):
