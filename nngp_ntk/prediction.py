@@ -18,7 +18,7 @@ from nngp_ntk import data, fits
 from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_points, check_ridge,
                               check_sizes)
 from nngp_ntk.fits import PowerLawFit
-from nngp_ntk.kernels import FullyConnected, check_network
+from nngp_ntk.kernels import Network, check_network
 from nngp_ntk.random_features_theory import RandomFeatureLeaveOneOut
 from nngp_ntk.spectrum import eigh, fit_power_law
 from nngp_ntk.theory import LeaveOneOut, Renormalized, TheoryCurve, eigenlearning, extend_spectrum, operator_exponent
@@ -45,7 +45,14 @@ class Exponents:
     ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves
     were obtained ("leave-one-out", "renormalized" or "extrapolated", see ``predict_exponents``);
     ``eigenvalues``: the descending eigenvalues of K/N the prediction used (float64);
-    ``model_method``: how ``model_losses`` were obtained ("leave-one-out" or "duality")."""
+    ``model_method``: how ``model_losses`` were obtained ("leave-one-out" or "duality").
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> ex = nk.predict_exponents(nk.FullyConnected(depth=1), nk.data.sphere(200, dim=3), sizes=[20, 40, 80])
+        >>> sorted(ex.ci)
+        ['alpha_D', 'alpha_K', 'alpha_P', 'beta']
+    """
 
     alpha_K: float
     beta: float
@@ -109,7 +116,7 @@ def _operator_exponents(curve: TheoryCurve) -> tuple[float, tuple[float, float],
     return decay.alpha, decay.ci, -bias.alpha * scale, (-bias.ci[1] * scale, -bias.ci[0] * scale)
 
 
-def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None, kernel: str = "ntk",
+def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, kernel: str = "ntk",
                       sizes: list[int] | np.ndarray | None = None, widths: list[int] | np.ndarray | None = None,
                       ridge: float = 0.0, method: str = "auto", train_size: int | None = None,
                       window: tuple[int, int] | None = None, model_method: str = "auto") -> Exponents:
@@ -152,6 +159,36 @@ def predict_exponents(net: FullyConnected, X: np.ndarray, y: np.ndarray | None =
     same curve; the raw sample spectrum's power law is ``sample_fit`` (``spectrum.fit_power_law`` on
     ``window``). Intervals: Student-t of the least-squares slopes, for alpha_D and alpha_P widened
     for "extrapolated" to the slopes with the tail exponents at the ends of their ranges.
+
+    Args:
+        net: the network whose kernel is used.
+        X: the N points, shape (N, d), N <= DENSE_LIMIT (the spectrum is dense).
+        y: their targets, shape (N,) or (N, k); None for targets drawn from the kernel's own GP.
+        kernel: "ntk" or "nngp".
+        sizes: training-set sizes n of L(n) (at least 3, spanning a factor 2).
+        widths: random-feature widths P of L(P) (default ``sizes``).
+        ridge: the ridge of the predicted kernel regression, >= 0.
+        method: "auto", "leave-one-out", "renormalized" or "extrapolated" (above).
+        train_size: D, the training points of the random-feature models (None: infinitely many).
+        window: the eigenvalue window of the raw sample fit (default ``spectrum.default_window``).
+        model_method: "auto", "leave-one-out" or "duality" (above).
+
+    Returns:
+        ``Exponents``: alpha_K, beta, alpha_D, alpha_P with intervals ``ci``, the predicted curves and
+        the raw sample fit.
+
+    Raises:
+        TypeError: ``net`` is not a network.
+        ValueError: N above DENSE_LIMIT, unknown methods or kernel, a negative ridge, sizes or widths
+            that are too few or too short a span, a train_size not above the widths, or targets with
+            another row count.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> X = nk.data.sphere(200, dim=3, seed=0)
+        >>> ex = predict_exponents(nk.FullyConnected(depth=1), X, sizes=[20, 40, 80])
+        >>> ex.method, ex.sizes.tolist(), bool(ex.alpha_D > 0)
+        ('leave-one-out', [20.0, 40.0, 80.0], True)
     """
     check_network(net)
     check_kernel_name(kernel)

@@ -32,7 +32,7 @@ import numpy as np
 from nngp_ntk import data, fits, solver
 from nngp_ntk._checks import check_integer, check_kernel_name, check_points, check_ridge, check_sizes
 from nngp_ntk.fits import PowerLawFit
-from nngp_ntk.kernels import FullyConnected, check_network
+from nngp_ntk.kernels import Network, check_network
 from nngp_ntk.random_features import fit_readout, random_features
 
 CONFIDENCE = 0.95
@@ -41,7 +41,7 @@ N_BOOTSTRAP = 2000
 
 # ----------------------------------------------------------------------------- checks and shared pieces
 
-def _check_net(net: FullyConnected) -> FullyConnected:
+def _check_net(net: Network) -> Network:
     return check_network(net)
 
 
@@ -93,13 +93,13 @@ def _orders(n_points: int, repeats: int, seed: int, test: np.ndarray | None) -> 
     return [np.concatenate([test, rng.permutation(pool)]) for _ in range(repeats)]
 
 
-def _float64_kernel(net: FullyConnected, X: np.ndarray, kernel: str) -> np.ndarray:
+def _float64_kernel(net: Network, X: np.ndarray, kernel: str) -> np.ndarray:
     """K(X, X) computed in float64 (JAX x64 switched on for the call)."""
     with jax.enable_x64(True):
         return np.asarray(net.kernel(X, get=kernel), dtype=np.float64)
 
 
-def _targets(net: FullyConnected, X: np.ndarray, y: np.ndarray | None, kernel: str, seed: int) -> np.ndarray:
+def _targets(net: Network, X: np.ndarray, y: np.ndarray | None, kernel: str, seed: int) -> np.ndarray:
     """``data.resolve_targets`` in float64: y checked against X, or one draw from the kernel's GP."""
     with jax.enable_x64(True):
         return data.resolve_targets(net, X, y, kernel=kernel, seed=seed)
@@ -154,7 +154,7 @@ def _power_curve(x: np.ndarray, repeat_losses: np.ndarray, seed: int) -> Curve:
 
 # ----------------------------------------------------------------------------- L(D): kernel regression
 
-def learning_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None,
+def learning_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
                    sizes: list[int] | np.ndarray | None = None, kernel: str = "ntk", ridge: float = 0.0,
                    repeats: int = 5, test_size: int | None = None, seed: int = 0,
                    test: np.ndarray | list | None = None) -> Curve:
@@ -170,6 +170,32 @@ def learning_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = No
     it overrides ``test_size``), every repeat then draws its training sets from the other points only,
     the pool a prediction may see. ValueError for sizes beyond N - test_size, fewer than 3 of them, a
     span below a factor 2, or y with a row count other than X's.
+
+    Args:
+        net: the network whose kernel is used.
+        X: the N points, shape (N, d).
+        y: their targets, shape (N,) or (N, k); None for one draw from the GP of ``kernel``.
+        sizes: training-set sizes D (at least 3, spanning a factor 2, at most N - test_size).
+        kernel: "ntk" (the trained network) or "nngp".
+        ridge: the ridge, >= 0.
+        repeats: random splits to average over.
+        test_size: held-out points per split.
+        seed: seed of the splits (and of the GP targets).
+        test: indices of a fixed test set, or None.
+
+    Returns:
+        A ``Curve`` (``sizes``, ``losses``, ``errors``, ``alpha``, ``ci``).
+
+    Raises:
+        TypeError: ``net`` is not a network.
+        ValueError: as above.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> X = nk.data.sphere(80, dim=3, seed=0)
+        >>> curve = learning_curve(nk.FullyConnected(depth=1), X, sizes=[10, 20, 40], repeats=2, test_size=20)
+        >>> curve.sizes.tolist(), curve.repeat_losses.shape
+        ([10.0, 20.0, 40.0], (2, 3))
     """
     _check_net(net)
     check_kernel_name(kernel)
@@ -200,7 +226,7 @@ def _seeds(rng: np.random.Generator, count: int) -> list[int]:
     return [int(s) for s in rng.integers(0, 2**31 - 1, size=count)]
 
 
-def model_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None,
+def model_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
                 widths: list[int] | np.ndarray | None = None, train_size: int | None = None,
                 test_size: int | None = None, ridge: float = 0.0, repeats: int = 3, seed: int = 0,
                 test: np.ndarray | list | None = None) -> Curve:
@@ -213,6 +239,32 @@ def model_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None,
     train_size/400 to train_size/12: P << D keeps the fit resolution-limited (the variance of
     fitting P weights to D points adds about a fraction P/D to L). ``y=None``: one draw from the
     GP of the NNGP, the kernel of these models. alpha from log L = log A - alpha log P.
+
+    Args:
+        net: the network whose random features are drawn.
+        X: the N points, shape (N, d).
+        y: their targets; None for one draw from the GP of the NNGP.
+        widths: widths P (at least 3, spanning a factor 2).
+        train_size: D, the points the readout is fitted on.
+        test_size: held-out points per split.
+        ridge: the readout's ridge, >= 0.
+        repeats: random splits and networks to average over.
+        seed: seed of the splits, networks and GP targets.
+        test: indices of a fixed test set, or None.
+
+    Returns:
+        A ``Curve`` (``widths``, ``losses``, ``errors``, ``alpha``, ``ci``).
+
+    Raises:
+        TypeError: ``net`` is not a network.
+        ValueError: a train_size beyond the points left beside the test set, or bad widths.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> X = nk.data.sphere(80, dim=3, seed=0)
+        >>> curve = model_curve(nk.FullyConnected(depth=1), X, widths=[4, 8, 16], repeats=2, test_size=20)
+        >>> curve.widths.tolist(), curve.repeat_losses.shape
+        ([4.0, 8.0, 16.0], (2, 3))
     """
     _check_net(net)
     ridge = check_ridge(ridge)
@@ -279,7 +331,7 @@ def _offset_curve(x: np.ndarray, repeat_losses: np.ndarray) -> OffsetCurve:
                        fits.fit_offset_power_law(x, repeat_losses, confidence=CONFIDENCE))
 
 
-def variance_limited_data(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None, *, width: int,
+def variance_limited_data(net: Network, X: np.ndarray, y: np.ndarray | None = None, *, width: int,
                           sizes: list[int] | np.ndarray, test_size: int | None = None, ridge: float = 0.0,
                           repeats: int = 20, seed: int = 0) -> OffsetCurve:
     """L(D) of one random-feature model of fixed width P as the training set grows (D >> P):
@@ -342,7 +394,7 @@ def variance_limited_data(net: FullyConnected, X: np.ndarray, y: np.ndarray | No
     return _offset_curve(sizes.astype(np.float64), losses)
 
 
-def variance_limited_width(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None, *, size: int,
+def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = None, *, size: int,
                            widths: list[int] | np.ndarray, test_size: int | None = None, ridge: float = 0.0,
                            repeats: int = 20, seed: int = 0) -> OffsetCurve:
     """L(P) of random-feature models on a fixed training set of D points as the width grows (P >> D):
