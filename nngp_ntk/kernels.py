@@ -336,7 +336,11 @@ class _Network:
         changed = False
         for position, path, activation in _walk_activations(layers):
             largest = max(float(np.max(v[:, position])) for v, _ in results)
-            resolved = activation.resolve(largest)
+            try:
+                resolved = activation.resolve(largest, dtype)
+            except ValueError as error:
+                where = "layer " + ".".join(map(str, path))
+                raise ValueError(f"{where} ({type(activation).__name__}): {error}") from None
             if resolved is not activation:
                 layers, changed = _replace(layers, path, resolved), True
         if changed:
