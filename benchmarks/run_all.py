@@ -44,6 +44,7 @@ FULL = {
                                "--no-layers",
                                "--output", os.path.join(RESULTS, "kernel_speed_n10000_depth30_quiet.json")],
     "accuracy": ["accuracy.py"],
+    "KIP distillation": ["kip_mnist.py"],
     "arccos": ["arccos_speed.py"],
     "scale": ["scale.py"],
     "solver speed": ["solver_speed.py"],
