@@ -228,13 +228,21 @@ def _forward(layers: tuple, params: Params, x: jax.Array,
     return apply(layers, x), trace
 
 
+def _checked_forward(net: Any, params: Params, x: jax.Array) -> tuple[jax.Array, _Trace]:
+    """``_forward`` after checking x's rank and that params fit ``net`` and x."""
+    layers = _layers_of(net)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
+    return _forward(layers, _check_params(layers, params, x.shape[1]), x)
+
+
 def apply(net: Any, params: Params, x: jax.Array) -> jax.Array:
     """The network's output f(x) of shape (N, out_dim) for inputs x of shape (N, d).
 
     Pure JAX (shape checks only), so it can be jitted and differentiated with respect to params.
 
     Args:
-        net: a ``FullyConnected``.
+        net: a ``Sequential`` or ``FullyConnected``.
         params: the parameters, as from ``init_params``.
         x: inputs, shape (N, d).
 
@@ -250,10 +258,7 @@ def apply(net: Any, params: Params, x: jax.Array) -> jax.Array:
         >>> apply(net, init_params(net, 0, input_dim=2, width=16), jnp.ones((5, 2))).shape
         (5, 1)
     """
-    layers = _layers_of(net)
-    if x.ndim != 2:
-        raise ValueError(f"x must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
-    return _forward(layers, _check_params(layers, params, x.shape[1]), x)[0]
+    return _checked_forward(net, params, x)[0]
 
 
 def readout_features(net: Any, params: Params, x: jax.Array) -> jax.Array:
@@ -279,10 +284,7 @@ def readout_features(net: Any, params: Params, x: jax.Array) -> jax.Array:
         >>> readout_features(net, init_params(net, 0, input_dim=2, width=16), jnp.ones((5, 2))).shape
         (5, 16)
     """
-    layers = _layers_of(net)
-    if x.ndim != 2:
-        raise ValueError(f"x must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
-    return _forward(layers, _check_params(layers, params, x.shape[1]), x)[1].inputs[-1]
+    return _checked_forward(net, params, x)[1].inputs[-1]
 
 
 def _deltas(layers: tuple, params: Params, x: jax.Array) -> tuple[jax.Array, _Trace, list[jax.Array]]:

@@ -63,31 +63,9 @@ def reference() -> dict:
 
 # ----------------------------------------------------------------------------- specs -> networks
 
-def _activation(layer: dict):
-    name = layer["layer"]
-    if not hasattr(nk.activations, name):
-        pytest.skip(f"nngp_ntk.activations has no {name}")
-    return getattr(nk.activations, name)(**{k: v for k, v in layer.items() if k != "layer"})
-
-
-def _layers(spec: list[dict]) -> list:
-    layers = []
-    for layer in spec:
-        kind = layer["layer"]
-        if kind == "dense":
-            layers.append(nk.Dense(W_std=layer["W_std"], b_std=layer["b_std"],
-                                   parameterization=layer["parameterization"], width=layer["width"]))
-        elif kind == "layernorm":
-            layers.append(nk.LayerNorm())
-        elif kind == "residual":
-            layers.append(nk.Residual(*_layers(layer["block"])))
-        else:
-            layers.append(_activation(layer))
-    return layers
-
-
 def _network(spec: list[dict]):
-    return nk.Sequential(*_layers(spec))
+    """The nngp_ntk network of a reference spec (the library reads the same plain-data format)."""
+    return nk.Sequential(*nk.layers.from_spec(spec))
 
 
 def _locate(spec: list[dict], path: list[int]) -> dict:
@@ -252,7 +230,7 @@ def _is_leaf_parameter(spec: list[dict], entry: dict) -> bool:
     layer = _locate(spec, entry["path"])
     if layer["layer"] == "dense":
         return True
-    activation = _activation(layer)
+    (activation,) = nk.layers.from_spec([layer])
     return jax.tree_util.tree_leaves(activation) != [activation] and hasattr(activation, entry["key"])
 
 
