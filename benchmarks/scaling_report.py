@@ -183,6 +183,9 @@ def _random_feature_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.
     duality = nk.predict_exponents(net, X[pool], y[pool], model_method="duality", **options)
     ratio = predicted.model_losses / measured.losses
     duality_ratio = duality.model_losses / measured.losses
+    print(f"  {name} depth {net.depth}: alpha_P predicted {predicted.alpha_P:.4f} (duality {duality.alpha_P:.4f}), "
+          f"measured {measured.alpha:.4f}; L(P) predicted / measured {np.round(ratio, 3).tolist()} "
+          f"[{time.perf_counter() - start:.0f} s]", flush=True)
     return {"target": f"{name}, ReLU depth {net.depth} random features (every hidden layer P wide): alpha_P over "
                       f"P={widths[0]}..{widths[-1]}, D={len(pool)}",
             "predicted": round(predicted.alpha_P, 4), "predicted_ci": _interval(predicted.ci["alpha_P"]),
@@ -200,7 +203,7 @@ def _random_feature_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.
 
 
 def random_features(repeats: int = 3, depths: tuple[int, ...] = (1, 2, 3)) -> list[dict]:
-    """alpha_P and L(P) of deep ReLU random-feature models (W_std 1, b_std 0, every hidden layer of
+    """alpha_P and L(P) of deep ReLU random-feature models (W_std sqrt 2, b_std 0.1, every hidden layer of
     width P, readout by least squares on the 4000 pool points, tested on 1000 held out), P = 25..800:
     on MNIST-5k (one-hot labels) and teacher-student on the sphere in R^4 (5000 points, targets from
     the GP of the network's NNGP, 4 outputs). Predicted from the pool only by
@@ -211,11 +214,11 @@ def random_features(repeats: int = 3, depths: tuple[int, ...] = (1, 2, 3)) -> li
     test, pool = scaling.holdout_split(len(X), 1000, seed=0)
     rows = []
     for depth in depths:
-        net = nk.FullyConnected(depth=depth, activation="relu", W_std=1.0, b_std=0.0)
+        net = nk.FullyConnected(depth=depth, activation="relu", W_std=np.sqrt(2.0), b_std=0.1)
         rows.append(_random_feature_row("MNIST 5000", net, X, Y, test, pool, widths, repeats))
     sphere = data.sphere(5000, 4, seed=0)
     for depth in depths:
-        net = nk.FullyConnected(depth=depth, activation="relu", W_std=1.0, b_std=0.0)
+        net = nk.FullyConnected(depth=depth, activation="relu", W_std=np.sqrt(2.0), b_std=0.1)
         y = data.gp_targets(net, sphere, kernel="nngp", n_outputs=4, seed=1)
         rows.append(_random_feature_row("sphere dim 4 teacher-student", net, sphere, y, test, pool, widths, repeats))
     return rows

@@ -28,12 +28,13 @@ import dataclasses
 
 import jax
 import numpy as np
+import scipy.linalg
 
 from nngp_ntk import data, fits, solver
 from nngp_ntk._checks import check_integer, check_kernel_name, check_points, check_ridge, check_sizes
 from nngp_ntk.fits import PowerLawFit
 from nngp_ntk.kernels import Network, check_network
-from nngp_ntk.random_features import fit_readout, random_features
+from nngp_ntk.random_features import fit_readout, has_mean_kernel, random_features, random_features_with_mean
 
 CONFIDENCE = 0.95
 N_BOOTSTRAP = 2000
@@ -298,7 +299,9 @@ class OffsetCurve:
     (over repeats; they include the spread of each repeat's level), ``difference_errors``, the
     standard errors of the paired differences L(x) - L(x_max) that the fit uses (0 at x_max), the
     per-repeat losses, and ``fit`` = L_inf + c x^-alpha (``fits.fit_offset_power_law``; alpha near
-    1 in the variance-limited regimes)."""
+    1 in the variance-limited regimes). ``controls``: the control variates subtracted from each
+    repeat's raw losses (``variance_limited_width``), None where none were; the raw losses are
+    ``repeat_losses + controls``."""
 
     x: np.ndarray
     losses: np.ndarray
@@ -306,6 +309,7 @@ class OffsetCurve:
     difference_errors: np.ndarray
     repeat_losses: np.ndarray
     fit: PowerLawFit
+    controls: np.ndarray | None = None
 
     @property
     def alpha(self) -> float:
@@ -323,12 +327,28 @@ class OffsetCurve:
         return self.fit.ci
 
 
-def _offset_curve(x: np.ndarray, repeat_losses: np.ndarray) -> OffsetCurve:
+def _offset_curve(x: np.ndarray, repeat_losses: np.ndarray, controls: np.ndarray | None = None) -> OffsetCurve:
     repeats = len(repeat_losses)
     differences = repeat_losses - repeat_losses[:, -1:]
     return OffsetCurve(x, repeat_losses.mean(axis=0), repeat_losses.std(axis=0, ddof=1) / np.sqrt(repeats),
                        differences.std(axis=0, ddof=1) / np.sqrt(repeats), repeat_losses,
-                       fits.fit_offset_power_law(x, repeat_losses, confidence=CONFIDENCE))
+                       fits.fit_offset_power_law(x, repeat_losses, confidence=CONFIDENCE), controls)
+
+
+def _first_order_loss(kernel: np.ndarray, mean: np.ndarray, size: int, targets: np.ndarray, ridge: float) -> float:
+    """The term of the test MSE linear in the kernel's fluctuation dK = kernel - mean, expanded about
+    the mean kernel Kbar (rows: the D training points, then the test points; columns: the training
+    points): with a = (Kbar_DD + ridge I)^-1 y_D and r = Kbar_TD a - y_T,
+
+        df = dK_TD a - Kbar_TD (Kbar_DD + ridge I)^-1 dK_DD a,    C = 2 mean(r * df).
+    """
+    train, test = mean[:size], mean[size:]
+    inverse = scipy.linalg.cho_factor(train + ridge * np.eye(size))
+    weights = scipy.linalg.cho_solve(inverse, targets[:size])
+    residual = test @ weights - targets[size:]
+    change = kernel - mean
+    shift = change[size:] @ weights - test @ scipy.linalg.cho_solve(inverse, change[:size] @ weights)
+    return float(2.0 * np.mean(residual * shift))
 
 
 def variance_limited_data(net: Network, X: np.ndarray, y: np.ndarray | None = None, *, width: int,
@@ -396,7 +416,7 @@ def variance_limited_data(net: Network, X: np.ndarray, y: np.ndarray | None = No
 
 def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = None, *, size: int,
                            widths: list[int] | np.ndarray, test_size: int | None = None, ridge: float = 0.0,
-                           repeats: int = 20, seed: int = 0) -> OffsetCurve:
+                           repeats: int = 20, seed: int = 0, control_variate: bool | None = None) -> OffsetCurve:
     """L(P) of random-feature models on a fixed training set of D points as the width grows (P >> D):
     L(P) = L_inf(D) + c P^-alpha, alpha = 1 in theory (the random-feature kernel's fluctuations about
     the NNGP are O(1/sqrt(P)), their effect on the mean loss O(1/P)); L_inf(D) is NNGP regression on
@@ -404,9 +424,14 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
     D x D kernel has mean K^-1 P/(P - D - 1)), so read the exponent over P >~ 20 D.
 
     One split (the loss's limit depends on it); each repeat draws a fresh network per width. One
-    draw's loss fluctuates by O(1/sqrt(P)), more than the O(1/P) approach: the mean over many
-    repeats (20 or more) carries the law. Fitted by ``fits.fit_offset_power_law`` (each repeat
-    against its own draw at the largest width; the interval from the scatter over repeats).
+    draw's loss fluctuates by O(1/sqrt(P)), more than the O(1/P) approach. Almost all of that
+    fluctuation is linear in the random-feature kernel's deviation K_P - Kbar from its mean over the
+    last hidden layer's weights (``random_features_with_mean``; the NNGP at depth 1), and that
+    linear term C (the loss expanded to first order about Kbar's kernel regression) has mean exactly
+    zero at every width. The control variate subtracts it from each draw's loss: L - C has the
+    same mean as L, its fluctuation is of second order, O(1/P). Without it the mean over many repeats
+    (20 or more) must carry the law. Fitted by ``fits.fit_offset_power_law`` (each repeat against
+    its own draw at the largest width; the interval from the scatter over repeats).
 
     Args:
         net: the network whose random features are drawn.
@@ -418,14 +443,17 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
         ridge: the readout's ridge, >= 0.
         repeats: networks per width (at least 2).
         seed: seed of the split, networks and GP targets.
+        control_variate: subtract the first-order term C from each loss (above); it needs a network
+            ending with Dense, activations, Dense (``random_features.has_mean_kernel``). None: where
+            the network allows it.
 
     Returns:
-        An ``OffsetCurve``.
+        An ``OffsetCurve`` (the control variates in ``controls``).
 
     Raises:
         TypeError: ``net`` is not a network.
         ValueError: a size beyond the points left beside the test set, bad widths, fewer than 2
-            repeats.
+            repeats, or ``control_variate=True`` for a network that does not end so.
 
     Example:
         >>> import nngp_ntk as nk
@@ -445,15 +473,38 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
         raise ValueError(f"size must be at most {len(X) - test_size} (N = {len(X)} minus test_size = {test_size}), "
                          f"got {size}")
     widths = check_sizes("widths", widths)
+    if control_variate is None:
+        control_variate = has_mean_kernel(net)
+    elif not isinstance(control_variate, (bool, np.bool_)):
+        raise TypeError(f"control_variate must be True, False or None, got {control_variate!r}")
+    elif control_variate and not has_mean_kernel(net):
+        raise ValueError("control_variate=True needs a network ending with an NTK-parameterized Dense, "
+                         "activations only and a Dense readout (random_features.has_mean_kernel)")
     targets = _targets(net, X, y, "nngp", seed)
     rng = np.random.default_rng(seed)
     losses = np.empty((repeats, len(widths)))
     order = _permutations(len(X), 1, seed)[0]
     test, train = order[:test_size], order[test_size:test_size + size]
+    points = X[np.concatenate([train, test])]
+    split_targets = targets[np.concatenate([train, test])].reshape(len(points), -1)
+    controls = np.zeros((repeats, len(widths)))
     for r in range(repeats):
         for k, (width, draw) in enumerate(zip(widths, _seeds(rng, len(widths)))):
-            features = random_features(net, X[np.concatenate([train, test])], int(width), draw)
-            readout = fit_readout(features[:size], targets[train], ridge)
-            losses[r, k] = _mse(features[size:] @ readout, targets[test])
-    return _offset_curve(widths.astype(np.float64), losses)
+            if control_variate:
+                features, mean = random_features_with_mean(net, points, int(width), draw)
+            else:
+                features = random_features(net, points, int(width), draw)
+            gram = features @ features[:size].T                   # K_P on (train, test) x train
+            if features.shape[1] >= size:    # the fit in kernel form: K_P,TD (K_P,DD + ridge I)^-1 y_D
+                weights = scipy.linalg.solve(gram[:size] + ridge * np.eye(size), split_targets[:size],
+                                             assume_a="pos", check_finite=False)
+                prediction = gram[size:] @ weights
+            else:
+                prediction = features[size:] @ fit_readout(features[:size], split_targets[:size], ridge)
+            losses[r, k] = _mse(prediction, split_targets[size:])
+            if control_variate:
+                controls[r, k] = _first_order_loss(gram, mean[:, :size], size, split_targets, ridge)
+    if not control_variate:
+        return _offset_curve(widths.astype(np.float64), losses)
+    return _offset_curve(widths.astype(np.float64), losses - controls, controls)
 
