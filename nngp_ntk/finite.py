@@ -284,7 +284,31 @@ def readout_features(net: Any, params: Params, x: jax.Array) -> jax.Array:
         >>> readout_features(net, init_params(net, 0, input_dim=2, width=16), jnp.ones((5, 2))).shape
         (5, 16)
     """
-    return _checked_forward(net, params, x)[1].inputs[-1]
+    return dense_inputs(net, params, x)[-1]
+
+
+def dense_inputs(net: Any, params: Params, x: jax.Array) -> list[jax.Array]:
+    """The input a_l of every Dense l in order of application: x itself first, then each hidden
+    layer's output that feeds the next Dense (``readout_features`` is the last).
+
+    Args:
+        net: a ``Sequential`` or ``FullyConnected``.
+        params: the parameters, as from ``init_params``.
+        x: inputs, shape (N, d).
+
+    Returns:
+        One array per Dense, shape (N, fan_in of that Dense).
+
+    Raises:
+        ValueError: x that is not 2-D, or params that do not fit ``net`` and x.
+
+    Example:
+        >>> import jax.numpy as jnp, nngp_ntk as nk
+        >>> net = nk.FullyConnected(depth=2)
+        >>> [a.shape for a in dense_inputs(net, init_params(net, 0, input_dim=2, width=16), jnp.ones((5, 2)))]
+        [(5, 2), (5, 16), (5, 16)]
+    """
+    return list(_checked_forward(net, params, x)[1].inputs)
 
 
 def _deltas(layers: tuple, params: Params, x: jax.Array) -> tuple[jax.Array, _Trace, list[jax.Array]]:

@@ -14,8 +14,7 @@ import scipy.linalg
 
 from nngp_ntk import finite
 from nngp_ntk._checks import check_integer, check_points, check_ridge
-from nngp_ntk.activations import Activation
-from nngp_ntk.kernels import Network, Sequential, check_network
+from nngp_ntk.kernels import Network, check_network
 from nngp_ntk.layers import Dense
 
 
@@ -59,94 +58,22 @@ def random_features(net: Network, X: np.ndarray, width: int, seed: int = 0) -> n
     with jax.enable_x64(True):
         params = finite.init_params(net, int(seed), X.shape[1], width, dtype=np.float64)
         features = np.asarray(finite.readout_features(net, params, jax.numpy.asarray(X)))
-    columns = [float(readout.W_std) * features / np.sqrt(features.shape[1])]
+    return readout_columns(readout, features)
+
+
+def readout_columns(readout: Dense, inputs: np.ndarray) -> np.ndarray:
+    """Phi = [W_std F / sqrt(n), b_std] from the readout's inputs F, shape (N, n): the bias column
+    only when b_std > 0 (``random_features``).
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> readout_columns(nk.Dense(W_std=2.0, b_std=0.5), np.ones((2, 4))).tolist()
+        [[1.0, 1.0, 1.0, 1.0, 0.5], [1.0, 1.0, 1.0, 1.0, 0.5]]
+    """
+    columns = [float(readout.W_std) * inputs / np.sqrt(inputs.shape[1])]
     if readout.b_std is not None and float(readout.b_std) > 0:
-        columns.append(np.full((len(X), 1), float(readout.b_std)))
+        columns.append(np.full((len(inputs), 1), float(readout.b_std)))
     return np.hstack(columns)
-
-
-def _last_hidden_dense(layers: tuple) -> int | None:
-    """The index of the last hidden Dense when the layers end with it (NTK-parameterized),
-    activations only and a Dense readout, else None."""
-    dense = [i for i, layer in enumerate(layers) if isinstance(layer, Dense)]
-    if len(dense) < 2 or dense[-1] != len(layers) - 1 or layers[dense[-2]].parameterization != "ntk" \
-            or not all(isinstance(layer, Activation) for layer in layers[dense[-2] + 1:-1]):
-        return None
-    return dense[-2]
-
-
-def has_mean_kernel(net: Network) -> bool:
-    """Whether ``random_features_with_mean`` applies to ``net``: it ends with an NTK-parameterized
-    Dense, activations only and a Dense readout.
-
-    Raises:
-        TypeError: ``net`` is not a network.
-
-    Example:
-        >>> import nngp_ntk as nk
-        >>> has_mean_kernel(nk.FullyConnected(depth=2)), has_mean_kernel(nk.Sequential(nk.Dense()))
-        (True, False)
-    """
-    return _last_hidden_dense(tuple(check_network(net).sequence())) is not None
-
-
-def random_features_with_mean(net: Network, X: np.ndarray, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(Phi(X), Kbar): the features of ``random_features`` (the same draw) and their kernel's
-    expectation over the last hidden layer's weights, the earlier layers held at this draw.
-
-    With h(x) the inputs of the last hidden Dense (x itself at depth 1; fan-in n), that layer's P
-    units are independent given h, so::
-
-        Kbar = E[Phi Phi^T | h] = tail(h h^T / n),
-
-    ``tail`` the NNGP recursion of the network's layers from the last hidden Dense on (the
-    kernel of ``Sequential(last hidden Dense, activations, readout)`` on the inputs h). At depth 1,
-    Kbar is the NNGP itself. K_P - Kbar has mean zero for every depth and width, so a statistic
-    linear in it is an exact control variate (``scaling.variance_limited_width``).
-
-    Args:
-        net: a network whose last hidden Dense is followed by activations only, then a Dense readout
-            (``FullyConnected``, or a ``Sequential`` ending so).
-        X: points, shape (N, d).
-        width: P, the hidden width.
-        seed: seed of the network's draw (as ``random_features``).
-
-    Returns:
-        Phi(X), shape (N, P) or (N, P + 1); Kbar, shape (N, N), float64.
-
-    Raises:
-        TypeError: ``net`` is not a network.
-        ValueError: a network not ending with Dense, activations, Dense (NTK-parameterized), a
-            ``width`` that is not a positive integer, or invalid X.
-
-    Example:
-        >>> import nngp_ntk as nk
-        >>> X = nk.data.sphere(3, dim=2, seed=0)
-        >>> net = nk.FullyConnected(depth=1, b_std=0.1)
-        >>> features, mean = random_features_with_mean(net, X, width=10)
-        >>> with jax.enable_x64(True):
-        ...     nngp = np.asarray(net.kernel(X, get="nngp"))
-        >>> features.shape, bool(np.allclose(mean, nngp))
-        ((3, 11), True)
-    """
-    layers = tuple(check_network(net).sequence())
-    last_hidden = _last_hidden_dense(layers)
-    if last_hidden is None:
-        raise ValueError("the mean kernel needs a network ending with an NTK-parameterized Dense, activations "
-                         f"only and a Dense readout, got layers {[type(layer).__name__ for layer in layers]}")
-    dense = [i for i, layer in enumerate(layers) if isinstance(layer, Dense)]
-    width = check_integer("width", width, minimum=1)
-    X = check_points(X)
-    features = random_features(net, X, width, seed)
-    with jax.enable_x64(True):
-        if dense.index(last_hidden) == 0:
-            inputs = X
-        else:
-            params = finite.init_params(net, int(seed), X.shape[1], width, dtype=np.float64)
-            head = Sequential(*layers[:last_hidden + 1])
-            inputs = np.asarray(finite.readout_features(head, params[:len(dense) - 1], jax.numpy.asarray(X)))
-        mean = np.asarray(Sequential(*layers[last_hidden:]).kernel(inputs, get="nngp"), dtype=np.float64)
-    return features, mean
 
 
 def fit_readout(features: np.ndarray, targets: np.ndarray, ridge: float = 0.0) -> np.ndarray:

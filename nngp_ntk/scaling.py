@@ -34,7 +34,8 @@ from nngp_ntk import data, fits, solver
 from nngp_ntk._checks import check_integer, check_kernel_name, check_points, check_ridge, check_sizes
 from nngp_ntk.fits import PowerLawFit
 from nngp_ntk.kernels import Network, check_network
-from nngp_ntk.random_features import fit_readout, has_mean_kernel, random_features, random_features_with_mean
+from nngp_ntk.random_feature_controls import FirstOrderControl, has_control
+from nngp_ntk.random_features import fit_readout, random_features
 
 CONFIDENCE = 0.95
 N_BOOTSTRAP = 2000
@@ -335,21 +336,6 @@ def _offset_curve(x: np.ndarray, repeat_losses: np.ndarray, controls: np.ndarray
                        fits.fit_offset_power_law(x, repeat_losses, confidence=CONFIDENCE), controls)
 
 
-def _first_order_loss(kernel: np.ndarray, mean: np.ndarray, size: int, targets: np.ndarray, ridge: float) -> float:
-    """The term of the test MSE linear in the kernel's fluctuation dK = kernel - mean, expanded about
-    the mean kernel Kbar (rows: the D training points, then the test points; columns: the training
-    points): with a = (Kbar_DD + ridge I)^-1 y_D and r = Kbar_TD a - y_T,
-
-        df = dK_TD a - Kbar_TD (Kbar_DD + ridge I)^-1 dK_DD a,    C = 2 mean(r * df).
-    """
-    train, test = mean[:size], mean[size:]
-    inverse = scipy.linalg.cho_factor(train + ridge * np.eye(size))
-    weights = scipy.linalg.cho_solve(inverse, targets[:size])
-    residual = test @ weights - targets[size:]
-    change = kernel - mean
-    shift = change[size:] @ weights - test @ scipy.linalg.cho_solve(inverse, change[:size] @ weights)
-    return float(2.0 * np.mean(residual * shift))
-
 
 def variance_limited_data(net: Network, X: np.ndarray, y: np.ndarray | None = None, *, width: int,
                           sizes: list[int] | np.ndarray, test_size: int | None = None, ridge: float = 0.0,
@@ -424,13 +410,12 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
     D x D kernel has mean K^-1 P/(P - D - 1)), so read the exponent over P >~ 20 D.
 
     One split (the loss's limit depends on it); each repeat draws a fresh network per width. One
-    draw's loss fluctuates by O(1/sqrt(P)), more than the O(1/P) approach. Almost all of that
-    fluctuation is linear in the random-feature kernel's deviation K_P - Kbar from its mean over the
-    last hidden layer's weights (``random_features_with_mean``; the NNGP at depth 1), and that
-    linear term C (the loss expanded to first order about Kbar's kernel regression) has mean exactly
-    zero at every width. The control variate subtracts it from each draw's loss: L - C has the
-    same mean as L, its fluctuation is of second order, O(1/P). Without it the mean over many repeats
-    (20 or more) must carry the law. Fitted by ``fits.fit_offset_power_law`` (each repeat against
+    draw's loss fluctuates by O(1/sqrt(P)), more than the O(1/P) approach. That fluctuation is, to
+    first order, linear in each hidden layer's empirical kernel less its mean given the layers
+    before, and that linear term C has mean exactly zero at every width and depth
+    (``random_feature_controls.FirstOrderControl``). The control variate subtracts it from each
+    draw's loss: L - C has the same mean as L, its fluctuation is of second order, O(1/P). Without
+    it the mean over many repeats (20 or more) must carry the law. Fitted by ``fits.fit_offset_power_law`` (each repeat against
     its own draw at the largest width; the interval from the scatter over repeats).
 
     Args:
@@ -443,9 +428,9 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
         ridge: the readout's ridge, >= 0.
         repeats: networks per width (at least 2).
         seed: seed of the split, networks and GP targets.
-        control_variate: subtract the first-order term C from each loss (above); it needs a network
-            ending with Dense, activations, Dense (``random_features.has_mean_kernel``). None: where
-            the network allows it.
+        control_variate: subtract the first-order term C from each loss (above); it needs a stack
+            of Dense layers, each followed by at most one activation (``random_feature_controls.has_control``).
+            None: where the network allows it.
 
     Returns:
         An ``OffsetCurve`` (the control variates in ``controls``).
@@ -474,12 +459,12 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
                          f"got {size}")
     widths = check_sizes("widths", widths)
     if control_variate is None:
-        control_variate = has_mean_kernel(net)
+        control_variate = has_control(net)
     elif not isinstance(control_variate, (bool, np.bool_)):
         raise TypeError(f"control_variate must be True, False or None, got {control_variate!r}")
-    elif control_variate and not has_mean_kernel(net):
-        raise ValueError("control_variate=True needs a network ending with an NTK-parameterized Dense, "
-                         "activations only and a Dense readout (random_features.has_mean_kernel)")
+    elif control_variate and not has_control(net):
+        raise ValueError("control_variate=True needs a stack of NTK-parameterized Dense layers, each followed by "
+                         "at most one activation, with a Dense readout (random_feature_controls.has_control)")
     targets = _targets(net, X, y, "nngp", seed)
     rng = np.random.default_rng(seed)
     losses = np.empty((repeats, len(widths)))
@@ -488,10 +473,11 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
     points = X[np.concatenate([train, test])]
     split_targets = targets[np.concatenate([train, test])].reshape(len(points), -1)
     controls = np.zeros((repeats, len(widths)))
+    control = FirstOrderControl(net, points, size, split_targets, ridge) if control_variate else None
     for r in range(repeats):
         for k, (width, draw) in enumerate(zip(widths, _seeds(rng, len(widths)))):
-            if control_variate:
-                features, mean = random_features_with_mean(net, points, int(width), draw)
+            if control is not None:
+                features, controls[r, k] = control.draw(int(width), draw)
             else:
                 features = random_features(net, points, int(width), draw)
             gram = features @ features[:size].T                   # K_P on (train, test) x train
@@ -502,8 +488,6 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
             else:
                 prediction = features[size:] @ fit_readout(features[:size], split_targets[:size], ridge)
             losses[r, k] = _mse(prediction, split_targets[size:])
-            if control_variate:
-                controls[r, k] = _first_order_loss(gram, mean[:, :size], size, split_targets, ridge)
     if not control_variate:
         return _offset_curve(widths.astype(np.float64), losses)
     return _offset_curve(widths.astype(np.float64), losses - controls, controls)
