@@ -372,7 +372,8 @@ def run_regimes(config: Config, progress: bool | None, plots: bool) -> list[str]
 
 def _offset_json(curve: scaling.OffsetCurve) -> dict[str, Any]:
     return {"alpha": curve.alpha, "ci": list(curve.ci), "limit": curve.limit, "amplitude": curve.fit.amplitude,
-            "reason": curve.fit.reason or None, "x": curve.x, "losses": curve.losses, "errors": curve.errors}
+            "reason": curve.fit.reason or None, "x": curve.x, "losses": curve.losses, "errors": curve.errors,
+            "control_variate": curve.controls is not None}
 
 
 def _excess_plot(curve: scaling.OffsetCurve, name: str):
