@@ -168,7 +168,7 @@ class FirstOrderControl:
             for dense, activation in self.hidden[index + 1:]:
                 current = layer_map(dense, activation, current)
             return float(self.readout.W_std) ** 2 * jnp.sum(jnp.asarray(gradient) * current[0])
-        return tuple(np.asarray(g) for g in jax.grad(value, argnums=(0, 1))(*kernel))
+        return tuple(np.asarray(g) for g in jax.jit(jax.grad(value, argnums=(0, 1)))(*kernel))
 
     def draw(self, width: int, seed: int) -> tuple[np.ndarray, float]:
         """(Phi, C): the features of the network of width P drawn with ``seed`` on the points (the

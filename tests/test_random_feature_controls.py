@@ -25,6 +25,7 @@ def problem():
     return X, targets
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("activation", ["relu", "erf"])
 def test_infinite_width_readout_kernel_is_the_nngp(problem, activation):
     X, targets = problem
@@ -64,6 +65,7 @@ def test_coefficients_are_the_derivatives_of_the_loss(problem):
     assert abs(analytic - numeric) < 1e-6 * max(1.0, abs(numeric)), (analytic, numeric)
 
 
+@pytest.mark.slow
 def test_a_draw_is_random_features_draw_and_its_first_order_loss(problem):
     """Depth 1: C = G(K_P - K), the derivative of the loss along the draw's kernel change."""
     X, targets = problem
