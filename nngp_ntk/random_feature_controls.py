@@ -83,7 +83,23 @@ def _bias(dense: Dense) -> float:
 def layer_map(dense: Dense, activation: Activation | None, kernel: Block) -> Block:
     """One hidden layer's infinite-width map m(A) on a kernel block (module docstring): S = W^2 A +
     b^2, then E[phi(u) phi(v)] off the diagonal (``activation.dual``) and E[phi(u)^2] on it
-    (``activation.variance``), the entries (j, j), j < D, of the block being diagonal ones."""
+    (``activation.variance``), the entries (j, j), j < D, of the block being diagonal ones.
+
+    Args:
+        dense: the layer's Dense.
+        activation: the activation after it, or None.
+        kernel: (block (N, D), diagonal (N,)) of the layer's input kernel A.
+
+    Returns:
+        (block, diagonal) of m(A).
+
+    Example:
+        >>> import jax.numpy as jnp, nngp_ntk as nk
+        >>> relu = nk.activations.ReLU()
+        >>> block, diagonal = layer_map(nk.Dense(W_std=1.0, b_std=0.0), relu, (jnp.array([[1.0], [0.0]]), jnp.ones(2)))
+        >>> [round(float(v), 4) for v in block[:, 0]], [round(float(v), 4) for v in diagonal]
+        ([0.5, 0.1592], [0.5, 0.5])
+    """
     block, diagonal = kernel
     scale, shift = float(dense.W_std) ** 2, _bias(dense)
     pre_block, pre_diagonal = scale * block + shift, scale * diagonal + shift
