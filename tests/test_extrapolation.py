@@ -27,6 +27,7 @@ def gaussian_design():
     return nk.FullyConnected(depth=0, W_std=1.0, b_std=0.0), X, y, modes
 
 
+@pytest.mark.slow
 def test_extrapolates_the_exact_curve_of_a_gaussian_design(gaussian_design):
     net, X, y, modes = gaussian_design
     sizes = np.array([100, 200, 400, 800, 1600])

@@ -98,6 +98,7 @@ def test_paired_fit_cancels_each_repeats_level():
     assert one_term.alpha > 1.1                                             # the next order steepens one term
 
 
+@pytest.mark.slow
 def test_paired_fit_interval_covers():
     x = np.array([10.0, 20, 40, 80, 160, 320])
     fitted = [fits.fit_offset_power_law(x, _paired_curves(x, 20, seed=s, noise=0.05)) for s in range(60)]

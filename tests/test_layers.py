@@ -32,8 +32,8 @@ def mixed_network(parameterization: str = "ntk") -> nk.Sequential:
     dict(depth=3, activation="relu", W_std=1.4, b_std=0.1),
     dict(depth=2, activation="erf", W_std=[1.2, 0.8, 1.5], b_std=[0.3, 0.0, 0.2],
          parameterization="standard", width=128),
-    dict(depth=0, activation="gelu", W_std=1.7, b_std=0.4),
-    dict(depth=2, activation="tanh", W_std=1.0, b_std=0.2),
+    pytest.param(dict(depth=0, activation="gelu", W_std=1.7, b_std=0.4), marks=pytest.mark.slow),
+    pytest.param(dict(depth=2, activation="tanh", W_std=1.0, b_std=0.2), marks=pytest.mark.slow),
 ])
 def test_sequential_equals_fully_connected_exactly(kwargs):
     fc = nk.FullyConnected(**kwargs)
@@ -57,6 +57,7 @@ def test_sequential_equals_fully_connected_exactly(kwargs):
 
 # --- kernel against kernel_fn ----------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parameterization", ["ntk", "standard"])
 def test_kernel_equals_kernel_fn(x64, parameterization):
     net = mixed_network(parameterization)
@@ -69,6 +70,7 @@ def test_kernel_equals_kernel_fn(x64, parameterization):
     np.testing.assert_allclose(net.diagonal(x1).ntk, np.diag(net.kernel(x1).ntk), rtol=1e-13)
 
 
+@pytest.mark.slow
 def test_sequential_tiles_and_out_of_core(tmp_path):
     x1, x2 = points(10, 6, seed=20), points(8, 6, seed=21)   # not multiples of the tile 3
     tiled = nk.Sequential(*mixed_network().layers, tile_size=3)
@@ -83,6 +85,7 @@ def test_sequential_tiles_and_out_of_core(tmp_path):
         nk.Sequential(nk.Dense(), tile_size=0)
 
 
+@pytest.mark.slow
 def test_kernel_fn_float32_and_get():
     net = mixed_network()
     x = points(6, 3, seed=4)
@@ -112,6 +115,7 @@ def _random_layers(draw, depth: int) -> list:
     return layers
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), depth=st.integers(0, 4), n_points=st.integers(1, 8), seed=st.integers(0, 2**16))
 def test_random_sequentials_give_valid_kernels(data, depth, n_points, seed):
@@ -150,6 +154,7 @@ def test_layer_norm_and_residual_closed_forms(x64):
     np.testing.assert_allclose(net.kernel_fn(x).ntk, ntk, rtol=1e-14)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bias, added", [(0.0, 1.0), (None, 0.0)])
 def test_standard_bias_none_differs_from_zero(x64, bias, added):
     """Standard Dense: Theta = n_in K_in + [bias] + W^2 Theta_in; at the input n_in K_in = x . x'."""
@@ -189,6 +194,7 @@ def test_networks_are_pytrees_of_hyperparameters():
     assert doubled.layers[0].W_std == 2.0 and doubled.layers[0].b_std is None
 
 
+@pytest.mark.slow
 def test_jit_vmap_and_grad():
     x = jnp.asarray(points(6, 4, seed=9))
     net = mixed_network()
@@ -206,6 +212,7 @@ def test_jit_vmap_and_grad():
     assert isinstance(fc_gradient, nk.FullyConnected) and np.isfinite(fc_gradient.W_std)
 
 
+@pytest.mark.slow
 def test_gradients_finite_on_diagonal_and_duplicates():
     """Correlations of exactly +-1 (a point with itself, a repeated point, a negated point)."""
     x = points(4, 3, seed=10)
@@ -224,6 +231,7 @@ def _central_difference(f, value: float, step: float = 1e-6) -> float:
     return (f(value + step) - f(value - step)) / (2 * step)
 
 
+@pytest.mark.slow
 def test_gradients_match_central_differences(x64):
     x = jnp.asarray(points(5, 3, seed=11, dtype=np.float64))
     y = jnp.asarray(points(3, 3, seed=12, dtype=np.float64))
@@ -250,6 +258,7 @@ def test_gradients_match_central_differences(x64):
         np.testing.assert_allclose(gradients[3][i, j], _central_difference(moved, float(x[i, j])), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_quadrature_inside_jit_needs_a_degree():
     x = jnp.asarray(points(4, 3, seed=13))
     net = nk.Sequential(nk.Dense(), act.Tanh(), nk.Dense())
@@ -262,6 +271,7 @@ def test_quadrature_inside_jit_needs_a_degree():
 
 # --- dtypes ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_dtype_argument(x64):
     net = mixed_network()
     x = points(4, 3, seed=14, dtype=np.float64)
@@ -323,6 +333,7 @@ def test_bad_layers(build, error, match):
         build()
 
 
+@pytest.mark.slow
 def test_bad_kernel_fn_inputs():
     net = mixed_network()
     with pytest.raises(ValueError, match="x1"):

@@ -17,6 +17,7 @@ def sphere_problem():
     return net, X, data.gp_targets(net, X, kernel="nngp", n_outputs=4, seed=1)
 
 
+@pytest.mark.slow
 def test_predicted_alpha_D_matches_a_measured_learning_curve(sphere_problem):
     net, X, y = sphere_problem
     sizes = [25, 50, 100, 200, 400]
