@@ -189,7 +189,26 @@ def _diagonal_pass(ops: Ops, params: list, x: jax.Array, with_ntk: bool) -> tupl
     return jnp.stack([variance, *recorded], axis=1), theta
 
 
-_variances = jax.jit(_diagonal_pass, static_argnums=(0, 3))
+_compiled_diagonal_pass = jax.jit(_diagonal_pass, static_argnums=(0, 3))
+
+#: Rows per call of the compiled diagonal pass (fewer for smaller inputs: the next power of two).
+_DIAGONAL_ROWS = 1024
+
+
+def _variances(ops: Ops, params: list, x: np.ndarray, with_ntk: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """``_diagonal_pass`` on chunks of ``_DIAGONAL_ROWS`` points (the last padded by repeating its
+    last point), so that a new number of points reuses the compiled code; NumPy results."""
+    n = x.shape[0]
+    rows = min(_DIAGONAL_ROWS, 1 << (n - 1).bit_length())
+    results = []
+    for start in range(0, n, rows):
+        chunk = x[start:start + rows]
+        if chunk.shape[0] < rows:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], rows - chunk.shape[0], axis=0)])
+        results.append(_compiled_diagonal_pass(ops, params, jnp.asarray(chunk), with_ntk))
+    variances = np.concatenate([np.asarray(v) for v, _ in results])[:n]
+    theta = np.concatenate([np.asarray(t) for _, t in results])[:n] if with_ntk else None
+    return variances, theta
 
 
 def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, var1: jax.Array,
@@ -385,8 +404,7 @@ class _Network:
         def passes(compiled: _layers.Plan, ntk: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
             results = []
             for x in xs:
-                variances, theta = _variances(compiled.ops, compiled.params, jnp.asarray(x), ntk)
-                results.append((np.asarray(variances), None if theta is None else np.asarray(theta)))
+                results.append(_variances(compiled.ops, compiled.params, x, ntk))
             return results
 
         compiled = _layers.plan(layers, d, dtype)
