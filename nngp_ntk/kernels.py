@@ -281,15 +281,24 @@ def _split(x: jax.Array, var: jax.Array, size: int) -> tuple[jax.Array, jax.Arra
     return jnp.pad(x, pad, mode="edge"), var.reshape(count, size, var.shape[1]), count
 
 
+def _block_size(n: int, block: int) -> int:
+    """The size of the fewest blocks of at most ``block`` points that cover n points, padding the
+    least (a multiple of 8 when that stays <= ``block``, for the vector units)."""
+    size = -(-n // -(-n // block))
+    aligned = -(-size // 8) * 8
+    return aligned if aligned <= block else size
+
+
 def _blocked_pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, var1: jax.Array,
                        x2: jax.Array | None, var2: jax.Array | None, block: int) -> tuple[jax.Array, ...]:
-    """``_pair_pass`` between x1 and x2 (None: K(x1, x1)) run on square blocks of ``block`` points.
+    """``_pair_pass`` between x1 and x2 (None: K(x1, x1)) run on square blocks of <= ``block`` points.
 
-    The Gram matrix is one GEMM; then all the layers run on one block at a time (``lax.map``), whose
-    state stays in the CPU caches, instead of one pass over the whole N1 x N2 matrix per layer (bound
-    by memory traffic). K(x1, x1) computes only the blocks on and above the diagonal and mirrors
-    them. Each block is a ``jax.checkpoint``: reverse mode recomputes a block's layers from its
-    inputs instead of storing N1 x N2 intermediates per layer.
+    The points are split into the fewest blocks of at most ``block`` (the last padded by repeating
+    its last point). The Gram matrix is one GEMM; then all the layers run on one block at a time
+    (``lax.map``), whose state stays in the CPU caches, instead of one pass over the whole N1 x N2
+    matrix per layer (bound by memory traffic). K(x1, x1) computes only the blocks on and above the
+    diagonal and mirrors them. Each block is a ``jax.checkpoint``: reverse mode recomputes a block's
+    layers from its inputs instead of storing N1 x N2 intermediates per layer.
     """
     symmetric = x2 is None
     if symmetric:
@@ -298,7 +307,7 @@ def _blocked_pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.A
     if n1 <= block and n2 <= block:
         same_point = jnp.eye(n1, dtype=bool) if symmetric else None
         return _pair_pass(ops, names, params, x1, var1, x2, var2, same_point)
-    size1, size2 = (min(block, n1),) * 2 if symmetric else (min(block, n1), min(block, n2))
+    size1, size2 = (_block_size(n1, block),) * 2 if symmetric else (_block_size(n1, block), _block_size(n2, block))
     x1, var1, count1 = _split(x1, var1, size1)
     x2, var2, count2 = (x1, var1, count1) if symmetric else _split(x2, var2, size2)
     gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
