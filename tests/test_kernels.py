@@ -262,12 +262,15 @@ def test_underflowing_kernel_warns():
 
 def test_other_weights_reuse_the_compiled_passes():
     """W_std and b_std are arguments of the compiled tile and variance passes, not constants in them:
-    a hyperparameter search compiles once per depth, activation and shape (0.7 s a setting saved)."""
+    a hyperparameter search compiles once per depth, activation and shape (0.7 s a setting saved).
+    The variance pass runs on chunks of a fixed size: another number of points reuses it too."""
     x = np.random.default_rng(3).standard_normal((40, 6)).astype(np.float32)
     first = nk.FullyConnected(depth=2, W_std=1.0, b_std=0.0).kernel(x)
-    compiled = (kernels._tiles._cache_size(), kernels._variances._cache_size())
+    compiled = (kernels._tiles._cache_size(), kernels._compiled_diagonal_pass._cache_size())
     second = nk.FullyConnected(depth=2, W_std=1.7, b_std=0.3).kernel(x)
-    assert (kernels._tiles._cache_size(), kernels._variances._cache_size()) == compiled
+    assert (kernels._tiles._cache_size(), kernels._compiled_diagonal_pass._cache_size()) == compiled
+    np.testing.assert_array_equal(nk.FullyConnected(depth=2).diagonal(x[:37]).ntk, first.ntk.diagonal()[:37])
+    assert kernels._compiled_diagonal_pass._cache_size() == compiled[1]
     # ReLU without bias is homogeneous of degree 2 in W per layer: both kernels scale by W^(2 (depth + 1))
     scaled = nk.FullyConnected(depth=2, W_std=1.7, b_std=0.0).kernel(x)
     np.testing.assert_allclose(scaled.nngp, 1.7 ** 6 * first.nngp, rtol=2e-5)
