@@ -62,3 +62,33 @@ def test_predict_exponents_refuses_bad_input(sphere_problem):
         nk.predict_exponents(net, X, y, model_method="exact")
     with pytest.raises(TypeError, match="FullyConnected"):
         nk.predict_exponents("relu", X, y)
+
+
+def test_large_n_path_averages_disjoint_subsets():
+    """N above max_points: the mean of dense predictions on disjoint subsets, no N x N matrix."""
+    net = nk.FullyConnected(depth=1, activation="relu", W_std=1.0, b_std=0.0)
+    X = data.sphere(130, 3, seed=0)
+    y = data.gp_targets(net, X, kernel="nngp", n_outputs=2, seed=1)
+    sizes = [8, 16, 32]
+    large = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, max_points=60, seed=3, window=(2, 8))
+    assert (large.subsets, large.subset_size) == (3, 43)        # ceil(130 / 60) subsets of 130 // 3 points
+    order = np.random.default_rng(3).permutation(130)
+    parts = [nk.predict_exponents(net, X[np.sort(order[k * 43:(k + 1) * 43])], y[np.sort(order[k * 43:(k + 1) * 43])],
+                                  kernel="nngp", sizes=sizes, window=(2, 8)) for k in range(3)]
+    assert all(p.subsets == 1 and p.subset_size == 43 for p in parts)
+    alphas = np.array([p.alpha_D for p in parts])
+    assert large.alpha_D == pytest.approx(alphas.mean(), rel=1e-12)
+    # the slope of the mean log curve is the mean slope
+    np.testing.assert_allclose(np.log(large.losses), np.mean([np.log(p.losses) for p in parts], axis=0), rtol=1e-12)
+    half = (large.ci["alpha_D"][1] - large.ci["alpha_D"][0]) / 2
+    assert half >= np.mean([(p.ci["alpha_D"][1] - p.ci["alpha_D"][0]) / 2 for p in parts])
+    assert half >= 4.30 * alphas.std(ddof=1) / np.sqrt(3) - 1e-12  # t_{2, 0.975} = 4.30: the subsets' spread
+    np.testing.assert_allclose(large.eigenvalues, np.mean([p.eigenvalues for p in parts], axis=0))
+    two = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, max_points=60, subsets=2, window=(2, 8))
+    assert (two.subsets, two.subset_size) == (2, 60)
+    with pytest.raises(ValueError, match="subsets"):
+        nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, max_points=60, subsets=1)
+    with pytest.raises(ValueError, match="fewer than 20"):
+        nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, max_points=60, subsets=10)
+    with pytest.raises(ValueError, match="max_points"):
+        nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, max_points=5)
