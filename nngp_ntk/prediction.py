@@ -184,7 +184,7 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
 
     Args:
         net: the network whose kernel is used.
-        X: the N points, shape (N, d), N <= DENSE_LIMIT (the spectrum is dense).
+        X: the N points, shape (N, d) (above max_points: the large-N path).
         y: their targets, shape (N,) or (N, k); None for targets drawn from the kernel's own GP.
         kernel: "ntk" or "nngp".
         sizes: training-set sizes n of L(n) (at least 3, spanning a factor 2).
