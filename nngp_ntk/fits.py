@@ -298,6 +298,14 @@ def _lack_of_fit(fit: PowerLawFit, log_x: np.ndarray, mean: np.ndarray, repeats:
                                local_alpha=(float(local[0]), float(local[1])))
 
 
+def _slopes(log_x: np.ndarray, log_y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The weighted least-squares slopes of ``_line``, one per row of (rows, points) arrays."""
+    total = weight.sum(axis=1, keepdims=True)
+    dx = log_x - (weight * log_x).sum(axis=1, keepdims=True) / total
+    dy = log_y - (weight * log_y).sum(axis=1, keepdims=True) / total
+    return (weight * dx * dy).sum(axis=1) / (weight * dx * dx).sum(axis=1)
+
+
 def log_slope(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
     """The weighted least-squares slope of log y on log x: the local exponent of y ~ x^slope.
 
@@ -398,10 +406,12 @@ def fit_power_law(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 
         tail = 50 * (1 - confidence)
         if repeats is not None:
             draws = rng.integers(0, len(repeats), size=(n_bootstrap, len(repeats)))
-            slopes = [_line(log_x, np.log(repeats[d].mean(axis=0)), weight)[0] for d in draws]
+            slopes = _slopes(np.broadcast_to(log_x, (n_bootstrap, len(x))),
+                             np.log(repeats[draws].mean(axis=1)), np.broadcast_to(weight, (n_bootstrap, len(x))))
         else:
             draws = rng.integers(0, len(x), size=(n_bootstrap, len(x)))
-            slopes = [_line(log_x[d], np.log(mean[d]), weight[d])[0] for d in draws if np.ptp(log_x[d]) > 0]
+            draws = draws[np.ptp(log_x[draws], axis=1) > 0]
+            slopes = _slopes(log_x[draws], np.log(mean[draws]), weight[draws])
         low, high = np.percentile(-np.asarray(slopes) - shift, [tail, 100 - tail])
         ci = (float(low), float(high))
     fit = _lack_of_fit(fit, log_x, mean, repeats, weight, slope, intercept)
