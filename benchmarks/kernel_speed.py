@@ -10,7 +10,9 @@ alone. Inputs are N x d standard normal (seed 0), ReLU, W_std = 1.5, b_std = 0.1
 together. "first" is the first call (compilation included); "time" is a second call. The GEMM
 floor is one jax.numpy X @ X.T. neural-tangents runs in its own pinned environment (README:
 "The neural-tangents reference environment"); without it its column says "skipped".
-"ns/entry/layer" is time / (N^2 depth) beside the floor's time / N^2.
+"ns/entry/layer" is time / (N^2 depth) beside the floor's time / N^2. "compile" is the first call
+minus the second; "new N" is the first call at N - 7 points (reusing the compiled code) minus its
+second call.
 
 A second table (the layer algebra, at the first N and float32) compares, each in its own
 subprocess: ``Sequential`` of 10 (Dense, ReLU) pairs and a mixed ``Sequential`` of 10 pairs
@@ -68,6 +70,8 @@ def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
         kernels = net.kernel(x, progress=False)
         second = time.perf_counter() - start
         assert np.isfinite(kernels.ntk).all()
+        del kernels
+        memory = _memory(jax)   # the peak of the two calls, before the new-N calls below
         extra = {}
         if kind == "ours":   # a new N reuses the compiled code: its first call against the steady time
             other = x[: n - 7]
@@ -77,7 +81,7 @@ def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
             start = time.perf_counter()
             net.kernel(other, progress=False)
             extra["new_n_time_s"] = time.perf_counter() - start
-        return {"first_s": first, "time_s": second, **extra, **_memory(jax)}
+        return {"first_s": first, "time_s": second, **extra, **memory}
     elif kind == "kernel_fn":
         net = _network("ours", depth)
         function = jax.jit(lambda net, x: net.kernel_fn(x))
@@ -209,8 +213,9 @@ def main() -> None:
     me = [sys.executable, os.path.abspath(__file__), "--worker"]
     rows = []
     print("| N | depth | dtype | GEMM floor s | nngp_ntk s (first) | x floor | ns/entry/layer (floor ns/entry) "
+          "| compile: first - second s | new N: first - steady s "
           "| nngp_ntk peak GB | NT s (first) | x floor | NT peak GB | speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for dtype in args.dtype:
         for n in args.n:
             floor = _run(me + ["gemm", str(n), str(args.dim), "0", dtype], args.timeout)
@@ -230,8 +235,10 @@ def main() -> None:
                 speedup = f"{nt['time_s'] / ours['time_s']:.1f}x" if "time_s" in nt and "time_s" in ours else "-"
                 per_layer = (f"{ours['time_s'] / n**2 / max(depth, 1) * 1e9:.2f} ({floor['time_s'] / n**2 * 1e9:.2f})"
                              if "time_s" in ours and "time_s" in floor else "-")
+                compile_s = (f"{ours['first_s'] - ours['time_s']:.2f}" if "first_s" in ours else "-")
+                new_n = (f"{ours['new_n_first_s'] - ours['new_n_time_s']:.2f}" if "new_n_first_s" in ours else "-")
                 print(f"| {n} | {depth} | {dtype} | {cell(floor, 'time_s')} | {cell(ours, 'time_s')} ({cell(ours, 'first_s')}) "
-                      f"| {ratio(ours)} | {per_layer} | {cell(ours, 'peak_bytes', 2**30)} "
+                      f"| {ratio(ours)} | {per_layer} | {compile_s} | {new_n} | {cell(ours, 'peak_bytes', 2**30)} "
                       f"| {cell(nt, 'time_s')} ({cell(nt, 'first_s')}) "
                       f"| {ratio(nt)} | {cell(nt, 'peak_bytes', 2**30)} | {speedup} |", flush=True)
     layers = [] if args.no_layers else _layer_table(me, args.n[0], args.dim, args.timeout)

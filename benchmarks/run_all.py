@@ -19,7 +19,9 @@ whose result files all end in _quick so that the full results stay untouched). T
   deep random features   deep_random_features.py  deep_random_features.json
 
 scaling_report.py, deep_random_features.py and solver_speed.py have no small mode and are left out
-of --quick. neural-tangents columns need its environment (README: "The neural-tangents reference
+of --quick. ``--only SECTION ...`` reruns some sections (named as above, e.g. ``--only accuracy arccos``)
+and replaces only their sections of the summary, keeping the others as they were: the whole suite
+takes hours, and each section states the date it was run. neural-tangents columns need its environment (README: "The neural-tangents reference
 environment"); without it they say "skipped".
 """
 
@@ -66,31 +68,56 @@ QUICK = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: check that the suite runs")
+    parser.add_argument("--only", nargs="+", metavar="SECTION", help="rerun these sections, keep the others")
     args = parser.parse_args()
     suite = QUICK if args.quick else FULL
-    sections = [f"# Benchmarks ({datetime.date.today()}, {platform.platform()}, {os.cpu_count()} CPUs)\n"]
+    unknown = sorted(set(args.only or ()) - set(suite))
+    if unknown:
+        parser.error(f"--only: unknown section(s) {unknown}; expected some of {sorted(suite)}")
+    path = os.path.join(HERE, "results", "SUMMARY_quick.md" if args.quick else "SUMMARY.md")
+    sections = read_sections(path) if args.only else {}
     failed = []
     for title, command in suite.items():
+        if args.only and title not in args.only:
+            continue
         command = [sys.executable, os.path.join(HERE, command[0]), *command[1:]]
         print(f"== {title}: {' '.join(command[1:])}", flush=True)
-        path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
-        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": path})
+        started = os.getloadavg()[0]
+        python_path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": python_path})
         table = [line for line in done.stdout.splitlines() if line.startswith(("|", "depth-", "note:"))]
         print("\n".join(table), flush=True)
         status = "" if done.returncode == 0 else f"\n\nfailed with exit status {done.returncode}: " + \
             (done.stderr.strip().splitlines() or [""])[-1]
         if done.returncode:
             failed.append(title)
-        sections.append(f"## {title}\n\n`python benchmarks/{' '.join(os.path.relpath(c, HERE) if i == 0 else c for i, c in enumerate(command[1:]))}`\n\n"
-                        + "\n".join(table) + status + "\n")
-    path = os.path.join(HERE, "results", "SUMMARY_quick.md" if args.quick else "SUMMARY.md")
+        shown = ' '.join(os.path.relpath(c, HERE) if i == 0 else c for i, c in enumerate(command[1:]))
+        sections[title] = (f"## {title}\n\n{datetime.date.today()}, load average before "
+                           f"{started:.2f}: `python benchmarks/{shown}`\n\n"
+                           + "\n".join(table) + status + "\n")
+    header = f"# Benchmarks ({platform.platform()}, {os.cpu_count()} CPUs)\n"
+    body = [sections.get(title, f"## {title}\n\nnot run yet\n") for title in suite]
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w") as file:
-        file.write("\n".join(sections))
+        file.write("\n".join([header, *body]))
     os.replace(path + ".tmp", path)
     print(f"saved {path}")
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")
+
+
+def read_sections(path: str) -> dict[str, str]:
+    """The sections of an existing summary, by title ("## title" up to the next one)."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as file:
+        text = file.read()
+    sections = {}
+    for chunk in text.split("\n## ")[1:]:
+        title = chunk.split("\n", 1)[0].strip()
+        sections[title] = "## " + chunk.rstrip("\n") + "\n"
+    return sections
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ as JSON under benchmarks/results/. Every prediction sees the training pool only:
 (``scaling.holdout_split``) is held out, the measured curves are tested on it.
 
     PYTHONPATH=. python benchmarks/scaling_report.py                 # everything (several minutes on 2 cores)
-    PYTHONPATH=. python benchmarks/scaling_report.py --only sphere   # parts: sphere teacher mnist mnist_gp random_features beyond regimes
+    PYTHONPATH=. python benchmarks/scaling_report.py --only sphere   # parts: sphere teacher mnist mnist_gp random_features beyond large_n regimes
 
 * sphere:  decay exponent of the exact per-degree Mercer eigenvalues (``spectrum.sphere_eigenvalues``)
            of the ReLU NTK / NNGP (depth 1) at degrees 40..200, against -dim / -(dim + 2) (Bietti & Bach);
@@ -20,6 +20,9 @@ as JSON under benchmarks/results/. Every prediction sees the training pool only:
 * beyond:  prediction beyond the sample, MNIST from N = 1000 to D = 3200 and the sphere teacher-student from
            N = 2000 to D = 8000, beside the practitioner's baseline (a power law through the learning curve measured
            on subsamples of the N points, extrapolated);
+* large_n: predict_exponents from N = 50000 points (sphere in R^16, ReLU NTK depth 3, teacher-student) by its
+           large-N path, disjoint subsets of 6000 points, no N x N matrix; wall time; against the curve measured at
+           the sizes that fit (D <= 6400);
 * regimes: the variance-limited regimes (L_inf + c x^-alpha, alpha = 1 in theory, the leading order) of random
            features on the sphere, paired fits over repeats; "ok" there means the interval of alpha holds 1.
 """
@@ -28,14 +31,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 import nngp_ntk as nk
-from nngp_ntk import data, fits, scaling, spectrum
+from nngp_ntk import data, fits, scaling, solver, spectrum
 from nngp_ntk.extrapolation import extrapolate_learning_curve
 from nngp_ntk.prediction import Exponents
 
@@ -224,11 +229,37 @@ def random_features(repeats: int = 3, depths: tuple[int, ...] = (1, 2, 3)) -> li
     return rows
 
 
-def _beyond_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.ndarray, kernel: str, test: np.ndarray,
-                pool: np.ndarray, n_given: int, sizes: np.ndarray, measured: scaling.Curve, draw: int) -> dict:
+def _test_set_errors(net: nk.FullyConnected, X: np.ndarray, y: np.ndarray, kernel: str, test: np.ndarray,
+                     pool: np.ndarray, sizes: np.ndarray, seed: int = 7, resamples: int = 2000) -> tuple[np.ndarray, float]:
+    """The measured curve's own error from its one test set: standard errors of log L at each size and
+    of the fitted alpha_D, from a bootstrap over the test points of their squared errors (kernel
+    regression on one nested random sequence of training sets from the pool)."""
+    with jax.enable_x64(True):
+        gram = np.asarray(net.kernel(X, get=kernel), dtype=np.float64)
+    order = np.random.default_rng(seed).permutation(pool)
+    per_point = []
+    for size in sizes:
+        train = order[:size]
+        mean = solver.gradient_flow(gram[np.ix_(train, train)], y[train], gram[np.ix_(test, train)], t=None,
+                                    method="dense")
+        per_point.append(np.mean((mean - y[test]) ** 2, axis=1))
+    per_point = np.array(per_point).T                                     # (test points, sizes)
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(test), size=(resamples, len(test)))
+    log_losses = np.log(per_point[rows].mean(axis=1))                     # (resamples, sizes)
+    slopes = np.polyfit(np.log(sizes), log_losses.T, 1)[0]
+    return log_losses.std(axis=0, ddof=1), float(slopes.std(ddof=1))
+
+
+def _beyond_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.ndarray, kernel: str, pool: np.ndarray,
+                n_given: int, sizes: np.ndarray, measured: scaling.Curve, measured_se: tuple[np.ndarray, float],
+                draw: int) -> dict:
     """From ``n_given`` points of the pool: the spectrum-based extrapolation, the practitioner's
     baseline (a power law through the learning curve measured on subsamples of those points,
-    extrapolated) and the spectral-tail extrapolation of ``predict_exponents``, against ``measured``."""
+    extrapolated) and the spectral-tail extrapolation of ``predict_exponents``, against ``measured``.
+
+    Coverage is read twice: by the prediction's intervals alone, and by those intervals widened, in
+    quadrature, by 1.96 standard errors of the measurement (its repeats and its one test set)."""
     start = time.perf_counter()
     given = np.sort(np.random.default_rng(100 + draw).choice(pool, n_given, replace=False))
     ours = extrapolate_learning_curve(net, X[given], y[given], sizes=sizes, kernel=kernel, seed=draw)
@@ -239,6 +270,12 @@ def _beyond_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.ndarray,
     tails = nk.predict_exponents(net, X[given], y[given], kernel=kernel, sizes=sizes)
     ratio = ours.losses / measured.losses
     covered = (ours.intervals[:, 0] <= measured.losses) & (measured.losses <= ours.intervals[:, 1])
+    test_se_log, test_se_alpha = measured_se
+    measured_se_log = np.hypot(measured.errors / measured.losses, test_se_log)
+    half = np.log(ours.intervals[:, 1] / ours.losses)
+    covered_with_error = np.abs(np.log(ratio)) <= np.hypot(half, 1.96 * measured_se_log)
+    alpha_half = (ours.ci[1] - ours.ci[0]) / 2
+    measured_se_alpha = np.hypot((measured.ci[1] - measured.ci[0]) / 2 / 1.96, test_se_alpha)
     gap = ours.alpha_D - measured.alpha
     return {"target": f"{name}: from N={n_given} points (draw {draw}), L(D) and alpha_D over "
                       f"D={sizes[0]}..{sizes[-1]}",
@@ -246,9 +283,18 @@ def _beyond_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.ndarray,
             "measured": round(measured.alpha, 4), "measured_ci": _interval(measured.ci), "tolerance": TOLERANCE,
             "ok": bool(abs(gap) <= TOLERANCE and abs(ratio[-1] - 1) <= 0.10),
             "last_loss_ratio": round(float(ratio[-1]), 4), "loss_ratio": np.round(ratio, 4).tolist(),
-            "intervals_cover_measured": covered.tolist(), "alpha_ci_covers_measured":
-                bool(ours.ci[0] <= measured.alpha <= ours.ci[1]),
+            "intervals_cover_measured": covered.tolist(),
+            "intervals_cover_measured_with_its_error": covered_with_error.tolist(),
+            "alpha_ci_covers_measured": bool(ours.ci[0] <= measured.alpha <= ours.ci[1]),
+            "alpha_ci_covers_measured_with_its_error": bool(abs(gap) <= np.hypot(alpha_half, 1.96 * measured_se_alpha)),
+            "measured_se_log": np.round(measured_se_log, 4).tolist(),
+            "measured_test_set_se_log": np.round(test_se_log, 4).tolist(),
+            "measured_test_set_se_alpha": round(test_se_alpha, 4),
             "predicted_losses": ours.losses.tolist(), "predicted_intervals": ours.intervals.tolist(),
+            "jackknife_se_log": np.round(ours.jackknife_se_log, 4).tolist(),
+            "backtest_se_log": np.round(ours.backtest_se_log, 4).tolist(),
+            "jackknife_se_alpha": round(ours.jackknife_se_alpha, 4),
+            "backtest_se_alpha": round(ours.backtest_se_alpha, 4),
             "local_alpha": round(ours.local_alpha, 4),
             "baseline_alpha": round(practitioner.alpha, 4), "baseline_ci": _interval(practitioner.ci),
             "baseline_sizes": inside.tolist(), "baseline_losses": baseline.tolist(),
@@ -265,24 +311,71 @@ def beyond(draws: int = 3) -> list[dict]:
     MNIST-5k, ReLU NTK depth 3, from N = 1000 points of the 4000-point pool to D = 100..3200; teacher-student
     on the sphere in R^4 (ReLU NTK depth 2, targets from its GP, 4 outputs, 9000 points), from N = 2000 to
     D = 250..8000. Each from ``draws`` random draws of the N points; the measured curves train on the pool
-    and test on 1000 held-out points."""
+    and test on 1000 held-out points, whose own error (bootstrap over those points) is reported beside."""
     rows = []
     X, Y = data.prepare(data.mnist())
     test, pool = scaling.holdout_split(len(X), 1000, seed=0)
     net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
     sizes = np.array([100, 200, 400, 800, 1600, 3200])
     measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel="ntk", repeats=5, seed=0, test=test)
-    rows += [_beyond_row("MNIST 5000, ReLU NTK depth 3", net, X, Y, "ntk", test, pool, 1000, sizes, measured, d)
-             for d in range(draws)]
+    measured_se = _test_set_errors(net, X, Y, "ntk", test, pool, sizes)
+    rows += [_beyond_row("MNIST 5000, ReLU NTK depth 3", net, X, Y, "ntk", pool, 1000, sizes, measured, measured_se,
+                         d) for d in range(draws)]
     net = nk.FullyConnected(depth=2, activation="relu", W_std=1.0, b_std=0.0)
     X = data.sphere(9000, 4, seed=0)
     y = data.gp_targets(net, X, kernel="ntk", n_outputs=4, seed=1)
     test, pool = scaling.holdout_split(len(X), 1000, seed=0)
     sizes = np.array([250, 500, 1000, 2000, 4000, 8000])
     measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel="ntk", repeats=2, seed=0, test=test)
-    rows += [_beyond_row("sphere dim 4 teacher-student, ReLU NTK depth 2", net, X, y, "ntk", test, pool, 2000,
-                         sizes, measured, d) for d in range(draws)]
+    measured_se = _test_set_errors(net, X, y, "ntk", test, pool, sizes)
+    rows += [_beyond_row("sphere dim 4 teacher-student, ReLU NTK depth 2", net, X, y, "ntk", pool, 2000, sizes,
+                         measured, measured_se, d) for d in range(draws)]
     return rows
+
+
+def large_n(n_points: int = 50000, dim: int = 16, max_points: int = 6000, subsets: int = 3,
+            measured_max: int = 6400, test_size: int = 2000) -> list[dict]:
+    """Prediction from N = 50000 points without an N x N matrix: teacher-student on the sphere in R^16,
+    ReLU NTK depth 3, targets from the GP of that NTK, L(D) at D = 400..25000 predicted by
+    ``predict_exponents`` from ``subsets`` disjoint random subsets of ``max_points`` of the N points
+    (``max_points``: the large-N path; the GP expectation of the targets' power, y=None), against the
+    curve measured at the sizes that fit here (up to ``measured_max`` training points, one nested
+    sequence, tested on ``test_size`` fresh points; targets drawn jointly on those points)."""
+    net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
+    X = data.sphere(n_points, dim, seed=0)
+    sizes = np.array([400, 800, 1600, 3200, 6400, 12800, 25000])
+    start = time.perf_counter()
+    predicted = nk.predict_exponents(net, X, None, kernel="ntk", sizes=sizes, max_points=max_points,
+                                     subsets=subsets, seed=0)
+    predict_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    inside = sizes[sizes <= measured_max]
+    points = np.concatenate([X[:measured_max], data.sphere(test_size, dim, seed=1)])
+    with jax.enable_x64(True):
+        y = data.gp_targets(net, points, kernel="ntk", n_outputs=2, seed=1)
+    measured = scaling.learning_curve(net, points, y, sizes=inside, kernel="ntk", repeats=1, seed=0,
+                                      test=np.arange(measured_max, len(points)))
+    measured_se = _test_set_errors(net, points, y, "ntk", np.arange(measured_max, len(points)),
+                                   np.arange(measured_max), inside)
+    ratio = predicted.losses[:len(inside)] / measured.losses
+    half = (predicted.ci["alpha_D"][1] - predicted.ci["alpha_D"][0]) / 2
+    in_window = fits.fit_power_law(inside, predicted.losses[:len(inside)], name="sizes")
+    return [{"target": f"large N: sphere dim {dim} teacher-student, ReLU NTK depth 3, predicted from N={n_points} "
+                       f"({subsets} subsets of {predicted.subset_size}), alpha_D over D={inside[0]}..{inside[-1]} "
+                       f"(measured; predicted to {sizes[-1]})",
+             "predicted": round(in_window.alpha, 4), "measured": round(measured.alpha, 4),
+             "measured_ci": _interval(measured.ci), "tolerance": TOLERANCE,
+             "ok": bool(abs(in_window.alpha - measured.alpha) <= TOLERANCE and np.all(np.abs(ratio - 1) <= 0.10)),
+             "predicted_alpha_D_all_sizes": round(predicted.alpha_D, 4),
+             "predicted_alpha_D_all_sizes_ci": _interval(predicted.ci["alpha_D"]),
+             "predicted_alpha_D_stated_error": round(half, 4), "method": predicted.method,
+             "subsets": predicted.subsets, "subset_size": predicted.subset_size, "n_points": n_points,
+             "sizes": sizes.tolist(), "predicted_losses": predicted.losses.tolist(),
+             "measured_sizes": inside.tolist(), "measured_losses": measured.losses.tolist(),
+             "measured_test_set_se_log": np.round(measured_se[0], 4).tolist(),
+             "loss_ratio": np.round(ratio, 4).tolist(), "predict_seconds": round(predict_seconds, 1),
+             "measure_seconds": round(time.perf_counter() - start, 1),
+             "load_average_1min_at_end": round(os.getloadavg()[0], 2)}]
 
 
 def regimes() -> list[dict]:
@@ -332,7 +425,7 @@ def regimes() -> list[dict]:
 
 
 PARTS = {"sphere": sphere_decay, "teacher": teacher_student, "mnist": mnist, "mnist_gp": mnist_gp,
-         "random_features": random_features, "beyond": beyond, "regimes": regimes}
+         "random_features": random_features, "beyond": beyond, "large_n": large_n, "regimes": regimes}
 
 
 def main() -> None:

@@ -16,13 +16,16 @@ Its interval has two parts, added in quadrature on log L (and on alpha_D):
 
 * the sampling of the N points: a delete-a-group jackknife, the fit repeated with each of G random
   groups of points left out (G eigendecompositions of (N - N/G) points),
-  se^2 = (G - 1) / G sum_g (theta_g - mean theta)^2;
-* the bending of the curve: real learning curves flatten or steepen slowly in log-log, so the
-  slope read on the upper half of the window (the local slope where the sample ends) and the one
-  read on the whole window are two readings of alpha_D; their difference, and that of the
-  extrapolated log L, counts as one more standard error.
+  se_J^2 = (G - 1) / G sum_g (theta_g - mean theta)^2;
+* the error of the extrapolation itself, measured inside the sample (a backtest): the largest size
+  asked for is r = D_max / N times the sample (r at least 2); B = floor(r / 0.9) disjoint subsets
+  of m = 0.9 N / r points each extrapolate, by the same method, over the same factor r to the sizes
+  D m / N, up to 0.9 N, where the leave-one-out curve of all N points says what L is. Their errors
+  e_b (in log L at each size, and in alpha_D) give se_B^2 = mean_b e_b^2: the bending of the curve
+  beyond the window read and the noise of a smaller sample together.
 
-The interval is theta +- t_{G-1} sqrt(se_jackknife^2 + se_bending^2).
+The interval is theta +- t_nu sqrt(se_J^2 + se_B^2), nu from Welch-Satterthwaite
+(nu = (se_J^2 + se_B^2)^2 / (se_J^4 / (G - 1) + se_B^4 / B)).
 """
 
 from __future__ import annotations
@@ -36,13 +39,16 @@ import scipy.stats
 from nngp_ntk import data, fits
 from nngp_ntk._checks import DENSE_LIMIT, check_integer, check_kernel_name, check_points, check_real, check_sizes
 from nngp_ntk.kernels import FullyConnected
-from nngp_ntk.spectrum import eigh
 from nngp_ntk.theory import LeaveOneOut
 
 #: The window of the leave-one-out curve that is read: n from N * READ[0] to N * READ[1].
 READ = (0.1, 0.9)
 #: Sizes read in that window (geometric).
 READ_POINTS = 7
+#: The fewest points a fit reads (the backtest's subsets included).
+MIN_POINTS = 50
+#: The least extrapolation factor the backtest checks.
+MIN_FACTOR = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +56,10 @@ class Extrapolation:
     """Predicted test MSE ``losses`` at ``sizes`` (which may exceed N = ``n_samples``) with
     ``intervals`` (rows (low, high)) at ``confidence``; ``alpha_D`` and its interval ``ci``;
     ``fit``, the power law through the leave-one-out curve ``read_losses`` at ``read_sizes``;
-    ``local_alpha``, the slope on the upper half of that window."""
+    ``local_alpha``, the slope on the upper half of that window; the standard errors of log L at
+    ``sizes`` and of alpha_D from the jackknife (``jackknife_se_log``, ``jackknife_se_alpha``) and
+    from the backtest (``backtest_se_log``, ``backtest_se_alpha``), and the backtest's signed errors
+    (predicted minus leave-one-out; rows: subsets) ``backtest_log_errors`` and ``backtest_alpha_errors``."""
 
     sizes: np.ndarray
     losses: np.ndarray
@@ -63,31 +72,98 @@ class Extrapolation:
     read_sizes: np.ndarray
     read_losses: np.ndarray
     n_samples: int
-
-
-def _read(values: np.ndarray, vectors: np.ndarray, targets: np.ndarray | None,
-          sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, fits.PowerLawFit, float, np.ndarray, np.ndarray]:
-    """(log L at sizes from the whole window, from its upper half, the fit, the upper slope, read n, read L)."""
-    n = len(values)
-    read = np.geomspace(READ[0] * n, READ[1] * n, READ_POINTS)
-    projections = None if targets is None else vectors.T @ targets
-    losses = LeaveOneOut(values, vectors, projections).curve(read).losses
-    whole = fits.fit_power_law(read, losses, name="read sizes")
-    upper = fits.fit_power_law(read[READ_POINTS // 2:], losses[READ_POINTS // 2:], name="read sizes")
-    if not (whole.reliable and upper.reliable):
-        raise ValueError(f"the leave-one-out curve on the {n} points is not a power law to extrapolate "
-                         f"({whole.reason or upper.reason})")
-
-    def log_loss(fit: fits.PowerLawFit) -> np.ndarray:
-        return np.log(fit.amplitude) - fit.alpha * np.log(sizes)
-
-    return log_loss(whole), log_loss(upper), whole, upper.alpha, read, losses
+    jackknife_se_log: np.ndarray
+    jackknife_se_alpha: float
+    backtest_se_log: np.ndarray
+    backtest_se_alpha: float
+    backtest_log_errors: np.ndarray
+    backtest_alpha_errors: np.ndarray
 
 
 def _eigensystem(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (descending) and unit eigenvectors of gram / N."""
     values, vectors = np.linalg.eigh(gram / len(gram))
     return values[::-1], vectors[:, ::-1]
+
+
+def _theory(gram: np.ndarray, targets: np.ndarray | None) -> LeaveOneOut:
+    """``theory.LeaveOneOut`` from the eigensystem of gram / N and the targets' projections."""
+    values, vectors = _eigensystem(gram)
+    return LeaveOneOut(values, vectors, None if targets is None else vectors.T @ targets)
+
+
+def _read(theory: LeaveOneOut, sizes: np.ndarray) -> tuple[np.ndarray, fits.PowerLawFit, float, np.ndarray, np.ndarray]:
+    """(log L at sizes by the power law of the window, that fit, the upper half's slope, read n, read L)."""
+    n = theory.n_samples
+    read = np.geomspace(READ[0] * n, READ[1] * n, READ_POINTS)
+    losses = theory.curve(read).losses
+    whole = fits.fit_power_law(read, losses, name="read sizes")
+    upper = fits.fit_power_law(read[READ_POINTS // 2:], losses[READ_POINTS // 2:], name="read sizes")
+    if not (whole.reliable and upper.reliable):
+        raise ValueError(f"the leave-one-out curve on the {n} points is not a power law to extrapolate "
+                         f"({whole.reason or upper.reason})")
+    return np.log(whole.amplitude) - whole.alpha * np.log(sizes), whole, upper.alpha, read, losses
+
+
+def _backtest(gram: np.ndarray, targets: np.ndarray | None, whole: LeaveOneOut, sizes: np.ndarray,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Signed errors (log L at each size, rows: subsets; alpha_D per subset) of the extrapolation from
+    disjoint subsets of m = 0.9 N / r points over the factor r = max(D_max / N, 2), against the
+    leave-one-out curve of all N points at the sizes D m / N."""
+    n = len(gram)
+    factor = max(sizes[-1] / n, MIN_FACTOR)
+    subset = int(READ[1] * n / factor)
+    scaled = sizes * subset / n
+    truth = np.log(whole.curve(scaled).losses)
+    truth_alpha = fits.fit_power_law(scaled, np.exp(truth), name="sizes").alpha
+    order = rng.permutation(n)
+    log_errors, alpha_errors = [], []
+    for b in range(n // subset):
+        keep = order[b * subset:(b + 1) * subset]
+        part = _theory(gram[np.ix_(keep, keep)], None if targets is None else targets[keep])
+        log_loss, fit, *_ = _read(part, scaled)
+        log_errors.append(log_loss - truth)
+        alpha_errors.append(fit.alpha - truth_alpha)
+    return np.array(log_errors), np.array(alpha_errors)
+
+
+def _interval(center: np.ndarray | float, jackknife_var: np.ndarray | float, backtest_var: np.ndarray | float,
+              groups: int, subsets: int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """center -+ t_nu sqrt(jackknife_var + backtest_var), nu by Welch-Satterthwaite."""
+    total = np.asarray(jackknife_var + backtest_var, dtype=np.float64)
+    tiny = np.finfo(np.float64).tiny
+    nu = total**2 / np.maximum(jackknife_var**2 / (groups - 1) + backtest_var**2 / subsets, tiny)
+    t = scipy.stats.t.ppf(0.5 + confidence / 2, np.maximum(nu, 1.0))
+    return center - t * np.sqrt(total), center + t * np.sqrt(total)
+
+
+def extrapolate_gram(gram: np.ndarray, targets: np.ndarray | None, sizes: np.ndarray, *, groups: int = 10,
+                     confidence: float = 0.95, seed: int = 0) -> Extrapolation:
+    """``extrapolate_learning_curve`` from the kernel matrix ``gram`` (N, N) of the points and their
+    ``targets`` (N, k) or None, with ``sizes`` checked (sorted, float). Arguments as there."""
+    n_points = len(gram)
+    whole = _theory(gram, targets)
+    log_loss, fit, local_alpha, read, read_losses = _read(whole, sizes)
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(n_points) % groups
+    jack_log, jack_alpha = [], []
+    for g in range(groups):
+        keep = np.flatnonzero(labels != g)
+        part = _read(_theory(gram[np.ix_(keep, keep)], None if targets is None else targets[keep]), sizes)
+        jack_log.append(part[0])
+        jack_alpha.append(part[1].alpha)
+    jack_log, jack_alpha = np.array(jack_log), np.array(jack_alpha)
+    scale = (groups - 1) / groups
+    jack_var_log = scale * np.sum((jack_log - jack_log.mean(axis=0)) ** 2, axis=0)
+    jack_var_alpha = scale * float(np.sum((jack_alpha - jack_alpha.mean()) ** 2))
+    back_log, back_alpha = _backtest(gram, targets, whole, sizes, rng)
+    back_var_log, back_var_alpha = np.mean(back_log**2, axis=0), float(np.mean(back_alpha**2))
+    low, high = _interval(log_loss, jack_var_log, back_var_log, groups, len(back_alpha), confidence)
+    alpha_low, alpha_high = _interval(fit.alpha, jack_var_alpha, back_var_alpha, groups, len(back_alpha), confidence)
+    return Extrapolation(sizes, np.exp(log_loss), np.exp(np.stack([low, high], axis=1)), fit.alpha,
+                         (float(alpha_low), float(alpha_high)), confidence, fit, local_alpha, read, read_losses,
+                         n_points, np.sqrt(jack_var_log), float(np.sqrt(jack_var_alpha)), np.sqrt(back_var_log),
+                         float(np.sqrt(back_var_alpha)), back_log, back_alpha)
 
 
 def extrapolate_learning_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None, *,
@@ -97,25 +173,27 @@ def extrapolate_learning_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray
 
     L(D) = A D^-alpha_D, fitted to the leave-one-out learning curve of the N points
     (``theory.LeaveOneOut``) over n in [N/10, 0.9 N]; intervals from a delete-a-group jackknife over
-    ``groups`` random groups of the points plus the bending of the curve (module docstring).
+    ``groups`` random groups of the points plus a backtest of the same extrapolation, over the same
+    factor, from disjoint subsets of the points (module docstring).
 
     Args:
         net: the network whose kernel is used.
-        X: the N training points (N <= DENSE_LIMIT; the G + 1 eigendecompositions are dense).
+        X: the N training points (N <= DENSE_LIMIT; the eigendecompositions are dense).
         y: their targets, shape (N,) or (N, outputs); None for targets from the GP of the kernel.
         sizes: the training-set sizes D to predict, any positive integers (at least 3 spanning a
-            factor 2: alpha_D is read over them).
+            factor 2: alpha_D is read over them), the largest at most 0.9 N / 50 times N (the
+            backtest's subsets need 50 points).
         kernel: "ntk" (the trained network) or "nngp" (a GP / trained readout).
         groups: the number G of jackknife groups (at least 3).
         confidence: the level of the intervals, in (0, 1).
-        seed: the seed of the random groups.
+        seed: the seed of the random groups and subsets.
 
     Returns:
         An ``Extrapolation``.
 
     Raises:
-        ValueError: for bad arguments, fewer than 50 points, or a leave-one-out curve that is not a
-            power law to extrapolate.
+        ValueError: for bad arguments, fewer than 50 points, sizes too far beyond them, or a
+            leave-one-out curve that is not a power law to extrapolate.
 
     Example:
         >>> import numpy as np, nngp_ntk as nk
@@ -131,32 +209,17 @@ def extrapolate_learning_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray
     check_kernel_name(kernel)
     X = check_points(X)
     n_points = len(X)
-    if not 50 <= n_points <= DENSE_LIMIT:
-        raise ValueError(f"extrapolate_learning_curve needs 50 <= N <= {DENSE_LIMIT} points, got N = {n_points}")
+    if not MIN_POINTS <= n_points <= DENSE_LIMIT:
+        raise ValueError(f"extrapolate_learning_curve needs {MIN_POINTS} <= N <= {DENSE_LIMIT} points, "
+                         f"got N = {n_points}")
     targets = None if y is None else data.check_targets(X, y).reshape(n_points, -1)
-    sizes = check_sizes("sizes", sizes).astype(np.float64)
+    reach = int(n_points * READ[1] * n_points / MIN_POINTS)
+    sizes = check_sizes("sizes", sizes, reach, f"0.9 N / {MIN_POINTS} times the N = {n_points} points: the "
+                        f"backtest's subsets need {MIN_POINTS} points").astype(np.float64)
     groups = check_integer("groups", groups, minimum=3, maximum=n_points // 20)
     confidence = check_real("confidence", confidence, positive=True)
     if not confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     with jax.enable_x64(True):
         gram = np.asarray(net.kernel(X, get=kernel), dtype=np.float64)
-    values, vectors = _eigensystem(gram)
-    log_whole, log_upper, fit, local_alpha, read, read_losses = _read(values, vectors, targets, sizes)
-    labels = np.random.default_rng(seed).permutation(n_points) % groups
-    jack_log, jack_alpha = [], []
-    for g in range(groups):
-        keep = np.flatnonzero(labels != g)
-        part_values, part_vectors = _eigensystem(gram[np.ix_(keep, keep)])
-        part = _read(part_values, part_vectors, None if targets is None else targets[keep], sizes)
-        jack_log.append(part[0])
-        jack_alpha.append(part[2].alpha)
-    jack_log, jack_alpha = np.array(jack_log), np.array(jack_alpha)
-    scale = (groups - 1) / groups
-    se_log = np.sqrt(scale * np.sum((jack_log - jack_log.mean(axis=0)) ** 2, axis=0) + (log_upper - log_whole) ** 2)
-    se_alpha = np.sqrt(scale * np.sum((jack_alpha - jack_alpha.mean()) ** 2) + (local_alpha - fit.alpha) ** 2)
-    t = float(scipy.stats.t.ppf(0.5 + confidence / 2, groups - 1))
-    intervals = np.exp(np.stack([log_whole - t * se_log, log_whole + t * se_log], axis=1))
-    return Extrapolation(sizes, np.exp(log_whole), intervals, fit.alpha,
-                         (fit.alpha - t * se_alpha, fit.alpha + t * se_alpha), confidence, fit, local_alpha,
-                         read, read_losses, n_points)
+    return extrapolate_gram(gram, targets, sizes, groups=groups, confidence=confidence, seed=seed)

@@ -22,6 +22,21 @@ a window spanning less than a factor ``MIN_SPAN``, through a non-positive value 
 a degenerate optimum (the exponent at the edge of its search range, no approach fitted, a
 non-finite amplitude), or whose interval reaches across zero (half-width above the value: not even
 the sign of the exponent is determined).
+
+A reliable fit can still be a poor one: a straight line through a log-log curve that bends. The
+interval of ``alpha`` assumes the law holds, so it stays narrow however far the line misses. Every
+``fit_power_law`` therefore also fits a parabola in u = log x - mean(log x) (same weights),
+
+    log y = a + b u + c u^2,
+
+and tests the curvature c: t = c / se(c), two-sided p = ``lack_of_fit_p``. se(c) is the delete-one
+jackknife over the repeats (rows of a 2-D y, at least 3; t with R - 1 degrees of freedom), the
+independent noise, as the points of one repeat may be correlated; otherwise it comes from the
+parabola's residual variance (t with n - 3 degrees of freedom, at least 4 points). The fit is
+``poor`` when p < ``LACK_OF_FIT_LEVEL`` and the line misses some point by more than ``MIN_MISS`` in
+log y (``max_residual``). A poor fit keeps its numbers, as a bent curve is neither too short nor
+degenerate; ``poor_reason`` says how the curve bends, through the parabola's local exponents
+-(b + 2 c u) - shift at the two ends of the window (``local_alpha``).
 """
 
 from __future__ import annotations
@@ -42,6 +57,10 @@ ALPHA_SEARCH = (1e-3, 20.0)
 _GRID_POINTS = 400
 #: An optimum this close (relative) to an end of ALPHA_SEARCH counts as at that end.
 _EDGE = 1e-2
+#: A curvature of log y in log x this significant (two-sided p below it) makes a fit poor ...
+LACK_OF_FIT_LEVEL = 0.01
+#: ... when the line also misses a point by more than this in log y (1%: below it the line looks exact).
+MIN_MISS = 0.01
 
 Interval = Literal["least-squares", "bootstrap", "jackknife"]
 INTERVALS: tuple[str, ...] = ("least-squares", "bootstrap", "jackknife")
@@ -64,6 +83,11 @@ class PowerLawFit:
         correction: b of an offset fit's next order (0 otherwise).
         reason: empty for a reliable fit, else why it is not (then alpha, ci, amplitude, limit and
             correction are NaN).
+        curvature: c of the parabola log y = a + b u + c u^2, u = log x - mean(log x) (NaN when not
+            fitted: offset fits, too few points).
+        lack_of_fit_p: the two-sided p-value of c (module docstring; NaN when not tested).
+        max_residual: the largest |log y - log fit| over the points (the line's worst miss).
+        local_alpha: the parabola's local exponent -(b + 2 c u) - shift at the first and last x.
 
     Example:
         >>> fit = PowerLawFit(alpha=0.5, ci=(0.4, 0.6), amplitude=2.0, window=(10.0, 100.0), n_points=5)
@@ -84,11 +108,32 @@ class PowerLawFit:
     limit: float = 0.0
     correction: float = 0.0
     reason: str = ""
+    curvature: float = float("nan")
+    lack_of_fit_p: float = float("nan")
+    max_residual: float = float("nan")
+    local_alpha: tuple[float, float] = (float("nan"), float("nan"))
 
     @property
     def reliable(self) -> bool:
         """True when the fit is a number to report (``reason`` is empty)."""
         return not self.reason
+
+    @property
+    def poor(self) -> bool:
+        """True for a reliable fit through a curve that bends: p < LACK_OF_FIT_LEVEL for the curvature
+        and a miss above MIN_MISS (a number still, but not a law to draw or extrapolate)."""
+        return (self.reliable and bool(self.lack_of_fit_p < LACK_OF_FIT_LEVEL)
+                and bool(self.max_residual > MIN_MISS))
+
+    @property
+    def poor_reason(self) -> str:
+        """How a poor fit's curve bends ('' when the fit is not poor)."""
+        if not self.poor:
+            return ""
+        (first, last), (start, end) = self.window, self.local_alpha
+        return (f"the log-log curve bends: the local exponent runs from {start:.3g} at {first:g} to {end:.3g} at "
+                f"{last:g} (curvature {self.curvature:.3g}, p = {self.lack_of_fit_p:.2g}); the line misses a point "
+                f"by {np.expm1(self.max_residual):.1%}")
 
     @property
     def alpha_K(self) -> float:
@@ -104,8 +149,9 @@ class PowerLawFit:
         """The fit as plain numbers for JSON (NaN as None).
 
         Returns:
-            A dict with alpha, ci, confidence, interval, amplitude, limit, window, n_points, reliable and
-            reason.
+            A dict with alpha, ci, confidence, interval, amplitude, limit, window, n_points, reliable,
+            reason, and the lack of fit: poor, poor_reason, curvature, lack_of_fit_p, max_residual and
+            local_alpha.
         """
 
         def number(value: float) -> float | None:
@@ -114,7 +160,27 @@ class PowerLawFit:
         return {"alpha": number(self.alpha), "ci": [number(c) for c in self.ci],
                 "confidence": self.confidence, "interval": self.interval, "amplitude": number(self.amplitude),
                 "limit": number(self.limit), "window": [float(w) for w in self.window], "n_points": self.n_points,
-                "reliable": self.reliable, "reason": self.reason or None}
+                "reliable": self.reliable, "reason": self.reason or None, **self.lack_of_fit()}
+
+    def lack_of_fit(self) -> dict[str, object]:
+        """The lack-of-fit diagnostic as plain numbers for JSON (NaN as None).
+
+        Returns:
+            A dict with poor, poor_reason (None when not poor), curvature, lack_of_fit_p, max_residual
+            and local_alpha.
+
+        Example:
+            >>> fit = PowerLawFit(alpha=0.5, ci=(0.4, 0.6), amplitude=2.0, window=(10.0, 100.0), n_points=5)
+            >>> fit.lack_of_fit()["poor"], fit.lack_of_fit()["lack_of_fit_p"]
+            (False, None)
+        """
+
+        def number(value: float) -> float | None:
+            return float(value) if np.isfinite(value) else None
+
+        return {"poor": self.poor, "poor_reason": self.poor_reason or None, "curvature": number(self.curvature),
+                "lack_of_fit_p": number(self.lack_of_fit_p), "max_residual": number(self.max_residual),
+                "local_alpha": [number(a) for a in self.local_alpha]}
 
 
 def unreliable(fit: PowerLawFit, reason: str) -> PowerLawFit:
@@ -195,6 +261,51 @@ def _line(log_x: np.ndarray, log_y: np.ndarray, weight: np.ndarray) -> tuple[flo
     return slope, intercept, error
 
 
+def _parabola(log_x: np.ndarray, log_y: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Weighted least squares log y = a + b u + c u^2, u = log x minus its weighted mean: the
+    coefficients (a, b, c), the unscaled variance [(X^T W X)^-1]_cc of c, and the residuals."""
+    u = log_x - np.average(log_x, weights=weight)
+    design = np.stack([np.ones_like(u), u, u * u], axis=1)
+    inverse = np.linalg.pinv(design.T @ (weight[:, None] * design))
+    coefficients = inverse @ (design.T @ (weight * log_y))
+    return coefficients, float(inverse[2, 2]), log_y - design @ coefficients
+
+
+def _lack_of_fit(fit: PowerLawFit, log_x: np.ndarray, mean: np.ndarray, repeats: np.ndarray | None,
+                 weight: np.ndarray, slope: float, intercept: float) -> PowerLawFit:
+    """``fit`` with its curvature, lack_of_fit_p, max_residual and local_alpha (module docstring)."""
+    log_y = np.log(mean)
+    (_, b, c), variance, residual = _parabola(log_x, log_y, weight)
+    rows = 0 if repeats is None else len(repeats)
+    if rows >= 3:              # the curvature's error from the scatter of independent repeats
+        others = np.array([_parabola(log_x, np.log(np.delete(repeats, r, axis=0).mean(axis=0)), weight)[0][2]
+                           for r in range(rows)])
+        error, dof = float(np.sqrt((rows - 1) / rows * np.sum((others - others.mean()) ** 2))), rows - 1
+    elif len(log_x) >= 4:      # ... or from the parabola's residual variance
+        dof = len(log_x) - 3
+        error = float(np.sqrt(np.sum(weight * residual**2) / dof * max(variance, 0.0)))
+    else:                      # three points and fewer than three repeats: nothing to test against
+        error, dof = float("nan"), 0
+    if not np.isfinite(error):
+        p_value = float("nan")
+    elif error > 0:
+        p_value = float(2 * scipy.stats.t.sf(abs(c) / error, dof))
+    else:
+        p_value = 0.0 if c != 0 else 1.0
+    local = -(b + 2 * c * (log_x[[0, -1]] - np.average(log_x, weights=weight))) - fit.shift
+    miss = float(np.max(np.abs(log_y - intercept - slope * log_x)))
+    return dataclasses.replace(fit, curvature=float(c), lack_of_fit_p=p_value, max_residual=miss,
+                               local_alpha=(float(local[0]), float(local[1])))
+
+
+def _slopes(log_x: np.ndarray, log_y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The weighted least-squares slopes of ``_line``, one per row of (rows, points) arrays."""
+    total = weight.sum(axis=1, keepdims=True)
+    dx = log_x - (weight * log_x).sum(axis=1, keepdims=True) / total
+    dy = log_y - (weight * log_y).sum(axis=1, keepdims=True) / total
+    return (weight * dx * dy).sum(axis=1) / (weight * dx * dx).sum(axis=1)
+
+
 def log_slope(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
     """The weighted least-squares slope of log y on log x: the local exponent of y ~ x^slope.
 
@@ -243,7 +354,9 @@ def fit_power_law(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 
 
     Returns:
         A ``PowerLawFit``; unreliable (NaN with a ``reason``) on fewer than 3 distinct x, a span below
-        ``MIN_SPAN``, a non-positive y, or an interval that reaches across zero.
+        ``MIN_SPAN``, a non-positive y, or an interval that reaches across zero. Its lack of fit
+        (``curvature``, ``lack_of_fit_p``, ``max_residual``, ``local_alpha``; module docstring) marks
+        a line through a bending log-log curve as ``poor``, its numbers kept.
 
     Raises:
         ValueError: for x that are not finite and positive, y of the wrong shape or not finite, an
@@ -257,6 +370,10 @@ def fit_power_law(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 
         (0.5, 3.0, True)
         >>> fit_power_law(x[:2], x[:2] ** -0.5).reason
         '2 distinct points: the fit needs at least 3'
+        >>> wide = 10.0 * 2.0 ** np.arange(6)
+        >>> bent = fit_power_law(wide, wide**-0.5 + 0.3)
+        >>> bent.poor, bent.reliable, [round(a, 2) for a in bent.local_alpha]
+        (True, True, [0.25, 0.07])
     """
     x, y = _points(name, x, y, "y")
     weight = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -289,12 +406,15 @@ def fit_power_law(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 
         tail = 50 * (1 - confidence)
         if repeats is not None:
             draws = rng.integers(0, len(repeats), size=(n_bootstrap, len(repeats)))
-            slopes = [_line(log_x, np.log(repeats[d].mean(axis=0)), weight)[0] for d in draws]
+            slopes = _slopes(np.broadcast_to(log_x, (n_bootstrap, len(x))),
+                             np.log(repeats[draws].mean(axis=1)), np.broadcast_to(weight, (n_bootstrap, len(x))))
         else:
             draws = rng.integers(0, len(x), size=(n_bootstrap, len(x)))
-            slopes = [_line(log_x[d], np.log(mean[d]), weight[d])[0] for d in draws if np.ptp(log_x[d]) > 0]
+            draws = draws[np.ptp(log_x[draws], axis=1) > 0]
+            slopes = _slopes(log_x[draws], np.log(mean[draws]), weight[draws])
         low, high = np.percentile(-np.asarray(slopes) - shift, [tail, 100 - tail])
         ci = (float(low), float(high))
+    fit = _lack_of_fit(fit, log_x, mean, repeats, weight, slope, intercept)
     return _judge(dataclasses.replace(fit, alpha=alpha, ci=ci, amplitude=float(np.exp(intercept))))
 
 

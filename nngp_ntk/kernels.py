@@ -16,7 +16,9 @@ preset ``[Dense, phi] * depth + [Dense]``. With G = x . x' and d the input dimen
   reading those variances and snapping the entries of a point with itself to them (``tiling``
   evaluates the tiles: symmetry, devices, hosts, disk). Runs of identical blocks are compiled
   loops, so depth costs little compile time. NumPy / memory-mapped results.
-* ``kernel_fn``: the same passes as one pure JAX function (jit, vmap, grad; JAX arrays).
+* ``kernel_fn``: the same passes as one pure JAX function (jit, vmap, grad; JAX arrays), the
+  layers run on square blocks of the output in turn (K(x, x): the upper triangle, mirrored),
+  each a ``jax.checkpoint`` so that gradients recompute a block instead of storing every layer.
 """
 
 from __future__ import annotations
@@ -187,7 +189,26 @@ def _diagonal_pass(ops: Ops, params: list, x: jax.Array, with_ntk: bool) -> tupl
     return jnp.stack([variance, *recorded], axis=1), theta
 
 
-_variances = jax.jit(_diagonal_pass, static_argnums=(0, 3))
+_compiled_diagonal_pass = jax.jit(_diagonal_pass, static_argnums=(0, 3))
+
+#: Rows per call of the compiled diagonal pass (fewer for smaller inputs: the next power of two).
+_DIAGONAL_ROWS = 1024
+
+
+def _variances(ops: Ops, params: list, x: np.ndarray, with_ntk: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """``_diagonal_pass`` on chunks of ``_DIAGONAL_ROWS`` points (the last padded by repeating its
+    last point), so that a new number of points reuses the compiled code; NumPy results."""
+    n = x.shape[0]
+    rows = min(_DIAGONAL_ROWS, 1 << (n - 1).bit_length())
+    results = []
+    for start in range(0, n, rows):
+        chunk = x[start:start + rows]
+        if chunk.shape[0] < rows:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], rows - chunk.shape[0], axis=0)])
+        results.append(_compiled_diagonal_pass(ops, params, jnp.asarray(chunk), with_ntk))
+    variances = np.concatenate([np.asarray(v) for v, _ in results])[:n]
+    theta = np.concatenate([np.asarray(t) for _, t in results])[:n] if with_ntk else None
+    return variances, theta
 
 
 def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, var1: jax.Array,
@@ -245,6 +266,71 @@ def _tile(ops: Ops, names: tuple[str, ...], params: list, zero: jax.Array, rows:
     results = jax.lax.map(sub_block, (gram.reshape(chunks, block, -1), var1.reshape(chunks, block, -1),
                                       jnp.arange(chunks) * block))
     return tuple(r.reshape(x1.shape[0], x2.shape[0]) for r in results)
+
+
+#: Rows and columns of the square blocks that ``kernel_fn`` runs the layers on (see ``_blocked_pair_pass``).
+#: The environment variable NNGP_NTK_FN_BLOCK sets it (for benchmarks on other machines).
+FN_BLOCK = int(os.environ.get("NNGP_NTK_FN_BLOCK", "256"))
+
+
+def _split(x: jax.Array, var: jax.Array, size: int) -> tuple[jax.Array, jax.Array, int]:
+    """Rows padded (repeating the last) to a multiple of ``size``, and the variances in blocks of ``size``."""
+    count = -(-x.shape[0] // size)
+    pad = ((0, count * size - x.shape[0]), (0, 0))
+    var = jnp.pad(var, pad, mode="edge")
+    return jnp.pad(x, pad, mode="edge"), var.reshape(count, size, var.shape[1]), count
+
+
+def _block_size(n: int, block: int) -> int:
+    """The size of the fewest blocks of at most ``block`` points that cover n points, padding the
+    least (a multiple of 8 when that stays <= ``block``, for the vector units)."""
+    size = -(-n // -(-n // block))
+    aligned = -(-size // 8) * 8
+    return aligned if aligned <= block else size
+
+
+def _blocked_pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, var1: jax.Array,
+                       x2: jax.Array | None, var2: jax.Array | None, block: int) -> tuple[jax.Array, ...]:
+    """``_pair_pass`` between x1 and x2 (None: K(x1, x1)) run on square blocks of <= ``block`` points.
+
+    The points are split into the fewest blocks of at most ``block`` (the last padded by repeating
+    its last point). The Gram matrix is one GEMM; then all the layers run on one block at a time
+    (``lax.map``), whose state stays in the CPU caches, instead of one pass over the whole N1 x N2
+    matrix per layer (bound by memory traffic). K(x1, x1) computes only the blocks on and above the
+    diagonal and mirrors them. Each block is a ``jax.checkpoint``: reverse mode recomputes a block's
+    layers from its inputs instead of storing N1 x N2 intermediates per layer.
+    """
+    symmetric = x2 is None
+    if symmetric:
+        x2, var2 = x1, var1
+    n1, n2, features = x1.shape[0], x2.shape[0], x1.shape[1]
+    if n1 <= block and n2 <= block:
+        same_point = jnp.eye(n1, dtype=bool) if symmetric else None
+        return _pair_pass(ops, names, params, x1, var1, x2, var2, same_point)
+    size1, size2 = (_block_size(n1, block),) * 2 if symmetric else (_block_size(n1, block), _block_size(n2, block))
+    x1, var1, count1 = _split(x1, var1, size1)
+    x2, var2, count2 = (x1, var1, count1) if symmetric else _split(x2, var2, size2)
+    gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
+    gram = gram.reshape(count1, size1, count2, size2).transpose(0, 2, 1, 3)
+    rows, cols = np.triu_indices(count1) if symmetric else np.indices((count1, count2)).reshape(2, -1)
+    on_diagonal = jnp.asarray(rows == cols)
+
+    @jax.checkpoint
+    def pair(inputs: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
+        gram_block, var_rows, var_cols, diagonal = inputs
+        same_point = diagonal & jnp.eye(size1, dtype=bool) if symmetric else None
+        return _pair_pass(ops, names, params, gram_block, var_rows, None, var_cols, same_point, features)
+
+    blocks = jax.lax.map(pair, (gram[rows, cols], var1[rows], var2[cols], on_diagonal))
+    if symmetric:
+        index = np.zeros((count1, count1), dtype=np.int32)
+        index[rows, cols] = index[cols, rows] = np.arange(len(rows))
+        below = np.tril(np.ones((count1, count1), dtype=bool), -1)[:, :, None, None]
+        arrange = lambda b: jnp.where(below, jnp.swapaxes(b[index], 2, 3), b[index])  # noqa: E731
+    else:
+        arrange = lambda b: b.reshape(count1, count2, size1, size2)  # noqa: E731
+    return tuple(arrange(b).transpose(0, 2, 1, 3).reshape(count1 * size1, count2 * size2)[:n1, :n2]
+                 for b in blocks)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 7))
@@ -327,8 +413,7 @@ class _Network:
         def passes(compiled: _layers.Plan, ntk: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
             results = []
             for x in xs:
-                variances, theta = _variances(compiled.ops, compiled.params, jnp.asarray(x), ntk)
-                results.append((np.asarray(variances), None if theta is None else np.asarray(theta)))
+                results.append(_variances(compiled.ops, compiled.params, x, ntk))
             return results
 
         compiled = _layers.plan(layers, d, dtype)
@@ -518,13 +603,8 @@ class _Network:
                                      "give degree= or use activation.resolve(max_variance)")
         compiled = _layers.plan(layers, x1.shape[1], compute)
         var1 = _diagonal_pass(compiled.ops, compiled.params, x1, False)[0]
-        if x2 is None:
-            x2, var2 = x1, var1
-            same_point = jnp.eye(x1.shape[0], dtype=bool)
-        else:
-            var2 = _diagonal_pass(compiled.ops, compiled.params, x2, False)[0]
-            same_point = None
-        results = _pair_pass(compiled.ops, names, compiled.params, x1, var1, x2, var2, same_point)
+        var2 = None if x2 is None else _diagonal_pass(compiled.ops, compiled.params, x2, False)[0]
+        results = _blocked_pair_pass(compiled.ops, names, compiled.params, x1, var1, x2, var2, FN_BLOCK)
         if concrete and not all(bool(jnp.all(jnp.isfinite(r))) for r in results):
             raise ValueError(f"the kernel overflows {compute} for these inputs (or an activation's expectation "
                              "diverges): use smaller W_std (or width), or float64 with jax x64 enabled")

@@ -5,6 +5,14 @@ the targets' projections on its eigenvectors gives the learning curve L(n), whos
 training sizes of interest is alpha_D, the operator's eigenvalue exponent alpha_K
 (lambda_i ~ i^-(1 + alpha_K)) at the indices those sizes resolve, and, through the D <-> P duality
 of random-feature models, L(P) and alpha_P. Compare with the measurements of ``scaling``.
+
+Past ``max_points`` points (default ``DENSE_LIMIT``) no N x N matrix is formed: the prediction is
+the mean over S disjoint random subsets of m points, each predicted densely (an m x m kernel at a
+time). Least-squares slopes are linear in log L, so the mean of the subsets' alpha_D is the slope of
+their curves' mean in log; its stated error adds, in quadrature to the subsets' own mean interval
+half-width h, the spread of the subsets, t_{S-1} s / sqrt(S) (s: their standard deviation). The
+spread is that of m-point predictions: an upper bound, up to the t factor, on the sampling error of
+predicting from all N. Sizes beyond m are beyond each subset's sample ("extrapolated").
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import dataclasses
 
 import jax
 import numpy as np
+import scipy.stats
 
 from nngp_ntk import data, fits
 from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_points, check_ridge,
@@ -25,6 +34,10 @@ from nngp_ntk.theory import LeaveOneOut, Renormalized, TheoryCurve, eigenlearnin
 
 METHODS = ("auto", "leave-one-out", "renormalized", "extrapolated")
 MODEL_METHODS = ("auto", "leave-one-out", "duality")
+#: The fewest points of one dense prediction (one subset of the large-N path).
+MIN_SUBSET = 20
+#: The level of the large-N path's intervals (that of the subsets' own).
+CONFIDENCE = 0.95
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +58,9 @@ class Exponents:
     ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves
     were obtained ("leave-one-out", "renormalized" or "extrapolated", see ``predict_exponents``);
     ``eigenvalues``: the descending eigenvalues of K/N the prediction used (float64);
-    ``model_method``: how ``model_losses`` were obtained ("leave-one-out" or "duality").
+    ``model_method``: how ``model_losses`` were obtained ("leave-one-out" or "duality");
+    ``subsets``: the number S of disjoint subsets of ``subset_size`` points the prediction averages
+    (1: all N points in one dense spectrum; module docstring).
 
     Example:
         >>> import nngp_ntk as nk
@@ -68,6 +83,8 @@ class Exponents:
     sample_fit: PowerLawFit
     eigenvalues: np.ndarray
     model_method: str = "duality"
+    subsets: int = 1
+    subset_size: int = 0
 
 
 def _finite_data(losses: np.ndarray, widths: np.ndarray, train_size: int | None) -> np.ndarray:
@@ -119,7 +136,8 @@ def _operator_exponents(curve: TheoryCurve) -> tuple[float, tuple[float, float],
 def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, kernel: str = "ntk",
                       sizes: list[int] | np.ndarray | None = None, widths: list[int] | np.ndarray | None = None,
                       ridge: float = 0.0, method: str = "auto", train_size: int | None = None,
-                      window: tuple[int, int] | None = None, model_method: str = "auto") -> Exponents:
+                      window: tuple[int, int] | None = None, model_method: str = "auto",
+                      max_points: int = DENSE_LIMIT, subsets: int | None = None, seed: int = 0) -> Exponents:
     """alpha_K, alpha_D and alpha_P, with intervals and the predicted curves, from the N points X.
 
     The eigenvalues w_j of K/N (dense, float64) and, with ``y``, the target powers
@@ -160,9 +178,13 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     ``window``). Intervals: Student-t of the least-squares slopes, for alpha_D and alpha_P widened
     for "extrapolated" to the slopes with the tail exponents at the ends of their ranges.
 
+    N above ``max_points``: the mean of the predictions from ``subsets`` disjoint random subsets of
+    min(max_points, N // subsets) points (default: ceil(N / max_points) subsets, every point used),
+    intervals widened by the subsets' spread (module docstring); no N x N matrix is formed.
+
     Args:
         net: the network whose kernel is used.
-        X: the N points, shape (N, d), N <= DENSE_LIMIT (the spectrum is dense).
+        X: the N points, shape (N, d) (above max_points: the large-N path).
         y: their targets, shape (N,) or (N, k); None for targets drawn from the kernel's own GP.
         kernel: "ntk" or "nngp".
         sizes: training-set sizes n of L(n) (at least 3, spanning a factor 2).
@@ -172,6 +194,10 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
         train_size: D, the training points of the random-feature models (None: infinitely many).
         window: the eigenvalue window of the raw sample fit (default ``spectrum.default_window``).
         model_method: "auto", "leave-one-out" or "duality" (above).
+        max_points: the most points one dense spectrum takes (at least 20).
+        subsets: with N > max_points, the number of disjoint subsets averaged (at least 2); None
+            for ceil(N / max_points).
+        seed: the seed of the random subsets.
 
     Returns:
         ``Exponents``: alpha_K, beta, alpha_D, alpha_P with intervals ``ci``, the predicted curves and
@@ -179,9 +205,9 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
 
     Raises:
         TypeError: ``net`` is not a network.
-        ValueError: N above DENSE_LIMIT, unknown methods or kernel, a negative ridge, sizes or widths
-            that are too few or too short a span, a train_size not above the widths, or targets with
-            another row count.
+        ValueError: unknown methods or kernel, a negative ridge, sizes or widths that are too few or
+            too short a span, a train_size not above the widths, targets with another row count, or
+            subsets of fewer than 20 points.
 
     Example:
         >>> import nngp_ntk as nk
@@ -194,17 +220,63 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     check_kernel_name(kernel)
     ridge = check_ridge(ridge)
     check_choice("method", method, METHODS)
+    check_choice("model_method", model_method, MODEL_METHODS)
     X = check_points(X)
     n_points = len(X)
-    if n_points > DENSE_LIMIT:
-        raise ValueError(f"predict_exponents needs the dense spectrum of all N points, N <= {DENSE_LIMIT}; "
-                         f"got N = {n_points} (pass a subset of X)")
     targets = None if y is None else data.check_targets(X, y)
     default = data.default_sizes(n_points - data.held_out_count(n_points)) if sizes is None else sizes
     sizes = check_sizes("sizes", default).astype(np.float64)
     widths = sizes if widths is None else check_sizes("widths", widths).astype(np.float64)
     check_integer("train_size", train_size, minimum=int(widths[-1]) + 2, allow_none=True)
-    check_choice("model_method", model_method, MODEL_METHODS)
+    max_points = check_integer("max_points", max_points, minimum=MIN_SUBSET)
+    options = dict(kernel=kernel, ridge=ridge, method=method, train_size=train_size, window=window,
+                   model_method=model_method)
+    if n_points <= max_points:
+        return _predict_dense(net, X, targets, sizes, widths, **options)
+    count = check_integer("subsets", -(-n_points // max_points) if subsets is None else subsets, minimum=2)
+    size = min(max_points, n_points // count)
+    if size < MIN_SUBSET:
+        raise ValueError(f"subsets = {count} of the N = {n_points} points leave {size} points each, "
+                         f"fewer than {MIN_SUBSET}")
+    order = np.random.default_rng(seed).permutation(n_points)
+    parts = []
+    for k in range(count):
+        keep = np.sort(order[k * size:(k + 1) * size])
+        parts.append(_predict_dense(net, X[keep], None if targets is None else targets[keep], sizes, widths,
+                                    **options))
+    return _average(parts, window)
+
+
+def _average(parts: list[Exponents], window: tuple[int, int] | None) -> Exponents:
+    """The mean of the subsets' predictions: curves averaged in log, exponents averaged, intervals
+    center -+ sqrt(h^2 + (t_{S-1} s / sqrt(S))^2) (h: the subsets' mean half-width, s: their spread)."""
+    count = len(parts)
+    t = float(scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, count - 1))
+
+    def mean(name: str) -> tuple[float, tuple[float, float]]:
+        values = np.array([getattr(p, name) for p in parts])
+        half = np.mean([(p.ci[name][1] - p.ci[name][0]) / 2 for p in parts])
+        center = float(np.mean(values))
+        width = float(np.hypot(half, t * np.std(values, ddof=1) / np.sqrt(count)))
+        return center, (center - width, center + width)
+
+    (alpha_K, ci_K), (beta, ci_beta) = mean("alpha_K"), mean("beta")
+    (alpha_D, ci_D), (alpha_P, ci_P) = mean("alpha_D"), mean("alpha_P")
+    first = parts[0]
+    values = np.mean([p.eigenvalues for p in parts], axis=0)
+    size = len(values)
+    return Exponents(alpha_K, beta, alpha_D, alpha_P,
+                     {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P}, first.sizes,
+                     np.exp(np.mean([np.log(p.losses) for p in parts], axis=0)), first.widths,
+                     np.exp(np.mean([np.log(p.model_losses) for p in parts], axis=0)), first.method, first.kernel,
+                     fit_power_law(values, window=window, n_samples=size), values, first.model_method, count, size)
+
+
+def _predict_dense(net: Network, X: np.ndarray, targets: np.ndarray | None, sizes: np.ndarray, widths: np.ndarray, *,
+                   kernel: str, ridge: float, method: str, train_size: int | None, window: tuple[int, int] | None,
+                   model_method: str) -> Exponents:
+    """``predict_exponents`` from the dense spectrum of all the points X (arguments checked there)."""
+    n_points = len(X)
     if method == "auto":
         method = "leave-one-out" if sizes[-1] < n_points else "extrapolated"
     if model_method == "auto":
@@ -230,4 +302,5 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     alpha_P, ci_P = _read(widths, model_losses, "widths")
     return Exponents(alpha_K, beta, alpha_D, alpha_P,
                      {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P},
-                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, sample_fit, values, model_method)
+                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, sample_fit, values, model_method,
+                     1, n_points)

@@ -147,6 +147,7 @@ def test_monomial_and_hermite_equal_their_polynomials(degree):
             np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10, err_msg=type(special).__name__)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("x64")
 def test_monte_carlo():
     """A million Gaussian pairs: each map within 5 standard errors of the sample mean."""

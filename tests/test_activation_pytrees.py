@@ -55,7 +55,8 @@ def test_static_fields_are_part_of_the_structure():
 
 
 @pytest.mark.usefixtures("x64")
-@pytest.mark.parametrize("activation", [a for a, _ in WITH_PARAMETERS] + WITHOUT_PARAMETERS,
+@pytest.mark.parametrize("activation", [a for a, _ in WITH_PARAMETERS] + [
+    pytest.param(a, marks=pytest.mark.slow) if isinstance(a, (act.Tanh, act.Custom)) else a for a in WITHOUT_PARAMETERS],
                          ids=IDS + [type(a).__name__ for a in WITHOUT_PARAMETERS])
 def test_jit_with_the_activation_as_argument(activation):
     k = _kernels()
@@ -72,6 +73,7 @@ def _loss(activation: act.Activation) -> jax.Array:
     return jnp.sum(weights * nngp) + jnp.sum(weights[::-1] * derivative) + jnp.sum(activation.variance(_kernels()[0]))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("x64")
 @pytest.mark.parametrize("activation, leaves", WITH_PARAMETERS, ids=IDS)
 def test_grad_with_respect_to_parameters_matches_central_differences(activation, leaves):
@@ -88,6 +90,7 @@ def test_grad_with_respect_to_parameters_matches_central_differences(activation,
         assert gradient[i] == pytest.approx(float(difference), rel=1e-7, abs=1e-8), f"{name} leaf {i}"
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("x64")
 @pytest.mark.parametrize("activation, leaves", WITH_PARAMETERS, ids=IDS)
 def test_vmap_over_parameters_in_the_constructor(activation, leaves):

@@ -144,6 +144,7 @@ def _max_error(activation: act.Activation, expected: tuple[np.ndarray, np.ndarra
                      np.max(np.abs(derivative - expected[1]) / scale)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, closed, fn, tolerance", SMOOTH, ids=[s[0] for s in SMOOTH])
 def test_custom_quadrature_matches_closed_form(name, closed, fn, tolerance):
     custom = act.Custom(fn)
@@ -154,6 +155,7 @@ def test_custom_quadrature_matches_closed_form(name, closed, fn, tolerance):
                                rtol=tolerance, atol=tolerance)
 
 
+@pytest.mark.slow
 def test_custom_converges_with_degree():
     """The quadrature error falls with the degree. Measured on GRID (K up to 4) at degrees
     16, 24, 32, 48, 64: erf 8.8e-2, 3.5e-2, 1.3e-2, 2.0e-3, 3.1e-4 (gelu 1.7e-2, 3.3e-3, 6.6e-4,
@@ -166,6 +168,7 @@ def test_custom_converges_with_degree():
     assert _max_error(act.Custom(fn, degree=48), _dual(closed, SMALL_GRID), SMALL_GRID) < 1e-8
 
 
+@pytest.mark.slow
 def test_custom_explicit_derivative_is_used():
     grid = SMALL_GRID
     autodiff = _dual(act.Custom(jnp.sin), grid)
@@ -187,6 +190,7 @@ def test_custom_autodiff_derivative_of_kinked_function():
     assert _max_error(custom, _dual(act.ReLU(), grid), grid) < 5e-2
 
 
+@pytest.mark.slow
 def test_tanh_matches_high_order_integral():
     """Tanh (Gauss-Hermite) against the polar rule. Measured max error of either map: degree 24,
     3.1e-4 for K <= 1 and 2.8e-2 for K up to 4; degree 96, 6.7e-10 and 1.0e-4. The variance
@@ -328,6 +332,7 @@ def _tanh_errors(rows) -> float:
     return max(errors)
 
 
+@pytest.mark.slow
 def test_tanh_accuracy_at_variance_nine():
     """The bound in Tanh's docstring, 1e-6 up to variance 9, at its worst place (rho = 1) and two
     others."""

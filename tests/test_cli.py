@@ -116,9 +116,9 @@ def command_lines(files, out):
     }
 
 
-#: The longer runs: the other configs in fast mode, checked with ``-m slow`` (the main job's config
-#: and every subcommand stay in the default run).
-SLOW_RUNS = ("digits_erf_nngp", "cifar10_pooled", "sphere_teacher_student")
+#: The longer runs: the configs in fast mode, checked with ``-m slow`` (every subcommand stays in the
+#: default run; ``exponents`` through ``exponents_options``).
+SLOW_RUNS = ("mnist_relu_ntk", "digits_erf_nngp", "cifar10_pooled", "sphere_teacher_student")
 
 
 def run_batch(files, out, slow: bool) -> dict:
@@ -228,8 +228,8 @@ def check_exponents(out, with_model=True):
     return result
 
 
-@pytest.mark.parametrize("name", ["mnist_relu_ntk", pytest.param("digits_erf_nngp", marks=pytest.mark.slow),
-                                  pytest.param("cifar10_pooled", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mnist_relu_ntk", "digits_erf_nngp", "cifar10_pooled"])
 def test_exponent_configs_in_fast_mode(request, name):
     batch = request.getfixturevalue("slow_batch" if name in SLOW_RUNS else "batch")
     stdout = report(batch, name)
@@ -368,6 +368,7 @@ def test_unwritable_output_folder_is_refused_before_any_work(bad_files, capsys):
         assert status == 2 and "cannot write into output folder" in err
 
 
+@pytest.mark.slow
 def test_a_refusal_through_python_m_has_no_traceback(bad_files):
     process = subprocess.run([sys.executable, "-m", "nngp_ntk.cli", "run", str(bad_files / "unknown_key.toml")],
                              capture_output=True, text=True, env=environment(), timeout=300)

@@ -15,6 +15,7 @@ from nngp_ntk import data
 
 # ----------------------------------------------------------------------------- bundled and synthetic
 
+@pytest.mark.slow
 def test_mnist_is_a_shuffled_prefix_of_the_5000_images():
     full = data.mnist()
     assert full.X.shape == (5000, 784) and full.X.dtype == np.float64 and full.image_shape == (28, 28)
@@ -107,6 +108,7 @@ def test_one_hot():
         data.one_hot(np.array([0, 5]), n_classes=3)
 
 
+@pytest.mark.slow
 def test_prepare_mnist_like_the_scaling_target():
     X, Y = data.prepare(data.mnist(200), pool=2)
     assert X.shape == (200, 196) and Y.shape == (200, 10)

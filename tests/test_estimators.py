@@ -33,6 +33,7 @@ def test_clone_and_nested_params():
         copy.set_params(net__depth=-1)
 
 
+@pytest.mark.slow
 def test_predictions_are_those_of_the_solver(data):
     X, y = data
     net = nk.FullyConnected(depth=2, W_std=1.5, b_std=0.1)
@@ -67,6 +68,7 @@ def test_cross_validation_and_grid_search(data):
     assert reg.net.W_std == 1.0                  # the searched-over network is left as it was
 
 
+@pytest.mark.slow
 def test_classifier(data):
     X, _ = data
     labels = np.where(X[:, 0] > 0.3, "right", np.where(X[:, 1] > 0, "up", "down"))
@@ -101,6 +103,7 @@ def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
 
+@pytest.mark.slow
 def test_any_network_with_nested_parameters(data):
     """A Sequential works in the estimators, and GridSearchCV searches one layer's W_std
     (net__layers__0__W_std) on clones, leaving the given network unchanged."""

@@ -19,7 +19,7 @@ def problem(n=30, dim=3, seed=0, outputs=None):
     return x, y
 
 
-@pytest.mark.parametrize("outputs", [None, 3])
+@pytest.mark.parametrize("outputs", [pytest.param(None, marks=pytest.mark.slow), 3])
 def test_log_marginal_likelihood_is_the_gaussian_log_density(x64, outputs):
     x, y = problem(outputs=outputs)
     net = nk.FullyConnected(depth=2, activation="erf", W_std=1.3, b_std=0.2)
@@ -31,6 +31,7 @@ def test_log_marginal_likelihood_is_the_gaussian_log_density(x64, outputs):
     np.testing.assert_allclose(float(actual), expected, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_gradients_match_central_differences(x64):
     x, y = problem()
     net = nk.FullyConnected(depth=2, activation="relu", W_std=1.4, b_std=0.3)
@@ -55,6 +56,7 @@ def test_gradients_match_central_differences(x64):
     assert leaves and all(np.all(np.isfinite(np.asarray(leaf))) for leaf in leaves)
 
 
+@pytest.mark.slow
 def test_log_marginal_likelihood_under_jit(x64):
     x, y = problem()
     net = nk.FullyConnected(depth=1, W_std=1.5, b_std=0.1)
@@ -63,6 +65,7 @@ def test_log_marginal_likelihood_under_jit(x64):
     np.testing.assert_allclose(float(jitted), float(eager), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_fit_recovers_a_better_evidence_than_the_truth(x64):
     """Targets drawn from the GP of a known network: the fit starts elsewhere and ends at an evidence
     at least that of the true hyperparameters (it is the maximum), with the true values nearby."""
@@ -80,6 +83,7 @@ def test_fit_recovers_a_better_evidence_than_the_truth(x64):
     assert 1.0 < fitted.W_std < 4.0 and 0.01 < ridge < 0.25
 
 
+@pytest.mark.slow
 def test_fit_selection_and_bounds(x64):
     x, y = problem()
     start = nk.FullyConnected(depth=1, W_std=1.0, b_std=0.5)
@@ -89,6 +93,7 @@ def test_fit_selection_and_bounds(x64):
     assert 0.5 <= fitted.W_std <= 1.2
 
 
+@pytest.mark.slow
 def test_bad_arguments():
     x, y = problem()
     net = nk.FullyConnected(depth=1)

@@ -1,8 +1,9 @@
 """Tests of nngp_ntk.cli.experiments beyond the end-to-end runs of tests/test_cli.py: the default
-train/test split and sizes, and the stage timer."""
+train/test split and sizes, the stage timer, and the measured curves' plots (no line through a poor fit)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from nngp_ntk.cli import experiments
@@ -31,3 +32,29 @@ def test_stages_record_every_stage_when_quiet():
     stages.done()
     stages.done()
     assert list(stages.seconds) == ["a", "b"] and all(s >= 0 for s in stages.seconds.values())
+
+
+def test_a_poor_fit_draws_no_line_but_its_window():
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from nngp_ntk import fits, scaling
+    from nngp_ntk.cli import plots
+
+    widths = 10.0 * 2.0 ** np.arange(6)
+    drawn = {}
+    for name, losses in {"straight": 2.0 * widths**-0.5, "bent": widths**-0.5 + 0.3}.items():
+        repeats = losses * np.array([[0.99], [1.0], [1.01]])
+        curve = scaling.Curve(widths, losses, 0.01 * losses, repeats, fits.fit_power_law(widths, repeats))
+        shown = experiments._measured_plot(curve, "P", "$P^{-\\alpha_P}$")
+        axes = Figure().add_subplot()
+        plots._draw_curves(axes, [shown], "P", "loss", name)
+        drawn[name] = (shown, [line.get_label() for line in axes.get_lines()], axes.get_legend_handles_labels()[1])
+        assert experiments._curve_json(curve)["poor"] is curve.fit.poor
+    straight, lines, legend = drawn["straight"]
+    assert straight.fit_x is not None and any(label.startswith("fit $P") for label in lines)
+    assert "poor fit" not in straight.label
+    bent, lines, legend = drawn["bent"]
+    assert bent.fit_x is None and not any(label.startswith("fit") for label in lines)     # no fitted line
+    assert bent.window == (10.0, 320.0) and "poor fit" in bent.label
+    assert any("fit window P = 10..320" in label and "bends" in label for label in legend)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import nngp_ntk as nk
-from nngp_ntk.extrapolation import extrapolate_learning_curve
-from nngp_ntk.theory import ModeSpectrum, eigenlearning
+from nngp_ntk import extrapolation
+from nngp_ntk.extrapolation import extrapolate_gram, extrapolate_learning_curve
+from nngp_ntk.theory import LeaveOneOut, ModeSpectrum, eigenlearning
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,7 @@ def gaussian_design():
     return nk.FullyConnected(depth=0, W_std=1.0, b_std=0.0), X, y, modes
 
 
+@pytest.mark.slow
 def test_extrapolates_the_exact_curve_of_a_gaussian_design(gaussian_design):
     net, X, y, modes = gaussian_design
     sizes = np.array([100, 200, 400, 800, 1600])
@@ -56,3 +58,35 @@ def test_refuses_bad_input(gaussian_design):
         extrapolate_learning_curve(net, X, y[:-1], sizes=[100, 200, 400])
     with pytest.raises(TypeError, match="net"):
         extrapolate_learning_curve("net", X, y, sizes=[100, 200, 400])
+
+
+def test_backtest_repeats_the_extrapolation_on_disjoint_subsets():
+    """The backtest's errors are those of the same extrapolation from disjoint subsets of 0.9 N / r
+    points, over the same factor r, against the leave-one-out curve of all N points; the interval
+    adds them to the jackknife's."""
+    n, dim = 200, 300
+    index = np.arange(1, dim + 1)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n, dim)) * index**-0.7
+    gram = X @ X.T
+    y = X @ (index**-0.5) + 0.01 * rng.standard_normal(n)
+    sizes = np.array([100.0, 200.0, 400.0, 800.0])                  # r = 4: subsets of 0.9 * 200 / 4 = 45 points
+    result = extrapolate_gram(gram, y[:, None], sizes, groups=4, seed=5)
+    assert result.backtest_log_errors.shape == (4, 4) and result.backtest_alpha_errors.shape == (4,)
+    rng = np.random.default_rng(5)
+    rng.permutation(n)                                              # the jackknife's groups
+    first = np.sort(rng.permutation(n)[:45])
+    values, vectors = np.linalg.eigh(gram[np.ix_(first, first)] / 45)
+    part = LeaveOneOut(values[::-1], vectors[:, ::-1], vectors[:, ::-1].T @ y[first])
+    read = np.geomspace(4.5, 40.5, extrapolation.READ_POINTS)
+    fit = np.polyfit(np.log(read), np.log(part.curve(read).losses), 1)
+    values, vectors = np.linalg.eigh(gram / n)
+    whole = LeaveOneOut(values[::-1], vectors[:, ::-1], vectors[:, ::-1].T @ y)
+    scaled = sizes * 45 / n
+    expected = np.polyval(fit, np.log(scaled)) - np.log(whole.curve(scaled).losses)
+    np.testing.assert_allclose(result.backtest_log_errors[0], expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(result.backtest_se_log, np.sqrt(np.mean(result.backtest_log_errors**2, axis=0)))
+    half = np.log(result.intervals[:, 1] / result.losses)
+    np.testing.assert_allclose(half, np.log(result.losses / result.intervals[:, 0]), rtol=1e-9)
+    total = np.hypot(result.jackknife_se_log, result.backtest_se_log)
+    assert np.all(half >= 1.959 * total)                            # a Student-t factor, at least the normal 1.96

@@ -35,11 +35,11 @@ def jacobian_ntk(net: nk.FullyConnected, params: finite.Params, x1: jax.Array, x
 
 MONTE_CARLO_CASES = [
     # (activation, depth, W_std, b_std, parameterization)
-    ("relu", 2, 1.5, 0.2, "ntk"),
-    ("erf", 1, 1.3, 0.3, "ntk"),
-    ("tanh", 2, 1.0, 0.1, "ntk"),
+    pytest.param("relu", 2, 1.5, 0.2, "ntk", marks=pytest.mark.slow),
+    pytest.param("erf", 1, 1.3, 0.3, "ntk", marks=pytest.mark.slow),
+    pytest.param("tanh", 2, 1.0, 0.1, "ntk", marks=pytest.mark.slow),
     ("relu", 1, 1.2, 0.5, "standard"),
-    ("erf", 2, 1.0, 0.0, "standard"),
+    pytest.param("erf", 2, 1.0, 0.0, "standard", marks=pytest.mark.slow),
 ]
 
 
@@ -76,6 +76,7 @@ def test_monte_carlo_wide_deep(activation):
         np.testing.assert_array_less(np.abs(mean - reference), 5 * stderr + 2e-3 * scale)
 
 
+@pytest.mark.slow
 def test_seed_batches_combine_exactly():
     net = nk.FullyConnected(depth=1, activation="relu", W_std=1.4, b_std=0.1)
     x = sphere_points(4, 6, seed=3)
@@ -98,8 +99,9 @@ def test_single_sample_has_infinite_stderr():
 
 # --- Empirical kernels of one network --------------------------------------------------------------
 
-@pytest.mark.parametrize("parameterization", ["ntk", "standard"])
-@pytest.mark.parametrize("activation, depth", [("relu", 2), ("tanh", 3), ("erf", 0)])
+@pytest.mark.parametrize("parameterization", [pytest.param("ntk", marks=pytest.mark.slow), "standard"])
+@pytest.mark.parametrize("activation, depth", [pytest.param("relu", 2, marks=pytest.mark.slow),
+                                               pytest.param("tanh", 3, marks=pytest.mark.slow), ("erf", 0)])
 def test_empirical_ntk_equals_jacobian_contraction(x64, parameterization, activation, depth):
     net = nk.FullyConnected(depth=depth, activation=activation, W_std=[1.3] * depth + [0.9], b_std=0.4,
                             parameterization=parameterization, width=16)
@@ -114,6 +116,7 @@ def test_empirical_ntk_equals_jacobian_contraction(x64, parameterization, activa
                                finite.empirical_kernels(net, params, x1, x1.copy(), get="ntk"), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_empirical_nngp_is_readout_part_of_ntk(x64):
     """NTK parameterization: df/dW_L = (W_std/sqrt n) F, df/db_L = b_std, so the readout's share of
     the Jacobian contraction is W_std^2 F.F'/n + b_std^2, the empirical NNGP."""
@@ -129,6 +132,7 @@ def test_empirical_nngp_is_readout_part_of_ntk(x64):
     assert isinstance(kernels, nk.Kernels) and kernels.nngp.shape == kernels.ntk.shape == (7, 7)
 
 
+@pytest.mark.slow
 def test_parameterizations_compute_the_same_function():
     """Same key: standard draws W_std/sqrt(fan_in) N(0,1), ntk scales N(0,1) in the forward pass."""
     kwargs = dict(depth=2, activation="erf", W_std=[1.5, 0.7, 2.0], b_std=[0.1, 0.0, 0.4])
@@ -210,6 +214,7 @@ SEQUENTIALS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SEQUENTIALS)
 def test_monte_carlo_matches_sequential_layers(name):
     net = SEQUENTIALS[name]()
@@ -224,6 +229,7 @@ def test_monte_carlo_matches_sequential_layers(name):
         np.testing.assert_array_less(np.abs(mean - reference), 5 * stderr + 1e-2 * scale, err_msg=kernel)
 
 
+@pytest.mark.slow
 def test_sequential_empirical_ntk_equals_jacobian_contraction(x64):
     net = SEQUENTIALS["standard-no-bias"]()
     params = finite.init_params(net, jax.random.PRNGKey(2), input_dim=4, width=16, out_dim=3, dtype=np.float64)

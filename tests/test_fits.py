@@ -98,6 +98,7 @@ def test_paired_fit_cancels_each_repeats_level():
     assert one_term.alpha > 1.1                                             # the next order steepens one term
 
 
+@pytest.mark.slow
 def test_paired_fit_interval_covers():
     x = np.array([10.0, 20, 40, 80, 160, 320])
     fitted = [fits.fit_offset_power_law(x, _paired_curves(x, 20, seed=s, noise=0.05)) for s in range(60)]
@@ -133,3 +134,52 @@ def test_paired_fit_with_a_degenerate_optimum_is_unreliable():
     noisy = 1.0 + 2.0 / x + rng.normal(0, 0.05, (3, 4))
     wide = fits.fit_offset_power_law(x, noisy)
     assert not wide.reliable and np.isnan(wide.alpha)
+
+
+# ----------------------------------------------------------------------------- lack of fit
+
+OCTAVES = 10.0 * 2.0 ** np.arange(6)
+
+
+def test_an_exact_power_law_is_not_a_poor_fit():
+    for y in (3.0 * OCTAVES**-0.7,                                               # points
+              np.array([[1.0], [2.0], [0.5]]) * OCTAVES**-0.7):                 # repeats at their own levels
+        fit = fits.fit_power_law(OCTAVES, y)
+        assert fit.reliable and not fit.poor and fit.poor_reason == ""
+        assert fit.curvature == pytest.approx(0.0, abs=1e-12) and fit.max_residual < 1e-12
+        np.testing.assert_allclose(fit.local_alpha, 0.7)
+    three = fits.fit_power_law(OCTAVES[:3], OCTAVES[:3] ** -0.5 + 0.3)         # nothing left to test against
+    assert three.reliable and np.isnan(three.lack_of_fit_p) and not three.poor
+
+
+def test_a_bending_curve_is_a_poor_fit_that_keeps_its_numbers():
+    curves = {"offset": OCTAVES**-0.5 + 0.3,                                     # flattens: alpha falls with x
+              "log-quadratic": np.exp(-0.5 * np.log(OCTAVES) - 0.05 * np.log(OCTAVES / 10) ** 2)}  # steepens
+    for name, y in curves.items():
+        fit = fits.fit_power_law(OCTAVES, y)
+        assert fit.poor and fit.reliable and np.isfinite(fit.alpha) and not fit.reason, name
+        assert fit.lack_of_fit_p < fits.LACK_OF_FIT_LEVEL and fit.max_residual > fits.MIN_MISS
+        assert "bends" in fit.poor_reason and f"{fit.lack_of_fit_p:.2g}" in fit.poor_reason
+        start, end = fit.local_alpha
+        assert (start > fit.alpha > end) if name == "offset" else (start < fit.alpha < end)
+    # the log-quadratic's local exponent is exact: 0.5 + 0.1 log(x / 10) at the window's ends
+    assert fit.curvature == pytest.approx(-0.05) and fit.local_alpha[1] == pytest.approx(0.5 + 0.1 * np.log(32))
+    # repeats at the level of the noise: the curvature's error from their scatter (jackknife)
+    rng = np.random.default_rng(0)
+    repeats = fits.fit_power_law(OCTAVES, curves["offset"] * np.exp(rng.normal(0, 0.02, (5, 6))),
+                                 interval="bootstrap", n_bootstrap=100)
+    assert repeats.poor and repeats.ci[1] - repeats.ci[0] < 0.05         # a narrow interval, a poor fit
+    record = json.loads(json.dumps(repeats.as_dict()))
+    assert record["poor"] and "bends" in record["poor_reason"] and record["lack_of_fit_p"] < 0.01
+    assert record["alpha"] == pytest.approx(repeats.alpha) and len(record["local_alpha"]) == 2
+
+
+def test_noise_at_the_level_of_the_error_bars_is_not_a_poor_fit():
+    noisy_repeats = [fits.fit_power_law(OCTAVES, 2.0 * OCTAVES**-0.5 * np.exp(
+        np.random.default_rng(seed).normal(0, 0.05, (5, 6)))) for seed in range(40)]
+    noisy_points = [fits.fit_power_law(OCTAVES, 2.0 * OCTAVES**-0.5 * np.exp(
+        np.random.default_rng(seed).normal(0, 0.05, 6))) for seed in range(40)]
+    for fitted in (noisy_repeats, noisy_points):                    # p < 0.01 in about 1% of seeds
+        assert all(np.isfinite(fit.lack_of_fit_p) for fit in fitted if fit.reliable)
+        assert sum(fit.poor for fit in fitted) <= 4
+    assert fits.fit_offset_power_law(OCTAVES, _paired_curves(OCTAVES, 5, seed=0)).poor is False   # not tested

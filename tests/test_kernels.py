@@ -33,6 +33,7 @@ NETS = {
 STRUCTURAL = [pytest.param(name, marks=pytest.mark.slow) if name == "tanh" else name for name in NETS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", STRUCTURAL)
 def test_swapping_inputs_transposes(name):
     net = nk.FullyConnected(**NETS[name])
@@ -43,7 +44,7 @@ def test_swapping_inputs_transposes(name):
         np.testing.assert_allclose(getattr(forward, kernel), getattr(backward, kernel).T, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", STRUCTURAL)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name != "relu" else name for name in NETS])
 def test_tiled_equals_untiled(name):
     x1, x2 = points(10, 6, seed=2), points(8, 6, seed=3)   # 10 and 8 are not multiples of the tile 3
     tiled = nk.FullyConnected(**NETS[name], tile_size=3)
@@ -55,7 +56,8 @@ def test_tiled_equals_untiled(name):
                                        getattr(whole.kernel(x1, right), kernel), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", STRUCTURAL)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name != "erf-standard" else name
+                                  for name in NETS])
 def test_symmetric_path_equals_general_path(name):
     net = nk.FullyConnected(**NETS[name], tile_size=4)
     x = points(9, 5, seed=4)
@@ -77,7 +79,7 @@ def test_diagonal_equals_kernel_diagonal(name):
     np.testing.assert_array_equal(net.diagonal(x, get="ntk"), diagonal.ntk)
 
 
-@pytest.mark.parametrize("name", NETS)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name != "relu" else name for name in NETS])
 def test_float32_close_to_float64(x64, name):
     net = nk.FullyConnected(**NETS[name])
     x = points(12, 6, seed=6, dtype=np.float64)
@@ -144,6 +146,7 @@ def assert_valid_kernel(kernel: np.ndarray, tolerance: float) -> None:
     assert eigenvalues[0] >= -tolerance * eigenvalues[-1]
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(depth=st.integers(0, 4), activation=st.sampled_from(sorted(ACTIVATIONS)),
        W_std=st.sampled_from([0.5, 1.0, 1.5, 2.0]), b_std=st.sampled_from([0.0, 0.1, 0.7]),
@@ -161,6 +164,7 @@ def test_random_networks_give_valid_kernels(depth, activation, W_std, b_std, n_p
     np.testing.assert_allclose(net.diagonal(x.astype(np.float32)).ntk, np.diag(kernels.ntk), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_tanh_large_input_variance_is_psd():
     """At K^0 = 8 a fixed degree-24 rule was 21% low in E[phi'phi'] and the kernel not PSD; the
     automatic degree (368 here) keeps it PSD."""
@@ -242,12 +246,14 @@ def test_bad_get(get):
         net.diagonal(np.ones((2, 2)), get=get)
 
 
+@pytest.mark.slow
 def test_overflowing_kernel_is_refused_not_inf():
     x = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
     with pytest.raises(ValueError, match="overflows float32"):
         nk.FullyConnected(depth=80, W_std=3.0).kernel(x)      # K grows ~ (9 / 2)^depth: 1e52 > 3e38
 
 
+@pytest.mark.slow
 def test_underflowing_kernel_warns():
     x = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
     with pytest.warns(RuntimeWarning, match="underflows float32"):
@@ -256,12 +262,15 @@ def test_underflowing_kernel_warns():
 
 def test_other_weights_reuse_the_compiled_passes():
     """W_std and b_std are arguments of the compiled tile and variance passes, not constants in them:
-    a hyperparameter search compiles once per depth, activation and shape (0.7 s a setting saved)."""
+    a hyperparameter search compiles once per depth, activation and shape (0.7 s a setting saved).
+    The variance pass runs on chunks of a fixed size: another number of points reuses it too."""
     x = np.random.default_rng(3).standard_normal((40, 6)).astype(np.float32)
     first = nk.FullyConnected(depth=2, W_std=1.0, b_std=0.0).kernel(x)
-    compiled = (kernels._tiles._cache_size(), kernels._variances._cache_size())
+    compiled = (kernels._tiles._cache_size(), kernels._compiled_diagonal_pass._cache_size())
     second = nk.FullyConnected(depth=2, W_std=1.7, b_std=0.3).kernel(x)
-    assert (kernels._tiles._cache_size(), kernels._variances._cache_size()) == compiled
+    assert (kernels._tiles._cache_size(), kernels._compiled_diagonal_pass._cache_size()) == compiled
+    np.testing.assert_array_equal(nk.FullyConnected(depth=2).diagonal(x[:37]).ntk, first.ntk.diagonal()[:37])
+    assert kernels._compiled_diagonal_pass._cache_size() == compiled[1]
     # ReLU without bias is homogeneous of degree 2 in W per layer: both kernels scale by W^(2 (depth + 1))
     scaled = nk.FullyConnected(depth=2, W_std=1.7, b_std=0.0).kernel(x)
     np.testing.assert_allclose(scaled.nngp, 1.7 ** 6 * first.nngp, rtol=2e-5)

@@ -48,6 +48,7 @@ def test_lanczos_matrix_functions_agree_with_dense(problem):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-7 * np.abs(b).max())
 
 
+@pytest.mark.slow
 def test_iterative_gradient_flow_agrees_with_dense_on_disk(problem, tmp_path):
     """The whole prediction (mean and covariance, t = None and finite t) from a np.memmap kernel."""
     train, test, y = problem

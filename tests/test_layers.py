@@ -32,8 +32,8 @@ def mixed_network(parameterization: str = "ntk") -> nk.Sequential:
     dict(depth=3, activation="relu", W_std=1.4, b_std=0.1),
     dict(depth=2, activation="erf", W_std=[1.2, 0.8, 1.5], b_std=[0.3, 0.0, 0.2],
          parameterization="standard", width=128),
-    dict(depth=0, activation="gelu", W_std=1.7, b_std=0.4),
-    dict(depth=2, activation="tanh", W_std=1.0, b_std=0.2),
+    pytest.param(dict(depth=0, activation="gelu", W_std=1.7, b_std=0.4), marks=pytest.mark.slow),
+    pytest.param(dict(depth=2, activation="tanh", W_std=1.0, b_std=0.2), marks=pytest.mark.slow),
 ])
 def test_sequential_equals_fully_connected_exactly(kwargs):
     fc = nk.FullyConnected(**kwargs)
@@ -57,8 +57,10 @@ def test_sequential_equals_fully_connected_exactly(kwargs):
 
 # --- kernel against kernel_fn ----------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parameterization", ["ntk", "standard"])
-def test_kernel_equals_kernel_fn(x64, parameterization):
+def test_kernel_equals_kernel_fn(x64, parameterization, monkeypatch):
+    monkeypatch.setattr(nk.kernels, "FN_BLOCK", 3)   # kernel_fn on 3 x 3 blocks, the last ones padded
     net = mixed_network(parameterization)
     x1, x2 = points(7, 5, seed=2, dtype=np.float64), points(4, 5, seed=3, dtype=np.float64)
     for right in (None, x2):
@@ -69,6 +71,27 @@ def test_kernel_equals_kernel_fn(x64, parameterization):
     np.testing.assert_allclose(net.diagonal(x1).ntk, np.diag(net.kernel(x1).ntk), rtol=1e-13)
 
 
+@pytest.mark.slow
+def test_kernel_fn_gradients_on_blocks_equal_one_block(x64, monkeypatch):
+    """Gradients through the blocks (checkpointed, mirrored) equal those of a single block."""
+    net = mixed_network()
+    x1, x2 = jnp.asarray(points(11, 5, seed=40, dtype=np.float64)), points(6, 5, seed=41, dtype=np.float64)
+    x1 = x1.at[9].set(x1[2])
+
+    def loss(n, x, right):
+        kernels = n.kernel_fn(x, right)
+        return jnp.sum(jnp.sin(kernels.nngp)) + jnp.sum(kernels.ntk ** 2)
+
+    def gradients():
+        return [jax.jit(jax.grad(loss, argnums=(0, 1)))(net, x1, right) for right in (None, x2)]
+
+    whole = gradients()
+    monkeypatch.setattr(nk.kernels, "FN_BLOCK", 4)
+    for got, want in zip(jax.tree_util.tree_leaves(gradients()), jax.tree_util.tree_leaves(whole)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.slow
 def test_sequential_tiles_and_out_of_core(tmp_path):
     x1, x2 = points(10, 6, seed=20), points(8, 6, seed=21)   # not multiples of the tile 3
     tiled = nk.Sequential(*mixed_network().layers, tile_size=3)
@@ -83,6 +106,7 @@ def test_sequential_tiles_and_out_of_core(tmp_path):
         nk.Sequential(nk.Dense(), tile_size=0)
 
 
+@pytest.mark.slow
 def test_kernel_fn_float32_and_get():
     net = mixed_network()
     x = points(6, 3, seed=4)
@@ -112,6 +136,7 @@ def _random_layers(draw, depth: int) -> list:
     return layers
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), depth=st.integers(0, 4), n_points=st.integers(1, 8), seed=st.integers(0, 2**16))
 def test_random_sequentials_give_valid_kernels(data, depth, n_points, seed):
@@ -150,6 +175,7 @@ def test_layer_norm_and_residual_closed_forms(x64):
     np.testing.assert_allclose(net.kernel_fn(x).ntk, ntk, rtol=1e-14)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bias, added", [(0.0, 1.0), (None, 0.0)])
 def test_standard_bias_none_differs_from_zero(x64, bias, added):
     """Standard Dense: Theta = n_in K_in + [bias] + W^2 Theta_in; at the input n_in K_in = x . x'."""
@@ -189,6 +215,7 @@ def test_networks_are_pytrees_of_hyperparameters():
     assert doubled.layers[0].W_std == 2.0 and doubled.layers[0].b_std is None
 
 
+@pytest.mark.slow
 def test_jit_vmap_and_grad():
     x = jnp.asarray(points(6, 4, seed=9))
     net = mixed_network()
@@ -206,8 +233,11 @@ def test_jit_vmap_and_grad():
     assert isinstance(fc_gradient, nk.FullyConnected) and np.isfinite(fc_gradient.W_std)
 
 
-def test_gradients_finite_on_diagonal_and_duplicates():
-    """Correlations of exactly +-1 (a point with itself, a repeated point, a negated point)."""
+@pytest.mark.slow
+def test_gradients_finite_on_diagonal_and_duplicates(monkeypatch):
+    """Correlations of exactly +-1 (a point with itself, a repeated point, a negated point), with
+    kernel_fn on blocks of 4 points (the repeated and negated points in another block)."""
+    monkeypatch.setattr(nk.kernels, "FN_BLOCK", 4)
     x = points(4, 3, seed=10)
     x = jnp.asarray(np.concatenate([x, x[:1], -x[1:2]]))
     for net in (mixed_network(), nk.FullyConnected(depth=3, activation="relu", W_std=1.4, b_std=0.0)):
@@ -224,6 +254,7 @@ def _central_difference(f, value: float, step: float = 1e-6) -> float:
     return (f(value + step) - f(value - step)) / (2 * step)
 
 
+@pytest.mark.slow
 def test_gradients_match_central_differences(x64):
     x = jnp.asarray(points(5, 3, seed=11, dtype=np.float64))
     y = jnp.asarray(points(3, 3, seed=12, dtype=np.float64))
@@ -250,6 +281,7 @@ def test_gradients_match_central_differences(x64):
         np.testing.assert_allclose(gradients[3][i, j], _central_difference(moved, float(x[i, j])), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_quadrature_inside_jit_needs_a_degree():
     x = jnp.asarray(points(4, 3, seed=13))
     net = nk.Sequential(nk.Dense(), act.Tanh(), nk.Dense())
@@ -262,6 +294,7 @@ def test_quadrature_inside_jit_needs_a_degree():
 
 # --- dtypes ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_dtype_argument(x64):
     net = mixed_network()
     x = points(4, 3, seed=14, dtype=np.float64)
@@ -323,6 +356,7 @@ def test_bad_layers(build, error, match):
         build()
 
 
+@pytest.mark.slow
 def test_bad_kernel_fn_inputs():
     net = mixed_network()
     with pytest.raises(ValueError, match="x1"):

@@ -121,6 +121,7 @@ def _records(folder) -> dict[str, set[tuple[int, int]]]:
             for name in sorted(os.listdir(folder)) if tiling._RECORD.fullmatch(name)}
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_tiles_and_each_returns_the_whole_kernel(tmp_path):
     store = tmp_path / "store"
     _run(2, store, tmp_path / "reports")

@@ -41,7 +41,9 @@ def test_curve_and_panel_figures(tmp_path):
     losses = 2.0 * sizes ** -0.5
     curve = plots.Curve(sizes, losses, 0.1 * losses, "measured", sizes, losses, "fit D^-0.5")
     predicted = plots.Curve(sizes, 1.1 * losses, None, "predicted")
-    plots.curve_figure(tmp_path / "curve.png", [curve, predicted], xlabel="training set size D", title="L(D)")
+    bent = plots.Curve(sizes, losses + 0.1, None, "measured (poor fit)", window=(50, 400),
+                       window_label="fit window D = 50..400\nno line: the curve bends")
+    plots.curve_figure(tmp_path / "curve.png", [curve, predicted, bent], xlabel="training set size D", title="L(D)")
     assert read_png(tmp_path / "curve.png").shape[1] == round(6.4 * plots.DPI)
     panels = [(f"panel {k}", "D", [curve]) for k in range(3)]
     plots.panels_figure(tmp_path / "panels.png", panels, title="three panels")

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 import nngp_ntk as nk
-from nngp_ntk import data, scaling
+from nngp_ntk import data, prediction, scaling
+from nngp_ntk.prediction import Exponents
+from nngp_ntk.spectrum import fit_power_law
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +19,7 @@ def sphere_problem():
     return net, X, data.gp_targets(net, X, kernel="nngp", n_outputs=4, seed=1)
 
 
+@pytest.mark.slow
 def test_predicted_alpha_D_matches_a_measured_learning_curve(sphere_problem):
     net, X, y = sphere_problem
     sizes = [25, 50, 100, 200, 400]
@@ -62,3 +65,52 @@ def test_predict_exponents_refuses_bad_input(sphere_problem):
         nk.predict_exponents(net, X, y, model_method="exact")
     with pytest.raises(TypeError, match="FullyConnected"):
         nk.predict_exponents("relu", X, y)
+
+
+@pytest.mark.slow
+def test_large_n_path_averages_disjoint_subsets():
+    """N above max_points: the mean of dense predictions on disjoint subsets, no N x N matrix."""
+    net = nk.FullyConnected(depth=1, activation="relu", W_std=1.0, b_std=0.0)
+    X = data.sphere(130, 3, seed=0)
+    y = data.gp_targets(net, X, kernel="nngp", n_outputs=2, seed=1)
+    sizes = [8, 16, 32]
+    large = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, max_points=60, seed=3, window=(2, 8))
+    assert (large.subsets, large.subset_size) == (3, 43)        # ceil(130 / 60) subsets of 130 // 3 points
+    order = np.random.default_rng(3).permutation(130)
+    subsets = [np.sort(order[k * 43:(k + 1) * 43]) for k in range(3)]
+    parts = [nk.predict_exponents(net, X[keep], y[keep], kernel="nngp", sizes=sizes, window=(2, 8)) for keep in subsets]
+    assert all(p.subsets == 1 and p.subset_size == 43 for p in parts)
+    assert np.isfinite(large.alpha_D)
+    assert large.alpha_D == pytest.approx(np.mean([p.alpha_D for p in parts]), rel=1e-12)
+    np.testing.assert_allclose(np.log(large.losses), np.mean([np.log(p.losses) for p in parts], axis=0), rtol=1e-12)
+    np.testing.assert_allclose(large.eigenvalues, np.mean([p.eigenvalues for p in parts], axis=0))
+
+
+def _exponents(alpha_D: float, half: float, losses: list[float]) -> Exponents:
+    values = 1.0 / np.arange(1, 41) ** 1.5
+    ci = {name: (alpha_D - half, alpha_D + half) for name in ("alpha_K", "beta", "alpha_D", "alpha_P")}
+    sizes = np.array([10.0, 20.0, 40.0])
+    return Exponents(alpha_D, alpha_D, alpha_D, alpha_D, ci, sizes, np.array(losses), sizes, np.array(losses),
+                     "leave-one-out", "ntk", fit_power_law(values, window=(2, 20)), values, "leave-one-out", 1, 40)
+
+
+def test_large_n_average_and_its_stated_error():
+    """The subsets' mean, curves averaged in log, the interval widened by t_{S-1} s / sqrt(S)."""
+    parts = [_exponents(0.5, 0.02, [1.0, 0.7, 0.5]), _exponents(0.6, 0.04, [2.0, 1.4, 0.8]),
+             _exponents(0.7, 0.03, [1.5, 1.0, 0.6])]
+    mean = prediction._average(parts, (2, 20))
+    assert (mean.subsets, mean.subset_size) == (3, 40)
+    assert mean.alpha_D == pytest.approx(0.6)
+    spread = 4.302653 * 0.1 / np.sqrt(3)                        # t_{2, 0.975} s / sqrt(S), s = 0.1
+    assert mean.ci["alpha_D"][1] - 0.6 == pytest.approx(np.hypot(0.03, spread), rel=1e-5)
+    np.testing.assert_allclose(mean.losses, np.cbrt(np.array([3.0, 0.98, 0.24])), rtol=1e-12)
+
+
+def test_large_n_path_refuses_bad_subsets(sphere_problem):
+    net, X, y = sphere_problem
+    with pytest.raises(ValueError, match="subsets"):
+        nk.predict_exponents(net, X, y, kernel="nngp", max_points=600, subsets=1)
+    with pytest.raises(ValueError, match="fewer than 20"):
+        nk.predict_exponents(net, X, y, kernel="nngp", max_points=600, subsets=50)
+    with pytest.raises(ValueError, match="max_points"):
+        nk.predict_exponents(net, X, y, kernel="nngp", max_points=5)

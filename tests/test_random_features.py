@@ -9,6 +9,7 @@ import nngp_ntk as nk
 from nngp_ntk import data, random_features
 
 
+@pytest.mark.slow
 def test_random_features_converge_to_the_nngp():
     net = nk.FullyConnected(depth=1, activation="relu", W_std=1.3, b_std=0.2)
     X = data.sphere(6, 3, seed=2)

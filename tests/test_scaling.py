@@ -17,6 +17,7 @@ def problem():
     return net, X, data.gp_targets(net, X, kernel="nngp", n_outputs=2, seed=1)
 
 
+@pytest.mark.slow
 def test_learning_curve_computes_the_kernel_once_and_matches_the_solver(problem, monkeypatch):
     net, X, y = problem
     calls = []
@@ -84,6 +85,7 @@ def test_learning_curve_refuses_bad_input(problem):
         scaling.learning_curve(net, X, y, sizes=[20, 40, 80], test_size=399)
 
 
+@pytest.mark.slow
 def test_model_curve_falls_with_width(problem):
     net, X, _ = problem
     shallow = nk.FullyConnected(depth=1, activation="relu", W_std=1.0, b_std=0.1)

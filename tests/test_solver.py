@@ -61,9 +61,9 @@ def random_problem(n=40, m=9, dim=4, outputs=None, seed=0, depth=2):
     return net, x, xt, y, train, test_train, test_test
 
 
-@pytest.mark.parametrize("arch", ["relu", "erf"])
-@pytest.mark.parametrize("ridge_index", [0, 1])
-@pytest.mark.parametrize("targets", ["y1", "y2"])
+@pytest.mark.parametrize("arch", ["relu", pytest.param("erf", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("ridge_index", [0, pytest.param(1, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("targets", ["y1", pytest.param("y2", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("kernel", ["nngp", "ntk"])
 def test_predict_matches_neural_tangents(x64, reference, arch, ridge_index, targets, kernel):
     net = nk.FullyConnected(**json.loads(str(reference["architectures"]))[arch])
@@ -200,6 +200,7 @@ def test_gradient_descent_steps_and_max_learning_rate():
     np.testing.assert_allclose(coefficients, [2.0, 2.0, (1 - 0.5**4) / 1.0, (1 - (-0.5) ** 4) / 3.0])
 
 
+@pytest.mark.slow
 def test_singular_kernel_gives_the_minimum_norm_answer():
     net, x, xt, y, _, _, _ = random_problem()
     x, y = x[:35], y[:35]       # 40 points in all, as random_problem's (no new compilation)
@@ -323,7 +324,8 @@ def _train_finite_networks(net, x, y, xt, width, seeds, steps, learning_rate):
     return np.concatenate([np.asarray(jax.jit(jax.vmap(train))(keys[i:i + 64])) for i in range(0, seeds, 64)])
 
 
-@pytest.mark.parametrize("depth, seeds", [(1, 256), pytest.param(2, 128, marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("depth, seeds", [(1, 256), (2, 128)])
 def test_finite_width_training_agrees_with_predict(depth, seeds):
     """Width-2048 networks trained by gradient descent: mean and spread over seeds match the theory
     within Monte Carlo error (4 standard errors) plus a finite-width allowance."""

@@ -34,6 +34,7 @@ def _power_law_matrix(n: int, exponent: float, seed: int = 0) -> tuple[np.ndarra
 
 # ----------------------------------------------------------------------------- eigenvalues of K/N
 
+@pytest.mark.slow
 def test_dense_eigenvalues_are_those_of_k_over_n(net, points):
     ev = spectrum.eigenvalues(net, points, kernel="nngp")
     reference = np.linalg.eigvalsh(net.kernel(points, get="nngp").astype(np.float64) / len(points))[::-1]
@@ -42,6 +43,7 @@ def test_dense_eigenvalues_are_those_of_k_over_n(net, points):
     np.testing.assert_allclose(spectrum.eigenvalues(net, points, kernel="nngp", top_k=7), ev[:7])
 
 
+@pytest.mark.slow
 def test_dense_eigenvectors(net, points):
     system = spectrum.eigh(net, points, kernel="ntk", top_k=5)
     gram = net.kernel(points, get="ntk").astype(np.float64) / len(points)
@@ -49,6 +51,7 @@ def test_dense_eigenvectors(net, points):
     assert system.passes == 1 and system.converged
 
 
+@pytest.mark.slow
 def test_kernel_product_matches_the_matrix_with_uneven_row_blocks(net, points):
     Q = np.random.default_rng(0).standard_normal((len(points), 3))
     product = spectrum.kernel_product(net, points, "ntk", block_rows=150)  # blocks of 150, 150, 150, 50
@@ -58,6 +61,7 @@ def test_kernel_product_matches_the_matrix_with_uneven_row_blocks(net, points):
         product(Q[:10])
 
 
+@pytest.mark.slow
 def test_kernel_product_has_the_exact_diagonal():
     # a ReLU kernel between separately given coinciding float32 points is ~1e-3 off on the diagonal
     # (arccos at correlation 1 - eps); the product takes the diagonal as net.kernel(X) does
@@ -70,6 +74,7 @@ def test_kernel_product_has_the_exact_diagonal():
     np.testing.assert_allclose(columns, truth, rtol=0, atol=1e-5 * truth.max())
 
 
+@pytest.mark.slow
 def test_randomized_matches_dense_with_vectors(net, points):
     dense = spectrum.eigenvalues(net, points, kernel="ntk")
     system = spectrum.eigh(net, points, kernel="ntk", top_k=40, method="randomized", block_size=20, seed=1)
@@ -209,7 +214,7 @@ def test_sphere_trace_is_the_diagonal():
 
 @pytest.mark.parametrize("dim", [3, 5])
 @pytest.mark.parametrize("kernel, excess", [("ntk", 0), ("nngp", 2)])
-@pytest.mark.parametrize("depth, b_std", [(1, 0.0), (3, 0.2)])
+@pytest.mark.parametrize("depth, b_std", [(1, 0.0), pytest.param(3, 0.2, marks=pytest.mark.slow)])
 def test_relu_sphere_decay_matches_bietti_bach(dim, kernel, excess, depth, b_std):
     # ReLU NTK mu_k ~ k^-d, NNGP mu_k ~ k^-(d+2); depth 1 with b = 0 has mu_k = 0 for odd k >= 3
     net = nk.FullyConnected(depth=depth, activation="relu", W_std=1.0, b_std=b_std)
@@ -219,6 +224,7 @@ def test_relu_sphere_decay_matches_bietti_bach(dim, kernel, excess, depth, b_std
     assert decay.n_points == (81 if depth == 1 else 161)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel", ["ntk", "nngp"])
 def test_sphere_eigenvalues_match_the_empirical_spectrum(kernel):
     # eigenvalues of K/N on uniform points cluster in groups of N(d, k) around mu_k

@@ -49,6 +49,7 @@ def test_eigenlearning_matches_ridge_regression_on_gaussian_features():
     assert np.all(curve.E0 > 1)
 
 
+@pytest.mark.slow
 def test_renormalized_sample_spectrum_recovers_the_population_curve():
     """From N Gaussian samples of a known power-law problem, the renormalized sums give the
     population learning curve up to n near N, where the naive sample spectrum fails."""
@@ -117,6 +118,7 @@ def test_leave_one_out_equals_refitting_without_each_point():
         theory.LeaveOneOut(w, u[:, :-1])
 
 
+@pytest.mark.slow
 def test_leave_one_out_curve_follows_held_out_errors_on_uneven_data():
     """On clustered points the leave-one-out curve stays within 15% of the held-out test MSE of
     ridgeless regression up to n = 0.6 N, its slope within 0.05, while the homogeneous (GCV) one falls

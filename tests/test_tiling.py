@@ -148,6 +148,7 @@ _SHARDED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sharded_over_four_devices_equals_one_device(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
@@ -191,6 +192,7 @@ def _python(script: str, *args: str, **kwargs) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
 
+@pytest.mark.slow
 def test_second_writer_is_refused_with_the_holder_pid_and_a_dead_holder_is_taken_over(tmp_path):
     """Two processes writing the same out folder (no jax.distributed): the second gets a ValueError
     naming the folder and the PID of the first at once, never a crash on manifest.json.tmp; once

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from nngp_ntk import data, scaling
 from nngp_ntk.cli.config import Config, ConfigError
-from nngp_ntk.cli.text import UNRELIABLE, interval
+from nngp_ntk.cli.text import POOR, UNRELIABLE, fit_interval, interval
 from nngp_ntk.prediction import Exponents, predict_exponents
 from nngp_ntk.cli.tasks import Output, build_network, describe_run, load_problem
 
@@ -100,20 +100,29 @@ def default_split(n_points: int, test_size: int | None, sizes: list[int] | None)
 
 
 def _curve_json(curve: scaling.Curve) -> dict[str, Any]:
+    """A measured curve and its power-law fit for JSON, with the fit's lack-of-fit diagnostic
+    (``fits.PowerLawFit.lack_of_fit``: poor, poor_reason, curvature, lack_of_fit_p, ...)."""
     return {"alpha": curve.alpha, "ci": list(curve.ci), "amplitude": curve.fit.amplitude,
-            "window": list(curve.fit.window), "reason": curve.fit.reason or None, "x": curve.x,
-            "losses": curve.losses, "errors": curve.errors}
+            "window": list(curve.fit.window), "reason": curve.fit.reason or None, **curve.fit.lack_of_fit(),
+            "x": curve.x, "losses": curve.losses, "errors": curve.errors}
 
 
 def _measured_plot(curve: scaling.Curve, name: str, label: str):
-    """A ``plots.Curve`` of measured losses with error bars and the power law fitted through them."""
+    """A ``plots.Curve`` of measured losses with error bars and the power law fitted through them,
+    drawn on its fit window; no line for an unreliable fit, nor for a poor one (a line through a
+    curve that bends): then the window is shaded, its label saying how the curve bends."""
     from nngp_ntk.cli import plots
 
     errors = None if np.isnan(curve.errors).all() else curve.errors
-    measured = f"measured, $\\alpha_{name}$ = {interval(curve.alpha, curve.ci)}"
+    measured = f"measured, $\\alpha_{name}$ = {fit_interval(curve.fit)}"
     if not curve.fit.reliable:          # no line where the fit says nothing
         return plots.Curve(curve.x, curve.losses, errors, measured)
     low, high = curve.fit.window
+    if curve.fit.poor:                  # no line through a curve that bends
+        start, end = curve.fit.local_alpha
+        bends = f"no line: the curve bends, local $\\alpha_{name}$ {start:.2f} to {end:.2f}"
+        return plots.Curve(curve.x, curve.losses, errors, measured, window=(low, high),
+                           window_label=f"fit window {name} = {low:.0f}..{high:.0f}\n{bends}")
     inside = curve.x[(curve.x >= low) & (curve.x <= high)]
     return plots.Curve(curve.x, curve.losses, errors, measured, inside, curve.fit(inside),
                        f"fit {label} on {name} = {low:.0f}..{high:.0f}")
@@ -221,6 +230,7 @@ def _predicted_json(predicted: Exponents, model: Exponents | None) -> dict[str, 
             "beta": predicted.beta, "beta_ci": list(predicted.ci["beta"]),
             "alpha_K_sample": predicted.sample_fit.alpha, "alpha_K_sample_ci": list(predicted.sample_fit.ci),
             "alpha_K_sample_reason": predicted.sample_fit.reason or None,
+            "alpha_K_sample_poor_reason": predicted.sample_fit.poor_reason or None,
             "alpha_D": predicted.alpha_D, "alpha_D_ci": list(predicted.ci["alpha_D"]),
             "alpha_P": None if model is None else model.alpha_P,
             "alpha_P_ci": None if model is None else list(model.ci["alpha_P"]),
@@ -239,23 +249,23 @@ def _exponent_table(config: Config, predicted: Exponents, spectrum_only: Exponen
     window, sizes = predicted.sample_fit.window, predicted.sizes
     resolved = f"i ~ {sizes[0]:.0f}..{sizes[-1]:.0f}"
     rows = [(f"alpha_K         operator, {resolved}", interval(predicted.alpha_K, predicted.ci["alpha_K"]), ""),
-            (f"alpha_K_sample  K/N, i = {window[0]}..{window[1]}",
-             interval(predicted.sample_fit.alpha, predicted.sample_fit.ci), ""),
+            (f"alpha_K_sample  K/N, i = {window[0]}..{window[1]}", fit_interval(predicted.sample_fit), ""),
             (f"beta            targets, {resolved}", interval(predicted.beta, predicted.ci["beta"]), ""),
             (f"alpha_D         D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}, anchored",
-             interval(predicted.alpha_D, predicted.ci["alpha_D"]), interval(measured.alpha, measured.ci)),
+             interval(predicted.alpha_D, predicted.ci["alpha_D"]), fit_interval(measured.fit)),
             ("alpha_D         spectrum only", interval(spectrum_only.alpha_D, spectrum_only.ci["alpha_D"]), "")]
     if model is not None:
         rows.append((f"alpha_P         P = {model.x[0]:.0f}..{model.x[-1]:.0f}, D = {pool}",
                      interval(model_prediction.alpha_P, model_prediction.ci["alpha_P"]),
-                     interval(model.alpha, model.ci)))
+                     fit_interval(model.fit)))
     lines = [f"{describe_run(config)}, {n_points} points: predicted from the {pool} training points, "
              f"measured on the {n_points - pool} others",
              f"{'':<42} {'predicted':<24} measured"]
     lines += [f"{name:<42} {left:<24} {right:<24}".rstrip() for name, left, right in rows]
     fitted = [("alpha_K_sample", predicted.sample_fit), ("measured alpha_D", measured.fit)]
     fitted += [] if model is None else [("measured alpha_P", model.fit)]
-    return lines + [f"{name}: {UNRELIABLE}, {fit.reason}" for name, fit in fitted if fit.reason]
+    return lines + [f"{name}: {UNRELIABLE}, {fit.reason}" if fit.reason else f"{name}: {POOR}, {fit.poor_reason}"
+                    for name, fit in fitted if fit.reason or fit.poor]
 
 
 def _exponent_figures(output: Output, config: Config, values: np.ndarray, predicted: Exponents,
@@ -364,9 +374,12 @@ def run_regimes(config: Config, progress: bool | None, plots: bool) -> list[str]
     for key, label in labels.items():
         entry = regimes[key]
         predicted = interval(entry["predicted"], entry.get("predicted_ci"))
-        lines.append(f"{label:<44} {predicted:<24} {interval(entry['alpha'], entry['ci']):<24}".rstrip())
+        measured = interval(entry["alpha"], entry["ci"]) + (f" ({POOR})" if entry.get("poor") else "")
+        lines.append(f"{label:<44} {predicted:<24} {measured:<24}".rstrip())
         if entry["reason"]:
             notes.append(f"{label}: {UNRELIABLE}, {entry['reason']}")
+        elif entry.get("poor"):
+            notes.append(f"{label}: {POOR}, {entry['poor_reason']}")
     return lines + notes + [f"wrote {output.folder}/ ({', '.join(written)}) in {seconds:.0f} s"]
 
 

@@ -19,14 +19,15 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from nngp_ntk.cli.text import interval
+from nngp_ntk.cli.text import fit_interval, interval
 
 DPI = 120
 
 
 class Curve(NamedTuple):
-    """Measured losses at ``x`` with error bars ``errors`` (or None), and optionally a fitted or
-    predicted curve ``fit_y`` at ``fit_x`` shown as a line labeled ``fit_label``."""
+    """Measured losses at ``x`` with error bars ``errors`` (or None), optionally a fitted or
+    predicted curve ``fit_y`` at ``fit_x`` shown as a line labeled ``fit_label``, and optionally a
+    fit window (first, last x) shaded and labeled ``window_label``."""
 
     x: np.ndarray
     losses: np.ndarray
@@ -35,6 +36,8 @@ class Curve(NamedTuple):
     fit_x: np.ndarray | None = None
     fit_y: np.ndarray | None = None
     fit_label: str = ""
+    window: tuple[float, float] | None = None
+    window_label: str = ""
 
 
 def _save(figure: Figure, path: str | os.PathLike) -> None:
@@ -46,10 +49,10 @@ def spectrum_figure(path: str | os.PathLike, eigenvalues: np.ndarray, fit, title
                     operator: tuple[float, Sequence[float], tuple[float, float]] | None = None) -> None:
     """Eigenvalues lambda_i of K/N against i on log-log axes, with their fitted power law
     A i^-(1 + alpha_K_sample) (solid on the fit window, dashed beyond; no line when the fit is
-    unreliable) and the window shaded; ``operator`` = (alpha_K, its interval, (i_low, i_high)) adds
-    the kernel operator's exponent to the legend.
+    unreliable or poor, the legend saying why) and the window shaded; ``operator`` = (alpha_K, its
+    interval, (i_low, i_high)) adds the kernel operator's exponent to the legend.
 
-    ``fit`` is a ``nngp_ntk.fits.PowerLawFit`` (alpha, ci, window, reliable, callable at indices).
+    ``fit`` is a ``nngp_ntk.fits.PowerLawFit`` (alpha, ci, window, reliable, poor, callable at indices).
     """
     values = np.asarray(eigenvalues, dtype=np.float64)
     index = np.arange(1, len(values) + 1)
@@ -58,8 +61,11 @@ def spectrum_figure(path: str | os.PathLike, eigenvalues: np.ndarray, fit, title
     axes = figure.add_subplot()
     axes.loglog(index[positive], values[positive], ".", markersize=2.5, color="C0", label="eigenvalues of K/N")
     low, high = fit.window
-    sample = f"$\\alpha_{{K,\\mathrm{{sample}}}}$ = {interval(fit.alpha, fit.ci)}"
-    if fit.reliable:
+    sample = f"$\\alpha_{{K,\\mathrm{{sample}}}}$ = {fit_interval(fit)}"
+    if fit.poor:
+        start, end = fit.local_alpha
+        sample += f"\nno line: the curve bends, local exponent {start:.2f} to {end:.2f}"
+    if fit.reliable and not fit.poor:
         axes.loglog(index, fit(index), "--", color="C3", linewidth=0.8, alpha=0.6)
         inside = np.arange(low, high + 1)
         axes.loglog(inside, fit(inside), "-", color="C3", linewidth=2,
@@ -86,6 +92,8 @@ def _draw_curves(axes, curves: Sequence[Curve], xlabel: str, ylabel: str, title:
                       capsize=3, label=curve.label)
         if curve.fit_x is not None:
             axes.plot(curve.fit_x, curve.fit_y, "-", color=color, alpha=0.8, label=curve.fit_label)
+        if curve.window is not None:
+            axes.axvspan(*curve.window, color=color, alpha=0.08, label=curve.window_label)
     axes.set_xscale("log")
     axes.set_yscale("log")
     span = [value for curve in curves for value in np.asarray(curve.x, dtype=np.float64)]

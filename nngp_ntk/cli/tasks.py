@@ -29,7 +29,7 @@ import numpy as np
 from nngp_ntk import data as datasets
 from nngp_ntk import solver, spectrum, theory
 from nngp_ntk.cli.config import Config, ConfigError
-from nngp_ntk.cli.text import UNRELIABLE, interval
+from nngp_ntk.cli.text import POOR, UNRELIABLE, fit_interval, interval
 from nngp_ntk.kernels import FullyConnected, Network, Sequential
 from nngp_ntk.layers import from_spec
 
@@ -354,6 +354,7 @@ def run_spectrum(config: Config, progress: bool | None, plots: bool) -> list[str
     output.npy("eigenvalues.npy", values)
     summary = {"alpha_K": None, "alpha_K_ci": None, "alpha_K_indices": None, "alpha_K_sample": fit.alpha,
                "alpha_K_sample_ci": list(fit.ci), "alpha_K_sample_reason": fit.reason or None,
+               "alpha_K_sample_poor_reason": fit.poor_reason or None,
                "confidence": fit.confidence, "window": list(fit.window), "amplitude": fit.amplitude,
                "n_points": len(problem.X), "n_eigenvalues": len(values), "config": config.as_dict()}
     lines = []
@@ -367,10 +368,12 @@ def run_spectrum(config: Config, progress: bool | None, plots: bool) -> list[str
                      f"lambda_i ~ i^-(1 + alpha_K), renormalized, at i ~ {sizes[0]:.0f}..{sizes[-1]:.0f})")
     else:
         lines.append(f"alpha_K: needs all {len(problem.X)} eigenvalues (top_k = {len(values)}): only alpha_K_sample")
-    lines.append(f"alpha_K_sample = {interval(fit.alpha, fit.ci)}  (power law of the sample eigenvalues of K/N "
+    lines.append(f"alpha_K_sample = {fit_interval(fit)}  (power law of the sample eigenvalues of K/N "
                  f"on i = {fit.window[0]}..{fit.window[1]} of {len(values)})")
     if fit.reason:
         lines.append(f"alpha_K_sample: {UNRELIABLE}, {fit.reason}")
+    elif fit.poor:
+        lines.append(f"alpha_K_sample: {POOR}, {fit.poor_reason}")
     output.json("spectrum.json", summary)
     if plots:
         from nngp_ntk.cli import plots as figures
