@@ -7,7 +7,7 @@
 
 Every measurement runs in a fresh subprocess, so peak resident memory (ru_maxrss) belongs to it
 alone. Inputs are N x d standard normal (seed 0), ReLU, W_std = 1.5, b_std = 0.1, NNGP and NTK
-together. "first" is the first call (compilation included); "time" is a second call. The GEMM
+together. "first" is the first call (compilation included); "time" is the median of REPEATS later calls (neural-tangents: its second call). The GEMM
 floor is one jax.numpy X @ X.T. neural-tangents runs in its own pinned environment (README:
 "The neural-tangents reference environment"); without it its column says "skipped".
 "ns/entry/layer" is time / (N^2 depth) beside the floor's time / N^2. "compile" is the first call
@@ -41,6 +41,19 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_NT_PYTHON = os.path.join(HERE, ".ntenv", "bin", "python")
+#: Steady times are the median of this many calls after the first (single calls of a quarter of a
+#: second vary by tens of percent on a virtual machine).
+REPEATS = 3
+
+
+def _steady(call) -> float:
+    """The median wall time of REPEATS calls of ``call()``."""
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
@@ -57,20 +70,15 @@ def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
         start = time.perf_counter()
         gram(xj).block_until_ready()
         first = time.perf_counter() - start
-        start = time.perf_counter()
-        gram(xj).block_until_ready()
-        second = time.perf_counter() - start
+        second = _steady(lambda: gram(xj).block_until_ready())
     elif kind in ("ours", "sequential", "mixed"):
         net = _network(kind, depth)
         start = time.perf_counter()
         kernels = net.kernel(x, progress=False)
         first = time.perf_counter() - start
-        del kernels
-        start = time.perf_counter()
-        kernels = net.kernel(x, progress=False)
-        second = time.perf_counter() - start
         assert np.isfinite(kernels.ntk).all()
         del kernels
+        second = _steady(lambda: net.kernel(x, progress=False))
         memory = _memory(jax)   # the peak of the two calls, before the new-N calls below
         extra = {}
         if kind == "ours":   # a new N reuses the compiled code: its first call against the steady time
@@ -90,9 +98,7 @@ def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
         compiled = function.lower(net, xj).compile()
         compile_s = time.perf_counter() - start
         jax.block_until_ready(compiled(net, xj))
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(net, xj))
-        second = time.perf_counter() - start
+        second = _steady(lambda: jax.block_until_ready(compiled(net, xj)))
         return {"compile_s": compile_s, "time_s": second, "first_s": compile_s + second, **_memory(jax)}
     elif kind == "grad":
         import nngp_ntk as nk
@@ -106,9 +112,7 @@ def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
         times = {}
         for name, function in (("forward", forward), ("grad", gradient)):
             jax.block_until_ready(function(1.5, xj))
-            start = time.perf_counter()
-            jax.block_until_ready(function(1.5, xj))
-            times[name] = time.perf_counter() - start
+            times[name] = _steady(lambda: jax.block_until_ready(function(1.5, xj)))
         return {"first_s": float("nan"), "time_s": times["grad"], "forward_s": times["forward"], **_memory(jax)}
     else:
         raise ValueError(f"unknown worker kind {kind!r}")

@@ -8,8 +8,10 @@ runs them in turn, with the command lines and output files the README names, and
 tables, with the command lines, to benchmarks/results/SUMMARY.md (SUMMARY_quick.md with --quick,
 whose result files all end in _quick so that the full results stay untouched). The sections:
 
-  main job and regimes   cli_jobs.py          main_job.json, regimes.json (wall time, peak memory, results)
+  main job               cli_jobs.py          main_job.json (wall time, peak memory, results)
+  regimes                cli_jobs.py          regimes.json (the same for the four regimes)
   kernel speed           kernel_speed.py      kernel_speed_n10000_float32_quiet.json, ..._depth30_quiet.json
+  layer algebra          kernel_speed.py      kernel_speed_n2000_layers.json (Sequential, kernel_fn, its gradient)
   accuracy               accuracy.py          accuracy.json (depth-200 float32; float64 against neural-tangents)
   arccos                 arccos_speed.py      arccos.json
   scale                  scale.py             scale.json (out of core at N = 50000; forced CPU devices)
@@ -39,12 +41,15 @@ ROOT = os.path.dirname(HERE)
 
 RESULTS = os.path.join(HERE, "results")
 FULL = {
-    "main job and regimes": ["cli_jobs.py"],
+    "main job": ["cli_jobs.py", "--job", "exponents"],
+    "regimes": ["cli_jobs.py", "--job", "regimes"],
     "kernel speed": ["kernel_speed.py", "--n", "10000", "--dtype", "float32", "--depth", "1", "3", "10",
-                     "--output", os.path.join(RESULTS, "kernel_speed_n10000_float32_quiet.json")],
+                     "--no-layers", "--output", os.path.join(RESULTS, "kernel_speed_n10000_float32_quiet.json")],
     "kernel speed, depth 30": ["kernel_speed.py", "--n", "10000", "--dtype", "float32", "--depth", "30", "--no-nt",
                                "--no-layers",
                                "--output", os.path.join(RESULTS, "kernel_speed_n10000_depth30_quiet.json")],
+    "layer algebra": ["kernel_speed.py", "--n", "2000", "--depth", "10", "--dtype", "float32", "--no-nt",
+                      "--output", os.path.join(RESULTS, "kernel_speed_n2000_layers.json")],
     "accuracy": ["accuracy.py"],
     "KIP distillation": ["kip_mnist.py"],
     "arccos": ["arccos_speed.py"],
