@@ -97,12 +97,13 @@ def main() -> None:
             (done.stderr.strip().splitlines() or [""])[-1]
         if done.returncode:
             failed.append(title)
-        shown = ' '.join(os.path.relpath(c, HERE) if i == 0 else c for i, c in enumerate(command[1:]))
+        shown = ' '.join(os.path.relpath(c, HERE) if i == 0 else os.path.relpath(c, ROOT) if os.path.isabs(c) else c
+                         for i, c in enumerate(command[1:]))
         sections[title] = (f"## {title}\n\n{datetime.date.today()}, load average before "
                            f"{started:.2f}: `python benchmarks/{shown}`\n\n"
                            + "\n".join(table) + status + "\n")
     header = f"# Benchmarks ({platform.platform()}, {os.cpu_count()} CPUs)\n"
-    body = [sections.get(title, f"## {title}\n\nnot run yet\n") for title in suite]
+    body = [sections.get(title, f"## {title}\n\nnot run into this summary yet (its results file, if any, is from an earlier run)\n") for title in suite]
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w") as file:
         file.write("\n".join([header, *body]))
