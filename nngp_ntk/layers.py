@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nngp_ntk import _checks, _fastmath
-from nngp_ntk.activations import Activation, Identity
+from nngp_ntk.activations import Activation, Identity, storing_shared_terms
 
 Array = jax.Array
 PARAMETERIZATIONS = ("ntk", "standard")
@@ -516,11 +516,15 @@ class Pass(NamedTuple):
 
     variances: Callable[[Any], tuple[Array, Array]] | None
     after: Callable[[Any, Array], Array] | None
-    #: A traced int32 zero, or None. When given, every op outside a repeat runs in a ``fori_loop``
-    #: of 1 + zero trips, which XLA cannot inline: its CPU fusion of straight-line layers recomputes
-    #: shared terms (the angle of an activation's two maps) in several fusions, measured 3.5x slower
-    #: than the same layers as loop bodies. Not reverse-differentiable: the tiled engine only.
+    #: A traced int32 zero, or None. When given, the activations store the terms their two maps
+    #: share (``activations.storing_shared_terms``) instead of letting XLA's CPU fusion recompute
+    #: them in each fused loop, and each layer outside a repeat (its Dense ops and the op after
+    #: them) runs in a ``fori_loop`` of 1 + zero trips, which XLA cannot inline (its fusion of
+    #: straight-line layers recomputes shared terms across layers; a repeat's loop body is one
+    #: block already). Not reverse-differentiable: the tiled engine only.
     zero: Array | None = None
+    #: Whether the ops run in a repeat's loop body (set by ``run``).
+    in_repeat: bool = False
 
 
 def _apply(op: Op, param: Any, k11: Array, k22: Array, k12: Array, theta: Array | None,
@@ -569,15 +573,19 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
     diagonal = mode.variances is None
     recorded: list[Array] = []
     position = start
-    for op, param in zip(ops, params):
+    index = 0
+    while index < len(ops):
+        op, param = ops[index], params[index]
+        index += 1
         if op.kind == "repeat":
             block, count = op.static
             size = positions(block)
 
             def body(carry, xs, block=block, size=size, base=position):
                 k12, theta = carry
-                param, index = xs
-                k12, theta, inner = run(block, param, k12, theta, mode, base + index * size)
+                param, repetition = xs
+                k12, theta, inner = run(block, param, k12, theta, mode._replace(in_repeat=True),
+                                        base + repetition * size)
                 return (k12, theta), (jnp.stack(inner) if diagonal else None)
 
             (k12, theta), stacked = jax.lax.scan(body, (k12, theta), (param, jnp.arange(count)))
@@ -591,15 +599,24 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
             k12 = k12 + block_k12
             theta = None if theta is None else theta + block_theta
             position = position + positions(op.static) + 1
-        elif mode.zero is not None:
-            def single(_, carry, op=op, param=param, position=position):
-                return _apply(op, param, *mode.variances(position), *carry, False)
+        elif mode.zero is not None and not mode.in_repeat:
+            # One layer (its Dense ops and the op after them) per loop, run as a repeat's body is.
+            first = index - 1
+            while op.kind == "dense" and index < len(ops) and ops[index].kind not in ("repeat", "residual"):
+                op = ops[index]
+                index += 1
 
-            k12, theta = jax.lax.fori_loop(0, 1 + mode.zero, single, (k12, theta))
-            position = position + 1
+            def layer(_, carry, layer_ops=ops[first:index], layer_params=params[first:index], base=position):
+                k12, theta, _ = run(layer_ops, layer_params, *carry, mode._replace(in_repeat=True), base)
+                return k12, theta
+
+            k12, theta = jax.lax.fori_loop(0, 1 + mode.zero, layer, (k12, theta))
+            position = position + (index - first)
+            continue
         else:
             k11, k22 = (k12, k12) if diagonal else mode.variances(position)
-            k12, theta = _apply(op, param, k11, k22, k12, theta, diagonal)
+            with storing_shared_terms(mode.zero):
+                k12, theta = _apply(op, param, k11, k22, k12, theta, diagonal)
             position = position + 1
         if diagonal:
             recorded.append(k12)

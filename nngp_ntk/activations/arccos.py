@@ -26,7 +26,7 @@ import scipy.special
 
 from nngp_ntk import _fastmath
 from nngp_ntk.activations._base import (
-    Activation, Array, check_degree, check_parameters, correlation, correlation_tangent,
+    Activation, Array, check_degree, check_parameters, computed_once, correlation, correlation_tangent,
     inverse_where_positive, log_variance_tangent, sine_of_angle, static_field)
 
 
@@ -39,10 +39,9 @@ def _piecewise_linear_dual(slope: Any, half: Any, k11: Array, k12: Array, k22: A
     E[phi(u)phi(v)]   = slope sqrt(K11 K22) sin(theta) + E[phi'phi'] K12
     """
     rho, root = correlation(k11, k12, k22)
-    theta = _fastmath.acos(rho)
-    derivative = half - slope * theta
-    sine = sine_of_angle(rho)
-    return slope * root * sine + derivative * k12, derivative
+    rho = computed_once(rho)
+    derivative = computed_once(half - slope * _fastmath.acos(rho))
+    return slope * root * sine_of_angle(rho) + derivative * k12, derivative
 
 
 @_piecewise_linear_dual.defjvp
@@ -234,8 +233,9 @@ def _arccos_moments(degree: int, k11: Array, k12: Array, k22: Array) -> tuple[Ar
     dM_0 = d rho / sin(theta), 0 at rho = +-1.
     """
     rho, root = correlation(k11, k12, k22)
+    rho = computed_once(rho)
     radial = root * sine_of_angle(rho)
-    moments = [np.pi - _fastmath.acos(rho)]
+    moments = [computed_once(np.pi - _fastmath.acos(rho))]
     if degree >= 1:
         moments.append(radial + moments[0] * k12)
     determinant = radial * radial
