@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk import _checks, layers as _layers, tiling
+from nngp_ntk import _checks, _pytrees, layers as _layers, programs, tiling
 from nngp_ntk._checks import KERNEL_NAMES, check_kernel_names
 from nngp_ntk.activations import Activation, get_activation
 from nngp_ntk.layers import PARAMETERIZATIONS, Dense, LayerNorm, Residual
@@ -173,7 +173,7 @@ def _check_features(x1: Any, x2: Any) -> None:
 
 # --- The compiled passes ------------------------------------------------------------------------------
 
-Ops = tuple[_layers.Op, ...]
+Ops = tuple[programs.Op, ...]
 
 
 def _input_kernel(x1: jax.Array, x2: jax.Array) -> jax.Array:
@@ -185,7 +185,7 @@ def _diagonal_pass(ops: Ops, params: list, x: jax.Array, with_ntk: bool) -> tupl
     """Per-point variances K(x, x) at every position, (N, positions + 1), and Theta(x, x) (N,)."""
     variance = jnp.sum(x * x, axis=1) / x.shape[1]
     theta = jnp.zeros_like(variance) if with_ntk else None
-    _, theta, recorded = _layers.run(ops, params, variance, theta, _layers.Pass(None, None))
+    _, theta, recorded = programs.run(ops, params, variance, theta, programs.Pass(None, None))
     return jnp.stack([variance, *recorded], axis=1), theta
 
 
@@ -224,17 +224,17 @@ def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, va
     k12 = _input_kernel(x1, x2) if x2 is not None else x1 / features
 
     def variances(position: Any) -> tuple[jax.Array, jax.Array]:
-        return _layers.column(var1, position), _layers.column(var2, position).T
+        return programs.column(var1, position), programs.column(var2, position).T
 
     after = None
     if same_point is not None:
         k12 = jnp.where(same_point, var1[:, :1], k12)
 
         def after(position: Any, k12: jax.Array) -> jax.Array:
-            return jnp.where(same_point, _layers.column(var1, position), k12)
+            return jnp.where(same_point, programs.column(var1, position), k12)
 
     theta = jnp.zeros_like(k12) if "ntk" in names else None
-    k12, theta, _ = _layers.run(ops, params, k12, theta, _layers.Pass(variances, after, zero))
+    k12, theta, _ = programs.run(ops, params, k12, theta, programs.Pass(variances, after, zero))
     kernels = {"nngp": k12, "ntk": theta}
     return tuple(kernels[name] for name in names)
 
@@ -338,7 +338,7 @@ def _tiles(ops: Ops, names: tuple[str, ...], params: list, zero: jax.Array, rows
            cols: tuple[jax.Array, jax.Array], on_diagonal: jax.Array, transpose: bool) -> tuple[jax.Array, ...]:
     """``_tile`` over a leading axis of tiles (sharded over devices by the caller's placement),
     followed by the transposed tiles when ``transpose`` (for the lower triangle of K(x, x)).
-    ``zero`` is an int32 0 given at run time (see ``layers.Pass.zero``)."""
+    ``zero`` is an int32 0 given at run time (see ``programs.Pass.zero``)."""
     tiles = jax.vmap(functools.partial(_tile, ops, names, params, zero))(rows, cols, on_diagonal)
     return tiles + tuple(jnp.swapaxes(t, 1, 2) for t in tiles) if transpose else tiles
 
@@ -400,7 +400,7 @@ class _Network:
         return 4096 if out_of_core else 1024
 
     def _resolved(self, xs: Sequence[np.ndarray], dtype: np.dtype, with_ntk: bool = False
-                  ) -> tuple[tuple, _layers.Plan, list[np.ndarray], list[np.ndarray] | None]:
+                  ) -> tuple[tuple, programs.Plan, list[np.ndarray], list[np.ndarray] | None]:
         """(layers with every activation resolved for its largest input variance, their plan,
         the per-point variances of each input, and Theta(x, x) of each when ``with_ntk``).
 
@@ -410,13 +410,13 @@ class _Network:
         d = xs[0].shape[1]
         early = with_ntk and not any(_needs_degree(a) for _, _, a in _walk_activations(layers))
 
-        def passes(compiled: _layers.Plan, ntk: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        def passes(compiled: programs.Plan, ntk: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
             results = []
             for x in xs:
                 results.append(_variances(compiled.ops, compiled.params, x, ntk))
             return results
 
-        compiled = _layers.plan(layers, d, dtype)
+        compiled = programs.plan(layers, d, dtype)
         results = passes(compiled, early)
         changed = False
         for position, path, activation in _walk_activations(layers):
@@ -429,7 +429,7 @@ class _Network:
             if resolved is not activation:
                 layers, changed = _replace(layers, path, resolved), True
         if changed:
-            compiled = _layers.plan(layers, d, dtype)
+            compiled = programs.plan(layers, d, dtype)
         if changed or with_ntk != early:
             results = passes(compiled, with_ntk)
         return layers, compiled, [v for v, _ in results], [t for _, t in results] if with_ntk else None
@@ -601,7 +601,7 @@ class _Network:
                     raise ValueError(f"layer {'.'.join(map(str, path))} ({type(activation).__name__}) uses quadrature "
                                      "with degree=None, which needs concrete inputs: inside jit/vmap/grad "
                                      "give degree= or use activation.resolve(max_variance)")
-        compiled = _layers.plan(layers, x1.shape[1], compute)
+        compiled = programs.plan(layers, x1.shape[1], compute)
         var1 = _diagonal_pass(compiled.ops, compiled.params, x1, False)[0]
         var2 = None if x2 is None else _diagonal_pass(compiled.ops, compiled.params, x2, False)[0]
         results = _blocked_pair_pass(compiled.ops, names, compiled.params, x1, var1, x2, var2, FN_BLOCK)
@@ -715,13 +715,13 @@ class Sequential(_Network):
         return Sequential(*self.layers, tile_size=self.tile_size)
 
     def tree_flatten_with_keys(self) -> tuple[list, tuple]:
-        children, aux = _layers._flatten_layers_with_keys(self.layers)
+        children, aux = _pytrees.flatten_layers_with_keys(self.layers)
         return children, (aux, self.tile_size)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Sequential:
         network = object.__new__(cls)
-        network.layers = _layers._unflatten_layers(aux[0], children)
+        network.layers = _pytrees.unflatten_layers(aux[0], children)
         network.tile_size = aux[1]
         return network
 
@@ -892,10 +892,10 @@ class FullyConnected(_Network):
 
     def tree_flatten_with_keys(self) -> tuple[tuple, tuple]:
         activation = get_activation(self.activation)
-        _, static = _layers._static_or_tree(activation)
+        _, static = _pytrees.static_or_tree(activation)
         child = activation if static[0] == "tree" else None
-        return (((_layers._key("W_std"), self.W_std), (_layers._key("b_std"), self.b_std),
-                 (_layers._key("activation"), child)),
+        return (((_pytrees.key("W_std"), self.W_std), (_pytrees.key("b_std"), self.b_std),
+                 (_pytrees.key("activation"), child)),
                 (self.depth, static, self.parameterization, self.width, self.tile_size))
 
     @classmethod
@@ -910,7 +910,7 @@ class FullyConnected(_Network):
 
 def _dense(w_std: Any, b_std: Any, parameterization: str, width: Any) -> Dense:
     """A Dense of FullyConnected (width may be a float there: it only scales the standard NTK)."""
-    layer = _layers._new(Dense, W_std=w_std, b_std=b_std, parameterization=parameterization, width=width)
+    layer = _pytrees.unchecked(Dense, W_std=w_std, b_std=b_std, parameterization=parameterization, width=width)
     return layer
 
 

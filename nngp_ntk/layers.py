@@ -22,23 +22,22 @@ makes the features Gaussian; an activation needs Gaussian input and its output i
 branches to have zero mean, so that the cross terms vanish and the kernels add (``FanInSum``).
 
 The layers are pytrees (W_std and b_std are leaves), so networks built from them can be
-differentiated and vmapped over. Here they are also compiled to a ``Plan``: a static program
-(hashable: the argument that selects compiled code) and its numeric parameters, with runs of
-identical blocks found and folded into loops, so that depth costs compile time only once.
+differentiated and vmapped over. ``nngp_ntk.programs`` compiles a layer list to a static program
+and runs it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk import _checks, _fastmath
-from nngp_ntk.activations import Activation, Identity, storing_shared_terms
+from nngp_ntk import _checks, _fastmath, _pytrees
+from nngp_ntk.activations import Activation, Identity
 
 Array = jax.Array
 PARAMETERIZATIONS = ("ntk", "standard")
@@ -67,60 +66,6 @@ def is_layer(value: Any) -> bool:
 
 def _layer_name(layer: Any) -> str:
     return type(layer).__name__
-
-
-def _static_or_tree(activation: Activation) -> tuple[list, Any]:
-    """(leaves, static part) of an activation: its pytree leaves and treedef when it is a
-    registered pytree, else no leaves and the (hashable) instance itself."""
-    leaves, treedef = jax.tree_util.tree_flatten(activation)
-    if len(leaves) == 1 and leaves[0] is activation:
-        return [], ("instance", activation)
-    return leaves, ("tree", treedef)
-
-
-def _rebuild_activation(static: Any, leaves: Sequence) -> Activation:
-    kind, value = static
-    return value if kind == "instance" else jax.tree_util.tree_unflatten(value, list(leaves))
-
-
-def _flatten_layers(layers: Sequence) -> tuple[list, tuple]:
-    """Children and aux data of a layer list: activations that are not registered pytrees go to
-    the (static) aux data, so a network's leaves are only numbers."""
-    children, aux = [], []
-    for layer in layers:
-        if isinstance(layer, Activation):
-            leaves, static = _static_or_tree(layer)
-            if static[0] == "instance":
-                children.append(None)
-                aux.append(static)
-                continue
-        children.append(layer)
-        aux.append(None)
-    return children, tuple(aux)
-
-
-def _key(name: str) -> jax.tree_util.GetAttrKey:
-    """The path entry of a named field, so that leaves read as ``layers[0].W_std``."""
-    return jax.tree_util.GetAttrKey(name)
-
-
-def _flatten_layers_with_keys(layers: Sequence) -> tuple[list, tuple]:
-    """``_flatten_layers`` with each child keyed by its position, ``layers[i]``."""
-    children, aux = _flatten_layers(layers)
-    return [(_key(f"layers[{i}]"), child) for i, child in enumerate(children)], aux
-
-
-def _unflatten_layers(aux: tuple, children: Sequence) -> tuple:
-    return tuple(static[1] if static is not None else child for static, child in zip(aux, children))
-
-
-def _new(cls: type, **fields: Any) -> Any:
-    """An instance of a frozen dataclass without running its checks (pytree unflattening gets
-    gradients, tracers and placeholders, which are not hyperparameters to validate)."""
-    instance = object.__new__(cls)
-    for name, value in fields.items():
-        object.__setattr__(instance, name, value)
-    return instance
 
 
 @jax.tree_util.register_pytree_with_keys_class
@@ -160,12 +105,12 @@ class Dense(Layer):
         object.__setattr__(self, "width", _checks.check_integer("width", self.width, minimum=1, allow_none=True))
 
     def tree_flatten_with_keys(self) -> tuple[tuple, tuple]:
-        return (((_key("W_std"), self.W_std), (_key("b_std"), self.b_std)),
+        return (((_pytrees.key("W_std"), self.W_std), (_pytrees.key("b_std"), self.b_std)),
                 (self.parameterization, self.width))
 
     @classmethod
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Dense:
-        return _new(cls, W_std=children[0], b_std=children[1], parameterization=aux[0], width=aux[1])
+        return _pytrees.unchecked(cls, W_std=children[0], b_std=children[1], parameterization=aux[0], width=aux[1])
 
 
 @jax.tree_util.register_pytree_with_keys_class
@@ -195,7 +140,7 @@ class LayerNorm(Layer):
 
     @classmethod
     def tree_unflatten(cls, aux: float, children: Sequence) -> LayerNorm:
-        return _new(cls, eps=aux)
+        return _pytrees.unchecked(cls, eps=aux)
 
 
 @jax.tree_util.register_pytree_with_keys_class
@@ -238,12 +183,12 @@ class Residual(Layer):
         return hash((type(self), self.layers))
 
     def tree_flatten_with_keys(self) -> tuple[list, tuple]:
-        return _flatten_layers_with_keys(self.layers)
+        return _pytrees.flatten_layers_with_keys(self.layers)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Residual:
         residual = object.__new__(cls)
-        residual.layers = _unflatten_layers(aux, children)
+        residual.layers = _pytrees.unflatten_layers(aux, children)
         return residual
 
 
@@ -365,313 +310,6 @@ def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | No
             width = block_width if width is None or isinstance(width, str) and isinstance(block_width, int) \
                 else width
     return gaussian, width
-
-
-# --- The compiled program -------------------------------------------------------------------------
-
-class Op(NamedTuple):
-    """One step of a plan: ``kind`` in dense/activation/norm/residual/repeat and its static data."""
-
-    kind: str
-    static: Any
-
-
-class Plan(NamedTuple):
-    """``ops`` (static, hashable) and ``params`` (a list with one entry per op: arrays)."""
-
-    ops: tuple[Op, ...]
-    params: list
-
-
-def positions(ops: Sequence[Op]) -> int:
-    """Number of recorded positions (op outputs) of ``ops``.
-
-    1 per op, plus a residual's block, times a repeat's count.
-
-    Args:
-        ops: the ops of a plan.
-
-    Returns:
-        The count.
-
-    Example:
-        >>> import nngp_ntk as nk
-        >>> positions(plan([nk.Dense(), nk.activations.ReLU(), nk.Dense()], 3, np.float32).ops)
-        3
-    """
-    total = 0
-    for op in ops:
-        if op.kind == "residual":
-            total += positions(op.static) + 1
-        elif op.kind == "repeat":
-            block, count = op.static
-            total += positions(block) * count
-        else:
-            total += 1
-    return total
-
-
-def _square(value: Any, dtype: np.dtype) -> Array:
-    """value^2 in ``dtype``: squared in float64 and rounded once for concrete values (rounding the
-    std first drifted float32 kernels by 1e-7 a layer), traced values squared as they are."""
-    if value is None:
-        return jnp.zeros((), dtype)
-    if _checks.is_concrete(value):
-        return jnp.asarray(np.square(np.float64(value)), dtype)
-    return jnp.square(jnp.asarray(value, dtype))
-
-
-def _single_ops(layers: Sequence, width: int | None, dtype: np.dtype) -> tuple[list[Op], list, int | None]:
-    """Ops and params of a layer list, one op per layer; ``width`` is the input width."""
-    ops, params = [], []
-    for layer in layers:
-        if isinstance(layer, Dense):
-            fan_in = float(width) if layer.parameterization == "standard" else None
-            ops.append(Op("dense", (layer.parameterization, layer.b_std is not None, fan_in)))
-            params.append((_square(layer.W_std, dtype), _square(layer.b_std, dtype)))
-            width = layer.width
-        elif isinstance(layer, Activation):
-            leaves, static = _static_or_tree(layer)
-            ops.append(Op("activation", static))
-            params.append([jnp.asarray(leaf, dtype) if isinstance(leaf, (float, int)) else leaf for leaf in leaves])
-        elif isinstance(layer, LayerNorm):
-            ops.append(Op("norm", None))
-            params.append(jnp.asarray(layer.eps, dtype))  # an argument: other eps reuse compiled code
-        else:
-            inner_ops, inner_params, block_width = _single_ops(layer.layers, width, dtype)
-            block_ops, block_params = _fold(tuple(inner_ops), inner_params)
-            ops.append(Op("residual", block_ops))
-            params.append(block_params)
-            width = width if width is not None else block_width
-    return ops, params, width
-
-
-#: Longest block searched for repeats (a Residual counts as one op).
-_MAX_BLOCK = 4
-
-
-def _fold(ops: tuple[Op, ...], params: list) -> tuple[tuple[Op, ...], list]:
-    """Fold runs of >= 2 identical consecutive blocks into ``repeat`` ops whose params are stacked
-    along a leading axis (greedy: at each op the block covering the most ops)."""
-    folded_ops, folded_params = [], []
-    i = 0
-    while i < len(ops):
-        best_length, best_count = 1, 1
-        for length in range(1, _MAX_BLOCK + 1):
-            block = ops[i:i + length]
-            if len(block) < length:
-                break
-            count = 1
-            while ops[i + count * length:i + (count + 1) * length] == block:
-                count += 1
-            if count >= 2 and length * count > best_length * best_count:
-                best_length, best_count = length, count
-        if best_count >= 2:
-            block = ops[i:i + best_length]
-            copies = [params[i + c * best_length:i + (c + 1) * best_length] for c in range(best_count)]
-            stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *copies)
-            folded_ops.append(Op("repeat", (block, best_count)))
-            folded_params.append(stacked)
-            i += best_length * best_count
-        else:
-            folded_ops.append(ops[i])
-            folded_params.append(params[i])
-            i += 1
-    return tuple(folded_ops), folded_params
-
-
-def plan(layers: Sequence, input_width: int, dtype: np.dtype) -> Plan:
-    """The plan of a checked layer list for inputs of ``input_width`` features, params in ``dtype``.
-
-    Runs of two or more identical consecutive blocks (up to four ops long) are folded into
-    ``repeat`` ops whose params are stacked, so that they compile to one loop.
-
-    Args:
-        layers: a checked layer list.
-        input_width: d, the inputs' feature count.
-        dtype: the dtype of the params.
-
-    Returns:
-        A ``Plan(ops, params)``.
-
-    Example:
-        >>> import nngp_ntk as nk
-        >>> layers = [nk.Dense(), nk.activations.ReLU()] * 3 + [nk.Dense()]
-        >>> [op.kind for op in plan(layers, 3, np.float32).ops]
-        ['repeat', 'dense']
-    """
-    ops, params, _ = _single_ops(layers, input_width, np.dtype(dtype))
-    return Plan(*_fold(tuple(ops), params))
-
-
-# --- Running a plan ---------------------------------------------------------------------------------
-
-class Pass(NamedTuple):
-    """How a pass reads per-point variances and what it does after each op.
-
-    ``variances(position) -> (K11, K22)`` of the op inputs at ``position``; None in the diagonal
-    pass, where K11 = K22 = K12 and K after every op is recorded. ``after(position, k12) -> k12``
-    snaps entries after an op (the pair pass on a diagonal tile) or is None.
-    """
-
-    variances: Callable[[Any], tuple[Array, Array]] | None
-    after: Callable[[Any, Array], Array] | None
-    #: A traced int32 zero, or None. When given, the activations store the terms their two maps
-    #: share (``activations.storing_shared_terms``) instead of letting XLA's CPU fusion recompute
-    #: them in each fused loop, and each layer outside a repeat (its Dense ops and the op after
-    #: them) runs in a ``fori_loop`` of 1 + zero trips, which XLA cannot inline (its fusion of
-    #: straight-line layers recomputes shared terms across layers; a repeat's loop body is one
-    #: block already). Not reverse-differentiable: the tiled engine only.
-    zero: Array | None = None
-    #: Whether the ops run in a repeat's loop body (set by ``run``).
-    in_repeat: bool = False
-
-
-def _apply(op: Op, param: Any, k11: Array, k22: Array, k12: Array, theta: Array | None,
-           diagonal: bool) -> tuple[Array, Array | None]:
-    """One dense / activation / norm op on (K12, Theta) given the input variances K11, K22."""
-    if op.kind == "dense":
-        parameterization, bias, fan_in = op.static
-        w2, b2 = param
-        new = w2 * k12 + b2
-        if theta is not None:
-            added = new if parameterization == "ntk" else fan_in * k12 + (1.0 if bias else 0.0)
-            theta = added + w2 * theta
-        return new, theta
-    if op.kind == "activation":
-        activation = _rebuild_activation(op.static, param)
-        if diagonal:
-            new = activation.variance(k12)
-            derivative = activation.dual(k12, k12, k12)[1] if theta is not None else None
-        else:
-            new, derivative = activation.dual(k11, k12, k22)
-        return new, None if theta is None else derivative * theta
-    # LayerNorm
-    if diagonal:
-        scale = 1 / (k12 + param)
-    else:
-        scale = jax.lax.rsqrt((k11 + param) * (k22 + param))
-    return k12 * scale, None if theta is None else theta * scale
-
-
-def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mode: Pass,
-        start: Any = 0) -> tuple[Array, Array | None, list[Array]]:
-    """Run ``ops`` from the state at position ``start``.
-
-    Args:
-        ops: the ops of a plan.
-        params: their params.
-        k12: the NNGP entries at the start.
-        theta: the NTK entries at the start, or None when the NTK is not needed.
-        mode: a ``Pass``: the diagonal pass (``variances`` None) or a pair pass.
-        start: the position of the first op.
-
-    Returns:
-        (K12, Theta, the K recorded after every op in position order; empty unless ``mode`` is the
-        diagonal pass).
-    """
-    diagonal = mode.variances is None
-    recorded: list[Array] = []
-    position = start
-    index = 0
-    while index < len(ops):
-        op, param = ops[index], params[index]
-        index += 1
-        if op.kind == "repeat":
-            block, count = op.static
-            size = positions(block)
-
-            def body(carry, xs, block=block, size=size, base=position):
-                k12, theta = carry
-                param, repetition = xs
-                k12, theta, inner = run(block, param, k12, theta, mode._replace(in_repeat=True),
-                                        base + repetition * size)
-                return (k12, theta), (jnp.stack(inner) if diagonal else None)
-
-            (k12, theta), stacked = jax.lax.scan(body, (k12, theta), (param, jnp.arange(count)))
-            if diagonal:
-                recorded.extend(stacked.reshape((count * size,) + stacked.shape[2:]))
-            position = position + count * size
-            continue
-        if op.kind == "residual":
-            block_k12, block_theta, inner = run(op.static, param, k12, theta, mode, position)
-            recorded.extend(inner)
-            k12 = k12 + block_k12
-            theta = None if theta is None else theta + block_theta
-            position = position + positions(op.static) + 1
-        elif mode.zero is not None and not mode.in_repeat:
-            # One layer (its Dense ops and the op after them) per loop, run as a repeat's body is.
-            first = index - 1
-            while op.kind == "dense" and index < len(ops) and ops[index].kind not in ("repeat", "residual"):
-                op = ops[index]
-                index += 1
-
-            def layer(_, carry, layer_ops=ops[first:index], layer_params=params[first:index], base=position):
-                k12, theta, _ = run(layer_ops, layer_params, *carry, mode._replace(in_repeat=True), base)
-                return k12, theta
-
-            k12, theta = jax.lax.fori_loop(0, 1 + mode.zero, layer, (k12, theta))
-            position = position + (index - first)
-            continue
-        else:
-            k11, k22 = (k12, k12) if diagonal else mode.variances(position)
-            with storing_shared_terms(mode.zero):
-                k12, theta = _apply(op, param, k11, k22, k12, theta, diagonal)
-            position = position + 1
-        if diagonal:
-            recorded.append(k12)
-        elif mode.after is not None:
-            k12 = mode.after(position, k12)
-    return k12, theta, recorded
-
-
-def column(variances: Array, position: Any) -> Array:
-    """variances[:, position] as an (N, 1) array, for a static or traced position.
-
-    Args:
-        variances: per-point variances, shape (N, positions).
-        position: the column.
-
-    Returns:
-        The column, shape (N, 1).
-    """
-    if isinstance(position, (int, np.integer)):
-        return variances[:, position:position + 1]
-    return jax.lax.dynamic_index_in_dim(variances, position, axis=1, keepdims=True)
-
-
-def activation_inputs(ops: Sequence[Op], start: int = 0) -> list[tuple[int, Op]]:
-    """(input position, op) of every activation in ``ops``, repeats expanded.
-
-    Args:
-        ops: the ops of a plan.
-        start: the position of the first op.
-
-    Returns:
-        The list of (position, op).
-
-    Example:
-        >>> import nngp_ntk as nk
-        >>> ops = plan([nk.Dense(), nk.activations.Erf(), nk.Dense()], 3, np.float32).ops
-        >>> [position for position, _ in activation_inputs(ops)]
-        [1]
-    """
-    found = []
-    position = start
-    for op in ops:
-        if op.kind == "repeat":
-            block, count = op.static
-            for copy in range(count):
-                found.extend(activation_inputs(block, position + copy * positions(block)))
-            position += count * positions(block)
-        elif op.kind == "residual":
-            found.extend(activation_inputs(op.static, position))
-            position += positions(op.static) + 1
-        else:
-            if op.kind == "activation":
-                found.append((position, op))
-            position += 1
-    return found
 
 
 # --- Layer lists from plain data (configs, reference files) -------------------------------------
