@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nngp_ntk as nk
-from nngp_ntk import kernels
+from nngp_ntk import passes
 from nngp_ntk.activations import ACTIVATIONS
 
 
@@ -266,11 +266,11 @@ def test_other_weights_reuse_the_compiled_passes():
     The variance pass runs on chunks of a fixed size: another number of points reuses it too."""
     x = np.random.default_rng(3).standard_normal((40, 6)).astype(np.float32)
     first = nk.FullyConnected(depth=2, W_std=1.0, b_std=0.0).kernel(x)
-    compiled = (kernels._tiles._cache_size(), kernels._compiled_diagonal_pass._cache_size())
+    compiled = (passes.tiles._cache_size(), passes.compiled_diagonal_pass._cache_size())
     second = nk.FullyConnected(depth=2, W_std=1.7, b_std=0.3).kernel(x)
-    assert (kernels._tiles._cache_size(), kernels._compiled_diagonal_pass._cache_size()) == compiled
+    assert (passes.tiles._cache_size(), passes.compiled_diagonal_pass._cache_size()) == compiled
     np.testing.assert_array_equal(nk.FullyConnected(depth=2).diagonal(x[:37]).ntk, first.ntk.diagonal()[:37])
-    assert kernels._compiled_diagonal_pass._cache_size() == compiled[1]
+    assert passes.compiled_diagonal_pass._cache_size() == compiled[1]
     # ReLU without bias is homogeneous of degree 2 in W per layer: both kernels scale by W^(2 (depth + 1))
     scaled = nk.FullyConnected(depth=2, W_std=1.7, b_std=0.0).kernel(x)
     np.testing.assert_allclose(scaled.nngp, 1.7 ** 6 * first.nngp, rtol=2e-5)
