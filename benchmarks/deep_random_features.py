@@ -7,8 +7,9 @@ models, exact for Gaussian features) times the finite-data factor (D - 1) / (D -
 features are phi(z) / sqrt(P) with z (N, P) drawn from the exact infinite-width GP of the first two
 layers (z = S^1/2 g, S the NNGP of the depth-2 network, g standard normal), so they are
 independent draws whose kernel is the depth-3 NNGP: the finite width of the earlier layers is out
-of the picture. The readout is fitted by least squares on D = 1000, 2000, 4000 points, tested on
-1000 others. Printed: alpha_P measured at each D, the prediction (``predict_exponents``), and the
+of the picture. The readout is fitted by least squares on D = 1000, 2000, 4000 points of the
+training pool, tested on a fixed held-out 1000 (``scaling.holdout_split``); the prediction sees
+only the pool. Printed: alpha_P measured at each D, the prediction (``predict_exponents``), and the
 ratio of each L(P, D) to L(P, 4000) carried to D by the Gaussian finite-data factor (1 = the factor holds).
 """
 
@@ -22,7 +23,7 @@ import numpy as np
 import scipy.linalg
 
 import nngp_ntk as nk
-from nngp_ntk import data
+from nngp_ntk import data, scaling
 from nngp_ntk.fits import fit_power_law
 
 RESULTS = Path(__file__).resolve().parent / "results" / "deep_random_features.json"
@@ -37,17 +38,18 @@ def main(repeats: int = 4, seed: int = 0) -> None:
         values, vectors = np.linalg.eigh(np.asarray(first_layers.kernel(X, get="nngp")))
     root = vectors * np.sqrt(np.maximum(values, 0.0))
     rng = np.random.default_rng(seed)
+    test, training_pool = scaling.holdout_split(len(X), test_size=1000, seed=seed)
     losses = np.zeros((len(train_sizes), len(widths)))
     for _ in range(repeats):
-        order = rng.permutation(len(X))
-        test, pool = order[:1000], order[1000:]
+        pool = rng.permutation(training_pool)
         for k, width in enumerate(widths):
             features = np.maximum(root @ rng.standard_normal((len(X), width)), 0.0) / np.sqrt(width)
             for j, size in enumerate(train_sizes):
                 readout = scipy.linalg.lstsq(features[pool[:size]], Y[pool[:size]])[0]
                 losses[j, k] += np.mean((features[test] @ readout - Y[test]) ** 2) / repeats
     net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
-    predicted = nk.predict_exponents(net, X, Y, kernel="nngp", sizes=widths, train_size=4000)
+    predicted = nk.predict_exponents(net, X[training_pool], Y[training_pool], kernel="nngp", sizes=widths,
+                                     train_size=4000)
     result = {"widths": widths.tolist(), "train_sizes": list(train_sizes), "repeats": repeats,
               "predicted_alpha_P_D4000": predicted.alpha_P, "predicted_losses_D4000": predicted.model_losses.tolist(),
               "measured": {}}
