@@ -430,9 +430,7 @@ class _Network:
                                      "with degree=None, which needs concrete inputs: inside jit/vmap/grad "
                                      "give degree= or use activation.resolve(max_variance)")
         compiled = programs.plan(layers, x1.shape[1], compute)
-        var1 = passes.diagonal_pass(compiled.ops, compiled.params, x1, False)[0]
-        var2 = None if x2 is None else passes.diagonal_pass(compiled.ops, compiled.params, x2, False)[0]
-        results = passes.blocked_pair_pass(compiled.ops, names, compiled.params, x1, var1, x2, var2, passes.FN_BLOCK)
+        results = passes.kernel_fn_pass(compiled.ops, names, compiled.params, x1, x2, passes.FN_BLOCK)
         if concrete and not all(bool(jnp.all(jnp.isfinite(r))) for r in results):
             raise ValueError(f"the kernel overflows {compute} for these inputs (or an activation's expectation "
                              "diverges): use smaller W_std (or width), or float64 with jax x64 enabled")

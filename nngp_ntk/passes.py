@@ -6,8 +6,8 @@ Every kernel is computed in two steps (see ``nngp_ntk.kernels``):
   a fixed number of points (``variances_at_every_position``) so that a new N reuses the code;
 * a pair pass given those variances: ``tiles`` (the tiled engine: one GEMM per tile, then all
   layers on cache-sized sub-blocks of ``SUB_BLOCK`` rows, the ops' shared terms stored once) or
-  ``blocked_pair_pass`` (``kernel_fn``: square blocks of at most ``FN_BLOCK`` points, each a
-  ``jax.checkpoint``, pure JAX and differentiable).
+  ``kernel_fn_pass`` (``kernel_fn``, one jitted function with the variances: square blocks of at
+  most ``FN_BLOCK`` points, each a ``jax.checkpoint``, pure JAX and differentiable).
 
 Entries of a point with itself are snapped to its variance after every op, so that its
 correlation stays exactly 1.
@@ -137,7 +137,7 @@ def _tile(ops: Ops, names: tuple[str, ...], params: list, zero: jax.Array, rows:
     return tuple(r.reshape(x1.shape[0], x2.shape[0]) for r in results)
 
 
-#: Rows and columns of the square blocks that ``kernel_fn`` runs the layers on (see ``blocked_pair_pass``).
+#: Rows and columns of the square blocks that ``kernel_fn`` runs the layers on (see ``_blocked_pair_pass``).
 #: The environment variable NNGP_NTK_FN_BLOCK sets it (for benchmarks on other machines).
 FN_BLOCK = int(os.environ.get("NNGP_NTK_FN_BLOCK", "256"))
 
@@ -158,7 +158,7 @@ def _block_size(n: int, block: int) -> int:
     return aligned if aligned <= block else size
 
 
-def blocked_pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, var1: jax.Array,
+def _blocked_pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, var1: jax.Array,
                        x2: jax.Array | None, var2: jax.Array | None, block: int) -> tuple[jax.Array, ...]:
     """``_pair_pass`` between x1 and x2 (None: K(x1, x1)) run on square blocks of <= ``block`` points.
 
@@ -210,3 +210,22 @@ def tiles(ops: Ops, names: tuple[str, ...], params: list, zero: jax.Array, rows:
     ``zero`` is an int32 0 given at run time (see ``programs.Pass.zero``)."""
     computed = jax.vmap(functools.partial(_tile, ops, names, params, zero))(rows, cols, on_diagonal)
     return computed + tuple(jnp.swapaxes(t, 1, 2) for t in computed) if transpose else computed
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 5))
+def kernel_fn_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, x2: jax.Array | None,
+                   block: int) -> tuple[jax.Array, ...]:
+    """``kernel_fn``'s computation, compiled once per program, shapes and block: the variances of
+    x1 (and x2) by ``diagonal_pass``, then ``_blocked_pair_pass``. Under an outer jit, vmap or grad it
+    is traced into the caller's program; called eagerly it runs compiled instead of op by op.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> compiled = programs.plan([nk.Dense(), nk.activations.ReLU(), nk.Dense()], 2, np.float32)
+        >>> [ntk] = kernel_fn_pass(compiled.ops, ("ntk",), compiled.params, jnp.ones((3, 2)), None, 256)
+        >>> ntk.shape, float(ntk[0, 1])
+        ((3, 3), 1.0)
+    """
+    var1 = diagonal_pass(ops, params, x1, False)[0]
+    var2 = None if x2 is None else diagonal_pass(ops, params, x2, False)[0]
+    return _blocked_pair_pass(ops, names, params, x1, var1, x2, var2, block)
