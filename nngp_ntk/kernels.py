@@ -320,17 +320,20 @@ class _Network:
         x1, x2 = check_inputs(x1, x2, dtype=dtype)
         dtype = x1.dtype
         xs = [x for x in (x1, x2) if x is not None]
-        layers, compiled, variances, thetas = self._resolved(xs, dtype, "ntk" in names)
+        # Small jobs compute both kernels whatever ``get`` is: one compiled program serves them all.
+        computed = KERNEL_NAMES if out is None and max(len(x) for x in xs) < tiling.SMALL_TILE else names
+        layers, compiled, variances, thetas = self._resolved(xs, dtype, "ntk" in computed)
         for v, theta in zip(variances, thetas or [None] * len(xs)):
-            self._check_finite(v, theta)
+            self._check_finite(v, theta if "ntk" in names else None)
         rows = (x1, variances[0])
         cols = None if x2 is None else (x2, variances[1])
         tile_size = self._tile_size(layers, out is not None)
         key = "" if out is None else tiling.fingerprint(x1, "symmetric" if x2 is None else x2, layers, names,
                                                         tile_size)
-        tile_fn = functools.partial(passes.tiles, compiled.ops, names, compiled.params, np.int32(0))
-        results = dict(zip(names, tiling.evaluate(tile_fn, rows, cols, names, tile_size, dtype, out=out, key=key,
-                                                  progress=progress)))
+        tile_fn = functools.partial(passes.tiles, compiled.ops, computed, compiled.params, np.int32(0))
+        evaluated = dict(zip(computed, tiling.evaluate(tile_fn, rows, cols, computed, tile_size, dtype, out=out,
+                                                       key=key, progress=progress)))
+        results = {name: evaluated[name] for name in names}
         if isinstance(get, str):
             return results[get]
         return Kernels(results.get("nngp"), results.get("ntk"))

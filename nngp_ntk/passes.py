@@ -52,8 +52,10 @@ def diagonal_pass(ops: Ops, params: list, x: jax.Array, with_ntk: bool) -> tuple
 
 compiled_diagonal_pass = jax.jit(diagonal_pass, static_argnums=(0, 3))
 
-#: Rows per call of the compiled diagonal pass (fewer for smaller inputs: the next power of two).
+#: Rows per call of the compiled diagonal pass (fewer for smaller inputs: the next power of two,
+#: at least _MIN_DIAGONAL_ROWS, so that small inputs of nearby sizes share compiled code).
 _DIAGONAL_ROWS = 1024
+_MIN_DIAGONAL_ROWS = 64
 
 
 def variances_at_every_position(ops: Ops, params: list, x: np.ndarray, with_ntk: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -68,7 +70,7 @@ def variances_at_every_position(ops: Ops, params: list, x: np.ndarray, with_ntk:
         (3, 4)
     """
     n = x.shape[0]
-    rows = min(_DIAGONAL_ROWS, 1 << (n - 1).bit_length())
+    rows = min(_DIAGONAL_ROWS, max(_MIN_DIAGONAL_ROWS, 1 << (n - 1).bit_length()))
     results = []
     for start in range(0, n, rows):
         chunk = x[start:start + rows]

@@ -95,6 +95,27 @@ def check_fits_in_memory(n_bytes: int, what: str) -> None:
                          "of memory is available; pass out='folder/' to write it to disk tile by tile")
 
 
+#: Below this many points the tile is rounded up to a power of two (at least 8), so that small
+#: inputs of nearby sizes share one compiled tile function.
+SMALL_TILE = 256
+
+
+def tile_block(n_points: int, tile_size: int) -> int:
+    """Rows and columns of the tiles for a job whose larger side has ``n_points`` points.
+
+    ``tile_size`` when the job is larger; below ``SMALL_TILE`` points the next power of two, at
+    least 8 (nearby small sizes share compiled code: the padding is a few repeated points); in
+    between, the job as one tile.
+
+    Example:
+        >>> tile_block(5, 1024), tile_block(100, 1024), tile_block(600, 1024), tile_block(5000, 1024)
+        (8, 128, 600, 1024)
+    """
+    if n_points < SMALL_TILE:
+        n_points = max(8, 1 << (n_points - 1).bit_length())
+    return max(1, min(tile_size, n_points))
+
+
 def pad_rows(arrays: PointData, multiple: int) -> PointData:
     """Pad every array along axis 0 to a multiple of ``multiple`` rows by repeating row 0.
 
@@ -465,10 +486,12 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
     symmetric = cols is None
     n1 = rows[0].shape[0]
     n2 = n1 if symmetric else cols[0].shape[0]
-    block = max(1, min(tile_size, max(n1, n2)))
+    block = tile_block(max(n1, n2), tile_size)
     rows_padded = pad_rows(rows, block)
     cols_padded = rows_padded if symmetric else pad_rows(cols, block)
     pairs = tile_pairs(len(rows_padded[0]) // block, len(cols_padded[0]) // block, symmetric)
+    # Lower tiles are mirrored from upper ones; a single tile has none (and shares the cross-kernel code).
+    transpose = symmetric and len(rows_padded[0]) > block
 
     store = None
     if out is None:
@@ -493,7 +516,7 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
         stacked_cols = tuple(np.stack([a[j * block:(j + 1) * block] for _, j in padded]) for a in cols_padded)
         on_diagonal = np.array([symmetric and i == j for i, j in padded])
         placed = jax.device_put((stacked_rows, stacked_cols, on_diagonal), sharding)
-        return group, tile_fn(*placed, symmetric)
+        return group, tile_fn(*placed, transpose)
 
     def store_group(group: list[tuple[int, int]], host: list[np.ndarray]) -> None:
         upper, lower = host[:len(names)], host[len(names):]
