@@ -11,7 +11,7 @@ import contextlib
 import contextvars
 import dataclasses
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -194,24 +194,27 @@ def storing_shared_terms(zero: Array | None) -> Iterator[None]:
         _LOOP_ZERO.reset(token)
 
 
-def computed_once(value: Array) -> Array:
-    """``value``, stored once for all its uses when tracing inside ``storing_shared_terms(zero)``.
+def computed_once(function: Callable[..., Any], *operands: Any) -> Any:
+    """``function(*operands)``, stored once for all its uses when tracing inside
+    ``storing_shared_terms(zero)``.
 
     XLA's CPU fusion copies a chain of cheap elementwise ops (the arccos polynomial, the clipped
     correlation) into every fusion that uses its result, so a term that both maps of a dual need
-    is computed twice per entry. The result of a ``fori_loop`` of ``1 + zero`` trips, a count XLA
-    cannot know, is computed once and stored instead. Outside that context the value is returned
-    as is (``kernel_fn``: reverse mode cannot differentiate such a loop).
+    is computed twice per entry. Computed as the body of a ``fori_loop`` of ``1 + zero`` trips, a
+    count XLA cannot know, it is computed once, into the loop's buffer. Outside that context it is
+    a plain call (``kernel_fn``: reverse mode cannot differentiate such a loop).
 
     Example:
         >>> import jax.numpy as jnp
-        >>> float(computed_once(jnp.ones(2)).sum())
+        >>> float(computed_once(jnp.sum, jnp.ones(2)))
         2.0
     """
     zero = _LOOP_ZERO.get()
     if zero is None:
-        return value
-    return jax.lax.fori_loop(0, 1 + zero, lambda _, __: value, jax.tree_util.tree_map(jnp.zeros_like, value))
+        return function(*operands)
+    shape = jax.eval_shape(function, *operands)
+    initial = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
+    return jax.lax.fori_loop(0, 1 + zero, lambda _, __: function(*operands), initial)
 
 
 # Correlations within this many ulps of +-1 are snapped to +-1: below the dtype's resolution the

@@ -39,8 +39,8 @@ def _piecewise_linear_dual(slope: Any, half: Any, k11: Array, k12: Array, k22: A
     E[phi(u)phi(v)]   = slope sqrt(K11 K22) sin(theta) + E[phi'phi'] K12
     """
     rho, root = correlation(k11, k12, k22)
-    rho = computed_once(rho)
-    derivative = computed_once(half - slope * _fastmath.acos(rho))
+    rho = computed_once(lambda: correlation(k11, k12, k22)[0])
+    derivative = computed_once(lambda: half - slope * _fastmath.acos(rho))
     return slope * root * sine_of_angle(rho) + derivative * k12, derivative
 
 
@@ -233,9 +233,9 @@ def _arccos_moments(degree: int, k11: Array, k12: Array, k22: Array) -> tuple[Ar
     dM_0 = d rho / sin(theta), 0 at rho = +-1.
     """
     rho, root = correlation(k11, k12, k22)
-    rho = computed_once(rho)
+    rho = computed_once(lambda: correlation(k11, k12, k22)[0])
     radial = root * sine_of_angle(rho)
-    moments = [computed_once(np.pi - _fastmath.acos(rho))]
+    moments = [computed_once(lambda: np.pi - _fastmath.acos(rho))]
     if degree >= 1:
         moments.append(radial + moments[0] * k12)
     determinant = radial * radial
