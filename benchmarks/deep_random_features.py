@@ -10,7 +10,8 @@ independent draws whose kernel is the depth-3 NNGP: the finite width of the earl
 of the picture. The readout is fitted by least squares on D = 1000, 2000, 4000 points of the
 training pool, tested on a fixed held-out 1000 (``scaling.holdout_split``); the prediction sees
 only the pool. Printed: alpha_P measured at each D, the prediction (``predict_exponents``), and the
-ratio of each L(P, D) to L(P, 4000) carried to D by the Gaussian finite-data factor (1 = the factor holds).
+ratio of each L(P, D) to L(P, 4000) carried to D by the Gaussian finite-data factor (1 = the factor
+holds), as a markdown table.
 """
 
 from __future__ import annotations
@@ -53,15 +54,16 @@ def main(repeats: int = 4, seed: int = 0) -> None:
     result = {"widths": widths.tolist(), "train_sizes": list(train_sizes), "repeats": repeats,
               "predicted_alpha_P_D4000": predicted.alpha_P, "predicted_losses_D4000": predicted.model_losses.tolist(),
               "measured": {}}
-    print(f"predicted alpha_P (D = 4000): {predicted.alpha_P:.3f}")
+    print(f"| D | measured alpha_P | predicted alpha_P (D = 4000, from the pool) | L(P, D) / (L(P, 4000) x factor) |")
+    print("|---|---|---|---|")
     for j, size in enumerate(train_sizes):
         factor = (size - 1) / (size - widths - 1) / ((4000 - 1) / (4000 - widths - 1))
         ratio = losses[j] / (losses[-1] * factor)
         alpha = fit_power_law(widths, losses[j], name="widths")
         result["measured"][str(size)] = {"alpha_P": alpha.alpha, "ci": list(alpha.ci), "losses": losses[j].tolist(),
                                          "ratio_to_D4000_by_factor": ratio.tolist()}
-        print(f"D = {size}: measured alpha_P {alpha.alpha:.3f} [{alpha.ci[0]:.3f}, {alpha.ci[1]:.3f}], "
-              f"L(P, D) / (L(P, 4000) x factor) = {np.round(ratio, 3).tolist()}")
+        print(f"| {size} | {alpha.alpha:.3f} [{alpha.ci[0]:.3f}, {alpha.ci[1]:.3f}] | {predicted.alpha_P:.3f} | "
+              f"{', '.join(f'{r:.3f}' for r in ratio)} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     print(f"saved {RESULTS}")
