@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nngp_ntk as nk
-from nngp_ntk import activations as act
+from nngp_ntk import activations as act, passes
 
 
 def points(n: int, d: int, seed: int, dtype=np.float32) -> np.ndarray:
@@ -60,7 +60,7 @@ def test_sequential_equals_fully_connected_exactly(kwargs):
 @pytest.mark.slow
 @pytest.mark.parametrize("parameterization", ["ntk", "standard"])
 def test_kernel_equals_kernel_fn(x64, parameterization, monkeypatch):
-    monkeypatch.setattr(nk.kernels, "FN_BLOCK", 3)   # kernel_fn on 3 x 3 blocks, the last ones padded
+    monkeypatch.setattr(passes, "FN_BLOCK", 3)   # kernel_fn on 3 x 3 blocks, the last ones padded
     net = mixed_network(parameterization)
     x1, x2 = points(7, 5, seed=2, dtype=np.float64), points(4, 5, seed=3, dtype=np.float64)
     for right in (None, x2):
@@ -86,7 +86,7 @@ def test_kernel_fn_gradients_on_blocks_equal_one_block(x64, monkeypatch):
         return [jax.jit(jax.grad(loss, argnums=(0, 1)))(net, x1, right) for right in (None, x2)]
 
     whole = gradients()
-    monkeypatch.setattr(nk.kernels, "FN_BLOCK", 4)
+    monkeypatch.setattr(passes, "FN_BLOCK", 4)
     for got, want in zip(jax.tree_util.tree_leaves(gradients()), jax.tree_util.tree_leaves(whole)):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
 
@@ -237,7 +237,7 @@ def test_jit_vmap_and_grad():
 def test_gradients_finite_on_diagonal_and_duplicates(monkeypatch):
     """Correlations of exactly +-1 (a point with itself, a repeated point, a negated point), with
     kernel_fn on blocks of 4 points (the repeated and negated points in another block)."""
-    monkeypatch.setattr(nk.kernels, "FN_BLOCK", 4)
+    monkeypatch.setattr(passes, "FN_BLOCK", 4)
     x = points(4, 3, seed=10)
     x = jnp.asarray(np.concatenate([x, x[:1], -x[1:2]]))
     for net in (mixed_network(), nk.FullyConnected(depth=3, activation="relu", W_std=1.4, b_std=0.0)):
