@@ -26,6 +26,8 @@ on the diagonal, which is all that is formed here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -76,8 +78,9 @@ def has_control(net: Network) -> bool:
     return _hidden_layers(net) is not None
 
 
-def _bias(dense: Dense) -> float:
-    return 0.0 if dense.b_std is None else float(dense.b_std) ** 2
+def _bias(dense: Dense) -> Any:
+    """b^2 of a Dense (0 without bias); a tracer under jit."""
+    return 0.0 if dense.b_std is None else dense.b_std ** 2
 
 
 def layer_map(dense: Dense, activation: Activation | None, kernel: Block) -> Block:
@@ -101,7 +104,7 @@ def layer_map(dense: Dense, activation: Activation | None, kernel: Block) -> Blo
         ([0.5, 0.1592], [0.5, 0.5])
     """
     block, diagonal = kernel
-    scale, shift = float(dense.W_std) ** 2, _bias(dense)
+    scale, shift = dense.W_std ** 2, _bias(dense)
     pre_block, pre_diagonal = scale * block + shift, scale * diagonal + shift
     if activation is None:
         return pre_block, pre_diagonal
@@ -111,6 +114,11 @@ def layer_map(dense: Dense, activation: Activation | None, kernel: Block) -> Blo
     off = activation.dual(pre_diagonal[:, None], safe, pre_diagonal[None, :count])[0]
     variance = activation.variance(pre_diagonal)
     return jnp.where(on_diagonal, variance[:, None], off), variance
+
+
+#: ``layer_map`` compiled once per layer, activation type and shapes (the Dense and the activation
+#: are pytrees: their numbers are arguments), instead of run op by op for every draw.
+_compiled_layer_map = jax.jit(layer_map)
 
 
 class FirstOrderControl:
@@ -161,7 +169,7 @@ class FirstOrderControl:
             self.input_kernel = (inputs @ inputs[:size].T / dimension, jnp.sum(inputs**2, axis=1) / dimension)
             infinite = [self.input_kernel]
             for dense, activation in self.hidden:
-                infinite.append(layer_map(dense, activation, infinite[-1]))
+                infinite.append(_compiled_layer_map(dense, activation, infinite[-1]))
             gradient = self._loss_gradient(np.asarray(infinite[-1][0]), targets)
             self.weights = [self._pullback(index, infinite[index + 1], gradient) for index in range(len(self.hidden))]
 
@@ -169,7 +177,7 @@ class FirstOrderControl:
         """g with G(dK) = <g, dK> on the (N, D) block: 2/(T k) [r a^T on the test rows;
         -u a^T on the training rows], u = (K_DD + ridge)^-1 K_TD^T r."""
         size = self.size
-        kernel = float(self.readout.W_std) ** 2 * last + _bias(self.readout)
+        kernel = float(self.readout.W_std) ** 2 * last + float(_bias(self.readout))
         factor = scipy.linalg.cho_factor(kernel[:size] + self.ridge * np.eye(size))
         weights = scipy.linalg.cho_solve(factor, targets[:size])
         residual = kernel[size:] @ weights - targets[size:]
@@ -202,7 +210,7 @@ class FirstOrderControl:
             for (dense, activation), outputs, (block_weights, diagonal_weights) in zip(self.hidden, inputs[1:],
                                                                                       self.weights):
                 empirical = (outputs @ outputs[:size].T / outputs.shape[1], np.sum(outputs**2, axis=1) / outputs.shape[1])
-                expected = [np.asarray(a) for a in layer_map(dense, activation, previous)]
+                expected = [np.asarray(a) for a in _compiled_layer_map(dense, activation, previous)]
                 control += float(np.sum(block_weights * (empirical[0] - expected[0]))
                                  + np.sum(diagonal_weights * (empirical[1] - expected[1])))
                 previous = tuple(jnp.asarray(a) for a in empirical)
