@@ -336,7 +336,6 @@ def _offset_curve(x: np.ndarray, repeat_losses: np.ndarray, controls: np.ndarray
                        fits.fit_offset_power_law(x, repeat_losses, confidence=CONFIDENCE), controls)
 
 
-
 def variance_limited_data(net: Network, X: np.ndarray, y: np.ndarray | None = None, *, width: int,
                           sizes: list[int] | np.ndarray, test_size: int | None = None, ridge: float = 0.0,
                           repeats: int = 20, seed: int = 0) -> OffsetCurve:
@@ -480,15 +479,13 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
                 features, controls[r, k] = control.draw(int(width), draw)
             else:
                 features = random_features(net, points, int(width), draw)
-            gram = features @ features[:size].T                   # K_P on (train, test) x train
             if features.shape[1] >= size:    # the fit in kernel form: K_P,TD (K_P,DD + ridge I)^-1 y_D
+                gram = features @ features[:size].T               # K_P on (train, test) x train
                 weights = scipy.linalg.solve(gram[:size] + ridge * np.eye(size), split_targets[:size],
                                              assume_a="pos", check_finite=False)
                 prediction = gram[size:] @ weights
             else:
                 prediction = features[size:] @ fit_readout(features[:size], split_targets[:size], ridge)
             losses[r, k] = _mse(prediction, split_targets[size:])
-    if not control_variate:
-        return _offset_curve(widths.astype(np.float64), losses)
-    return _offset_curve(widths.astype(np.float64), losses - controls, controls)
+    return _offset_curve(widths.astype(np.float64), losses - controls, controls if control_variate else None)
 
