@@ -66,6 +66,11 @@ Interval = Literal["least-squares", "bootstrap", "jackknife"]
 INTERVALS: tuple[str, ...] = ("least-squares", "bootstrap", "jackknife")
 
 
+def _json_number(value: float) -> float | None:
+    """A float for JSON: NaN and inf as None."""
+    return float(value) if np.isfinite(value) else None
+
+
 @dataclasses.dataclass(frozen=True)
 class PowerLawFit:
     """y(x) = limit + amplitude x^-(shift + alpha) (1 + correction / x) fitted on ``window``.
@@ -153,14 +158,11 @@ class PowerLawFit:
             reason, and the lack of fit: poor, poor_reason, curvature, lack_of_fit_p, max_residual and
             local_alpha.
         """
-
-        def number(value: float) -> float | None:
-            return float(value) if np.isfinite(value) else None
-
-        return {"alpha": number(self.alpha), "ci": [number(c) for c in self.ci],
-                "confidence": self.confidence, "interval": self.interval, "amplitude": number(self.amplitude),
-                "limit": number(self.limit), "window": [float(w) for w in self.window], "n_points": self.n_points,
-                "reliable": self.reliable, "reason": self.reason or None, **self.lack_of_fit()}
+        return {"alpha": _json_number(self.alpha), "ci": [_json_number(c) for c in self.ci],
+                "confidence": self.confidence, "interval": self.interval,
+                "amplitude": _json_number(self.amplitude), "limit": _json_number(self.limit),
+                "window": [float(w) for w in self.window], "n_points": self.n_points, "reliable": self.reliable,
+                "reason": self.reason or None, **self.lack_of_fit()}
 
     def lack_of_fit(self) -> dict[str, object]:
         """The lack-of-fit diagnostic as plain numbers for JSON (NaN as None).
@@ -174,13 +176,10 @@ class PowerLawFit:
             >>> fit.lack_of_fit()["poor"], fit.lack_of_fit()["lack_of_fit_p"]
             (False, None)
         """
-
-        def number(value: float) -> float | None:
-            return float(value) if np.isfinite(value) else None
-
-        return {"poor": self.poor, "poor_reason": self.poor_reason or None, "curvature": number(self.curvature),
-                "lack_of_fit_p": number(self.lack_of_fit_p), "max_residual": number(self.max_residual),
-                "local_alpha": [number(a) for a in self.local_alpha]}
+        return {"poor": self.poor, "poor_reason": self.poor_reason or None,
+                "curvature": _json_number(self.curvature), "lack_of_fit_p": _json_number(self.lack_of_fit_p),
+                "max_residual": _json_number(self.max_residual),
+                "local_alpha": [_json_number(a) for a in self.local_alpha]}
 
 
 def unreliable(fit: PowerLawFit, reason: str) -> PowerLawFit:
