@@ -54,7 +54,7 @@ def main(repeats: int = 4, seed: int = 0) -> None:
     result = {"widths": widths.tolist(), "train_sizes": list(train_sizes), "repeats": repeats,
               "predicted_alpha_P_D4000": predicted.alpha_P, "predicted_losses_D4000": predicted.model_losses.tolist(),
               "measured": {}}
-    print(f"| D | measured alpha_P | predicted alpha_P (D = 4000, from the pool) | L(P, D) / (L(P, 4000) x factor) |")
+    print("| D | measured alpha_P | predicted alpha_P (D = 4000, from the pool) | L(P, D) / (L(P, 4000) x factor) |")
     print("|---|---|---|---|")
     for j, size in enumerate(train_sizes):
         factor = (size - 1) / (size - widths - 1) / ((4000 - 1) / (4000 - widths - 1))
