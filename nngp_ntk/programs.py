@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nngp_ntk import _checks, _pytrees
-from nngp_ntk.activations import Activation, storing_shared_terms
+from nngp_ntk.activations import Activation
 from nngp_ntk.layers import Dense, LayerNorm
 
 Array = jax.Array
@@ -172,12 +172,12 @@ class Pass(NamedTuple):
 
     variances: Callable[[Any], tuple[Array, Array]] | None
     after: Callable[[Any, Array], Array] | None
-    #: A traced int32 zero, or None. When given, the activations store the terms their two maps
-    #: share (``activations.storing_shared_terms``) instead of letting XLA's CPU fusion recompute
-    #: them in each fused loop, and each layer outside a repeat (its Dense ops and the op after
-    #: them) runs in a ``fori_loop`` of 1 + zero trips, which XLA cannot inline (its fusion of
-    #: straight-line layers recomputes shared terms across layers; a repeat's loop body is one
-    #: block already). Not reverse-differentiable: the tiled engine only.
+    #: A traced int32 zero, or None. When given (the tiled engine), each layer outside a repeat (its
+    #: Dense ops and the op after them) runs in a ``fori_loop`` of 1 + zero trips, which XLA cannot
+    #: inline (its fusion of straight-line layers would recompute shared terms across layers; a
+    #: repeat's loop body is one block already), and a loop carries the state (K12, Theta) as one
+    #: complex array K12 + i Theta (see ``_packed``). Not reverse-differentiable: ``kernel_fn``
+    #: passes None.
     zero: Array | None = None
     #: Whether the ops run in a repeat's loop body (set by ``run``).
     in_repeat: bool = False
@@ -210,6 +210,23 @@ def _apply(op: Op, param: Any, k11: Array, k22: Array, k12: Array, theta: Array 
     return k12 * scale, None if theta is None else theta * scale
 
 
+def _packed(k12: Array, theta: Array | None, pack: bool = True) -> Array | tuple[Array, Array | None]:
+    """The loop state K12 + i Theta as one complex array when ``pack`` and Theta is given, else
+    the pair (K12, Theta).
+
+    XLA's CPU fusion emits one loop per array a layer writes and copies the terms the two share
+    (the correlation, the angle) into each, so a layer that writes K12 and Theta apart computes
+    the angle twice and moves both arrays through memory twice. Written as one complex array, a
+    layer is one fused loop that computes each term once (``_unpacked`` reads it back).
+    """
+    return (k12, None) if theta is None else jax.lax.complex(k12, theta)
+
+
+def _unpacked(state: Array | tuple[Array, None]) -> tuple[Array, Array | None]:
+    """(K12, Theta) of a ``_packed`` state."""
+    return state if isinstance(state, tuple) else (state.real, state.imag)
+
+
 def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mode: Pass,
         start: Any = 0) -> tuple[Array, Array | None, list[Array]]:
     """Run ``ops`` from the state at position ``start``.
@@ -238,13 +255,14 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
             size = positions(block)
 
             def body(carry, xs, block=block, size=size, base=position):
-                k12, theta = carry
                 param, repetition = xs
-                k12, theta, inner = run(block, param, k12, theta, mode._replace(in_repeat=True),
+                k12, theta, inner = run(block, param, *_unpacked(carry), mode._replace(in_repeat=True),
                                         base + repetition * size)
-                return (k12, theta), (jnp.stack(inner) if diagonal else None)
+                return _packed(k12, theta, mode.zero is not None), (jnp.stack(inner) if diagonal else None)
 
-            (k12, theta), stacked = jax.lax.scan(body, (k12, theta), (param, jnp.arange(count)))
+            carry, stacked = jax.lax.scan(body, _packed(k12, theta, mode.zero is not None),
+                                          (param, jnp.arange(count)))
+            k12, theta = _unpacked(carry)
             if diagonal:
                 recorded.extend(stacked.reshape((count * size,) + stacked.shape[2:]))
             position = position + count * size
@@ -262,17 +280,16 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
                 op = ops[index]
                 index += 1
 
-            def layer(_, carry, layer_ops=ops[first:index], layer_params=params[first:index], base=position):
-                k12, theta, _ = run(layer_ops, layer_params, *carry, mode._replace(in_repeat=True), base)
-                return k12, theta
+            def layer(_, state, layer_ops=ops[first:index], layer_params=params[first:index], base=position):
+                k12, theta, _ = run(layer_ops, layer_params, *_unpacked(state), mode._replace(in_repeat=True), base)
+                return _packed(k12, theta)
 
-            k12, theta = jax.lax.fori_loop(0, 1 + mode.zero, layer, (k12, theta))
+            k12, theta = _unpacked(jax.lax.fori_loop(0, 1 + mode.zero, layer, _packed(k12, theta)))
             position = position + (index - first)
             continue
         else:
             k11, k22 = (k12, k12) if diagonal else mode.variances(position)
-            with storing_shared_terms(mode.zero):
-                k12, theta = _apply(op, param, k11, k22, k12, theta, diagonal)
+            k12, theta = _apply(op, param, k11, k22, k12, theta, diagonal)
             position = position + 1
         if diagonal:
             recorded.append(k12)

@@ -348,21 +348,3 @@ def test_tanh_accuracy_up_to_variance_25():
     rows += [(4.0, 0.5 * 10, 25.0), (9.0, 0.95 * 15, 25.0), (1.0, -0.8 * 3, 9.0)]
     assert _tanh_errors([r for r in rows if max(r[0], r[2]) <= 9]) <= 1e-6
     assert _tanh_errors(rows) <= 2e-4
-
-
-@pytest.mark.parametrize("activation", [act.ReLU(), act.Abs(), act.RectifiedMonomial(2)], ids=repr)
-def test_shared_terms_stored_once_in_the_tiled_engine_only(activation):
-    """Inside ``storing_shared_terms(zero)`` the duals store their angle terms through loops of
-    1 + zero trips (XLA cannot copy them into every fused loop); outside there is no loop. The
-    values agree to rounding (the fusion differs)."""
-    k11, k22 = jnp.array([[1.0], [2.0]]), jnp.array([[1.5, 0.5]])
-    k12 = jnp.array([[0.3, -0.2], [1.0, 0.9]])
-
-    def stored(zero):
-        with act.storing_shared_terms(zero):
-            return activation.dual(k11, k12, k22)
-
-    assert "while" in str(jax.make_jaxpr(stored)(0))
-    assert "while" not in str(jax.make_jaxpr(lambda: activation.dual(k11, k12, k22))())
-    for got, expected in zip(jax.jit(stored)(0), jax.jit(activation.dual)(k11, k12, k22)):
-        np.testing.assert_allclose(got, expected, rtol=1e-6)

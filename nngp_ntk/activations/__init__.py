@@ -17,16 +17,14 @@ Every activation is a JAX pytree whose numeric parameters are leaves, and its ma
 differentiable (finite gradients at correlations of +-1 too; see ``arccos``).
 
 Arguments broadcast: K11 of shape (B, 1), K12 of shape (B, B'), K22 of shape (1, B') is the usual
-call. Names map to default instances through ``get_activation``. A dual whose two maps share a
-term (the angle) wraps it in ``computed_once``, so that the tiled engine stores it once instead of
-recomputing it in every fused loop that reads it (``storing_shared_terms``).
+call. Names map to default instances through ``get_activation``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from nngp_ntk.activations._base import Activation, computed_once, storing_shared_terms
+from nngp_ntk.activations._base import Activation
 from nngp_ntk.activations.arccos import ABReLU, Abs, LeakyReLU, RectifiedMonomial, ReLU, Sign
 from nngp_ntk.activations.polynomial import Hermite, Monomial, Polynomial
 from nngp_ntk.activations.quadrature import MAX_AUTO_DEGREE, VARIANCE_DEGREE, Custom, Tanh, auto_degree
@@ -36,7 +34,6 @@ __all__ = [
     "Activation", "ABReLU", "ReLU", "LeakyReLU", "Abs", "Erf", "GELU", "Identity", "Sin", "Cos",
     "Sign", "Tanh", "Custom", "Monomial", "RectifiedMonomial", "Polynomial", "Hermite", "Gaussian",
     "Exp", "ACTIVATIONS", "get_activation", "auto_degree", "MAX_AUTO_DEGREE", "VARIANCE_DEGREE",
-    "computed_once", "storing_shared_terms",
 ]
 
 #: Names of the activations with default parameters (not Exp: its kernel grows as exp(exp(...))

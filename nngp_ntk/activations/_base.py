@@ -7,11 +7,8 @@ leaves, fields declared with ``static_field()`` (degrees, functions) are static 
 from __future__ import annotations
 
 import abc
-import contextlib
-import contextvars
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -173,48 +170,6 @@ def inverse_where_positive(x: Array) -> Array:
     """1 / x where x > 0, else 0 (the convention for a derivative that is infinite there)."""
     positive = x > 0
     return jnp.where(positive, 1 / jnp.where(positive, x, 1), 0)
-
-
-# The traced int32 zero of the tiled engine while it traces an op (see ``computed_once``).
-_LOOP_ZERO: contextvars.ContextVar[Array | None] = contextvars.ContextVar("loop_zero", default=None)
-
-
-@contextlib.contextmanager
-def storing_shared_terms(zero: Array | None) -> Iterator[None]:
-    """Within the block, ``computed_once`` stores its value through a loop of ``1 + zero`` trips.
-
-    Args:
-        zero: a traced int32 scalar that is 0 at run time, or None (``computed_once`` is then the
-            identity). The loop is not reverse-differentiable: only the tiled engine passes one.
-    """
-    token = _LOOP_ZERO.set(zero)
-    try:
-        yield
-    finally:
-        _LOOP_ZERO.reset(token)
-
-
-def computed_once(function: Callable[..., Any], *operands: Any) -> Any:
-    """``function(*operands)``, stored once for all its uses when tracing inside
-    ``storing_shared_terms(zero)``.
-
-    XLA's CPU fusion copies a chain of cheap elementwise ops (the arccos polynomial, the clipped
-    correlation) into every fusion that uses its result, so a term that both maps of a dual need
-    is computed twice per entry. Computed as the body of a ``fori_loop`` of ``1 + zero`` trips, a
-    count XLA cannot know, it is computed once, into the loop's buffer. Outside that context it is
-    a plain call (``kernel_fn``: reverse mode cannot differentiate such a loop).
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> float(computed_once(jnp.sum, jnp.ones(2)))
-        2.0
-    """
-    zero = _LOOP_ZERO.get()
-    if zero is None:
-        return function(*operands)
-    shape = jax.eval_shape(function, *operands)
-    initial = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
-    return jax.lax.fori_loop(0, 1 + zero, lambda _, __: function(*operands), initial)
 
 
 # Correlations within this many ulps of +-1 are snapped to +-1: below the dtype's resolution the

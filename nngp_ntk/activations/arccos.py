@@ -26,7 +26,7 @@ import scipy.special
 
 from nngp_ntk import _fastmath
 from nngp_ntk.activations._base import (
-    Activation, Array, check_degree, check_parameters, computed_once, correlation, correlation_tangent,
+    Activation, Array, check_degree, check_parameters, correlation, correlation_tangent,
     inverse_where_positive, log_variance_tangent, sine_of_angle, static_field)
 
 
@@ -38,9 +38,8 @@ def _piecewise_linear_dual(slope: Any, half: Any, k11: Array, k12: Array, k22: A
     E[phi'(u)phi'(v)] = half - slope theta
     E[phi(u)phi(v)]   = slope sqrt(K11 K22) sin(theta) + E[phi'phi'] K12
     """
-    root = correlation(k11, k12, k22)[1]
-    rho = computed_once(lambda: correlation(k11, k12, k22)[0])
-    derivative = computed_once(lambda: half - slope * _fastmath.acos(rho))
+    rho, root = correlation(k11, k12, k22)
+    derivative = half - slope * _fastmath.acos(rho)
     return slope * root * sine_of_angle(rho) + derivative * k12, derivative
 
 
@@ -232,10 +231,9 @@ def _arccos_moments(degree: int, k11: Array, k12: Array, k22: Array) -> tuple[Ar
     JVP: dM_n/dK12 = n^2 M_(n-1) (Price), 2 K11 dM_n/dK11 = n M_n - n^2 K12 M_(n-1) (homogeneity),
     dM_0 = d rho / sin(theta), 0 at rho = +-1.
     """
-    root = correlation(k11, k12, k22)[1]
-    rho = computed_once(lambda: correlation(k11, k12, k22)[0])
+    rho, root = correlation(k11, k12, k22)
     radial = root * sine_of_angle(rho)
-    moments = [computed_once(lambda: np.pi - _fastmath.acos(rho))]
+    moments = [np.pi - _fastmath.acos(rho)]
     if degree >= 1:
         moments.append(radial + moments[0] * k12)
     determinant = radial * radial
