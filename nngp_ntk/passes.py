@@ -76,7 +76,7 @@ def variances_at_every_position(ops: Ops, params: list, x: np.ndarray, with_ntk:
         chunk = x[start:start + rows]
         if chunk.shape[0] < rows:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], rows - chunk.shape[0], axis=0)])
-        results.append(compiled_diagonal_pass(ops, params, jnp.asarray(chunk), with_ntk))
+        results.append(compiled_diagonal_pass(ops, params, chunk, with_ntk))
     variances = np.concatenate([np.asarray(v) for v, _ in results])[:n]
     theta = np.concatenate([np.asarray(t) for _, t in results])[:n] if with_ntk else None
     return variances, theta

@@ -67,13 +67,14 @@ def positions(ops: Sequence[Op]) -> int:
     return total
 
 
-def _square(value: Any, dtype: np.dtype) -> Array:
+def _square(value: Any, dtype: np.dtype) -> Array | np.ndarray:
     """value^2 in ``dtype``: squared in float64 and rounded once for concrete values (rounding the
-    std first drifted float32 kernels by 1e-7 a layer), traced values squared as they are."""
+    std first drifted float32 kernels by 1e-7 a layer), traced values squared as they are.
+    Concrete params stay NumPy arrays (JAX arrays would compile an op for each conversion)."""
     if value is None:
-        return jnp.zeros((), dtype)
+        return np.zeros((), dtype)
     if _checks.is_concrete(value):
-        return jnp.asarray(np.square(np.float64(value)), dtype)
+        return np.asarray(np.square(np.float64(value)), dtype)
     return jnp.square(jnp.asarray(value, dtype))
 
 
@@ -89,10 +90,10 @@ def _single_ops(layers: Sequence, width: int | None, dtype: np.dtype) -> tuple[l
         elif isinstance(layer, Activation):
             leaves, static = _pytrees.static_or_tree(layer)
             ops.append(Op("activation", static))
-            params.append([jnp.asarray(leaf, dtype) if isinstance(leaf, (float, int)) else leaf for leaf in leaves])
+            params.append([np.asarray(leaf, dtype) if isinstance(leaf, (float, int)) else leaf for leaf in leaves])
         elif isinstance(layer, LayerNorm):
             ops.append(Op("norm", None))
-            params.append(jnp.asarray(layer.eps, dtype))  # an argument: other eps reuse compiled code
+            params.append(np.asarray(layer.eps, dtype))  # an argument: other eps reuse compiled code
         else:
             inner_ops, inner_params, block_width = _single_ops(layer.layers, width, dtype)
             block_ops, block_params = _fold(tuple(inner_ops), inner_params)
@@ -100,6 +101,13 @@ def _single_ops(layers: Sequence, width: int | None, dtype: np.dtype) -> tuple[l
             params.append(block_params)
             width = width if width is not None else block_width
     return ops, params, width
+
+
+def _stacked(*leaves: Any) -> Array | np.ndarray:
+    """The leaves stacked along a new first axis: NumPy for NumPy leaves, else JAX (tracers)."""
+    if all(isinstance(leaf, np.ndarray) for leaf in leaves):
+        return np.stack(leaves)
+    return jnp.stack(leaves)
 
 
 #: Longest block searched for repeats (a Residual counts as one op).
@@ -125,7 +133,7 @@ def _fold(ops: tuple[Op, ...], params: list) -> tuple[tuple[Op, ...], list]:
         if best_count >= 2:
             block = ops[i:i + best_length]
             copies = [params[i + c * best_length:i + (c + 1) * best_length] for c in range(best_count)]
-            stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *copies)
+            stacked = jax.tree_util.tree_map(_stacked, *copies)
             folded_ops.append(Op("repeat", (block, best_count)))
             folded_params.append(stacked)
             i += best_length * best_count
