@@ -34,7 +34,7 @@ import dataclasses
 
 import jax
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from nngp_ntk import data, fits
 from nngp_ntk._checks import DENSE_LIMIT, check_integer, check_kernel_name, check_points, check_real, check_sizes
@@ -133,7 +133,7 @@ def _interval(center: np.ndarray | float, jackknife_var: np.ndarray | float, bac
     total = np.asarray(jackknife_var + backtest_var, dtype=np.float64)
     tiny = np.finfo(np.float64).tiny
     nu = total**2 / np.maximum(jackknife_var**2 / (groups - 1) + backtest_var**2 / subsets, tiny)
-    t = scipy.stats.t.ppf(0.5 + confidence / 2, np.maximum(nu, 1.0))
+    t = scipy.special.stdtrit(np.maximum(nu, 1.0), 0.5 + confidence / 2)
     return center - t * np.sqrt(total), center + t * np.sqrt(total)
 
 

@@ -46,7 +46,7 @@ from typing import Literal
 
 import numpy as np
 import scipy.optimize
-import scipy.stats
+import scipy.special
 
 from nngp_ntk._checks import check_integer, check_real
 
@@ -288,7 +288,7 @@ def _lack_of_fit(fit: PowerLawFit, log_x: np.ndarray, mean: np.ndarray, repeats:
     if not np.isfinite(error):
         p_value = float("nan")
     elif error > 0:
-        p_value = float(2 * scipy.stats.t.sf(abs(c) / error, dof))
+        p_value = float(2 * scipy.special.stdtr(dof, -abs(c) / error))
     else:
         p_value = 0.0 if c != 0 else 1.0
     local = -(b + 2 * c * (log_x[[0, -1]] - np.average(log_x, weights=weight))) - fit.shift
@@ -398,7 +398,7 @@ def fit_power_law(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 
     slope, intercept, error = _line(log_x, np.log(mean), weight)
     alpha = -slope - shift
     if fit.interval == "least-squares":
-        half = float(scipy.stats.t.ppf(0.5 + confidence / 2, len(x) - 2) * error) if error > 0 else 0.0
+        half = float(scipy.special.stdtrit(len(x) - 2, 0.5 + confidence / 2) * error) if error > 0 else 0.0
         ci = (alpha - half, alpha + half)
     else:
         rng = np.random.default_rng(seed)
@@ -514,7 +514,7 @@ def fit_offset_power_law(x: np.ndarray | list, repeat_losses: np.ndarray | list,
     alpha, coefficients = solve(np.arange(repeats))
     leave_one_out = np.array([solve(np.delete(np.arange(repeats), r))[0] for r in range(repeats)])
     spread = np.sqrt((repeats - 1) / repeats * np.sum((leave_one_out - leave_one_out.mean()) ** 2))
-    half = float(scipy.stats.t.ppf(0.5 + confidence / 2, repeats - 1) * spread)
+    half = float(scipy.special.stdtrit(repeats - 1, 0.5 + confidence / 2) * spread)
     last = float(x[-1])
     with np.errstate(over="ignore"):
         amplitude = float(coefficients[0]) * last**alpha

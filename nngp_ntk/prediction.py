@@ -21,7 +21,7 @@ import dataclasses
 
 import jax
 import numpy as np
-import scipy.stats
+import scipy.special
 
 from nngp_ntk import data, fits
 from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_points, check_ridge,
@@ -251,7 +251,7 @@ def _average(parts: list[Exponents], window: tuple[int, int] | None) -> Exponent
     """The mean of the subsets' predictions: curves averaged in log, exponents averaged, intervals
     center -+ sqrt(h^2 + (t_{S-1} s / sqrt(S))^2) (h: the subsets' mean half-width, s: their spread)."""
     count = len(parts)
-    t = float(scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, count - 1))
+    t = float(scipy.special.stdtrit(count - 1, 0.5 + CONFIDENCE / 2))
 
     def mean(name: str) -> tuple[float, tuple[float, float]]:
         values = np.array([getattr(p, name) for p in parts])
