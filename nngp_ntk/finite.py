@@ -135,6 +135,20 @@ def _init(layers: tuple, key: jax.Array, input_dim: int, width: int, out_dim: in
     return tuple(params)
 
 
+def _hashable(layers: tuple) -> bool:
+    """Whether ``layers`` can be a static argument of a compiled function: hashable, so no traced
+    or JAX-array hyperparameters (those run op by op)."""
+    try:
+        hash(layers)
+    except TypeError:
+        return False
+    return True
+
+
+#: ``_init`` compiled once per layer list and shapes (run op by op, each op compiles per shape).
+_compiled_init = jax.jit(_init, static_argnums=(0, 2, 3, 4, 5))
+
+
 def init_params(net: Any, key: jax.Array | int, input_dim: int, width: int,
                 out_dim: int = 1, dtype: np.dtype | str = np.float32) -> Params:
     """Draw the parameters of ``net`` at finite ``width`` (see the module docstring).
@@ -166,7 +180,8 @@ def init_params(net: Any, key: jax.Array | int, input_dim: int, width: int,
     dtype = np.dtype(dtype)
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
-    return _init(layers, _key(key), input_dim, width, out_dim, dtype)
+    init = _compiled_init if _hashable(layers) else _init
+    return init(layers, _key(key), input_dim, width, out_dim, dtype)
 
 
 def _check_params(layers: tuple, params: Params, input_dim: int) -> Params:
@@ -228,12 +243,17 @@ def _forward(layers: tuple, params: Params, x: jax.Array,
     return apply(layers, x), trace
 
 
+#: ``_forward`` compiled once per layer list and shapes (traced into an outer jit or grad as it is).
+_compiled_forward = jax.jit(_forward, static_argnums=0)
+
+
 def _checked_forward(net: Any, params: Params, x: jax.Array) -> tuple[jax.Array, _Trace]:
     """``_forward`` after checking x's rank and that params fit ``net`` and x."""
     layers = _layers_of(net)
     if x.ndim != 2:
         raise ValueError(f"x must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
-    return _forward(layers, _check_params(layers, params, x.shape[1]), x)
+    forward = _compiled_forward if _hashable(layers) else _forward
+    return forward(layers, _check_params(layers, params, x.shape[1]), x)
 
 
 def apply(net: Any, params: Params, x: jax.Array) -> jax.Array:
