@@ -18,7 +18,7 @@ its own dtype (float32 halves the memory traffic); vectors and recurrences are f
 * ``max_eigenvalue``: lambda_max(D) by Lanczos (scipy.sparse.linalg.eigsh).
 
 ``FlowOperator`` is the interface of D that gradient flow uses, implemented here by
-``IterativeFlowKernel`` and by ``solver.DenseFlowKernel`` (eigendecomposition and Cholesky).
+``IterativeFlowKernel`` and by ``dense_flow.DenseFlowKernel`` (eigendecomposition and Cholesky).
 
 Unconverged iterations end with a ``NotConvergedWarning`` stating the residual reached.
 """

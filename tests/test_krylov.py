@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nngp_ntk import krylov, solver
+from nngp_ntk import dense_flow, krylov, solver
 
 
 def arccos_kernel(n: int, dim: int = 6, seed: int = 0, dtype=np.float64) -> np.ndarray:
@@ -31,7 +31,7 @@ def problem():
 @pytest.mark.parametrize("ridge", [0.0, 1e-2])
 def test_cg_solve_agrees_with_dense(problem, ridge):
     train, _, y = problem
-    dense = solver.DenseFlowKernel(train, ridge).solve(y)
+    dense = dense_flow.DenseFlowKernel(train, ridge).solve(y)
     operator = krylov.IterativeFlowKernel(train, ridge, rank=50, tol=1e-11)
     iterative = operator.solve(y)
     np.testing.assert_allclose(iterative, dense, rtol=1e-6, atol=1e-6 * np.abs(dense).max())
@@ -41,8 +41,8 @@ def test_cg_solve_agrees_with_dense(problem, ridge):
 
 def test_lanczos_matrix_functions_agree_with_dense(problem):
     train, _, y = problem
-    functions = [lambda v, tau=tau: solver.flow_coefficients(v, tau) for tau in (0.01, 1.0, 30.0)]
-    dense = solver.DenseFlowKernel(train, 0.0).apply(y, functions)
+    functions = [lambda v, tau=tau: dense_flow.flow_coefficients(v, tau) for tau in (0.01, 1.0, 30.0)]
+    dense = dense_flow.DenseFlowKernel(train, 0.0).apply(y, functions)
     iterative = krylov.IterativeFlowKernel(train, 0.0, tol=1e-10).apply(y, functions)
     for a, b in zip(iterative, dense):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-7 * np.abs(b).max())
@@ -92,7 +92,7 @@ def test_unconverged_iterations_warn_and_stay_finite(problem):
     with pytest.warns(krylov.NotConvergedWarning, match="maxiter=3"):
         assert np.isfinite(operator.solve(y)).all()
     with pytest.warns(krylov.NotConvergedWarning, match="Lanczos"):
-        assert np.isfinite(operator.apply(y, [lambda v: solver.flow_coefficients(v, 1e3)])[0]).all()
+        assert np.isfinite(operator.apply(y, [lambda v: dense_flow.flow_coefficients(v, 1e3)])[0]).all()
 
 
 def test_blocked_helpers(tmp_path):
@@ -121,7 +121,7 @@ def test_dense_and_iterative_operators_share_one_interface():
     matrix, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(30, 30)))
     kernel = matrix @ np.diag(np.linspace(0.1, 2.0, 30)) @ matrix.T
     b = np.random.default_rng(1).normal(size=(30, 2))
-    dense, iterative = solver.DenseFlowKernel(kernel, 0.1), krylov.IterativeFlowKernel(kernel, 0.1)
+    dense, iterative = dense_flow.DenseFlowKernel(kernel, 0.1), krylov.IterativeFlowKernel(kernel, 0.1)
     for operator in (dense, iterative):
         assert isinstance(operator, krylov.FlowOperator) and operator.size == 30
         np.testing.assert_allclose(operator.matmul(operator.solve(b)), b, atol=1e-6)

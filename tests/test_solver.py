@@ -15,7 +15,7 @@ import pytest
 import scipy.linalg
 
 import nngp_ntk as nk
-from nngp_ntk import solver
+from nngp_ntk import dense_flow, solver
 
 DATA = pathlib.Path(__file__).parent / "data" / "nt_predict.npz"
 
@@ -149,18 +149,24 @@ def test_gp_posterior_is_the_textbook_formula():
 def test_one_eigendecomposition_serves_all_times(monkeypatch):
     _, _, _, y, train, test_train, _ = random_problem()
     calls = []
-    original = solver.scipy.linalg.eigh
+    original = dense_flow.scipy.linalg.eigh
 
     def counting_eigh(*args, **kwargs):
         calls.append(kwargs.get("eigvals_only", False))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(solver.scipy.linalg, "eigh", counting_eigh)
+    monkeypatch.setattr(dense_flow.scipy.linalg, "eigh", counting_eigh)
     flow = solver.GradientFlow(train.ntk, y)
     flow.predict(test_train.ntk, [1.0, 2.0, 30.0])
     flow.predict(test_train.ntk[:3], 5.0)
     flow.max_learning_rate()
     assert calls == [False]
+
+
+def test_dense_flow_names_are_reexported():
+    for name in ("Coefficients", "DenseFlowKernel", "SingularKernelWarning", "descent_coefficients",
+                 "flow_coefficients"):
+        assert getattr(solver, name) is getattr(dense_flow, name)
 
 
 def test_training_loss():
@@ -196,7 +202,7 @@ def test_gradient_descent_steps_and_max_learning_rate():
         solver.gradient_descent(ntk, y, test_train.ntk, 10, learning_rate=1.01 * solver.max_learning_rate(ntk))
     with pytest.raises(ValueError, match="steps"):
         solver.gradient_descent(ntk, y, test_train.ntk, 2.5, learning_rate=eta)
-    coefficients = solver.descent_coefficients(np.array([0.0, 1e-30, 1.0, 3.0]), rate=0.5, steps=4)
+    coefficients = dense_flow.descent_coefficients(np.array([0.0, 1e-30, 1.0, 3.0]), rate=0.5, steps=4)
     np.testing.assert_allclose(coefficients, [2.0, 2.0, (1 - 0.5**4) / 1.0, (1 - (-0.5) ** 4) / 3.0])
 
 
