@@ -161,6 +161,15 @@ def check_points(X: Any, name: str = "X") -> np.ndarray:
     return X
 
 
+def check_positive_reals(name: str, values: Any, minimum: float = 0.0) -> np.ndarray:
+    """``values`` (a number or a 1-D sequence) as a non-empty 1-D float64 array of finite values > ``minimum``
+    (training sizes of a theory curve, which need not be integers)."""
+    array = np.asarray(values, dtype=np.float64).reshape(-1) if np.ndim(values) <= 1 else None
+    if array is None or array.size == 0 or not np.all(np.isfinite(array)) or np.any(array <= minimum):
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers > {minimum}, got {values!r}")
+    return array
+
+
 def check_sizes(name: str, values: Any, maximum: int | None = None, what: str = "") -> np.ndarray:
     """Sorted distinct positive integers (training sizes, widths) to read an exponent over: at least 3,
     spanning a factor >= 2, none above ``maximum`` (``what`` says why it is the limit)."""

@@ -7,7 +7,7 @@ uneven leverage: the test MSE of kernel regression on n < N points,
 
 from the spectrum of K/N on the N points, the targets' projections on its eigenvectors and their
 exact leave-one-out error (no held-out points, no refits). Beyond N no sample resolves the
-operator's modes, and a spectrum extended by power-law tails (``theory.extend_spectrum``) carries the
+operator's modes, and a spectrum extended by power-law tails (``power_law_tails.extend_spectrum``) carries the
 homogeneous bias of the tails it reads. ``extrapolate_learning_curve`` instead reads how the
 leave-one-out curve is still falling where the sample ends, L(n) = A n^-alpha_D by least squares
 of log L on log n over n in [N/10, 0.9 N], and continues that power law to the requested sizes.

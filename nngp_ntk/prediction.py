@@ -26,11 +26,13 @@ import scipy.special
 from nngp_ntk import data, fits
 from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_points, check_ridge,
                               check_sizes)
+from nngp_ntk.eigenlearning import TheoryCurve, eigenlearning
 from nngp_ntk.fits import PowerLawFit
 from nngp_ntk.kernels import Network, check_network
+from nngp_ntk.power_law_tails import extend_spectrum
 from nngp_ntk.random_features_theory import RandomFeatureLeaveOneOut
 from nngp_ntk.spectrum import eigh, fit_power_law
-from nngp_ntk.theory import LeaveOneOut, Renormalized, TheoryCurve, eigenlearning, extend_spectrum, operator_exponent
+from nngp_ntk.theory import LeaveOneOut, Renormalized, operator_exponent
 
 METHODS = ("auto", "leave-one-out", "renormalized", "extrapolated")
 MODEL_METHODS = ("auto", "leave-one-out", "duality")
@@ -151,7 +153,7 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
       differ in leverage (real images) and becomes the leave-one-out error itself as n -> N;
     * "renormalized": the same from the sample spectrum alone, with the homogeneous (GCV)
       estimate in place of leave-one-out (``theory.Renormalized``), right for Gaussian-like data;
-    * "extrapolated": the head plus power-law tails (``theory.extend_spectrum``), which also
+    * "extrapolated": the head plus power-law tails (``power_law_tails.extend_spectrum``), which also
       reaches n >= N;
     * "auto": "leave-one-out" when every size is below N, else "extrapolated".
 

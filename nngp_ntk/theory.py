@@ -1,14 +1,10 @@
-"""Learning-curve theory of kernel regression (eigenlearning), within and beyond an N-point sample.
+"""Learning-curve theory of kernel regression (eigenlearning), read off an N-point sample.
 
-Kernel (ridge) regression f = K(x, X) (K(X, X) + ridge I)^-1 y on n points drawn from a distribution
-whose kernel operator has eigenvalues lambda_i and eigenfunctions phi_i, with target
-y(x) = sum_i v_i phi_i(x) (+ noise of variance sigma^2), has the test mean squared error
-(Bordelon, Canatar & Pehlevan 2020; Simon, Dickens, Karkada & DeWeese 2021, "eigenlearning")
-
-    kappa > 0 solves   sum_i lambda_i / (lambda_i + kappa) + ridge / kappa = n,
-    L_i = lambda_i / (lambda_i + kappa)              (the learnability of mode i),
-    E0  = n / (n - sum_i L_i^2),
-    MSE = E0 (sum_i (1 - L_i)^2 v_i^2 + sigma^2).
+Eigenlearning (``eigenlearning``, re-exported here) gives the test MSE of kernel ridge regression on
+n points from the kernel operator's eigenvalues lambda_i and the target's powers v_i^2 on its
+eigenfunctions: kappa from sum_i lambda_i / (lambda_i + kappa) + ridge / kappa = n, the
+learnabilities L_i = lambda_i / (lambda_i + kappa), E0 = n / (n - sum_i L_i^2) and
+MSE = E0 (sum_i (1 - L_i)^2 v_i^2 + sigma^2).
 
 An N-point sample gives the eigenvalues w_j of K/N and the target powers t_j = (u_j . y)^2 / N on
 its unit eigenvectors u_j (phi_i(X) ~ sqrt(N) u_i). Used in place of lambda_i and v_i^2 they fail
@@ -21,340 +17,31 @@ Remedies:
   (the renormalized-ridge / GCV view of Jacot et al. 2020 and Wei, Hu & Steinhardt 2022);
   ``LeaveOneOut`` corrects its anchor on the sample with the exact leave-one-out error, for data
   whose points differ in leverage (real images);
-* beyond it, ``extend_spectrum``: the head of the sample spectrum plus power-law tails
-  lambda_i ~ i^-(1 + alpha), v_i^2 ~ i^-(1 + beta) to infinity, holding the eigenvalue mass and
-  target power the sample leaves beyond the head, with exponents read where the sample ends
-  (``Renormalized.tail_exponents`` at n in [N/8, N/2], or the top of the eigenvalue fit window).
-  Spectra of real kernels keep curving, so extrapolations far beyond N carry that bias: the
-  exponents read where the sample ends overestimate alpha_D beyond it.
+* beyond it, ``extend_spectrum`` (``power_law_tails``, re-exported here): the head of the sample
+  spectrum plus power-law tails lambda_i ~ i^-(1 + alpha), v_i^2 ~ i^-(1 + beta) to infinity,
+  with exponents read where the sample ends (``Renormalized.tail_exponents`` at n in [N/8, N/2],
+  or the top of the eigenvalue fit window).
 
-``prediction.predict_exponents`` reads alpha_D and alpha_P off these curves. The theory is a Gaussian
-approximation: on the sphere it is close to measured losses in high dimension, but in low
-dimension the eigenfunctions are far from Gaussian and ridgeless losses come out above it; the
-exponents still agree better than the levels (``benchmarks/scaling_report.py`` measures both).
+``operator_exponent`` reads alpha_K off a curve's kappa(n); ``prediction.predict_exponents`` reads
+alpha_D and alpha_P off these curves. The theory is a Gaussian approximation: on the sphere it is
+close to measured losses in high dimension, but in low dimension the eigenfunctions are far from
+Gaussian and ridgeless losses come out above it; the exponents still agree better than the levels
+(``benchmarks/scaling_report.py`` measures both).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
-import scipy.special
 
 from nngp_ntk import fits
-from nngp_ntk._checks import check_integer, check_real, check_ridge
+from nngp_ntk._checks import check_positive_reals, check_ridge
+from nngp_ntk.eigenlearning import ModeSpectrum, TheoryCurve, eigenlearning, solve_kappa  # noqa: F401 (public API)
 from nngp_ntk.fits import PowerLawFit
-from nngp_ntk.spectrum import fit_power_law, fit_window
-
-#: Consecutive tail bins [a, b) have b / a about this ratio (the eigenvalues vary by < 2% in a bin).
-BIN_RATIO = 1.01
-#: The binned tail reaches index REACH * N; the rest is one aggregate mode (its lambda << kappa).
-REACH = 1e7
-#: The aggregate mode's multiplicity: large enough that its own lambda^2 terms vanish.
-AGGREGATE_COUNT = 1e24
-
-
-def _positive_sizes(name: str, values: np.ndarray | list, minimum: float = 0.0) -> np.ndarray:
-    """A 1-D float array of finite values > minimum."""
-    array = np.asarray(values, dtype=np.float64).reshape(-1) if np.ndim(values) <= 1 else None
-    if array is None or array.size == 0 or not np.all(np.isfinite(array)) or np.any(array <= minimum):
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers > {minimum}, got {values!r}")
-    return array
-
-
-@dataclasses.dataclass(frozen=True)
-class ModeSpectrum:
-    """Kernel-operator modes grouped in blocks, the input of ``eigenlearning``.
-
-    Block j holds ``multiplicities[j]`` modes with eigenvalue ``eigenvalues[j]`` and target power
-    v^2 = ``target_power[j]`` each (per output, mean over outputs); ``noise`` is the variance of the
-    target that no mode carries.
-
-    Args:
-        eigenvalues: lambda per block, finite and non-negative.
-        multiplicities: modes per block, finite and non-negative.
-        target_power: v^2 per mode of each block, finite and non-negative.
-        noise: sigma^2 >= 0.
-
-    Raises:
-        ValueError: arrays of different lengths or not 1-D, negative or non-finite entries.
-
-    Example:
-        >>> modes = ModeSpectrum(np.array([1.0, 0.1, 0.01]), np.array([1.0, 10.0, 100.0]), np.array([1.0, 0.1, 0.01]))
-        >>> modes.mode_count
-        111.0
-    """
-
-    eigenvalues: np.ndarray
-    multiplicities: np.ndarray
-    target_power: np.ndarray
-    noise: float = 0.0
-
-    def __post_init__(self) -> None:
-        shapes = {np.shape(self.eigenvalues), np.shape(self.multiplicities), np.shape(self.target_power)}
-        if len(shapes) != 1 or len(next(iter(shapes))) != 1:
-            raise ValueError(f"eigenvalues, multiplicities and target_power must be 1-D arrays of one length, "
-                             f"got shapes {sorted(shapes)}")
-        for name in ("eigenvalues", "multiplicities", "target_power"):
-            values = np.asarray(getattr(self, name), dtype=np.float64)
-            if not np.all(np.isfinite(values)) or np.any(values < 0):
-                raise ValueError(f"{name} must be finite and non-negative")
-            object.__setattr__(self, name, values)
-        object.__setattr__(self, "noise", check_real("noise", self.noise, minimum=0.0))
-
-    @property
-    def mode_count(self) -> float:
-        """The number of modes sum_j multiplicities[j] (modes of zero eigenvalue included)."""
-        return float(np.sum(self.multiplicities))
-
-
-def solve_kappa(modes: ModeSpectrum, n: float, ridge: float = 0.0) -> float:
-    """The kappa > 0 with sum_i lambda_i / (lambda_i + kappa) + ridge / kappa = n.
-
-    The left side falls monotonically from (number of modes with lambda > 0) (+ infinity if
-    ridge > 0) at kappa -> 0 to 0 at kappa -> infinity; the root is bracketed by doubling and found
-    by Brent's method in log kappa.
-
-    Args:
-        modes: the ``ModeSpectrum``.
-        n: the number of training samples, > 0.
-        ridge: the ridge, >= 0.
-
-    Returns:
-        kappa, the effective regularization.
-
-    Raises:
-        ValueError: ridge = 0 and n at least the number of modes with positive eigenvalue (the data
-            interpolate every mode: no kappa > 0).
-
-    Example:
-        >>> modes = ModeSpectrum(np.array([1.0, 0.1, 0.01]), np.array([1.0, 10.0, 100.0]), np.array([1.0, 0.1, 0.01]))
-        >>> round(solve_kappa(modes, 5.0), 6), round(solve_kappa(modes, 5.0, ridge=0.1), 6)
-        (0.415143, 0.439551)
-    """
-    n = check_real("n", n, positive=True)
-    ridge = check_ridge(ridge)
-    lam, count = modes.eigenvalues, modes.multiplicities
-    learnable = float(np.sum(count[lam > 0]))
-    if ridge == 0 and n >= learnable:
-        raise ValueError(f"n={n} is at least the {learnable:.6g} modes of positive eigenvalue: ridgeless "
-                         f"eigenlearning needs more modes than samples (extend the spectrum or add a ridge)")
-
-    def excess(log_kappa: float) -> float:
-        kappa = np.exp(log_kappa)
-        return float(np.sum(count * lam / (lam + kappa)) + ridge / kappa - n)
-
-    top = float(np.max(lam * np.where(count > 0, 1.0, 0.0)))
-    high = np.log(max(top, ridge / n if ridge > 0 else 0.0, np.finfo(float).tiny)) + np.log(2 * learnable / n + 2)
-    while excess(high) > 0:
-        high += np.log(4.0)
-    low = high - np.log(4.0)
-    while excess(low) <= 0:
-        low -= np.log(4.0)
-        if low < np.log(np.finfo(float).tiny):
-            raise ValueError(f"no kappa > 0 solves the eigenlearning equation for n={n} (spectrum too short)")
-    return float(np.exp(scipy.optimize.brentq(excess, low, high, xtol=1e-12, rtol=1e-12)))
-
-
-@dataclasses.dataclass(frozen=True)
-class TheoryCurve:
-    """Predicted test MSE ``losses`` at training-set ``sizes``, with each size's ``kappa`` and overfitting coefficient ``E0``."""
-
-    sizes: np.ndarray
-    losses: np.ndarray
-    kappa: np.ndarray
-    E0: np.ndarray
-
-
-def eigenlearning(modes: ModeSpectrum, sizes: np.ndarray | list, ridge: float = 0.0) -> TheoryCurve:
-    """Test MSE of kernel ridge regression on n samples, for each n in ``sizes``:
-
-        MSE(n) = E0 (sum_i (1 - L_i)^2 v_i^2 + sigma^2),   E0 = n / (n - sum_i L_i^2),
-        L_i = lambda_i / (lambda_i + kappa),   sum_i L_i + ridge / kappa = n   (``solve_kappa``).
-
-    Args:
-        modes: the ``ModeSpectrum`` of the kernel operator and the target.
-        sizes: training-set sizes n > 0.
-        ridge: the ridge, >= 0.
-
-    Returns:
-        A ``TheoryCurve``.
-
-    Raises:
-        ValueError: sizes that are not positive, or as ``solve_kappa``.
-
-    Example:
-        >>> modes = ModeSpectrum(np.array([1.0, 0.1, 0.01]), np.array([1.0, 10.0, 100.0]), np.array([1.0, 0.1, 0.01]))
-        >>> np.round(eigenlearning(modes, [2, 5, 20]).losses, 6)
-        array([2.469579, 2.075715, 1.331498])
-    """
-    sizes = _positive_sizes("sizes", sizes)
-    lam, count, power = modes.eigenvalues, modes.multiplicities, modes.target_power
-    kappas, factors, losses = (np.empty(len(sizes)) for _ in range(3))
-    for k, n in enumerate(sizes):
-        kappa = solve_kappa(modes, float(n), ridge)
-        learnability = lam / (lam + kappa)
-        factors[k] = n / (n - float(np.sum(count * learnability**2)))
-        kappas[k] = kappa
-        losses[k] = factors[k] * (float(np.sum(count * (1 - learnability) ** 2 * power)) + modes.noise)
-    return TheoryCurve(sizes, losses, kappas, factors)
-
-
-# ----------------------------------------------------------------------------- beyond the sample: power-law tails
-
-def _tail_blocks(start: int, end: float, exponent: float, mass: float) -> tuple[np.ndarray, np.ndarray]:
-    """Modes i = start, start + 1, ... with values c i^-(1 + exponent) summing to ``mass``, grouped in
-    blocks [a, b) of ratio about BIN_RATIO up to ``end`` and one aggregate block beyond it.
-
-    Returns (per-mode value of each block, block multiplicity). Block sums come exactly from the
-    Hurwitz zeta function: sum_{a <= i < b} i^-s = zeta(s, a) - zeta(s, b).
-    """
-    count = max(2, int(np.log(end / start) / np.log(BIN_RATIO)) + 1)
-    edges = np.unique(np.round(np.geomspace(start, end, count)))
-    hurwitz = scipy.special.zeta(1.0 + exponent, edges)
-    block_mass = mass / hurwitz[0] * np.append(hurwitz[:-1] - hurwitz[1:], hurwitz[-1])
-    counts = np.append(np.diff(edges), AGGREGATE_COUNT)
-    return block_mass / counts, counts
-
-
-def tail_exponent(residual: np.ndarray, window: tuple[int, int]) -> tuple[float, tuple[float, float]]:
-    """a of R(i) ~ i^-a from the residual sums R(i) = sum_{j > i} w_j (R[i - 1] = R(i)).
-
-    Weighted (1/i) least squares of log R(i) on log i over the 1-based ``window``, and the range of
-    the slopes on its lower and upper halves (in log i). A sum of i^-(1 + a) falls as i^-a, and
-    unlike the w_i themselves R(i) does not jump at the steps of a degenerate spectrum.
-
-    Args:
-        residual: R, with R[i - 1] = R(i).
-        window: (i_min, i_max), 1-based.
-
-    Returns:
-        (a, (low, high)): the exponent and the range of the half-window slopes.
-
-    Raises:
-        ValueError: a residual sum that is not positive on the window.
-
-    Example:
-        >>> w = 1.0 / np.arange(1, 1001) ** 2
-        >>> a, _ = tail_exponent(w.sum() - np.cumsum(w), (10, 100))
-        >>> round(a, 2)
-        1.02
-    """
-    i_min, i_max = window
-    index = np.arange(i_min, i_max + 1, dtype=np.float64)
-    values = np.asarray(residual, dtype=np.float64)[i_min - 1:i_max]
-    if len(values) != len(index) or np.any(values <= 0):
-        raise ValueError(f"the residual sums must be positive on the window {window}: the mass beyond "
-                         f"index {i_max} is zero (nothing for a power-law tail to carry)")
-
-    def slope(mask: np.ndarray) -> float:
-        return -fits.log_slope(index[mask], values[mask], weights=1 / index[mask])
-
-    middle = np.sqrt(i_min * i_max)
-    halves = (slope(index <= middle), slope(index >= middle))
-    return slope(np.ones(len(index), dtype=bool)), (min(halves), max(halves))
-
-
-@dataclasses.dataclass(frozen=True)
-class ExtendedSpectrum:
-    """The measured head (modes i <= m) and power-law tails beyond it: ``modes`` for
-    ``eigenlearning``; ``fit`` the eigenvalue power law on its window [i_min, m]; ``alpha`` and
-    ``beta`` the tail exponents (lambda_i ~ i^-(1 + alpha), v_i^2 ~ i^-(1 + beta)) read on
-    ``tail_window`` = [sqrt(i_min m), m], with ``alpha_range`` / ``beta_range`` their slopes on
-    its halves."""
-
-    modes: ModeSpectrum
-    fit: PowerLawFit
-    alpha: float
-    beta: float
-    alpha_range: tuple[float, float]
-    beta_range: tuple[float, float]
-    tail_window: tuple[int, int]
-    n_samples: int
-
-
-def extend_spectrum(eigenvalues: np.ndarray, target_power: np.ndarray | None = None, *, n_samples: int,
-                    trace: float, total_power: float | None = None, window: tuple[int, int] | None = None,
-                    alpha: float | None = None, beta: float | None = None) -> ExtendedSpectrum:
-    """Head plus power-law tails from the top eigenvalues of K/N on N = ``n_samples`` points.
-
-    The head is the top m eigenvalues, m the end of ``spectrum.fit_power_law``'s window (N/10 by
-    default; ``window`` overrides it), and their target powers v_i^2. Beyond m, to infinity::
-
-        lambda_i = A i^-(1 + alpha),   v_i^2 = B i^-(1 + beta),
-
-    alpha and beta from ``tail_exponent`` of the residual sums S(i) = trace - sum_{j <= i} lambda_j
-    and T(i) = total_power - sum_{j <= i} v_j^2 on the upper half [sqrt(i_min m), m] of the window
-    (the local slope where the sample ends: spectra curve, and the head's steeper decay must not set
-    the tail's), A and B so that the tails hold S(m) and T(m): ``trace`` = mean_i K(x_i, x_i) = the
-    sum of all eigenvalues and ``total_power`` = mean(y^2) are unbiased on N points whatever the tail
-    looks like.
-
-    Args:
-        eigenvalues: the descending eigenvalues of K/N.
-        target_power: v_i^2 on their eigenvectors, or None for targets from the GP of the kernel
-            (E[v_i^2] = lambda_i).
-        n_samples: N.
-        trace: the sum of all eigenvalues of K/N.
-        total_power: mean(y^2), with ``target_power``.
-        window: the eigenvalue fit window (default ``spectrum.default_window``).
-        alpha: overrides the eigenvalue tail exponent (to propagate its uncertainty).
-        beta: overrides the target tail exponent.
-
-    Returns:
-        An ``ExtendedSpectrum`` (``modes`` for ``eigenlearning``).
-
-    Raises:
-        ValueError: a window too short to fit, no mass left beyond the head, or tails that do not
-            decay.
-
-    Example:
-        >>> w = 1.0 / np.arange(1, 1001) ** 2
-        >>> extended = extend_spectrum(w, n_samples=1000, trace=np.pi**2 / 6)
-        >>> round(extended.alpha, 2), extended.tail_window
-        (0.99, (32, 100))
-    """
-    eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
-    check_integer("n_samples", n_samples, minimum=len(eigenvalues))
-    reason = fit_window(len(eigenvalues), window, n_samples)[1]
-    if reason:
-        raise ValueError(f"extend_spectrum needs a head to extend: {reason}")
-    fit = fit_power_law(eigenvalues, window=window, n_samples=n_samples)
-    i_min, m = fit.window
-    tail_window = (int(np.ceil(np.sqrt(i_min * m))), m)
-    residual = float(trace) - np.cumsum(eigenvalues[:m])
-    if not residual[-1] > 0:
-        raise ValueError(f"trace={trace!r} leaves no eigenvalue mass beyond the top {m} eigenvalues "
-                         f"(sum {np.sum(eigenvalues[:m]):.6g}): trace must be the sum of all eigenvalues of K/N")
-    alpha_fit, alpha_range = tail_exponent(residual, tail_window)
-    alpha = alpha_fit if alpha is None else float(alpha)
-    if alpha <= 0:
-        raise ValueError(f"the eigenvalue tail exponent alpha must be > 0 (lambda_i ~ i^-(1 + alpha) must be "
-                         f"summable), got {alpha:.4g} on the window {tail_window}")
-    end = REACH * n_samples
-    tail_values, tail_counts = _tail_blocks(m + 1, end, alpha, residual[-1])
-    if target_power is None:
-        power_head, power_tail, beta, beta_range = eigenvalues[:m], tail_values, alpha, alpha_range
-    else:
-        target_power = np.asarray(target_power, dtype=np.float64)
-        if target_power.shape != eigenvalues.shape or np.any(target_power < 0):
-            raise ValueError(f"target_power must be non-negative with the shape of eigenvalues {eigenvalues.shape}, "
-                             f"got {target_power.shape}")
-        target_residual = (np.nan if total_power is None else float(total_power)) - np.cumsum(target_power[:m])
-        if not target_residual[-1] > 0:
-            raise ValueError(f"total_power (mean of y^2) must exceed the power on the top {m} modes "
-                             f"({np.sum(target_power[:m]):.6g}), got {total_power!r}")
-        beta_fit, beta_range = tail_exponent(target_residual, tail_window)
-        beta = beta_fit if beta is None else float(beta)
-        if beta <= 0:
-            raise ValueError(f"the residual target power T(i) ~ i^-beta does not decay on the window "
-                             f"{tail_window} (beta = {beta:.4g}): no power-law tail can carry it")
-        power_head, power_tail = target_power[:m], _tail_blocks(m + 1, end, beta, target_residual[-1])[0]
-    modes = ModeSpectrum(np.concatenate([eigenvalues[:m], tail_values]), np.concatenate([np.ones(m), tail_counts]),
-                         np.concatenate([power_head, power_tail]))
-    return ExtendedSpectrum(modes, fit, alpha, beta, alpha_range, beta_range, tail_window, int(n_samples))
+from nngp_ntk.power_law_tails import (AGGREGATE_COUNT, BIN_RATIO, REACH, ExtendedSpectrum,  # noqa: F401 (public API)
+                                      extend_spectrum, tail_exponent)
 
 
 # ----------------------------------------------------------------------------- within the sample: renormalization
@@ -441,7 +128,7 @@ class Renormalized:
         Raises:
             ValueError: an n the sample cannot reach (n >= N with ridge = 0: use ``extend_spectrum``).
         """
-        sizes = _positive_sizes("sizes", sizes)
+        sizes = check_positive_reals("sizes", sizes)
         ridge = check_ridge(ridge)
         low, high = np.log(self.floor), np.log(float(np.max(self.eigenvalues))) + np.log(4.0 * self.n_samples)
 

@@ -7,8 +7,9 @@ import pytest
 
 import nngp_ntk as nk
 from nngp_ntk import extrapolation
+from nngp_ntk.eigenlearning import ModeSpectrum, eigenlearning
 from nngp_ntk.extrapolation import extrapolate_gram, extrapolate_learning_curve
-from nngp_ntk.theory import LeaveOneOut, ModeSpectrum, eigenlearning
+from nngp_ntk.theory import LeaveOneOut
 
 
 @pytest.fixture(scope="module")

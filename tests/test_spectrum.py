@@ -10,7 +10,7 @@ import pytest
 import scipy.integrate
 
 import nngp_ntk as nk
-from nngp_ntk import data, spectrum
+from nngp_ntk import data, spectrum, sphere_spectrum
 from nngp_ntk._checks import NotConvergedWarning
 
 
@@ -172,6 +172,11 @@ def test_fit_errors_and_unreliable_fits():
 
 
 # ----------------------------------------------------------------------------- the sphere
+
+def test_sphere_names_are_reexported():
+    for name in ("VANISHING_PARITY", "SphereSpectrum", "multiplicity", "sphere_eigenvalues"):
+        assert getattr(spectrum, name) is getattr(sphere_spectrum, name)
+
 
 def test_multiplicities():
     assert [spectrum.multiplicity(3, k) for k in range(5)] == [1, 3, 5, 7, 9]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.special
 
-from nngp_ntk import fits, theory
+from nngp_ntk import eigenlearning, fits, power_law_tails, theory
 
 
 def power_law_problem(n_modes: int, alpha: float, beta: float) -> theory.ModeSpectrum:
@@ -180,3 +180,11 @@ def test_tails_refuse_what_they_cannot_carry():
         theory.extend_spectrum(head, steps, n_samples=1000, trace=float(np.sum(head)) + 0.1, total_power=6.0)
     with pytest.raises(ValueError, match="too short"):
         theory.extend_spectrum(head[:30], n_samples=30, trace=5.0)
+
+
+def test_eigenlearning_and_tail_names_are_reexported():
+    for module, names in [(eigenlearning, ("ModeSpectrum", "TheoryCurve", "eigenlearning", "solve_kappa")),
+                          (power_law_tails, ("AGGREGATE_COUNT", "BIN_RATIO", "REACH", "ExtendedSpectrum",
+                                             "extend_spectrum", "tail_exponent"))]:
+        for name in names:
+            assert getattr(theory, name) is getattr(module, name)
