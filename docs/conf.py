@@ -36,7 +36,7 @@ autodoc_default_options = {
     "members": True,
     "show-inheritance": True,
     "member-order": "bysource",
-    # Networks get kernel / kernel_fn / diagonal from a private base class: show inherited members,
+    # Networks get kernel / kernel_fn / diagonal from their base class (kernels.BaseNetwork): show inherited members,
     # except those of the standard library's and scikit-learn's bases (documented there).
     "inherited-members": "object,tuple,Exception,BaseEstimator,RegressorMixin,ClassifierMixin",
     # scikit-learn's metadata-routing methods, on every estimator (documented by scikit-learn), and the

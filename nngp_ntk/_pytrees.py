@@ -1,4 +1,4 @@
-"""Pytree plumbing shared by the layers (``layers``) and the networks (``kernels``).
+"""Pytree plumbing shared by the layers (``layers``) and the networks (``kernels``, ``fully_connected``).
 
 A network's pytree leaves are only its numbers (W_std, b_std, activation parameters): activations
 that are not registered pytrees (a user's hashable instance) travel in the static auxiliary data,

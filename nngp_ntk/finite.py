@@ -38,7 +38,8 @@ import numpy as np
 
 from nngp_ntk._checks import check_integer, check_kernel_names
 from nngp_ntk.activations import Activation
-from nngp_ntk.kernels import Kernels, check_inputs
+from nngp_ntk.inputs import check_inputs
+from nngp_ntk.kernels import Kernels
 from nngp_ntk.layers import Dense, LayerNorm, Residual
 
 _HIGHEST = jax.lax.Precision.HIGHEST

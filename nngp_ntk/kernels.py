@@ -1,15 +1,15 @@
-"""Infinite-width NNGP and NTK of fully-connected networks, compiled from their layer list.
+"""Infinite-width NNGP and NTK of a network, compiled from its layer list.
 
 A network is a list of layers (``nngp_ntk.layers``: Dense, LayerNorm, Residual, activations)
-acting on the kernels of its current pre-activations; ``FullyConnected(depth, phi)`` is the
-preset ``[Dense, phi] * depth + [Dense]``. With G = x . x' and d the input dimension that preset is
+acting on the kernels (K, Theta) of its current pre-activations, from
 
-    K^0 = W_0^2 G / d + b_0^2,                 Theta^0 = K^0  (ntk)   or  G + 1  (standard)
-    K^l = W_l^2 E[phi(u) phi(v)] + b_l^2,      (u, v) ~ N(0, [[K^{l-1}_11, K^{l-1}_12], [., K^{l-1}_22]])
-    Theta^l = A^l + W_l^2 E[phi'(u) phi'(v)] Theta^{l-1},
-    A^l = K^l (ntk)   or   width E[phi(u) phi(v)] + 1 (standard)
+    K = x . x' / d,   Theta = 0      (d the input dimension, before the first Dense)
 
-(neural-tangents 0.6.5 conventions). The layer list compiles two ways:
+through each layer's map (see ``nngp_ntk.layers``) to the kernels of the readout (neural-tangents
+0.6.5 conventions). ``Sequential`` is any such list; ``FullyConnected``, the preset
+``[Dense, phi] * depth + [Dense]``, lives in ``nngp_ntk.fully_connected`` (its recursion in closed
+form there) and is re-exported here, as are the input checks of ``nngp_ntk.inputs``. Every network
+has the methods of ``BaseNetwork``; the layer list compiles two ways:
 
 * ``kernel`` / ``diagonal``: the per-point variances K(x, x) after every layer are computed once
   per point in O(N layers); then one compiled, fused pass per output tile runs the whole network,
@@ -23,9 +23,7 @@ preset ``[Dense, phi] * depth + [Dense]``. With G = x . x' and d the input dimen
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import numbers
 import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -36,8 +34,9 @@ import numpy as np
 
 from nngp_ntk import _checks, _pytrees, layers as _layers, passes, programs, tiling
 from nngp_ntk._checks import KERNEL_NAMES, check_kernel_names
-from nngp_ntk.activations import Activation, get_activation
-from nngp_ntk.layers import PARAMETERIZATIONS, Dense, Residual
+from nngp_ntk.activations import Activation
+from nngp_ntk.inputs import check_array, check_features, check_inputs, compute_dtype
+from nngp_ntk.layers import Residual
 
 __all__ = ["Kernels", "Sequential", "FullyConnected", "check_inputs", "compute_dtype"]
 
@@ -55,123 +54,6 @@ class Kernels(NamedTuple):
     nngp: Any
     ntk: Any
 
-
-# --- Inputs and dtypes -------------------------------------------------------------------------------
-
-_warned_float64 = False
-
-
-def _warn_float64_once() -> None:
-    global _warned_float64
-    if not _warned_float64:
-        _warned_float64 = True
-        _checks.warn("float64 inputs are computed in float32 because JAX's x64 mode is off: enable it "
-                     "(jax.config.update('jax_enable_x64', True)) for float64 kernels, or pass "
-                     "dtype=np.float32 to silence this warning", _checks.PrecisionWarning, stacklevel=4)
-
-
-def _check_dtype(dtype: Any) -> np.dtype | None:
-    """None, float32 or float64 (the last only with JAX's x64 mode on)."""
-    if dtype is None:
-        return None
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32, float64 or None, got {dtype!r}") from None
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32, float64 or None, got {dtype}")
-    if dtype == np.float64 and not jax.config.jax_enable_x64:
-        raise ValueError("dtype=float64 needs JAX's x64 mode: call jax.config.update('jax_enable_x64', True) "
-                         "at startup (or set JAX_ENABLE_X64=1)")
-    return dtype
-
-
-def compute_dtype(*arrays: Any, dtype: Any = None) -> np.dtype:
-    """The dtype kernels are computed in.
-
-    ``dtype`` when given (float32 or float64); else float64 when every given input is float64 and
-    JAX's x64 mode is on, else float32 (warning once when float64 inputs are narrowed).
-
-    Args:
-        *arrays: the inputs (None entries are skipped).
-        dtype: an explicit float32 or float64, or None.
-
-    Returns:
-        The NumPy dtype.
-
-    Raises:
-        TypeError, ValueError: a dtype other than float32 or float64; float64 without x64 mode.
-
-    Example:
-        >>> compute_dtype(np.ones(2, np.float32)), compute_dtype(np.ones(2, np.float64), dtype=np.float32)
-        (dtype('float32'), dtype('float32'))
-    """
-    explicit = _check_dtype(dtype)
-    if explicit is not None:
-        return explicit
-    wide = all(np.dtype(a.dtype) == np.float64 for a in arrays if a is not None)
-    if wide and jax.config.jax_enable_x64:
-        return np.dtype(np.float64)
-    if any(a is not None and np.dtype(a.dtype) == np.float64 for a in arrays):
-        _warn_float64_once()
-    return np.dtype(np.float32)
-
-
-def check_inputs(x1: np.ndarray, x2: np.ndarray | None = None,
-                 dtype: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate inputs (2-D, real, finite, same feature count) and cast them to the compute dtype.
-
-    Args:
-        x1: inputs, shape (N1, d).
-        x2: inputs, shape (N2, d), or None.
-        dtype: an explicit float32 or float64 (``compute_dtype``), or None.
-
-    Returns:
-        (x1, x2) as NumPy arrays of the compute dtype (x2 None when not given).
-
-    Raises:
-        TypeError: inputs that are not real numeric arrays.
-        ValueError: inputs that are not 2-D, empty, not finite, or with different feature counts.
-
-    Example:
-        >>> x1, x2 = check_inputs([[1, 2], [3, 4]])
-        >>> x1.dtype, x2
-        (dtype('float32'), None)
-    """
-    checked = []
-    for name, x in (("x1", x1), ("x2", x2)):
-        if x is None:
-            checked.append(None)
-            continue
-        x = np.asarray(x)
-        _check_array(name, x)
-        if not np.all(np.isfinite(x)):
-            raise ValueError(f"{name} contains NaN or inf values")
-        checked.append(x)
-    x1, x2 = checked
-    _check_features(x1, x2)
-    dtype = compute_dtype(x1, x2, dtype=dtype)
-    return x1.astype(dtype, copy=False), None if x2 is None else x2.astype(dtype, copy=False)
-
-
-def _check_array(name: str, x: Any) -> None:
-    """Dtype and shape of an input (works on tracers)."""
-    dtype = np.dtype(x.dtype)
-    if dtype == object or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)
-                               or dtype == bool):
-        raise TypeError(f"{name} must be a real numeric array, got dtype {dtype}")
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one point and one feature, got shape {x.shape}")
-
-
-def _check_features(x1: Any, x2: Any) -> None:
-    if x2 is not None and x2.shape[1] != x1.shape[1]:
-        raise ValueError(f"x1 and x2 must have the same number of features, got {x1.shape[1]} and {x2.shape[1]}")
-
-
-# --- Networks ---------------------------------------------------------------------------------------
 
 def _walk_activations(layers: Sequence, start: int = 0) -> list[tuple[int, tuple[int, ...], Activation]]:
     """(input position, path of indices, activation) of every activation, in position order."""
@@ -205,8 +87,11 @@ def _needs_degree(activation: Activation) -> bool:
     return activation.uses_quadrature and getattr(activation, "degree", 0) is None
 
 
-class _Network:
-    """The methods every network shares: ``kernel``, ``kernel_fn`` and ``diagonal``."""
+class BaseNetwork:
+    """The methods every network shares: ``kernel``, ``kernel_fn`` and ``diagonal``.
+
+    A subclass gives ``sequence()``, its checked layer list (and may have a ``tile_size``).
+    """
 
     def sequence(self) -> tuple:
         """The checked layer list."""
@@ -410,10 +295,10 @@ class _Network:
                 continue
             if not hasattr(x, "dtype"):
                 x = np.asarray(x)
-            _check_array(name, x)
+            check_array(name, x)
             arrays.append(x)
         x1, x2 = arrays
-        _check_features(x1, x2)
+        check_features(x1, x2)
         compute = compute_dtype(x1, x2, dtype=dtype)
         x1 = jnp.asarray(x1, compute)
         x2 = None if x2 is None else jnp.asarray(x2, compute)
@@ -443,7 +328,7 @@ class _Network:
 
 
 @jax.tree_util.register_pytree_with_keys_class
-class Sequential(_Network):
+class Sequential(BaseNetwork):
     """A network of layers applied in order: ``Dense``, ``LayerNorm``, ``Residual`` and any
     ``nngp_ntk.activations`` instance (see ``nngp_ntk.layers`` for what each does to the kernels).
 
@@ -555,201 +440,13 @@ class Sequential(_Network):
         return network
 
 
-class _Spec(NamedTuple):
-    """FullyConnected's arguments in normal form (used by ``finite`` and ``scaling``)."""
-
-    depth: int
-    activation: Activation
-    W_std: tuple[float, ...]
-    b_std: tuple[float, ...]
-    parameterization: str
-    width: float
-
-
-def _per_layer(name: str, value: Any, depth: int) -> tuple:
-    """A scalar or a sequence of length depth + 1, as a tuple of non-negative numbers (tracers kept)."""
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be a number or a sequence of numbers, got {type(value).__name__}")
-    if isinstance(value, (Sequence, np.ndarray)) or (hasattr(value, "ndim") and value.ndim == 1):
-        values = tuple(value[i] for i in range(len(value))) if not isinstance(value, np.ndarray) \
-            else tuple(value.reshape(-1).tolist())
-        if len(values) != depth + 1:
-            raise ValueError(f"{name} must be a number or a sequence of depth + 1 = {depth + 1} "
-                             f"per-layer values, got {len(values)} values")
-    else:
-        values = (value,) * (depth + 1)
-    return tuple(_checks.check_real(name, v, minimum=0.0) for v in values)
-
-
-@jax.tree_util.register_pytree_with_keys_class
-@dataclasses.dataclass
-class FullyConnected(_Network):
-    """An infinitely wide fully-connected network: ``depth`` hidden [Dense, activation] layers and a Dense readout.
-
-    That is ``Sequential(*[Dense, activation] * depth, Dense)`` (see ``layers()``), with the
-    recursion of the module docstring.
-
-    Args:
-        depth: number of hidden layers (0: a linear model).
-        activation: a name in ``nngp_ntk.activations.ACTIVATIONS`` or an ``Activation`` instance.
-        W_std: weight standard deviation, a scalar or a per-layer sequence of length depth + 1 (the
-            last is the readout's).
-        b_std: bias standard deviation, likewise.
-        parameterization: "ntk" (default) or "standard" (then ``width`` is the hidden width n).
-        width: hidden width for the standard parameterization's NTK.
-        tile_size: rows and columns of an output tile (default: chosen for the activation).
-
-    Raises:
-        ValueError: a negative depth, an unknown activation or parameterization, per-layer sequences
-            of the wrong length, negative or non-finite standard deviations, or "standard" without
-            ``width``.
-
-    Example:
-        >>> net = FullyConnected(depth=3, activation="relu", W_std=1.5, b_std=0.1)
-        >>> x = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)
-        >>> k = net.kernel(x)
-        >>> k.ntk.shape, bool(np.allclose(k.nngp, k.nngp.T))
-        ((2, 2), True)
-        >>> [type(layer).__name__ for layer in net.layers()]
-        ['Dense', 'ReLU', 'Dense', 'ReLU', 'Dense', 'ReLU', 'Dense']
-    """
-
-    depth: int = 1
-    activation: str | Activation = "relu"
-    W_std: float | Sequence[float] = 1.0
-    b_std: float | Sequence[float] = 0.0
-    parameterization: str = "ntk"
-    width: int | None = None
-    tile_size: int | None = None
-
-    def __post_init__(self) -> None:
-        self.sequence()
-
-    def get_params(self, deep: bool = True) -> dict:
-        """The constructor arguments (scikit-learn convention, so estimators can tune them).
-
-        Args:
-            deep: unused (scikit-learn's signature).
-
-        Returns:
-            A dict from argument names to values.
-        """
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    def set_params(self, **params) -> FullyConnected:
-        """Set constructor arguments in place and validate them (scikit-learn convention).
-
-        Args:
-            **params: constructor arguments.
-
-        Returns:
-            self.
-
-        Raises:
-            ValueError: an unknown argument; the arguments are restored when the new ones are invalid.
-        """
-        valid = self.get_params()
-        for key in params:
-            if key not in valid:
-                raise ValueError(f"invalid parameter {key!r} for FullyConnected; valid: {sorted(valid)}")
-        previous = dict(valid)
-        for key, value in params.items():
-            setattr(self, key, value)
-        try:
-            self.sequence()
-        except (TypeError, ValueError):
-            for key, value in previous.items():
-                setattr(self, key, value)
-            raise
-        return self
-
-    def sequence(self) -> tuple:
-        """Validate the arguments and return the layers ``[Dense, activation] * depth + [Dense]``.
-
-        Returns:
-            The layers, a tuple.
-
-        Raises:
-            ValueError: invalid arguments (see the class).
-        """
-        depth = self.depth
-        if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-            raise ValueError(f"depth must be an integer >= 0, got {depth!r}")
-        depth = int(depth)
-        _checks.check_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
-        width = self.width
-        if self.parameterization == "standard":
-            if width is None:
-                raise ValueError("parameterization='standard' needs width=n, the hidden layer width")
-        if width is not None and (isinstance(width, bool) or not isinstance(width, numbers.Real) or not width > 0):
-            raise ValueError(f"width must be a positive number{' or None' if self.parameterization == 'ntk' else ''}, "
-                             f"got {width!r}")
-        if self.tile_size is not None and (isinstance(self.tile_size, bool)
-                                           or not isinstance(self.tile_size, (int, np.integer))
-                                           or self.tile_size < 1):
-            raise ValueError(f"tile_size must be a positive integer or None, got {self.tile_size!r}")
-        activation = get_activation(self.activation)
-        w_std = _per_layer("W_std", self.W_std, depth)
-        b_std = _per_layer("b_std", self.b_std, depth)
-        layers = []
-        for layer in range(depth + 1):
-            hidden = width if layer < depth else None
-            layers.append(_dense(w_std[layer], b_std[layer], self.parameterization, hidden))
-            if layer < depth:
-                layers.append(activation)
-        return tuple(layers)
-
-    def spec(self) -> _Spec:
-        """The validated arguments in normal form (per-layer W_std and b_std tuples).
-
-        Returns:
-            A hashable named tuple (depth, activation, W_std, b_std, parameterization, width).
-        """
-        layers = self.sequence()
-        dense = [layer for layer in layers if isinstance(layer, Dense)]
-        return _Spec(int(self.depth), get_activation(self.activation), tuple(layer.W_std for layer in dense),
-                     tuple(layer.b_std for layer in dense), self.parameterization,
-                     0.0 if self.width is None else float(self.width))
-
-    def layers(self) -> Sequential:
-        """The ``Sequential`` this network stands for.
-
-        Returns:
-            ``Sequential(*self.sequence())``.
-        """
-        return Sequential(*self.sequence())
-
-    def tree_flatten_with_keys(self) -> tuple[tuple, tuple]:
-        activation = get_activation(self.activation)
-        _, static = _pytrees.static_or_tree(activation)
-        child = activation if static[0] == "tree" else None
-        return (((_pytrees.key("W_std"), self.W_std), (_pytrees.key("b_std"), self.b_std),
-                 (_pytrees.key("activation"), child)),
-                (self.depth, static, self.parameterization, self.width, self.tile_size))
-
-    @classmethod
-    def tree_unflatten(cls, aux: tuple, children: Sequence) -> FullyConnected:
-        depth, static, parameterization, width, tile_size = aux
-        network = object.__new__(cls)
-        network.depth, network.parameterization, network.width, network.tile_size = depth, parameterization, width, tile_size
-        network.W_std, network.b_std = children[0], children[1]
-        network.activation = children[2] if static[0] == "tree" else static[1]
-        return network
-
-
-def _dense(w_std: Any, b_std: Any, parameterization: str, width: Any) -> Dense:
-    """A Dense of FullyConnected (width may be a float there: it only scales the standard NTK)."""
-    layer = _pytrees.unchecked(Dense, W_std=w_std, b_std=b_std, parameterization=parameterization, width=width)
-    return layer
-
-
 def _sklearn_name(path: tuple) -> str:
     """'layers[0].W_std' -> 'layers__0__W_std'."""
     name = jax.tree_util.keystr(path, simple=True, separator=".")
     return name.replace("[", "__").replace("]", "").replace(".", "__")
 
 
-def check_network(net: Any, name: str = "net") -> _Network:
+def check_network(net: Any, name: str = "net") -> BaseNetwork:
     """``net`` when it is an nngp_ntk network (``Sequential``, ``FullyConnected``), else TypeError.
 
     Example:
@@ -757,11 +454,16 @@ def check_network(net: Any, name: str = "net") -> _Network:
         >>> check_network(nk.FullyConnected(depth=1)).depth
         1
     """
-    if not isinstance(net, _Network):
+    if not isinstance(net, BaseNetwork):
         raise TypeError(f"{name} must be an nngp_ntk network (nngp_ntk.Sequential or FullyConnected), "
                         f"got {type(net).__name__}")
     return net
 
+
+# The preset subclasses BaseNetwork and builds a Sequential, so it is imported once both exist.
+# nngp_ntk.fully_connected is imported through here only (the package imports this module first):
+# inside the package, import FullyConnected from nngp_ntk.kernels.
+from nngp_ntk.fully_connected import FullyConnected
 
 #: Any network: the argument type of everything that takes one.
 Network = Sequential | FullyConnected

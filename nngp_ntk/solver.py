@@ -36,7 +36,8 @@ from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_ke
 from nngp_ntk.dense_flow import (Coefficients, DenseFlowKernel, SingularKernelWarning,  # noqa: F401 (public API)
                                  descent_coefficients, flow_coefficients)
 from nngp_ntk.evidence import fit_hyperparameters, log_marginal_likelihood  # noqa: F401 (public API)
-from nngp_ntk.kernels import Network, check_inputs, check_network
+from nngp_ntk.inputs import check_inputs
+from nngp_ntk.kernels import Network, check_network
 
 METHODS = ("auto", "dense", "iterative")
 

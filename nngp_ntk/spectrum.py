@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from nngp_ntk import fits
 from nngp_ntk._checks import DENSE_LIMIT, NotConvergedWarning, check_integer, check_kernel_name, check_real, warn
 from nngp_ntk.fits import PowerLawFit
-from nngp_ntk.kernels import check_inputs
+from nngp_ntk.inputs import check_inputs
 from nngp_ntk.sphere_spectrum import (VANISHING_PARITY, SphereSpectrum, multiplicity,  # noqa: F401 (public API)
                                       sphere_eigenvalues)
 
