@@ -1,5 +1,6 @@
-"""The ``nngp-ntk`` application: the command (``command``), typed configs (``config``), the tasks
-and experiments they run (``tasks``, ``experiments``) and their figures (``plots``).
+"""The ``nngp-ntk`` application: the command (``command``), typed configs (``config``; their keys
+and dataclasses in ``schema``), the tasks and experiments they run (``tasks``, ``experiments``) and
+their figures (``plots``).
 
 The library never imports this subpackage; it imports the library.
 """

@@ -30,7 +30,7 @@ from nngp_ntk import __version__
 from nngp_ntk._checks import PrecisionWarning
 from nngp_ntk._checks import KERNEL_NAMES
 from nngp_ntk.cli import config as configs
-from nngp_ntk.cli import experiments, tasks
+from nngp_ntk.cli import experiments, schema, tasks
 from nngp_ntk.cli.config import ConfigError
 
 PROG = "nngp-ntk"
@@ -89,7 +89,7 @@ def _data_options(parser: argparse.ArgumentParser, positional: str = "DATA", dat
                        help="subtract the per-feature mean")
     group.add_argument("--normalize", dest="data.normalize", action=argparse.BooleanOptionalAction,
                        help="scale rows to norm sqrt(d)")
-    group.add_argument("--targets", dest="data.targets", choices=configs.TARGETS,
+    group.add_argument("--targets", dest="data.targets", choices=schema.TARGETS,
                        help="one-hot labels or a GP draw of the kernel (teacher = student)")
     group.add_argument("--label-column", dest="data.label_column", type=int, metavar="J",
                        help="CSV column with the labels")
@@ -99,7 +99,7 @@ def _network_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("network (infinitely wide, fully connected)")
     group.add_argument("--depth", dest="network.depth", type=int, metavar="L", help="hidden layers (default 3)")
     group.add_argument("--activation", dest="network.activation", metavar="NAME",
-                       help=f"one of {', '.join(configs.SCHEMA['network']['activation'].choices)} (default relu)")
+                       help=f"one of {', '.join(schema.SCHEMA['network']['activation'].choices)} (default relu)")
     group.add_argument("--w-std", dest="network.W_std", type=_floats, metavar="S",
                        help="weight std (or depth + 1 comma-separated values; default 1)")
     group.add_argument("--b-std", dest="network.b_std", type=_floats, metavar="S", help="bias std (default 0)")
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = spectrum.add_argument_group("spectrum")
     _kernel_option(group, "spectrum")
     group.add_argument("--top-k", dest="spectrum.top_k", type=int, metavar="K", help="compute only the top K eigenvalues")
-    group.add_argument("--method", dest="spectrum.method", choices=configs.EIGEN_METHODS)
+    group.add_argument("--method", dest="spectrum.method", choices=schema.EIGEN_METHODS)
     group.add_argument("--window", dest="spectrum.window", type=int, nargs=2, metavar=("I_MIN", "I_MAX"))
     _common(spectrum)
 
@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run an experiment described by a TOML config",
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               description="Run the experiment of a TOML config (see configs/). Keys:\n\n"
-                                          + configs.describe())
+                                          + schema.describe())
     run.add_argument("config", metavar="CONFIG.toml")
     run.add_argument("--set", dest="overrides", action="append", type=_assignment, default=[],
                      metavar="KEY=VALUE", help="override a key, VALUE in TOML syntax (e.g. network.depth=5)")

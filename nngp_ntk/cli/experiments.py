@@ -36,7 +36,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nngp_ntk import data, scaling
-from nngp_ntk.cli.config import Config, ConfigError
+from nngp_ntk.cli.config import ConfigError
+from nngp_ntk.cli.schema import Config
 from nngp_ntk.cli.text import POOR, UNRELIABLE, fit_interval, interval
 from nngp_ntk.prediction import Exponents, predict_exponents
 from nngp_ntk.cli.tasks import Output, build_network, describe_run, load_problem

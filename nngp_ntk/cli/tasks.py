@@ -28,7 +28,8 @@ import numpy as np
 
 from nngp_ntk import data as datasets
 from nngp_ntk import solver, spectrum, theory
-from nngp_ntk.cli.config import Config, ConfigError
+from nngp_ntk.cli.config import ConfigError
+from nngp_ntk.cli.schema import Config
 from nngp_ntk.cli.text import POOR, UNRELIABLE, fit_interval, interval
 from nngp_ntk.kernels import FullyConnected, Network, Sequential
 from nngp_ntk.layers import from_spec
