@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk import _checks, _pytrees, layers as _layers, passes, programs, tiling
+from nngp_ntk import _checks, _pytrees, layers as _layers, passes, programs, tile_store, tiling
 from nngp_ntk._checks import KERNEL_NAMES, check_kernel_names
 from nngp_ntk.activations import Activation
 from nngp_ntk.inputs import check_array, check_features, check_inputs, compute_dtype
@@ -213,8 +213,8 @@ class BaseNetwork:
         rows = (x1, variances[0])
         cols = None if x2 is None else (x2, variances[1])
         tile_size = self._tile_size(layers, out is not None)
-        key = "" if out is None else tiling.fingerprint(x1, "symmetric" if x2 is None else x2, layers, names,
-                                                        tile_size)
+        key = "" if out is None else tile_store.fingerprint(x1, "symmetric" if x2 is None else x2, layers, names,
+                                                            tile_size)
         tile_fn = functools.partial(passes.tiles, compiled.ops, computed, compiled.params, np.int32(0))
         evaluated = dict(zip(computed, tiling.evaluate(tile_fn, rows, cols, computed, tile_size, dtype, out=out,
                                                        key=key, progress=progress)))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nngp_ntk as nk
-from nngp_ntk import tiling
+from nngp_ntk import tile_store, tiling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 120  # seconds for one multi-process run; a hung coordinator is killed, not waited for
@@ -32,11 +32,11 @@ _PROCESS = textwrap.dedent("""
                                process_id=process)
     import numpy as np
     import nngp_ntk as nk
-    from nngp_ntk import tiling
+    from nngp_ntk import tile_store
 
-    tiling.COMMIT_SECONDS = 0.0  # record every group of tiles, so a stop lands part-way
+    tile_store.COMMIT_SECONDS = 0.0  # record every group of tiles, so a stop lands part-way
     computed = []
-    mark_done = tiling.TileStore.mark_done
+    mark_done = tile_store.TileStore.mark_done
 
     def save_report(**content):
         with open(f"{report}.json", "w") as file:
@@ -53,7 +53,7 @@ _PROCESS = textwrap.dedent("""
                 time.sleep(0.05)
             os._exit(0)  # killed part-way: no barrier, no shutdown
 
-    tiling.TileStore.mark_done = spy
+    tile_store.TileStore.mark_done = spy
     assert jax.process_count() == processes and jax.local_device_count() == 2
     x = np.random.default_rng(0).standard_normal((n, 5)).astype(np.float32)
     net = nk.FullyConnected(depth=2, activation="erf", W_std=1.3, b_std=0.2, tile_size=tile)
@@ -118,7 +118,7 @@ def _run(processes: int, folder, reports, stop_after: int = 0) -> None:
 
 def _records(folder) -> dict[str, set[tuple[int, int]]]:
     return {name: {tuple(pair) for pair in json.loads((folder / name).read_text())["done"]}
-            for name in sorted(os.listdir(folder)) if tiling._RECORD.fullmatch(name)}
+            for name in sorted(os.listdir(folder)) if tile_store._RECORD.fullmatch(name)}
 
 
 @pytest.mark.slow
@@ -157,13 +157,13 @@ def test_killed_run_resumes_with_the_same_or_another_number_of_processes(tmp_pat
     assert not again[0] & again[1] and again[0] | again[1] == resumed - killed
     # One process finishes the rest, computing only what no record lists.
     computed = []
-    mark_done = tiling.TileStore.mark_done
+    mark_done = tile_store.TileStore.mark_done
 
     def spy(self, pairs, force=False):
         computed.extend(pairs)
         mark_done(self, pairs, force)
 
-    monkeypatch.setattr(tiling.TileStore, "mark_done", spy)
+    monkeypatch.setattr(tile_store.TileStore, "mark_done", spy)
     result = _net().kernel(_points(), out=store, progress=False)
     assert sorted(computed) == sorted(set(TILES) - resumed)
     expected = _net().kernel(_points())

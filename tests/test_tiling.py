@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nngp_ntk as nk
-from nngp_ntk import tiling
+from nngp_ntk import tile_store, tiling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -72,7 +72,7 @@ def test_store_refuses_other_inputs_foreign_folders_and_files(tmp_path):
 
 
 def test_store_reports_a_full_disk_before_work(tmp_path, monkeypatch):
-    monkeypatch.setattr(tiling.shutil, "disk_usage", lambda path: type("U", (), {"free": 10})())
+    monkeypatch.setattr(tile_store.shutil, "disk_usage", lambda path: type("U", (), {"free": 10})())
     with pytest.raises(ValueError, match="GiB of disk"):
         nk.FullyConnected(depth=1).kernel(_points(20), out=tmp_path / "full")
 
@@ -99,8 +99,8 @@ def test_progress_bar_on_request(capsys):
 
 _KILLABLE = textwrap.dedent("""
     import sys, numpy as np, nngp_ntk as nk
-    from nngp_ntk import tiling
-    tiling.COMMIT_SECONDS = 0.0  # record every tile, so the kill lands part-way
+    from nngp_ntk import tile_store
+    tile_store.COMMIT_SECONDS = 0.0  # record every tile, so the kill lands part-way
     x = np.random.default_rng(0).standard_normal((200, 6)).astype(np.float32)
     nk.FullyConnected(depth=30, W_std=1.4, b_std=0.3, tile_size=8).kernel(x, out=sys.argv[1], progress=False)
 """)
@@ -166,8 +166,8 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path):
 _HOLD_LOCK = """
 import sys
 import numpy as np
-from nngp_ntk import tiling
-store = tiling.TileStore(sys.argv[1], ["nngp"], (20, 20), np.float32, key="held")
+from nngp_ntk import tile_store
+store = tile_store.TileStore(sys.argv[1], ["nngp"], (20, 20), np.float32, key="held")
 print("locked", flush=True)
 sys.stdin.readline()
 """
@@ -208,7 +208,7 @@ def test_second_writer_is_refused_with_the_holder_pid_and_a_dead_holder_is_taken
         assert not os.path.exists(os.path.join(folder, "manifest.json.tmp"))
     finally:
         holder.communicate(input="\n", timeout=60)
-    assert open(os.path.join(folder, tiling.LOCK)).read().strip() == str(holder.pid)   # stale, not held
+    assert open(os.path.join(folder, tile_store.LOCK)).read().strip() == str(holder.pid)   # stale, not held
     x = np.random.default_rng(0).standard_normal((20, 6)).astype(np.float32)
     with pytest.raises(ValueError, match="different inputs"):   # the holder's store, another key
         nk.FullyConnected(depth=1, tile_size=8).kernel(x, out=folder)
