@@ -183,9 +183,8 @@ class Pass(NamedTuple):
     #: A traced int32 zero, or None. When given (the tiled engine), each layer outside a repeat (its
     #: Dense ops and the op after them) runs in a ``fori_loop`` of 1 + zero trips, which XLA cannot
     #: inline (its fusion of straight-line layers would recompute shared terms across layers; a
-    #: repeat's loop body is one block already), and a loop carries the state (K12, Theta) as one
-    #: complex array K12 + i Theta (see ``_packed``). Not reverse-differentiable: ``kernel_fn``
-    #: passes None.
+    #: repeat's loop body is one block already) and which carries the packed state (``_packed``, as
+    #: a repeat's loop does in every pass). Not reverse-differentiable: ``kernel_fn`` passes None.
     zero: Array | None = None
     #: Whether the ops run in a repeat's loop body (set by ``run``).
     in_repeat: bool = False
@@ -218,14 +217,14 @@ def _apply(op: Op, param: Any, k11: Array, k22: Array, k12: Array, theta: Array 
     return k12 * scale, None if theta is None else theta * scale
 
 
-def _packed(k12: Array, theta: Array | None, pack: bool = True) -> Array | tuple[Array, Array | None]:
-    """The loop state K12 + i Theta as one complex array when ``pack`` and Theta is given, else
-    the pair (K12, Theta).
+def _packed(k12: Array, theta: Array | None) -> Array | tuple[Array, None]:
+    """The state a loop carries: K12 + i Theta as one complex array, or (K12, None) without Theta.
 
     XLA's CPU fusion emits one loop per array a layer writes and copies the terms the two share
     (the correlation, the angle) into each, so a layer that writes K12 and Theta apart computes
     the angle twice and moves both arrays through memory twice. Written as one complex array, a
-    layer is one fused loop that computes each term once (``_unpacked`` reads it back).
+    layer is one fused loop that computes each term once (``_unpacked`` reads it back). Every
+    pass carries it so (the tiled engine, ``kernel_fn`` and its gradients, the diagonal pass).
     """
     return (k12, None) if theta is None else jax.lax.complex(k12, theta)
 
@@ -266,9 +265,9 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
                 param, repetition = xs
                 k12, theta, inner = run(block, param, *_unpacked(carry), mode._replace(in_repeat=True),
                                         base + repetition * size)
-                return _packed(k12, theta, mode.zero is not None), (jnp.stack(inner) if diagonal else None)
+                return _packed(k12, theta), (jnp.stack(inner) if diagonal else None)
 
-            carry, stacked = jax.lax.scan(body, _packed(k12, theta, mode.zero is not None),
+            carry, stacked = jax.lax.scan(body, _packed(k12, theta),
                                           (param, jnp.arange(count)))
             k12, theta = _unpacked(carry)
             if diagonal:
