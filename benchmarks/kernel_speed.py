@@ -248,7 +248,10 @@ def main() -> None:
     layers = [] if args.no_layers else _layer_table(me, args.n[0], args.dim, args.timeout)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as file:
-        json.dump({"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "rows": rows,
+        json.dump({"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                               # JAX's persistent compilation cache, when the environment sets one
+                               "jax_compilation_cache_dir": os.environ.get("JAX_COMPILATION_CACHE_DIR")},
+                   "rows": rows,
                    "layers": layers}, file, indent=1)
     print(f"saved {args.output}")
 
