@@ -5,7 +5,8 @@ Every kernel is computed in two steps (see ``nngp_ntk.kernels``):
 * ``diagonal_pass``: K(x, x) after every op for each point, O(N positions), compiled on chunks of
   a fixed number of points (``variances_at_every_position``) so that a new N reuses the code;
 * a pair pass given those variances: ``tiles`` (the tiled engine: one GEMM per tile, then all
-  layers on cache-sized sub-blocks of ``SUB_BLOCK`` rows, the ops' shared terms stored once) or
+  layers on cache-sized sub-blocks of ``SUB_BLOCK`` rows, each layer one fused loop over the
+  packed state K12 + i Theta of ``programs._packed``) or
   ``kernel_fn_pass`` (``kernel_fn``, one jitted function with the variances: square blocks of at
   most ``FN_BLOCK`` points, each a ``jax.checkpoint``, pure JAX and differentiable).
 
