@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk import _checks, _pytrees, layers as _layers, passes, programs, tile_store, tiling
+from nngp_ntk import _checks, _pytrees, forward_jacobian, layers as _layers, passes, programs, tile_store, tiling
 from nngp_ntk._checks import KERNEL_NAMES, check_kernel_names
 from nngp_ntk.activations import Activation
 from nngp_ntk.inputs import check_array, check_features, check_inputs, compute_dtype
@@ -261,7 +261,10 @@ class BaseNetwork:
         The same recursion as ``kernel`` (see the module docstring), traced: it works under
         ``jax.jit``, ``jax.vmap`` and ``jax.grad`` with respect to the inputs and the network's
         leaves (W_std, b_std, activation parameters). On K(x, x) the entries of a point with itself
-        follow the per-point variances, so gradients stay finite on the diagonal.
+        follow the per-point variances, so gradients stay finite on the diagonal. With respect to
+        a few scalar hyperparameters (at most ``forward_jacobian.MAX_FORWARD_SCALARS`` perturbed,
+        inputs fixed) derivatives are taken in forward mode, dK = sum_k dK/dtheta_k dtheta_k, and
+        ``jax.grad`` contracts those columns; otherwise it runs the transposed recursion.
 
         Args:
             x1: inputs (N1, d), a NumPy or JAX array (traced values allowed).
@@ -317,8 +320,13 @@ class BaseNetwork:
                     raise ValueError(f"layer {'.'.join(map(str, path))} ({type(activation).__name__}) uses quadrature "
                                      "with degree=None, which needs concrete inputs: inside jit/vmap/grad "
                                      "give degree= or use activation.resolve(max_variance)")
-        compiled = programs.plan(layers, x1.shape[1], compute)
-        results = passes.kernel_fn_pass(compiled.ops, names, compiled.params, x1, x2, passes.FN_BLOCK)
+        leaves, treedef = jax.tree_util.tree_flatten(layers)
+
+        def kernels(leaves: list, x1: jax.Array, x2: jax.Array | None) -> tuple[jax.Array, ...]:
+            compiled = programs.plan(jax.tree_util.tree_unflatten(treedef, leaves), x1.shape[1], compute)
+            return passes.kernel_fn_pass(compiled.ops, names, compiled.params, x1, x2, passes.FN_BLOCK)
+
+        results = forward_jacobian.with_forward_jacobian(kernels, leaves, x1, x2)
         if concrete and not all(bool(jnp.all(jnp.isfinite(r))) for r in results):
             raise ValueError(f"the kernel overflows {compute} for these inputs (or an activation's expectation "
                              "diverges): use smaller W_std (or width), or float64 with jax x64 enabled")
