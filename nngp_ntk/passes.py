@@ -94,6 +94,9 @@ def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, va
     a spurious angle (see ``activations._base.correlation``).
     """
     k12 = _input_kernel(x1, x2) if x2 is not None else x1 / features
+    # Without the tiled engine's run-time zero: a flag XLA cannot fold (True but for NaN), from the
+    # inputs alone, so that it stays unbatched under a vmap over hyperparameters.
+    opaque = jax.lax.stop_gradient(k12[0, 0] == k12[0, 0]) if zero is None else None
 
     def variances(position: Any) -> tuple[jax.Array, jax.Array]:
         return programs.column(var1, position), programs.column(var2, position).T
@@ -106,7 +109,7 @@ def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, va
             return jnp.where(same_point, programs.column(var1, position), k12)
 
     theta = jnp.zeros_like(k12) if "ntk" in names else None
-    k12, theta, _ = programs.run(ops, params, k12, theta, programs.Pass(variances, after, zero))
+    k12, theta, _ = programs.run(ops, params, k12, theta, programs.Pass(variances, after, zero, opaque))
     kernels = {"nngp": k12, "ntk": theta}
     return tuple(kernels[name] for name in names)
 

@@ -11,6 +11,7 @@ the updates of the ``layers`` module docstring; the diagonal pass, the tiled eng
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -186,6 +187,12 @@ class Pass(NamedTuple):
     #: repeat's loop body is one block already) and which carries the packed state (``_packed``, as
     #: a repeat's loop does in every pass). Not reverse-differentiable: ``kernel_fn`` passes None.
     zero: Array | None = None
+    #: A traced boolean whose value XLA cannot know when compiling, or None. When given (``kernel_fn``'s
+    #: pair pass), each layer outside a repeat runs as ``lax.cond(opaque, layer, layer, state)``: both
+    #: branches are the layer, so the result is the layer's whatever the flag, and the conditional keeps
+    #: XLA from fusing consecutive layers into one loop that recomputes a layer's output for each use
+    #: in the next (as ``zero``'s loop does for the tiled engine, but reverse-differentiable).
+    opaque: Array | None = None
     #: Whether the ops run in a repeat's loop body (set by ``run``).
     in_repeat: bool = False
 
@@ -267,6 +274,10 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
                                         base + repetition * size)
                 return _packed(k12, theta), (jnp.stack(inner) if diagonal else None)
 
+            if not diagonal and mode.zero is None:
+                # kernel_fn's pair pass: reverse mode stores each layer's carry and recomputes the
+                # layer's intermediates from it, instead of storing them for every layer.
+                body = jax.checkpoint(body)
             carry, stacked = jax.lax.scan(body, _packed(k12, theta),
                                           (param, jnp.arange(count)))
             k12, theta = _unpacked(carry)
@@ -280,8 +291,9 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
             k12 = k12 + block_k12
             theta = None if theta is None else theta + block_theta
             position = position + positions(op.static) + 1
-        elif mode.zero is not None and not mode.in_repeat:
-            # One layer (its Dense ops and the op after them) per loop, run as a repeat's body is.
+        elif (mode.zero is not None or mode.opaque is not None) and not mode.in_repeat:
+            # One layer (its Dense ops and the op after them) per loop or conditional, run as a
+            # repeat's body is.
             first = index - 1
             while op.kind == "dense" and index < len(ops) and ops[index].kind not in ("repeat", "residual"):
                 op = ops[index]
@@ -291,7 +303,12 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
                 k12, theta, _ = run(layer_ops, layer_params, *_unpacked(state), mode._replace(in_repeat=True), base)
                 return _packed(k12, theta)
 
-            k12, theta = _unpacked(jax.lax.fori_loop(0, 1 + mode.zero, layer, _packed(k12, theta)))
+            if mode.zero is not None:
+                state = jax.lax.fori_loop(0, 1 + mode.zero, layer, _packed(k12, theta))
+            else:
+                state = jax.lax.cond(mode.opaque, functools.partial(layer, 0), functools.partial(layer, 0),
+                                     _packed(k12, theta))
+            k12, theta = _unpacked(state)
             position = position + (index - first)
             continue
         else:

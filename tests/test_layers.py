@@ -117,6 +117,19 @@ def test_kernel_fn_float32_and_get():
     np.testing.assert_allclose(ntk, net.kernel(x, get="ntk"), rtol=2e-5)
 
 
+def test_kernel_fn_runs_each_layer_in_its_own_conditional():
+    """kernel_fn's layers outside a repeat are lax.conds (on a flag of the inputs alone), so XLA does
+    not fuse consecutive layers into one loop; a vmap over a hyperparameter keeps them conds."""
+    x = points(5, 3, seed=5)
+
+    def ntk(w_std):
+        return nk.Sequential(nk.Dense(W_std=w_std), act.ReLU(), nk.Dense(), act.Erf(), nk.Dense()).kernel_fn(x, get="ntk")
+
+    for jaxpr in (jax.make_jaxpr(ntk)(1.5), jax.make_jaxpr(jax.vmap(ntk))(jnp.array([1.2, 1.5]))):
+        assert str(jaxpr).count("cond[") == 3     # (Dense, ReLU), (Dense, Erf), Dense
+    np.testing.assert_allclose(jax.vmap(ntk)(jnp.array([1.5]))[0], ntk(1.5), rtol=1e-6)
+
+
 def _random_layers(draw, depth: int) -> list:
     """Random valid layer lists: Dense first, then blocks of [activation | LayerNorm | Residual, Dense]."""
     activation = st.sampled_from([act.ReLU(), act.Erf(), act.GELU(), act.Abs(), act.LeakyReLU(0.2),
