@@ -19,8 +19,11 @@ subprocess: ``Sequential`` of 10 (Dense, ReLU) pairs and a mixed ``Sequential`` 
 whose activations cycle through ReLU, LeakyReLU and Abs (the same cost, but not one repeated
 block: every layer is compiled on its own) against ``FullyConnected(depth=10)``; compilation
 (first minus second call at depth 3, and the first call at a new N that reuses the compiled
-code); ``jax.jit(net.kernel_fn)`` against ``net.kernel`` (time and compile time at depth 10);
-and a gradient of sum(NTK) with respect to W_std against the forward ``kernel_fn``.
+code); ``jax.jit(net.kernel_fn)`` against ``net.kernel`` (time and compile time at depth 10, and for the
+mixed ``Sequential``, whose layers are not one repeated block);
+and a gradient of sum(NTK) with respect to W_std against the forward ``kernel_fn`` (one scalar,
+taken in forward mode: ``nngp_ntk.forward_jacobian``), and with respect to each layer's own W_std of
+the ``Sequential`` (11 scalars: reverse mode).
 
 Prints markdown tables; saves JSON under benchmarks/results/. (The depth-200 float32 accuracy
 is ``benchmarks/accuracy.py``.)
@@ -90,8 +93,8 @@ def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
             net.kernel(other, progress=False)
             extra["new_n_time_s"] = time.perf_counter() - start
         return {"first_s": first, "time_s": second, **extra, **memory}
-    elif kind == "kernel_fn":
-        net = _network("ours", depth)
+    elif kind in ("kernel_fn", "kernel_fn_mixed"):
+        net = _network("ours" if kind == "kernel_fn" else "mixed", depth)
         function = jax.jit(lambda net, x: net.kernel_fn(x))
         xj = jnp.asarray(x)
         start = time.perf_counter()
@@ -100,19 +103,29 @@ def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
         jax.block_until_ready(compiled(net, xj))
         second = _steady(lambda: jax.block_until_ready(compiled(net, xj)))
         return {"compile_s": compile_s, "time_s": second, "first_s": compile_s + second, **_memory(jax)}
-    elif kind == "grad":
+    elif kind in ("grad", "grad_layers"):
         import nngp_ntk as nk
 
-        def loss(w_std, x):
-            net = nk.FullyConnected(depth=depth, activation="relu", W_std=w_std, b_std=0.1)
-            return net.kernel_fn(x, get="ntk").sum()
+        if kind == "grad":   # one scalar, shared by every Dense layer: forward-mode columns
+            def loss(w_std, x):
+                net = nk.FullyConnected(depth=depth, activation="relu", W_std=w_std, b_std=0.1)
+                return net.kernel_fn(x, get="ntk").sum()
+            w = 1.5
+        else:                # every layer's own W_std (depth + 1 scalars): reverse mode
+            def loss(w_stds, x):
+                layers = []
+                for w_std in w_stds[:-1]:
+                    layers += [nk.Dense(W_std=w_std, b_std=0.1), nk.activations.ReLU()]
+                net = nk.Sequential(*layers, nk.Dense(W_std=w_stds[-1], b_std=0.1))
+                return net.kernel_fn(x, get="ntk").sum()
+            w = (1.5,) * (depth + 1)
 
         xj = jnp.asarray(x)
         forward, gradient = jax.jit(loss), jax.jit(jax.grad(loss))
         times = {}
         for name, function in (("forward", forward), ("grad", gradient)):
-            jax.block_until_ready(function(1.5, xj))
-            times[name] = _steady(lambda: jax.block_until_ready(function(1.5, xj)))
+            jax.block_until_ready(function(w, xj))
+            times[name] = _steady(lambda: jax.block_until_ready(function(w, xj)))
         return {"first_s": float("nan"), "time_s": times["grad"], "forward_s": times["forward"], **_memory(jax)}
     else:
         raise ValueError(f"unknown worker kind {kind!r}")
@@ -156,7 +169,9 @@ def _layer_table(me: list[str], n: int, dim: int, timeout: float) -> list[dict]:
     """The layer-algebra comparisons of the module docstring, at N = n, float32; printed and returned."""
     measure = lambda kind, depth: _run(me + [kind, str(n), str(dim), str(depth), "float32"], timeout)  # noqa: E731
     results = {"fc10": measure("ours", 10), "sequential10": measure("sequential", 10), "mixed10": measure("mixed", 10),
-               "fc3": measure("ours", 3), "kernel_fn10": measure("kernel_fn", 10), "grad10": measure("grad", 10)}
+               "fc3": measure("ours", 3), "kernel_fn10": measure("kernel_fn", 10), "kernel_fn_mixed10": measure("kernel_fn_mixed", 10),
+               "grad10": measure("grad", 10),
+               "grad_layers10": measure("grad_layers", 10)}
     fc10, fc3 = results["fc10"], results["fc3"]
 
     def against(result: dict, reference: dict, key: str = "time_s") -> str:
@@ -180,10 +195,16 @@ def _layer_table(me: list[str], n: int, dim: int, timeout: float) -> list[dict]:
     print(f"| jit(kernel_fn) vs net.kernel, depth 10 | {against(kernel_fn, fc10)} | <= 2x at N = 2000 |")
     if "compile_s" in kernel_fn:
         print(f"| jit(kernel_fn) compile, depth 10 | {kernel_fn['compile_s']:.2f} s | < 2 s |")
+    print(f"| jit(kernel_fn) vs net.kernel, mixed Sequential of 10 pairs "
+          f"| {against(results['kernel_fn_mixed10'], results['mixed10'])} | <= 2x at N = 2000 |")
     grad = results["grad10"]
     if "forward_s" in grad:
         print(f"| grad of sum(NTK) w.r.t. W_std vs forward kernel_fn, depth 10 | {grad['time_s']:.3f} s vs "
               f"{grad['forward_s']:.3f} s, {grad['time_s'] / grad['forward_s']:.2f}x | <= 3x |")
+    grad = results["grad_layers10"]
+    if "forward_s" in grad:
+        print(f"| grad of sum(NTK) w.r.t. each layer's W_std (11 scalars) vs forward kernel_fn, depth 10 "
+              f"| {grad['time_s']:.3f} s vs {grad['forward_s']:.3f} s, {grad['time_s'] / grad['forward_s']:.2f}x | - |")
     return [dict(name=name, n=n, dim=dim, **result) for name, result in results.items()]
 
 
