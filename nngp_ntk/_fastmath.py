@@ -62,12 +62,25 @@ def _asin_small(s: jnp.ndarray, z: jnp.ndarray) -> jnp.ndarray:
     return s + s * z * remainder
 
 
+def _sqrt(z: jnp.ndarray) -> jnp.ndarray:
+    """sqrt(z) for z >= 0 whose derivative is 0 at z = 0 (not inf): the root of a placeholder where
+    z = 0, so that the unselected branch of ``where`` has a finite derivative."""
+    positive = z > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, z, 1)), 0)
+
+
 def _reduce(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """(whether |x| > 1/2, asin of the reduced argument) for the two ranges."""
+    """(whether |x| > 1/2, asin of the reduced argument) for the two ranges.
+
+    The root has a finite derivative at 0: JAX differentiates this approximation itself (rather
+    than the custom JVPs of ``asin``/``acos``) when it differentiates a reverse pass through a
+    ``lax.scan`` again, as ``jax.hessian`` of a kernel over repeated layers does; an infinite one
+    gave NaN there.
+    """
     magnitude = jnp.abs(x)
     large = magnitude > 0.5
     z = jnp.where(large, 0.5 * (1.0 - magnitude), magnitude * magnitude)
-    s = jnp.where(large, jnp.sqrt(z), magnitude)
+    s = jnp.where(large, _sqrt(z), magnitude)
     return large, _asin_small(s, z)
 
 

@@ -104,6 +104,20 @@ def test_derivative_along_directions_that_keep_the_correlation(activation, sign)
 
 
 CLOSED_FORMS = [a for a in ACTIVATIONS if not a.uses_quadrature]
+ARCCOS = [a for a in CLOSED_FORMS if isinstance(a, (act.ABReLU, act.LeakyReLU, act.Sign, act.RectifiedMonomial))]
+
+
+@pytest.mark.parametrize("activation", ARCCOS, ids=[f"{type(a).__name__}{getattr(a, 'degree', '')}" for a in ARCCOS])
+def test_second_derivative_along_the_scaling_at_unit_correlation(activation):
+    """K -> s K keeps rho = 1, and a map of degree n is s^n times its value: forward over reverse
+    mode (jax.hessian's order) gives n (n - 1) E, not NaN (sin(theta) = 0 has a finite JVP)."""
+    k11, k22 = jnp.asarray(EDGE_K11[:1]), jnp.asarray(EDGE_K22[:1])
+    k12 = jnp.sqrt(k11 * k22)
+    degree = {act.Sign: 0}.get(type(activation), getattr(activation, "degree", 1))
+    for i, n in enumerate((degree, max(degree - 1, 0))):   # E[phi phi] and E[phi' phi'] (degree n - 1)
+        value = activation.dual(k11, k12, k22)[i]
+        second = jax.jacfwd(jax.grad(lambda s: jnp.sum(activation.dual(s * k11, s * k12, s * k22)[i])))(1.0)
+        np.testing.assert_allclose(second, n * (n - 1) * np.sum(value), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
-"""kernel_fn's derivative rule (nngp_ntk.forward_jacobian): forward-mode Jacobian columns for a few
-perturbed scalar hyperparameters give the same derivatives as the plain JVP / reverse mode."""
+"""kernel_fn's derivatives: the rule of nngp_ntk.forward_jacobian (forward-mode Jacobian columns for a few
+perturbed scalar hyperparameters) gives the same derivatives as the plain JVP / reverse mode, and
+second derivatives are finite."""
 
 import jax
 import jax.numpy as jnp
@@ -76,3 +77,15 @@ def test_concrete_call_runs_the_kernels_directly():
     [value] = forward_jacobian.with_forward_jacobian(kernels, [2.0], jnp.ones((2, 3)), None)
     np.testing.assert_array_equal(value, np.full((2, 2), 6.0))
     assert calls == [[2.0]]
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_hessian_is_finite_and_equals_central_differences_of_the_gradient(activation):
+    """jax.hessian (forward over reverse) through repeated layers (a lax.scan) and the diagonal
+    (correlation 1): finite, and equal to a central difference of the gradient."""
+    def loss(w):
+        return nk.FullyConnected(depth=3, activation=activation, W_std=w, b_std=0.1).kernel_fn(X, get="ntk").sum()
+
+    gradient, step = jax.grad(loss), 1e-5
+    central = (gradient(1.5 + step) - gradient(1.5 - step)) / (2 * step)
+    np.testing.assert_allclose(jax.hessian(loss)(1.5), central, rtol=1e-7)

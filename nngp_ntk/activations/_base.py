@@ -148,16 +148,15 @@ def float_dtype(dtype: Any) -> np.dtype:
     return np.dtype(jnp.zeros((), dtype=dtype if dtype is not None else float).dtype)
 
 
-@jax.custom_jvp
 def safe_sqrt(k: Array) -> Array:
-    """sqrt(max(k, 0)), with JVP dk / (2 sqrt(k)) for k > 0 and 0 at k <= 0 (not NaN)."""
-    return jnp.sqrt(jnp.maximum(k, 0))
+    """sqrt(max(k, 0)), with derivative dk / (2 sqrt(k)) for k > 0 and 0 at k <= 0 (not NaN).
 
-
-@safe_sqrt.defjvp
-def _safe_sqrt_jvp(primals: tuple[Array], tangents: tuple[Array]) -> tuple[Array, Array]:
-    (k,), (dk,) = primals, tangents
-    return safe_sqrt(k), dk / 2 * inverse_root(k)
+    Written with ``where`` around a placeholder root rather than as a custom JVP, so that the
+    derivative is finite however JAX reaches it (it differentiates the primal code of custom JVPs
+    when it differentiates a reverse pass through ``lax.scan`` again, as ``jax.hessian`` does).
+    """
+    positive = k > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, k, 1)), 0)
 
 
 def inverse_root(k: Array) -> Array:
@@ -191,7 +190,7 @@ def correlation(k11: Array, k12: Array, k22: Array) -> tuple[Array, Array]:
     rho = jnp.clip(k12 * (inverse_root(k11) * inverse_root(k22)), -1, 1)
     snap = 1 - _SNAP_ULPS * jnp.finfo(rho.dtype).eps
     rho = jnp.where(jnp.abs(rho) >= snap, jnp.sign(rho), rho)
-    root = jnp.sqrt(jnp.maximum(k11, 0)) * jnp.sqrt(jnp.maximum(k22, 0))
+    root = safe_sqrt(k11) * safe_sqrt(k22)
     return rho, root
 
 
@@ -216,5 +215,6 @@ def _correlation_jvp(primals: tuple[Array, ...], tangents: tuple[Array, ...]) ->
 
 
 def sine_of_angle(rho: Array) -> Array:
-    """sin(arccos(rho)) = sqrt((1 - rho)(1 + rho)), without cancellation near |rho| = 1."""
-    return jnp.sqrt(jnp.maximum((1 - rho) * (1 + rho), 0))
+    """sin(arccos(rho)) = sqrt((1 - rho)(1 + rho)), without cancellation near |rho| = 1; its
+    derivative is 0 at |rho| = 1 (``safe_sqrt``), so second derivatives of the maps stay finite."""
+    return safe_sqrt((1 - rho) * (1 + rho))

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nngp_ntk import _fastmath
-from nngp_ntk.activations._base import Activation, Array, correlation, safe_sqrt, static_field
+from nngp_ntk.activations._base import Activation, Array, correlation, safe_sqrt, sine_of_angle, static_field
 
 
 #: 1-D Gauss-Hermite nodes for the variance map E[phi(u)^2] (cheap: O(N depth) evaluations).
@@ -126,7 +126,7 @@ def _gauss_hermite_sums(degree: int, root1: Array, root2: Array, rho: Array,
     dtype = jnp.result_type(rho)
     nodes, weights = jnp.asarray(nodes, dtype), jnp.asarray(weights, dtype)
     root1, root2, rho = root1[..., None], root2[..., None], rho[..., None]
-    complement = jnp.sqrt(jnp.maximum((1 - rho) * (1 + rho), 0))
+    complement = sine_of_angle(rho)
     u = root1 * nodes                                       # (..., i)
     weighted = [f(u) * weights for f, _ in pairs]
 
