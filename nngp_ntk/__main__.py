@@ -2,7 +2,7 @@
 
 import sys
 
-from nngp_ntk.cli.command import main
+from nngp_ntk.cli.command import console_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

@@ -50,7 +50,9 @@ print(json.dumps(reports))
 
 
 def environment():
-    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    """The test's environment for a subprocess: this checkout first, no compilation cache written."""
+    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                NNGP_NTK_COMPILE_CACHE="off")
 
 
 def assert_png(path):
@@ -374,3 +376,41 @@ def test_a_refusal_through_python_m_has_no_traceback(bad_files):
                              capture_output=True, text=True, env=environment(), timeout=300)
     assert process.returncode == 2 and process.stdout == ""
     assert process.stderr.count("\n") == 1 and "valid keys: depth" in process.stderr
+
+
+def test_compilation_cache_folder_and_switches(tmp_path, monkeypatch):
+    """The console script's cache: NNGP_NTK_COMPILE_CACHE names the folder or turns it off; a
+    JAX_COMPILATION_CACHE_DIR already set wins; an unwritable folder leaves it off."""
+    updates = {}
+    monkeypatch.setattr(cli.jax.config, "update", lambda name, value: updates.__setitem__(name, value))
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("NNGP_NTK_COMPILE_CACHE", "off")
+    assert cli.enable_compilation_cache() is None and not updates
+    monkeypatch.setenv("NNGP_NTK_COMPILE_CACHE", str(tmp_path / "cache"))
+    assert cli.enable_compilation_cache() == str(tmp_path / "cache") and (tmp_path / "cache").is_dir()
+    assert updates == {"jax_compilation_cache_dir": str(tmp_path / "cache"),
+                       "jax_persistent_cache_min_compile_time_secs": 0.1}
+    updates.clear()
+    monkeypatch.delenv("NNGP_NTK_COMPILE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cli.enable_compilation_cache() == str(tmp_path / "xdg" / "nngp_ntk" / "jax")
+    updates.clear()
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("NNGP_NTK_COMPILE_CACHE", str(tmp_path / "file" / "cache"))   # under a file
+    assert cli.enable_compilation_cache() is None and not updates
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax"))
+    assert cli.enable_compilation_cache() == str(tmp_path / "jax") and not updates
+
+
+@pytest.mark.slow
+def test_python_m_fills_the_compilation_cache(tmp_path, files):
+    """Two runs of the command: the first stores the compiled programs, the second gives the same
+    kernel from them."""
+    cache = tmp_path / "cache"
+    for run in ("first", "second"):
+        process = subprocess.run([sys.executable, "-m", "nngp_ntk", "kernel", str(files / "x.npy"), "--out",
+                                  str(tmp_path / f"{run}.npy"), "--quiet"], capture_output=True, text=True,
+                                 env=dict(environment(), NNGP_NTK_COMPILE_CACHE=str(cache)), timeout=300)
+        assert process.returncode == 0 and process.stderr == "", process.stderr
+        assert any(cache.iterdir())
+    np.testing.assert_array_equal(np.load(tmp_path / "first.npy"), np.load(tmp_path / "second.npy"))
