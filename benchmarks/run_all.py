@@ -12,6 +12,7 @@ whose result files all end in _quick so that the full results stay untouched). T
   regimes                cli_jobs.py          regimes.json (the same for the four regimes)
   kernel speed           kernel_speed.py      kernel_speed_n10000_float32_quiet.json, ..._depth30_quiet.json
   layer algebra          kernel_speed.py      kernel_speed_n2000_layers.json (Sequential, kernel_fn, its gradient)
+  compilation cache      cli_cache.py         cli_cache.json (the command's runs with and without the cache)
   accuracy               accuracy.py          accuracy.json (depth-200 float32; float64 against neural-tangents)
   arccos                 arccos_speed.py      arccos.json
   scale                  scale.py             scale.json (out of core at N = 50000; forced CPU devices)
@@ -50,6 +51,7 @@ FULL = {
                                "--output", os.path.join(RESULTS, "kernel_speed_n10000_depth30_quiet.json")],
     "layer algebra": ["kernel_speed.py", "--n", "2000", "--depth", "10", "--dtype", "float32", "--no-nt",
                       "--output", os.path.join(RESULTS, "kernel_speed_n2000_layers.json")],
+    "compilation cache": ["cli_cache.py"],
     "accuracy": ["accuracy.py"],
     "KIP distillation": ["kip_mnist.py"],
     "arccos": ["arccos_speed.py"],
@@ -63,6 +65,8 @@ QUICK = {
     "main job and regimes": ["cli_jobs.py", "--quick"],
     "kernel speed": ["kernel_speed.py", "--n", "2000", "--depth", "3", "--dtype", "float32",
                      "--output", os.path.join(RESULTS, "kernel_speed_quick.json")],
+    "compilation cache": ["cli_cache.py", "--n", "1000", "--runs", "2",
+                          "--output", os.path.join(RESULTS, "cli_cache_quick.json")],
     "accuracy": ["accuracy.py", "--quick"],
     "arccos": ["arccos_speed.py", "--quick"],
     "scale": ["scale.py", "--n", "4000", "--devices", "1", "2", "--devices-n", "2000",

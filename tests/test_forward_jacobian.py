@@ -79,7 +79,7 @@ def test_concrete_call_runs_the_kernels_directly():
     assert calls == [[2.0]]
 
 
-@pytest.mark.parametrize("activation", ["relu", "erf"])
+@pytest.mark.parametrize("activation", ["relu", pytest.param("erf", marks=pytest.mark.slow)])
 def test_hessian_is_finite_and_equals_central_differences_of_the_gradient(activation):
     """jax.hessian (forward over reverse) through repeated layers (a lax.scan) and the diagonal
     (correlation 1): finite, and equal to a central difference of the gradient."""
