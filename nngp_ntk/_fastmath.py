@@ -62,11 +62,15 @@ def _asin_small(s: jnp.ndarray, z: jnp.ndarray) -> jnp.ndarray:
     return s + s * z * remainder
 
 
-def _sqrt(z: jnp.ndarray) -> jnp.ndarray:
-    """sqrt(z) for z >= 0 whose derivative is 0 at z = 0 (not inf): the root of a placeholder where
-    z = 0, so that the unselected branch of ``where`` has a finite derivative."""
-    positive = z > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, z, 1)), 0)
+def safe_sqrt(k: jnp.ndarray) -> jnp.ndarray:
+    """sqrt(max(k, 0)), with derivative dk / (2 sqrt(k)) for k > 0 and 0 at k <= 0 (not NaN).
+
+    Written with ``where`` around a placeholder root rather than as a custom JVP, so that the
+    derivative is finite however JAX reaches it (it differentiates the primal code of custom JVPs
+    when it differentiates a reverse pass through ``lax.scan`` again, as ``jax.hessian`` does).
+    """
+    positive = k > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, k, 1)), 0)
 
 
 def _reduce(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -80,7 +84,7 @@ def _reduce(x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     magnitude = jnp.abs(x)
     large = magnitude > 0.5
     z = jnp.where(large, 0.5 * (1.0 - magnitude), magnitude * magnitude)
-    s = jnp.where(large, _sqrt(z), magnitude)
+    s = jnp.where(large, safe_sqrt(z), magnitude)
     return large, _asin_small(s, z)
 
 

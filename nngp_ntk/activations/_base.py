@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nngp_ntk._checks import check_integer, check_real, is_concrete
+from nngp_ntk._fastmath import safe_sqrt
 
 Array = jax.Array
 
@@ -146,17 +147,6 @@ def scalar_cos(x: Any) -> Any:
 def float_dtype(dtype: Any) -> np.dtype:
     """``dtype`` (None: JAX's default float type) as a NumPy float dtype."""
     return np.dtype(jnp.zeros((), dtype=dtype if dtype is not None else float).dtype)
-
-
-def safe_sqrt(k: Array) -> Array:
-    """sqrt(max(k, 0)), with derivative dk / (2 sqrt(k)) for k > 0 and 0 at k <= 0 (not NaN).
-
-    Written with ``where`` around a placeholder root rather than as a custom JVP, so that the
-    derivative is finite however JAX reaches it (it differentiates the primal code of custom JVPs
-    when it differentiates a reverse pass through ``lax.scan`` again, as ``jax.hessian`` does).
-    """
-    positive = k > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, k, 1)), 0)
 
 
 def inverse_root(k: Array) -> Array:
