@@ -306,8 +306,8 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
             if mode.zero is not None:
                 state = jax.lax.fori_loop(0, 1 + mode.zero, layer, _packed(k12, theta))
             else:
-                state = jax.lax.cond(mode.opaque, functools.partial(layer, 0), functools.partial(layer, 0),
-                                     _packed(k12, theta))
+                step = functools.partial(layer, 0)
+                state = jax.lax.cond(mode.opaque, step, step, _packed(k12, theta))
             k12, theta = _unpacked(state)
             position = position + (index - first)
             continue
