@@ -25,7 +25,7 @@ import scipy.linalg
 
 import nngp_ntk as nk
 from nngp_ntk import data, scaling
-from nngp_ntk.fits import fit_power_law
+from nngp_ntk.spectrum import fit_loglog
 
 RESULTS = Path(__file__).resolve().parent / "results" / "deep_random_features.json"
 
@@ -59,7 +59,7 @@ def main(repeats: int = 4, seed: int = 0) -> None:
     for j, size in enumerate(train_sizes):
         factor = (size - 1) / (size - widths - 1) / ((4000 - 1) / (4000 - widths - 1))
         ratio = losses[j] / (losses[-1] * factor)
-        alpha = fit_power_law(widths, losses[j], name="widths")
+        alpha = fit_loglog(widths, losses[j], name="widths")
         result["measured"][str(size)] = {"alpha_P": alpha.alpha, "ci": list(alpha.ci), "losses": losses[j].tolist(),
                                          "ratio_to_D4000_by_factor": ratio.tolist()}
         print(f"| {size} | {alpha.alpha:.3f} [{alpha.ci[0]:.3f}, {alpha.ci[1]:.3f}] | {predicted.alpha_P:.3f} | "

@@ -22,7 +22,7 @@ block: every layer is compiled on its own) against ``FullyConnected(depth=10)``;
 code); ``jax.jit(net.kernel_fn)`` against ``net.kernel`` (time and compile time at depth 10, and for the
 mixed ``Sequential``, whose layers are not one repeated block);
 and a gradient of sum(NTK) with respect to W_std against the forward ``kernel_fn`` (one scalar,
-taken in forward mode: ``nngp_ntk.forward_jacobian``), and with respect to each layer's own W_std of
+taken in forward mode: ``nngp_ntk.kernels._forward_jacobian``), and with respect to each layer's own W_std of
 the ``Sequential`` (11 scalars: reverse mode).
 
 Prints markdown tables; saves JSON under benchmarks/results/. (The depth-200 float32 accuracy

@@ -40,9 +40,10 @@ import jax
 import numpy as np
 
 import nngp_ntk as nk
-from nngp_ntk import data, fits, scaling, solver, spectrum
-from nngp_ntk.extrapolation import extrapolate_learning_curve
-from nngp_ntk.prediction import Exponents
+from nngp_ntk import data, scaling, solver, spectrum
+from nngp_ntk.spectrum import _fits as fits
+from nngp_ntk.theory._extrapolation import extrapolate_learning_curve
+from nngp_ntk.theory._exponents import Exponents
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scaling_report.json"
 TOLERANCE = 0.05
@@ -359,7 +360,7 @@ def large_n(n_points: int = 50000, dim: int = 16, max_points: int = 6000, subset
                                    np.arange(measured_max), inside)
     ratio = predicted.losses[:len(inside)] / measured.losses
     half = (predicted.ci["alpha_D"][1] - predicted.ci["alpha_D"][0]) / 2
-    in_window = fits.fit_power_law(inside, predicted.losses[:len(inside)], name="sizes")
+    in_window = fits.fit_loglog(inside, predicted.losses[:len(inside)], name="sizes")
     return [{"target": f"large N: sphere dim {dim} teacher-student, ReLU NTK depth 3, predicted from N={n_points} "
                        f"({subsets} subsets of {predicted.subset_size}), alpha_D over D={inside[0]}..{inside[-1]} "
                        f"(measured; predicted to {sizes[-1]})",

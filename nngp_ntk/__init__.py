@@ -1,30 +1,31 @@
-"""nngp_ntk: infinite-width NNGP and NTK kernels, their gradient-flow predictions and scaling laws."""
+"""nngp_ntk: infinite-width NNGP and NTK kernels, their gradient-flow predictions and scaling laws.
 
-from nngp_ntk import (activations, data, extrapolation, fits, krylov, layers, prediction, random_features,
-                      random_features_theory, scaling, solver, spectrum, theory)
-from nngp_ntk.kernels import FullyConnected, Kernels, Sequential
-from nngp_ntk.layers import Dense, LayerNorm, Residual
-from nngp_ntk.prediction import predict_exponents
+``import nngp_ntk as nk`` gives the networks and layers, the estimators and ``predict_exponents``;
+the rest lives in the subpackages, each listing its public names in ``__all__``, with imports
+flowing one way: data -> activations -> kernels (finite beside it) -> solver / spectrum -> theory
+-> scaling -> cli.
+"""
+
+from nngp_ntk import activations, data, finite, kernels, scaling, solver, spectrum, theory
+from nngp_ntk.kernels import Dense, FullyConnected, Kernels, LayerNorm, Residual, Sequential
+from nngp_ntk.theory import predict_exponents
 
 __all__ = [
-    "Dense", "FullyConnected", "Kernels", "KernelClassifier", "KernelRegressor", "LayerNorm", "Residual",
+    "Dense", "FullyConnected", "KernelClassifier", "KernelRegressor", "Kernels", "LayerNorm", "Residual",
     "Sequential", "predict_exponents",
-    "activations", "data", "extrapolation", "fits", "krylov", "layers", "prediction", "random_features",
-    "random_features_theory", "scaling", "solver", "spectrum", "theory",
+    "activations", "data", "finite", "kernels", "scaling", "solver", "spectrum", "theory",
 ]
 __version__ = "0.1.0"
 
-#: Names imported on first use: the scikit-learn estimators (importing scikit-learn takes about as
-#: long as importing JAX, which a process that never fits an estimator need not pay).
-_LAZY = {"KernelClassifier": "nngp_ntk.estimators", "KernelRegressor": "nngp_ntk.estimators"}
+#: The scikit-learn estimators, imported on first use (importing scikit-learn takes about as long
+#: as importing JAX, which a process that never fits an estimator need not pay).
+_LAZY = ("KernelClassifier", "KernelRegressor")
 
 
 def __getattr__(name: str) -> object:
-    """The lazily imported names of ``_LAZY`` (PEP 562)."""
+    """The lazily imported estimators of ``nngp_ntk.solver`` (PEP 562)."""
     if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(solver, name)
     raise AttributeError(f"module 'nngp_ntk' has no attribute {name!r}")
 
 

@@ -23,8 +23,8 @@ import pytest
 
 import nngp_ntk as nk
 from nngp_ntk import data, solver
-from nngp_ntk.cli import command as cli
-from nngp_ntk.cli import config as configs
+from nngp_ntk.cli import _command as cli
+from nngp_ntk.cli import _config as configs
 
 ROOT = pathlib.Path(__file__).parent.parent
 CONFIGS = ROOT / "configs"

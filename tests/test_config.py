@@ -1,4 +1,4 @@
-"""Tests of nngp_ntk.cli.config: defaults, every kind of refusal, TOML loading with overrides, fast mode."""
+"""Tests of nngp_ntk.cli._config: defaults, every kind of refusal, TOML loading with overrides, fast mode."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 
-from nngp_ntk.cli import config as configs
-from nngp_ntk.cli.config import ConfigError
+from nngp_ntk.cli import _config as configs
+from nngp_ntk.cli._config import ConfigError
 
 CONFIGS = pathlib.Path(__file__).parent.parent / "configs"
 
@@ -180,7 +180,7 @@ def test_network_layers_describe_any_network(tmp_path):
     """[network] layers: a list of layer tables, validated before any work, built by the tasks;
     the other network keys cannot be given beside it."""
     import nngp_ntk as nk
-    from nngp_ntk.cli import tasks
+    from nngp_ntk.cli import _tasks as tasks
 
     path = tmp_path / "c.toml"
     path.write_text('task = "spectrum"\n[data]\nsource = "digits"\n[network]\nlayers = [\n'

@@ -50,5 +50,5 @@ def test_docs_build_without_warnings(tmp_path):
     assert done.returncode == 0, done.stderr[-5000:]
     for page in ("index", "quickstart", "tutorial", "large_n", "theory", "api"):
         assert (tmp_path / "html" / f"{page}.html").exists()
-    assert (tmp_path / "html" / "api" / "nngp_ntk.cli.command.html").exists()
+    assert (tmp_path / "html" / "api" / "nngp_ntk.cli._command.html").exists()
     assert (tmp_path / "html" / "api" / "nngp_ntk.solver.html").exists()

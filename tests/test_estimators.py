@@ -1,4 +1,4 @@
-"""Tests of nngp_ntk.estimators: real scikit-learn estimators (clone, params, CV, grid search, checks)."""
+"""Tests of nngp_ntk.solver._estimators: real scikit-learn estimators (clone, params, CV, grid search, checks)."""
 
 from __future__ import annotations
 

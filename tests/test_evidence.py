@@ -1,4 +1,4 @@
-"""Tests of nngp_ntk.evidence: the GP log evidence against scipy's multivariate normal, its
+"""Tests of nngp_ntk.solver._evidence: the GP log evidence against scipy's multivariate normal, its
 gradients against central differences, and hyperparameters fitted by maximizing it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests of nngp_ntk.cli.experiments beyond the end-to-end runs of tests/test_cli.py: the default
+"""Tests of nngp_ntk.cli._experiments beyond the end-to-end runs of tests/test_cli.py: the default
 train/test split and sizes, the stage timer, and the measured curves' plots (no line through a poor fit)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nngp_ntk.cli import experiments
-from nngp_ntk.cli.config import ConfigError
+from nngp_ntk.cli import _experiments as experiments
+from nngp_ntk.cli._config import ConfigError
 
 
 @pytest.mark.parametrize("n, test_size, sizes, expected", [
@@ -38,14 +38,15 @@ def test_a_poor_fit_draws_no_line_but_its_window():
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
-    from nngp_ntk import fits, scaling
-    from nngp_ntk.cli import plots
+    from nngp_ntk import scaling
+    from nngp_ntk.spectrum import _fits as fits
+    from nngp_ntk.cli import _plots as plots
 
     widths = 10.0 * 2.0 ** np.arange(6)
     drawn = {}
     for name, losses in {"straight": 2.0 * widths**-0.5, "bent": widths**-0.5 + 0.3}.items():
         repeats = losses * np.array([[0.99], [1.0], [1.01]])
-        curve = scaling.Curve(widths, losses, 0.01 * losses, repeats, fits.fit_power_law(widths, repeats))
+        curve = scaling.Curve(widths, losses, 0.01 * losses, repeats, fits.fit_loglog(widths, repeats))
         shown = experiments._measured_plot(curve, "P", "$P^{-\\alpha_P}$")
         axes = Figure().add_subplot()
         plots._draw_curves(axes, [shown], "P", "loss", name)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import nngp_ntk as nk
-from nngp_ntk import extrapolation
-from nngp_ntk.eigenlearning import ModeSpectrum, eigenlearning
-from nngp_ntk.extrapolation import extrapolate_gram, extrapolate_learning_curve
+from nngp_ntk.theory import _extrapolation as extrapolation
+from nngp_ntk.theory._eigenlearning import ModeSpectrum, eigenlearning
+from nngp_ntk.theory._extrapolation import extrapolate_gram, extrapolate_learning_curve
 from nngp_ntk.theory import LeaveOneOut
 
 

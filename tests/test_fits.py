@@ -8,17 +8,17 @@ import json
 import numpy as np
 import pytest
 
-from nngp_ntk import fits
+from nngp_ntk.spectrum import _fits as fits
 
 
 def test_least_squares_fit_and_its_interval():
     x = np.array([10.0, 20, 40, 80, 160])
-    fit = fits.fit_power_law(x, 3.0 * x**-0.7)
+    fit = fits.fit_loglog(x, 3.0 * x**-0.7)
     assert fit.alpha == pytest.approx(0.7) and fit.amplitude == pytest.approx(3.0) and fit.reliable
     assert fit.ci[0] == pytest.approx(0.7) and fit.ci[1] == pytest.approx(0.7)
     assert fit.window == (10.0, 160.0) and fit.n_points == 5 and fit.interval == "least-squares"
     np.testing.assert_allclose(fit(x), 3.0 * x**-0.7)
-    noisy = fits.fit_power_law(x, 3.0 * x**-0.7 * np.exp([0.05, -0.05, 0.02, -0.04, 0.03]))
+    noisy = fits.fit_loglog(x, 3.0 * x**-0.7 * np.exp([0.05, -0.05, 0.02, -0.04, 0.03]))
     assert noisy.ci[0] < noisy.alpha < noisy.ci[1]
     # the Student-t interval of the slope: scipy's linregress on the same points
     import scipy.stats
@@ -30,7 +30,7 @@ def test_least_squares_fit_and_its_interval():
 def test_shift_and_weights_read_an_eigenvalue_exponent():
     index = np.arange(10, 201, dtype=np.float64)
     values = 2.0 * index ** -(1 + 0.4)
-    fit = fits.fit_power_law(index, values, shift=1.0, weights=1 / index, interval="bootstrap", n_bootstrap=50)
+    fit = fits.fit_loglog(index, values, shift=1.0, weights=1 / index, interval="bootstrap", n_bootstrap=50)
     assert fit.alpha == pytest.approx(0.4) and fit.alpha_K == fit.alpha and fit.interval == "bootstrap"
     np.testing.assert_allclose(fit(index), values, rtol=1e-10)
     assert fits.log_slope(index, values, 1 / index) == pytest.approx(-1.4)
@@ -40,19 +40,19 @@ def test_bootstrap_over_repeats_goes_through_their_mean():
     x = np.array([10.0, 20, 40, 80, 160])
     rng = np.random.default_rng(0)
     repeats = 2.0 * x**-0.5 * np.exp(rng.normal(0, 0.05, (8, 5)))
-    fit = fits.fit_power_law(x, repeats, interval="bootstrap", n_bootstrap=500, seed=1)
-    assert fit.alpha == pytest.approx(fits.fit_power_law(x, repeats.mean(axis=0)).alpha)
+    fit = fits.fit_loglog(x, repeats, interval="bootstrap", n_bootstrap=500, seed=1)
+    assert fit.alpha == pytest.approx(fits.fit_loglog(x, repeats.mean(axis=0)).alpha)
     assert fit.ci[0] < fit.alpha < fit.ci[1] and fit.ci[1] - fit.ci[0] < 0.2
-    single = fits.fit_power_law(x, repeats[:1], interval="bootstrap")
+    single = fits.fit_loglog(x, repeats[:1], interval="bootstrap")
     assert single.interval == "least-squares"          # one repeat: nothing to resample
 
 
 def test_fits_on_too_little_are_unreliable_not_numbers():
-    cases = [(fits.fit_power_law([10, 20], [1.0, 0.5]), "at least 3"),
-             (fits.fit_power_law([10, 11, 12], [1.0, 0.9, 0.8]), "too short"),
-             (fits.fit_power_law([10, 20, 40], [1.0, 0.0, 0.5]), "not positive"),
+    cases = [(fits.fit_loglog([10, 20], [1.0, 0.5]), "at least 3"),
+             (fits.fit_loglog([10, 11, 12], [1.0, 0.9, 0.8]), "too short"),
+             (fits.fit_loglog([10, 20, 40], [1.0, 0.0, 0.5]), "not positive"),
              # three points that do not decay at all: an interval across zero
-             (fits.fit_power_law([10, 20, 40], [1.0, 0.5, 1.0]), "across zero")]
+             (fits.fit_loglog([10, 20, 40], [1.0, 0.5, 1.0]), "across zero")]
     for fit, reason in cases:
         assert not fit.reliable and reason in fit.reason, fit.reason
         assert np.isnan(fit.alpha) and np.isnan(fit.ci).all() and np.isnan(fit.amplitude)
@@ -62,17 +62,17 @@ def test_fits_on_too_little_are_unreliable_not_numbers():
 
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="x must be"):
-        fits.fit_power_law([10, -20, 40], [1.0, 0.5, 0.2])
+        fits.fit_loglog([10, -20, 40], [1.0, 0.5, 0.2])
     with pytest.raises(ValueError, match="one value per entry"):
-        fits.fit_power_law([10, 20, 40], [1.0, 0.5])
+        fits.fit_loglog([10, 20, 40], [1.0, 0.5])
     with pytest.raises(ValueError, match="finite"):
-        fits.fit_power_law([10, 20, 40], [1.0, np.nan, 0.2])
+        fits.fit_loglog([10, 20, 40], [1.0, np.nan, 0.2])
     with pytest.raises(ValueError, match="interval"):
-        fits.fit_power_law([10, 20, 40], [1.0, 0.5, 0.2], interval="jackknife")
+        fits.fit_loglog([10, 20, 40], [1.0, 0.5, 0.2], interval="jackknife")
     with pytest.raises(ValueError, match="confidence"):
-        fits.fit_power_law([10, 20, 40], [1.0, 0.5, 0.2], confidence=1.5)
+        fits.fit_loglog([10, 20, 40], [1.0, 0.5, 0.2], confidence=1.5)
     with pytest.raises(ValueError, match="weights"):
-        fits.fit_power_law([10, 20, 40], [1.0, 0.5, 0.2], weights=[1.0, -1.0, 1.0])
+        fits.fit_loglog([10, 20, 40], [1.0, 0.5, 0.2], weights=[1.0, -1.0, 1.0])
 
 
 def _paired_curves(x, repeats, seed, level_spread=1.0, noise=0.02, correction=0.0):
@@ -144,11 +144,11 @@ OCTAVES = 10.0 * 2.0 ** np.arange(6)
 def test_an_exact_power_law_is_not_a_poor_fit():
     for y in (3.0 * OCTAVES**-0.7,                                               # points
               np.array([[1.0], [2.0], [0.5]]) * OCTAVES**-0.7):                 # repeats at their own levels
-        fit = fits.fit_power_law(OCTAVES, y)
+        fit = fits.fit_loglog(OCTAVES, y)
         assert fit.reliable and not fit.poor and fit.poor_reason == ""
         assert fit.curvature == pytest.approx(0.0, abs=1e-12) and fit.max_residual < 1e-12
         np.testing.assert_allclose(fit.local_alpha, 0.7)
-    three = fits.fit_power_law(OCTAVES[:3], OCTAVES[:3] ** -0.5 + 0.3)         # nothing left to test against
+    three = fits.fit_loglog(OCTAVES[:3], OCTAVES[:3] ** -0.5 + 0.3)         # nothing left to test against
     assert three.reliable and np.isnan(three.lack_of_fit_p) and not three.poor
 
 
@@ -156,7 +156,7 @@ def test_a_bending_curve_is_a_poor_fit_that_keeps_its_numbers():
     curves = {"offset": OCTAVES**-0.5 + 0.3,                                     # flattens: alpha falls with x
               "log-quadratic": np.exp(-0.5 * np.log(OCTAVES) - 0.05 * np.log(OCTAVES / 10) ** 2)}  # steepens
     for name, y in curves.items():
-        fit = fits.fit_power_law(OCTAVES, y)
+        fit = fits.fit_loglog(OCTAVES, y)
         assert fit.poor and fit.reliable and np.isfinite(fit.alpha) and not fit.reason, name
         assert fit.lack_of_fit_p < fits.LACK_OF_FIT_LEVEL and fit.max_residual > fits.MIN_MISS
         assert "bends" in fit.poor_reason and f"{fit.lack_of_fit_p:.2g}" in fit.poor_reason
@@ -166,7 +166,7 @@ def test_a_bending_curve_is_a_poor_fit_that_keeps_its_numbers():
     assert fit.curvature == pytest.approx(-0.05) and fit.local_alpha[1] == pytest.approx(0.5 + 0.1 * np.log(32))
     # repeats at the level of the noise: the curvature's error from their scatter (jackknife)
     rng = np.random.default_rng(0)
-    repeats = fits.fit_power_law(OCTAVES, curves["offset"] * np.exp(rng.normal(0, 0.02, (5, 6))),
+    repeats = fits.fit_loglog(OCTAVES, curves["offset"] * np.exp(rng.normal(0, 0.02, (5, 6))),
                                  interval="bootstrap", n_bootstrap=100)
     assert repeats.poor and repeats.ci[1] - repeats.ci[0] < 0.05         # a narrow interval, a poor fit
     record = json.loads(json.dumps(repeats.as_dict()))
@@ -175,9 +175,9 @@ def test_a_bending_curve_is_a_poor_fit_that_keeps_its_numbers():
 
 
 def test_noise_at_the_level_of_the_error_bars_is_not_a_poor_fit():
-    noisy_repeats = [fits.fit_power_law(OCTAVES, 2.0 * OCTAVES**-0.5 * np.exp(
+    noisy_repeats = [fits.fit_loglog(OCTAVES, 2.0 * OCTAVES**-0.5 * np.exp(
         np.random.default_rng(seed).normal(0, 0.05, (5, 6)))) for seed in range(40)]
-    noisy_points = [fits.fit_power_law(OCTAVES, 2.0 * OCTAVES**-0.5 * np.exp(
+    noisy_points = [fits.fit_loglog(OCTAVES, 2.0 * OCTAVES**-0.5 * np.exp(
         np.random.default_rng(seed).normal(0, 0.05, 6))) for seed in range(40)]
     for fitted in (noisy_repeats, noisy_points):                    # p < 0.01 in about 1% of seeds
         assert all(np.isfinite(fit.lack_of_fit_p) for fit in fitted if fit.reliable)

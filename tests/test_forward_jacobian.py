@@ -1,4 +1,4 @@
-"""kernel_fn's derivatives: the rule of nngp_ntk.forward_jacobian (forward-mode Jacobian columns for a few
+"""kernel_fn's derivatives: the rule of nngp_ntk.kernels._forward_jacobian (forward-mode Jacobian columns for a few
 perturbed scalar hyperparameters) gives the same derivatives as the plain JVP / reverse mode, and
 second derivatives are finite."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nngp_ntk as nk
-from nngp_ntk import forward_jacobian
+from nngp_ntk.kernels import _forward_jacobian as forward_jacobian
 
 pytestmark = pytest.mark.usefixtures("x64")
 

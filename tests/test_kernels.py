@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nngp_ntk as nk
-from nngp_ntk import passes
+from nngp_ntk.kernels import _passes as passes
 from nngp_ntk.activations import ACTIVATIONS
 
 

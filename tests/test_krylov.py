@@ -1,11 +1,13 @@
-"""Tests of nngp_ntk.krylov: CG and Lanczos agree with the dense eigendecomposition, in memory and on disk."""
+"""Tests of nngp_ntk.solver._krylov: CG and Lanczos agree with the dense eigendecomposition, in memory and on disk."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nngp_ntk import dense_flow, krylov, solver
+from nngp_ntk import solver
+from nngp_ntk.solver import _dense as dense_flow
+from nngp_ntk.solver import _krylov as krylov
 
 
 def arccos_kernel(n: int, dim: int = 6, seed: int = 0, dtype=np.float64) -> np.ndarray:

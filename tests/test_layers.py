@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nngp_ntk as nk
-from nngp_ntk import activations as act, passes
+from nngp_ntk import activations as act
+from nngp_ntk.kernels import _passes as passes
 
 
 def points(n: int, d: int, seed: int, dtype=np.float32) -> np.ndarray:
@@ -398,7 +399,7 @@ def test_residual_with_one_zero_mean_branch_is_allowed():
 
 def test_layers_from_plain_data():
     """from_spec builds the same network as the constructors, and names the bad entry."""
-    from nngp_ntk.layers import from_spec
+    from nngp_ntk.kernels._layers import from_spec
 
     spec = [{"layer": "dense", "W_std": 1.5, "b_std": 0.1}, {"layer": "layernorm"}, {"layer": "relu"},
             {"layer": "residual", "block": [{"layer": "dense", "W_std": 1.4}, {"layer": "erf", "b": 2.0}]},

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import nngp_ntk as nk
-from nngp_ntk import tile_store, tiling
+from nngp_ntk.kernels import _tile_store as tile_store
+from nngp_ntk.kernels import _tiling as tiling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 120  # seconds for one multi-process run; a hung coordinator is killed, not waited for
@@ -32,7 +33,7 @@ _PROCESS = textwrap.dedent("""
                                process_id=process)
     import numpy as np
     import nngp_ntk as nk
-    from nngp_ntk import tile_store
+    from nngp_ntk.kernels import _tile_store as tile_store
 
     tile_store.COMMIT_SECONDS = 0.0  # record every group of tiles, so a stop lands part-way
     computed = []

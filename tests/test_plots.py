@@ -1,4 +1,4 @@
-"""Tests of nngp_ntk.cli.plots: every figure is written as a PNG of the expected size, with the fitted
+"""Tests of nngp_ntk.cli._plots: every figure is written as a PNG of the expected size, with the fitted
 exponents in its legend, and non-positive eigenvalues (the numerical floor) do not break the spectrum."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ pytest.importorskip("matplotlib")
 from matplotlib.image import imread  # noqa: E402
 
 from nngp_ntk import spectrum  # noqa: E402
-from nngp_ntk.cli import plots, text  # noqa: E402
+from nngp_ntk.cli import _plots as plots
+from nngp_ntk.cli import _text as text
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

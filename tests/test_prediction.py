@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import nngp_ntk as nk
-from nngp_ntk import data, prediction, scaling
-from nngp_ntk.prediction import Exponents
+from nngp_ntk import data, scaling
+from nngp_ntk.theory import _exponents as prediction
+from nngp_ntk.theory._exponents import Exponents
 from nngp_ntk.spectrum import fit_power_law
 
 

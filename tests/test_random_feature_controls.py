@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import nngp_ntk as nk
-from nngp_ntk import data, random_features
-from nngp_ntk.random_feature_controls import FirstOrderControl, has_control, layer_map
+from nngp_ntk import data
+from nngp_ntk.finite import _random_features as random_features
+from nngp_ntk.finite._controls import FirstOrderControl, has_control, layer_map
 
 
 def _loss(kernel: np.ndarray, targets: np.ndarray, size: int, ridge: float) -> float:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import nngp_ntk as nk
-from nngp_ntk import data, random_features
+from nngp_ntk import data
+from nngp_ntk.finite import _random_features as random_features
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from nngp_ntk.random_features_theory import RandomFeatureLeaveOneOut
+from nngp_ntk.theory._random_features import RandomFeatureLeaveOneOut
 
 
 def clustered_problem(n=240, seed=0):
@@ -45,7 +45,7 @@ def test_matches_gaussian_feature_monte_carlo_on_uneven_data(width):
     assert theory.sample_loss(width) == pytest.approx(simulated, rel=0.05)
     # the homogeneous reduction (eigenlearning at n = P on the sample modes, times (N / (N - P))^2)
     # misses this data: the leverage correction is what the test checks
-    from nngp_ntk.eigenlearning import ModeSpectrum, eigenlearning
+    from nngp_ntk.theory._eigenlearning import ModeSpectrum, eigenlearning
     n = len(K)
     modes = ModeSpectrum(np.maximum(w, 0), np.ones(n), np.mean((U.T @ y) ** 2, axis=1) / n)
     homogeneous = eigenlearning(modes, [width]).losses[0] * (n / (n - width)) ** 2

@@ -15,7 +15,8 @@ import pytest
 import scipy.linalg
 
 import nngp_ntk as nk
-from nngp_ntk import dense_flow, solver
+from nngp_ntk import solver
+from nngp_ntk.solver import _dense as dense_flow
 
 DATA = pathlib.Path(__file__).parent / "data" / "nt_predict.npz"
 

@@ -10,7 +10,8 @@ import pytest
 import scipy.integrate
 
 import nngp_ntk as nk
-from nngp_ntk import data, spectrum, sphere_spectrum
+from nngp_ntk import data, spectrum
+from nngp_ntk.spectrum import _sphere as sphere_spectrum
 from nngp_ntk._checks import NotConvergedWarning
 
 

@@ -1,4 +1,4 @@
-"""Tests of nngp_ntk.cli.tasks: atomic output files, the writable-folder check, data loading and
+"""Tests of nngp_ntk.cli._tasks: atomic output files, the writable-folder check, data loading and
 preprocessing from a config, label encoding."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pathlib
 import numpy as np
 import pytest
 
-from nngp_ntk.cli import config as configs
+from nngp_ntk.cli import _config as configs
 from nngp_ntk import data
-from nngp_ntk.cli import tasks
-from nngp_ntk.cli.config import ConfigError
+from nngp_ntk.cli import _tasks as tasks
+from nngp_ntk.cli._config import ConfigError
 
 
 def test_output_replaces_files_atomically(tmp_path):

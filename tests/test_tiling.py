@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import nngp_ntk as nk
-from nngp_ntk import tile_store, tiling
+from nngp_ntk.kernels import _tile_store as tile_store
+from nngp_ntk.kernels import _tiling as tiling
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -99,7 +100,7 @@ def test_progress_bar_on_request(capsys):
 
 _KILLABLE = textwrap.dedent("""
     import sys, numpy as np, nngp_ntk as nk
-    from nngp_ntk import tile_store
+    from nngp_ntk.kernels import _tile_store as tile_store
     tile_store.COMMIT_SECONDS = 0.0  # record every tile, so the kill lands part-way
     x = np.random.default_rng(0).standard_normal((200, 6)).astype(np.float32)
     nk.FullyConnected(depth=30, W_std=1.4, b_std=0.3, tile_size=8).kernel(x, out=sys.argv[1], progress=False)
@@ -166,7 +167,7 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path):
 _HOLD_LOCK = """
 import sys
 import numpy as np
-from nngp_ntk import tile_store
+from nngp_ntk.kernels import _tile_store as tile_store
 store = tile_store.TileStore(sys.argv[1], ["nngp"], (20, 20), np.float32, key="held")
 print("locked", flush=True)
 sys.stdin.readline()

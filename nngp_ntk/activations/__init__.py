@@ -25,10 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nngp_ntk.activations._base import Activation
-from nngp_ntk.activations.arccos import ABReLU, Abs, LeakyReLU, RectifiedMonomial, ReLU, Sign
-from nngp_ntk.activations.polynomial import Hermite, Monomial, Polynomial
-from nngp_ntk.activations.quadrature import MAX_AUTO_DEGREE, VARIANCE_DEGREE, Custom, Tanh, auto_degree
-from nngp_ntk.activations.smooth import GELU, Cos, Erf, Exp, Gaussian, Identity, Sin
+from nngp_ntk.activations._arccos import ABReLU, Abs, LeakyReLU, RectifiedMonomial, ReLU, Sign
+from nngp_ntk.activations._polynomial import Hermite, Monomial, Polynomial
+from nngp_ntk.activations._quadrature import MAX_AUTO_DEGREE, VARIANCE_DEGREE, Custom, Tanh, auto_degree
+from nngp_ntk.activations._smooth import GELU, Cos, Erf, Exp, Gaussian, Identity, Sin
 
 __all__ = [
     "Activation", "ABReLU", "ReLU", "LeakyReLU", "Abs", "Erf", "GELU", "Identity", "Sin", "Cos",

@@ -5,6 +5,6 @@ their figures (``plots``).
 The library never imports this subpackage; it imports the library.
 """
 
-from nngp_ntk.cli.command import console_main, main
+from nngp_ntk.cli._command import console_main, main
 
 __all__ = ["console_main", "main"]

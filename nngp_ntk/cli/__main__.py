@@ -2,7 +2,7 @@
 
 import sys
 
-from nngp_ntk.cli.command import console_main
+from nngp_ntk.cli._command import console_main
 
 if __name__ == "__main__":
     sys.exit(console_main())

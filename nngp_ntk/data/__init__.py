@@ -17,10 +17,10 @@ The parts live in submodules, and every public name is re-exported here:
     files:          user files: .npy, .npz, CSV, IDX, CIFAR-10 python batches, and ``load``
 """
 
-from nngp_ntk.data.datasets import Dataset, check_targets, digits, gp_targets, mnist, resolve_targets, sphere
-from nngp_ntk.data.files import load, load_cifar10, load_csv, load_idx, load_npy, load_npz, read_idx
-from nngp_ntk.data.preprocessing import average_pool, center_features, normalize_rows, one_hot, prepare
-from nngp_ntk.data.splits import FIRST_SIZE, MAX_TEST, TEST_FRACTION, default_sizes, held_out_count
+from nngp_ntk.data._datasets import Dataset, check_targets, digits, gp_targets, mnist, resolve_targets, sphere
+from nngp_ntk.data._files import load, load_cifar10, load_csv, load_idx, load_npy, load_npz, read_idx
+from nngp_ntk.data._preprocessing import average_pool, center_features, normalize_rows, one_hot, prepare
+from nngp_ntk.data._splits import FIRST_SIZE, MAX_TEST, TEST_FRACTION, default_sizes, held_out_count
 
 __all__ = [
     "Dataset", "mnist", "digits", "sphere", "gp_targets", "check_targets", "resolve_targets",

@@ -1,0 +1,309 @@
+"""Predicted scaling exponents alpha_K, alpha_D, alpha_P of a network's kernel on a dataset.
+
+From N points X (and targets y): the eigenlearning theory (``theory``) on the spectrum of K/N and
+the targets' projections on its eigenvectors gives the learning curve L(n), whose slope over the
+training sizes of interest is alpha_D, the operator's eigenvalue exponent alpha_K
+(lambda_i ~ i^-(1 + alpha_K)) at the indices those sizes resolve, and, through the D <-> P duality
+of random-feature models, L(P) and alpha_P. Compare with the measurements of ``scaling``.
+
+Past ``max_points`` points (default ``DENSE_LIMIT``) no N x N matrix is formed: the prediction is
+the mean over S disjoint random subsets of m points, each predicted densely (an m x m kernel at a
+time). Least-squares slopes are linear in log L, so the mean of the subsets' alpha_D is the slope of
+their curves' mean in log; its stated error adds, in quadrature to the subsets' own mean interval
+half-width h, the spread of the subsets, t_{S-1} s / sqrt(S) (s: their standard deviation). The
+spread is that of m-point predictions: an upper bound, up to the t factor, on the sampling error of
+predicting from all N. Sizes beyond m are beyond each subset's sample ("extrapolated").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+import scipy.special
+
+from nngp_ntk import data
+from nngp_ntk.spectrum import _fits as fits
+from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_points, check_ridge,
+                              check_sizes)
+from nngp_ntk.theory._eigenlearning import TheoryCurve, eigenlearning
+from nngp_ntk.spectrum._fits import PowerLawFit
+from nngp_ntk.kernels._network import Network, check_network
+from nngp_ntk.theory._tails import extend_spectrum
+from nngp_ntk.theory._random_features import RandomFeatureLeaveOneOut
+from nngp_ntk.spectrum._eigenvalues import eigh, fit_power_law
+from nngp_ntk.theory._samples import LeaveOneOut, Renormalized, operator_exponent
+
+METHODS = ("auto", "leave-one-out", "renormalized", "extrapolated")
+MODEL_METHODS = ("auto", "leave-one-out", "duality")
+#: The fewest points of one dense prediction (one subset of the large-N path).
+MIN_SUBSET = 20
+#: The level of the large-N path's intervals (that of the subsets' own).
+CONFIDENCE = 0.95
+
+
+@dataclasses.dataclass(frozen=True)
+class Exponents:
+    """Predicted scaling exponents and curves.
+
+    ``alpha_K``: the kernel operator's lambda_i ~ i^-(1 + alpha_K) at the indices i ~ n that the
+    training sizes resolve, read off the predicted curve's kappa(n) ~ n^-(1 + alpha_K) (kappa, the
+    effective regularization, sits at the eigenvalue of index ~n); ``beta``: the targets' power
+    v_i^2 ~ i^-(1 + beta) there, from B(kappa) = MSE / E0 ~ kappa^(beta / (1 + alpha_K)); in the
+    resolution-limited regime alpha_D = min(beta, 2 (1 + alpha_K)), and alpha_D = alpha_K for
+    targets from the kernel's own GP (beta = alpha_K);
+    ``sample_fit``: the power law of the raw sample eigenvalues of K/N (``spectrum.fit_power_law``);
+    its exponent, alpha_K_sample = ``sample_fit.alpha``, differs from the operator's alpha_K where the
+    sample's finite-N floor flattens its spectrum;
+    ``alpha_D``: slope of the predicted test MSE ``losses`` over training sizes ``sizes``;
+    ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
+    ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves
+    were obtained ("leave-one-out", "renormalized" or "extrapolated", see ``predict_exponents``);
+    ``eigenvalues``: the descending eigenvalues of K/N the prediction used (float64);
+    ``model_method``: how ``model_losses`` were obtained ("leave-one-out" or "duality");
+    ``subsets``: the number S of disjoint subsets of ``subset_size`` points the prediction averages
+    (1: all N points in one dense spectrum; module docstring).
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> ex = nk.predict_exponents(nk.FullyConnected(depth=1), nk.data.sphere(200, dim=3), sizes=[20, 40, 80])
+        >>> sorted(ex.ci)
+        ['alpha_D', 'alpha_K', 'alpha_P', 'beta']
+    """
+
+    alpha_K: float
+    beta: float
+    alpha_D: float
+    alpha_P: float
+    ci: dict[str, tuple[float, float]]
+    sizes: np.ndarray
+    losses: np.ndarray
+    widths: np.ndarray
+    model_losses: np.ndarray
+    method: str
+    kernel: str
+    sample_fit: PowerLawFit
+    eigenvalues: np.ndarray
+    model_method: str = "duality"
+    subsets: int = 1
+    subset_size: int = 0
+
+
+def _finite_data(losses: np.ndarray, widths: np.ndarray, train_size: int | None) -> np.ndarray:
+    """L(P, D) = L(P, inf) (D - 1) / (D - P - 1): the variance of fitting P readout weights to D
+    points, the residual of the best P-feature model acting as noise (exact for Gaussian features)."""
+    return losses if train_size is None else losses * (train_size - 1) / (train_size - widths - 1)
+
+
+def _curves(values: np.ndarray, power: np.ndarray, total_power: float | None, points: np.ndarray, ridge: float,
+            method: str, window: tuple[int, int] | None, vectors: np.ndarray | None = None,
+            projections: np.ndarray | None = None) -> list[TheoryCurve]:
+    """Predicted curves at ``points``: [leave-one-out] or [renormalized] or [extrapolated, then one per
+    corner of the tail exponents' ranges]. The extrapolation's tail exponents are the renormalized
+    ones at n in [N/8, N/2] (``Renormalized.tail_exponents``): the farthest indices the sample resolves."""
+    if method == "leave-one-out":
+        return [LeaveOneOut(values, vectors, projections).curve(points, ridge)]
+    renormalized = Renormalized(values, power)
+    if method == "renormalized":
+        return [renormalized.curve(points, ridge)]
+    own = total_power is None           # targets from the kernel's GP: the target tail is the eigenvalue tail
+    tails = renormalized.tail_exponents(len(values) / 8, len(values) / 2)
+    options = dict(n_samples=len(values), trace=float(np.sum(values)), total_power=total_power, window=window)
+    betas = [None] if own else list(tails.beta_range)
+    corners = [(tails.alpha, None if own else tails.beta)] + [(a, b) for a in tails.alpha_range for b in betas]
+    curves = []
+    for alpha, beta in corners:
+        extended = extend_spectrum(values, None if own else power, alpha=alpha, beta=beta, **options)
+        curves.append(eigenlearning(extended.modes, points, ridge))
+    return curves
+
+
+def _read(x: np.ndarray, curves: list[np.ndarray], name: str) -> tuple[float, tuple[float, float]]:
+    """alpha of the first curve over x, its Student-t interval widened to the other curves' alphas
+    (NaN when the fit of the first is unreliable)."""
+    central = fits.fit_loglog(x, curves[0], name=name)
+    others = [fits.fit_loglog(x, curve, name=name).alpha for curve in curves[1:]]
+    return central.alpha, (min([central.ci[0]] + others), max([central.ci[1]] + others))
+
+
+def _operator_exponents(curve: TheoryCurve) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
+    """alpha_K (``theory.operator_exponent``) and beta from B ~ kappa^(beta / (1 + alpha_K)) over the
+    curve's sizes (least squares in log-log, Student-t intervals)."""
+    decay = operator_exponent(curve)
+    bias = fits.fit_loglog(curve.kappa, curve.losses / curve.E0, name="kappa")
+    scale = 1.0 + decay.alpha
+    return decay.alpha, decay.ci, -bias.alpha * scale, (-bias.ci[1] * scale, -bias.ci[0] * scale)
+
+
+def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, kernel: str = "ntk",
+                      sizes: list[int] | np.ndarray | None = None, widths: list[int] | np.ndarray | None = None,
+                      ridge: float = 0.0, method: str = "auto", train_size: int | None = None,
+                      window: tuple[int, int] | None = None, model_method: str = "auto",
+                      max_points: int = DENSE_LIMIT, subsets: int | None = None, seed: int = 0) -> Exponents:
+    """alpha_K, alpha_D and alpha_P, with intervals and the predicted curves, from the N points X.
+
+    The eigenvalues w_j of K/N (dense, float64) and, with ``y``, the target powers
+    t_j = mean_k (u_j . y_k)^2 / N on the eigenvectors (``y=None``: the kernel's own GP,
+    E[t_j] = w_j) give L(n) = E0 sum_i (1 - L_i)^2 v_i^2 by eigenlearning (``theory``).
+    ``method``:
+
+    * "leave-one-out": for n < N, the exact leave-one-out error of ridge regression on the N points
+      at the ridge whose effective regularization is kappa(n), plus eigenlearning's growth of the
+      variance from there to n samples (``theory.LeaveOneOut``); it holds for data whose points
+      differ in leverage (real images) and becomes the leave-one-out error itself as n -> N;
+    * "renormalized": the same from the sample spectrum alone, with the homogeneous (GCV)
+      estimate in place of leave-one-out (``theory.Renormalized``), right for Gaussian-like data;
+    * "extrapolated": the head plus power-law tails (``power_law_tails.extend_spectrum``), which also
+      reaches n >= N;
+    * "auto": "leave-one-out" when every size is below N, else "extrapolated".
+
+    alpha_D is the least-squares slope of log L(n) over ``sizes`` (default: ``data.default_sizes`` of
+    the N points less ``data.held_out_count``'s, the sizes a measured curve on them uses; real-data
+    curves bend, so read it where it is measured). alpha_P is the slope of L(P, D), ridgeless
+    random-feature models of width P with their readout fitted on D = ``train_size`` points
+    (None: infinitely many), read over ``widths`` (default ``sizes``). ``model_method``:
+
+    * "leave-one-out": the leave-one-out error of least squares on P Gaussian random features of
+      the N points, averaged over the features by its deterministic equivalent, carried to D points
+      by the finite-data factor (``random_features_theory.RandomFeatureLeaveOneOut``); it holds for
+      data whose points differ in leverage;
+    * "duality": a ridgeless random-feature model with P features on infinitely many points has the
+      loss of ridgeless kernel regression on n = P points (the D <-> P duality of Maloney, Roberts &
+      Sully 2022), read off the homogeneous "renormalized" curve (or "extrapolated" when
+      ``method`` is or when a width reaches N) and multiplied by (D - 1) / (D - P - 1), the
+      variance of fitting P weights to D points; exact for Gaussian-like data, low on real images;
+    * "auto": "leave-one-out" when every width is below N - 1, else "duality".
+
+    Random features train the readout only: compare ``scaling.model_curve`` with kernel="nngp".
+    alpha_K and beta are the operator's local exponents over ``sizes`` (``Exponents``), read off the
+    same curve; the raw sample spectrum's power law is ``sample_fit`` (``spectrum.fit_power_law`` on
+    ``window``). Intervals: Student-t of the least-squares slopes, for alpha_D and alpha_P widened
+    for "extrapolated" to the slopes with the tail exponents at the ends of their ranges.
+
+    N above ``max_points``: the mean of the predictions from ``subsets`` disjoint random subsets of
+    min(max_points, N // subsets) points (default: ceil(N / max_points) subsets, every point used),
+    intervals widened by the subsets' spread (module docstring); no N x N matrix is formed.
+
+    Args:
+        net: the network whose kernel is used.
+        X: the N points, shape (N, d) (above max_points: the large-N path).
+        y: their targets, shape (N,) or (N, k); None for targets drawn from the kernel's own GP.
+        kernel: "ntk" or "nngp".
+        sizes: training-set sizes n of L(n) (at least 3, spanning a factor 2).
+        widths: random-feature widths P of L(P) (default ``sizes``).
+        ridge: the ridge of the predicted kernel regression, >= 0.
+        method: "auto", "leave-one-out", "renormalized" or "extrapolated" (above).
+        train_size: D, the training points of the random-feature models (None: infinitely many).
+        window: the eigenvalue window of the raw sample fit (default ``spectrum.default_window``).
+        model_method: "auto", "leave-one-out" or "duality" (above).
+        max_points: the most points one dense spectrum takes (at least 20).
+        subsets: with N > max_points, the number of disjoint subsets averaged (at least 2); None
+            for ceil(N / max_points).
+        seed: the seed of the random subsets.
+
+    Returns:
+        ``Exponents``: alpha_K, beta, alpha_D, alpha_P with intervals ``ci``, the predicted curves and
+        the raw sample fit.
+
+    Raises:
+        TypeError: ``net`` is not a network.
+        ValueError: unknown methods or kernel, a negative ridge, sizes or widths that are too few or
+            too short a span, a train_size not above the widths, targets with another row count, or
+            subsets of fewer than 20 points.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> X = nk.data.sphere(200, dim=3, seed=0)
+        >>> ex = predict_exponents(nk.FullyConnected(depth=1), X, sizes=[20, 40, 80])
+        >>> ex.method, ex.sizes.tolist(), bool(ex.alpha_D > 0)
+        ('leave-one-out', [20.0, 40.0, 80.0], True)
+    """
+    check_network(net)
+    check_kernel_name(kernel)
+    ridge = check_ridge(ridge)
+    check_choice("method", method, METHODS)
+    check_choice("model_method", model_method, MODEL_METHODS)
+    X = check_points(X)
+    n_points = len(X)
+    targets = None if y is None else data.check_targets(X, y)
+    default = data.default_sizes(n_points - data.held_out_count(n_points)) if sizes is None else sizes
+    sizes = check_sizes("sizes", default).astype(np.float64)
+    widths = sizes if widths is None else check_sizes("widths", widths).astype(np.float64)
+    check_integer("train_size", train_size, minimum=int(widths[-1]) + 2, allow_none=True)
+    max_points = check_integer("max_points", max_points, minimum=MIN_SUBSET)
+    options = dict(kernel=kernel, ridge=ridge, method=method, train_size=train_size, window=window,
+                   model_method=model_method)
+    if n_points <= max_points:
+        return _predict_dense(net, X, targets, sizes, widths, **options)
+    count = check_integer("subsets", -(-n_points // max_points) if subsets is None else subsets, minimum=2)
+    size = min(max_points, n_points // count)
+    if size < MIN_SUBSET:
+        raise ValueError(f"subsets = {count} of the N = {n_points} points leave {size} points each, "
+                         f"fewer than {MIN_SUBSET}")
+    order = np.random.default_rng(seed).permutation(n_points)
+    parts = []
+    for k in range(count):
+        keep = np.sort(order[k * size:(k + 1) * size])
+        parts.append(_predict_dense(net, X[keep], None if targets is None else targets[keep], sizes, widths,
+                                    **options))
+    return _average(parts, window)
+
+
+def _average(parts: list[Exponents], window: tuple[int, int] | None) -> Exponents:
+    """The mean of the subsets' predictions: curves averaged in log, exponents averaged, intervals
+    center -+ sqrt(h^2 + (t_{S-1} s / sqrt(S))^2) (h: the subsets' mean half-width, s: their spread)."""
+    count = len(parts)
+    t = float(scipy.special.stdtrit(count - 1, 0.5 + CONFIDENCE / 2))
+
+    def mean(name: str) -> tuple[float, tuple[float, float]]:
+        values = np.array([getattr(p, name) for p in parts])
+        half = np.mean([(p.ci[name][1] - p.ci[name][0]) / 2 for p in parts])
+        center = float(np.mean(values))
+        width = float(np.hypot(half, t * np.std(values, ddof=1) / np.sqrt(count)))
+        return center, (center - width, center + width)
+
+    (alpha_K, ci_K), (beta, ci_beta) = mean("alpha_K"), mean("beta")
+    (alpha_D, ci_D), (alpha_P, ci_P) = mean("alpha_D"), mean("alpha_P")
+    first = parts[0]
+    values = np.mean([p.eigenvalues for p in parts], axis=0)
+    size = len(values)
+    return Exponents(alpha_K, beta, alpha_D, alpha_P,
+                     {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P}, first.sizes,
+                     np.exp(np.mean([np.log(p.losses) for p in parts], axis=0)), first.widths,
+                     np.exp(np.mean([np.log(p.model_losses) for p in parts], axis=0)), first.method, first.kernel,
+                     fit_power_law(values, window=window, n_samples=size), values, first.model_method, count, size)
+
+
+def _predict_dense(net: Network, X: np.ndarray, targets: np.ndarray | None, sizes: np.ndarray, widths: np.ndarray, *,
+                   kernel: str, ridge: float, method: str, train_size: int | None, window: tuple[int, int] | None,
+                   model_method: str) -> Exponents:
+    """``predict_exponents`` from the dense spectrum of all the points X (arguments checked there)."""
+    n_points = len(X)
+    if method == "auto":
+        method = "leave-one-out" if sizes[-1] < n_points else "extrapolated"
+    if model_method == "auto":
+        model_method = "leave-one-out" if widths[-1] < n_points - 1 else "duality"
+    duality = "extrapolated" if method == "extrapolated" or widths[-1] >= n_points else "renormalized"
+    with jax.enable_x64(True):
+        system = eigh(net, X, kernel, method="dense", want_vectors=targets is not None or "leave-one-out" in
+                      (method, model_method))
+    values = system.values
+    projections = None if targets is None else system.vectors.T @ targets
+    power = values if targets is None else np.mean(projections**2, axis=1) / n_points
+    sample_fit = fit_power_law(values, window=window, n_samples=n_points)
+    total = None if targets is None else float(np.mean(targets**2))
+    curves = _curves(values, power, total, sizes, ridge, method, window, system.vectors, projections)
+    if model_method == "leave-one-out":
+        features = RandomFeatureLeaveOneOut(values, system.vectors, projections)
+        model_losses = [features.losses(widths.astype(np.int64), train_size)]
+    else:
+        model_curves = _curves(values, power, total, widths, 0.0, duality, window)
+        model_losses = [_finite_data(c.losses, widths, train_size) for c in model_curves]
+    alpha_K, ci_K, beta, ci_beta = _operator_exponents(curves[0])
+    alpha_D, ci_D = _read(sizes, [c.losses for c in curves], "sizes")
+    alpha_P, ci_P = _read(widths, model_losses, "widths")
+    return Exponents(alpha_K, beta, alpha_D, alpha_P,
+                     {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P},
+                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, sample_fit, values, model_method,
+                     1, n_points)
