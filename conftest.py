@@ -6,4 +6,4 @@ import importlib.util
 
 collect_ignore = ["docs/conf.py"]
 if importlib.util.find_spec("matplotlib") is None:
-    collect_ignore.append("nngp_ntk/cli/plots.py")
+    collect_ignore.append("nngp_ntk/cli/_plots.py")

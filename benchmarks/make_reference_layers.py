@@ -1,5 +1,5 @@
 """Write tests/data/nt_layers.npz: float64 kernels and gradients of composed networks from
-neural-tangents 0.6.5, the reference for ``nk.Sequential`` (tests/test_reference_layers.py).
+neural-tangents 0.6.5, the reference for ``nk.Sequential`` (tests/kernels/test_reference_layers.py).
 
 Run in the pinned neural-tangents environment (the package never imports neural-tangents):
 

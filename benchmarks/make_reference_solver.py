@@ -1,4 +1,4 @@
-"""Reference predictions from neural-tangents 0.6.5 for tests/test_solver.py (run in the pinned env):
+"""Reference predictions from neural-tangents 0.6.5 for tests/solver/test_solver.py (run in the pinned env):
 
     /work/ntenv/bin/python benchmarks/make_reference_solver.py
 

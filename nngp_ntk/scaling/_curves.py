@@ -45,10 +45,6 @@ N_BOOTSTRAP = 2000
 
 # ----------------------------------------------------------------------------- checks and shared pieces
 
-def _check_net(net: Network) -> Network:
-    return check_network(net)
-
-
 def _geometric(low: float, high: float, count: int) -> np.ndarray:
     return np.unique(np.round(np.geomspace(max(low, 1.0), high, count)).astype(np.int64))
 
@@ -201,7 +197,7 @@ def learning_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
         >>> curve.sizes.tolist(), curve.repeat_losses.shape
         ([10.0, 20.0, 40.0], (2, 3))
     """
-    _check_net(net)
+    check_network(net)
     check_kernel_name(kernel)
     ridge = check_ridge(ridge)
     repeats = check_integer("repeats", repeats, minimum=1)
@@ -270,7 +266,7 @@ def model_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
         >>> curve.widths.tolist(), curve.repeat_losses.shape
         ([4.0, 8.0, 16.0], (2, 3))
     """
-    _check_net(net)
+    check_network(net)
     ridge = check_ridge(ridge)
     repeats = check_integer("repeats", repeats, minimum=1)
     X = check_points(X)
@@ -382,7 +378,7 @@ def variance_limited_data(net: Network, X: np.ndarray, y: np.ndarray | None = No
         >>> curve.x.tolist(), curve.repeat_losses.shape
         ([20.0, 40.0, 80.0, 140.0], (3, 4))
     """
-    _check_net(net)
+    check_network(net)
     width = check_integer("width", width, minimum=1)
     ridge = check_ridge(ridge)
     repeats = check_integer("repeats", repeats, minimum=2)
@@ -449,7 +445,7 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
         >>> curve.x.tolist()
         [40.0, 80.0, 160.0, 320.0]
     """
-    _check_net(net)
+    check_network(net)
     ridge = check_ridge(ridge)
     repeats = check_integer("repeats", repeats, minimum=2)
     X = check_points(X)

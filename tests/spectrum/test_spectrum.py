@@ -11,7 +11,6 @@ import scipy.integrate
 
 import nngp_ntk as nk
 from nngp_ntk import data, spectrum
-from nngp_ntk.spectrum import _sphere as sphere_spectrum
 from nngp_ntk._checks import NotConvergedWarning
 
 
@@ -127,7 +126,7 @@ def test_eigenvalue_argument_errors(net, points, monkeypatch):
         spectrum.eigenvalues(net, points, method="randomized")
     with pytest.raises(ValueError, match="max_passes"):
         spectrum.randomized_eigh(lambda Q: Q, 100, 50, block_size=10, max_passes=4)
-    monkeypatch.setattr(spectrum, "DENSE_LIMIT", 100)
+    monkeypatch.setattr(spectrum._eigenvalues, "DENSE_LIMIT", 100)
     with pytest.raises(ValueError, match="DENSE_LIMIT"):
         spectrum.eigenvalues(net, points)
 
@@ -174,9 +173,6 @@ def test_fit_errors_and_unreliable_fits():
 
 # ----------------------------------------------------------------------------- the sphere
 
-def test_sphere_names_are_reexported():
-    for name in ("VANISHING_PARITY", "SphereSpectrum", "multiplicity", "sphere_eigenvalues"):
-        assert getattr(spectrum, name) is getattr(sphere_spectrum, name)
 
 
 def test_multiplicities():

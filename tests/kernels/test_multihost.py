@@ -19,7 +19,7 @@ import nngp_ntk as nk
 from nngp_ntk.kernels import _tile_store as tile_store
 from nngp_ntk.kernels import _tiling as tiling
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 120  # seconds for one multi-process run; a hung coordinator is killed, not waited for
 N, TILE = 40, 8
 TILES = tiling.tile_pairs(N // TILE, N // TILE, True)

@@ -35,7 +35,7 @@ import pytest
 
 import nngp_ntk as nk
 
-REFERENCE = Path(__file__).parent / "data" / "nt_layers.npz"
+REFERENCE = Path(__file__).parents[1] / "data" / "nt_layers.npz"
 KERNEL_TOLERANCE = 1e-7
 GRADIENT_TOLERANCE = 1e-6
 KERNELS = ("nngp", "ntk")
@@ -65,7 +65,7 @@ def reference() -> dict:
 
 def _network(spec: list[dict]):
     """The nngp_ntk network of a reference spec (the library reads the same plain-data format)."""
-    return nk.Sequential(*nk.layers.from_spec(spec))
+    return nk.Sequential(*nk.kernels.from_spec(spec))
 
 
 def _locate(spec: list[dict], path: list[int]) -> dict:
@@ -230,7 +230,7 @@ def _is_leaf_parameter(spec: list[dict], entry: dict) -> bool:
     layer = _locate(spec, entry["path"])
     if layer["layer"] == "dense":
         return True
-    (activation,) = nk.layers.from_spec([layer])
+    (activation,) = nk.kernels.from_spec([layer])
     return jax.tree_util.tree_leaves(activation) != [activation] and hasattr(activation, entry["key"])
 
 

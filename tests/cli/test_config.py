@@ -8,9 +8,10 @@ import pathlib
 import pytest
 
 from nngp_ntk.cli import _config as configs
+from nngp_ntk.cli import _schema as schema
 from nngp_ntk.cli._config import ConfigError
 
-CONFIGS = pathlib.Path(__file__).parent.parent / "configs"
+CONFIGS = pathlib.Path(__file__).parents[2] / "configs"
 
 
 def test_defaults_are_the_main_job():
@@ -88,7 +89,7 @@ def test_every_shipped_config_validates():
                                        "sphere_teacher_student.toml", "cifar10_pooled.toml"}
     for path in files:
         config = configs.load(path)
-        assert config["task"] in configs.TASKS
+        assert config["task"] in schema.TASKS
         small = configs.fast(config)
         assert small["data"]["n"] <= (500 if config["task"] in ("exponents", "regimes") else 400)
 
@@ -140,7 +141,7 @@ def test_fast_shrinks_without_changing_the_experiment():
 
 
 def test_describe_lists_every_key():
-    text = configs.describe()
+    text = schema.describe()
     for section, keys in configs.SCHEMA.items():
         for name in keys:
             assert f"  {name} (" in text
@@ -149,12 +150,12 @@ def test_describe_lists_every_key():
 def test_typed_config_has_every_schema_key_and_round_trips():
     for section, kind in configs.SECTION_TYPES.items():
         assert [field.name for field in dataclasses.fields(kind)] == list(configs.SCHEMA[section]), section
-    for task in configs.TASKS:
+    for task in schema.TASKS:
         raw = {"task": task, "data": {"path": "x.npy"}} if task in ("kernel", "regress") else {"task": task}
         table = configs.validate(raw)
         config = configs.typed(table)
         assert config.as_dict() == table and config.section is getattr(config, task)
-        assert all(getattr(config, other) is None for other in configs.TASKS if other != task)
+        assert all(getattr(config, other) is None for other in schema.TASKS if other != task)
     main = configs.typed(configs.validate({}))
     assert main.exponents.repeats == 5 and main.network.activation == "relu" and main.data.source == "mnist"
 

@@ -17,7 +17,7 @@ import pytest
 
 import nngp_ntk as nk
 
-REFERENCE = Path(__file__).parent / "data" / "nt_kernels.npz"
+REFERENCE = Path(__file__).parents[1] / "data" / "nt_kernels.npz"
 TOLERANCE = 1e-7
 
 

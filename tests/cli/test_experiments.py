@@ -1,4 +1,4 @@
-"""Tests of nngp_ntk.cli._experiments beyond the end-to-end runs of tests/test_cli.py: the default
+"""Tests of nngp_ntk.cli._experiments beyond the end-to-end runs of tests/cli/test_cli.py: the default
 train/test split and sizes, the stage timer, and the measured curves' plots (no line through a poor fit)."""
 
 from __future__ import annotations

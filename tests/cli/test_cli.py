@@ -26,7 +26,7 @@ from nngp_ntk import data, solver
 from nngp_ntk.cli import _command as cli
 from nngp_ntk.cli import _config as configs
 
-ROOT = pathlib.Path(__file__).parent.parent
+ROOT = pathlib.Path(__file__).parents[2]
 CONFIGS = ROOT / "configs"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DRIVER = """

@@ -15,7 +15,7 @@ import nngp_ntk as nk
 from nngp_ntk.kernels import _tile_store as tile_store
 from nngp_ntk.kernels import _tiling as tiling
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _points(n: int, dim: int = 6, seed: int = 0) -> np.ndarray:

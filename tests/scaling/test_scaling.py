@@ -53,9 +53,9 @@ def test_a_fixed_test_set_is_never_trained_on(problem, monkeypatch):
         seen.append((np.asarray(train_targets), np.asarray(cross).shape))
         return original(train_gram, train_targets, cross, **kwargs)
 
-    monkeypatch.setattr(scaling.solver, "gradient_flow", recorded)
+    monkeypatch.setattr(scaling._curves.solver, "gradient_flow", recorded)
     curve = scaling.learning_curve(net, X, y, sizes=[20, 40, 80, 300], kernel="nngp", repeats=3, seed=1, test=test)
-    monkeypatch.setattr(scaling.solver, "gradient_flow", original)
+    monkeypatch.setattr(scaling._curves.solver, "gradient_flow", original)
     pool_rows = {tuple(row) for row in y[pool]}
     assert all(cross == (100, len(targets)) for targets, cross in seen)
     assert all(tuple(row) in pool_rows for targets, _ in seen for row in targets)

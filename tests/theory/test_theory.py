@@ -8,9 +8,7 @@ import pytest
 import scipy.special
 
 from nngp_ntk import theory
-from nngp_ntk.theory import _eigenlearning as eigenlearning
 from nngp_ntk.spectrum import _fits as fits
-from nngp_ntk.theory import _tails as power_law_tails
 
 
 def power_law_problem(n_modes: int, alpha: float, beta: float) -> theory.ModeSpectrum:
@@ -184,10 +182,3 @@ def test_tails_refuse_what_they_cannot_carry():
     with pytest.raises(ValueError, match="too short"):
         theory.extend_spectrum(head[:30], n_samples=30, trace=5.0)
 
-
-def test_eigenlearning_and_tail_names_are_reexported():
-    for module, names in [(eigenlearning, ("ModeSpectrum", "TheoryCurve", "eigenlearning", "solve_kappa")),
-                          (power_law_tails, ("AGGREGATE_COUNT", "BIN_RATIO", "REACH", "ExtendedSpectrum",
-                                             "extend_spectrum", "tail_exponent"))]:
-        for name in names:
-            assert getattr(theory, name) is getattr(module, name)

@@ -1,0 +1,134 @@
+"""The package's shape: a small top level, one declared contract per subpackage, imports one way.
+
+Tiers, left to right: the private shared leaves (_checks, _fastmath, _inputs) -> data -> activations
+-> kernels -> finite -> solver, spectrum -> theory -> scaling -> cli (-> ``python -m nngp_ntk``). A module imports only from its
+own subpackage and from tiers to its left; no import cycle between modules.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pathlib
+import pkgutil
+import types
+
+import nngp_ntk as nk
+
+PACKAGE = pathlib.Path(nk.__file__).parent
+TIERS = {"_checks": 0, "_fastmath": 0, "_inputs": 0.5, "data": 1, "activations": 2, "kernels": 3, "finite": 4,
+         "solver": 5, "spectrum": 5, "theory": 6, "scaling": 7, "cli": 8, "__main__": 9}
+SUBPACKAGES = ["activations", "data", "kernels", "finite", "solver", "spectrum", "theory", "scaling", "cli"]
+
+
+def modules() -> list[str]:
+    """Every module of the package, by dotted name."""
+    names = ["nngp_ntk"]
+    for info in pkgutil.walk_packages([str(PACKAGE)], prefix="nngp_ntk."):
+        names.append(info.name)
+    return names
+
+
+def source(name: str) -> pathlib.Path:
+    module = importlib.import_module(name)
+    return pathlib.Path(module.__file__)
+
+
+def imported_modules(name: str) -> set[str]:
+    """The nngp_ntk modules ``name`` imports (at any depth of its code), as dotted names."""
+    tree = ast.parse(source(name).read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nngp_ntk"):
+            found.add(node.module)
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                if candidate in MODULES:
+                    found.add(candidate)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("nngp_ntk"))
+    return found
+
+
+MODULES = modules()
+
+
+def tier(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def is_public(name: str) -> bool:
+    return not any(part.startswith("_") for part in name.split(".")[1:])
+
+
+def test_top_level_is_small():
+    names = [name for name in nk.__all__ if not isinstance(getattr(nk, name), types.ModuleType)]
+    assert len(names) <= 12, names
+    assert sorted(name for name in nk.__all__ if isinstance(getattr(nk, name), types.ModuleType)) == \
+        sorted(set(SUBPACKAGES) - {"cli"})
+
+
+def test_every_public_module_declares_its_contract():
+    public = [name for name in MODULES if is_public(name) and not name.endswith("__main__")]
+    assert set(public) == {"nngp_ntk"} | {f"nngp_ntk.{sub}" for sub in SUBPACKAGES}, public
+    for name in public:
+        module = importlib.import_module(name)
+        assert hasattr(module, "__all__"), f"{name} has no __all__"
+        for entry in module.__all__:
+            assert getattr(module, entry) is not None, f"{name}.{entry}"
+
+
+def test_one_public_path_per_object():
+    """An object is public under one subpackage; the top level repeats only the contract names."""
+    homes: dict[int, str] = {}
+    for sub in SUBPACKAGES:
+        module = importlib.import_module(f"nngp_ntk.{sub}")
+        for entry in module.__all__:
+            value = getattr(module, entry)
+            if isinstance(value, (int, float, str, tuple, dict)):
+                continue
+            where = f"nngp_ntk.{sub}.{entry}"
+            assert id(value) not in homes, f"{where} is also {homes[id(value)]}"
+            homes[id(value)] = where
+
+
+def test_public_functions_and_classes_are_documented():
+    for sub in SUBPACKAGES:
+        module = importlib.import_module(f"nngp_ntk.{sub}")
+        for entry in module.__all__:
+            value = getattr(module, entry)
+            if inspect.isfunction(value) or inspect.isclass(value):
+                assert inspect.getdoc(value), f"nngp_ntk.{sub}.{entry} has no docstring"
+
+
+def test_imports_flow_one_way():
+    for name in MODULES:
+        own = tier(name)
+        for target in imported_modules(name):
+            other = tier(target)
+            if other is None or other == own or own is None:
+                continue
+            assert other in TIERS, f"{name} imports {target}, which is in no tier"
+            assert own in TIERS and TIERS[other] < TIERS[own], f"{name} ({own}) imports {target} ({other})"
+
+
+def test_no_import_cycle():
+    graph = {name: {target for target in imported_modules(name) if target in MODULES and target != name
+                    and not name.startswith(target + ".")}  # a module importing its own package's __init__
+             for name in MODULES}
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in graph[node]:
+            if state.get(target) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(target):] + [target]))
+            if target not in state:
+                visit(target, path + [target])
+        state[node] = 2
+
+    for name in MODULES:
+        if name not in state:
+            visit(name, [name])
