@@ -1,7 +1,9 @@
-"""The Sphinx site under docs/: it builds with warnings as errors, and its docstring hooks."""
+"""The README (its set-up commands are CI's, its code runs without a warning) and the Sphinx site under
+docs/: it builds with warnings as errors, and its docstring hooks."""
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
+README = os.path.join(ROOT, "README.md")
 needs_sphinx = pytest.mark.skipif(importlib.util.find_spec("sphinx") is None,
                                   reason="sphinx not installed (pip install '.[docs]')")
 
@@ -18,6 +21,42 @@ def _conf():
     conf = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conf)
     return conf
+
+
+def _readme() -> str:
+    with open(README, encoding="utf-8") as file:
+        return file.read()
+
+
+def _section(text: str, title: str) -> str:
+    """The body of the README section "## title", up to the next "## "."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+    assert match, f"README has no section {title!r}"
+    return match.group(1)
+
+
+def test_readme_is_short_and_its_set_up_commands_are_those_ci_runs():
+    text = _readme()
+    assert len(text.splitlines()) <= 200
+    commands = [line.strip() for line in _section(text, "Set up").splitlines() if line.startswith("    ")]
+    assert commands == ['pip install ".[test]"', "pytest -q"]
+    with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as file:
+        ci = [line.strip() for line in file]
+    for command in commands:
+        assert command in ci, f"CI (.ci/run) does not run the README's {command!r}"
+
+
+@pytest.mark.slow
+def test_readme_code_runs_without_a_warning():
+    """The README's Python blocks, in order, as one script in a fresh process: exit status 0 and
+    nothing on stderr that a user would read as a warning."""
+    blocks = re.findall(r"^```python\n(.*?)^```", _readme(), flags=re.M | re.S)
+    assert len(blocks) >= 3
+    done = subprocess.run([sys.executable, "-"], input="\n".join(blocks), capture_output=True, text=True,
+                          cwd=ROOT, timeout=600,
+                          env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Warning" not in done.stderr and "warn" not in done.stderr.lower(), done.stderr[-3000:]
 
 
 @needs_sphinx
