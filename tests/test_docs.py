@@ -1,5 +1,6 @@
-"""The README (its set-up commands are CI's, its code runs without a warning) and the Sphinx site under
-docs/: it builds with warnings as errors, and its docstring hooks."""
+"""The README (its set-up commands are CI's, its code runs without a warning), the results page (rendered
+from the benchmarks' result files) and the Sphinx site under docs/: it builds with warnings as errors,
+and its docstring hooks."""
 
 import importlib.util
 import os
@@ -12,6 +13,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
 README = os.path.join(ROOT, "README.md")
+BENCHMARKS = os.path.join(ROOT, "benchmarks")
 needs_sphinx = pytest.mark.skipif(importlib.util.find_spec("sphinx") is None,
                                   reason="sphinx not installed (pip install '.[docs]')")
 
@@ -21,6 +23,47 @@ def _conf():
     conf = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conf)
     return conf
+
+
+def _load(name: str):
+    """A module of benchmarks/ by file (the folder is no package)."""
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", os.path.join(BENCHMARKS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_results_page_cites_every_committed_result_file():
+    """Every file under benchmarks/results/ is a harness record, and the page renders from them all,
+    naming each file with the command that wrote it."""
+    report = _load("report")
+    records = report.load()
+    assert records
+    page = report.render(records)
+    for name, record in records.items():
+        assert f"``benchmarks/results/{name}``, written by ``{record['command']}``" in page, name
+    assert set(os.listdir(report.RESULTS)) - {"quick"} == set(records)   # quick/: --quick runs, not committed
+
+
+def test_harness_writes_records_that_the_report_reads(tmp_path):
+    harness = _load("_harness")
+    timing = harness.time_calls(lambda: sum(range(100)), repeats=3, statistic="min")
+    assert timing.statistic == "min of 3" and timing.seconds == min(timing.samples) and len(timing.samples) == 3
+    with pytest.raises(ValueError, match="statistic"):
+        harness.time_calls(lambda: None, repeats=3, statistic="mean")
+    assert harness.peak_rss_bytes() > 2**20
+    machine = harness.machine()
+    path = harness.write_result(tmp_path / "x.json", {"seconds": timing.seconds}, machine,
+                                command="python benchmarks/x.py")
+    record = _load("report").load(tmp_path)["x.json"]
+    assert record["command"] == "python benchmarks/x.py" and record["machine"] == machine
+    assert record["results"] == {"seconds": timing.seconds} and path == tmp_path / "x.json"
+    done = harness.run_process([sys.executable, "-c", "print('{\"a\": 1}')"])
+    assert done.returncode == 0 and done.peak_rss_bytes > 0 and not done.timed_out
+    assert harness.run_worker([sys.executable, "-c", "print('{\"a\": 1}')"]) == {"a": 1}
+    assert "timed out" in harness.run_worker([sys.executable, "-c", "import time; time.sleep(30)"],
+                                             timeout=0.5)["error"]
 
 
 def _readme() -> str:
@@ -87,7 +130,7 @@ def test_docs_build_without_warnings(tmp_path):
                           capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")})
     assert done.returncode == 0, done.stderr[-5000:]
-    for page in ("index", "quickstart", "tutorial", "large_n", "theory", "api"):
+    for page in ("index", "quickstart", "tutorial", "large_n", "theory", "results", "benchmarks", "api"):
         assert (tmp_path / "html" / f"{page}.html").exists()
     assert (tmp_path / "html" / "api" / "nngp_ntk.cli.command.html").exists()
     assert (tmp_path / "html" / "api" / "nngp_ntk.solver.html").exists()
