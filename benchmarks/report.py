@@ -256,7 +256,7 @@ def beyond(records: dict[str, Record]) -> list[str]:
     rows = record["results"]["parts"].get("beyond", [])
     lines = _section("Beyond the sample")
     lines += _paragraph(
-        "``nk.theory.extrapolate_learning_curve`` predicts L(D) for D beyond the N points given: the power law of "
+        "``extrapolate_learning_curve`` predicts L(D) for D beyond the N points given: the power law of "
         "the leave-one-out curve over n = N/10..0.9N, continued, with intervals from a jackknife over the points "
         "and a backtest of the extrapolation itself. Part ``beyond`` of ``benchmarks/scaling_report.py`` (random "
         f"draws of the N points; measured curves train on the pool and test on held-out points; "
