@@ -5,14 +5,14 @@
 
 * depth200: the depth-200 ReLU NNGP and NTK of 300 standard normal points in R^50 (seed 0),
   computed in float32 and in float64, for (W_std, b_std) = (sqrt 2, 0) and (1.5, 0.1): the relative
-  Frobenius error |K32 - K64| / |K64|, for nngp_ntk and, when its environment exists (README: "The
-  neural-tangents reference environment"; NNGP_NTK_NT_PYTHON or benchmarks/.ntenv), for
-  neural-tangents;
+  Frobenius error |K32 - K64| / |K64|, for nngp_ntk and, when its environment exists (the docs'
+  "Benchmarks and references"; NNGP_NTK_NT_PYTHON or benchmarks/.ntenv), for neural-tangents;
 * reference: nngp_ntk in float64 against every stored neural-tangents case of
-  tests/data/nt_kernels.npz (written by make_reference_kernels.py): max |ours - NT| / max |NT| over
+  tests/data/nt_kernels.npz (written by references/make_reference_kernels.py): max |ours - NT| / max |NT| over
   K(x1, x2) and K(x1, x1), per case; the largest, and the largest per activation.
 
-Saves results/accuracy.json (accuracy_quick.json with --quick) and prints markdown tables.
+Saves results/accuracy.json (results/quick/ with --quick; ``benchmarks/_harness.py``) and prints
+markdown tables.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import tempfile
 from pathlib import Path
 
 import jax
 import numpy as np
+
+import _harness
 
 HERE = Path(__file__).resolve().parent
 REFERENCE = HERE.parent / "tests" / "data" / "nt_kernels.npz"
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--nt-python", default=os.environ.get("NNGP_NTK_NT_PYTHON", str(DEFAULT_NT_PYTHON)))
     parser.add_argument("--no-nt", action="store_true", help="skip neural-tangents")
     args = parser.parse_args()
+    started = _harness.machine()
     nt_python = None if args.no_nt or not os.path.exists(args.nt_python) else args.nt_python
     if nt_python is None and not args.no_nt:
         print(f"note: neural-tangents environment not found at {args.nt_python}; its columns are skipped")
@@ -133,11 +135,8 @@ def main() -> None:
     print(f"| all cases | {reference['max_rel_error']:.1e} |")
     for name, value in reference["max_rel_error_per_activation"].items():
         print(f"| {name} | {value:.1e} |")
-    path = HERE / "results" / ("accuracy_quick.json" if args.quick else "accuracy.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"machine": platform.platform(), "jax": jax.__version__,
-                                "float32_vs_float64": float32, "reference": reference}, indent=1) + "\n")
-    print(f"saved {path}")
+    _harness.write_result(_harness.result_path("accuracy.json", quick=args.quick),
+                          {"float32_vs_float64": float32, "reference": reference}, started)
 
 
 if __name__ == "__main__":

@@ -7,37 +7,26 @@ Times ``jax.jit(jnp.arccos)`` and ``jax.jit(nngp_ntk._fastmath.acos)`` on the sa
 of evenly spaced x in [-1, 1] (best of the repeats after a compiling call; nanoseconds per entry),
 and measures the accuracy of both in float32 ulps against float64 NumPy arccos rounded to float32,
 on the same grid plus the 2^16 float32 values nearest to each of -1, 0 and 1. float64: the largest
-difference from NumPy's float64 arccos, in float64 ulps. Saves results/arccos.json
-(arccos_quick.json with --quick) and prints a markdown table.
+difference from NumPy's float64 arccos, in float64 ulps. Saves results/arccos.json (results/quick/
+with --quick; ``benchmarks/_harness.py``) and prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import _harness
 from nngp_ntk import _fastmath
 
-HERE = Path(__file__).resolve().parent
 
-
-def best_time(function, x: jax.Array, repeats: int) -> float:
-    """Best wall time of ``function(x)`` over ``repeats`` calls after one compiling call."""
+def best_time(function, x: jax.Array, repeats: int) -> _harness.Timing:
+    """The minimum wall time of ``function(x)`` over ``repeats`` calls after one compiling call."""
     function(x).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function(x).block_until_ready()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return _harness.time_calls(lambda: function(x).block_until_ready(), repeats, "min")
 
 
 def ulp_error(values: np.ndarray, reference: np.ndarray) -> float:
@@ -60,12 +49,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2^18 entries, 3 repeats")
     args = parser.parse_args()
     size, repeats = (2**18, 3) if args.quick else (2**24, 7)
-    load = os.getloadavg()[0]
+    started = _harness.machine()
 
     x = jnp.asarray(np.linspace(-1, 1, size, dtype=np.float32))
     xla = jax.jit(jnp.arccos)
     ours = jax.jit(_fastmath.acos)
-    timing = {name: best_time(function, x, repeats) / size * 1e9 for name, function in (("xla", xla), ("ours", ours))}
+    timings = {name: best_time(function, x, repeats) for name, function in (("xla", xla), ("ours", ours))}
+    timing = {name: t.seconds / size * 1e9 for name, t in timings.items()}
 
     grid = accuracy_grid(size)
     reference = np.arccos(grid.astype(np.float64)).astype(np.float32)
@@ -81,13 +71,9 @@ def main() -> None:
     print(f"| XLA jnp.arccos | {timing['xla']:.2f} | {accuracy['xla_float32_ulp']:.2f} |")
     print(f"| nngp_ntk polynomial | {timing['ours']:.2f} | {accuracy['ours_float32_ulp']:.2f} |")
     print(f"note: float64 polynomial within {accuracy['ours_float64_ulp_vs_numpy']:.2f} ulps of NumPy's arccos")
-    path = HERE / "results" / ("arccos_quick.json" if args.quick else "arccos.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "jax": jax.__version__,
-                                "device": jax.devices()[0].platform, "entries": size, "repeats": repeats,
-                                "ns_per_entry": timing, "accuracy": accuracy,
-                                "load_average_before": load}, indent=1) + "\n")
-    print(f"saved {path}")
+    _harness.write_result(_harness.result_path("arccos.json", quick=args.quick),
+                          {"entries": size, "statistic": timings["ours"].statistic, "ns_per_entry": timing,
+                           "accuracy": accuracy}, started)
 
 
 if __name__ == "__main__":

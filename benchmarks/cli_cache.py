@@ -6,33 +6,30 @@ folder (the first run fills it, the next ones load from it), then with the cache
 
 Each run is a fresh ``python -m nngp_ntk kernel`` process timed from start to exit (imports, reading
 the points, the kernel, writing it); NNGP_NTK_COMPILE_CACHE points it at the folder. Prints a table
-and saves JSON under benchmarks/results/.
+and saves a result file (``benchmarks/_harness.py``) under benchmarks/results/.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import _harness
 
 
 def _timed_run(points: str, out: str, depth: int, cache: str) -> float:
     """Seconds of one ``python -m nngp_ntk kernel`` process with NNGP_NTK_COMPILE_CACHE=cache."""
     environment = dict(os.environ, NNGP_NTK_COMPILE_CACHE=cache)
     environment.pop("JAX_COMPILATION_CACHE_DIR", None)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "nngp_ntk", "kernel", points, "--out", out, "--depth", str(depth), "--quiet"],
-                   check=True, env=environment, capture_output=True)
-    return time.perf_counter() - start
+    done = _harness.run_process([sys.executable, "-m", "nngp_ntk", "kernel", points, "--out", out, "--depth",
+                                 str(depth), "--quiet"], env=environment)
+    if done.returncode:
+        raise SystemExit(f"nngp-ntk kernel failed with exit status {done.returncode}:\n{done.stderr[-2000:]}")
+    return done.seconds
 
 
 def main() -> None:
@@ -41,8 +38,10 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=784)
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--runs", type=int, default=3, help="runs with the cache (the first fills it)")
-    parser.add_argument("--output", default=os.path.join(HERE, "results", "cli_cache.json"))
+    parser.add_argument("--output", default=None, help="JSON path (default results/cli_cache.json)")
     args = parser.parse_args()
+    output = args.output or _harness.result_path("cli_cache.json")
+    started = _harness.machine()
     with tempfile.TemporaryDirectory() as folder:
         points, out = os.path.join(folder, "x.npy"), os.path.join(folder, "K.npy")
         np.save(points, np.random.default_rng(0).standard_normal((args.n, args.dim)).astype(np.float32))
@@ -57,12 +56,8 @@ def main() -> None:
         print(f"| cache {'empty (fills it)' if i == 0 else 'filled'} | {seconds:.2f} |")
     print(f"| cache off | {off:.2f} |")
     print(f"\n{entries} programs stored")
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as file:
-        json.dump({"machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-                   "n": args.n, "dim": args.dim, "depth": args.depth, "cached_runs_s": cached, "off_s": off,
-                   "programs_stored": entries}, file, indent=1)
-    print(f"saved {args.output}")
+    _harness.write_result(output, {"n": args.n, "dim": args.dim, "depth": args.depth, "cached_runs_s": cached,
+                                   "off_s": off, "programs_stored": entries}, started)
 
 
 if __name__ == "__main__":

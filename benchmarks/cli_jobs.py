@@ -1,4 +1,4 @@
-"""The README's two command-line runs, each in a fresh process, timed, with their results committed.
+"""The two command-line jobs, each in a fresh process, timed, with their results committed.
 
     python benchmarks/cli_jobs.py                    # both at full size (about 10 min on a 2-core CPU)
     python benchmarks/cli_jobs.py --job exponents    # the main job alone: nngp-ntk exponents
@@ -10,11 +10,12 @@
   al., teacher = student on the sphere -> results/regimes.json.
 
 Each runs as a new-user would run it, ``python -m nngp_ntk ...`` in a fresh process (JAX start,
-data loading and compilation included), with its output in a temporary folder. Saved beside the
-command's own JSON (under "result"): the command line, its wall time ("wall_seconds", measured
-around the process), its peak resident memory ("peak_rss_bytes", the process's ru_maxrss), the
-machine and its load average before the run (a busy machine is slower: quote a quiet run).
-With --quick the runs take --fast and write main_job_quick.json / regimes_quick.json.
+data loading and compilation included), with its output in a temporary folder. Saved, as a result
+file of ``benchmarks/_harness.py`` (with the machine and its load average before the run: a busy
+machine is slower, quote a quiet run), beside the command's own JSON (under "result"): the job's
+command line, its wall time ("wall_seconds", measured around the process) and its peak resident
+memory ("peak_rss_bytes", the process's ru_maxrss). With --quick the runs take --fast and write
+under benchmarks/results/quick/.
 """
 
 from __future__ import annotations
@@ -22,14 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+import _harness
+
+ROOT = str(_harness.ROOT)
 JOBS = {
     "exponents": (["exponents"], "exponents.json", "main_job"),
     "regimes": (["run", os.path.join("configs", "sphere_teacher_student.toml")], "regimes.json", "regimes"),
@@ -41,21 +40,15 @@ def run_job(arguments: list[str], result_name: str, quick: bool) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-m", "nngp_ntk", *arguments, "--out", folder, "--quiet"]
         command += ["--fast"] if quick else []
-        load = os.getloadavg()[0]
-        start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        output = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode:
-            raise SystemExit(f"{' '.join(command)} failed with exit status {process.returncode}:\n{output}")
+        done = _harness.run_process(command, cwd=ROOT)
+        if done.returncode:
+            raise SystemExit(f"{' '.join(command)} failed with exit status {done.returncode}:\n"
+                             f"{done.stdout}{done.stderr[-2000:]}")
         with open(os.path.join(folder, result_name)) as file:
             result = json.load(file)
-    return {"command": "nngp-ntk " + " ".join(arguments + (["--fast"] if quick else [])),
-            "wall_seconds": round(wall, 1), "peak_rss_bytes": usage.ru_maxrss * 1024,
-            "machine": platform.platform(), "cpus": os.cpu_count(), "load_average_before": round(load, 2),
-            "printed": output.splitlines(), "result": result}
+    return {"job": "nngp-ntk " + " ".join(arguments + (["--fast"] if quick else [])),
+            "wall_seconds": round(done.seconds, 1), "peak_rss_bytes": done.peak_rss_bytes,
+            "printed": done.stdout.splitlines(), "result": result}
 
 
 def _interval(value: float | None, ci: list[float | None] | None, reason: str | None = None) -> str:
@@ -65,11 +58,11 @@ def _interval(value: float | None, ci: list[float | None] | None, reason: str | 
     return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else "")
 
 
-def table(job: str, record: dict) -> list[str]:
-    """The markdown rows the README quotes, from a saved record."""
+def table(job: str, record: dict, load_before: float) -> list[str]:
+    """Markdown rows of a job's record: its wall time and memory, predicted and measured exponents."""
     result = record["result"]
-    lines = [f"| {record['command']} | wall {record['wall_seconds']:.0f} s | peak RSS "
-             f"{record['peak_rss_bytes'] / 2**30:.2f} GB | load before {record['load_average_before']} |",
+    lines = [f"| {record['job']} | wall {record['wall_seconds']:.0f} s | peak RSS "
+             f"{record['peak_rss_bytes'] / 2**30:.2f} GB | load before {load_before} |",
              "|---|---|---|---|"]
     if job == "exponents":
         p, m = result["predicted"], result["measured"]
@@ -93,18 +86,15 @@ def table(job: str, record: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--job", choices=sorted(JOBS), nargs="+", default=sorted(JOBS))
-    parser.add_argument("--quick", action="store_true", help="--fast runs, saved as *_quick.json")
+    parser.add_argument("--quick", action="store_true", help="--fast runs, saved under results/quick/")
     args = parser.parse_args()
     for job in args.job:
         arguments, result_name, stem = JOBS[job]
+        started = _harness.machine()
         record = run_job(arguments, result_name, args.quick)
-        print("\n".join(table(job, record)), flush=True)
-        path = os.path.join(HERE, "results", f"{stem}_quick.json" if args.quick else f"{stem}.json")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w") as file:
-            json.dump(record, file, indent=1)
-        os.replace(path + ".tmp", path)
-        print(f"saved {path}", flush=True)
+        print("\n".join(table(job, record, started["load_average_before"])), flush=True)
+        command = f"python benchmarks/cli_jobs.py --job {job}" + (" --quick" if args.quick else "")
+        _harness.write_result(_harness.result_path(f"{stem}.json", quick=args.quick), record, started, command)
 
 
 if __name__ == "__main__":

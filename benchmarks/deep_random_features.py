@@ -1,36 +1,32 @@
-"""Why the predicted alpha_P of the main job's depth-3 random features misses: two checks on MNIST.
+"""The predicted alpha_P of depth-3 random features on MNIST, with the earlier layers at infinite width.
 
     PYTHONPATH=. python benchmarks/deep_random_features.py        # ~40 s on 2 cores
 
-The prediction reads the NNGP learning curve at n = P (the D <-> P duality of random-feature
-models, exact for Gaussian features) times the finite-data factor (D - 1) / (D - P - 1). Here the
-features are phi(z) / sqrt(P) with z (N, P) drawn from the exact infinite-width GP of the first two
-layers (z = S^1/2 g, S the NNGP of the depth-2 network, g standard normal), so they are
+The prediction is ``predict_exponents``'s (its default leave-one-out random-feature theory) at
+D = 4000. The features are phi(z) / sqrt(P) with z (N, P) drawn from the exact infinite-width GP
+of the first two layers (z = S^1/2 g, S the NNGP of the depth-2 network, g standard normal), so they are
 independent draws whose kernel is the depth-3 NNGP: the finite width of the earlier layers is out
 of the picture. The readout is fitted by least squares on D = 1000, 2000, 4000 points of the
 training pool, tested on a fixed held-out 1000 (``scaling.holdout_split``); the prediction sees
 only the pool. Printed: alpha_P measured at each D, the prediction (``predict_exponents``), and the
 ratio of each L(P, D) to L(P, 4000) carried to D by the Gaussian finite-data factor (1 = the factor
-holds), as a markdown table.
+holds), as a markdown table; saved as a result file (``benchmarks/_harness.py``).
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import jax
 import numpy as np
 import scipy.linalg
 
+import _harness
 import nngp_ntk as nk
 from nngp_ntk import data, scaling
 from nngp_ntk.spectrum import fit_loglog
 
-RESULTS = Path(__file__).resolve().parent / "results" / "deep_random_features.json"
-
 
 def main(repeats: int = 4, seed: int = 0) -> None:
+    started = _harness.machine()
     X, Y = data.prepare(data.mnist())
     widths = np.array([10, 20, 42, 83, 167, 333])
     train_sizes = (1000, 2000, 4000)
@@ -64,9 +60,7 @@ def main(repeats: int = 4, seed: int = 0) -> None:
                                          "ratio_to_D4000_by_factor": ratio.tolist()}
         print(f"| {size} | {alpha.alpha:.3f} [{alpha.ci[0]:.3f}, {alpha.ci[1]:.3f}] | {predicted.alpha_P:.3f} | "
               f"{', '.join(f'{r:.3f}' for r in ratio)} |")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"saved {RESULTS}")
+    _harness.write_result(_harness.result_path("deep_random_features.json"), result, started)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@
 
 Every measurement runs in a fresh subprocess, so peak resident memory (ru_maxrss) belongs to it
 alone. Inputs are N x d standard normal (seed 0), ReLU, W_std = 1.5, b_std = 0.1, NNGP and NTK
-together. "first" is the first call (compilation included); "time" is the median of REPEATS later calls (neural-tangents: its second call). The GEMM
-floor is one jax.numpy X @ X.T. neural-tangents runs in its own pinned environment (README:
-"The neural-tangents reference environment"); without it its column says "skipped".
+together. "first" is the first call (compilation included); "time" is the median of REPEATS later
+calls (neural-tangents: its second call), each named by its statistic in the JSON. The GEMM floor
+is one jax.numpy X @ X.T. neural-tangents runs in its own pinned environment (the docs' "Benchmarks
+and references"); without it its column says "skipped".
 "ns/entry/layer" is time / (N^2 depth) beside the floor's time / N^2. "compile" is the first call
 minus the second; "new N" is the first call at N - 7 points (reusing the compiled code) minus its
 second call.
@@ -25,8 +26,8 @@ and a gradient of sum(NTK) with respect to W_std against the forward ``kernel_fn
 taken in forward mode: ``nngp_ntk.kernels._forward_jacobian``), and with respect to each layer's own W_std of
 the ``Sequential`` (11 scalars: reverse mode).
 
-Prints markdown tables; saves JSON under benchmarks/results/. (The depth-200 float32 accuracy
-is ``benchmarks/accuracy.py``.)
+Prints markdown tables; saves a result file (``benchmarks/_harness.py``) under benchmarks/results/.
+(The depth-200 float32 accuracy is ``benchmarks/accuracy.py``.)
 """
 
 from __future__ import annotations
@@ -34,13 +35,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
-import subprocess
 import sys
-import time
 
 import numpy as np
+
+import _harness
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_NT_PYTHON = os.path.join(HERE, ".ntenv", "bin", "python")
@@ -49,14 +48,10 @@ DEFAULT_NT_PYTHON = os.path.join(HERE, ".ntenv", "bin", "python")
 REPEATS = 3
 
 
-def _steady(call) -> float:
-    """The median wall time of REPEATS calls of ``call()``."""
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+def _steady(call) -> dict:
+    """The median wall time of REPEATS calls of ``call()``: {"time_s", "time_statistic"}."""
+    timing = _harness.time_calls(call, REPEATS, "median")
+    return {"time_s": timing.seconds, "time_statistic": timing.statistic}
 
 
 def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
@@ -70,39 +65,30 @@ def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
     if kind == "gemm":
         gram = jax.jit(lambda a: jnp.matmul(a, a.T, precision=jax.lax.Precision.HIGHEST))
         xj = jnp.asarray(x)
-        start = time.perf_counter()
-        gram(xj).block_until_ready()
-        first = time.perf_counter() - start
-        second = _steady(lambda: gram(xj).block_until_ready())
+        _, first = _harness.time_once(lambda: gram(xj).block_until_ready())
+        return {"first_s": first.seconds, **_steady(lambda: gram(xj).block_until_ready()), **_memory(jax)}
     elif kind in ("ours", "sequential", "mixed"):
         net = _network(kind, depth)
-        start = time.perf_counter()
-        kernels = net.kernel(x, progress=False)
-        first = time.perf_counter() - start
+        kernels, first = _harness.time_once(lambda: net.kernel(x, progress=False))
         assert np.isfinite(kernels.ntk).all()
         del kernels
         second = _steady(lambda: net.kernel(x, progress=False))
         memory = _memory(jax)   # the peak of the two calls, before the new-N calls below
         extra = {}
-        if kind == "ours":   # a new N reuses the compiled code: its first call against the steady time
+        if kind == "ours":   # a new N reuses the compiled code: its first call against a second one
             other = x[: n - 7]
-            start = time.perf_counter()
-            net.kernel(other, progress=False)
-            extra["new_n_first_s"] = time.perf_counter() - start
-            start = time.perf_counter()
-            net.kernel(other, progress=False)
-            extra["new_n_time_s"] = time.perf_counter() - start
-        return {"first_s": first, "time_s": second, **extra, **memory}
+            extra["new_n_first_s"] = _harness.time_once(lambda: net.kernel(other, progress=False))[1].seconds
+            extra["new_n_time_s"] = _harness.time_once(lambda: net.kernel(other, progress=False))[1].seconds
+        return {"first_s": first.seconds, **second, **extra, **memory}
     elif kind in ("kernel_fn", "kernel_fn_mixed"):
         net = _network("ours" if kind == "kernel_fn" else "mixed", depth)
         function = jax.jit(lambda net, x: net.kernel_fn(x))
         xj = jnp.asarray(x)
-        start = time.perf_counter()
-        compiled = function.lower(net, xj).compile()
-        compile_s = time.perf_counter() - start
+        compiled, compile_time = _harness.time_once(lambda: function.lower(net, xj).compile())
         jax.block_until_ready(compiled(net, xj))
         second = _steady(lambda: jax.block_until_ready(compiled(net, xj)))
-        return {"compile_s": compile_s, "time_s": second, "first_s": compile_s + second, **_memory(jax)}
+        return {"compile_s": compile_time.seconds, **second, "first_s": compile_time.seconds + second["time_s"],
+                **_memory(jax)}
     elif kind in ("grad", "grad_layers"):
         import nngp_ntk as nk
 
@@ -126,15 +112,13 @@ def _worker(kind: str, n: int, dim: int, depth: int, dtype: str) -> dict:
         for name, function in (("forward", forward), ("grad", gradient)):
             jax.block_until_ready(function(w, xj))
             times[name] = _steady(lambda: jax.block_until_ready(function(w, xj)))
-        return {"first_s": float("nan"), "time_s": times["grad"], "forward_s": times["forward"], **_memory(jax)}
-    else:
-        raise ValueError(f"unknown worker kind {kind!r}")
-    return {"first_s": first, "time_s": second, **_memory(jax)}
+        return {"first_s": float("nan"), **times["grad"], "forward_s": times["forward"]["time_s"], **_memory(jax)}
+    raise ValueError(f"unknown worker kind {kind!r}")
 
 
 def _memory(jax) -> dict:
-    return {"peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "device": str(jax.devices()[0].platform)}
+    """The worker's peak resident memory so far and its device."""
+    return {"peak_bytes": _harness.peak_rss_bytes(), "device": str(jax.devices()[0].platform)}
 
 
 def _network(kind: str, depth: int):
@@ -151,23 +135,11 @@ def _network(kind: str, depth: int):
     return nk.Sequential(*layers, nk.Dense(W_std=1.5, b_std=0.1))
 
 
-def _run(command: list[str], timeout: float) -> dict | None:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode < 0:
-        return {"error": f"killed by signal {-done.returncode} (out of memory?)"}
-    if done.returncode != 0 or not lines:
-        errors = [line for line in done.stderr.splitlines() if "Error" in line or "error" in line]
-        return {"error": (errors or [f"exit status {done.returncode}"])[-1][:200]}
-    return json.loads(lines[-1])
-
-
 def _layer_table(me: list[str], n: int, dim: int, timeout: float) -> list[dict]:
     """The layer-algebra comparisons of the module docstring, at N = n, float32; printed and returned."""
-    measure = lambda kind, depth: _run(me + [kind, str(n), str(dim), str(depth), "float32"], timeout)  # noqa: E731
+    def measure(kind: str, depth: int) -> dict:
+        return _harness.run_worker(me + [kind, str(n), str(dim), str(depth), "float32"], timeout=timeout)
+
     results = {"fc10": measure("ours", 10), "sequential10": measure("sequential", 10), "mixed10": measure("mixed", 10),
                "fc3": measure("ours", 3), "kernel_fn10": measure("kernel_fn", 10), "kernel_fn_mixed10": measure("kernel_fn_mixed", 10),
                "grad10": measure("grad", 10),
@@ -181,30 +153,29 @@ def _layer_table(me: list[str], n: int, dim: int, timeout: float) -> list[dict]:
 
     print(f"\nLayer algebra, N = {n}, d = {dim}, float32 (FullyConnected(depth=10): "
           f"{fc10.get('time_s', float('nan')):.3f} s)\n")
-    print("| measurement | value | goal |")
-    print("|---|---|---|")
-    print(f"| Sequential of 10 (Dense, ReLU) pairs vs FullyConnected(depth=10) | {against(results['sequential10'], fc10)} "
-          "| <= 1.15x |")
+    print("| measurement | value |")
+    print("|---|---|")
+    print(f"| Sequential of 10 (Dense, ReLU) pairs vs FullyConnected(depth=10) | {against(results['sequential10'], fc10)} |")
     print(f"| mixed Sequential (ReLU / LeakyReLU / Abs, 10 pairs) vs FullyConnected(depth=10) "
-          f"| {against(results['mixed10'], fc10)} | <= 1.15x |")
+          f"| {against(results['mixed10'], fc10)} |")
     if "first_s" in fc3 and "time_s" in fc3:
-        print(f"| compilation, depth 3: first minus second call | {fc3['first_s'] - fc3['time_s']:.2f} s | <= 1.5 s at N = 10000 |")
+        print(f"| compilation, depth 3: first minus second call | {fc3['first_s'] - fc3['time_s']:.2f} s |")
         print(f"| a new N (N - 7) reuses the compiled code: first call minus steady | "
-              f"{fc3['new_n_first_s'] - fc3['new_n_time_s']:.2f} s | small |")
+              f"{fc3['new_n_first_s'] - fc3['new_n_time_s']:.2f} s |")
     kernel_fn = results["kernel_fn10"]
-    print(f"| jit(kernel_fn) vs net.kernel, depth 10 | {against(kernel_fn, fc10)} | <= 2x at N = 2000 |")
+    print(f"| jit(kernel_fn) vs net.kernel, depth 10 | {against(kernel_fn, fc10)} |")
     if "compile_s" in kernel_fn:
-        print(f"| jit(kernel_fn) compile, depth 10 | {kernel_fn['compile_s']:.2f} s | < 2 s |")
+        print(f"| jit(kernel_fn) compile, depth 10 | {kernel_fn['compile_s']:.2f} s |")
     print(f"| jit(kernel_fn) vs net.kernel, mixed Sequential of 10 pairs "
-          f"| {against(results['kernel_fn_mixed10'], results['mixed10'])} | <= 2x at N = 2000 |")
+          f"| {against(results['kernel_fn_mixed10'], results['mixed10'])} |")
     grad = results["grad10"]
     if "forward_s" in grad:
         print(f"| grad of sum(NTK) w.r.t. W_std vs forward kernel_fn, depth 10 | {grad['time_s']:.3f} s vs "
-              f"{grad['forward_s']:.3f} s, {grad['time_s'] / grad['forward_s']:.2f}x | <= 3x |")
+              f"{grad['forward_s']:.3f} s, {grad['time_s'] / grad['forward_s']:.2f}x |")
     grad = results["grad_layers10"]
     if "forward_s" in grad:
         print(f"| grad of sum(NTK) w.r.t. each layer's W_std (11 scalars) vs forward kernel_fn, depth 10 "
-              f"| {grad['time_s']:.3f} s vs {grad['forward_s']:.3f} s, {grad['time_s'] / grad['forward_s']:.2f}x | - |")
+              f"| {grad['time_s']:.3f} s vs {grad['forward_s']:.3f} s, {grad['time_s'] / grad['forward_s']:.2f}x |")
     return [dict(name=name, n=n, dim=dim, **result) for name, result in results.items()]
 
 
@@ -217,7 +188,8 @@ def main() -> None:
     parser.add_argument("--nt-python", default=os.environ.get("NNGP_NTK_NT_PYTHON", DEFAULT_NT_PYTHON))
     parser.add_argument("--no-nt", action="store_true", help="skip neural-tangents")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
-    parser.add_argument("--output", default=None, help="JSON path (default results/kernel_speed[_quick].json)")
+    parser.add_argument("--output", default=None,
+                        help="JSON path (default results/kernel_speed.json, results/quick/ with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="N = 1000, depth 3 and 10, float32, no neural-tangents")
     parser.add_argument("--no-layers", action="store_true", help="skip the layer-algebra table")
@@ -231,7 +203,8 @@ def main() -> None:
     if args.quick:
         args.n, args.depth, args.dtype, args.no_nt = [1000], [3, 10], ["float32"], True
     if args.output is None:
-        args.output = os.path.join(HERE, "results", "kernel_speed_quick.json" if args.quick else "kernel_speed.json")
+        args.output = _harness.result_path("kernel_speed.json", quick=args.quick)
+    started = _harness.machine()
     nt_python = None if args.no_nt or not os.path.exists(args.nt_python) else args.nt_python
     if nt_python is None and not args.no_nt:
         print(f"note: neural-tangents environment not found at {args.nt_python}; its column is skipped")
@@ -243,12 +216,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for dtype in args.dtype:
         for n in args.n:
-            floor = _run(me + ["gemm", str(n), str(args.dim), "0", dtype], args.timeout)
+            floor = _harness.run_worker(me + ["gemm", str(n), str(args.dim), "0", dtype], timeout=args.timeout)
             for depth in args.depth:
-                ours = _run(me + ["ours", str(n), str(args.dim), str(depth), dtype], args.timeout)
-                nt = {"error": "skipped"} if nt_python is None else _run(
+                ours = _harness.run_worker(me + ["ours", str(n), str(args.dim), str(depth), dtype], timeout=args.timeout)
+                nt = {"error": "skipped"} if nt_python is None else _harness.run_worker(
                     [nt_python, os.path.join(HERE, "nt_worker.py"), "--n", str(n), "--dim", str(args.dim),
-                     "--depth", str(depth), "--dtype", dtype], args.timeout)
+                     "--depth", str(depth), "--dtype", dtype], timeout=args.timeout)
                 row = {"n": n, "dim": args.dim, "depth": depth, "dtype": dtype, "gemm": floor, "nngp_ntk": ours,
                        "neural_tangents": nt}
                 rows.append(row)
@@ -267,14 +240,7 @@ def main() -> None:
                       f"| {cell(nt, 'time_s')} ({cell(nt, 'first_s')}) "
                       f"| {ratio(nt)} | {cell(nt, 'peak_bytes', 2**30)} | {speedup} |", flush=True)
     layers = [] if args.no_layers else _layer_table(me, args.n[0], args.dim, args.timeout)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as file:
-        json.dump({"machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                               # JAX's persistent compilation cache, when the environment sets one
-                               "jax_compilation_cache_dir": os.environ.get("JAX_COMPILATION_CACHE_DIR")},
-                   "rows": rows,
-                   "layers": layers}, file, indent=1)
-    print(f"saved {args.output}")
+    _harness.write_result(args.output, {"rows": rows, "layers": layers}, started)
 
 
 if __name__ == "__main__":

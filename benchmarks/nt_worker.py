@@ -15,15 +15,16 @@ peak resident memory of the process.
 --save PATH     (kernel mode) write the kernels to PATH (.npz) after the first call instead of
                 timing a second one.
 
-Standalone on purpose: it must not import nngp_ntk (different JAX).
+It must not import nngp_ntk (a different JAX); it times with the benchmarks' harness (standard
+library only). Used by ``kernel_speed.py`` and ``accuracy.py``.
 """
 
 import argparse
 import json
-import resource
-import time
 
 import numpy as np
+
+import _harness
 
 
 def main() -> None:
@@ -69,22 +70,18 @@ def main() -> None:
         w_std = jnp.asarray(args.W_std, dtype=args.dtype)
         call = lambda: compiled(w_std)  # noqa: E731
 
-    start = time.perf_counter()
-    result = jax.block_until_ready(call())
-    first = time.perf_counter() - start
+    result, first = _harness.time_once(lambda: jax.block_until_ready(call()))
     if args.save:
         np.savez(args.save, **{name: np.asarray(getattr(result, name)) for name in get})
-        print(json.dumps({"first_s": first}))
+        print(json.dumps({"first_s": first.seconds}))
         return
     reply = {"mode": args.mode, "get": list(get)}
     if args.mode == "grad":
         reply["grad"] = float(result)
     del result
-    start = time.perf_counter()
-    jax.block_until_ready(call())
-    second = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"first_s": first, "time_s": second, "peak_bytes": peak, **reply}))
+    _, second = _harness.time_once(lambda: jax.block_until_ready(call()))
+    print(json.dumps({"first_s": first.seconds, "time_s": second.seconds, "time_statistic": "the second call",
+                      "peak_bytes": _harness.peak_rss_bytes(), **reply}))
 
 
 if __name__ == "__main__":

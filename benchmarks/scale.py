@@ -9,7 +9,7 @@ floors (GEMM flops of the upper triangle; bytes written) and the achieved fracti
 Part 2 runs the same (smaller) in-memory kernel with 1, 2 and 4 forced CPU devices
 (XLA_FLAGS=--xla_force_host_platform_device_count=D), checks the results agree and reports the
 time; on a GPU or TPU host the same script reports the real device(s). Prints a markdown table;
-saves JSON under benchmarks/results/.
+saves a result file (``benchmarks/_harness.py``) under benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -17,16 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import _harness
 
 
 def _out_of_core(n: int, dim: int, depth: int, folder: str) -> dict:
@@ -39,20 +36,17 @@ def _out_of_core(n: int, dim: int, depth: int, folder: str) -> dict:
     probe = jnp.asarray(x[:4096])
     gram = jax.jit(lambda a: jnp.matmul(a, a.T, precision=jax.lax.Precision.HIGHEST))
     gram(probe).block_until_ready()
-    start = time.perf_counter()
-    gram(probe).block_until_ready()
-    flops_per_s = 2 * 4096**2 * dim / (time.perf_counter() - start)
+    flops_per_s = 2 * 4096**2 * dim / _harness.time_once(lambda: gram(probe).block_until_ready())[1].seconds
     net = nk.FullyConnected(depth=depth, activation="relu", W_std=1.5, b_std=0.1)
-    start = time.perf_counter()
-    kernels = net.kernel(x, out=folder, progress=True)
-    seconds = time.perf_counter() - start
+    kernels, timing = _harness.time_once(lambda: net.kernel(x, out=folder, progress=True))
+    seconds = timing.seconds
     sample = np.random.default_rng(1).integers(0, n, 64)
     check = net.kernel(x[sample])
     error = float(np.max(np.abs(np.asarray(kernels.ntk[np.ix_(sample, sample)]) - check.ntk)) / np.abs(check.ntk).max())
     written = 2 * n * n * 4
     upper_flops = n * (n + 1) * dim  # 2 n^2 d / 2: the upper triangle's share of X X^T
     return {"n": n, "dim": dim, "depth": depth, "seconds": seconds,
-            "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_bytes": _harness.peak_rss_bytes(),
             "bytes_written": written, "write_GBps": written / seconds / 1e9,
             "gemm_floor_s": upper_flops / flops_per_s, "gemm_fraction": upper_flops / flops_per_s / seconds,
             "sample_max_rel_error_vs_in_memory": error, "device": jax.devices()[0].platform}
@@ -66,10 +60,8 @@ def _devices(n: int, dim: int, depth: int) -> dict:
     x = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32)
     net = nk.FullyConnected(depth=depth, activation="relu", W_std=1.5, b_std=0.1)
     net.kernel(x[:2048], progress=False)
-    start = time.perf_counter()
-    kernels = net.kernel(x, progress=False)
-    seconds = time.perf_counter() - start
-    return {"devices": len(jax.local_devices()), "platform": jax.devices()[0].platform, "seconds": seconds,
+    kernels, timing = _harness.time_once(lambda: net.kernel(x, progress=False))
+    return {"devices": len(jax.local_devices()), "platform": jax.devices()[0].platform, "seconds": timing.seconds,
             "checksum": float(np.sum(kernels.ntk, dtype=np.float64)), "corner": kernels.ntk[:64, :64].tolist()}
 
 
@@ -81,13 +73,15 @@ def main() -> None:
     parser.add_argument("--devices", type=int, nargs="*", default=[1, 2, 4])
     parser.add_argument("--devices-n", type=int, default=8000)
     parser.add_argument("--folder", default=None, help="where the out-of-core store goes (default: a temporary folder)")
-    parser.add_argument("--output", default=os.path.join(HERE, "results", "scale.json"))
+    parser.add_argument("--output", default=None, help="JSON path (default results/scale.json)")
     parser.add_argument("--worker", choices=["devices"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker == "devices":
         print(json.dumps(_devices(args.devices_n, args.dim, args.depth)))
         return
 
+    output = args.output or _harness.result_path("scale.json")
+    started = _harness.machine()
     results: dict = {}
     if args.n:
         folder = args.folder or tempfile.mkdtemp(prefix="nngp_ntk_scale_")
@@ -104,12 +98,9 @@ def main() -> None:
     rows = []
     for count in args.devices:
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}")
-        done = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", "devices", "--devices-n",
-                               str(args.devices_n), "--dim", str(args.dim), "--depth", str(args.depth)],
-                              capture_output=True, text=True, env=env)
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        row = json.loads(lines[-1]) if lines else {"devices": count, "error": done.stderr.strip()[-300:]}
-        rows.append({"n": args.devices_n, "dim": args.dim, "depth": args.depth, **row})
+        row = _harness.run_worker([sys.executable, os.path.abspath(__file__), "--worker", "devices", "--devices-n",
+                                   str(args.devices_n), "--dim", str(args.dim), "--depth", str(args.depth)], env=env)
+        rows.append({"n": args.devices_n, "dim": args.dim, "depth": args.depth, "devices": count, **row})
     if rows:
         base = next((r for r in rows if "corner" in r), None)
         print(f"\n| forced CPU devices (N = {args.devices_n}) | time s | max diff vs first |")
@@ -122,10 +113,7 @@ def main() -> None:
             print(f"| {r['devices']} ({r.get('platform', '?')}) | {r.get('seconds', float('nan')):.2f} | "
                   f"{r['max_diff_vs_first']:.1e} |")
     results["devices"] = rows
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as file:
-        json.dump(results, file, indent=1)
-    print(f"saved {args.output}")
+    _harness.write_result(output, results, started)
 
 
 if __name__ == "__main__":

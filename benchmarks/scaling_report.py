@@ -1,5 +1,5 @@
-"""Scaling-law targets of issue 4: predicted against measured exponents, printed as a table and saved
-as JSON under benchmarks/results/. Every prediction sees the training pool only: a fixed test set
+"""Scaling-law targets: predicted against measured exponents, printed as a table and saved as a result
+file (``benchmarks/_harness.py``) under benchmarks/results/. Every prediction sees the training pool only: a fixed test set
 (``scaling.holdout_split``) is held out, the measured curves are tested on it.
 
     PYTHONPATH=. python benchmarks/scaling_report.py                 # everything (several minutes on 2 cores)
@@ -30,22 +30,19 @@ as JSON under benchmarks/results/. Every prediction sees the training pool only:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import time
-from pathlib import Path
 
 import jax
 import numpy as np
 
+import _harness
 import nngp_ntk as nk
 from nngp_ntk import data, scaling, solver, spectrum
 from nngp_ntk.spectrum import _fits as fits
 from nngp_ntk.theory._extrapolation import extrapolate_learning_curve
 from nngp_ntk.theory._exponents import Exponents
 
-RESULTS = Path(__file__).resolve().parent / "results" / "scaling_report.json"
+RESULTS = _harness.result_path("scaling_report.json")
 TOLERANCE = 0.05
 RANDOM_FEATURE_TOLERANCE = 0.02
 
@@ -84,7 +81,7 @@ def teacher_student(n_points: int = 4000, dim: int = 4, outputs: int = 8, repeat
     test, pool = scaling.holdout_split(n_points, n_points // 4, seed=0)
     sizes = np.geomspace(100, len(pool) - 1, 6).round().astype(int)
     for kernel, asymptotic in (("nngp", 1.0), ("ntk", 1.0 / 3.0)):
-        start = time.perf_counter()
+        clock = _harness.Stopwatch()
         y = data.gp_targets(net, X, kernel=kernel, n_outputs=outputs, seed=1)
         measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel=kernel, repeats=repeats, seed=0, test=test)
         # the predictions see the training pool only, never the test points
@@ -106,7 +103,7 @@ def teacher_student(n_points: int = 4000, dim: int = 4, outputs: int = 8, repeat
             "predicted_extrapolated_ci": _interval(extrapolated.ci["alpha_D"]),
             "sizes": sizes.tolist(), "measured_losses": measured.losses.tolist(),
             "measured_errors": measured.errors.tolist(), "predicted_losses": predicted.losses.tolist(),
-            "extrapolated_losses": extrapolated.losses.tolist(), "seconds": round(time.perf_counter() - start, 1)})
+            "extrapolated_losses": extrapolated.losses.tolist(), "seconds": round(clock.seconds(), 1)})
     return rows
 
 
@@ -114,7 +111,7 @@ def mnist(repeats: int = 5) -> list[dict]:
     """alpha_D of the depth-3 ReLU NTK and alpha_P of one-hidden-layer random features on MNIST."""
     X, Y = data.prepare(data.mnist())
     rows = []
-    start = time.perf_counter()
+    clock = _harness.Stopwatch()
     net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
     sizes = np.array([100, 200, 400, 800, 1600, 3200])
     test, pool = scaling.holdout_split(len(X), 1000, seed=0)
@@ -135,8 +132,8 @@ def mnist(repeats: int = 5) -> list[dict]:
         "predicted_extrapolated_ci": _interval(extrapolated.ci["alpha_D"]),
         "sizes": sizes.tolist(), "measured_losses": measured.losses.tolist(),
         "measured_errors": measured.errors.tolist(), "predicted_losses": predicted.losses.tolist(),
-        "extrapolated_losses": extrapolated.losses.tolist(), "seconds": round(time.perf_counter() - start, 1)})
-    start = time.perf_counter()
+        "extrapolated_losses": extrapolated.losses.tolist(), "seconds": round(clock.seconds(), 1)})
+    clock = _harness.Stopwatch()
     shallow = nk.FullyConnected(depth=1, activation="relu", W_std=1.0, b_std=0.0)
     widths = np.array([25, 50, 100, 200, 400])
     train_size = len(pool)
@@ -153,7 +150,7 @@ def mnist(repeats: int = 5) -> list[dict]:
         "predicted_infinite_data": round(infinite.alpha_P, 4),
         "widths": widths.tolist(), "measured_losses": measured.losses.tolist(),
         "measured_errors": measured.errors.tolist(), "predicted_losses": predicted.model_losses.tolist(),
-        "seconds": round(time.perf_counter() - start, 1)})
+        "seconds": round(clock.seconds(), 1)})
     return rows
 
 
@@ -163,7 +160,7 @@ def mnist_gp(repeats: int = 5) -> list[dict]:
     X, _ = data.prepare(data.mnist())
     net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
     sizes = np.array([100, 200, 400, 800, 1600, 3200])
-    start = time.perf_counter()
+    clock = _harness.Stopwatch()
     y = data.gp_targets(net, X, kernel="ntk", n_outputs=4, seed=1)
     test, pool = scaling.holdout_split(len(X), 1000, seed=0)
     measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel="ntk", repeats=repeats, seed=0, test=test)
@@ -174,14 +171,14 @@ def mnist_gp(repeats: int = 5) -> list[dict]:
              "ok": bool(abs(predicted.alpha_D - measured.alpha) <= TOLERANCE), **_spectrum_fields(predicted),
              "sizes": sizes.tolist(),
              "measured_losses": measured.losses.tolist(), "predicted_losses": predicted.losses.tolist(),
-             "seconds": round(time.perf_counter() - start, 1)}]
+             "seconds": round(clock.seconds(), 1)}]
 
 
 def _random_feature_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.ndarray, test: np.ndarray,
                         pool: np.ndarray, widths: np.ndarray, repeats: int) -> dict:
     """Measured L(P) of random features of ``net`` (readout on the whole pool, tested on ``test``)
     against the leave-one-out random-feature theory and the duality, both from the pool only."""
-    start = time.perf_counter()
+    clock = _harness.Stopwatch()
     measured = scaling.model_curve(net, X, y, widths=widths, train_size=len(pool), repeats=repeats, seed=0,
                                    test=test)
     options = dict(kernel="nngp", sizes=widths, train_size=len(pool))
@@ -191,7 +188,7 @@ def _random_feature_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.
     duality_ratio = duality.model_losses / measured.losses
     print(f"  {name} depth {net.depth}: alpha_P predicted {predicted.alpha_P:.4f} (duality {duality.alpha_P:.4f}), "
           f"measured {measured.alpha:.4f}; L(P) predicted / measured {np.round(ratio, 3).tolist()} "
-          f"[{time.perf_counter() - start:.0f} s]", flush=True)
+          f"[{clock.seconds():.0f} s]", flush=True)
     return {"target": f"{name}, ReLU depth {net.depth} random features (every hidden layer P wide): alpha_P over "
                       f"P={widths[0]}..{widths[-1]}, D={len(pool)}",
             "predicted": round(predicted.alpha_P, 4), "predicted_ci": _interval(predicted.ci["alpha_P"]),
@@ -205,7 +202,7 @@ def _random_feature_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.
             "widths": widths.tolist(), "measured_losses": measured.losses.tolist(),
             "measured_errors": measured.errors.tolist(), "predicted_losses": predicted.model_losses.tolist(),
             "duality_losses": duality.model_losses.tolist(), "repeats": repeats,
-            "seconds": round(time.perf_counter() - start, 1)}
+            "seconds": round(clock.seconds(), 1)}
 
 
 def random_features(repeats: int = 3, depths: tuple[int, ...] = (1, 2, 3)) -> list[dict]:
@@ -261,7 +258,7 @@ def _beyond_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.ndarray,
 
     Coverage is read twice: by the prediction's intervals alone, and by those intervals widened, in
     quadrature, by 1.96 standard errors of the measurement (its repeats and its one test set)."""
-    start = time.perf_counter()
+    clock = _harness.Stopwatch()
     given = np.sort(np.random.default_rng(100 + draw).choice(pool, n_given, replace=False))
     ours = extrapolate_learning_curve(net, X[given], y[given], sizes=sizes, kernel=kernel, seed=draw)
     inside = np.unique(np.geomspace(n_given / 20, 0.8 * n_given, 6).round().astype(int))
@@ -303,7 +300,7 @@ def _beyond_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.ndarray,
             "spectral_tails_alpha": round(tails.alpha_D, 4),
             "spectral_tails_loss_ratio": np.round(tails.losses / measured.losses, 4).tolist(),
             "sizes": sizes.tolist(), "measured_losses": measured.losses.tolist(),
-            "measured_errors": measured.errors.tolist(), "seconds": round(time.perf_counter() - start, 1)}
+            "measured_errors": measured.errors.tolist(), "seconds": round(clock.seconds(), 1)}
 
 
 def beyond(draws: int = 3) -> list[dict]:
@@ -345,11 +342,11 @@ def large_n(n_points: int = 50000, dim: int = 16, max_points: int = 6000, subset
     net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
     X = data.sphere(n_points, dim, seed=0)
     sizes = np.array([400, 800, 1600, 3200, 6400, 12800, 25000])
-    start = time.perf_counter()
+    clock = _harness.Stopwatch()
     predicted = nk.predict_exponents(net, X, None, kernel="ntk", sizes=sizes, max_points=max_points,
                                      subsets=subsets, seed=0)
-    predict_seconds = time.perf_counter() - start
-    start = time.perf_counter()
+    predict_seconds = clock.seconds()
+    clock = _harness.Stopwatch()
     inside = sizes[sizes <= measured_max]
     points = np.concatenate([X[:measured_max], data.sphere(test_size, dim, seed=1)])
     with jax.enable_x64(True):
@@ -375,7 +372,7 @@ def large_n(n_points: int = 50000, dim: int = 16, max_points: int = 6000, subset
              "measured_sizes": inside.tolist(), "measured_losses": measured.losses.tolist(),
              "measured_test_set_se_log": np.round(measured_se[0], 4).tolist(),
              "loss_ratio": np.round(ratio, 4).tolist(), "predict_seconds": round(predict_seconds, 1),
-             "measure_seconds": round(time.perf_counter() - start, 1),
+             "measure_seconds": round(clock.seconds(), 1),
              "load_average_1min_at_end": round(os.getloadavg()[0], 2)}]
 
 
@@ -397,7 +394,7 @@ def regimes() -> list[dict]:
     y = data.gp_targets(net, X, kernel="nngp", n_outputs=4, seed=1)
     rows = []
     sizes = np.geomspace(200, 4000, 8).round().astype(int)
-    start = time.perf_counter()
+    clock = _harness.Stopwatch()
     in_data = scaling.variance_limited_data(net, X, y, width=10, sizes=sizes, test_size=1000, repeats=2000)
     leading = fits.fit_offset_power_law(in_data.x, in_data.repeat_losses, next_order=True)
     rows.append({"target": f"variance-limited, sphere dim 5, ReLU random features: L(D) at P=10, "
@@ -409,9 +406,9 @@ def regimes() -> list[dict]:
                  "one_term_limit": in_data.limit, "repeats": len(in_data.repeat_losses),
                  "x": in_data.x.tolist(), "measured_losses": in_data.losses.tolist(),
                  "measured_errors": in_data.errors.tolist(), "difference_errors": in_data.difference_errors.tolist(),
-                 "seconds": round(time.perf_counter() - start, 1)})
+                 "seconds": round(clock.seconds(), 1)})
     widths = np.geomspace(400, 6400, 5).round().astype(int)
-    start = time.perf_counter()
+    clock = _harness.Stopwatch()
     in_width = scaling.variance_limited_width(net, X[:1000], y[:1000], size=20, widths=widths, test_size=500,
                                               repeats=200)
     rows.append({"target": f"variance-limited, sphere dim 5, ReLU random features: L(P) at D=20, "
@@ -421,7 +418,7 @@ def regimes() -> list[dict]:
                  "limit": in_width.limit, "repeats": len(in_width.repeat_losses), "x": in_width.x.tolist(),
                  "measured_losses": in_width.losses.tolist(), "measured_errors": in_width.errors.tolist(),
                  "difference_errors": in_width.difference_errors.tolist(),
-                 "seconds": round(time.perf_counter() - start, 1)})
+                 "seconds": round(clock.seconds(), 1)})
     return rows
 
 
@@ -433,23 +430,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=sorted(PARTS), nargs="+", help="run only these parts")
     args = parser.parse_args()
+    started = _harness.machine()
     fresh = {}
     for name in args.only or list(PARTS):
-        start = time.perf_counter()
+        clock = _harness.Stopwatch()
         fresh[name] = PARTS[name]()
-        print(f"[{name}: {time.perf_counter() - start:.0f} s]", flush=True)
+        print(f"[{name}: {clock.seconds():.0f} s]", flush=True)
     # read the saved parts only now, so that runs of different parts side by side keep each other's rows
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results = {**previous.get("parts", {}), **fresh}
+    previous = _harness.read_result(RESULTS) or {"results": {"parts": {}}}
+    results = {**previous["results"]["parts"], **fresh}
     print(f"{'target':<96} {'predicted':>10} {'measured':>10}  ok")
     for name in PARTS:
         for row in results.get(name, []):
             print(f"{row['target']:<96} {row['predicted']:>10.4f} {row['measured']:>10.4f}  "
                   f"{'yes' if row['ok'] else 'NO'}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": platform.platform(), "processor": platform.processor(),
-                                   "parts": results}, indent=1) + "\n")
-    print(f"saved {RESULTS}")
+    _harness.write_result(RESULTS, {"parts": results}, started)
 
 
 if __name__ == "__main__":

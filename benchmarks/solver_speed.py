@@ -20,7 +20,8 @@ on the first --subproblem points.
 The machine is shared: times are one run each, wall clock; a part not run keeps its previous
 results in the JSON file. On an oversubscribed machine run with OPENBLAS_NUM_THREADS=1 (measured:
 a 2000 x 2000 Cholesky took 0.7 s on one thread and 4-7 s on two threads competing with other
-processes). Results go to benchmarks/results/solver_speed.json.
+processes). Results go to the result file benchmarks/results/solver_speed.json
+(``benchmarks/_harness.py``), each part with the machine it ran on.
 """
 
 from __future__ import annotations
@@ -29,17 +30,16 @@ import argparse
 import json
 import os
 import pathlib
-import platform
-import time
 
 import numpy as np
 import scipy.linalg
 from sklearn.kernel_ridge import KernelRidge
 
+import _harness
 import nngp_ntk as nk
 from nngp_ntk import solver
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "solver_speed.json"
+RESULTS = _harness.result_path("solver_speed.json")
 NET = nk.FullyConnected(depth=2, activation="relu", W_std=1.5, b_std=0.1)
 
 
@@ -53,9 +53,9 @@ def sphere_problem(n: int, m: int, dim: int = 20, seed: int = 0) -> tuple[np.nda
 
 
 def timed(function, *args, **kwargs):
-    start = time.perf_counter()
-    result = function(*args, **kwargs)
-    return result, time.perf_counter() - start
+    """``function(*args, **kwargs)`` and its wall time in seconds (one call)."""
+    result, timing = _harness.time_once(lambda: function(*args, **kwargs))
+    return result, timing.seconds
 
 
 def relative(a: np.ndarray, b: np.ndarray) -> float:
@@ -121,10 +121,11 @@ def main() -> None:
                         help="finite times of the large run (Lanczos)")
     parser.add_argument("--memmap", type=pathlib.Path, default=None, help="folder to store the large kernel in")
     args = parser.parse_args()
+    started = _harness.machine()
     threads = {name: os.environ.get(name) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
-    environment = {"machine": platform.platform(), "cpus": os.cpu_count(), "threads": threads}
+    environment = {"machine": started["platform"], "cpus": started["cpus"], "threads": threads}
     # Parts not run this time keep their previous results.
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = (_harness.read_result(RESULTS) or {"results": {}})["results"]
     if args.dense_sizes:
         results["dense"] = {"environment": environment, "rows": []}
     for n in args.dense_sizes:
@@ -136,9 +137,7 @@ def main() -> None:
         results[key] = {"environment": environment, **large_run(args.large, args.test, args.subproblem, args.memmap,
                                                                    args.times)}
         print(json.dumps(results[key], indent=1), flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1))
-    print(f"wrote {RESULTS}")
+    _harness.write_result(RESULTS, results, started)
 
 
 if __name__ == "__main__":

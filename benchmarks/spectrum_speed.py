@@ -3,7 +3,8 @@
 For each N: ReLU NTK (depth 3) on N uniform points of the sphere in R^dim; prints the passes over
 the kernel, the time spent in kernel products (kernel tiles + matmuls) and in the rest
 (orthogonalization, Ritz values), and, with --dense-check, the largest relative error against the
-dense eigenvalues. Results are appended as JSON lines to benchmarks/results/spectrum_speed.jsonl.
+dense eigenvalues. Each run is appended, with its command line, date and load average, to the runs
+of the result file benchmarks/results/spectrum_speed.json (``benchmarks/_harness.py``).
 
     PYTHONPATH=. python benchmarks/spectrum_speed.py --n 5000 10000 --top-k 1000 [--dense-check]
 """
@@ -11,14 +12,17 @@ dense eigenvalues. Results are appended as JSON lines to benchmarks/results/spec
 from __future__ import annotations
 
 import argparse
-import json
+import datetime
 import os
 import time
 
 import numpy as np
 
+import _harness
 import nngp_ntk as nk
 from nngp_ntk import data, spectrum
+
+RESULTS = _harness.result_path("spectrum_speed.json")
 
 
 def run(n: int, top_k: int, dim: int, block_size: int | None, dense_check: bool) -> dict:
@@ -45,13 +49,13 @@ def run(n: int, top_k: int, dim: int, block_size: int | None, dense_check: bool)
             return result
 
         setattr(spectrum, name, wrapped)
-    start = time.perf_counter()
     try:
-        system = spectrum.randomized_eigh(timed, n, top_k, block_size=block_size, progress=True)
+        system, total = _harness.time_once(
+            lambda: spectrum.randomized_eigh(timed, n, top_k, block_size=block_size, progress=True))
     finally:
         for name, original in originals.items():
             setattr(spectrum, name, original)
-    total = time.perf_counter() - start
+    total = total.seconds
     record = {"n": n, "top_k": top_k, "dim": dim, "block_size": block_size or max(-(-top_k // 2), 16),
               "passes": system.passes, "basis": system.passes * (block_size or max(-(-top_k // 2), 16)),
               "converged": system.converged, "total_s": round(total, 1),
@@ -72,16 +76,17 @@ def main() -> None:
     parser.add_argument("--block-size", type=int, default=None)
     parser.add_argument("--dense-check", action="store_true")
     args = parser.parse_args()
-    results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    os.makedirs(results, exist_ok=True)
     print("| N | top k | block | passes | converged | total s | products s | load average |")
     print("|---|---|---|---|---|---|---|---|")
     for n in args.n:
+        started = _harness.machine()
         record = run(n, args.top_k, args.dim, args.block_size, args.dense_check)
         print(f"| {n} | {record['top_k']} | {record['block_size']} | {record['passes']} | {record['converged']} | "
               f"{record['total_s']} | {record['product_s']} | {record['load_average']:.2f} |", flush=True)
-        with open(os.path.join(results, "spectrum_speed.jsonl"), "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        command = _harness.command_line()
+        record.update(command=command, date=datetime.date.today().isoformat())
+        runs = (_harness.read_result(RESULTS) or {"results": {"runs": []}})["results"]["runs"]
+        _harness.write_result(RESULTS, {"runs": [*runs, record]}, started, command)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Sphinx configuration: the API reference is generated from the docstrings (Google style).
+"""Sphinx configuration: the API reference is generated from the docstrings (Google style), and the
+results page from the result files of the benchmarks.
 
 Build (warnings are errors):
 
@@ -7,11 +8,14 @@ Build (warnings are errors):
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
 
-sys.path.insert(0, os.path.abspath(".."))
+DOCS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(DOCS)
+sys.path.insert(0, ROOT)
 
 import nngp_ntk  # noqa: E402
 
@@ -118,6 +122,16 @@ def escape_plain_text_math(app, what, name, obj, options, lines: list[str]) -> N
             literal_indent = _indent(line)
 
 
+def write_results_page(app) -> None:
+    """builder-inited: render results.rst from benchmarks/results/*.json (benchmarks/report.py), before
+    Sphinx reads the sources, so that the page always shows the committed files."""
+    spec = importlib.util.spec_from_file_location("benchmarks_report", os.path.join(ROOT, "benchmarks", "report.py"))
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    report.write()
+
+
 def setup(app) -> None:
+    app.connect("builder-inited", write_results_page)
     app.connect("autodoc-process-docstring", formulas_as_literal_blocks, priority=400)
     app.connect("autodoc-process-docstring", escape_plain_text_math, priority=600)

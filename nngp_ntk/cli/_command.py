@@ -376,8 +376,8 @@ _OFF = ("off", "0", "no", "false")
 
 def enable_compilation_cache() -> str | None:
     """Turn on JAX's persistent compilation cache for this process, so that a later run of the
-    command loads the compiled kernel programs instead of compiling them again (about 1.3 s per
-    program set at N = 10000; see README "Speed").
+    command loads the compiled kernel programs instead of compiling them again (the docs' results
+    page, "Compilation and JAX's persistent cache", times it).
 
     The folder is $NNGP_NTK_COMPILE_CACHE, else $XDG_CACHE_HOME/nngp_ntk/jax (~/.cache/nngp_ntk/jax);
     NNGP_NTK_COMPILE_CACHE=off turns it off. A JAX_COMPILATION_CACHE_DIR already set is left to

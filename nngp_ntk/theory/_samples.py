@@ -214,7 +214,7 @@ class LeaveOneOut(Renormalized):
     error itself as n -> N; it is at least T_N > 0. On real images, whose leverages are uneven,
     the GCV curve falls below held-out test errors as n approaches N and this one follows them
     (``benchmarks/scaling_report.py``, part ``mnist``, compares both with measured curves; the
-    README quotes the numbers). With eigenvectors U (columns u_j) and projections C = U^T y:
+    docs' results page quotes the numbers). With eigenvectors U (columns u_j) and projections C = U^T y:
 
         (A^-1 y)_i = sum_j U_ij C_jk / (w_j + lam),    (A^-1)_ii = sum_j U_ij^2 / (w_j + lam)
 

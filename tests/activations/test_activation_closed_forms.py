@@ -1,4 +1,4 @@
-"""The closed forms of round 2 (Monomial, RectifiedMonomial, Polynomial, Hermite, Gaussian, Exp)
+"""The closed-form activations (Monomial, RectifiedMonomial, Polynomial, Hermite, Gaussian, Exp)
 against the independent polar integral (``reference_integrals``), Cho & Saul's arc-cosine
 formulas, Monte Carlo, and each other; float32 against float64; argument checking."""
 

@@ -1,7 +1,7 @@
 """Multi-process (multi-host) evaluation: JAX processes on this machine share one out-of-core store.
 
 Each test launches Python processes that call ``jax.distributed.initialize`` (the recipe of the
-README, with localhost as the coordinator) and compute one kernel into a shared folder.
+docs' "Large N, devices and hosts", with localhost as the coordinator) and compute one kernel into a shared folder.
 """
 
 import json

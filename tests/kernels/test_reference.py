@@ -1,6 +1,6 @@
 """float64 NNGP and NTK against neural-tangents 0.6.5 (tests/data/nt_kernels.npz).
 
-The reference file is written by ``benchmarks/make_reference_kernels.py`` in the pinned
+The reference file is written by ``references/make_reference_kernels.py`` in the pinned
 neural-tangents environment; see its docstring for the networks and inputs. Every case is compiled
 anew (a few tenths of a second each), so the default run checks a subset that still covers every
 activation, both parameterizations, every depth and every (W_std, b_std) setting; the full set of

@@ -1,6 +1,6 @@
 """Composed networks (``nk.Sequential``) against neural-tangents 0.6.5 (tests/data/nt_layers.npz).
 
-The reference file is written by ``benchmarks/make_reference_layers.py`` in the pinned
+The reference file is written by ``references/make_reference_layers.py`` in the pinned
 neural-tangents environment; its docstring describes the JSON layer specs, the inputs and the
 losses whose gradients are stored. Each spec is rebuilt here with the public layer API, and
 compared in float64:
@@ -45,7 +45,7 @@ DEFAULT_GRADIENT_CASES = (("residual", "ntk"), ("standard-nobias", "nngp"))
 DEFAULT_ACTIVATION_GRADIENT_CASES = (("residual", "nngp"),)
 
 _MISSING = [name for name in ("Sequential", "Dense", "LayerNorm", "Residual") if not hasattr(nk, name)]
-needs_layers = pytest.mark.skipif(bool(_MISSING), reason=f"nngp_ntk has no {', '.join(_MISSING)} (issue #10)")
+needs_layers = pytest.mark.skipif(bool(_MISSING), reason=f"nngp_ntk has no {', '.join(_MISSING)}")
 
 
 def _load() -> dict:
@@ -175,8 +175,9 @@ def _assert_gradient_close(actual, expected: np.ndarray, what: str) -> None:
 
 
 def test_reference_file_is_sound(reference):
-    """The cases cover what issue #10 asks for, and NaN appears only where neural-tangents'
-    RectifiedMonomial is known to give it."""
+    """The cases cover the closed-form activations in both parameterizations, mixed, residual,
+    LayerNorm and bias-free networks, and NaN appears only where neural-tangents' RectifiedMonomial
+    is known to give it."""
     cases = reference["cases"]
     covered = set().union(*(_activations(case["spec"]) for case in cases))
     assert {"Monomial", "RectifiedMonomial", "Polynomial", "Hermite", "Gaussian", "Exp"} <= covered

@@ -2,7 +2,7 @@
 
 Run in the pinned neural-tangents environment (never imported by the package itself):
 
-    /work/ntenv/bin/python benchmarks/make_reference_kernels.py [--out tests/data/nt_kernels.npz]
+    /path/to/ntenv/bin/python references/make_reference_kernels.py [--out tests/data/nt_kernels.npz]
 
 Every case is the network ``stax.serial(*[Dense(n, W_l, b_l, parameterization), phi] * depth,
 Dense(1, W_depth, b_depth, parameterization))`` and its ``kernel_fn`` on two fixed input sets

@@ -1,6 +1,6 @@
 """Reference predictions from neural-tangents 0.6.5 for tests/solver/test_solver.py (run in the pinned env):
 
-    /work/ntenv/bin/python benchmarks/make_reference_solver.py
+    /path/to/ntenv/bin/python references/make_reference_solver.py
 
 Writes tests/data/nt_predict.npz: for two architectures, ridge in {0, 0.01}, 1-D and 2-D targets,
 get in {"nngp", "ntk"}: the means and test-test covariances of
@@ -65,7 +65,7 @@ def main() -> None:
                 out[f"kernel_nngp_{name}"] = np.asarray(k.nngp)
                 out[f"kernel_ntk_{name}"] = np.asarray(k.ntk)
             # nt.predict.max_learning_rate's formula, 2 y.size / (lambda_max + eps); the function itself
-            # calls scipy.linalg.eigvalsh(eigvals=...), a keyword that this SciPy no longer has.
+            # calls scipy.linalg.eigvalsh(eigvals=...), a keyword that SciPy 1.14 and later lack.
             lambda_max = np.linalg.eigvalsh(out["kernel_ntk_train_train"])[-1]
             out["max_learning_rate_y2"] = np.array(2 * N_TRAIN * OUTPUTS / (lambda_max + 1e-12))
         for r, ridge in enumerate(RIDGES):

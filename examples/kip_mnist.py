@@ -1,7 +1,8 @@
 """KIP dataset distillation (Nguyen, Chen & Lee 2021) on MNIST-5k through ``kernel_fn``.
 
-    PYTHONPATH=. python benchmarks/kip_mnist.py            # a few minutes on 2 cores
-    PYTHONPATH=. python benchmarks/kip_mnist.py --quick    # seconds: checks that it runs
+    pip install ".[examples]"                             # optax and matplotlib
+    PYTHONPATH=. python examples/kip_mnist.py            # a few minutes on 2 cores
+    PYTHONPATH=. python examples/kip_mnist.py --quick    # seconds: checks that it runs
 
 A support set of 10 images per class (x_s, y_s) is learned so that kernel regression on it
 predicts the training pool: with K the NTK of a fully connected ReLU network,
@@ -12,15 +13,15 @@ predicts the training pool: with K the NTK of a fully connected ReLU network,
 over random batches (x_t, y_t) of the training pool, minimized with Adam on the exact gradient
 of ``net.kernel_fn`` with respect to x_s (the labels stay one-hot). The test accuracy of kernel
 regression on the learned support set is compared with that of random support sets of the same
-size (10 per class), on 1,000 held-out images never seen in training. Writes
-benchmarks/results/kip_mnist.json and docs/kip_mnist_support.png (the learned images).
+size (10 per class), on 1,000 held-out images never seen in training. Writes the result file
+benchmarks/results/kip_mnist.json (the benchmarks' harness; the docs' results page reads it) and
+docs/kip_mnist_support.png (the learned images).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
+import sys
 from pathlib import Path
 
 import jax
@@ -32,7 +33,10 @@ import nngp_ntk as nk
 from nngp_ntk import data
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results" / "kip_mnist.json"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import _harness  # noqa: E402  (the benchmarks' result writer)
+
+RESULTS = _harness.result_path("kip_mnist.json")
 FIGURE = ROOT / "docs" / "kip_mnist_support.png"
 
 
@@ -85,6 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.steps, args.random_draws = 20, 2
+    started = _harness.machine()
 
     X, Y = data.prepare(data.mnist())
     labels = np.argmax(Y, axis=1)
@@ -118,7 +123,7 @@ def main() -> None:
         return optax.apply_updates(x_s, updates), state, value
 
     history = []
-    began = time.perf_counter()
+    clock = _harness.Stopwatch()
     for k in range(args.steps):
         batch = rng.choice(len(x_pool), args.batch, replace=False)
         x_support, state, value = step(x_support, state, jnp.asarray(x_pool[batch], jnp.float32),
@@ -128,11 +133,10 @@ def main() -> None:
         if k % max(1, args.steps // 20) == 0 or k == args.steps - 1:
             history.append({"step": k, "loss": float(value)})
             print(f"step {k:5d}  loss {float(value):.5f}", flush=True)
-    seconds = time.perf_counter() - began
+    seconds = clock.seconds()
     learned_accuracy = accuracy(regression(net, x_support, y_support, x_test, args.reg), label_test)
 
     result = {
-        "command": "python benchmarks/kip_mnist.py" + (" --quick" if args.quick else ""),
         "network": "FullyConnected(depth=3, relu, W_std=sqrt 2, b_std=0.1), NTK",
         "support_size": int(x_support.shape[0]), "train_pool": len(x_pool), "test_points": len(label_test),
         "steps": args.steps, "batch": args.batch, "learning_rate": args.learning_rate, "reg": args.reg,
@@ -147,8 +151,7 @@ def main() -> None:
           f"+- {result['test_accuracy_random_std']:.3f} |\n"
           f"| KIP-learned ({args.steps} Adam steps, {seconds:.0f} s) | {learned_accuracy:.3f} |")
     if not args.quick:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        _harness.write_result(RESULTS, result, started)
         save_figure(np.asarray(x_support), FIGURE)
 
 

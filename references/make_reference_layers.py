@@ -3,7 +3,7 @@ neural-tangents 0.6.5, the reference for ``nk.Sequential`` (tests/kernels/test_r
 
 Run in the pinned neural-tangents environment (the package never imports neural-tangents):
 
-    /path/to/ntenv/bin/python benchmarks/make_reference_layers.py [--out tests/data/nt_layers.npz]
+    /path/to/ntenv/bin/python references/make_reference_layers.py [--out tests/data/nt_layers.npz]
 
 Every architecture is written once, as a neutral JSON spec: a list of layers, each a dict
 
