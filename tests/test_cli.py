@@ -322,6 +322,10 @@ def bad_files(tmp_path, monkeypatch):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((20, 3)))
     np.save(tmp_path / "x4.npy", np.random.default_rng(0).standard_normal((20, 4)))
     np.savez(tmp_path / "unlabelled.npz", X=np.ones((20, 3)))
+    table = np.column_stack([np.random.default_rng(1).standard_normal((20, 3)), np.arange(20) % 2])
+    np.savetxt(tmp_path / "signs.csv", np.column_stack([table[:, :3], 2 * table[:, 3] - 1]), delimiter=",")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("not a kernel")
     return tmp_path
 
 
@@ -346,6 +350,12 @@ def bad_files(tmp_path, monkeypatch):
      "the largest training-set size 5000 exceeds"),          # --fast keeps explicit sizes, refused as without it
     (["regress", "{d}/unlabelled.npz", "--out", "{d}/o"], "regress needs labels"),
     (["regress", "{d}/x.npy", "{d}/x4.npy", "--out", "{d}/o"], "regress needs labels"),
+    (["regress", "{d}/signs.csv", "--label-column", "-1", "--test-size", "5", "--out", "{d}/o"],
+     "integer labels are classes 0, 1, 2, ...; got -1"),
+    # the library's own argument checks are the user's error too
+    (["spectrum", "--dataset", "digits", "--n", "50", "--top-k", "60", "--out", "{d}/o"],
+     "top_k must be at most the number of points 50, got 60"),
+    (["kernel", "{d}/x.npy", "--out", "{d}/junk", "--out-of-core"], "is not empty and holds no manifest.json"),
     (["run", "{d}/missing.toml"], "does not exist"),
     (["run", "{d}/unknown_key.toml"], "unknown key 'network.depht' in section [network]; valid keys: depth"),
     (["run", "{d}/wrong_type.toml"], "network.depth must be an integer, got 'three'"),
@@ -358,6 +368,34 @@ def test_bad_input_is_one_line_and_status_2(bad_files, capsys, args, message):
     assert err.count("\n") == 1 and err.startswith("nngp-ntk"), err
     assert message.format(d=bad_files) in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("error", [TypeError("'NoneType' object is not subscriptable"),
+                                   ValueError("operands could not be broadcast together"),
+                                   np.linalg.LinAlgError("Matrix is singular"), KeyError("alpha")])
+def test_an_internal_error_says_so_and_asks_for_a_report(bad_files, capsys, monkeypatch, error):
+    """An exception that is not the user's error (not a check's, a config's or a file's), whatever its
+    type, is a bug: one line says so, asks for a report and quotes it, exit status 70; --debug adds
+    the traceback."""
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(cli.tasks, "run_spectrum", broken)
+    args = ["spectrum", "--dataset", "digits", "--out", bad_files / "o"]
+    status, err = refusal(args, capsys)
+    assert status == cli.EXIT_INTERNAL == 70
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("nngp-ntk spectrum: internal error, a bug in nngp_ntk rather than in your input")
+    assert f"({type(error).__name__}: " in err and "please report it" in err and "--debug" in err
+    status, err = refusal(args + ["--debug"], capsys)
+    assert status == 70 and err.startswith("Traceback (most recent call last)")
+    assert err.splitlines()[-1].startswith("nngp-ntk spectrum: internal error") and "the traceback above" in err
+
+
+def test_debug_shows_the_traceback_of_a_user_error(bad_files, capsys):
+    status, err = refusal(["kernel", bad_files / "x.npy", "--depth", "-1", "--debug"], capsys)
+    assert status == 2 and err.startswith("Traceback (most recent call last)") and "ConfigError" in err
+    assert err.splitlines()[-1] == "nngp-ntk kernel: error: network.depth must be in [0, 1000], got -1"
 
 
 def test_unwritable_output_folder_is_refused_before_any_work(bad_files, capsys):

@@ -7,6 +7,7 @@ import pathlib
 
 import pytest
 
+from nngp_ntk._checks import InvalidArgumentError
 from nngp_ntk.cli import config as configs
 from nngp_ntk.cli.config import ConfigError
 
@@ -80,6 +81,7 @@ def test_refusals_name_the_key(raw, message):
         configs.validate(raw)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+    assert isinstance(error.value, InvalidArgumentError)     # the user's error to the command
 
 
 def test_every_shipped_config_validates():

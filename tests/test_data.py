@@ -194,6 +194,17 @@ def test_load_csv_with_header_and_label_column(tmp_path):
         data.load(tmp_path / "text.csv")
 
 
+def test_data_errors_are_argument_errors(tmp_path):
+    """Bad data and arguments raise the checks' InvalidArgumentError (a ValueError)."""
+    from nngp_ntk._checks import InvalidArgumentError
+
+    (tmp_path / "t.csv").write_text("1,2\n3,4\n")
+    for call in (lambda: data.load(tmp_path / "t.csv", label_column=7), lambda: data.one_hot(np.array([-1, 0])),
+                 lambda: data.normalize_rows(np.zeros((2, 3))), lambda: data.digits(5000)):
+        with pytest.raises(InvalidArgumentError):
+            call()
+
+
 def test_load_cifar10_batches(tmp_path):
     rng = np.random.default_rng(2)
     batches = []

@@ -63,3 +63,5 @@ def test_encode_labels():
     assert classes and onehot.tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
     values, classes = tasks.encode_labels(np.array([0.5, -1.0]))
     assert not classes and values.shape == (2, 1)
+    with pytest.raises(ConfigError, match="integer labels are classes 0, 1, 2, ...; got -1"):
+        tasks.encode_labels(np.array([-1, 1]))

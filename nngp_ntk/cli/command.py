@@ -11,7 +11,10 @@ Every subcommand turns its options into a config table (``nngp_ntk.cli.config``)
 work, and runs it (``nngp_ntk.cli.tasks``: kernel, regress, spectrum; ``nngp_ntk.cli.experiments``:
 exponents, regimes). Bad input (a missing data file, an unknown key, a value out of range, an
 unknown dataset or activation, an output folder that cannot be written) ends with one line on
-stderr and exit status 2, never a traceback.
+stderr and exit status 2, never a traceback: the user's errors are the library's argument checks
+(``nngp_ntk._checks.InvalidArgumentError``, config errors among them) and file errors (OSError).
+Any other exception is a bug of nngp_ntk, whatever its type: one line says so and asks for a
+report, with exit status 70; ``--debug`` prints the traceback of either kind before that line.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import importlib.util
 import os
 import sys
 import tomllib
+import traceback
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -29,14 +33,17 @@ import jax
 import numpy as np
 
 from nngp_ntk import __version__
-from nngp_ntk._checks import PrecisionWarning
-from nngp_ntk._checks import KERNEL_NAMES
+from nngp_ntk._checks import KERNEL_NAMES, InvalidArgumentError, PrecisionWarning
 from nngp_ntk.cli import config as configs
 from nngp_ntk.cli import experiments, schema, tasks
 from nngp_ntk.cli.config import ConfigError
 
 PROG = "nngp-ntk"
 EXIT_BAD_INPUT = 2
+#: The exit status of an internal error (EX_SOFTWARE of sysexits.h).
+EXIT_INTERNAL = 70
+#: The longest error text an internal error's line quotes.
+_QUOTE = 300
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,6 +81,7 @@ def _common(parser: argparse.ArgumentParser, plots: bool = True) -> None:
     group.add_argument("--seed", dest="seed", type=int, help="seed of all random choices (default 0)")
     group.add_argument("--fast", action="store_true", help="a quick, smaller run (fewer points, sizes, repeats)")
     group.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
+    group.add_argument("--debug", action="store_true", help="on an error, print its traceback too")
     if plots:
         group.add_argument("--no-plots", action="store_true", help="write no PNG figures (no matplotlib needed)")
 
@@ -322,6 +330,17 @@ def _message(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+def _internal(error: BaseException, debug: bool) -> str:
+    """The line of an internal error: what was raised (its text cut at _QUOTE characters) and a request
+    for a report."""
+    text = _message(error)
+    if len(text) > _QUOTE:
+        text = text[:_QUOTE - 3] + "..."
+    where = "the traceback above" if debug else "the traceback that --debug prints"
+    return (f"internal error, a bug in nngp_ntk rather than in your input ({type(error).__name__}: {text}); "
+            f"please report it with the command line and {where}")
+
+
 def _warn_one_line(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
@@ -333,7 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0, or 2 for bad input (one line on stderr, no traceback).
+        The exit status: 0; 2 for bad input (one line on stderr, no traceback); 70 for an internal
+        error (one line asking for a report; ``--debug`` prints the traceback); 130 when interrupted.
 
     Example:
         >>> import os, tempfile
@@ -356,12 +376,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.fast:
                 config = configs.fast(config, explicit=explicit_keys(args))
             lines = execute(config, progress, plots=not getattr(args, "no_plots", True))
-        except (ValueError, TypeError, OSError, np.linalg.LinAlgError) as error:
+        except (InvalidArgumentError, OSError) as error:
+            if args.debug:
+                traceback.print_exc()
             print(f"{PROG} {args.command}: error: {_message(error)}", file=sys.stderr)
             return EXIT_BAD_INPUT
         except KeyboardInterrupt:
             print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
             return 130
+        except Exception as error:  # noqa: BLE001 (anything else is a bug: reported as one, not as bad input)
+            if args.debug:
+                traceback.print_exc()
+            print(f"{PROG} {args.command}: {_internal(error, args.debug)}", file=sys.stderr)
+            return EXIT_INTERNAL
     print("\n".join(lines))
     return 0
 

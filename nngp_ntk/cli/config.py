@@ -29,6 +29,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from nngp_ntk._checks import ArgumentValueError
 from nngp_ntk.cli.schema import (EIGEN_METHODS, SCHEMA, SECTION_TYPES, SOURCES,  # noqa: F401 (public API)
                                  TARGETS, TASK_SECTIONS, TASKS, Config, DataConfig, ExponentsConfig, Key, KernelConfig,
                                  NetworkConfig, RegimesConfig, RegressConfig, SpectrumConfig, describe)
@@ -36,8 +37,9 @@ from nngp_ntk.kernels import Sequential
 from nngp_ntk.layers import from_spec
 
 
-class ConfigError(ValueError):
-    """A config (file or command line options) that cannot be run, with the offending key named."""
+class ConfigError(ArgumentValueError):
+    """A config (file or command line options) that cannot be run, with the offending key named: an
+    ``ArgumentValueError`` (a ``ValueError``), the user's error to the ``nngp-ntk`` command."""
 
 
 def typed(config: Mapping[str, Any]) -> Config:

@@ -211,6 +211,9 @@ def encode_labels(labels: np.ndarray, n_classes: int | None = None) -> tuple[np.
     Returns:
         (targets (n, k) float64, whether they are classes).
 
+    Raises:
+        ConfigError: integer labels below 0 (classes are 0, 1, 2, ...).
+
     Example:
         >>> encode_labels(np.array([0, 2]))
         (array([[1., 0., 0.],
@@ -220,6 +223,9 @@ def encode_labels(labels: np.ndarray, n_classes: int | None = None) -> tuple[np.
     """
     labels = np.asarray(labels)
     if np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool:
+        if labels.size and labels.min() < 0:
+            raise ConfigError(f"integer labels are classes 0, 1, 2, ...; got {labels.min()}: write them as real "
+                              "numbers (e.g. -1.0) to regress on their values")
         return datasets.one_hot(labels.astype(np.int64), n_classes), True
     return labels.reshape(len(labels), -1).astype(np.float64), False
 
