@@ -92,13 +92,39 @@ def files(tmp_path_factory):
     np.savez(folder / "test.npz", X=X[300:], y=labels[300:])
     np.savetxt(folder / "table.csv", np.column_stack([X, labels]), delimiter=",", header="a,b,c,d,e,f,label",
                comments="")
+    np.save(folder / "table.npy", np.column_stack([X, labels]))      # labels in the last column
+    np.savez(folder / "all.npz", X=X, y=labels)
+    np.savez(folder / "unlabelled.npz", X=X)
+    np.save(folder / "small.npy", X[:100])
     write_cifar_stand_in(folder / "cifar")
     return folder
 
 
+#: A small exponents run: few points, four sizes, two repeats, no L(P), no plots.
+SMALL_EXPONENTS = ["--n", "240", "--sizes", "20", "40", "80", "160", "--test-size", "60", "--repeats", "2", "--widths",
+                   "--no-plots"]
+#: Every built-in dataset, and labelled and unlabelled files, as the arguments that choose them.
+SOURCES = {"mnist": ["--dataset", "mnist"], "digits": ["--dataset", "digits"], "sphere": ["--dataset", "sphere"],
+           "npz_labels": ["{files}/all.npz"], "npz_unlabelled": ["{files}/unlabelled.npz"], "npy": ["{files}/x.npy"],
+           "csv_labels": ["{files}/table.csv", "--label-column", "-1"]}
+#: The subcommands every source must run (``run`` runs the same tasks from configs).
+SUBCOMMANDS = ("exponents", "regimes", "spectrum", "kernel", "regress")
+
+
+def every_source(files, out):
+    """Every subcommand on every source (SOURCES) in fast mode, by name "<subcommand>-<source>"."""
+    runs = {}
+    for command in SUBCOMMANDS:
+        for source, arguments in SOURCES.items():
+            name = f"{command}-{source}"
+            plots = [] if command in ("kernel", "regress") else ["--no-plots"]
+            runs[name] = [command, *(a.format(files=files) for a in arguments), "--fast", *plots, "--out", out / name]
+    return runs
+
+
 def command_lines(files, out):
     """The successful runs, by name."""
-    return {
+    return {**every_source(files, out),
         "kernel": ["kernel", files / "x.npy", "--out", out / "kernel" / "K.npy", "--depth", "2", "--activation",
                    "erf", "--w-std", "1.5", "--b-std", "0.1"],
         "kernel_store": ["kernel", files / "x.npy", "--out", out / "store", "--out-of-core", "--get", "both"],
@@ -109,6 +135,18 @@ def command_lines(files, out):
         "exponents_options": ["exponents", "--dataset", "digits", "--n", "500", "--depth", "1", "--activation", "erf",
                               "--kernel", "nngp", "--sizes", "20", "40", "80", "160", "--test-size", "100",
                               "--repeats", "1", "--widths", "--seed", "3", "--no-plots", "--out", out / "options"],
+        # data without labels: targets from the GP of the kernel; labels from a column of an .npy table
+        "exponents_sphere": ["exponents", "--dataset", "sphere", *SMALL_EXPONENTS, "--out", out / "exponents_sphere"],
+        "exponents_npy_gp": ["exponents", files / "x.npy", "--targets", "gp", *SMALL_EXPONENTS, "--out",
+                             out / "exponents_npy_gp"],
+        "exponents_npy_labels": ["exponents", files / "table.npy", "--label-column", "-1", *SMALL_EXPONENTS, "--out",
+                                 out / "exponents_npy_labels"],
+        "regress_sphere": ["regress", "--dataset", "sphere", "--n", "150", "--test-size", "50", "--out",
+                           out / "regress_sphere"],
+        "regress_npy_labels": ["regress", files / "table.npy", "--label-column", "-1", "--test-size", "100",
+                               "--depth", "1", "--out", out / "regress_npy_labels"],
+        "spectrum_fast_small_file": ["spectrum", files / "small.npy", "--fast", "--no-plots", "--out",
+                                     out / "spectrum_small"],
         "mnist_relu_ntk": ["run", CONFIGS / "mnist_relu_ntk.toml", "--fast", "--out", out / "mnist_relu_ntk"],
         "digits_erf_nngp": ["run", CONFIGS / "digits_erf_nngp.toml", "--fast", "--out", out / "digits_erf_nngp"],
         "cifar10_pooled": ["run", CONFIGS / "cifar10_pooled.toml", "--fast", "--out", out / "cifar10_pooled",
@@ -118,9 +156,10 @@ def command_lines(files, out):
     }
 
 
-#: The longer runs: the configs in fast mode, checked with ``-m slow`` (every subcommand stays in the
-#: default run; ``exponents`` through ``exponents_options``).
-SLOW_RUNS = ("mnist_relu_ntk", "digits_erf_nngp", "cifar10_pooled", "sphere_teacher_student")
+#: The longer runs: the configs in fast mode and every subcommand on every source, checked with
+#: ``-m slow`` (every subcommand stays in the default run; ``exponents`` through ``exponents_options``).
+SLOW_RUNS = ("mnist_relu_ntk", "digits_erf_nngp", "cifar10_pooled", "sphere_teacher_student",
+             *(f"{command}-{source}" for command in SUBCOMMANDS for source in SOURCES))
 
 
 def run_batch(files, out, slow: bool) -> dict:
@@ -259,6 +298,61 @@ def test_exponents_options_build_the_config(batch):
     assert result["measured"]["learning_curve"]["x"] == [20, 40, 80, 160]
 
 
+def test_exponents_without_labels_use_gp_targets(batch):
+    """The sphere and an .npy of points have no labels: the targets are a draw from the GP of the
+    kernel, and the output says so (and, for a file, how to give labels)."""
+    for name, data in (("exponents_sphere", "sphere"), ("exponents_npy_gp", "x.npy")):
+        stdout = report(batch, name)
+        result = check_exponents(batch["out"] / name, with_model=False)
+        assert result["targets"] == "gp"
+        assert "targets: one draw from the GP of the NTK at the points (teacher = student)" in stdout
+        assert result["measured"]["learning_curve"]["x"] == [20, 40, 80, 160]
+    assert "sphere has no labels" in report(batch, "exponents_sphere")
+    note = report(batch, "exponents_npy_gp").splitlines()[1]
+    assert "x.npy has no labels; --label-column J (data.label_column) reads the labels from column J" in note
+
+
+def test_labels_from_a_column_of_an_npy_table(batch, files):
+    stdout = report(batch, "exponents_npy_labels")
+    result = check_exponents(batch["out"] / "exponents_npy_labels", with_model=False)
+    assert result["targets"] == "labels" and "targets:" not in stdout
+    stdout = report(batch, "regress_npy_labels")
+    metrics = json.loads((batch["out"] / "regress_npy_labels" / "metrics.json").read_text())
+    assert metrics["targets"] == "labels" and metrics["n_train"] == 300 and metrics["accuracy"] > 0.8
+    assert "accuracy" in stdout
+
+
+def test_regress_without_labels_fits_a_gp_draw(batch):
+    stdout = report(batch, "regress_sphere")
+    metrics = json.loads((batch["out"] / "regress_sphere" / "metrics.json").read_text())
+    assert metrics["targets"] == "gp" and metrics["n_train"] == 100 and metrics["n_test"] == 50
+    assert stdout.startswith("targets: one draw from the GP of the NTK at the training and test points")
+    assert 0 < metrics["mse"] < 1 and "accuracy" not in metrics     # the draw has unit variance: learned
+    assert not (batch["out"] / "regress_sphere" / "labels.npy").exists()
+
+
+def test_fast_takes_every_row_of_a_small_file(batch):
+    """--fast takes at most 400 points; a file of 100 rows gives all of them, not an error."""
+    report(batch, "spectrum_fast_small_file")
+    summary = json.loads((batch["out"] / "spectrum_small" / "spectrum.json").read_text())
+    assert summary["n_points"] == 100 and summary["config"]["fast"] is True
+    assert summary["config"]["data"]["n"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_runs_on_every_source(slow_batch, command):
+    """Each subcommand, in fast mode, on MNIST, digits, the sphere, labelled and unlabelled files."""
+    for source in SOURCES:
+        stdout = report(slow_batch, f"{command}-{source}")
+        assert stdout.strip()
+        if command == "exponents":
+            result = check_exponents(slow_batch["out"] / f"{command}-{source}")
+            labelled = source in ("mnist", "digits", "npz_labels", "csv_labels")
+            assert result["targets"] == ("labels" if labelled else "gp"), source
+            assert ("targets: one draw from the GP" in stdout) is not labelled
+
+
 @pytest.mark.slow
 def test_regimes_config_in_fast_mode(slow_batch):
     batch = slow_batch
@@ -323,6 +417,7 @@ def bad_files(tmp_path, monkeypatch):
     np.save(tmp_path / "x4.npy", np.random.default_rng(0).standard_normal((20, 4)))
     np.savez(tmp_path / "unlabelled.npz", X=np.ones((20, 3)))
     table = np.column_stack([np.random.default_rng(1).standard_normal((20, 3)), np.arange(20) % 2])
+    np.savetxt(tmp_path / "labels_last.csv", table, delimiter=",")
     np.savetxt(tmp_path / "signs.csv", np.column_stack([table[:, :3], 2 * table[:, 3] - 1]), delimiter=",")
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "notes.txt").write_text("not a kernel")
@@ -348,8 +443,15 @@ def bad_files(tmp_path, monkeypatch):
      "the largest training-set size 3000 exceeds"),
     (["exponents", "--dataset", "digits", "--sizes", "100", "200", "5000", "--fast", "--out", "{d}/o"],
      "the largest training-set size 5000 exceeds"),          # --fast keeps explicit sizes, refused as without it
-    (["regress", "{d}/unlabelled.npz", "--out", "{d}/o"], "regress needs labels"),
-    (["regress", "{d}/x.npy", "{d}/x4.npy", "--out", "{d}/o"], "regress needs labels"),
+    (["regress", "{d}/x.npy", "{d}/x4.npy", "--out", "{d}/o"], "the test data has 4 features but the training data 3"),
+    # labels asked for where there are none: the message says how to give them
+    (["regress", "{d}/unlabelled.npz", "--targets", "labels", "--out", "{d}/o"],
+     "unlabelled.npz has no labels: --label-column J (data.label_column) reads the labels from column J"),
+    (["exponents", "{d}/labels_last.csv", "--targets", "labels", "--out", "{d}/o"],
+     "(its last column holds only the whole numbers 0..1: labels? then add --label-column -1)"),
+    (["spectrum", "{d}/unlabelled.npz", "--label-column", "-1", "--out", "{d}/o"],
+     "names a column of a CSV or .npy table, not of"),
+    (["spectrum", "--dataset", "sphere", "--label-column", "0"], "points on the sphere have no labels"),
     (["regress", "{d}/signs.csv", "--label-column", "-1", "--test-size", "5", "--out", "{d}/o"],
      "integer labels are classes 0, 1, 2, ...; got -1"),
     # the library's own argument checks are the user's error too

@@ -89,7 +89,8 @@ def _common(parser: argparse.ArgumentParser, plots: bool = True) -> None:
 def _data_options(parser: argparse.ArgumentParser, positional: str = "DATA", dataset: str = "mnist") -> None:
     group = parser.add_argument_group("data")
     group.add_argument("data.path", metavar=positional, nargs="?",
-                       help="data file: .npy, .npz (X, y), .csv, MNIST IDX, or a CIFAR-10 python-batch folder")
+                       help="data file: a .csv or .npy table (its labels a column: see --label-column), an .npz "
+                            "(X, and labels y if any), MNIST IDX, or a CIFAR-10 python-batch folder")
     group.add_argument("--dataset", dest="data.source", choices=("mnist", "digits", "sphere"),
                        help=f"a bundled dataset instead of a file (default {dataset})")
     group.add_argument("--n", dest="data.n", type=int, metavar="N", help="use a seeded random subset of N points")
@@ -100,9 +101,11 @@ def _data_options(parser: argparse.ArgumentParser, positional: str = "DATA", dat
     group.add_argument("--normalize", dest="data.normalize", action=argparse.BooleanOptionalAction,
                        help="scale rows to norm sqrt(d)")
     group.add_argument("--targets", dest="data.targets", choices=schema.TARGETS,
-                       help="one-hot labels or a GP draw of the kernel (teacher = student)")
+                       help="labels: the data's labels (one-hot for integers); gp: one draw from the GP of the "
+                            "kernel (teacher = student); auto (default): the labels when the data has them, else gp")
     group.add_argument("--label-column", dest="data.label_column", type=int, metavar="J",
-                       help="CSV column with the labels")
+                       help="the column of a .csv or .npy table that holds the labels (e.g. -1, the last); "
+                            "without it every column is a feature and the table has no labels")
 
 
 def _network_options(parser: argparse.ArgumentParser) -> None:
@@ -209,9 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     regress = commands.add_parser("regress", help="train on a file, predict a test file: predictions, MSE, accuracy",
                                   description="The mean prediction of the infinitely wide network trained by "
-                                              "gradient flow on TRAIN (labels: integers are classes, one-hot "
-                                              "encoded). Writes predictions.npy (labels.npy for classes) and "
-                                              "metrics.json (MSE, accuracy when TEST has labels).")
+                                              "gradient flow on TRAIN: on its labels (integers are classes, "
+                                              "one-hot encoded), or, when it has none, on one draw from the GP of "
+                                              "the kernel at the training and test points (teacher = student). "
+                                              "Writes predictions.npy (labels.npy for classes) and metrics.json "
+                                              "(MSE, and accuracy for classes, when the test points have targets).")
     _data_options(regress, positional="TRAIN")
     regress.add_argument("regress.test_path", metavar="TEST", nargs="?",
                          help="test file (default: hold out --test-size points of TRAIN)")
@@ -373,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("ignore", PrecisionWarning)
         try:
             config = config_from_file(args) if args.command == "run" else config_from_options(args)
-            if args.fast:
+            if args.fast or config["fast"]:
                 config = configs.fast(config, explicit=explicit_keys(args))
             lines = execute(config, progress, plots=not getattr(args, "no_plots", True))
         except (InvalidArgumentError, OSError) as error:

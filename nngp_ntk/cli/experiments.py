@@ -161,7 +161,7 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
     names += ["measured L(P)", "predicted L(P)"] if with_model else []
     names += ["plots"] if plots else []
     stages = Stages(names, progress)
-    problem = load_problem(config)
+    problem = load_problem(config, net, section.kernel)
     X, Y, kernel = problem.X, problem.Y, section.kernel
     test_size, sizes = default_split(len(X), section.test_size, section.sizes)
     test, train = scaling.holdout_split(len(X), test_size, seed)
@@ -197,6 +197,7 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
                      "learning_curve": _curve_json(measured),
                      "model_curve": None if model is None else _curve_json(model),
                      "n_points": len(X), "test_size": test_size, "train_size": pool},
+        "targets": "gp" if problem.note else "labels",
         "config": config.as_dict(),
     }
     written = ["exponents.json"]
@@ -206,7 +207,8 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["stage_seconds"] = stages.seconds
     output.json("exponents.json", result)
-    return _exponent_table(config, predicted, spectrum_only, measured, model_prediction, model, len(X), pool) + [
+    table = _exponent_table(config, predicted, spectrum_only, measured, model_prediction, model, len(X), pool)
+    return table[:1] + ([problem.note] if problem.note else []) + table[1:] + [
         f"wrote {output.folder}/ ({', '.join(written)}) in {result['seconds']:.0f} s"]
 
 

@@ -44,18 +44,36 @@ def _images(array: np.ndarray, labels: np.ndarray | None, source: Path) -> Datas
     return Dataset(X, labels, image_shape)
 
 
-def load_npy(path: str | Path) -> Dataset:
-    """An .npy array of shape (n, d), or (n, H, W[, C]) images (then flattened, image_shape kept); no labels.
+def _split_labels(table: np.ndarray, label_column: int, source: Path) -> Dataset:
+    """The columns of an (n, d) table but ``label_column`` as X, that column as the labels (int64 when
+    every value is a whole number)."""
+    if table.ndim != 2:
+        raise ArgumentValueError(f"label_column needs a table of shape (n, d), but {str(source)!r} holds an array of "
+                                 f"shape {table.shape}")
+    if table.shape[1] < 2 or not -table.shape[1] <= label_column < table.shape[1]:
+        raise ArgumentValueError(f"label_column={label_column} is out of range for {table.shape[1]} columns in "
+                                 f"{str(source)!r}")
+    labels = table[:, label_column]
+    if np.all(np.mod(labels, 1) == 0):
+        labels = labels.astype(np.int64)
+    return Dataset(check_points(np.delete(table, label_column, axis=1)), labels, None)
+
+
+def load_npy(path: str | Path, label_column: int | None = None) -> Dataset:
+    """An .npy array of shape (n, d), or (n, H, W[, C]) images (then flattened, image_shape kept).
 
     Args:
         path: the .npy file.
+        label_column: index of a column of an (n, d) array to split off as the labels (e.g. 0 or -1),
+            or None: no labels.
 
     Returns:
-        ``Dataset(X, None, image_shape)``.
+        ``Dataset(X, y, image_shape)``: y None without ``label_column``; integer-valued labels come as int64.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: an array with fewer than 2 dimensions, or not finite.
+        ValueError: an array with fewer than 2 dimensions, or not finite; a ``label_column`` out of
+            range, or given for images.
 
     Example:
         >>> import os, tempfile
@@ -64,9 +82,15 @@ def load_npy(path: str | Path) -> Dataset:
         >>> dataset = load_npy(path)
         >>> dataset.X.shape, dataset.image_shape
         ((3, 16), (4, 4))
+        >>> np.save(path, np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 1.0]]))
+        >>> load_npy(path, label_column=-1).y.tolist()
+        [0, 1]
     """
     path = _existing(path)
-    return _images(np.load(path, allow_pickle=False), None, path)
+    array = np.load(path, allow_pickle=False)
+    if label_column is None:
+        return _images(array, None, path)
+    return _split_labels(np.asarray(array, dtype=np.float64), label_column, path)
 
 
 def load_npz(path: str | Path, x_key: str | None = None, y_key: str | None = None) -> Dataset:
@@ -148,13 +172,7 @@ def load_csv(path: str | Path, label_column: int | None = None, delimiter: str =
         raise ArgumentValueError(f"{str(path)!r} holds no data rows")
     if label_column is None:
         return Dataset(check_points(table), None, None)
-    if not -table.shape[1] <= label_column < table.shape[1] or table.shape[1] < 2:
-        raise ArgumentValueError(f"label_column={label_column} is out of range for {table.shape[1]} columns in "
-                                 f"{str(path)!r}")
-    labels = table[:, label_column]
-    if np.all(np.mod(labels, 1) == 0):
-        labels = labels.astype(np.int64)
-    return Dataset(check_points(np.delete(table, label_column, axis=1)), labels, None)
+    return _split_labels(table, label_column, path)
 
 
 def read_idx(path: str | Path) -> np.ndarray:
