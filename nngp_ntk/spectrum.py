@@ -400,7 +400,7 @@ def fit_window(n_eigenvalues: int, window: tuple[int, int] | None = None,
     """
     if window is None:
         i_min, i_max = default_window(n_eigenvalues, n_samples)
-        source = f"the automatic window [{i_min}, {i_max}] (indices HEAD={HEAD} to N/{TAIL_FRACTION})"
+        source = f"the automatic window [{i_min}, {i_max}] (index {HEAD} to N/{TAIL_FRACTION})"
     else:
         i_min, i_max = (check_integer("window", w) for w in window)
         source = f"window [{i_min}, {i_max}]"
@@ -410,7 +410,7 @@ def fit_window(n_eigenvalues: int, window: tuple[int, int] | None = None,
     reason = ""
     if i_max < MIN_SPAN * i_min or i_max - i_min + 1 < MIN_POINTS:
         reason = (f"{source} is too short to fit a power law: it needs i_max >= {MIN_SPAN} i_min and at least "
-                  f"{MIN_POINTS} eigenvalues (got {n_eigenvalues} eigenvalues; use more points or pass window=...)")
+                  f"{MIN_POINTS} eigenvalues (got {n_eigenvalues} eigenvalues; use more points or give a window)")
     return (i_min, i_max), reason
 
 

@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import pickle
+import re
 import subprocess
 import sys
 
@@ -454,6 +455,9 @@ def bad_files(tmp_path, monkeypatch):
     (["spectrum", "--dataset", "sphere", "--label-column", "0"], "points on the sphere have no labels"),
     (["regress", "{d}/signs.csv", "--label-column", "-1", "--test-size", "5", "--out", "{d}/o"],
      "integer labels are classes 0, 1, 2, ...; got -1"),
+    # a depth-0 network's kernel is linear, of rank <= d + 1: the message says so
+    (["exponents", "--dataset", "digits", "--depth", "0", "--n", "200", "--sizes", "80", "120", "160", "--test-size",
+      "20", "--widths", "--no-plots", "--out", "{d}/o"], "is beyond the numerical rank of the kernel matrix"),
     # the library's own argument checks are the user's error too
     (["spectrum", "--dataset", "digits", "--n", "50", "--top-k", "60", "--out", "{d}/o"],
      "top_k must be at most the number of points 50, got 60"),
@@ -498,6 +502,16 @@ def test_debug_shows_the_traceback_of_a_user_error(bad_files, capsys):
     status, err = refusal(["kernel", bad_files / "x.npy", "--depth", "-1", "--debug"], capsys)
     assert status == 2 and err.startswith("Traceback (most recent call last)") and "ConfigError" in err
     assert err.splitlines()[-1] == "nngp-ntk kernel: error: network.depth must be in [0, 1000], got -1"
+
+
+def test_regress_with_a_linear_kernel_warns_of_its_rank(bad_files, capsys):
+    """depth 0: the train kernel has rank <= d + 1 < n; the warning says so (no 'duplicate points?')."""
+    status = cli.main([str(a) for a in ["regress", bad_files / "labels_last.csv", "--label-column", "-1", "--depth",
+                                        "0", "--test-size", "5", "--quiet", "--out", bad_files / "o"]])
+    err = capsys.readouterr().err
+    assert status == 0 and err.count("\n") == 1
+    assert re.match(r"nngp-ntk: warning: the 15 x 15 train kernel is singular, of numerical rank \d: ", err), err
+    assert "a kernel of low rank, e.g. the linear kernel of a depth-0 network" in err and "duplicate" in err
 
 
 def test_unwritable_output_folder_is_refused_before_any_work(bad_files, capsys):
