@@ -26,6 +26,7 @@ import nngp_ntk as nk
 from nngp_ntk import data, solver
 from nngp_ntk.cli import command as cli
 from nngp_ntk.cli import config as configs
+from nngp_ntk.cli import text
 
 ROOT = pathlib.Path(__file__).parent.parent
 CONFIGS = ROOT / "configs"
@@ -288,9 +289,13 @@ def test_exponent_configs_in_fast_mode(request, name):
 
 
 def test_exponents_options_build_the_config(batch):
-    report(batch, "exponents_options")
+    stdout = report(batch, "exponents_options")
     out = batch["out"] / "options"
     result = check_exponents(out, with_model=False)
+    curve, predicted = result["measured"]["learning_curve"], result["predicted"]
+    assert curve["disagrees"] is text.disagrees(curve["alpha"], curve["ci"], predicted["alpha_D"], predicted["alpha_D_ci"])
+    assert ("(disagrees)" in stdout) is curve["disagrees"] and ("flags: " in stdout) is (
+        curve["disagrees"] or "unreliable" in stdout or "poor fit" in stdout)
     assert not list(out.glob("*.png"))
     config = result["config"]
     assert config["seed"] == 3 and config["data"] == {**config["data"], "source": "digits", "n": 500}
@@ -372,6 +377,12 @@ def test_regimes_config_in_fast_mode(slow_batch):
     for name in ("variance_limited_D", "variance_limited_P"):
         limit = regimes[name]["limit"]
         assert regimes[name]["predicted"] == 1.0 and (limit is None or limit >= 0)
+    flagged = 0
+    for entry in regimes.values():         # a measured exponent whose interval misses the prediction is flagged
+        assert entry["disagrees"] is text.disagrees(entry["alpha"], entry["ci"], entry["predicted"],
+                                                    entry.get("predicted_ci"))
+        flagged += entry["disagrees"]
+    assert stdout.count("(disagrees)") == flagged and ("disagrees = the measured interval" in stdout) is (flagged > 0)
     assert_png(out / "regimes.png")
     assert "variance-limited in P (D = 20)" in stdout
 

@@ -58,3 +58,17 @@ def test_a_poor_fit_draws_no_line_but_its_window():
     assert bent.fit_x is None and not any(label.startswith("fit") for label in lines)     # no fitted line
     assert bent.window == (10.0, 320.0) and "poor fit" in bent.label
     assert any("fit window P = 10..320" in label and "bends" in label for label in legend)
+
+
+def test_a_measured_exponent_off_its_prediction_is_flagged_in_plot_and_json():
+    from nngp_ntk import fits, scaling
+
+    widths = 10.0 * 2.0 ** np.arange(6)
+    losses = 2.0 * widths**-0.5
+    repeats = losses * np.array([[0.99], [1.0], [1.01]])
+    curve = scaling.Curve(widths, losses, 0.01 * losses, repeats, fits.fit_power_law(widths, repeats))
+    far = experiments._measured_plot(curve, "P", "$P^{-\\alpha_P}$", 1.0, (0.9, 1.1))
+    near = experiments._measured_plot(curve, "P", "$P^{-\\alpha_P}$", 0.5, (0.45, 0.55))
+    assert far.label.endswith("(disagrees)") and "disagrees" not in near.label
+    assert experiments._curve_json(curve, 1.0, (0.9, 1.1))["disagrees"] is True
+    assert experiments._curve_json(curve, 0.5)["disagrees"] is False and experiments._curve_json(curve)["disagrees"] is False

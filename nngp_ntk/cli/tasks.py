@@ -31,7 +31,7 @@ from nngp_ntk import solver, spectrum, theory
 from nngp_ntk.cli import config as configs
 from nngp_ntk.cli.config import ConfigError
 from nngp_ntk.cli.schema import Config
-from nngp_ntk.cli.text import POOR, UNRELIABLE, fit_interval, interval
+from nngp_ntk.cli.text import POOR, UNRELIABLE, fit_interval, legend
 from nngp_ntk.kernels import FullyConnected, Network, Sequential
 from nngp_ntk.layers import from_spec
 
@@ -445,7 +445,8 @@ def run_spectrum(config: Config, progress: bool | None, plots: bool) -> list[str
                                   method=section.method, seed=config.seed, progress=bool(progress))
     fit = spectrum.fit_power_law(values, window=section.window, n_samples=len(problem.X), seed=config.seed)
     output.npy("eigenvalues.npy", values)
-    summary = {"alpha_K": None, "alpha_K_ci": None, "alpha_K_indices": None, "alpha_K_sample": fit.alpha,
+    summary = {"alpha_K": None, "alpha_K_ci": None, "alpha_K_reason": None, "alpha_K_poor_reason": None,
+               "alpha_K_indices": None, "alpha_K_sample": fit.alpha,
                "alpha_K_sample_ci": list(fit.ci), "alpha_K_sample_reason": fit.reason or None,
                "alpha_K_sample_poor_reason": fit.poor_reason or None,
                "confidence": fit.confidence, "window": list(fit.window), "amplitude": fit.amplitude,
@@ -455,23 +456,26 @@ def run_spectrum(config: Config, progress: bool | None, plots: bool) -> list[str
     if len(values) == len(problem.X):       # the whole spectrum: the kernel operator's exponent
         sizes = datasets.default_sizes(len(values) - datasets.held_out_count(len(values)))
         operator = theory.operator_exponent(theory.Renormalized(values, values).curve(sizes))
-        summary.update(alpha_K=operator.alpha, alpha_K_ci=list(operator.ci),
+        summary.update(alpha_K=operator.alpha, alpha_K_ci=list(operator.ci), alpha_K_reason=operator.reason or None,
+                       alpha_K_poor_reason=operator.poor_reason or None,
                        alpha_K_indices=[float(sizes[0]), float(sizes[-1])])
-        lines.append(f"alpha_K        = {interval(operator.alpha, operator.ci)}  (the kernel operator's "
+        lines.append(f"alpha_K        = {fit_interval(operator)}  (the kernel operator's "
                      f"lambda_i ~ i^-(1 + alpha_K), renormalized, at i ~ {sizes[0]:.0f}..{sizes[-1]:.0f})")
     else:
         lines.append(f"alpha_K: needs all {len(problem.X)} eigenvalues (top_k = {len(values)}): only alpha_K_sample")
     lines.append(f"alpha_K_sample = {fit_interval(fit)}  (power law of the sample eigenvalues of K/N "
                  f"on i = {fit.window[0]}..{fit.window[1]} of {len(values)})")
-    if fit.reason:
-        lines.append(f"alpha_K_sample: {UNRELIABLE}, {fit.reason}")
-    elif fit.poor:
-        lines.append(f"alpha_K_sample: {POOR}, {fit.poor_reason}")
+    for name, each in (("alpha_K", operator), ("alpha_K_sample", fit)):
+        if each is not None and each.reason:
+            lines.append(f"{name}: {UNRELIABLE}, {each.reason}")
+        elif each is not None and each.poor:
+            lines.append(f"{name}: {POOR}, {each.poor_reason}")
+    lines += legend(lines)
     output.json("spectrum.json", summary)
     if plots:
         from nngp_ntk.cli import plots as figures
 
-        mark = None if operator is None else (operator.alpha, operator.ci, tuple(summary["alpha_K_indices"]))
+        mark = None if operator is None else (fit_interval(operator), tuple(summary["alpha_K_indices"]))
         output.figure("spectrum.png", lambda path: figures.spectrum_figure(path, values, fit, operator=mark,
                                                                            title=describe_run(config)))
     return lines + [f"wrote {output.folder}/"]
