@@ -11,6 +11,7 @@ other refusals run in-process through ``cli.main``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
@@ -390,6 +391,36 @@ def test_regimes_config_in_fast_mode(slow_batch):
 def test_no_arguments_is_the_main_job():
     args = cli.build_parser().parse_args(["exponents"])
     assert cli.config_from_options(args) == configs.load(CONFIGS / "mnist_relu_ntk.toml")
+
+
+def subcommands():
+    """{name: parser} of every subcommand of nngp-ntk."""
+    (action,) = [a for a in cli.build_parser()._actions if a.dest == "command"]
+    return action.choices
+
+
+#: Options whose help names no default: they have none (labels, overrides) or are the data itself.
+NO_DEFAULT = {"--label-column", "--set", "data.path", "config"}
+
+
+@pytest.mark.parametrize("command", ["exponents", "regimes", "spectrum", "kernel", "regress", "run"])
+def test_every_option_of_every_subcommand_has_help(command):
+    """Help text for every option and positional, a default named wherever one applies, and every
+    positional in its group (regress's TEST beside TRAIN under "data", none left to argparse's
+    "positional arguments")."""
+    parser = subcommands()[command]
+    for action in parser._actions:
+        name = action.option_strings[-1] if action.option_strings else action.dest
+        assert action.help and action.help != argparse.SUPPRESS and len(action.help) > 10, (command, name)
+        takes_value = action.nargs != 0 and not isinstance(action, argparse.BooleanOptionalAction)
+        if takes_value and name not in NO_DEFAULT and action.dest != "help":
+            assert "default" in action.help, (command, name, action.help)
+    groups = {group.title: [a.dest for a in group._group_actions] for group in parser._action_groups}
+    assert not groups.get("positional arguments"), (command, groups)
+    if command == "regress":
+        assert groups["data"][:2] == ["data.path", "regress.test_path"]
+    if command != "run":        # --targets only where there are targets
+        assert ("--targets" in parser.format_help()) is (command in ("exponents", "regress"))
 
 
 @pytest.mark.parametrize("command", ["exponents", "regimes", "spectrum", "kernel", "regress", "run"])

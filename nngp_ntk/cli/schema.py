@@ -85,7 +85,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "widths": Key("ints", None, "random-feature widths P of L(P), fitted on all n - test_size points "
                                     "(default: 6 from D/400 to D/12; [] skips L(P))", 1),
         "repeats": Key("int", 5, "random splits (and networks) per point of a curve", 1),
-        "test_size": Key("int", None, "held-out test points (default: n / 5, at most 1000)", 1),
+        "test_size": Key("int", None, "held-out test points (default: n / 4, at most 1000)", 1),
         "ridge": Key("float", 0.0, "ridge added to the train kernel's (and features') diagonal", 0.0),
         "window": Key("pair", None, "eigenvalue indices [i_min, i_max] of the power-law fit (default automatic)", 1),
     },
