@@ -456,6 +456,10 @@ def fit_power_law(ev: np.ndarray, window: tuple[int, int] | None = None, n_sampl
         raise ArgumentValueError("ev must be sorted in descending order")
     check_integer("n_samples", n_samples, minimum=len(ev), allow_none=True)
     (i_min, i_max), reason = fit_window(len(ev), window, n_samples)
+    if i_max < i_min:       # a spectrum too short for the automatic window: no index to fit
+        nan = float("nan")
+        return fits.unreliable(PowerLawFit(alpha=nan, ci=(nan, nan), amplitude=nan, window=(i_min, i_max), n_points=0,
+                                           interval="bootstrap", confidence=confidence, shift=1.0), reason)
     index = np.arange(i_min, i_max + 1, dtype=np.float64)
     fit = fits.fit_power_law(index, ev[i_min - 1:i_max], shift=1.0, weights=1.0 / index, interval="bootstrap",
                              confidence=confidence, n_bootstrap=n_bootstrap, seed=seed, name="index")

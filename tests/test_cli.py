@@ -500,6 +500,9 @@ def bad_files(tmp_path, monkeypatch):
     # a depth-0 network's kernel is linear, of rank <= d + 1: the message says so
     (["exponents", "--dataset", "digits", "--depth", "0", "--n", "200", "--sizes", "80", "120", "160", "--test-size",
       "20", "--widths", "--no-plots", "--out", "{d}/o"], "is beyond the numerical rank of the kernel matrix"),
+    # a size that reaches the pool extrapolates the spectrum, which 16 points cannot
+    (["exponents", "{d}/x.npy", "--sizes", "4", "8", "16", "--test-size", "4", "--widths", "--no-plots", "--out",
+      "{d}/o"], "extending the spectrum of 16 samples by a power-law tail, as sizes that reach the sample need"),
     # the library's own argument checks are the user's error too
     (["spectrum", "--dataset", "digits", "--n", "50", "--top-k", "60", "--out", "{d}/o"],
      "top_k must be at most the number of points 50, got 60"),

@@ -13,7 +13,7 @@ from nngp_ntk.cli.config import ConfigError
 @pytest.mark.parametrize("n, test_size, sizes, expected", [
     (5000, None, None, (1000, [100, 200, 400, 800, 1600, 3200])),   # the main job: D = 100..3200
     (1797, None, None, (449, [100, 200, 400, 800])),
-    (400, 80, None, (80, [40, 80, 160, 320])),
+    (400, 80, None, (80, [39, 78, 156, 312])),                      # below the pool of 320
     (400, 100, [10, 20, 300], (100, [10, 20, 300])),
 ])
 def test_default_split(n, test_size, sizes, expected):

@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = exponents.add_argument_group("exponents")
     _kernel_option(group, "exponents")
     group.add_argument("--sizes", dest="exponents.sizes", type=int, nargs="+", metavar="D",
-                       help="training-set sizes of L(D) (default 100 200 400 ... up to n - test size)")
+                       help="training-set sizes of L(D) (default 100 200 400 ... below n - test size)")
     group.add_argument("--widths", dest="exponents.widths", type=int, nargs="*", metavar="P",
                        help="random-feature widths of L(P) (default 6 from D/400 to D/12); none: skip L(P)")
     group.add_argument("--repeats", dest="exponents.repeats", type=int, metavar="R",

@@ -79,7 +79,8 @@ def default_split(n_points: int, test_size: int | None, sizes: list[int] | None)
     """(test_size, sizes) with the library's defaults where not given.
 
     ``data.held_out_count``: a quarter of the points, at most 1000, held out; ``data.default_sizes``:
-    100, 200, 400, ... up to the training pool.
+    100, 200, 400, ... below the training pool (a size that reaches the pool needs the spectrum
+    extrapolated, which a small sample cannot do).
 
     Args:
         n_points: N, the number of points.
@@ -101,7 +102,7 @@ def default_split(n_points: int, test_size: int | None, sizes: list[int] | None)
     test_size = data.held_out_count(n_points, test_size)
     pool = n_points - test_size
     if sizes is None:
-        sizes = data.default_sizes(pool).tolist()
+        sizes = data.default_sizes(pool - 1).tolist()
     if max(sizes) > pool:
         raise ConfigError(f"the largest training-set size {max(sizes)} exceeds the {pool} points left beside "
                           f"test_size = {test_size} (of {n_points})")

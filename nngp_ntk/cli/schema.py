@@ -80,7 +80,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "exponents": {
         "kernel": Key("str", "ntk", "kernel of the infinitely wide network", choices=KERNEL_NAMES),
-        "sizes": Key("ints", None, "training-set sizes D of L(D) (default: 100, 200, 400, ... up to n - test_size)",
+        "sizes": Key("ints", None, "training-set sizes D of L(D) (default: 100, 200, 400, ... below n - test_size)",
                      2),
         "widths": Key("ints", None, "random-feature widths P of L(P), fitted on all n - test_size points "
                                     "(default: 6 from D/400 to D/12; [] skips L(P))", 1),
