@@ -308,7 +308,7 @@ def test_exponents_options_build_the_config(batch):
 def test_exponents_without_labels_use_gp_targets(batch):
     """The sphere and an .npy of points have no labels: the targets are a draw from the GP of the
     kernel, and the output says so (and, for a file, how to give labels)."""
-    for name, data in (("exponents_sphere", "sphere"), ("exponents_npy_gp", "x.npy")):
+    for name in ("exponents_sphere", "exponents_npy_gp"):
         stdout = report(batch, name)
         result = check_exponents(batch["out"] / name, with_model=False)
         assert result["targets"] == "gp"

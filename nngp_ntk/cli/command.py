@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
-import numpy as np
 
 from nngp_ntk import __version__
 from nngp_ntk._checks import KERNEL_NAMES, InvalidArgumentError, PrecisionWarning
@@ -421,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example:
         >>> import os, tempfile
+        >>> import numpy as np
         >>> folder = tempfile.mkdtemp()
         >>> np.save(os.path.join(folder, "x.npy"), np.eye(3, dtype=np.float32))
         >>> main(["kernel", os.path.join(folder, "x.npy"), "--out", os.path.join(folder, "K.npy"), "--quiet"])
