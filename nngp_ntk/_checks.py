@@ -1,9 +1,12 @@
 """Argument validation and the limits shared by every module, in one place.
 
-Every check raises ``TypeError`` for a value of the wrong kind and ``ValueError`` for a value out of
-range, with a message that names the argument and says what was expected. Checks of numeric
-hyperparameters skip JAX tracers (values inside ``jit``, ``vmap`` or ``grad``): those cannot be
-inspected and are checked where they become concrete.
+Every check raises ``ArgumentTypeError`` (a ``TypeError``) for a value of the wrong kind and
+``ArgumentValueError`` (a ``ValueError``) for a value out of range, with a message that names the
+argument and says what was expected. Callers catch ``TypeError`` / ``ValueError`` as usual; the
+common base ``InvalidArgumentError`` tells a caller's mistake apart from a failure inside the
+library (the ``nngp-ntk`` command reports only these, and unreadable files, as the user's error).
+Checks of numeric hyperparameters skip JAX tracers (values inside ``jit``, ``vmap`` or ``grad``):
+those cannot be inspected and are checked where they become concrete.
 """
 
 from __future__ import annotations
@@ -24,6 +27,19 @@ KernelName = Literal["nngp", "ntk"]
 KERNEL_NAMES: tuple[KernelName, ...] = get_args(KernelName)
 #: Largest N for which dense N x N methods (eigendecomposition, Cholesky) are used by default.
 DENSE_LIMIT = 20_000
+
+
+class InvalidArgumentError(Exception):
+    """An argument the caller gave is wrong (not a failure of the library): the base of
+    ``ArgumentValueError`` and ``ArgumentTypeError``, which every check here raises."""
+
+
+class ArgumentValueError(InvalidArgumentError, ValueError):
+    """An argument out of range, or inconsistent with another: a ``ValueError``."""
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument of the wrong kind: a ``TypeError``."""
 
 
 class NotConvergedWarning(UserWarning):
@@ -68,12 +84,12 @@ def check_integer(name: str, value: Any, minimum: int | None = None, maximum: in
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         expected = "an integer or None" if allow_none else "an integer"
-        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+        raise ArgumentTypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
     value = int(value)
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+        raise ArgumentValueError(f"{name} must be an integer >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be an integer <= {maximum}, got {value}")
+        raise ArgumentValueError(f"{name} must be an integer <= {maximum}, got {value}")
     return value
 
 
@@ -90,14 +106,14 @@ def check_real(name: str, value: Any, minimum: float | None = None, positive: bo
     if isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 0:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+        raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise ArgumentValueError(f"{name} must be a finite number, got {value!r}")
     if positive and not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+        raise ArgumentValueError(f"{name} must be > 0, got {value!r}")
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        raise ArgumentValueError(f"{name} must be >= {minimum}, got {value!r}")
     return value
 
 
@@ -109,7 +125,7 @@ def check_ridge(ridge: Any, name: str = "ridge") -> float | Any:
 def check_kernel_name(kernel: Any, name: str = "kernel") -> KernelName:
     """One of ``KERNEL_NAMES``."""
     if kernel not in KERNEL_NAMES:
-        raise ValueError(f"{name} must be one of {KERNEL_NAMES}, got {kernel!r}")
+        raise ArgumentValueError(f"{name} must be one of {KERNEL_NAMES}, got {kernel!r}")
     return kernel
 
 
@@ -117,14 +133,15 @@ def check_kernel_names(get: Any) -> tuple[KernelName, ...]:
     """``get`` as a non-empty tuple of kernel names: "nngp", "ntk", or a sequence of them."""
     names = (get,) if isinstance(get, str) else tuple(get) if isinstance(get, Sequence) else (get,)
     if not names or any(n not in KERNEL_NAMES for n in names):
-        raise ValueError(f"get must be one of {KERNEL_NAMES} or a non-empty sequence of them, got {get!r}")
+        raise ArgumentValueError(f"get must be one of {KERNEL_NAMES} or a non-empty sequence of them, "
+                                 f"got {get!r}")
     return names
 
 
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
     """``value`` when it is one of ``choices``, else ValueError listing them."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+        raise ArgumentValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
 
 
@@ -137,10 +154,11 @@ def check_times(name: str, t: Any, integer: bool = False) -> tuple[np.ndarray | 
     try:
         times = np.asarray(t, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be None, a number or a 1-D sequence of {kind}, got {t!r}") from None
+        raise ArgumentValueError(f"{name} must be None, a number or a 1-D sequence of {kind}, "
+                                 f"got {t!r}") from None
     if times.ndim > 1 or times.size == 0 or np.isnan(times).any() or (times < 0).any() or \
             (integer and not np.all((times == np.round(times)) | np.isinf(times))):
-        raise ValueError(f"{name} must be None, a number or a non-empty 1-D sequence of {kind} "
+        raise ArgumentValueError(f"{name} must be None, a number or a non-empty 1-D sequence of {kind} "
                          f"(inf allowed), got {t!r}")
     return times.reshape(-1), times.ndim == 0
 
@@ -150,14 +168,15 @@ def check_points(X: Any, name: str = "X") -> np.ndarray:
     X = np.asarray(X)
     if X.dtype == object or not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)
                                  or X.dtype == bool):
-        raise TypeError(f"{name} must be a real numeric array, got dtype {X.dtype}")
+        raise ArgumentTypeError(f"{name} must be a real numeric array, got dtype {X.dtype}")
     if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_points, n_features), got shape {X.shape}")
+        raise ArgumentValueError(f"{name} must be a 2-D array of shape (n_points, n_features), "
+                                 f"got shape {X.shape}")
     if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one point and one feature, got shape {X.shape}")
+        raise ArgumentValueError(f"{name} must have at least one point and one feature, got shape {X.shape}")
     X = np.asarray(X, dtype=np.float64)
     if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name} contains NaN or inf values")
+        raise ArgumentValueError(f"{name} contains NaN or inf values")
     return X
 
 
@@ -166,7 +185,8 @@ def check_positive_reals(name: str, values: Any, minimum: float = 0.0) -> np.nda
     (training sizes of a theory curve, which need not be integers)."""
     array = np.asarray(values, dtype=np.float64).reshape(-1) if np.ndim(values) <= 1 else None
     if array is None or array.size == 0 or not np.all(np.isfinite(array)) or np.any(array <= minimum):
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers > {minimum}, got {values!r}")
+        raise ArgumentValueError(f"{name} must be a non-empty 1-D sequence of finite numbers > {minimum}, "
+                                 f"got {values!r}")
     return array
 
 
@@ -176,13 +196,15 @@ def check_sizes(name: str, values: Any, maximum: int | None = None, what: str = 
     array = np.asarray(values)
     if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.number) \
             or np.any(array != np.round(array)) or np.any(array < 1):
-        raise ValueError(f"{name} must be a 1-D sequence of positive integers, got {values!r}")
+        raise ArgumentValueError(f"{name} must be a 1-D sequence of positive integers, got {values!r}")
     array = np.unique(array.astype(np.int64))
     if maximum is not None and array[-1] > maximum:
-        raise ValueError(f"{name} must be at most {maximum}{f' ({what})' if what else ''}, got {int(array[-1])}")
+        raise ArgumentValueError(f"{name} must be at most {maximum}{f' ({what})' if what else ''}, "
+                                 f"got {int(array[-1])}")
     if len(array) < 3:
-        raise ValueError(f"{name} must hold at least 3 distinct values to fit an exponent, got {array.tolist()}")
+        raise ArgumentValueError(f"{name} must hold at least 3 distinct values to fit an exponent, "
+                                 f"got {array.tolist()}")
     if array[-1] < 2 * array[0]:
-        raise ValueError(f"{name} span a factor {array[-1] / array[0]:.3g} < 2: too short a window to fit an "
+        raise ArgumentValueError(f"{name} span a factor {array[-1] / array[0]:.3g} < 2: too short a window to fit an "
                          f"exponent (got {array.tolist()})")
     return array

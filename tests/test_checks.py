@@ -26,6 +26,21 @@ def test_integer_and_real_checks():
         _checks.check_ridge("0")
 
 
+def test_checks_raise_the_argument_error_family():
+    """Every check raises InvalidArgumentError (what the command reports as the user's error), as a
+    TypeError for the kind and a ValueError for the range, so callers catching those still do."""
+    for call, kind in ((lambda: _checks.check_integer("n", "3"), TypeError),
+                       (lambda: _checks.check_integer("n", 0, minimum=1), ValueError),
+                       (lambda: _checks.check_real("x", float("inf")), ValueError),
+                       (lambda: _checks.check_points(np.array([["a"]])), TypeError),
+                       (lambda: _checks.check_sizes("sizes", [1, 2]), ValueError)):
+        with pytest.raises(_checks.InvalidArgumentError) as error:
+            call()
+        assert isinstance(error.value, kind)
+        assert isinstance(error.value, _checks.ArgumentTypeError if kind is TypeError else _checks.ArgumentValueError)
+    assert not issubclass(ValueError, _checks.InvalidArgumentError)
+
+
 def test_times_points_and_sizes():
     assert _checks.check_times("t", None) == (None, True)
     times, scalar = _checks.check_times("t", [0, 1.5, np.inf])

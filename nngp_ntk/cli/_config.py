@@ -29,13 +29,15 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from nngp_ntk._checks import ArgumentValueError
 from nngp_ntk.cli._schema import SCHEMA, SECTION_TYPES, TASK_SECTIONS, Config, Key
 from nngp_ntk.kernels import Sequential
 from nngp_ntk.kernels import from_spec
 
 
-class ConfigError(ValueError):
-    """A config (file or command line options) that cannot be run, with the offending key named."""
+class ConfigError(ArgumentValueError):
+    """A config (file or command line options) that cannot be run, with the offending key named: an
+    ``ArgumentValueError`` (a ``ValueError``), the user's error to the ``nngp-ntk`` command."""
 
 
 def typed(config: Mapping[str, Any]) -> Config:
@@ -53,7 +55,7 @@ def typed(config: Mapping[str, Any]) -> Config:
         ('spectrum', 'digits', 3)
     """
     sections = {name: SECTION_TYPES[name](**config[name]) for name in TASK_SECTIONS[config["task"]]}
-    return Config(task=config["task"], seed=config["seed"], out=config["out"], **sections)
+    return Config(task=config["task"], seed=config["seed"], out=config["out"], fast=config["fast"], **sections)
 
 
 def _where(section: str, name: str) -> str:
@@ -128,13 +130,15 @@ def _check_consistency(config: dict[str, Any]) -> None:
         raise ConfigError("data.source = \"file\" needs data.path (a data file or CIFAR-10 folder)")
     if data["source"] != "file" and data["path"] is not None:
         raise ConfigError(f"data.path is only read with data.source = \"file\" (got source {data['source']!r})")
+    if data["source"] != "file" and data["label_column"] is not None:
+        raise ConfigError(f"data.label_column names a column of a data file; the {data['source']} dataset "
+                          "brings its own labels" if data["source"] != "sphere" else
+                          "data.label_column names a column of a data file; points on the sphere have no labels")
     if data["source"] == "sphere":
         if data["targets"] == "labels":
             raise ConfigError("data.targets = \"labels\": points on the sphere have no labels (use \"gp\")")
         if data["pool"] is not None:
             raise ConfigError("data.pool applies to images, not to points on the sphere")
-    if task == "regress" and data["targets"] == "gp":
-        raise ConfigError("regress fits the data's own labels: data.targets must be \"auto\" or \"labels\"")
     if task == "regimes" and data["targets"] == "labels":
         raise ConfigError("regimes is a teacher-student experiment: data.targets must be \"auto\" or \"gp\"")
     if network["layers"] is not None:
@@ -303,14 +307,25 @@ def _small(values: list[int] | None, limit: int, keep: int) -> list[int] | None:
     return _shrink(fitting, keep) if len(fitting) >= keep else None
 
 
-def fast(config: dict[str, Any], explicit: Collection[str] = ()) -> dict[str, Any]:
-    """A smaller version of a validated config for a quick check (``--fast``).
+def fast_points(task: str) -> int:
+    """The most points a fast run of ``task`` takes: 500 for ``exponents`` and ``regimes`` (whose
+    predictions see only the points beside the test set), 400 for the others.
 
-    At most 400 points (500 for ``exponents`` and ``regimes``, whose predictions see only the points
-    beside the test set), 80 of them for testing, the small end of the sizes and widths, two repeats;
-    the same code paths. Keys in ``explicit`` ("section.key", or "key" at the top level: what the
-    command line gave) keep their values: an explicit argument always wins, and one the smaller run
-    cannot honour is refused where it would be without ``--fast``.
+    Example:
+        >>> fast_points("exponents"), fast_points("spectrum")
+        (500, 400)
+    """
+    return 500 if task in ("exponents", "regimes") else 400
+
+
+def fast(config: dict[str, Any], explicit: Collection[str] = ()) -> dict[str, Any]:
+    """A smaller version of a validated config for a quick check (``--fast``; ``fast`` = true).
+
+    At most ``fast_points`` points (a data file's rows, when fewer: its data.n stays unset and the
+    file's rows bound it), 80 of them for testing, the small end of the sizes and widths, two
+    repeats; the same code paths. Keys in ``explicit`` ("section.key", or "key" at the top level:
+    what the command line gave) keep their values: an explicit argument always wins, and one the
+    smaller run cannot honour is refused where it would be without ``--fast``.
 
     Args:
         config: a validated config table.
@@ -326,9 +341,12 @@ def fast(config: dict[str, Any], explicit: Collection[str] = ()) -> dict[str, An
     """
     config = copy.deepcopy(config)
     task = config["task"]
-    most = 500 if task in ("exponents", "regimes") else 400
-    changes: dict[str, Any] = {"data.n": min(config["data"]["n"] or most, most)}
-    n = changes["data.n"] if "data.n" not in explicit else config["data"]["n"]
+    most = fast_points(task)
+    on_file = config["data"]["source"] == "file"
+    changes: dict[str, Any] = {"fast": True}
+    if not on_file or config["data"]["n"] is not None:
+        changes["data.n"] = min(config["data"]["n"] or most, most)
+    n = changes.get("data.n") if "data.n" not in explicit else config["data"]["n"]
     section = config.get(task, {})
     if task == "exponents":
         test_size = section["test_size"] if "exponents.test_size" in explicit else min(section["test_size"] or 80, 80)

@@ -24,6 +24,10 @@ The experiments::
           resolution-limited in P  L(P) ~ P^-alpha_P with D >> P           (alpha_P = alpha_K of the NNGP)
           variance-limited in D    L(D) = L_inf + c D^-alpha at fixed P << D  (alpha = 1)
           variance-limited in P    L(P) = L_inf + c P^-alpha at fixed D << P  (alpha = 1)
+
+Every measured exponent printed or plotted carries its flags (``text``): unreliable, poor fit, and
+disagrees when its interval and its prediction's do not overlap; the printed table ends with a
+line that explains the flags it uses, and the JSON holds them (reason, poor, disagrees).
 """
 
 from __future__ import annotations
@@ -38,9 +42,13 @@ from tqdm.auto import tqdm
 from nngp_ntk import data, scaling
 from nngp_ntk.cli._config import ConfigError
 from nngp_ntk.cli._schema import Config
-from nngp_ntk.cli._text import POOR, UNRELIABLE, fit_interval, interval
-from nngp_ntk.theory import Exponents, predict_exponents
+from nngp_ntk.cli._text import DISAGREES, POOR, UNRELIABLE, disagrees, fit_interval, flagged, interval, legend
+from nngp_ntk.theory._exponents import Exponents, predict_exponents
 from nngp_ntk.cli._tasks import Output, build_network, describe_run, load_problem
+
+#: The exponent of the variance-limited regimes, L - L_inf ~ x^-1 (Bahri et al.).
+VARIANCE_EXPONENT = 1.0
+
 
 class Stages:
     """A progress bar over the named stages of an experiment (off when ``progress`` is False, and
@@ -71,7 +79,8 @@ def default_split(n_points: int, test_size: int | None, sizes: list[int] | None)
     """(test_size, sizes) with the library's defaults where not given.
 
     ``data.held_out_count``: a quarter of the points, at most 1000, held out; ``data.default_sizes``:
-    100, 200, 400, ... up to the training pool.
+    100, 200, 400, ... below the training pool (a size that reaches the pool needs the spectrum
+    extrapolated, which a small sample cannot do).
 
     Args:
         n_points: N, the number of points.
@@ -93,29 +102,34 @@ def default_split(n_points: int, test_size: int | None, sizes: list[int] | None)
     test_size = data.held_out_count(n_points, test_size)
     pool = n_points - test_size
     if sizes is None:
-        sizes = data.default_sizes(pool).tolist()
+        sizes = data.default_sizes(pool - 1).tolist()
     if max(sizes) > pool:
         raise ConfigError(f"the largest training-set size {max(sizes)} exceeds the {pool} points left beside "
                           f"test_size = {test_size} (of {n_points})")
     return test_size, sizes
 
 
-def _curve_json(curve: scaling.Curve) -> dict[str, Any]:
+def _curve_json(curve: scaling.Curve, predicted: float | None = None,
+                predicted_ci: Sequence[float] | None = None) -> dict[str, Any]:
     """A measured curve and its power-law fit for JSON, with the fit's lack-of-fit diagnostic
-    (``fits.PowerLawFit.lack_of_fit``: poor, poor_reason, curvature, lack_of_fit_p, ...)."""
+    (``fits.PowerLawFit.lack_of_fit``: poor, poor_reason, curvature, lack_of_fit_p, ...) and whether
+    it disagrees with its prediction (``text.disagrees``)."""
     return {"alpha": curve.alpha, "ci": list(curve.ci), "amplitude": curve.fit.amplitude,
             "window": list(curve.fit.window), "reason": curve.fit.reason or None, **curve.fit.lack_of_fit(),
+            "disagrees": disagrees(curve.alpha, curve.ci, predicted, predicted_ci),
             "x": curve.x, "losses": curve.losses, "errors": curve.errors}
 
 
-def _measured_plot(curve: scaling.Curve, name: str, label: str):
+def _measured_plot(curve: scaling.Curve, name: str, label: str, predicted: float | None = None,
+                   predicted_ci: Sequence[float] | None = None):
     """A ``plots.Curve`` of measured losses with error bars and the power law fitted through them,
     drawn on its fit window; no line for an unreliable fit, nor for a poor one (a line through a
-    curve that bends): then the window is shaded, its label saying how the curve bends."""
+    curve that bends): then the window is shaded, its label saying how the curve bends. The label
+    flags a fit that disagrees with the prediction given (``text.flagged``)."""
     from nngp_ntk.cli import _plots as plots
 
     errors = None if np.isnan(curve.errors).all() else curve.errors
-    measured = f"measured, $\\alpha_{name}$ = {fit_interval(curve.fit)}"
+    measured = f"measured, $\\alpha_{name}$ = {flagged(curve.fit, predicted, predicted_ci)}"
     if not curve.fit.reliable:          # no line where the fit says nothing
         return plots.Curve(curve.x, curve.losses, errors, measured)
     low, high = curve.fit.window
@@ -161,7 +175,7 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
     names += ["measured L(P)", "predicted L(P)"] if with_model else []
     names += ["plots"] if plots else []
     stages = Stages(names, progress)
-    problem = load_problem(config)
+    problem = load_problem(config, net, section.kernel)
     X, Y, kernel = problem.X, problem.Y, section.kernel
     test_size, sizes = default_split(len(X), section.test_size, section.sizes)
     test, train = scaling.holdout_split(len(X), test_size, seed)
@@ -194,9 +208,11 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
         "measured": {"alpha_D": measured.alpha, "alpha_D_ci": list(measured.ci),
                      "alpha_P": None if model is None else model.alpha,
                      "alpha_P_ci": None if model is None else list(model.ci),
-                     "learning_curve": _curve_json(measured),
-                     "model_curve": None if model is None else _curve_json(model),
+                     "learning_curve": _curve_json(measured, predicted.alpha_D, predicted.ci["alpha_D"]),
+                     "model_curve": None if model is None else _curve_json(model, model_prediction.alpha_P,
+                                                                           model_prediction.ci["alpha_P"]),
                      "n_points": len(X), "test_size": test_size, "train_size": pool},
+        "targets": "gp" if problem.note else "labels",
         "config": config.as_dict(),
     }
     written = ["exponents.json"]
@@ -206,7 +222,8 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["stage_seconds"] = stages.seconds
     output.json("exponents.json", result)
-    return _exponent_table(config, predicted, spectrum_only, measured, model_prediction, model, len(X), pool) + [
+    table = _exponent_table(config, predicted, spectrum_only, measured, model_prediction, model, len(X), pool)
+    return table[:1] + ([problem.note] if problem.note else []) + table[1:] + [
         f"wrote {output.folder}/ ({', '.join(written)}) in {result['seconds']:.0f} s"]
 
 
@@ -253,20 +270,22 @@ def _exponent_table(config: Config, predicted: Exponents, spectrum_only: Exponen
             (f"alpha_K_sample  K/N, i = {window[0]}..{window[1]}", fit_interval(predicted.sample_fit), ""),
             (f"beta            targets, {resolved}", interval(predicted.beta, predicted.ci["beta"]), ""),
             (f"alpha_D         D = {measured.x[0]:.0f}..{measured.x[-1]:.0f}, anchored",
-             interval(predicted.alpha_D, predicted.ci["alpha_D"]), fit_interval(measured.fit)),
+             interval(predicted.alpha_D, predicted.ci["alpha_D"]),
+             flagged(measured.fit, predicted.alpha_D, predicted.ci["alpha_D"])),
             ("alpha_D         spectrum only", interval(spectrum_only.alpha_D, spectrum_only.ci["alpha_D"]), "")]
     if model is not None:
         rows.append((f"alpha_P         P = {model.x[0]:.0f}..{model.x[-1]:.0f}, D = {pool}",
                      interval(model_prediction.alpha_P, model_prediction.ci["alpha_P"]),
-                     fit_interval(model.fit)))
+                     flagged(model.fit, model_prediction.alpha_P, model_prediction.ci["alpha_P"])))
     lines = [f"{describe_run(config)}, {n_points} points: predicted from the {pool} training points, "
              f"measured on the {n_points - pool} others",
              f"{'':<42} {'predicted':<24} measured"]
     lines += [f"{name:<42} {left:<24} {right:<24}".rstrip() for name, left, right in rows]
     fitted = [("alpha_K_sample", predicted.sample_fit), ("measured alpha_D", measured.fit)]
     fitted += [] if model is None else [("measured alpha_P", model.fit)]
-    return lines + [f"{name}: {UNRELIABLE}, {fit.reason}" if fit.reason else f"{name}: {POOR}, {fit.poor_reason}"
-                    for name, fit in fitted if fit.reason or fit.poor]
+    lines += [f"{name}: {UNRELIABLE}, {fit.reason}" if fit.reason else f"{name}: {POOR}, {fit.poor_reason}"
+              for name, fit in fitted if fit.reason or fit.poor]
+    return lines + legend(lines)
 
 
 def _exponent_figures(output: Output, config: Config, values: np.ndarray, predicted: Exponents,
@@ -277,16 +296,18 @@ def _exponent_figures(output: Output, config: Config, values: np.ndarray, predic
     title, sizes = describe_run(config), predicted.sizes
     figures: dict[str, Callable] = {
         "spectrum.png": lambda path: plots.spectrum_figure(path, values, predicted.sample_fit, title=title,
-                                                           operator=(predicted.alpha_K, predicted.ci["alpha_K"],
+                                                           operator=(interval(predicted.alpha_K,
+                                                                              predicted.ci["alpha_K"]),
                                                                      (sizes[0], sizes[-1]))),
         "learning_curve.png": lambda path: plots.curve_figure(
-            path, [_measured_plot(measured, "D", "$D^{-\\alpha_D}$"),
+            path, [_measured_plot(measured, "D", "$D^{-\\alpha_D}$", predicted.alpha_D, predicted.ci["alpha_D"]),
                    _predicted_plot(predicted.sizes, predicted.losses, "D", predicted.alpha_D,
                                    predicted.ci["alpha_D"])],
             xlabel="training-set size D", ylabel="test MSE", title=f"L(D): {title}")}
     if model is not None:
         figures["model_curve.png"] = lambda path: plots.curve_figure(
-            path, [_measured_plot(model, "P", "$P^{-\\alpha_P}$"),
+            path, [_measured_plot(model, "P", "$P^{-\\alpha_P}$", model_prediction.alpha_P,
+                                  model_prediction.ci["alpha_P"]),
                    _predicted_plot(model_prediction.widths, model_prediction.model_losses, "P",
                                    model_prediction.alpha_P, model_prediction.ci["alpha_P"])],
             xlabel="random features P (hidden width)", ylabel="test MSE",
@@ -345,15 +366,19 @@ def run_regimes(config: Config, progress: bool | None, plots: bool) -> list[str]
                                                     widths=section.variance_widths, **variance)
     stages.done()
     regimes = {
-        "resolution_limited_D": {**_curve_json(data_curve), "predicted": data_theory.alpha_D,
+        "resolution_limited_D": {**_curve_json(data_curve, data_theory.alpha_D, data_theory.ci["alpha_D"]),
+                                 "predicted": data_theory.alpha_D,
                                  "predicted_ci": list(data_theory.ci["alpha_D"]), "alpha_K": data_theory.alpha_K,
                                  "predicted_losses": data_theory.losses, "width": "infinite"},
-        "resolution_limited_P": {**_curve_json(model_curve), "predicted": model_theory.alpha_P,
+        "resolution_limited_P": {**_curve_json(model_curve, model_theory.alpha_P, model_theory.ci["alpha_P"]),
+                                 "predicted": model_theory.alpha_P,
                                  "predicted_ci": list(model_theory.ci["alpha_P"]),
                                  "alpha_K": model_theory.alpha_K, "predicted_losses": model_theory.model_losses,
                                  "train_size": pool},
-        "variance_limited_D": {**_offset_json(data_variance), "predicted": 1.0, "width": section.fixed_width},
-        "variance_limited_P": {**_offset_json(width_variance), "predicted": 1.0, "train_size": section.fixed_size},
+        "variance_limited_D": {**_offset_json(data_variance), "predicted": VARIANCE_EXPONENT,
+                               "width": section.fixed_width},
+        "variance_limited_P": {**_offset_json(width_variance), "predicted": VARIANCE_EXPONENT,
+                               "train_size": section.fixed_size},
     }
     written = ["regimes.json"]
     if plots:
@@ -376,27 +401,33 @@ def run_regimes(config: Config, progress: bool | None, plots: bool) -> list[str]
         entry = regimes[key]
         predicted = interval(entry["predicted"], entry.get("predicted_ci"))
         measured = interval(entry["alpha"], entry["ci"]) + (f" ({POOR})" if entry.get("poor") else "")
+        measured += f" ({DISAGREES})" if entry["disagrees"] else ""
         lines.append(f"{label:<44} {predicted:<24} {measured:<24}".rstrip())
         if entry["reason"]:
             notes.append(f"{label}: {UNRELIABLE}, {entry['reason']}")
         elif entry.get("poor"):
             notes.append(f"{label}: {POOR}, {entry['poor_reason']}")
-    return lines + notes + [f"wrote {output.folder}/ ({', '.join(written)}) in {seconds:.0f} s"]
+    lines += notes
+    return lines + legend(lines) + [f"wrote {output.folder}/ ({', '.join(written)}) in {seconds:.0f} s"]
 
 
 def _offset_json(curve: scaling.OffsetCurve) -> dict[str, Any]:
     return {"alpha": curve.alpha, "ci": list(curve.ci), "limit": curve.limit, "amplitude": curve.fit.amplitude,
-            "reason": curve.fit.reason or None, "x": curve.x, "losses": curve.losses, "errors": curve.errors,
+            "reason": curve.fit.reason or None, "disagrees": disagrees(curve.alpha, curve.ci, VARIANCE_EXPONENT),
+            "x": curve.x, "losses": curve.losses, "errors": curve.errors,
             "control_variate": curve.controls is not None}
 
 
 def _excess_plot(curve: scaling.OffsetCurve, name: str):
     """L - L_inf with the fitted c x^-alpha: a straight line of slope -1 in the variance-limited regimes.
     No error bars: the spread of L over repeats is mostly the spread of L_inf itself (one network or
-    split per repeat), common to every x of a repeat; alpha's interval carries the uncertainty."""
+    split per repeat), common to every x of a repeat; alpha's interval carries the uncertainty. The
+    label flags an exponent that disagrees with the theory's 1 (``text.disagrees``)."""
     from nngp_ntk.cli import _plots as plots
 
-    label = f"measured $L - L_\\infty$, $\\alpha$ = {interval(curve.alpha, curve.ci)} (theory 1)"
+    theory = f"theory {VARIANCE_EXPONENT:g}" + (f": {DISAGREES}" if disagrees(curve.alpha, curve.ci, VARIANCE_EXPONENT)
+                                               else "")
+    label = f"measured $L - L_\\infty$, $\\alpha$ = {fit_interval(curve.fit)} ({theory})"
     if not curve.fit.reliable:          # no limit to subtract, no line: the losses themselves
         return plots.Curve(curve.x, curve.losses, None, label.replace("$L - L_\\infty$", "$L$"))
     excess = curve.losses - curve.limit
@@ -413,11 +444,11 @@ def _regimes_figure(path, config: Config, pool: int, data_curve: scaling.Curve, 
     section = config.regimes
     panels = [
         ("resolution-limited in D (infinite width)", "training-set size D",
-         [_measured_plot(data_curve, "D", "$D^{-\\alpha_D}$"),
+         [_measured_plot(data_curve, "D", "$D^{-\\alpha_D}$", data_theory.alpha_D, data_theory.ci["alpha_D"]),
           _predicted_plot(data_theory.sizes, data_theory.losses, "D", data_theory.alpha_D, data_theory.ci["alpha_D"])]),
         (f"resolution-limited in P (D = {pool})",
          "random features P",
-         [_measured_plot(model_curve, "P", "$P^{-\\alpha_P}$"),
+         [_measured_plot(model_curve, "P", "$P^{-\\alpha_P}$", model_theory.alpha_P, model_theory.ci["alpha_P"]),
           _predicted_plot(model_theory.widths, model_theory.model_losses, "P", model_theory.alpha_P,
                           model_theory.ci["alpha_P"])]),
         (f"variance-limited in D (P = {section.fixed_width})", "training-set size D",

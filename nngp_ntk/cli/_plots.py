@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from nngp_ntk.cli._text import fit_interval, interval
+from nngp_ntk.cli._text import UNRELIABLE, fit_interval
 
 DPI = 120
 
@@ -46,19 +46,27 @@ def _save(figure: Figure, path: str | os.PathLike) -> None:
 
 
 def spectrum_figure(path: str | os.PathLike, eigenvalues: np.ndarray, fit, title: str = "",
-                    operator: tuple[float, Sequence[float], tuple[float, float]] | None = None) -> None:
+                    operator: tuple[str, tuple[float, float]] | None = None) -> None:
     """Eigenvalues lambda_i of K/N against i on log-log axes, with their fitted power law
     A i^-(1 + alpha_K_sample) (solid on the fit window, dashed beyond; no line when the fit is
-    unreliable or poor, the legend saying why) and the window shaded; ``operator`` = (alpha_K, its
-    interval, (i_low, i_high)) adds the kernel operator's exponent to the legend.
+    unreliable or poor, the legend saying why) and its window shaded, unless the fit is unreliable;
+    ``operator`` = (alpha_K as printed, with its interval and flags; (i_low, i_high)) shades, in
+    another color, the indices where the kernel operator's exponent is read (not when unreliable)
+    and names it in the legend.
 
     ``fit`` is a ``nngp_ntk.spectrum._fits.PowerLawFit`` (alpha, ci, window, reliable, poor, callable at indices).
     """
+    figure = Figure(figsize=(6.4, 4.6))
+    draw_spectrum(figure.add_subplot(), eigenvalues, fit, title, operator)
+    _save(figure, path)
+
+
+def draw_spectrum(axes, eigenvalues: np.ndarray, fit, title: str = "",
+                  operator: tuple[str, tuple[float, float]] | None = None) -> None:
+    """``spectrum_figure``'s content on matplotlib ``axes``."""
     values = np.asarray(eigenvalues, dtype=np.float64)
     index = np.arange(1, len(values) + 1)
     positive = values > 0
-    figure = Figure(figsize=(6.4, 4.6))
-    axes = figure.add_subplot()
     axes.loglog(index[positive], values[positive], ".", markersize=2.5, color="C0", label="eigenvalues of K/N")
     low, high = fit.window
     sample = f"$\\alpha_{{K,\\mathrm{{sample}}}}$ = {fit_interval(fit)}"
@@ -72,17 +80,21 @@ def spectrum_figure(path: str | os.PathLike, eigenvalues: np.ndarray, fit, title
                     label=f"fit $i^{{-(1+\\alpha)}}$, {sample}")
     else:
         axes.plot([], [], " ", label=sample)
-    axes.axvspan(low, high, color="C3", alpha=0.08, label=f"fit window i = {low}..{high}")
+    if fit.reliable:                    # an unreliable fit has no window worth marking
+        axes.axvspan(low, high, color="C3", alpha=0.08, label=f"fit window i = {low}..{high}")
     if operator is not None:
-        alpha, ci, (first, last) = operator
-        axes.plot([], [], " ", label=f"operator $\\alpha_K$ = {interval(alpha, ci)} at i ~ {first:.0f}..{last:.0f}")
+        text, (first, last) = operator
+        label = f"operator $\\alpha_K$ = {text}, read at i ~ {first:.0f}..{last:.0f}"
+        if text.startswith(UNRELIABLE):
+            axes.plot([], [], " ", label=label)
+        else:
+            axes.axvspan(first, last, color="C2", alpha=0.08, hatch="//", label=label)
     if positive.any():  # down to the smallest positive eigenvalue, at most 12 decades below the largest
         axes.set_ylim(max(values[positive].min() / 2, values[positive].max() * 1e-12), None)
     axes.set_xlabel("index i")
     axes.set_ylabel("eigenvalue $\\lambda_i$ of K/N")
     axes.set_title(title or "kernel spectrum")
     axes.legend(loc="lower left", fontsize="small")
-    _save(figure, path)
 
 
 def _draw_curves(axes, curves: Sequence[Curve], xlabel: str, ylabel: str, title: str) -> None:

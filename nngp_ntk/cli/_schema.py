@@ -47,6 +47,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "seed": Key("int", 0, "seed of every random choice (subsets, GP targets, random features)", 0),
         "out": Key("str", None, "output folder (a .npy file name for a single kernel); default results/<task>/ "
                                 "on the task's own data, results/<task>-<data>/ on other data"),
+        "fast": Key("bool", False, "a quick, smaller run, as the command's --fast: fewer points, sizes, widths "
+                                   "and repeats; a data file's rows then bound the points"),
     },
     "data": {
         "source": Key("str", None, "dataset: the bundled mnist / digits, uniform points on a sphere, or a file "
@@ -58,9 +60,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "center": Key("bool", None, "subtract the per-feature mean (default: true, false on the sphere "
                                     "and for the kernel task)"),
         "normalize": Key("bool", None, "scale every row to norm sqrt(d) (default: as center)"),
-        "targets": Key("str", "auto", "one-hot labels, or a draw from the GP of the kernel (teacher = student); "
-                                      "auto: labels when the data has them", choices=TARGETS),
-        "label_column": Key("int", None, "CSV column holding the labels (e.g. 0 or -1)", -(2**31)),
+        "targets": Key("str", "auto", "the data's labels (one-hot for integer ones), or one draw from the GP of "
+                                      "the kernel (teacher = student); auto: the labels when the data has them, "
+                                      "else the GP draw", choices=TARGETS),
+        "label_column": Key("int", None, "the column of a CSV or .npy table that holds the labels (e.g. 0, or -1 "
+                                         "for the last); without it every column is a feature and the table has "
+                                         "no labels", -(2**31)),
     },
     "network": {
         "depth": Key("int", 3, "hidden layers", 0, 1000),
@@ -75,12 +80,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "exponents": {
         "kernel": Key("str", "ntk", "kernel of the infinitely wide network", choices=KERNEL_NAMES),
-        "sizes": Key("ints", None, "training-set sizes D of L(D) (default: 100, 200, 400, ... up to n - test_size)",
+        "sizes": Key("ints", None, "training-set sizes D of L(D) (default: 100, 200, 400, ... below n - test_size)",
                      2),
         "widths": Key("ints", None, "random-feature widths P of L(P), fitted on all n - test_size points "
                                     "(default: 6 from D/400 to D/12; [] skips L(P))", 1),
         "repeats": Key("int", 5, "random splits (and networks) per point of a curve", 1),
-        "test_size": Key("int", None, "held-out test points (default: n / 5, at most 1000)", 1),
+        "test_size": Key("int", None, "held-out test points (default: n / 4, at most 1000)", 1),
         "ridge": Key("float", 0.0, "ridge added to the train kernel's (and features') diagonal", 0.0),
         "window": Key("pair", None, "eigenvalue indices [i_min, i_max] of the power-law fit (default automatic)", 1),
     },
@@ -230,6 +235,7 @@ class Config:
     out: str
     data: DataConfig
     network: NetworkConfig
+    fast: bool = False
     exponents: ExponentsConfig | None = None
     regimes: RegimesConfig | None = None
     spectrum: SpectrumConfig | None = None
@@ -243,7 +249,7 @@ class Config:
 
     def as_dict(self) -> dict[str, Any]:
         """The config table again (what ``validate`` returned), e.g. to record beside results."""
-        table = {"task": self.task, "seed": self.seed, "out": self.out}
+        table = {"task": self.task, "seed": self.seed, "out": self.out, "fast": self.fast}
         table.update({name: dataclasses.asdict(getattr(self, name)) for name in TASK_SECTIONS[self.task]})
         return table
 

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
-from nngp_ntk._checks import check_integer, check_kernel_name
+from nngp_ntk._checks import ArgumentTypeError, ArgumentValueError, check_integer, check_kernel_name
 
 
 class Dataset(NamedTuple):
@@ -36,7 +36,7 @@ def _shuffled_prefix(X: np.ndarray, y: np.ndarray, n: int | None, seed: int) -> 
     """The first n points of a seeded random permutation (any prefix is a uniform random subset)."""
     check_integer("n", n, minimum=1, allow_none=True)
     if n is not None and n > len(X):
-        raise ValueError(f"n must be at most {len(X)} (the dataset size), got {n}")
+        raise ArgumentValueError(f"n must be at most {len(X)} (the dataset size), got {n}")
     order = np.random.default_rng(seed).permutation(len(X))[:n]
     return X[order], y[order]
 
@@ -194,16 +194,17 @@ def check_targets(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """
     y = np.asarray(y)
     if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) or np.iscomplexobj(y):
-        raise TypeError(f"y must be a real numeric array, got dtype {y.dtype}")
+        raise ArgumentTypeError(f"y must be a real numeric array, got dtype {y.dtype}")
     if y.ndim == 1:
         y = y[:, None]
     if y.ndim != 2:
-        raise ValueError(f"y must have shape (n,) or (n, n_outputs), got shape {y.shape}")
+        raise ArgumentValueError(f"y must have shape (n,) or (n, n_outputs), got shape {y.shape}")
     if y.shape[0] != np.shape(X)[0]:
-        raise ValueError(f"y has {y.shape[0]} rows but X has {np.shape(X)[0]}: labels must have one row per point")
+        raise ArgumentValueError(f"y has {y.shape[0]} rows but X has {np.shape(X)[0]}: labels must have one row "
+                                 "per point")
     y = y.astype(np.float64)
     if not np.all(np.isfinite(y)):
-        raise ValueError("y contains NaN or inf values")
+        raise ArgumentValueError("y contains NaN or inf values")
     return y
 
 

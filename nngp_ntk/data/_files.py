@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nngp_ntk._checks import check_points
+from nngp_ntk._checks import ArgumentValueError, check_points
 from nngp_ntk.data._datasets import Dataset
 
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -32,29 +32,48 @@ def _images(array: np.ndarray, labels: np.ndarray | None, source: Path) -> Datas
     """(n, ...) array -> Dataset with rows flattened; a (n, H, W[, C]) array keeps its image shape."""
     array = np.asarray(array)
     if array.ndim < 2:
-        raise ValueError(f"{str(source)!r} holds an array of shape {array.shape}; expected (n_points, ...) "
-                         f"with at least 2 dimensions")
+        raise ArgumentValueError(f"{str(source)!r} holds an array of shape {array.shape}; expected (n_points, ...) "
+                                 f"with at least 2 dimensions")
     image_shape = tuple(array.shape[1:]) if array.ndim in (3, 4) else None
     X = check_points(array.reshape(len(array), -1))
     if labels is not None:
         labels = np.asarray(labels)
         if labels.ndim == 0 or len(labels) != len(X):
-            raise ValueError(f"{str(source)!r}: labels have shape {labels.shape} but the data has {len(X)} rows")
+            raise ArgumentValueError(f"{str(source)!r}: labels have shape {labels.shape} but the data has "
+                                     f"{len(X)} rows")
     return Dataset(X, labels, image_shape)
 
 
-def load_npy(path: str | Path) -> Dataset:
-    """An .npy array of shape (n, d), or (n, H, W[, C]) images (then flattened, image_shape kept); no labels.
+def _split_labels(table: np.ndarray, label_column: int, source: Path) -> Dataset:
+    """The columns of an (n, d) table but ``label_column`` as X, that column as the labels (int64 when
+    every value is a whole number)."""
+    if table.ndim != 2:
+        raise ArgumentValueError(f"label_column needs a table of shape (n, d), but {str(source)!r} holds an array of "
+                                 f"shape {table.shape}")
+    if table.shape[1] < 2 or not -table.shape[1] <= label_column < table.shape[1]:
+        raise ArgumentValueError(f"label_column={label_column} is out of range for {table.shape[1]} columns in "
+                                 f"{str(source)!r}")
+    labels = table[:, label_column]
+    if np.all(np.mod(labels, 1) == 0):
+        labels = labels.astype(np.int64)
+    return Dataset(check_points(np.delete(table, label_column, axis=1)), labels, None)
+
+
+def load_npy(path: str | Path, label_column: int | None = None) -> Dataset:
+    """An .npy array of shape (n, d), or (n, H, W[, C]) images (then flattened, image_shape kept).
 
     Args:
         path: the .npy file.
+        label_column: index of a column of an (n, d) array to split off as the labels (e.g. 0 or -1),
+            or None: no labels.
 
     Returns:
-        ``Dataset(X, None, image_shape)``.
+        ``Dataset(X, y, image_shape)``: y None without ``label_column``; integer-valued labels come as int64.
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: an array with fewer than 2 dimensions, or not finite.
+        ValueError: an array with fewer than 2 dimensions, or not finite; a ``label_column`` out of
+            range, or given for images.
 
     Example:
         >>> import os, tempfile
@@ -63,9 +82,15 @@ def load_npy(path: str | Path) -> Dataset:
         >>> dataset = load_npy(path)
         >>> dataset.X.shape, dataset.image_shape
         ((3, 16), (4, 4))
+        >>> np.save(path, np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 1.0]]))
+        >>> load_npy(path, label_column=-1).y.tolist()
+        [0, 1]
     """
     path = _existing(path)
-    return _images(np.load(path, allow_pickle=False), None, path)
+    array = np.load(path, allow_pickle=False)
+    if label_column is None:
+        return _images(array, None, path)
+    return _split_labels(np.asarray(array, dtype=np.float64), label_column, path)
 
 
 def load_npz(path: str | Path, x_key: str | None = None, y_key: str | None = None) -> Dataset:
@@ -97,11 +122,11 @@ def load_npz(path: str | Path, x_key: str | None = None, y_key: str | None = Non
         keys = list(archive.keys())
         x_name = x_key or next((k for k in _NPZ_FEATURE_KEYS if k in keys), None)
         if x_name not in keys:
-            raise ValueError(f"{str(path)!r} has no array {x_key or ' / '.join(_NPZ_FEATURE_KEYS)!r}; "
-                             f"it holds {keys} (choose one with x_key=...)")
+            raise ArgumentValueError(f"{str(path)!r} has no array {x_key or ' / '.join(_NPZ_FEATURE_KEYS)!r}; "
+                                     f"it holds {keys} (choose one with x_key=...)")
         y_name = y_key or next((k for k in _NPZ_LABEL_KEYS if k in keys), None)
         if y_key is not None and y_key not in keys:
-            raise ValueError(f"{str(path)!r} has no array {y_key!r}; it holds {keys}")
+            raise ArgumentValueError(f"{str(path)!r} has no array {y_key!r}; it holds {keys}")
         return _images(archive[x_name], None if y_name is None else archive[y_name], path)
 
 
@@ -142,17 +167,12 @@ def load_csv(path: str | Path, label_column: int | None = None, delimiter: str =
             warnings.filterwarnings("ignore", message=".*input contained no data", category=UserWarning)
             table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
     except ValueError as error:
-        raise ValueError(f"{str(path)!r} is not a numeric CSV table: {error}") from None
+        raise ArgumentValueError(f"{str(path)!r} is not a numeric CSV table: {error}") from None
     if table.size == 0:
-        raise ValueError(f"{str(path)!r} holds no data rows")
+        raise ArgumentValueError(f"{str(path)!r} holds no data rows")
     if label_column is None:
         return Dataset(check_points(table), None, None)
-    if not -table.shape[1] <= label_column < table.shape[1] or table.shape[1] < 2:
-        raise ValueError(f"label_column={label_column} is out of range for {table.shape[1]} columns in {str(path)!r}")
-    labels = table[:, label_column]
-    if np.all(np.mod(labels, 1) == 0):
-        labels = labels.astype(np.int64)
-    return Dataset(check_points(np.delete(table, label_column, axis=1)), labels, None)
+    return _split_labels(table, label_column, path)
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -186,15 +206,15 @@ def read_idx(path: str | Path) -> np.ndarray:
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{str(path)!r} is not an IDX file (bad magic number {raw[:4].hex()})")
+        raise ArgumentValueError(f"{str(path)!r} is not an IDX file (bad magic number {raw[:4].hex()})")
     ndim = raw[3]
     header = 4 + 4 * ndim
     shape = tuple(int(s) for s in np.frombuffer(raw[4:header], dtype=">u4"))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise ValueError(f"{str(path)!r}: the header says shape {shape} ({expected} bytes of data) "
-                         f"but {len(raw) - header} bytes follow")
+        raise ArgumentValueError(f"{str(path)!r}: the header says shape {shape} ({expected} bytes of data) "
+                                 f"but {len(raw) - header} bytes follow")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -227,7 +247,7 @@ def load_idx(images_path: str | Path, labels_path: str | Path | None = None) -> 
     if labels_path is not None:
         labels = read_idx(labels_path)
         if labels.ndim != 1:
-            raise ValueError(f"{str(labels_path)!r} must hold a 1-D array of labels, got shape {labels.shape}")
+            raise ArgumentValueError(f"{str(labels_path)!r} must hold a 1-D array of labels, got shape {labels.shape}")
         labels = labels.astype(np.int64)
     return _images(images, labels, Path(images_path))
 
@@ -262,20 +282,21 @@ def load_cifar10(folder: str | Path, batches: tuple[str, ...] | None = None) -> 
     """
     folder = _existing(folder)
     if not folder.is_dir():
-        raise ValueError(f"{str(folder)!r} must be a folder holding CIFAR-10 python batches")
+        raise ArgumentValueError(f"{str(folder)!r} must be a folder holding CIFAR-10 python batches")
     names = batches if batches is not None else tuple(sorted(p.name for p in folder.glob("data_batch_*")))
     if not names:
-        raise ValueError(f"{str(folder)!r} holds no data_batch_* files (name the batches to load with batches=...)")
+        raise ArgumentValueError(f"{str(folder)!r} holds no data_batch_* files (name the batches to load with "
+                                 "batches=...)")
     images, labels = [], []
     for name in names:
         with open(_existing(folder / name), "rb") as handle:
             batch = pickle.load(handle, encoding="bytes")
         if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
-            raise ValueError(f"{str(folder / name)!r} is not a CIFAR-10 python batch (no data/labels entries)")
+            raise ArgumentValueError(f"{str(folder / name)!r} is not a CIFAR-10 python batch (no data/labels entries)")
         data = np.asarray(batch[b"data"])
         if data.ndim != 2 or data.shape[1] != 3072 or len(batch[b"labels"]) != len(data):
-            raise ValueError(f"{str(folder / name)!r}: expected data of shape (n, 3072) and n labels, "
-                             f"got {data.shape} and {len(batch[b'labels'])}")
+            raise ArgumentValueError(f"{str(folder / name)!r}: expected data of shape (n, 3072) and n labels, "
+                                     f"got {data.shape} and {len(batch[b'labels'])}")
         images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
     return _images(np.concatenate(images), np.concatenate(labels), folder)
@@ -318,5 +339,5 @@ def load(path: str | Path, **options) -> Dataset:
         return load_csv(path, **options)
     if "idx" in name or "ubyte" in name:
         return load_idx(path, **options)
-    raise ValueError(f"cannot tell the format of {str(path)!r}: expected a folder, .npy, .npz, .csv, .txt "
-                     f"or an IDX file (…-idx3-ubyte[.gz])")
+    raise ArgumentValueError(f"cannot tell the format of {str(path)!r}: expected a folder, .npy, .npz, .csv, .txt "
+                             f"or an IDX file (…-idx3-ubyte[.gz])")

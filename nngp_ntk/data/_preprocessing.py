@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nngp_ntk._checks import check_integer, check_points
+from nngp_ntk._checks import ArgumentValueError, check_integer, check_points
 from nngp_ntk.data._datasets import Dataset, check_targets
 
 
@@ -40,16 +40,17 @@ def average_pool(X: np.ndarray, image_shape: tuple[int, ...], window: int | tupl
     X = check_points(X)
     shape = tuple(int(s) for s in image_shape)
     if len(shape) not in (2, 3) or min(shape) < 1:
-        raise ValueError(f"image_shape must be (H, W) or (H, W, C) of positive sizes, got {image_shape!r}")
+        raise ArgumentValueError(f"image_shape must be (H, W) or (H, W, C) of positive sizes, got {image_shape!r}")
     if int(np.prod(shape)) != X.shape[1]:
-        raise ValueError(f"image_shape {shape} has {int(np.prod(shape))} pixels but X has {X.shape[1]} features")
+        raise ArgumentValueError(f"image_shape {shape} has {int(np.prod(shape))} pixels but X has {X.shape[1]} "
+                                 "features")
     pool = tuple(window) if isinstance(window, (tuple, list)) else (window, window)
     if len(pool) != 2:
-        raise ValueError(f"window must be a positive integer or a pair of them, got {window!r}")
+        raise ArgumentValueError(f"window must be a positive integer or a pair of them, got {window!r}")
     pool = tuple(check_integer("window", p, minimum=1) for p in pool)
     (height, width), channels = shape[:2], shape[2] if len(shape) == 3 else 1
     if pool[0] > height or pool[1] > width:
-        raise ValueError(f"window {pool} is larger than the image ({height}, {width})")
+        raise ArgumentValueError(f"window {pool} is larger than the image ({height}, {width})")
     rows, cols = height // pool[0], width // pool[1]
     images = X.reshape(len(X), height, width, channels)[:, : rows * pool[0], : cols * pool[1]]
     pooled = images.reshape(len(X), rows, pool[0], cols, pool[1], channels).mean(axis=(2, 4))
@@ -77,7 +78,7 @@ def center_features(X: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray
     X = check_points(X)
     mean = X.mean(axis=0) if mean is None else np.asarray(mean, dtype=np.float64)
     if mean.shape != (X.shape[1],):
-        raise ValueError(f"mean must have shape ({X.shape[1]},), got {mean.shape}")
+        raise ArgumentValueError(f"mean must have shape ({X.shape[1]},), got {mean.shape}")
     return X - mean
 
 
@@ -101,8 +102,8 @@ def normalize_rows(X: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     zero = np.flatnonzero(norms[:, 0] == 0)
     if zero.size:
-        raise ValueError(f"cannot normalize rows of zero norm (rows {zero[:5].tolist()}"
-                         f"{'...' if zero.size > 5 else ''})")
+        raise ArgumentValueError(f"cannot normalize rows of zero norm (rows {zero[:5].tolist()}"
+                                 f"{'...' if zero.size > 5 else ''})")
     return np.sqrt(X.shape[1]) * X / norms
 
 
@@ -127,14 +128,14 @@ def one_hot(y: np.ndarray, n_classes: int | None = None) -> np.ndarray:
     """
     y = np.asarray(y)
     if y.ndim != 1 or y.size == 0:
-        raise ValueError(f"y must be a non-empty 1-D array of integer labels, got shape {y.shape}")
+        raise ArgumentValueError(f"y must be a non-empty 1-D array of integer labels, got shape {y.shape}")
     if not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y) or np.any(np.mod(y, 1) != 0) or y.min() < 0:
-        raise ValueError("y must hold non-negative integer class labels")
+        raise ArgumentValueError("y must hold non-negative integer class labels")
     labels = y.astype(np.int64)
     count = int(labels.max()) + 1
     check_integer("n_classes", n_classes, minimum=1, allow_none=True)
     if n_classes is not None and n_classes < count:
-        raise ValueError(f"n_classes={n_classes} but y holds label {count - 1}")
+        raise ArgumentValueError(f"n_classes={n_classes} but y holds label {count - 1}")
     encoded = np.zeros((len(labels), count if n_classes is None else n_classes))
     encoded[np.arange(len(labels)), labels] = 1.0
     return encoded
@@ -166,7 +167,7 @@ def prepare(dataset: Dataset, pool: int | tuple[int, int] | None = None, center:
     X = dataset.X
     if pool is not None:
         if dataset.image_shape is None:
-            raise ValueError("pool needs a dataset with an image_shape")
+            raise ArgumentValueError("pool needs a dataset with an image_shape")
         X = average_pool(X, dataset.image_shape, pool)
     if center:
         X = center_features(X)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nngp_ntk._checks import check_integer
+from nngp_ntk._checks import ArgumentValueError, check_integer
 
 #: The default test set of an experiment (``held_out_count``): a TEST_FRACTION-th of the points, at most MAX_TEST.
 TEST_FRACTION = 4
@@ -32,7 +32,7 @@ def held_out_count(n_points: int, test_size: int | None = None) -> int:
         return max(1, min(n_points // TEST_FRACTION, MAX_TEST))
     test_size = check_integer("test_size", test_size, minimum=1)
     if test_size >= n_points - 2:
-        raise ValueError(f"test_size must leave at least 3 training points of the {n_points}, got {test_size}")
+        raise ArgumentValueError(f"test_size must leave at least 3 training points of the {n_points}, got {test_size}")
     return test_size
 
 

@@ -31,6 +31,8 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from nngp_ntk._checks import ArgumentValueError
+
 MANIFEST = "manifest.json"
 #: The lock file of a store written by one process (``TileStore``).
 LOCK = ".lock"
@@ -170,23 +172,24 @@ class TileStore:
         return os.path.join(self.folder, f"{name}.npy")
 
     def _acquire(self) -> None:
-        """Take the folder's lock (creating the folder), or raise ValueError naming its holder."""
+        """Take the folder's lock (creating the folder), or raise ArgumentValueError naming its holder."""
         if os.path.exists(self.folder) and not os.path.isdir(self.folder):
-            raise ValueError(f"out must be a folder, but {self.folder!r} is a file")
+            raise ArgumentValueError(f"out must be a folder, but {self.folder!r} is a file")
         os.makedirs(self.folder, exist_ok=True)
         path = os.path.join(self.folder, LOCK)
         try:
             lock = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
-            raise ValueError(f"cannot create the lock file {path!r} of out folder {self.folder!r}: {error}") from None
+            raise ArgumentValueError(f"cannot create the lock file {path!r} of out folder {self.folder!r}: "
+                                     f"{error}") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             holder = os.pread(lock, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(lock)
-            raise ValueError(f"out folder {self.folder!r} is being written by another process (PID {holder}, "
-                             f"which holds {path!r}): wait for it to finish, then call again to reuse its "
-                             "tiles, or use another folder") from None
+            raise ArgumentValueError(f"out folder {self.folder!r} is being written by another process "
+                                     f"(PID {holder}, which holds {path!r}): wait for it to finish, then call "
+                                     "again to reuse its tiles, or use another folder") from None
         os.ftruncate(lock, 0)
         os.pwrite(lock, f"{os.getpid()}\n".encode(), 0)
         self._lock = lock
@@ -204,27 +207,30 @@ class TileStore:
         """Check the folder and, unless it holds this kernel's store, create the arrays and manifest."""
         manifest = os.path.join(self.folder, MANIFEST)
         if os.path.exists(self.folder) and not os.path.isdir(self.folder):
-            raise ValueError(f"out must be a folder, but {self.folder!r} is a file")
+            raise ArgumentValueError(f"out must be a folder, but {self.folder!r} is a file")
         os.makedirs(self.folder, exist_ok=True)
         if not os.access(self.folder, os.W_OK | os.X_OK):
-            raise ValueError(f"out folder {self.folder!r} is not writable")
+            raise ArgumentValueError(f"out folder {self.folder!r} is not writable")
         if os.path.exists(manifest):
             self._read(MANIFEST)
             for name in self.names:
                 if not os.path.exists(self._path(name)):
-                    raise ValueError(f"out folder {self.folder!r} lacks {name}.npy listed in its manifest")
+                    raise ArgumentValueError(f"out folder {self.folder!r} lacks {name}.npy listed in its "
+                                             "manifest")
         else:
             if set(os.listdir(self.folder)) - {LOCK}:
-                raise ValueError(f"out folder {self.folder!r} is not empty and holds no {MANIFEST}: "
-                                 "give an empty or new folder (or one a previous run of the same kernel wrote)")
+                raise ArgumentValueError(f"out folder {self.folder!r} is not empty and holds no {MANIFEST}: "
+                                         "give an empty or new folder (or one a previous run of the same kernel "
+                                         "wrote)")
             self._reserve()
             self._write_record(MANIFEST, set())
 
     def _open(self) -> None:
         """Read every record of finished tiles and open the arrays for writing."""
         if not os.path.exists(os.path.join(self.folder, MANIFEST)):
-            raise ValueError(f"out folder {self.folder!r} has no {MANIFEST} in JAX process {self._process}, "
-                             "although process 0 prepared it: out must be on a filesystem all processes share")
+            raise ArgumentValueError(f"out folder {self.folder!r} has no {MANIFEST} in JAX process "
+                                     f"{self._process}, although process 0 prepared it: out must be on a "
+                                     "filesystem all processes share")
         records = {name: self._read(name) for name in sorted(os.listdir(self.folder)) if _RECORD.fullmatch(name)}
         self.done = set().union(*records.values())
         self._recorded = set(self.done if self._record == MANIFEST else records.get(self._record, ()))
@@ -238,18 +244,19 @@ class TileStore:
             with open(path) as file:
                 recorded = json.load(file)
         except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read the manifest {path!r}: {error}") from None
+            raise ArgumentValueError(f"cannot read the manifest {path!r}: {error}") from None
         if {k: recorded.get(k) for k in self._header} != self._header:
-            raise ValueError(f"out folder {self.folder!r} holds a kernel of different inputs or arguments "
-                             f"(its {record} does not match this call); use another folder or delete it")
+            raise ArgumentValueError(f"out folder {self.folder!r} holds a kernel of different inputs or "
+                                     f"arguments (its {record} does not match this call); use another folder or "
+                                     "delete it")
         return {tuple(pair) for pair in recorded.get("done", [])}
 
     def _reserve(self) -> None:
         needed = len(self.names) * self._shape[0] * self._shape[1] * self._dtype.itemsize
         free = shutil.disk_usage(self.folder).free
         if needed > free:
-            raise ValueError(f"out folder {self.folder!r} needs {needed / 2**30:.2f} GiB of disk "
-                             f"but only {free / 2**30:.2f} GiB is free")
+            raise ArgumentValueError(f"out folder {self.folder!r} needs {needed / 2**30:.2f} GiB of disk "
+                                     f"but only {free / 2**30:.2f} GiB is free")
         for name in self.names:
             array = np.lib.format.open_memmap(self._path(name), mode="w+", dtype=self._dtype, shape=self._shape)
             del array
@@ -257,7 +264,8 @@ class TileStore:
                 try:
                     os.posix_fallocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
                 except OSError as error:
-                    raise ValueError(f"cannot reserve disk space for {self._path(name)!r}: {error}") from None
+                    raise ArgumentValueError(f"cannot reserve disk space for {self._path(name)!r}: "
+                                             f"{error}") from None
 
     def _write_record(self, record: str, done: set[tuple[int, int]]) -> None:
         content = dict(self._header, done=sorted(done))

@@ -15,8 +15,9 @@ of vectors: it is the dense ``krylov.FlowOperator``, beside the iterative
 
 Numerics: D is factorized once in float64 (scipy.linalg.eigh for finite times, eigenvalues
 clamped at 0; scipy.linalg.cho_factor for t = None) and serves every time and test set. A
-numerically singular D (duplicate training points with ridge = 0) gives, with a
-``SingularKernelWarning``, the minimum-norm solution: the pseudo-inverse with eigenvalues below
+numerically singular D (ridge = 0 and a train kernel of rank below N: duplicate training points, or a
+kernel of low rank such as the linear kernel of a depth-0 network, of rank at most the number of
+features + 1) gives, with a ``SingularKernelWarning`` that states the rank, the minimum-norm solution: the pseudo-inverse with eigenvalues below
 max(N eps lambda_max, |most negative eigenvalue|) treated as zero, which is the t -> infinity limit
 of the flow itself (it never moves along the null space of D).
 """
@@ -169,10 +170,13 @@ class DenseFlowKernel(krylov.FlowOperator):
             except np.linalg.LinAlgError:
                 self._singular = True
             if self._singular:
-                warn("the train kernel is numerically singular (duplicate training points?) and "
-                     "t = None: returning the minimum-norm solution (pseudo-inverse, the t -> "
-                     "infinity limit of gradient flow); set ridge > 0 to regularize instead",
-                     SingularKernelWarning)
+                values, _ = self.eigen()
+                rank = int(np.sum(values > self._eigen[2]))
+                warn(f"the {self.size} x {self.size} train kernel is singular, of numerical rank {rank}: its "
+                     "rows are linearly dependent (duplicate training points, or a kernel of low rank, e.g. the "
+                     "linear kernel of a depth-0 network, of rank at most the number of features + 1); with "
+                     "t = None the prediction is the minimum-norm solution (pseudo-inverse, the t -> infinity "
+                     "limit of gradient flow); set ridge > 0 to regularize instead", SingularKernelWarning)
             else:
                 self._cholesky = factor
         return self._cholesky

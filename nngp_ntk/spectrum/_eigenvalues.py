@@ -25,7 +25,8 @@ import scipy.linalg
 from tqdm.auto import tqdm
 
 from nngp_ntk.spectrum import _fits as fits
-from nngp_ntk._checks import DENSE_LIMIT, NotConvergedWarning, check_integer, check_kernel_name, check_real, warn
+from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, NotConvergedWarning, check_integer, check_kernel_name,
+                              check_real, warn)
 from nngp_ntk.spectrum._fits import PowerLawFit
 from nngp_ntk._inputs import check_inputs
 
@@ -198,15 +199,15 @@ def randomized_eigh(product: ProductFunction, n: int, top_k: int, block_size: in
     check_integer("n", n, minimum=1)
     check_integer("top_k", top_k, minimum=1)
     if top_k > n:
-        raise ValueError(f"top_k must be at most n = {n}, got {top_k}")
+        raise ArgumentValueError(f"top_k must be at most n = {n}, got {top_k}")
     check_integer("block_size", block_size, minimum=1, allow_none=True)
     check_integer("max_passes", max_passes, minimum=1)
     check_real("tol", tol, positive=True)
     block = min(n, block_size if block_size is not None else max(-(-top_k // 2), 16))
     needed = min(-(-top_k // block) + 1, -(-n // block))
     if max_passes < needed:
-        raise ValueError(f"max_passes={max_passes} cannot reach top_k={top_k} with block_size={block} and "
-                         f"check convergence (needs at least {needed} passes)")
+        raise ArgumentValueError(f"max_passes={max_passes} cannot reach top_k={top_k} with block_size={block} and "
+                                 f"check convergence (needs at least {needed} passes)")
     limit = min(n, block * max_passes)
     capacity = min(limit, block * (needed + 1))
     basis, core = np.zeros((n, capacity)), np.zeros((capacity, capacity))
@@ -291,18 +292,18 @@ def eigh(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, meth
     """
     check_kernel_name(kernel)
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ArgumentValueError(f"method must be one of {METHODS}, got {method!r}")
     X, _ = check_inputs(X)
     n = len(X)
     check_integer("top_k", top_k, minimum=1, allow_none=True)
     if top_k is not None and top_k > n:
-        raise ValueError(f"top_k must be at most the number of points {n}, got {top_k}")
+        raise ArgumentValueError(f"top_k must be at most the number of points {n}, got {top_k}")
     if method == "auto":
         method = "dense" if n <= DENSE_LIMIT else "randomized"
     if method == "randomized":
         if top_k is None:
-            raise ValueError(f"the randomized method needs top_k (method='auto' picks it for N > DENSE_LIMIT = "
-                             f"{DENSE_LIMIT}; here N = {n}): pass top_k, or method='dense' for all eigenvalues")
+            raise ArgumentValueError(f"the randomized method needs top_k (method='auto' picks it for N > DENSE_LIMIT = "
+                                     f"{DENSE_LIMIT}; here N = {n}): pass top_k, or method='dense' for all eigenvalues")
         return randomized_eigh(kernel_product(net, X, kernel, block_rows), n, top_k, block_size, max_passes,
                                tol, seed, want_vectors, progress)
     gram = np.asarray(net.kernel(X, get=kernel)).astype(np.float64)
@@ -397,16 +398,17 @@ def fit_window(n_eigenvalues: int, window: tuple[int, int] | None = None,
     """
     if window is None:
         i_min, i_max = default_window(n_eigenvalues, n_samples)
-        source = f"the automatic window [{i_min}, {i_max}] (indices HEAD={HEAD} to N/{TAIL_FRACTION})"
+        source = f"the automatic window [{i_min}, {i_max}] (index {HEAD} to N/{TAIL_FRACTION})"
     else:
         i_min, i_max = (check_integer("window", w) for w in window)
         source = f"window [{i_min}, {i_max}]"
         if not 1 <= i_min < i_max <= n_eigenvalues:
-            raise ValueError(f"window must be 1-based indices 1 <= i_min < i_max <= {n_eigenvalues}, got {window!r}")
+            raise ArgumentValueError(f"window must be 1-based indices 1 <= i_min < i_max <= {n_eigenvalues}, "
+                                     f"got {window!r}")
     reason = ""
     if i_max < MIN_SPAN * i_min or i_max - i_min + 1 < MIN_POINTS:
         reason = (f"{source} is too short to fit a power law: it needs i_max >= {MIN_SPAN} i_min and at least "
-                  f"{MIN_POINTS} eigenvalues (got {n_eigenvalues} eigenvalues; use more points or pass window=...)")
+                  f"{MIN_POINTS} eigenvalues (got {n_eigenvalues} eigenvalues; use more points or give a window)")
     return (i_min, i_max), reason
 
 
@@ -447,11 +449,15 @@ def fit_power_law(ev: np.ndarray, window: tuple[int, int] | None = None, n_sampl
     """
     ev = np.asarray(ev, dtype=np.float64)
     if ev.ndim != 1 or not np.all(np.isfinite(ev)):
-        raise ValueError(f"ev must be a 1-D array of finite eigenvalues, got shape {ev.shape}")
+        raise ArgumentValueError(f"ev must be a 1-D array of finite eigenvalues, got shape {ev.shape}")
     if np.any(np.diff(ev) > 1e-12 * np.max(np.abs(ev), initial=0.0)):
-        raise ValueError("ev must be sorted in descending order")
+        raise ArgumentValueError("ev must be sorted in descending order")
     check_integer("n_samples", n_samples, minimum=len(ev), allow_none=True)
     (i_min, i_max), reason = fit_window(len(ev), window, n_samples)
+    if i_max < i_min:       # a spectrum too short for the automatic window: no index to fit
+        nan = float("nan")
+        return fits.unreliable(PowerLawFit(alpha=nan, ci=(nan, nan), amplitude=nan, window=(i_min, i_max), n_points=0,
+                                           interval="bootstrap", confidence=confidence, shift=1.0), reason)
     index = np.arange(i_min, i_max + 1, dtype=np.float64)
     fit = fits.fit_loglog(index, ev[i_min - 1:i_max], shift=1.0, weights=1.0 / index, interval="bootstrap",
                              confidence=confidence, n_bootstrap=n_bootstrap, seed=seed, name="index")

@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
-from nngp_ntk._checks import check_integer
+from nngp_ntk._checks import ArgumentValueError, check_integer
 
 #: Rows of U per block when forming the per-point sums (bounds the temporary memory).
 ROW_BLOCK = 2048
@@ -148,8 +148,10 @@ class RandomFeatureLeaveOneOut:
         widths = np.asarray(widths)
         if widths.ndim != 1 or widths.size == 0 or not np.issubdtype(widths.dtype, np.number) \
                 or np.any(widths != np.round(widths)) or np.any(widths < 1) or np.any(widths >= self.rank):
-            raise ValueError(f"widths must be a 1-D sequence of positive integers below {self.rank}, the rank of "
-                             f"the kernel on the {self.n_samples} points, got {widths!r}")
+            raise ArgumentValueError(f"widths must be a 1-D sequence of positive integers below {self.rank}, the "
+                                     f"numerical rank of the kernel on the {self.n_samples} points (a kernel of low "
+                                     "rank, e.g. the linear kernel of a depth-0 network, has rank at most the number "
+                                     f"of features, +1 with a bias), got {widths.tolist()}")
         widths = widths.astype(np.float64)
         check_integer("train_size", train_size, minimum=int(widths.max()) + 2, allow_none=True)
         n = self.n_samples

@@ -37,7 +37,7 @@ import numpy as np
 import scipy.optimize
 
 from nngp_ntk.spectrum import _fits as fits
-from nngp_ntk._checks import check_positive_reals, check_ridge
+from nngp_ntk._checks import ArgumentValueError, check_positive_reals, check_ridge
 from nngp_ntk.theory._eigenlearning import TheoryCurve
 from nngp_ntk.spectrum._fits import PowerLawFit
 
@@ -124,7 +124,9 @@ class Renormalized:
             A ``TheoryCurve``.
 
         Raises:
-            ValueError: an n the sample cannot reach (n >= N with ridge = 0: use ``extend_spectrum``).
+            ValueError: an n the sample cannot reach with ridge = 0: n >= N (the curve beyond needs the
+                spectrum extended, ``extend_spectrum``), or n beyond the numerical rank of a kernel
+                matrix of low rank (e.g. the linear kernel of a depth-0 network: rank <= d + 1).
         """
         sizes = check_positive_reals("sizes", sizes)
         ridge = check_ridge(ridge)
@@ -137,9 +139,17 @@ class Renormalized:
         kappas, factors, losses = (np.empty(len(sizes)) for _ in range(3))
         for k, n in enumerate(sizes):
             reach = excess(low, 0.0)
-            if excess(low, n) < 0:
-                raise ValueError(f"n={n:.6g} is beyond what {self.n_samples} samples resolve (at most "
-                                 f"{reach:.6g}): use the power-law extrapolation (extend_spectrum) for it")
+            if excess(low, n) < 0 and n >= self.n_samples:
+                raise ArgumentValueError(f"sizes: n = {n:.6g} is not below the N = {self.n_samples} points of the "
+                                         "spectrum; the curve at n >= N needs the spectrum extended by power-law "
+                                         "tails (extend_spectrum)")
+            if excess(low, n) < 0:      # full rank reaches every n < N (class docstring): this one has low rank
+                raise ArgumentValueError(
+                    f"sizes: n = {n:.6g} is beyond the numerical rank of the kernel matrix, whose {self.n_samples} "
+                    f"eigenvalues count about {reach:.0f} above its rounding level (a kernel of low rank, e.g. "
+                    "the linear kernel of a depth-0 network, has rank at most the number of features, +1 with a "
+                    f"bias); without a ridge the theory places no training size beyond it: give sizes below "
+                    f"{reach:.0f}, or ridge > 0")
             while excess(high, n) > 0:
                 high += np.log(4.0)
             log_lam = scipy.optimize.brentq(excess, low, high, args=(float(n),), xtol=1e-12, rtol=1e-12)

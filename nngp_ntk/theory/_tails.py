@@ -27,7 +27,7 @@ import numpy as np
 import scipy.special
 
 from nngp_ntk.spectrum import _fits as fits
-from nngp_ntk._checks import check_integer
+from nngp_ntk._checks import ArgumentValueError, check_integer
 from nngp_ntk.theory._eigenlearning import ModeSpectrum
 from nngp_ntk.spectrum._fits import PowerLawFit
 from nngp_ntk.spectrum._eigenvalues import fit_power_law, fit_window
@@ -156,7 +156,8 @@ def extend_spectrum(eigenvalues: np.ndarray, target_power: np.ndarray | None = N
     check_integer("n_samples", n_samples, minimum=len(eigenvalues))
     reason = fit_window(len(eigenvalues), window, n_samples)[1]
     if reason:
-        raise ValueError(f"extend_spectrum needs a head to extend: {reason}")
+        raise ArgumentValueError(f"extending the spectrum of {n_samples} samples by a power-law tail, as sizes that "
+                                 f"reach the sample need, fits a power law on its head; but {reason}")
     fit = fit_power_law(eigenvalues, window=window, n_samples=n_samples)
     i_min, m = fit.window
     tail_window = (int(np.ceil(np.sqrt(i_min * m))), m)

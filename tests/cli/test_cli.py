@@ -11,10 +11,12 @@ other refusals run in-process through ``cli.main``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
 import pickle
+import re
 import subprocess
 import sys
 
@@ -25,6 +27,7 @@ import nngp_ntk as nk
 from nngp_ntk import data, solver
 from nngp_ntk.cli import _command as cli
 from nngp_ntk.cli import _config as configs
+from nngp_ntk.cli import _text as text
 
 ROOT = pathlib.Path(__file__).parents[2]
 CONFIGS = ROOT / "configs"
@@ -92,13 +95,39 @@ def files(tmp_path_factory):
     np.savez(folder / "test.npz", X=X[300:], y=labels[300:])
     np.savetxt(folder / "table.csv", np.column_stack([X, labels]), delimiter=",", header="a,b,c,d,e,f,label",
                comments="")
+    np.save(folder / "table.npy", np.column_stack([X, labels]))      # labels in the last column
+    np.savez(folder / "all.npz", X=X, y=labels)
+    np.savez(folder / "unlabelled.npz", X=X)
+    np.save(folder / "small.npy", X[:100])
     write_cifar_stand_in(folder / "cifar")
     return folder
 
 
+#: A small exponents run: few points, four sizes, two repeats, no L(P), no plots.
+SMALL_EXPONENTS = ["--n", "240", "--sizes", "20", "40", "80", "160", "--test-size", "60", "--repeats", "2", "--widths",
+                   "--no-plots"]
+#: Every built-in dataset, and labelled and unlabelled files, as the arguments that choose them.
+SOURCES = {"mnist": ["--dataset", "mnist"], "digits": ["--dataset", "digits"], "sphere": ["--dataset", "sphere"],
+           "npz_labels": ["{files}/all.npz"], "npz_unlabelled": ["{files}/unlabelled.npz"], "npy": ["{files}/x.npy"],
+           "csv_labels": ["{files}/table.csv", "--label-column", "-1"]}
+#: The subcommands every source must run (``run`` runs the same tasks from configs).
+SUBCOMMANDS = ("exponents", "regimes", "spectrum", "kernel", "regress")
+
+
+def every_source(files, out):
+    """Every subcommand on every source (SOURCES) in fast mode, by name "<subcommand>-<source>"."""
+    runs = {}
+    for command in SUBCOMMANDS:
+        for source, arguments in SOURCES.items():
+            name = f"{command}-{source}"
+            plots = [] if command in ("kernel", "regress") else ["--no-plots"]
+            runs[name] = [command, *(a.format(files=files) for a in arguments), "--fast", *plots, "--out", out / name]
+    return runs
+
+
 def command_lines(files, out):
     """The successful runs, by name."""
-    return {
+    return {**every_source(files, out),
         "kernel": ["kernel", files / "x.npy", "--out", out / "kernel" / "K.npy", "--depth", "2", "--activation",
                    "erf", "--w-std", "1.5", "--b-std", "0.1"],
         "kernel_store": ["kernel", files / "x.npy", "--out", out / "store", "--out-of-core", "--get", "both"],
@@ -109,6 +138,18 @@ def command_lines(files, out):
         "exponents_options": ["exponents", "--dataset", "digits", "--n", "500", "--depth", "1", "--activation", "erf",
                               "--kernel", "nngp", "--sizes", "20", "40", "80", "160", "--test-size", "100",
                               "--repeats", "1", "--widths", "--seed", "3", "--no-plots", "--out", out / "options"],
+        # data without labels: targets from the GP of the kernel; labels from a column of an .npy table
+        "exponents_sphere": ["exponents", "--dataset", "sphere", *SMALL_EXPONENTS, "--out", out / "exponents_sphere"],
+        "exponents_npy_gp": ["exponents", files / "x.npy", "--targets", "gp", *SMALL_EXPONENTS, "--out",
+                             out / "exponents_npy_gp"],
+        "exponents_npy_labels": ["exponents", files / "table.npy", "--label-column", "-1", *SMALL_EXPONENTS, "--out",
+                                 out / "exponents_npy_labels"],
+        "regress_sphere": ["regress", "--dataset", "sphere", "--n", "150", "--test-size", "50", "--out",
+                           out / "regress_sphere"],
+        "regress_npy_labels": ["regress", files / "table.npy", "--label-column", "-1", "--test-size", "100",
+                               "--depth", "1", "--out", out / "regress_npy_labels"],
+        "spectrum_fast_small_file": ["spectrum", files / "small.npy", "--fast", "--no-plots", "--out",
+                                     out / "spectrum_small"],
         "mnist_relu_ntk": ["run", CONFIGS / "mnist_relu_ntk.toml", "--fast", "--out", out / "mnist_relu_ntk"],
         "digits_erf_nngp": ["run", CONFIGS / "digits_erf_nngp.toml", "--fast", "--out", out / "digits_erf_nngp"],
         "cifar10_pooled": ["run", CONFIGS / "cifar10_pooled.toml", "--fast", "--out", out / "cifar10_pooled",
@@ -118,9 +159,10 @@ def command_lines(files, out):
     }
 
 
-#: The longer runs: the configs in fast mode, checked with ``-m slow`` (every subcommand stays in the
-#: default run; ``exponents`` through ``exponents_options``).
-SLOW_RUNS = ("mnist_relu_ntk", "digits_erf_nngp", "cifar10_pooled", "sphere_teacher_student")
+#: The longer runs: the configs in fast mode and every subcommand on every source, checked with
+#: ``-m slow`` (every subcommand stays in the default run; ``exponents`` through ``exponents_options``).
+SLOW_RUNS = ("mnist_relu_ntk", "digits_erf_nngp", "cifar10_pooled", "sphere_teacher_student",
+             *(f"{command}-{source}" for command in SUBCOMMANDS for source in SOURCES))
 
 
 def run_batch(files, out, slow: bool) -> dict:
@@ -248,15 +290,74 @@ def test_exponent_configs_in_fast_mode(request, name):
 
 
 def test_exponents_options_build_the_config(batch):
-    report(batch, "exponents_options")
+    stdout = report(batch, "exponents_options")
     out = batch["out"] / "options"
     result = check_exponents(out, with_model=False)
+    curve, predicted = result["measured"]["learning_curve"], result["predicted"]
+    assert curve["disagrees"] is text.disagrees(curve["alpha"], curve["ci"], predicted["alpha_D"], predicted["alpha_D_ci"])
+    assert ("(disagrees)" in stdout) is curve["disagrees"] and ("flags: " in stdout) is (
+        curve["disagrees"] or "unreliable" in stdout or "poor fit" in stdout)
     assert not list(out.glob("*.png"))
     config = result["config"]
     assert config["seed"] == 3 and config["data"] == {**config["data"], "source": "digits", "n": 500}
     assert config["network"]["activation"] == "erf" and config["network"]["depth"] == 1
     assert config["exponents"]["sizes"] == [20, 40, 80, 160] and config["exponents"]["widths"] == []
     assert result["measured"]["learning_curve"]["x"] == [20, 40, 80, 160]
+
+
+def test_exponents_without_labels_use_gp_targets(batch):
+    """The sphere and an .npy of points have no labels: the targets are a draw from the GP of the
+    kernel, and the output says so (and, for a file, how to give labels)."""
+    for name in ("exponents_sphere", "exponents_npy_gp"):
+        stdout = report(batch, name)
+        result = check_exponents(batch["out"] / name, with_model=False)
+        assert result["targets"] == "gp"
+        assert "targets: one draw from the GP of the NTK at the points (teacher = student)" in stdout
+        assert result["measured"]["learning_curve"]["x"] == [20, 40, 80, 160]
+    assert "sphere has no labels" in report(batch, "exponents_sphere")
+    note = report(batch, "exponents_npy_gp").splitlines()[1]
+    assert "x.npy has no labels; --label-column J (data.label_column) reads the labels from column J" in note
+
+
+def test_labels_from_a_column_of_an_npy_table(batch, files):
+    stdout = report(batch, "exponents_npy_labels")
+    result = check_exponents(batch["out"] / "exponents_npy_labels", with_model=False)
+    assert result["targets"] == "labels" and "targets:" not in stdout
+    stdout = report(batch, "regress_npy_labels")
+    metrics = json.loads((batch["out"] / "regress_npy_labels" / "metrics.json").read_text())
+    assert metrics["targets"] == "labels" and metrics["n_train"] == 300 and metrics["accuracy"] > 0.8
+    assert "accuracy" in stdout
+
+
+def test_regress_without_labels_fits_a_gp_draw(batch):
+    stdout = report(batch, "regress_sphere")
+    metrics = json.loads((batch["out"] / "regress_sphere" / "metrics.json").read_text())
+    assert metrics["targets"] == "gp" and metrics["n_train"] == 100 and metrics["n_test"] == 50
+    assert stdout.startswith("targets: one draw from the GP of the NTK at the training and test points")
+    assert 0 < metrics["mse"] < 1 and "accuracy" not in metrics     # the draw has unit variance: learned
+    assert not (batch["out"] / "regress_sphere" / "labels.npy").exists()
+
+
+def test_fast_takes_every_row_of_a_small_file(batch):
+    """--fast takes at most 400 points; a file of 100 rows gives all of them, not an error."""
+    report(batch, "spectrum_fast_small_file")
+    summary = json.loads((batch["out"] / "spectrum_small" / "spectrum.json").read_text())
+    assert summary["n_points"] == 100 and summary["config"]["fast"] is True
+    assert summary["config"]["data"]["n"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_runs_on_every_source(slow_batch, command):
+    """Each subcommand, in fast mode, on MNIST, digits, the sphere, labelled and unlabelled files."""
+    for source in SOURCES:
+        stdout = report(slow_batch, f"{command}-{source}")
+        assert stdout.strip()
+        if command == "exponents":
+            result = check_exponents(slow_batch["out"] / f"{command}-{source}")
+            labelled = source in ("mnist", "digits", "npz_labels", "csv_labels")
+            assert result["targets"] == ("labels" if labelled else "gp"), source
+            assert ("targets: one draw from the GP" in stdout) is not labelled
 
 
 @pytest.mark.slow
@@ -277,6 +378,12 @@ def test_regimes_config_in_fast_mode(slow_batch):
     for name in ("variance_limited_D", "variance_limited_P"):
         limit = regimes[name]["limit"]
         assert regimes[name]["predicted"] == 1.0 and (limit is None or limit >= 0)
+    flagged = 0
+    for entry in regimes.values():         # a measured exponent whose interval misses the prediction is flagged
+        assert entry["disagrees"] is text.disagrees(entry["alpha"], entry["ci"], entry["predicted"],
+                                                    entry.get("predicted_ci"))
+        flagged += entry["disagrees"]
+    assert stdout.count("(disagrees)") == flagged and ("disagrees = the measured interval" in stdout) is (flagged > 0)
     assert_png(out / "regimes.png")
     assert "variance-limited in P (D = 20)" in stdout
 
@@ -284,6 +391,36 @@ def test_regimes_config_in_fast_mode(slow_batch):
 def test_no_arguments_is_the_main_job():
     args = cli.build_parser().parse_args(["exponents"])
     assert cli.config_from_options(args) == configs.load(CONFIGS / "mnist_relu_ntk.toml")
+
+
+def subcommands():
+    """{name: parser} of every subcommand of nngp-ntk."""
+    (action,) = [a for a in cli.build_parser()._actions if a.dest == "command"]
+    return action.choices
+
+
+#: Options whose help names no default: they have none (labels, overrides) or are the data itself.
+NO_DEFAULT = {"--label-column", "--set", "data.path", "config"}
+
+
+@pytest.mark.parametrize("command", ["exponents", "regimes", "spectrum", "kernel", "regress", "run"])
+def test_every_option_of_every_subcommand_has_help(command):
+    """Help text for every option and positional, a default named wherever one applies, and every
+    positional in its group (regress's TEST beside TRAIN under "data", none left to argparse's
+    "positional arguments")."""
+    parser = subcommands()[command]
+    for action in parser._actions:
+        name = action.option_strings[-1] if action.option_strings else action.dest
+        assert action.help and action.help != argparse.SUPPRESS and len(action.help) > 10, (command, name)
+        takes_value = action.nargs != 0 and not isinstance(action, argparse.BooleanOptionalAction)
+        if takes_value and name not in NO_DEFAULT and action.dest != "help":
+            assert "default" in action.help, (command, name, action.help)
+    groups = {group.title: [a.dest for a in group._group_actions] for group in parser._action_groups}
+    assert not groups.get("positional arguments"), (command, groups)
+    if command == "regress":
+        assert groups["data"][:2] == ["data.path", "regress.test_path"]
+    if command != "run":        # --targets only where there are targets
+        assert ("--targets" in parser.format_help()) is (command in ("exponents", "regress"))
 
 
 @pytest.mark.parametrize("command", ["exponents", "regimes", "spectrum", "kernel", "regress", "run"])
@@ -322,6 +459,11 @@ def bad_files(tmp_path, monkeypatch):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((20, 3)))
     np.save(tmp_path / "x4.npy", np.random.default_rng(0).standard_normal((20, 4)))
     np.savez(tmp_path / "unlabelled.npz", X=np.ones((20, 3)))
+    table = np.column_stack([np.random.default_rng(1).standard_normal((20, 3)), np.arange(20) % 2])
+    np.savetxt(tmp_path / "labels_last.csv", table, delimiter=",")
+    np.savetxt(tmp_path / "signs.csv", np.column_stack([table[:, :3], 2 * table[:, 3] - 1]), delimiter=",")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("not a kernel")
     return tmp_path
 
 
@@ -344,8 +486,27 @@ def bad_files(tmp_path, monkeypatch):
      "the largest training-set size 3000 exceeds"),
     (["exponents", "--dataset", "digits", "--sizes", "100", "200", "5000", "--fast", "--out", "{d}/o"],
      "the largest training-set size 5000 exceeds"),          # --fast keeps explicit sizes, refused as without it
-    (["regress", "{d}/unlabelled.npz", "--out", "{d}/o"], "regress needs labels"),
-    (["regress", "{d}/x.npy", "{d}/x4.npy", "--out", "{d}/o"], "regress needs labels"),
+    (["regress", "{d}/x.npy", "{d}/x4.npy", "--out", "{d}/o"], "the test data has 4 features but the training data 3"),
+    # labels asked for where there are none: the message says how to give them
+    (["regress", "{d}/unlabelled.npz", "--targets", "labels", "--out", "{d}/o"],
+     "unlabelled.npz has no labels: --label-column J (data.label_column) reads the labels from column J"),
+    (["exponents", "{d}/labels_last.csv", "--targets", "labels", "--out", "{d}/o"],
+     "(its last column holds only the whole numbers 0..1: labels? then add --label-column -1)"),
+    (["spectrum", "{d}/unlabelled.npz", "--label-column", "-1", "--out", "{d}/o"],
+     "names a column of a CSV or .npy table, not of"),
+    (["spectrum", "--dataset", "sphere", "--label-column", "0"], "points on the sphere have no labels"),
+    (["regress", "{d}/signs.csv", "--label-column", "-1", "--test-size", "5", "--out", "{d}/o"],
+     "integer labels are classes 0, 1, 2, ...; got -1"),
+    # a depth-0 network's kernel is linear, of rank <= d + 1: the message says so
+    (["exponents", "--dataset", "digits", "--depth", "0", "--n", "200", "--sizes", "80", "120", "160", "--test-size",
+      "20", "--widths", "--no-plots", "--out", "{d}/o"], "is beyond the numerical rank of the kernel matrix"),
+    # a size that reaches the pool extrapolates the spectrum, which 16 points cannot
+    (["exponents", "{d}/x.npy", "--sizes", "4", "8", "16", "--test-size", "4", "--widths", "--no-plots", "--out",
+      "{d}/o"], "extending the spectrum of 16 samples by a power-law tail, as sizes that reach the sample need"),
+    # the library's own argument checks are the user's error too
+    (["spectrum", "--dataset", "digits", "--n", "50", "--top-k", "60", "--out", "{d}/o"],
+     "top_k must be at most the number of points 50, got 60"),
+    (["kernel", "{d}/x.npy", "--out", "{d}/junk", "--out-of-core"], "is not empty and holds no manifest.json"),
     (["run", "{d}/missing.toml"], "does not exist"),
     (["run", "{d}/unknown_key.toml"], "unknown key 'network.depht' in section [network]; valid keys: depth"),
     (["run", "{d}/wrong_type.toml"], "network.depth must be an integer, got 'three'"),
@@ -358,6 +519,44 @@ def test_bad_input_is_one_line_and_status_2(bad_files, capsys, args, message):
     assert err.count("\n") == 1 and err.startswith("nngp-ntk"), err
     assert message.format(d=bad_files) in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("error", [TypeError("'NoneType' object is not subscriptable"),
+                                   ValueError("operands could not be broadcast together"),
+                                   np.linalg.LinAlgError("Matrix is singular"), KeyError("alpha")])
+def test_an_internal_error_says_so_and_asks_for_a_report(bad_files, capsys, monkeypatch, error):
+    """An exception that is not the user's error (not a check's, a config's or a file's), whatever its
+    type, is a bug: one line says so, asks for a report and quotes it, exit status 70; --debug adds
+    the traceback."""
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(cli.tasks, "run_spectrum", broken)
+    args = ["spectrum", "--dataset", "digits", "--out", bad_files / "o"]
+    status, err = refusal(args, capsys)
+    assert status == cli.EXIT_INTERNAL == 70
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("nngp-ntk spectrum: internal error, a bug in nngp_ntk rather than in your input")
+    assert f"({type(error).__name__}: " in err and "please report it" in err and "--debug" in err
+    status, err = refusal(args + ["--debug"], capsys)
+    assert status == 70 and err.startswith("Traceback (most recent call last)")
+    assert err.splitlines()[-1].startswith("nngp-ntk spectrum: internal error") and "the traceback above" in err
+
+
+def test_debug_shows_the_traceback_of_a_user_error(bad_files, capsys):
+    status, err = refusal(["kernel", bad_files / "x.npy", "--depth", "-1", "--debug"], capsys)
+    assert status == 2 and err.startswith("Traceback (most recent call last)") and "ConfigError" in err
+    assert err.splitlines()[-1] == "nngp-ntk kernel: error: network.depth must be in [0, 1000], got -1"
+
+
+def test_regress_with_a_linear_kernel_warns_of_its_rank(bad_files, capsys):
+    """depth 0: the train kernel has rank <= d + 1 < n; the warning says so (no 'duplicate points?')."""
+    status = cli.main([str(a) for a in ["regress", bad_files / "labels_last.csv", "--label-column", "-1", "--depth",
+                                        "0", "--test-size", "5", "--quiet", "--out", bad_files / "o"]])
+    err = capsys.readouterr().err
+    assert status == 0 and err.count("\n") == 1
+    assert re.match(r"nngp-ntk: warning: the 15 x 15 train kernel is singular, of numerical rank \d: ", err), err
+    assert "a kernel of low rank, e.g. the linear kernel of a depth-0 network" in err and "duplicate" in err
 
 
 def test_unwritable_output_folder_is_refused_before_any_work(bad_files, capsys):

@@ -7,6 +7,7 @@ import pathlib
 
 import pytest
 
+from nngp_ntk._checks import InvalidArgumentError
 from nngp_ntk.cli import _config as configs
 from nngp_ntk.cli import _schema as schema
 from nngp_ntk.cli._config import ConfigError
@@ -22,7 +23,7 @@ def test_defaults_are_the_main_job():
     assert config["network"] == {"depth": 3, "activation": "relu", "W_std": 1.0, "b_std": 0.0,
                                  "parameterization": "ntk", "width": None, "layers": None}
     assert config["exponents"]["kernel"] == "ntk"
-    assert set(config) == {"task", "seed", "out", "data", "network", "exponents"}
+    assert set(config) == {"task", "seed", "out", "fast", "data", "network", "exponents"} and not config["fast"]
 
 
 def test_context_dependent_defaults():
@@ -73,6 +74,8 @@ def test_values_are_converted_and_kept():
     ({"task": "regimes", "data": {"source": "sphere"}, "regimes": {"fixed_size": 5000}},
      "regimes.fixed_size must be below the smallest of regimes.variance_widths"),
     ({"task": "regimes", "data": {"source": "digits", "targets": "labels"}}, "teacher-student experiment"),
+    ({"data": {"source": "digits", "label_column": -1}}, "the digits dataset brings its own labels"),
+    ({"data": {"source": "sphere", "label_column": 0}}, "points on the sphere have no labels"),
     ({"task": "kernel", "out": "k.npy", "data": {"source": "digits"}, "kernel": {"get": "both"}},
      "give a folder"),
 ])
@@ -81,6 +84,7 @@ def test_refusals_name_the_key(raw, message):
         configs.validate(raw)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+    assert isinstance(error.value, InvalidArgumentError)     # the user's error to the command
 
 
 def test_every_shipped_config_validates():
@@ -127,7 +131,7 @@ def test_load_refuses_unreadable_files(tmp_path, text, message):
 def test_fast_shrinks_without_changing_the_experiment():
     config = configs.validate({"exponents": {"sizes": [25, 50, 100, 200, 400, 800, 1600], "repeats": 5}})
     small = configs.fast(config)
-    assert small["data"]["n"] == 500 and small["exponents"]["repeats"] == 2
+    assert small["data"]["n"] == 500 and small["exponents"]["repeats"] == 2 and small["fast"]
     assert small["exponents"]["sizes"] == [25, 50, 200, 400]
     assert small["exponents"]["test_size"] == 80
     assert small["exponents"]["widths"] == [10, 20, 40]
@@ -158,6 +162,22 @@ def test_typed_config_has_every_schema_key_and_round_trips():
         assert all(getattr(config, other) is None for other in schema.TASKS if other != task)
     main = configs.typed(configs.validate({}))
     assert main.exponents.repeats == 5 and main.network.activation == "relu" and main.data.source == "mnist"
+
+
+def test_fast_on_a_file_is_bounded_by_its_rows():
+    """A file's size is unknown before it is read: --fast leaves data.n unset there (the task takes at
+    most fast_points rows, all of a smaller file); an explicit n is kept, and refused when too large."""
+    config = configs.validate({"task": "spectrum", "data": {"path": "x.npy"}})
+    small = configs.fast(config)
+    assert small["fast"] and small["data"]["n"] is None and configs.fast_points("spectrum") == 400
+    assert configs.fast(config, explicit={"data.n"})["data"]["n"] is None
+    given = configs.validate({"task": "spectrum", "data": {"path": "x.npy", "n": 1000}})
+    assert configs.fast(given)["data"]["n"] == 400 and configs.fast(given, explicit={"data.n"})["data"]["n"] == 1000
+
+
+def test_regress_and_exponents_take_gp_targets():
+    for task in ("regress", "exponents"):
+        assert configs.validate({"task": task, "data": {"path": "x.npy", "targets": "gp"}})["data"]["targets"] == "gp"
 
 
 def test_fast_keeps_explicit_keys():

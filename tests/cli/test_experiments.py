@@ -13,7 +13,7 @@ from nngp_ntk.cli._config import ConfigError
 @pytest.mark.parametrize("n, test_size, sizes, expected", [
     (5000, None, None, (1000, [100, 200, 400, 800, 1600, 3200])),   # the main job: D = 100..3200
     (1797, None, None, (449, [100, 200, 400, 800])),
-    (400, 80, None, (80, [40, 80, 160, 320])),
+    (400, 80, None, (80, [39, 78, 156, 312])),                      # below the pool of 320
     (400, 100, [10, 20, 300], (100, [10, 20, 300])),
 ])
 def test_default_split(n, test_size, sizes, expected):
@@ -59,3 +59,18 @@ def test_a_poor_fit_draws_no_line_but_its_window():
     assert bent.fit_x is None and not any(label.startswith("fit") for label in lines)     # no fitted line
     assert bent.window == (10.0, 320.0) and "poor fit" in bent.label
     assert any("fit window P = 10..320" in label and "bends" in label for label in legend)
+
+
+def test_a_measured_exponent_off_its_prediction_is_flagged_in_plot_and_json():
+    from nngp_ntk import scaling
+    from nngp_ntk.spectrum import _fits as fits
+
+    widths = 10.0 * 2.0 ** np.arange(6)
+    losses = 2.0 * widths**-0.5
+    repeats = losses * np.array([[0.99], [1.0], [1.01]])
+    curve = scaling.Curve(widths, losses, 0.01 * losses, repeats, fits.fit_loglog(widths, repeats))
+    far = experiments._measured_plot(curve, "P", "$P^{-\\alpha_P}$", 1.0, (0.9, 1.1))
+    near = experiments._measured_plot(curve, "P", "$P^{-\\alpha_P}$", 0.5, (0.45, 0.55))
+    assert far.label.endswith("(disagrees)") and "disagrees" not in near.label
+    assert experiments._curve_json(curve, 1.0, (0.9, 1.1))["disagrees"] is True
+    assert experiments._curve_json(curve, 0.5)["disagrees"] is False and experiments._curve_json(curve)["disagrees"] is False

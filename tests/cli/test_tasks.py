@@ -58,8 +58,36 @@ def test_load_problem_preprocesses_and_encodes(tmp_path):
     assert gp.Y is None and np.allclose(np.linalg.norm(gp.X, axis=1), 2.0)
 
 
+def test_load_problem_draws_gp_targets_without_labels(tmp_path):
+    """No labels: one draw from the GP of the network's kernel, and a line that says so and how to give
+    labels (with a hint when a column looks like them); targets = labels there is refused."""
+    import nngp_ntk as nk
+
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "t.csv", np.column_stack([rng.standard_normal((30, 3)), np.arange(30) % 3]), delimiter=",")
+    config = configs.typed(configs.validate({"data": {"path": str(tmp_path / "t.csv")}}))
+    net = nk.FullyConnected(depth=1)
+    problem = tasks.load_problem(config, net, "nngp")
+    assert problem.Y.shape == (30, 1) and not problem.classes
+    np.testing.assert_array_equal(problem.Y, data.gp_targets(net, problem.X, kernel="nngp", seed=0))
+    assert problem.note.startswith("targets: one draw from the GP of the NNGP at the points (teacher = student): "
+                                   "t.csv has no labels (its last column holds only the whole numbers 0..2: "
+                                   "labels? then add --label-column -1)")
+    assert tasks.load_problem(config).Y is None
+    labelled = configs.typed(configs.validate({"data": {"path": str(tmp_path / "t.csv"), "label_column": -1}}))
+    problem = tasks.load_problem(labelled, net)
+    assert problem.classes and problem.Y.shape == (30, 3) and problem.note == ""
+    asked = configs.typed(configs.validate({"data": {"path": str(tmp_path / "t.csv"), "targets": "labels"}}))
+    with pytest.raises(ConfigError, match="has no labels .*--label-column J"):
+        tasks.load_problem(asked, net)
+    sphere = configs.typed(configs.validate({"task": "spectrum", "data": {"source": "sphere", "n": 20}}))
+    assert tasks.load_problem(sphere, net).note.endswith("sphere has no labels")
+
+
 def test_encode_labels():
     onehot, classes = tasks.encode_labels(np.array([0, 2, 1]))
     assert classes and onehot.tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
     values, classes = tasks.encode_labels(np.array([0.5, -1.0]))
     assert not classes and values.shape == (2, 1)
+    with pytest.raises(ConfigError, match="integer labels are classes 0, 1, 2, ...; got -1"):
+        tasks.encode_labels(np.array([-1, 1]))

@@ -194,6 +194,33 @@ def test_load_csv_with_header_and_label_column(tmp_path):
         data.load(tmp_path / "text.csv")
 
 
+def test_load_npy_table_with_a_label_column(tmp_path):
+    """An .npy table's labels are a column, as a CSV's: split off by label_column, whole numbers as int64."""
+    rows = np.array([[0.5, 1.0, 2.0], [1.5, -1.0, 0.0], [2.5, 3.0, 1.0]])
+    np.save(tmp_path / "t.npy", rows)
+    ds = data.load(tmp_path / "t.npy", label_column=-1)
+    np.testing.assert_array_equal(ds.X, rows[:, :2])
+    assert ds.y.dtype == np.int64 and ds.y.tolist() == [2, 0, 1]
+    np.testing.assert_array_equal(data.load(tmp_path / "t.npy", label_column=0).y, rows[:, 0])  # real labels
+    assert data.load(tmp_path / "t.npy").y is None
+    with pytest.raises(ValueError, match="label_column=3 is out of range for 3 columns"):
+        data.load(tmp_path / "t.npy", label_column=3)
+    np.save(tmp_path / "images.npy", np.zeros((4, 2, 2)))
+    with pytest.raises(ValueError, match="label_column needs a table of shape \\(n, d\\)"):
+        data.load(tmp_path / "images.npy", label_column=-1)
+
+
+def test_data_errors_are_argument_errors(tmp_path):
+    """Bad data and arguments raise the checks' InvalidArgumentError (a ValueError)."""
+    from nngp_ntk._checks import InvalidArgumentError
+
+    np.save(tmp_path / "t.npy", np.ones((3, 2)))
+    for call in (lambda: data.load(tmp_path / "t.npy", label_column=7), lambda: data.one_hot(np.array([-1, 0])),
+                 lambda: data.normalize_rows(np.zeros((2, 3))), lambda: data.digits(5000)):
+        with pytest.raises(InvalidArgumentError):
+            call()
+
+
 def test_load_cifar10_batches(tmp_path):
     rng = np.random.default_rng(2)
     batches = []

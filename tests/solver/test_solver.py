@@ -242,7 +242,8 @@ def test_negative_rounding_eigenvalues_are_clamped():
     features = rng.standard_normal((30, 5))
     kernel = features @ features.T - 1e-9 * np.eye(30)      # rank 5, slightly indefinite
     y = features @ rng.standard_normal(5)
-    with pytest.warns(solver.SingularKernelWarning):
+    with pytest.warns(solver.SingularKernelWarning, match="the 30 x 30 train kernel is singular, of numerical "
+                                                          "rank 5: its rows are linearly dependent"):
         mean = solver.gradient_flow(kernel, y, kernel[:4], None)
     assert_close(mean, y[:4], 1e-6)
     means = solver.gradient_flow(kernel, y, kernel[:4], [1.0, 1e12])

@@ -165,6 +165,8 @@ def test_fit_errors_and_unreliable_fits():
                          "not positive")]:
         assert not fit.reliable and reason in fit.reason and np.isnan(fit.alpha_K) and np.isnan(fit.ci).all()
     assert spectrum.fit_power_law(ev, window=(10, 30)).window == (10, 30)
+    short = spectrum.fit_power_law(ev[:16])     # the automatic window [10, 1] holds no index: unreliable too
+    assert not short.reliable and "too short" in short.reason and short.window == (10, 1) and short.n_points == 0
     with pytest.raises(ValueError, match="descending"):
         spectrum.fit_power_law(ev[::-1])
     with pytest.raises(ValueError, match="window"):

@@ -68,7 +68,7 @@ def test_renormalized_sample_spectrum_recovers_the_population_curve():
     naive = theory.eigenlearning(theory.ModeSpectrum(np.maximum(w, 0), np.ones(n_samples), power), sizes).losses
     np.testing.assert_allclose(renormalized, truth, rtol=0.15)
     assert abs(np.log(naive[-1] / truth[-1])) > np.log(2)     # the naive use of N eigenvalues breaks as n -> N
-    with pytest.raises(ValueError, match="beyond what"):
+    with pytest.raises(ValueError, match=f"n = {n_samples + 10} is not below the N = {n_samples} points"):
         theory.Renormalized(w, power).curve([n_samples + 10])
     # the local exponents the sample reads at n in [N/8, N/2] are the population's there (the 2000
     # modes end soon after, so they are steeper than the 0.5 of the formula)
@@ -182,3 +182,16 @@ def test_tails_refuse_what_they_cannot_carry():
     with pytest.raises(ValueError, match="too short"):
         theory.extend_spectrum(head[:30], n_samples=30, trace=5.0)
 
+
+def test_a_kernel_of_low_rank_is_refused_past_its_rank():
+    """A linear kernel (a depth-0 network) on d features has rank <= d (here 8 of N = 200): sizes below
+    N but beyond the rank cannot be placed without a ridge, and the message says that, not that N is
+    too small."""
+    w = np.concatenate([1.0 / np.arange(1, 9) ** 2, np.zeros(192)])     # 8 nonzero eigenvalues of 200
+    curve = theory.Renormalized(w, w)
+    assert np.all(np.isfinite(curve.curve([2, 4, 6]).losses))
+    with pytest.raises(ValueError, match="n = 10 is beyond the numerical rank of the kernel matrix, whose 200 "
+                                         "eigenvalues count about 8 above its rounding level") as error:
+        curve.curve([5, 10, 20])
+    assert "give sizes below 8, or ridge > 0" in str(error.value)
+    assert np.all(np.isfinite(curve.curve([5, 10, 20], ridge=1e-3).losses))
