@@ -21,34 +21,185 @@ makes the features Gaussian; an activation needs Gaussian input and its output i
 (``Identity`` excepted); LayerNorm needs and keeps Gaussian features; a Residual needs one of its
 branches to have zero mean, so that the cross terms vanish and the kernels add (``FanInSum``).
 
+Each layer type owns its maps: ``Layer`` lists the methods (its kernel update for the compiled
+passes of ``nngp_ntk.programs``), and the engine calls them; the activations'
+(``nngp_ntk.activations.Activation``) are written once, in their base class.
+
 The layers are pytrees (W_std and b_std are leaves), so networks built from them can be
-differentiated and vmapped over. ``nngp_ntk.programs`` compiles a layer list to a static program
-and runs it.
+differentiated and vmapped over.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk import _checks, _fastmath, _pytrees
-from nngp_ntk.activations import Activation, Identity
+from nngp_ntk import _checks, _pytrees
+from nngp_ntk.activations import Activation
+from nngp_ntk.activations._base import PytreeOp
 
 Array = jax.Array
 PARAMETERIZATIONS = ("ntk", "standard")
 
 
-class Layer:
-    """Base of the non-activation layers (every ``nngp_ntk.activations`` instance is a layer too)."""
+class Signal(NamedTuple):
+    """What ``check_layers`` knows about the features between two layers."""
+
+    #: Whether they are jointly Gaussian over the random weights (after a Dense).
+    gaussian: bool
+    #: Their width: an integer, None (unknown), or ``INPUT_WIDTH`` for the network input.
+    width: int | str | None
+    #: Whether a Dense comes before them (they are not the network input).
+    dense_before: bool
+    #: () -> whether they have zero mean over the random weights (a function, evaluated only when
+    #: a layer asks: for an activation it integrates phi).
+    zero_mean: Callable[[], bool]
+
+
+class Layer(abc.ABC):
+    """The methods a layer implements: each layer type carries all of its maps.
+
+    Every ``nngp_ntk.activations.Activation`` is a layer too (registered as one; its methods are
+    written once in that base class). A new layer type subclasses ``Layer`` and implements
+    ``check`` and ``kernel_map`` (or ``kernel_op``); the other methods have defaults for a layer
+    without sublayers.
+    Register it as a JAX pytree (e.g. a frozen dataclass with ``jax.tree_util.register_dataclass``)
+    for its numbers to be leaves that ``kernel_fn`` can differentiate; an unregistered layer is
+    static (hashable) data. See the docs' "Write your own layer".
+
+    The methods by use:
+
+    * validation (``check_layers``): ``check``, ``zero_mean_after``, ``sublayers``,
+      ``with_sublayers``, ``revalidated``;
+    * the compiled kernel passes (``nngp_ntk.programs``): ``kernel_op`` and its op's ``update``
+      (or ``merge`` for a layer with sublayers), by default ``kernel_map``; ``uses_quadrature``
+      and ``resolve`` before them.
+    """
+
+    #: True when the kernel map uses quadrature; the tiling then uses smaller tiles.
+    uses_quadrature: bool = False
+    #: The layers this layer runs on its input (a Residual's block); () for most layers.
+    sublayers: tuple = ()
+
+    # --- Validation -----------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def check(self, signal: Signal, at: str) -> Signal:
+        """The features after this layer, or an error when it does not fit the features before it.
+
+        Args:
+            signal: what is known of the features before it.
+            at: how errors name the layer ("Sequential layer 3 (Dense)").
+
+        Returns:
+            What is known after it (``zero_mean`` is set by ``check_layers`` from ``zero_mean_after``).
+
+        Raises:
+            ValueError: a layer that does not fit, its message starting with ``at``.
+        """
+
+    def zero_mean_after(self, zero_mean: bool) -> bool:
+        """Whether the features after this layer have zero mean over the random weights, given
+        whether the features before it have (default: False, which is always safe: it only makes
+        ``Residual`` refuse more).
+
+        Args:
+            zero_mean: whether the input has zero mean.
+
+        Returns:
+            Whether the output has.
+        """
+        return False
+
+    def with_sublayers(self, layers: tuple) -> Layer:
+        """This layer with its ``sublayers`` replaced, without checks (for layers with sublayers).
+
+        Raises:
+            TypeError: the layer has no sublayers.
+        """
+        raise TypeError(f"{type(self).__name__} has no sublayers to replace")
+
+    def revalidated(self) -> Layer:
+        """This layer rebuilt through its constructor, so that its checks run on values that pytree
+        unflattening (which skips them) put there (default: a dataclass is replaced by a copy of itself).
+
+        Example:
+            >>> Dense(W_std=1.5).revalidated().W_std
+            1.5
+        """
+        return dataclasses.replace(self) if dataclasses.is_dataclass(self) else self
+
+    def resolve(self, max_variance: float, dtype: Any = None) -> Layer:
+        """This layer ready for inputs of variance up to ``max_variance`` (default: itself; an
+        activation fixes a quadrature degree or refuses a variance it overflows at)."""
+        return self
+
+    # --- Infinite width: the compiled kernel passes ------------------------------------------------
+
+    def kernel_op(self, width: int | None, dtype: Any) -> tuple[Any, Any, int | None]:
+        """The layer's step of a compiled program (``nngp_ntk.programs.plan``).
+
+        The op is hashable static data (equal ops compile to the same code, and runs of equal ops
+        fold into loops) with
+
+        * ``update(params, k11, k12, k22, theta, diagonal) -> (k12, theta)``: the layer's map of
+          (K12, Theta12) given the input variances K11 (rows) and K22 (columns); in the diagonal
+          pass (``diagonal``) k11 = k22 = k12 = K(x, x) and it maps K(x, x) and Theta(x, x).
+          ``theta`` None: the NTK is not computed (return None for it);
+        * ``joins_next``: whether the engine runs it in one loop with the op after it (a Dense: a
+          cheap affine map that XLA fuses into the next layer);
+        * for a layer with ``sublayers``, ``merge(params, k12, theta, block_k12, block_theta)``
+          instead of ``update``: the engine runs the compiled sublayers on the layer's input and
+          merges their output with the input.
+
+        The params are arrays (or tracers), the op's numbers: they are arguments of the compiled
+        code, so other values reuse it, and a loop stacks them along a leading axis.
+
+        The default is a ``PytreeOp``: the static part is the layer's pytree structure, the params
+        its leaves, and ``update`` rebuilds the layer from them and calls ``kernel_map``.
+
+        Args:
+            width: the input width (None: unknown), for layers whose map depends on it.
+            dtype: the compute dtype of the params.
+
+        Returns:
+            (op, params, the output width; None when unknown, for a layer with sublayers: its block's).
+        """
+        op, params = PytreeOp.of(self, dtype)
+        return op, params, width
+
+    def kernel_map(self, k11: Array, k12: Array, k22: Array, theta: Array | None,
+                   diagonal: bool) -> tuple[Array, Array | None]:
+        """The layer's map of (K12, Theta12) given the input variances, as the default ``kernel_op``
+        runs it (see there). A layer overrides this or ``kernel_op``.
+
+        Args:
+            k11: the variances of the rows' points, e.g. shape (B, 1).
+            k12: the NNGP entries, e.g. shape (B, B').
+            k22: the variances of the columns' points, e.g. shape (1, B').
+            theta: the NTK entries, or None.
+            diagonal: whether this is the diagonal pass (k11 = k22 = k12 = K(x, x)).
+
+        Returns:
+            (K12, Theta12) after the layer (Theta None when ``theta`` is None).
+
+        Raises:
+            NotImplementedError: the layer overrides neither this nor ``kernel_op``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} implements neither kernel_map nor kernel_op")
+
+
+Layer.register(Activation)
 
 
 def is_layer(value: Any) -> bool:
-    """True for a ``Dense``, ``LayerNorm``, ``Residual`` or an activation instance.
+    """True for a ``Layer``: ``Dense``, ``LayerNorm``, ``Residual``, an activation or a new layer type.
 
     Args:
         value: anything.
@@ -61,11 +212,22 @@ def is_layer(value: Any) -> bool:
         >>> is_layer(nk.Dense()), is_layer(nk.activations.ReLU()), is_layer("relu")
         (True, True, False)
     """
-    return isinstance(value, (Layer, Activation))
+    return isinstance(value, Layer)
 
 
 def _layer_name(layer: Any) -> str:
     return type(layer).__name__
+
+
+def _square(value: Any, dtype: np.dtype) -> Array | np.ndarray:
+    """value^2 in ``dtype``: squared in float64 and rounded once for concrete values (rounding the
+    std first drifted float32 kernels by 1e-7 a layer), traced values squared as they are.
+    Concrete params stay NumPy arrays (JAX arrays would compile an op for each conversion)."""
+    if value is None:
+        return np.zeros((), dtype)
+    if _checks.is_concrete(value):
+        return np.asarray(np.square(np.float64(value)), dtype)
+    return jnp.square(jnp.asarray(value, dtype))
 
 
 @jax.tree_util.register_pytree_with_keys_class
@@ -112,6 +274,59 @@ class Dense(Layer):
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Dense:
         return _pytrees.unchecked(cls, W_std=children[0], b_std=children[1], parameterization=aux[0], width=aux[1])
 
+    # Validation
+
+    def check(self, signal: Signal, at: str) -> Signal:
+        """A Dense makes its output Gaussian, of its ``width``.
+
+        Raises:
+            ValueError: the standard parameterization after a Dense of unknown width.
+        """
+        if self.parameterization == "standard" and signal.width is None:
+            raise ValueError(f"{at}: the standard parameterization scales the NTK by the input width, "
+                             "but the previous Dense has width=None: give it width=n")
+        return signal._replace(gaussian=True, width=self.width, dense_before=True)
+
+    def zero_mean_after(self, zero_mean: bool) -> bool:
+        """A Dense's output has zero mean (its weights do)."""
+        return True
+
+    # The compiled kernel passes
+
+    @dataclasses.dataclass(frozen=True)
+    class Op:
+        """Dense's compiled step; params (W_std^2, b_std^2)::
+
+            K12 <- W^2 K12 + b^2,   Theta12 <- K12_new + W^2 Theta12                   (ntk)
+                                    Theta12 <- n_in K12 + [bias] + W^2 Theta12          (standard)
+
+        the same on the diagonal pass.
+        """
+
+        parameterization: str
+        #: Whether the layer has a bias parameter (b_std not None): the standard NTK adds 1.
+        bias: bool
+        #: n_in for the standard parameterization, else None.
+        fan_in: float | None
+        #: XLA fuses the affine map into the layer after it: both run in one loop.
+        joins_next = True
+
+        def update(self, params: tuple, k11: Array, k12: Array, k22: Array, theta: Array | None,
+                   diagonal: bool) -> tuple[Array, Array | None]:
+            """The map of the class docstring; params = (W_std^2, b_std^2)."""
+            w2, b2 = params
+            new = w2 * k12 + b2
+            if theta is not None:
+                added = new if self.parameterization == "ntk" else self.fan_in * k12 + (1.0 if self.bias else 0.0)
+                theta = added + w2 * theta
+            return new, theta
+
+    def kernel_op(self, width: int | None, dtype: Any) -> tuple[Dense.Op, tuple, int | None]:
+        """(``Dense.Op``, (W_std^2, b_std^2) squared in float64 and rounded once to ``dtype``, its width)."""
+        fan_in = float(width) if self.parameterization == "standard" else None
+        return (Dense.Op(self.parameterization, self.b_std is not None, fan_in),
+                (_square(self.W_std, dtype), _square(self.b_std, dtype)), self.width)
+
 
 @jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +357,44 @@ class LayerNorm(Layer):
     def tree_unflatten(cls, aux: float, children: Sequence) -> LayerNorm:
         return _pytrees.unchecked(cls, eps=aux)
 
+    def check(self, signal: Signal, at: str) -> Signal:
+        """LayerNorm needs and keeps Gaussian features.
+
+        Raises:
+            ValueError: its input is not Gaussian.
+        """
+        if not signal.gaussian:
+            raise ValueError(f"{at}: LayerNorm needs Gaussian inputs (after a Dense), but its input "
+                             + ("is the network input" if not signal.dense_before else "follows an activation"))
+        return signal
+
+    def zero_mean_after(self, zero_mean: bool) -> bool:
+        """Normalizing keeps zero mean."""
+        return zero_mean
+
+    @dataclasses.dataclass(frozen=True)
+    class Op:
+        """LayerNorm's compiled step; params eps (an argument: other eps reuse the compiled code):
+
+            K12 <- K12 / sqrt((K11 + eps)(K22 + eps)),   Theta12 likewise,
+
+        and on the diagonal pass K <- K / (K + eps), Theta likewise.
+        """
+
+        joins_next = False
+
+        def update(self, params: Array, k11: Array, k12: Array, k22: Array, theta: Array | None,
+                   diagonal: bool) -> tuple[Array, Array | None]:
+            """The map of the class docstring; params = eps."""
+            if diagonal:
+                scale = 1 / (k12 + params)
+            else:
+                scale = jax.lax.rsqrt((k11 + params) * (k22 + params))
+            return k12 * scale, None if theta is None else theta * scale
+
+    def kernel_op(self, width: int | None, dtype: Any) -> tuple[LayerNorm.Op, np.ndarray, int | None]:
+        """(``LayerNorm.Op``, eps in ``dtype``, the unchanged width)."""
+        return LayerNorm.Op(), np.asarray(self.eps, dtype), width
 
 @jax.tree_util.register_pytree_with_keys_class
 class Residual(Layer):
@@ -187,27 +440,63 @@ class Residual(Layer):
 
     @classmethod
     def tree_unflatten(cls, aux: tuple, children: Sequence) -> Residual:
-        residual = object.__new__(cls)
-        residual.layers = _pytrees.unflatten_layers(aux, children)
+        return cls.__new__(cls).with_sublayers(_pytrees.unflatten_layers(aux, children))
+
+    @property
+    def sublayers(self) -> tuple:
+        """The block."""
+        return self.layers
+
+    def with_sublayers(self, layers: tuple) -> Residual:
+        """A Residual of the block ``layers``, unchecked."""
+        residual = object.__new__(type(self))
+        residual.layers = tuple(layers)
         return residual
 
+    def revalidated(self) -> Residual:
+        """The Residual of its block's layers revalidated, checked again."""
+        return Residual(*(layer.revalidated() for layer in self.layers))
 
-def revalidated(layer: Any) -> Any:
-    """``layer`` rebuilt through its constructor, so that its checks run on values that pytree
-    unflattening (which skips them) put there.
+    def check(self, signal: Signal, at: str) -> Signal:
+        """The block must fit the input; x or block(x) must have zero mean; both must have one width.
+        The output is Gaussian when both branches are.
 
-    Example:
-        >>> revalidated(Dense(W_std=1.5)).W_std
-        1.5
-    """
-    if isinstance(layer, Dense):
-        return Dense(layer.W_std, layer.b_std, layer.parameterization, layer.width)
-    if isinstance(layer, Residual):
-        return Residual(*(revalidated(inner) for inner in layer.layers))
-    if isinstance(layer, Activation) and dataclasses.is_dataclass(layer):
-        return dataclasses.replace(layer)
-    return layer
+        Raises:
+            ValueError: a block layer that does not fit, neither branch of zero mean, or a block
+                that changes the width.
+        """
+        block_gaussian, block_width = check_layers(self.layers, signal.gaussian, signal.width, f"{at} block")
+        input_zero_mean = signal.zero_mean()
+        if not (input_zero_mean or _zero_mean_output(self.layers, input_zero_mean)):
+            raise ValueError(f"{at}: neither x nor block(x) has zero mean, so the kernel of x + block(x) "
+                             "is not the sum of theirs: end the block with a Dense (or an odd activation), "
+                             "or put a Dense before the Residual")
+        width = signal.width
+        if isinstance(width, int) and isinstance(block_width, int) and width != block_width:
+            raise ValueError(f"{at}: the block maps width {width} to width {block_width}; "
+                             "x + block(x) needs equal widths")
+        width = block_width if width is None or isinstance(width, str) and isinstance(block_width, int) else width
+        return signal._replace(gaussian=signal.gaussian and block_gaussian, width=width)
 
+    def zero_mean_after(self, zero_mean: bool) -> bool:
+        """x + block(x) has zero mean when both do."""
+        return zero_mean and _zero_mean_output(self.layers, zero_mean)
+
+    @dataclasses.dataclass(frozen=True)
+    class Op:
+        """Residual's compiled step: the engine runs the compiled block on the input, then
+        ``merge``: K12 <- K12 + K12_block, Theta12 <- Theta12 + Theta12_block (no params)."""
+
+        joins_next = False
+
+        def merge(self, params: None, k12: Array, theta: Array | None, block_k12: Array,
+                  block_theta: Array | None) -> tuple[Array, Array | None]:
+            """The sums of the class docstring."""
+            return k12 + block_k12, None if theta is None else theta + block_theta
+
+    def kernel_op(self, width: int | None, dtype: Any) -> tuple[Residual.Op, None, int | None]:
+        """(``Residual.Op``, no params, the input width: x + block(x) keeps it)."""
+        return Residual.Op(), None, width
 
 # --- Validation ---------------------------------------------------------------------------------
 
@@ -217,36 +506,18 @@ INPUT_WIDTH = "input"
 _OUTER_WIDTH = "outer"
 
 
-def _odd(activation: Activation) -> bool:
-    """True when E[phi(u)] = 0 for centred Gaussian u of every variance (checked at variances 1/2
-    and 2 by Gauss-Hermite quadrature); False when it cannot be evaluated (traced parameters)."""
-    nodes, weights = _fastmath.hermite_nodes(64)
-    try:
-        for variance in (0.5, 2.0):
-            values = np.asarray(activation(jnp.asarray(np.sqrt(variance) * nodes)), dtype=np.float64)
-            if abs(weights @ values) > 1e-9 * np.sqrt(weights @ values**2) + 1e-300:
-                return False
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
-        return False
-    return True
-
-
 def _zero_mean_output(layers: Sequence, zero_mean: bool) -> bool:
     """Whether the features after ``layers`` have zero mean over the random weights, given whether
-    their input has: a Dense's output has, an activation's has when the activation is odd."""
+    their input has (each layer's ``zero_mean_after``)."""
     for layer in layers:
-        if isinstance(layer, Dense):
-            zero_mean = True
-        elif isinstance(layer, Activation):
-            zero_mean = _odd(layer)
-        elif isinstance(layer, Residual):
-            zero_mean = zero_mean and _zero_mean_output(layer.layers, zero_mean)
+        zero_mean = layer.zero_mean_after(zero_mean)
     return zero_mean
 
 
 def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | None = INPUT_WIDTH,
                  where: str = "Sequential") -> tuple[bool, int | str | None]:
-    """Check a layer list as it acts on features that are (or not) ``gaussian`` with ``width``.
+    """Check a layer list as it acts on features that are (or not) ``gaussian`` with ``width``
+    (each layer's ``check``).
 
     Args:
         layers: the layer list.
@@ -274,42 +545,16 @@ def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | No
     """
     if len(layers) == 0:
         raise ValueError(f"{where} needs at least one layer, got none")
-    start_gaussian = gaussian
-    dense_before = width != INPUT_WIDTH
+    signal = Signal(gaussian, width, width != INPUT_WIDTH, lambda: gaussian)
     for index, layer in enumerate(layers):
-        at = f"{where} layer {index} ({_layer_name(layer)})"
         if not is_layer(layer):
-            raise TypeError(f"{where} layer {index} must be a layer (nngp_ntk.Dense, LayerNorm, Residual or an "
-                            f"nngp_ntk.activations instance), got {type(layer).__name__} {layer!r}")
-        if isinstance(layer, Dense):
-            if layer.parameterization == "standard" and width is None:
-                raise ValueError(f"{at}: the standard parameterization scales the NTK by the input width, "
-                                 "but the previous Dense has width=None: give it width=n")
-            gaussian, width, dense_before = True, layer.width, True
-        elif isinstance(layer, Activation):
-            if not gaussian:
-                reason = ("it comes before any Dense (the inputs are not Gaussian)" if not dense_before
-                          else "it follows an activation; put a Dense between them")
-                raise ValueError(f"{at}: an activation needs Gaussian pre-activations, but {reason}")
-            gaussian = isinstance(layer, Identity)
-        elif isinstance(layer, LayerNorm):
-            if not gaussian:
-                raise ValueError(f"{at}: LayerNorm needs Gaussian inputs (after a Dense), but its input "
-                                 + ("is the network input" if not dense_before else "follows an activation"))
-        elif isinstance(layer, Residual):
-            block_gaussian, block_width = check_layers(layer.layers, gaussian, width, f"{at} block")
-            input_zero_mean = _zero_mean_output(layers[:index], start_gaussian)
-            if not (input_zero_mean or _zero_mean_output(layer.layers, input_zero_mean)):
-                raise ValueError(f"{at}: neither x nor block(x) has zero mean, so the kernel of x + block(x) "
-                                 "is not the sum of theirs: end the block with a Dense (or an odd activation), "
-                                 "or put a Dense before the Residual")
-            gaussian = gaussian and block_gaussian
-            if isinstance(width, int) and isinstance(block_width, int) and width != block_width:
-                raise ValueError(f"{at}: the block maps width {width} to width {block_width}; "
-                                 "x + block(x) needs equal widths")
-            width = block_width if width is None or isinstance(width, str) and isinstance(block_width, int) \
-                else width
-    return gaussian, width
+            raise TypeError(f"{where} layer {index} must be a layer (nngp_ntk.Dense, LayerNorm, Residual, an "
+                            f"nngp_ntk.activations instance or an nngp_ntk.layers.Layer), "
+                            f"got {type(layer).__name__} {layer!r}")
+        before = signal.zero_mean
+        signal = layer.check(signal, f"{where} layer {index} ({_layer_name(layer)})")
+        signal = signal._replace(zero_mean=lambda layer=layer, before=before: layer.zero_mean_after(before()))
+    return signal.gaussian, signal.width
 
 
 # --- Layer lists from plain data (configs, reference files) -------------------------------------
