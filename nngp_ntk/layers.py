@@ -22,7 +22,8 @@ makes the features Gaussian; an activation needs Gaussian input and its output i
 branches to have zero mean, so that the cross terms vanish and the kernels add (``FanInSum``).
 
 Each layer type owns its maps: ``Layer`` lists the methods (its kernel update for the compiled
-passes of ``nngp_ntk.programs``), and the engine calls them; the activations'
+passes of ``nngp_ntk.programs``, its finite-width parameters and forward map for
+``nngp_ntk.finite``), and the engine and the finite networks call them; the activations'
 (``nngp_ntk.activations.Activation``) are written once, in their base class.
 
 The layers are pytrees (W_std and b_std are leaves), so networks built from them can be
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -46,6 +48,7 @@ from nngp_ntk.activations._base import PytreeOp
 
 Array = jax.Array
 PARAMETERIZATIONS = ("ntk", "standard")
+_HIGHEST = jax.lax.Precision.HIGHEST
 
 
 class Signal(NamedTuple):
@@ -67,8 +70,8 @@ class Layer(abc.ABC):
 
     Every ``nngp_ntk.activations.Activation`` is a layer too (registered as one; its methods are
     written once in that base class). A new layer type subclasses ``Layer`` and implements
-    ``check`` and ``kernel_map`` (or ``kernel_op``); the other methods have defaults for a layer
-    without sublayers.
+    ``check``, ``kernel_map`` (or ``kernel_op``) and ``finite_apply``; the other methods have
+    defaults for a layer without parameters or sublayers that keeps the number of units.
     Register it as a JAX pytree (e.g. a frozen dataclass with ``jax.tree_util.register_dataclass``)
     for its numbers to be leaves that ``kernel_fn`` can differentiate; an unregistered layer is
     static (hashable) data. See the docs' "Write your own layer".
@@ -79,7 +82,9 @@ class Layer(abc.ABC):
       ``with_sublayers``, ``revalidated``;
     * the compiled kernel passes (``nngp_ntk.programs``): ``kernel_op`` and its op's ``update``
       (or ``merge`` for a layer with sublayers), by default ``kernel_map``; ``uses_quadrature``
-      and ``resolve`` before them.
+      and ``resolve`` before them;
+    * finite width (``nngp_ntk.finite``): ``finite_units``, ``finite_shapes``, ``finite_init``,
+      ``finite_check``, ``finite_apply``, ``finite_tangent``, ``finite_nngp``.
     """
 
     #: True when the kernel map uses quadrature; the tiling then uses smaller tiles.
@@ -194,6 +199,83 @@ class Layer(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} implements neither kernel_map nor kernel_op")
 
+    # --- Finite width ----------------------------------------------------------------------------------
+
+    def finite_units(self, units: int, width: int, out_dim: int, readout: bool) -> int:
+        """The number of units after this layer in a finite network (default: ``units``).
+
+        Args:
+            units: the units of its input.
+            width: the network's hidden width.
+            out_dim: the network's output width.
+            readout: whether it is the network's last layer.
+
+        Returns:
+            Its output units.
+        """
+        return units
+
+    def finite_shapes(self, fan_in: int, fan_out: int) -> tuple[tuple[int, ...], ...]:
+        """The shapes of the N(0, 1) arrays its parameters are drawn from, given its input and
+        output units (``finite_units``); () for a layer without parameters (the default).
+
+        A layer with parameters has one entry in the params of ``finite.init_params`` (in order
+        of application; a layer's own before its sublayers'), built by ``finite_init``, checked
+        by ``finite_check``, used by ``finite_apply``, and adds ``finite_tangent`` terms to the NTK.
+        """
+        return ()
+
+    def finite_init(self, normals: Sequence[Array]) -> Any:
+        """Its parameter entry from N(0, 1) arrays of ``finite_shapes``' shapes (layers with parameters).
+
+        Raises:
+            NotImplementedError: a layer without parameters.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no parameters")
+
+    def finite_check(self, entry: Any, fan_in: int) -> tuple[Any, int]:
+        """(its parameter entry, checked and normalized, its output units) for input units
+        ``fan_in`` (layers with parameters; static checks only, so it works under tracing).
+
+        Raises:
+            ValueError: an entry that does not fit (its message follows ``params[i]``).
+            NotImplementedError: a layer without parameters.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no parameters")
+
+    @abc.abstractmethod
+    def finite_apply(self, a: Array, forward: Any) -> Array:
+        """The layer's output in a finite network for input a of shape (N, units).
+
+        A layer with parameters takes its entry by ``forward.parameters()`` and returns
+        ``forward.output(a, record, z)``: its input and what ``finite_tangent`` needs are recorded,
+        and z is its output (with the perturbation the empirical NTK differentiates by added).
+        A layer with sublayers runs them by ``forward.block(layers, a)``.
+
+        Args:
+            a: the input, shape (N, units).
+            forward: the forward pass (``finite._Forward``).
+
+        Returns:
+            The output, shape (N, units after the layer).
+        """
+
+    def finite_tangent(self, a1: Array, a2: Array, record: Any) -> Array:
+        """g(x, x') with which this layer's parameters add g(x, x') <delta(x), delta(x')> to the
+        empirical NTK, delta = df/dz the gradient of the output by the layer's output z, a1 and a2
+        its inputs on two sets of points (layers with parameters).
+
+        Raises:
+            NotImplementedError: a layer without parameters.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no parameters")
+
+    def finite_nngp(self, features1: Array, features2: Array) -> Array | None:
+        """The empirical NNGP of a finite network that ends with this layer: the covariance of its
+        output over its own parameters, the other layers fixed, given its inputs F on two sets of
+        points; None (the default) for the outputs' f(x) . f(x') / out_dim."""
+        return None
+
 
 Layer.register(Activation)
 
@@ -230,6 +312,18 @@ def _square(value: Any, dtype: np.dtype) -> Array | np.ndarray:
     return jnp.square(jnp.asarray(value, dtype))
 
 
+def _pair(a1: Array, a2: Array) -> Array:
+    """a1 . a2^T at full precision: (N1, n) x (N2, n) -> (N1, N2)."""
+    return jnp.matmul(a1, a2.T, precision=_HIGHEST)
+
+
+class DenseParams(NamedTuple):
+    """One Dense layer's finite-width parameters: ``weight`` of shape (fan_in, fan_out), ``bias`` of shape (fan_out,)."""
+
+    weight: Array
+    bias: Array
+
+
 @jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass(frozen=True)
 class Dense(Layer):
@@ -237,6 +331,13 @@ class Dense(Layer):
 
     K <- W_std^2 K + b_std^2;  Theta <- K_new + W_std^2 Theta (ntk)
                                 or n_in K + 1 + W_std^2 Theta (standard; no +1 when b_std is None).
+
+    At finite width, with a of n_in units (``finite``)::
+
+        z = s a W + c b,     ntk:       W, b ~ N(0, 1),                      s = W_std / sqrt(n_in),  c = b_std
+                             standard:  W ~ N(0, W_std^2 / n_in), b ~ N(0, b_std^2),   s = 1,  c = 1
+
+    (c = 0 when b_std is None).
 
     Args:
         W_std: weight standard deviation (>= 0).
@@ -327,6 +428,58 @@ class Dense(Layer):
         return (Dense.Op(self.parameterization, self.b_std is not None, fan_in),
                 (_square(self.W_std, dtype), _square(self.b_std, dtype)), self.width)
 
+    # Finite width
+
+    def _finite_scales(self, fan_in: int) -> tuple[Any, Any, Any, Any]:
+        """(s, c, init std of W, init std of b) with ``fan_in`` inputs (class docstring)."""
+        bias = 0.0 if self.b_std is None else self.b_std
+        if self.parameterization == "ntk":
+            return self.W_std / math.sqrt(fan_in), bias, 1.0, 1.0
+        return 1.0, 0.0 if self.b_std is None else 1.0, self.W_std / math.sqrt(fan_in), bias
+
+    def finite_units(self, units: int, width: int, out_dim: int, readout: bool) -> int:
+        """``out_dim`` units for the readout (the network's last layer), else ``width``."""
+        return out_dim if readout else width
+
+    def finite_shapes(self, fan_in: int, fan_out: int) -> tuple[tuple[int, ...], ...]:
+        """W (fan_in, fan_out) and b (fan_out,)."""
+        return (fan_in, fan_out), (fan_out,)
+
+    def finite_init(self, normals: Sequence[Array]) -> DenseParams:
+        """ntk: W, b ~ N(0, 1); standard: W ~ N(0, W_std^2 / fan_in), b ~ N(0, b_std^2)."""
+        _, _, w_init, b_init = self._finite_scales(normals[0].shape[0])
+        return DenseParams(w_init * normals[0], b_init * normals[1])
+
+    def finite_check(self, entry: Any, fan_in: int) -> tuple[DenseParams, int]:
+        """``DenseParams(weight (fan_in, fan_out), bias (fan_out,))`` and fan_out.
+
+        Raises:
+            ValueError: not a (weight, bias) pair, or shapes that do not fit.
+        """
+        if not isinstance(entry, (tuple, list)) or len(entry) != 2:
+            raise ValueError("is not a (weight, bias) pair, as init_params gives for a Dense")
+        weight, bias = (jnp.asarray(a) for a in entry)
+        if weight.ndim != 2 or weight.shape[0] != fan_in or bias.shape != (weight.shape[1],):
+            raise ValueError(f"has weight {weight.shape} and bias {bias.shape}; "
+                             f"expected weight ({fan_in}, fan_out) and bias (fan_out,)")
+        return DenseParams(weight, bias), weight.shape[1]
+
+    def finite_apply(self, a: Array, forward: Any) -> Array:
+        """z = s a W + c b (class docstring); records a and (s, c)."""
+        weight, bias = forward.parameters()
+        s, c, _, _ = self._finite_scales(weight.shape[0])
+        return forward.output(a, (s, c), s * jnp.matmul(a, weight, precision=_HIGHEST) + c * bias)
+
+    def finite_tangent(self, a1: Array, a2: Array, record: tuple) -> Array:
+        """sum over W and b of dz_k(x)/dtheta dz_k(x')/dtheta = s^2 a(x) . a(x') + c^2."""
+        s, c = record
+        return s**2 * _pair(a1, a2) + c**2
+
+    def finite_nngp(self, features1: Array, features2: Array) -> Array:
+        """W_std^2 F(x) . F(x') / n + b_std^2, F its input of n units."""
+        bias = 0.0 if self.b_std is None else self.b_std
+        return self.W_std ** 2 * _pair(features1, features2) / features1.shape[1] + bias ** 2
+
 
 @jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass(frozen=True)
@@ -334,6 +487,8 @@ class LayerNorm(Layer):
     """Normalizes each point's features (neural-tangents' ``LayerNorm(axis=-1)`` on Gaussian inputs):
 
     K12 <- K12 / sqrt((K11 + eps)(K22 + eps)),   Theta12 <- Theta12 / sqrt((K11 + eps)(K22 + eps)).
+
+    At finite width each point's features z become (z - mean(z)) / sqrt(var(z) + eps) (no parameters).
 
     Args:
         eps: added to the variances before the root (neural-tangents' default 1e-12); static,
@@ -395,6 +550,12 @@ class LayerNorm(Layer):
     def kernel_op(self, width: int | None, dtype: Any) -> tuple[LayerNorm.Op, np.ndarray, int | None]:
         """(``LayerNorm.Op``, eps in ``dtype``, the unchanged width)."""
         return LayerNorm.Op(), np.asarray(self.eps, dtype), width
+
+    def finite_apply(self, a: Array, forward: Any) -> Array:
+        """(z - mean(z)) / sqrt(var(z) + eps) over each point's features."""
+        centered = a - jnp.mean(a, axis=-1, keepdims=True)
+        return centered * jax.lax.rsqrt(jnp.mean(centered * centered, axis=-1, keepdims=True) + self.eps)
+
 
 @jax.tree_util.register_pytree_with_keys_class
 class Residual(Layer):
@@ -497,6 +658,11 @@ class Residual(Layer):
     def kernel_op(self, width: int | None, dtype: Any) -> tuple[Residual.Op, None, int | None]:
         """(``Residual.Op``, no params, the input width: x + block(x) keeps it)."""
         return Residual.Op(), None, width
+
+    def finite_apply(self, a: Array, forward: Any) -> Array:
+        """a + block(a)."""
+        return a + forward.block(self.layers, a)
+
 
 # --- Validation ---------------------------------------------------------------------------------
 

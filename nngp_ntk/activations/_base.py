@@ -158,7 +158,9 @@ class Activation(abc.ABC):
     maps the kernels by
 
         K12 <- E[phi(u) phi(v)],   Theta12 <- E[phi'(u) phi'(v)] Theta12,
-        (u, v) ~ N(0, [[K11, K12], [K12, K22]]);   K <- E[phi(u)^2] on the diagonal.
+        (u, v) ~ N(0, [[K11, K12], [K12, K22]]);   K <- E[phi(u)^2] on the diagonal,
+
+    and a finite network applies phi to every unit.
     """
 
     #: True when ``dual`` uses quadrature; the tiling then uses smaller tiles.
@@ -284,6 +286,22 @@ class Activation(abc.ABC):
         else:
             new, derivative = self.dual(k11, k12, k22)
         return new, None if theta is None else derivative * theta
+
+    def finite_units(self, units: int, width: int, out_dim: int, readout: bool) -> int:
+        """phi keeps the number of units."""
+        return units
+
+    def finite_shapes(self, fan_in: int, fan_out: int) -> tuple:
+        """An activation has no parameters."""
+        return ()
+
+    def finite_apply(self, a: Array, forward: Any) -> Array:
+        """phi(a), unit by unit."""
+        return self(a)
+
+    def finite_nngp(self, features1: Array, features2: Array) -> None:
+        """None: an activation that ends a network has no parameters to take a covariance over."""
+        return None
 
 
 def check_parameters(activation: Activation, *names: str) -> None:
