@@ -23,7 +23,8 @@ branches to have zero mean, so that the cross terms vanish and the kernels add (
 
 Each layer type owns its maps: ``Layer`` lists the methods (its kernel update for the compiled
 passes of ``nngp_ntk.programs``, its finite-width parameters and forward map for
-``nngp_ntk.finite``), and the engine and the finite networks call them; the activations'
+``nngp_ntk.finite``, its part in the random-feature models of ``nngp_ntk.random_features``), and
+the engine, the finite networks and the random features call them; the activations'
 (``nngp_ntk.activations.Activation``) are written once, in their base class.
 
 The layers are pytrees (W_std and b_std are leaves), so networks built from them can be
@@ -84,13 +85,21 @@ class Layer(abc.ABC):
       (or ``merge`` for a layer with sublayers), by default ``kernel_map``; ``uses_quadrature``
       and ``resolve`` before them;
     * finite width (``nngp_ntk.finite``): ``finite_units``, ``finite_shapes``, ``finite_init``,
-      ``finite_check``, ``finite_apply``, ``finite_tangent``, ``finite_nngp``.
+      ``finite_check``, ``finite_apply``, ``finite_tangent``, ``finite_nngp``;
+    * random features (``nngp_ntk.random_features``, ``nngp_ntk.random_feature_controls``):
+      ``draws_units``, ``unitwise``, ``readout_columns``.
     """
 
     #: True when the kernel map uses quadrature; the tiling then uses smaller tiles.
     uses_quadrature: bool = False
     #: The layers this layer runs on its input (a Residual's block); () for most layers.
     sublayers: tuple = ()
+    #: Whether it draws new units, independent given its input, whose ``readout_columns`` it gives
+    #: (an NTK-parameterized Dense): a random-feature model starts a hidden layer with it.
+    draws_units: bool = False
+    #: Whether it acts on each unit alone, without parameters (an activation): a random-feature
+    #: model keeps it in the hidden layer of the Dense before it.
+    unitwise: bool = False
 
     # --- Validation -----------------------------------------------------------------------------------
 
@@ -275,6 +284,17 @@ class Layer(abc.ABC):
         output over its own parameters, the other layers fixed, given its inputs F on two sets of
         points; None (the default) for the outputs' f(x) . f(x') / out_dim."""
         return None
+
+    # --- Random features -------------------------------------------------------------------------------
+
+    def readout_columns(self, inputs: np.ndarray) -> np.ndarray:
+        """Phi with Phi Phi^T = the covariance of the layer's output over its parameters, given
+        its inputs F of shape (N, n) (layers that ``draws_units``): a random-feature readout.
+
+        Raises:
+            NotImplementedError: a layer that does not draw units.
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not a random-feature readout")
 
 
 Layer.register(Activation)
@@ -479,6 +499,26 @@ class Dense(Layer):
         """W_std^2 F(x) . F(x') / n + b_std^2, F its input of n units."""
         bias = 0.0 if self.b_std is None else self.b_std
         return self.W_std ** 2 * _pair(features1, features2) / features1.shape[1] + bias ** 2
+
+    # Random features
+
+    @property
+    def draws_units(self) -> bool:
+        """An NTK-parameterized Dense draws new units (the random-feature models use that parameterization)."""
+        return self.parameterization == "ntk"
+
+    def readout_columns(self, inputs: np.ndarray) -> np.ndarray:
+        """Phi = [W_std F / sqrt(n), b_std] from its inputs F, shape (N, n): the bias column only when
+        b_std > 0 (``random_features.random_features``); Phi Phi^T = W_std^2 F F^T / n + b_std^2.
+
+        Example:
+            >>> Dense(W_std=2.0, b_std=0.5).readout_columns(np.ones((2, 4))).tolist()
+            [[1.0, 1.0, 1.0, 1.0, 0.5], [1.0, 1.0, 1.0, 1.0, 0.5]]
+        """
+        columns = [float(self.W_std) * inputs / np.sqrt(inputs.shape[1])]
+        if self.b_std is not None and float(self.b_std) > 0:
+            columns.append(np.full((len(inputs), 1), float(self.b_std)))
+        return np.hstack(columns)
 
 
 @jax.tree_util.register_pytree_with_keys_class

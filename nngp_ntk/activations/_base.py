@@ -169,6 +169,10 @@ class Activation(abc.ABC):
     keeps_gaussian: ClassVar[bool] = False
     #: An activation has no sublayers.
     sublayers: ClassVar[tuple] = ()
+    #: An activation acts on each unit alone (random-feature models keep it in a hidden layer).
+    unitwise: ClassVar[bool] = True
+    #: It draws no new units.
+    draws_units: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
