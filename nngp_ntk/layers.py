@@ -338,7 +338,7 @@ def _pair(a1: Array, a2: Array) -> Array:
 
 
 class DenseParams(NamedTuple):
-    """One Dense layer's finite-width parameters: ``weight`` of shape (fan_in, fan_out), ``bias`` of shape (fan_out,)."""
+    """A Dense layer's finite-width parameters: ``weight`` (fan_in, fan_out), ``bias`` (fan_out,)."""
 
     weight: Array
     bias: Array

@@ -125,7 +125,8 @@ def layer_map(layers: Sequence, kernel: Block) -> Block:
     Example:
         >>> import jax.numpy as jnp, nngp_ntk as nk
         >>> relu = nk.activations.ReLU()
-        >>> block, diagonal = layer_map([nk.Dense(W_std=1.0, b_std=0.0), relu], (jnp.array([[1.0], [0.0]]), jnp.ones(2)))
+        >>> kernel = (jnp.array([[1.0], [0.0]]), jnp.ones(2))
+        >>> block, diagonal = layer_map([nk.Dense(W_std=1.0, b_std=0.0), relu], kernel)
         >>> [round(float(v), 4) for v in block[:, 0]], [round(float(v), 4) for v in diagonal]
         ([0.5, 0.1592], [0.5, 0.5])
     """

@@ -89,7 +89,8 @@ def test_finite_network_equals_the_folded_one():
     x = points(6, 4, seed=3)
     params = finite.init_params(scaled, 0, input_dim=4, width=32)
     assert [p.weight.shape for p in params] == [(4, 32), (32, 32)]
-    np.testing.assert_allclose(finite.apply(scaled, params, jnp.asarray(x)), finite.apply(folded, params, jnp.asarray(x)),
+    inputs = jnp.asarray(x)
+    np.testing.assert_allclose(finite.apply(scaled, params, inputs), finite.apply(folded, params, inputs),
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(finite.empirical_kernels(scaled, params, x, get="ntk"),
                                finite.empirical_kernels(folded, params, x, get="ntk"), rtol=1e-5, atol=1e-6)
