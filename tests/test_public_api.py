@@ -19,6 +19,7 @@ import nngp_ntk as nk
 PACKAGE = pathlib.Path(nk.__file__).parent
 TIERS = {"_checks": 0, "_fastmath": 0, "_inputs": 0.5, "data": 1, "activations": 2, "kernels": 3, "finite": 4,
          "solver": 5, "spectrum": 5, "theory": 6, "scaling": 7, "cli": 8, "__main__": 9}
+LAYER_MODULES = {f"nngp_ntk.kernels.{name}" for name in ("_layer", "_dense", "_layernorm", "_residual", "_spec")}
 SUBPACKAGES = ["activations", "data", "kernels", "finite", "solver", "spectrum", "theory", "scaling", "cli"]
 
 
@@ -36,10 +37,16 @@ def source(name: str) -> pathlib.Path:
 
 
 def imported_modules(name: str) -> set[str]:
-    """The nngp_ntk modules ``name`` imports (at any depth of its code), as dotted names."""
+    """The nngp_ntk modules ``name`` imports (at any depth of its code, not for type checking alone),
+    as dotted names."""
     tree = ast.parse(source(name).read_text())
+    typing_only = {id(inner) for node in ast.walk(tree)
+                   if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                   for inner in ast.walk(node)}
     found = set()
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nngp_ntk"):
             found.add(node.module)
             for alias in node.names:
@@ -132,3 +139,20 @@ def test_no_import_cycle():
     for name in MODULES:
         if name not in state:
             visit(name, [name])
+
+
+def test_no_switch_on_layer_classes_outside_their_definitions():
+    """The engine, finite networks and random features call a layer's own methods: no module but the
+    layers' own (kernels/_layer.py, _dense.py, _layernorm.py, _residual.py, _spec.py, activations/) asks which
+    layer class it holds."""
+    import nngp_ntk.activations as activations
+
+    layer_classes = {"Dense", "LayerNorm", "Residual"} | {name for name in activations.__all__
+                                                           if isinstance(getattr(activations, name), type)}
+    for name in MODULES:
+        if name in LAYER_MODULES or name.startswith("nngp_ntk.activations"):
+            continue
+        for node in ast.walk(ast.parse(source(name).read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("isinstance", "issubclass"):
+                named = {getattr(item, "id", getattr(item, "attr", None)) for item in ast.walk(node.args[1])}
+                assert not named & layer_classes, f"{name}:{node.lineno} switches on {named & layer_classes}"

@@ -2,6 +2,11 @@
 
 Every activation is a frozen dataclass registered as a JAX pytree: its numeric parameters are
 leaves, fields declared with ``static_field()`` (degrees, functions) are static auxiliary data.
+
+Every activation is also a layer (``nngp_ntk.kernels.Layer`` registers ``Activation``): the methods
+of its layer behaviour are written once here, for all of them, in terms of ``dual``, ``variance``
+and ``__call__``. In the compiled kernel passes an activation is a ``PytreeOp``: its pytree
+structure is the static part, its leaves the parameters.
 """
 
 from __future__ import annotations
@@ -9,14 +14,18 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
-from typing import Any
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from nngp_ntk._checks import check_integer, check_real, is_concrete
-from nngp_ntk._fastmath import safe_sqrt
+from nngp_ntk._fastmath import hermite_nodes, safe_sqrt
+
+if TYPE_CHECKING:
+    from nngp_ntk.kernels._layer import Signal
 
 Array = jax.Array
 
@@ -48,11 +57,122 @@ def _unflatten(cls: type, static: tuple[tuple[str, Any], ...], leaves: Any) -> A
     return activation
 
 
+def static_or_tree(value: Any) -> tuple[list, tuple[str, Any]]:
+    """(leaves, static part) of a layer (or any object).
+
+    Args:
+        value: an activation or another layer.
+
+    Returns:
+        Its pytree leaves and ``("tree", treedef)`` when it is a registered pytree, else no leaves
+        and ``("instance", value)`` (the hashable instance itself).
+
+    Example:
+        >>> from nngp_ntk.activations import Erf
+        >>> leaves, (kind, _) = static_or_tree(Erf())
+        >>> len(leaves), kind
+        (3, 'tree')
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(value)
+    if len(leaves) == 1 and leaves[0] is value:
+        return [], ("instance", value)
+    return leaves, ("tree", treedef)
+
+
+def rebuild(static: tuple[str, Any], leaves: Sequence) -> Any:
+    """The object from ``static_or_tree``'s parts (``leaves`` may be new values).
+
+    Example:
+        >>> from nngp_ntk.activations import LeakyReLU
+        >>> leaves, static = static_or_tree(LeakyReLU(0.1))
+        >>> rebuild(static, [0.2]).negative_slope
+        0.2
+    """
+    kind, value = static
+    return value if kind == "instance" else jax.tree_util.tree_unflatten(value, list(leaves))
+
+
+@dataclasses.dataclass(frozen=True)
+class PytreeOp:
+    """The compiled kernel step of a layer whose static part is its pytree structure (every
+    activation, and by default a layer of ``nngp_ntk.kernels.Layer``): the parameters are its
+    leaves, and ``update`` rebuilds the layer from them and applies its ``kernel_map``.
+
+    Attributes:
+        static: ``static_or_tree``'s static part of the layer (hashable: it selects compiled code).
+    """
+
+    static: Hashable
+    #: Whether the engine runs this op in one loop with the op after it (only a Dense does).
+    joins_next: ClassVar[bool] = False
+
+    @classmethod
+    def of(cls, layer: Any, dtype: Any) -> tuple[PytreeOp, list]:
+        """(op, params) of ``layer``: Python numbers among its leaves become arrays of ``dtype``
+        (other leaves, tracers included, pass as they are).
+
+        Example:
+            >>> import numpy as np
+            >>> from nngp_ntk.activations import LeakyReLU
+            >>> op, params = PytreeOp.of(LeakyReLU(0.1), np.float32)
+            >>> params[0].dtype
+            dtype('float32')
+        """
+        leaves, static = static_or_tree(layer)
+        return cls(static), [np.asarray(leaf, dtype) if isinstance(leaf, (float, int)) else leaf for leaf in leaves]
+
+    def update(self, params: Sequence, k11: Array, k12: Array, k22: Array, theta: Array | None,
+               diagonal: bool) -> tuple[Array, Array | None]:
+        """The layer's ``kernel_map`` with its leaves set to ``params``.
+
+        Args:
+            params: the leaves (as ``of`` gives them, or stacked slices of them in a loop).
+            k11, k12, k22: the input variances and covariances (k11 = k22 = k12 when ``diagonal``).
+            theta: the NTK entries, or None.
+            diagonal: whether this is the diagonal pass.
+
+        Returns:
+            (K12, Theta) after the layer.
+        """
+        return rebuild(self.static, params).kernel_map(k11, k12, k22, theta, diagonal)
+
+
+def _odd(activation: Activation) -> bool:
+    """True when E[phi(u)] = 0 for centred Gaussian u of every variance (checked at variances 1/2
+    and 2 by Gauss-Hermite quadrature); False when it cannot be evaluated (traced parameters)."""
+    nodes, weights = hermite_nodes(64)
+    try:
+        for variance in (0.5, 2.0):
+            values = np.asarray(activation(jnp.asarray(np.sqrt(variance) * nodes)), dtype=np.float64)
+            if abs(weights @ values) > 1e-9 * np.sqrt(weights @ values**2) + 1e-300:
+                return False
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError, TypeError):
+        return False
+    return True
+
+
 class Activation(abc.ABC):
-    """A pointwise nonlinearity phi with its Gaussian expectations; a JAX pytree."""
+    """A pointwise nonlinearity phi with its Gaussian expectations; a JAX pytree and a layer.
+
+    As a layer (the methods of ``nngp_ntk.kernels.Layer``): it needs Gaussian pre-activations and
+    maps the kernels by
+
+        K12 <- E[phi(u) phi(v)],   Theta12 <- E[phi'(u) phi'(v)] Theta12,
+        (u, v) ~ N(0, [[K11, K12], [K12, K22]]);   K <- E[phi(u)^2] on the diagonal,
+
+    and a finite network applies phi to every unit.
+    """
 
     #: True when ``dual`` uses quadrature; the tiling then uses smaller tiles.
     uses_quadrature: bool = False
+    #: Whether phi of Gaussian pre-activations is Gaussian again (``Identity``).
+    keeps_gaussian: ClassVar[bool] = False
+    #: An activation has no sublayers.
+    sublayers: ClassVar[tuple] = ()
+    #: An activation acts on each unit alone (random-feature models keep it in a hidden layer).
+    unitwise: ClassVar[bool] = True
+    #: It draws no new units.
+    draws_units: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -115,6 +235,77 @@ class Activation(abc.ABC):
             ValueError: the expectations diverge or overflow at ``max_variance``.
         """
         return self
+
+    # --- The layer behaviour (``nngp_ntk.kernels.Layer``) --------------------------------------------
+
+    def check(self, signal: Signal, at: str) -> Signal:
+        """An activation needs Gaussian pre-activations; its output is not Gaussian (``Identity``'s is).
+
+        Args:
+            signal: the features before it.
+            at: how errors name it.
+
+        Returns:
+            The features after it.
+
+        Raises:
+            ValueError: the pre-activations are not Gaussian (the network input, or an activation's output).
+        """
+        if not signal.gaussian:
+            reason = ("it comes before any Dense (the inputs are not Gaussian)" if not signal.dense_before
+                      else "it follows an activation; put a Dense between them")
+            raise ValueError(f"{at}: an activation needs Gaussian pre-activations, but {reason}")
+        return signal._replace(gaussian=self.keeps_gaussian)
+
+    def zero_mean_after(self, zero_mean: bool) -> bool:
+        """Whether phi of centred Gaussian pre-activations has zero mean: phi is odd (E[phi(u)] = 0
+        at two variances, by quadrature)."""
+        return _odd(self)
+
+    def revalidated(self) -> Activation:
+        """This activation rebuilt through its constructor (its checks run on the current values)."""
+        return dataclasses.replace(self) if dataclasses.is_dataclass(self) else self
+
+    def kernel_op(self, width: int | None, dtype: Any) -> tuple[PytreeOp, list, int | None]:
+        """(``PytreeOp`` of this activation, its leaves in ``dtype``, the unchanged width)."""
+        op, params = PytreeOp.of(self, dtype)
+        return op, params, width
+
+    def kernel_map(self, k11: Array, k12: Array, k22: Array, theta: Array | None,
+                   diagonal: bool) -> tuple[Array, Array | None]:
+        """K12 <- E[phi(u) phi(v)], Theta12 <- E[phi'(u) phi'(v)] Theta12 (``dual``); on the diagonal
+        pass (k11 = k12 = k22 = K) K <- E[phi(u)^2] (``variance``) and Theta <- E[phi'(u)^2] Theta.
+
+        Args:
+            k11, k12, k22: the variances and covariances of the pre-activations.
+            theta: the NTK entries, or None.
+            diagonal: whether this is the diagonal pass.
+
+        Returns:
+            (K12, Theta12) after phi.
+        """
+        if diagonal:
+            new = self.variance(k12)
+            derivative = self.dual(k12, k12, k12)[1] if theta is not None else None
+        else:
+            new, derivative = self.dual(k11, k12, k22)
+        return new, None if theta is None else derivative * theta
+
+    def finite_units(self, units: int, width: int, out_dim: int, readout: bool) -> int:
+        """phi keeps the number of units."""
+        return units
+
+    def finite_shapes(self, fan_in: int, fan_out: int) -> tuple:
+        """An activation has no parameters."""
+        return ()
+
+    def finite_apply(self, a: Array, forward: Any) -> Array:
+        """phi(a), unit by unit."""
+        return self(a)
+
+    def finite_nngp(self, features1: Array, features2: Array) -> None:
+        """None: an activation that ends a network has no parameters to take a covariance over."""
+        return None
 
 
 def check_parameters(activation: Activation, *names: str) -> None:

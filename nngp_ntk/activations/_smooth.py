@@ -120,6 +120,9 @@ class Identity(Activation):
         [0.5, 1.0]
     """
 
+    #: x of Gaussian x is Gaussian.
+    keeps_gaussian = True
+
     def __call__(self, x: Array) -> Array:
         return x
 

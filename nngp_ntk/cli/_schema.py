@@ -29,7 +29,7 @@ class Key:
     [minimum, maximum] or ``choices``, and a one-line help text.
 
     kinds: "int", "float", "bool", "str", "ints" (list of ints), "floats" (number or list of
-    numbers), "pair" (two ints), "layers" (a list of layer tables, ``nngp_ntk.kernels._layers.from_spec``).
+    numbers), "pair" (two ints), "layers" (a list of layer tables, ``nngp_ntk.kernels.from_spec``).
     """
 
     kind: str
@@ -76,7 +76,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "width": Key("int", None, "hidden width of the standard parameterization's NTK", 1),
         "layers": Key("layers", None, "any network instead of depth/activation/...: a list of layer tables, "
                                       "e.g. [{layer = \"dense\", W_std = 1.5}, {layer = \"relu\"}, {layer = "
-                                      "\"dense\"}] (nngp_ntk.kernels._layers.from_spec)"),
+                                      "\"dense\"}] (nngp_ntk.kernels.from_spec)"),
     },
     "exponents": {
         "kernel": Key("str", "ntk", "kernel of the infinitely wide network", choices=KERNEL_NAMES),

@@ -4,9 +4,11 @@ term in the fluctuations of every hidden layer's empirical kernel, each of exact
 A network of width P drawn at random, its readout fitted by (ridge) least squares on D points and
 tested on T others (``scaling.variance_limited_width``), has test MSE L = L_inf + O(1/P) on average,
 but one draw fluctuates by O(1/sqrt(P)). Write A_l = h_l h_l^T / n_l for the empirical kernel of
-hidden layer l's outputs h_l (A_0 = X X^T / d) and m_l for the layer's infinite-width map
-(Dense: S = W_l^2 A + b_l^2; activation: m_l(A)_ij = E[phi(u) phi(v)], (u, v) ~ N(0, S on i, j)).
-Given the layers before it, layer l's n_l units are independent, so
+hidden layer l's outputs h_l (A_0 = X X^T / d) and m_l for the layer's infinite-width map, the
+kernel maps of its layers (``Layer.kernel_op``; Dense: S = W_l^2 A + b_l^2; activation:
+m_l(A)_ij = E[phi(u) phi(v)], (u, v) ~ N(0, S on i, j)). A hidden layer is a layer that draws new
+units (``Layer.draws_units``: a Dense) and the layers after it that act on each unit alone
+(``Layer.unitwise``: activations). Given the layers before it, layer l's n_l units are independent, so
 
     E[A_l | h_{l-1}] = m_l(A_{l-1})   and   dA_l = A_l - m_l(A_{l-1})  has mean exactly zero.
 
@@ -26,6 +28,7 @@ on the diagonal, which is all that is formed here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -35,37 +38,34 @@ import scipy.linalg
 
 from nngp_ntk.finite import _networks as finite
 from nngp_ntk._checks import check_integer, check_points, check_ridge
-from nngp_ntk.activations import Activation
 from nngp_ntk.kernels._network import Network, check_network
-from nngp_ntk.kernels._layers import Dense
-from nngp_ntk.finite._random_features import readout_columns
 
 #: A kernel on N points against the first D of them: (block (N, D), diagonal (N,)).
 Block = tuple[jax.Array, jax.Array]
 
 
-def _hidden_layers(net: Network) -> tuple[list[tuple[Dense, Activation | None]], Dense] | None:
-    """([(Dense, activation or None)] of every hidden layer, the readout Dense) when the network is
-    a plain stack of NTK-parameterized Dense layers, each followed by at most one activation, else
-    None."""
+def _hidden_layers(net: Network) -> tuple[list[tuple], Any] | None:
+    """([the layers of every hidden layer], the readout) when the network is a stack of hidden
+    layers, each a layer that draws units (an NTK-parameterized Dense) followed by layers that act
+    on each unit alone (activations), with a readout that draws units; else None."""
     layers = tuple(check_network(net).sequence())
-    if len(layers) < 2 or not isinstance(layers[-1], Dense) or layers[-1].parameterization != "ntk":
+    if len(layers) < 2 or not layers[-1].draws_units:
         return None
-    hidden, index = [], 0
-    while index < len(layers) - 1:
-        dense = layers[index]
-        if not isinstance(dense, Dense) or dense.parameterization != "ntk":
+    hidden: list[list] = []
+    for layer in layers[:-1]:
+        if layer.draws_units:
+            hidden.append([layer])
+        elif layer.unitwise and hidden:
+            hidden[-1].append(layer)
+        else:
             return None
-        following = layers[index + 1] if index + 1 < len(layers) - 1 else None
-        activation = following if isinstance(following, Activation) else None
-        hidden.append((dense, activation))
-        index += 2 if activation is not None else 1
-    return hidden, layers[-1]
+    return [tuple(layers) for layers in hidden], layers[-1]
 
 
 def has_control(net: Network) -> bool:
     """Whether ``FirstOrderControl`` applies to ``net``: a stack of NTK-parameterized Dense layers,
-    each followed by at most one activation, with a Dense readout (``FullyConnected``).
+    each followed by layers that act on each unit alone (activations), with a Dense readout
+    (``FullyConnected``).
 
     Raises:
         TypeError: ``net`` is not a network.
@@ -78,19 +78,45 @@ def has_control(net: Network) -> bool:
     return _hidden_layers(net) is not None
 
 
-def _bias(dense: Dense) -> Any:
-    """b^2 of a Dense (0 without bias); a tracer under jit."""
-    return 0.0 if dense.b_std is None else dense.b_std ** 2
+def _ops(layers: Sequence, dtype: Any) -> tuple[tuple, list]:
+    """The layers' compiled ops and params (``Layer.kernel_op``; their widths are not needed: only
+    NTK-parameterized Dense layers and unitwise layers come here)."""
+    ops, params = [], []
+    for layer in layers:
+        op, param, _ = layer.kernel_op(None, dtype)
+        ops.append(op)
+        params.append(param)
+    return tuple(ops), params
 
 
-def layer_map(dense: Dense, activation: Activation | None, kernel: Block) -> Block:
-    """One hidden layer's infinite-width map m(A) on a kernel block (module docstring): S = W^2 A +
-    b^2, then E[phi(u) phi(v)] off the diagonal (``activation.dual``) and E[phi(u)^2] on it
-    (``activation.variance``), the entries (j, j), j < D, of the block being diagonal ones.
+def _block_map(ops: tuple, params: list, kernel: Block) -> Block:
+    """The ops' maps on a kernel block: each op's ``update`` off the diagonal, its diagonal pass on
+    the diagonal and on the entries (j, j), j < D, of the block (the same points)."""
+    block, diagonal = kernel
+    count = block.shape[1]
+    on_diagonal = jnp.eye(block.shape[0], count, dtype=bool)
+    for op, param in zip(ops, params):
+        safe = jnp.where(on_diagonal, 0.0, block)           # the maps off their rho = 1 point
+        off = op.update(param, diagonal[:, None], safe, diagonal[None, :count], None, False)[0]
+        diagonal = op.update(param, diagonal, diagonal, diagonal, None, True)[0]
+        block = jnp.where(on_diagonal, diagonal[:, None], off)
+    return block, diagonal
+
+
+#: ``_block_map`` compiled once per ops and shapes (the ops are static, their params arguments),
+#: instead of run op by op for every draw.
+_compiled_block_map = jax.jit(_block_map, static_argnums=0)
+
+
+def layer_map(layers: Sequence, kernel: Block) -> Block:
+    """The infinite-width map m(A) of the layers of a hidden layer on a kernel block (module
+    docstring): each layer's kernel map (``Layer.kernel_op``) on the block, its diagonal pass on
+    the diagonal, the entries (j, j), j < D, of the block being diagonal ones. For a Dense and an
+    activation: S = W^2 A + b^2, then E[phi(u) phi(v)] (``activation.dual``) off the diagonal and
+    E[phi(u)^2] (``activation.variance``) on it.
 
     Args:
-        dense: the layer's Dense.
-        activation: the activation after it, or None.
+        layers: the hidden layer's layers (e.g. a Dense and an activation).
         kernel: (block (N, D), diagonal (N,)) of the layer's input kernel A.
 
     Returns:
@@ -99,26 +125,17 @@ def layer_map(dense: Dense, activation: Activation | None, kernel: Block) -> Blo
     Example:
         >>> import jax.numpy as jnp, nngp_ntk as nk
         >>> relu = nk.activations.ReLU()
-        >>> block, diagonal = layer_map(nk.Dense(W_std=1.0, b_std=0.0), relu, (jnp.array([[1.0], [0.0]]), jnp.ones(2)))
+        >>> kernel = (jnp.array([[1.0], [0.0]]), jnp.ones(2))
+        >>> block, diagonal = layer_map([nk.Dense(W_std=1.0, b_std=0.0), relu], kernel)
         >>> [round(float(v), 4) for v in block[:, 0]], [round(float(v), 4) for v in diagonal]
         ([0.5, 0.1592], [0.5, 0.5])
     """
-    block, diagonal = kernel
-    scale, shift = dense.W_std ** 2, _bias(dense)
-    pre_block, pre_diagonal = scale * block + shift, scale * diagonal + shift
-    if activation is None:
-        return pre_block, pre_diagonal
-    count = block.shape[1]
-    on_diagonal = jnp.eye(block.shape[0], count, dtype=bool)
-    safe = jnp.where(on_diagonal, 0.0, pre_block)           # the dual off its rho = 1 point
-    off = activation.dual(pre_diagonal[:, None], safe, pre_diagonal[None, :count])[0]
-    variance = activation.variance(pre_diagonal)
-    return jnp.where(on_diagonal, variance[:, None], off), variance
+    return _block_map(*_ops(layers, kernel[0].dtype), kernel)
 
 
-#: ``layer_map`` compiled once per layer, activation type and shapes (the Dense and the activation
-#: are pytrees: their numbers are arguments), instead of run op by op for every draw.
-_compiled_layer_map = jax.jit(layer_map)
+def _compiled_layer_map(layers: Sequence, kernel: Block) -> Block:
+    """``layer_map``, compiled."""
+    return _compiled_block_map(*_ops(layers, kernel[0].dtype), kernel)
 
 
 class FirstOrderControl:
@@ -126,8 +143,8 @@ class FirstOrderControl:
     readout fitted on the first ``size`` of ``points``, tested on the others.
 
     Args:
-        net: a stack of NTK-parameterized Dense layers, each followed by at most one activation,
-            with a Dense readout (``has_control``).
+        net: a stack of NTK-parameterized Dense layers, each followed by activations, with a Dense
+            readout (``has_control``).
         points: the D training points, then the T test points, shape (D + T, d).
         size: D.
         targets: their targets, shape (D + T,) or (D + T, k).
@@ -152,7 +169,7 @@ class FirstOrderControl:
         structure = _hidden_layers(net)
         if structure is None:
             raise ValueError("the control variate needs a stack of NTK-parameterized Dense layers, each followed by "
-                             "at most one activation, with a Dense readout (FullyConnected)")
+                             "activations only, with a Dense readout (FullyConnected)")
         points = check_points(points)
         size = check_integer("size", size, minimum=1)
         if size >= len(points):
@@ -168,16 +185,16 @@ class FirstOrderControl:
             dimension = points.shape[1]
             self.input_kernel = (inputs @ inputs[:size].T / dimension, jnp.sum(inputs**2, axis=1) / dimension)
             infinite = [self.input_kernel]
-            for dense, activation in self.hidden:
-                infinite.append(_compiled_layer_map(dense, activation, infinite[-1]))
-            gradient = self._loss_gradient(np.asarray(infinite[-1][0]), targets)
+            for layers in self.hidden:
+                infinite.append(_compiled_layer_map(layers, infinite[-1]))
+            readout_kernel = np.asarray(_compiled_layer_map([self.readout], infinite[-1])[0])
+            gradient = self._loss_gradient(readout_kernel, targets)
             self.weights = [self._pullback(index, infinite[index + 1], gradient) for index in range(len(self.hidden))]
 
-    def _loss_gradient(self, last: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """g with G(dK) = <g, dK> on the (N, D) block: 2/(T k) [r a^T on the test rows;
-        -u a^T on the training rows], u = (K_DD + ridge)^-1 K_TD^T r."""
+    def _loss_gradient(self, kernel: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """g with G(dK) = <g, dK> on the (N, D) block of the readout kernel K: 2/(T k) [r a^T on the
+        test rows; -u a^T on the training rows], u = (K_DD + ridge)^-1 K_TD^T r."""
         size = self.size
-        kernel = float(self.readout.W_std) ** 2 * last + float(_bias(self.readout))
         factor = scipy.linalg.cho_factor(kernel[:size] + self.ridge * np.eye(size))
         weights = scipy.linalg.cho_solve(factor, targets[:size])
         residual = kernel[size:] @ weights - targets[size:]
@@ -186,12 +203,12 @@ class FirstOrderControl:
         return scale * np.vstack([-back @ weights.T, residual @ weights.T])
 
     def _pullback(self, index: int, kernel: Block, gradient: np.ndarray) -> Block:
-        """M_l = J_l^T g: the gradient of <g, W_R^2 (layers after l)(A_l)> at A_l = A_l^inf."""
+        """M_l = J_l^T g: the gradient of <g, readout((layers after l)(A_l))> at A_l = A_l^inf."""
         def value(block: jax.Array, diagonal: jax.Array) -> jax.Array:
             current = (block, diagonal)
-            for dense, activation in self.hidden[index + 1:]:
-                current = layer_map(dense, activation, current)
-            return float(self.readout.W_std) ** 2 * jnp.sum(jnp.asarray(gradient) * current[0])
+            for layers in (*self.hidden[index + 1:], [self.readout]):
+                current = layer_map(layers, current)
+            return jnp.sum(jnp.asarray(gradient) * current[0])
         return tuple(np.asarray(g) for g in jax.jit(jax.grad(value, argnums=(0, 1)))(*kernel))
 
     def draw(self, width: int, seed: int) -> tuple[np.ndarray, float]:
@@ -207,11 +224,10 @@ class FirstOrderControl:
             params = finite.init_params(self.net, int(seed), self.points.shape[1], width, dtype=np.float64)
             inputs = [np.asarray(a) for a in finite.dense_inputs(self.net, params, jnp.asarray(self.points))]
             control, previous = 0.0, self.input_kernel
-            for (dense, activation), outputs, (block_weights, diagonal_weights) in zip(self.hidden, inputs[1:],
-                                                                                      self.weights):
+            for layers, outputs, (block_weights, diagonal_weights) in zip(self.hidden, inputs[1:], self.weights):
                 empirical = (outputs @ outputs[:size].T / outputs.shape[1], np.sum(outputs**2, axis=1) / outputs.shape[1])
-                expected = [np.asarray(a) for a in _compiled_layer_map(dense, activation, previous)]
+                expected = [np.asarray(a) for a in _compiled_layer_map(layers, previous)]
                 control += float(np.sum(block_weights * (empirical[0] - expected[0]))
                                  + np.sum(diagonal_weights * (empirical[1] - expected[1])))
                 previous = tuple(jnp.asarray(a) for a in empirical)
-        return readout_columns(self.readout, inputs[-1]), control
+        return self.readout.readout_columns(inputs[-1]), control

@@ -9,7 +9,10 @@ units except a final Dense, the readout, which maps to ``out_dim`` outputs. A De
 
 (neural-tangents 0.6.5 ``stax.Dense``; ``b_std=None``: no bias, c = 0). Activations apply
 elementwise; ``LayerNorm`` maps each point's features to (z - mean(z)) / sqrt(var(z) + eps)
-(``stax.LayerNorm(axis=-1)``, no parameters); ``Residual`` computes a + block(a).
+(``stax.LayerNorm(axis=-1)``, no parameters); ``Residual`` computes a + block(a). Each layer
+carries its own finite map (``nngp_ntk.kernels.Layer``: ``finite_units``, ``finite_shapes``,
+``finite_init``, ``finite_apply``, ``finite_tangent``, ``finite_nngp``); this module draws the
+parameters, runs the forward pass and contracts the kernels.
 
 Empirical kernels of one draw of the parameters, f the output (out_dim channels):
 
@@ -20,7 +23,8 @@ Empirical kernels of one draw of the parameters, f the output (out_dim channels)
                         = sum_l (s_l^2 a_l(x) . a_l(x') + c_l^2) <delta_l(x), delta_l(x')>,
 
 a_l the input and delta_l = df/dz_l the backpropagated output gradient of Dense l (by
-``jax.vjp``), <., .> summing over units and averaging over outputs. Averaged over draws these
+``jax.vjp``), <., .> summing over units and averaging over outputs (for any layer with parameters,
+its ``finite_tangent`` g_l(x, x') in place of s_l^2 a_l(x) . a_l(x') + c_l^2). Averaged over draws these
 converge to the network's ``kernel`` as width -> infinity (in the standard parameterization when
 each Dense's ``width`` equals the one used here).
 """
@@ -37,24 +41,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from nngp_ntk._checks import check_integer, check_kernel_names
-from nngp_ntk.activations import Activation
 from nngp_ntk._inputs import check_inputs
 from nngp_ntk.kernels._network import Kernels
-from nngp_ntk.kernels._layers import Dense, LayerNorm, Residual
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 #: Parameters (float32 entries) drawn per vmapped batch of seeds when ``seed_batch`` is automatic.
 _PARAMETERS_PER_BATCH = 2**26
 
 
-class Layer(NamedTuple):
-    """One Dense layer's parameters: ``weight`` of shape (fan_in, fan_out), ``bias`` of shape (fan_out,)."""
-
-    weight: jax.Array
-    bias: jax.Array
-
-
-Params = tuple[Layer, ...]
+#: One entry per layer with parameters, in order of application (a Dense's: ``layers.DenseParams``).
+Params = tuple[Any, ...]
 
 
 class MonteCarloKernels(NamedTuple):
@@ -87,53 +83,41 @@ def _layers_of(net: Any) -> tuple:
     return tuple(net.sequence())
 
 
-def _dense_layers(layers: Sequence) -> list[Dense]:
-    """The Dense layers in order of application (into Residual blocks)."""
+def _layout(layers: Sequence, input_dim: int, width: int, out_dim: int) -> list[tuple[Any, tuple]]:
+    """(layer, the shapes of its N(0, 1) draws) of every layer with parameters, in order of
+    application (a layer's own before its sublayers'): each layer's ``finite_units`` and
+    ``finite_shapes``, the network's last layer as the readout."""
     found = []
-    for layer in layers:
-        if isinstance(layer, Dense):
-            found.append(layer)
-        elif isinstance(layer, Residual):
-            found.extend(_dense_layers(layer.layers))
-    return found
-
-
-def _shapes(layers: tuple, input_dim: int, width: int, out_dim: int) -> list[tuple[int, int]]:
-    """(fan_in, fan_out) of every Dense: ``width`` outputs, ``out_dim`` for a final Dense."""
-    shapes = []
 
     def walk(layers: Sequence, units: int, top: bool) -> int:
         for index, layer in enumerate(layers):
-            if isinstance(layer, Dense):
-                fan_out = out_dim if top and index == len(layers) - 1 else width
-                shapes.append((units, fan_out))
-                units = fan_out
-            elif isinstance(layer, Residual):
-                walk(layer.layers, units, False)
+            fan_out = layer.finite_units(units, width, out_dim, top and index == len(layers) - 1)
+            shapes = layer.finite_shapes(units, fan_out)
+            if shapes:
+                found.append((layer, tuple(shapes)))
+            if layer.sublayers:
+                walk(layer.sublayers, units, False)
+            units = fan_out
         return units
 
     walk(layers, input_dim, True)
-    return shapes
+    return found
 
 
-def _scales(dense: Dense, fan_in: int) -> tuple[float, float, float, float]:
-    """(s, c, init std of W, init std of b) of a Dense with ``fan_in`` inputs."""
-    bias = 0.0 if dense.b_std is None else dense.b_std
-    if dense.parameterization == "ntk":
-        return dense.W_std / math.sqrt(fan_in), bias, 1.0, 1.0
-    return 1.0, 0.0 if dense.b_std is None else 1.0, dense.W_std / math.sqrt(fan_in), bias
+def _parameter_layers(layers: Sequence) -> list:
+    """The layers with parameters in order of application (into sublayers)."""
+    return [layer for layer, _ in _layout(layers, 1, 1, 1)]
 
 
 def _init(layers: tuple, key: jax.Array, input_dim: int, width: int, out_dim: int, dtype: np.dtype) -> Params:
-    """All parameters from one draw of N(0, 1) numbers (one random-number call compiles fastest)."""
-    shapes = _shapes(layers, input_dim, width, out_dim)
-    sizes = [size for fan_in, fan_out in shapes for size in (fan_in * fan_out, fan_out)]
-    pieces = jnp.split(jax.random.normal(key, (sum(sizes),), dtype), np.cumsum(sizes)[:-1])
-    params = []
-    for index, (dense, (fan_in, fan_out)) in enumerate(zip(_dense_layers(layers), shapes)):
-        _, _, w_init, b_init = _scales(dense, fan_in)
-        params.append(Layer(w_init * pieces[2 * index].reshape(fan_in, fan_out), b_init * pieces[2 * index + 1]))
-    return tuple(params)
+    """All parameters from one draw of N(0, 1) numbers (one random-number call compiles fastest),
+    split into each layer's shapes and made its entry by its ``finite_init``."""
+    layout = _layout(layers, input_dim, width, out_dim)
+    shapes = [shape for _, layer_shapes in layout for shape in layer_shapes]
+    sizes = [math.prod(shape) for shape in shapes]
+    pieces = iter(jnp.split(jax.random.normal(key, (sum(sizes),), dtype), np.cumsum(sizes)[:-1]))
+    return tuple(layer.finite_init([next(pieces).reshape(shape) for shape in layer_shapes])
+                 for layer, layer_shapes in layout)
 
 
 def _hashable(layers: tuple) -> bool:
@@ -165,7 +149,8 @@ def init_params(net: Any, key: jax.Array | int, input_dim: int, width: int,
         dtype: the parameters' floating dtype.
 
     Returns:
-        One ``Layer(weight, bias)`` per Dense in order of application, weight (fan_in, fan_out).
+        One entry per layer with parameters in order of application: per Dense a
+        ``layers.DenseParams(weight, bias)``, weight (fan_in, fan_out).
 
     Example:
         >>> import nngp_ntk as nk
@@ -186,62 +171,70 @@ def init_params(net: Any, key: jax.Array | int, input_dim: int, width: int,
 
 
 def _check_params(layers: tuple, params: Params, input_dim: int) -> Params:
-    """``params`` as a tuple of ``Layer`` after static checks (shapes only, so they work under tracing)."""
-    count = len(_dense_layers(layers))
-    expected = (f"params must be a sequence of {count} Layer(weight, bias), one per Dense (depth + 1 for "
-                "FullyConnected), as returned by init_params")
-    if not isinstance(params, (tuple, list)) or len(params) != count:
+    """``params`` as a tuple of entries after each layer's static checks (``finite_check``:
+    shapes only, so they work under tracing)."""
+    owners = _parameter_layers(layers)
+    expected = (f"params must be a sequence of {len(owners)} entries, one per layer with parameters (a Dense: "
+                "(weight, bias); depth + 1 for FullyConnected), as returned by init_params")
+    if not isinstance(params, (tuple, list)) or len(params) != len(owners):
         raise ValueError(expected)
     checked = []
     fan_in = input_dim
-    for index, layer in enumerate(params):
-        if not isinstance(layer, (tuple, list)) or len(layer) != 2:
-            raise ValueError(f"{expected}; params[{index}] is not a (weight, bias) pair")
-        weight, bias = (jnp.asarray(a) for a in layer)
-        if weight.ndim != 2 or weight.shape[0] != fan_in or bias.shape != (weight.shape[1],):
-            raise ValueError(f"params[{index}] has weight {weight.shape} and bias {bias.shape}; "
-                             f"expected weight ({fan_in}, fan_out) and bias (fan_out,)")
-        checked.append(Layer(weight, bias))
-        fan_in = weight.shape[1]
+    for index, (layer, entry) in enumerate(zip(owners, params)):
+        try:
+            entry, fan_in = layer.finite_check(entry, fan_in)
+        except ValueError as error:
+            raise ValueError(f"{expected}; params[{index}] {error}") from None
+        checked.append(entry)
     return tuple(checked)
 
 
 class _Trace(NamedTuple):
-    """What a forward pass records: every Dense's input a_l and its scales (s_l, c_l)."""
+    """What a forward pass records for every layer with parameters: its input a_l, what its
+    ``finite_tangent`` needs (a Dense: its scales (s_l, c_l)) and its output z_l (unperturbed)."""
 
     inputs: list
-    scales: list
+    records: list
+    outputs: list
+
+
+class _Forward:
+    """One forward pass, as the layers' ``finite_apply`` see it: each layer with parameters takes
+    its entry (``parameters``) and returns ``output(a, record, z)``; a layer with sublayers runs
+    them by ``block``. ``perturbations[l]`` is added to the output z_l of layer l (zeros: their
+    gradient is delta_l = df/dz_l)."""
+
+    def __init__(self, params: Params, perturbations: Sequence[jax.Array] | None) -> None:
+        self.trace = _Trace([], [], [])
+        self._parameters: Iterator[Any] = iter(params)
+        self._perturbations = perturbations
+
+    def parameters(self) -> Any:
+        """The next layer's parameter entry."""
+        return next(self._parameters)
+
+    def output(self, a: jax.Array, record: Any, z: jax.Array) -> jax.Array:
+        """Record a layer's input a, ``record`` and output z; z, perturbed."""
+        self.trace.outputs.append(z)
+        if self._perturbations is not None:
+            z = z + self._perturbations[len(self.trace.inputs)]
+        self.trace.inputs.append(a)
+        self.trace.records.append(record)
+        return z
+
+    def block(self, layers: Sequence, a: jax.Array) -> jax.Array:
+        """``layers`` applied to a in order (each layer's ``finite_apply``)."""
+        for layer in layers:
+            a = layer.finite_apply(a, self)
+        return a
 
 
 def _forward(layers: tuple, params: Params, x: jax.Array,
              perturbations: Sequence[jax.Array] | None = None) -> tuple[jax.Array, _Trace]:
-    """The output f(x) and the trace; ``perturbations[l]`` is added to Dense l's output z_l (zeros:
-    their gradient is delta_l = df/dz_l)."""
-    trace = _Trace([], [])
-    parameters: Iterator[Layer] = iter(params)
-
-    def apply(layers: Sequence, a: jax.Array) -> jax.Array:
-        for layer in layers:
-            if isinstance(layer, Dense):
-                weight, bias = next(parameters)
-                s, c, _, _ = _scales(layer, weight.shape[0])
-                if perturbations is not None:
-                    perturbation = perturbations[len(trace.inputs)]
-                trace.inputs.append(a)
-                trace.scales.append((s, c))
-                a = s * jnp.matmul(a, weight, precision=_HIGHEST) + c * bias
-                if perturbations is not None:
-                    a = a + perturbation
-            elif isinstance(layer, Activation):
-                a = layer(a)
-            elif isinstance(layer, LayerNorm):
-                centered = a - jnp.mean(a, axis=-1, keepdims=True)
-                a = centered * jax.lax.rsqrt(jnp.mean(centered * centered, axis=-1, keepdims=True) + layer.eps)
-            else:
-                a = a + apply(layer.layers, a)
-        return a
-
-    return apply(layers, x), trace
+    """The output f(x) and the trace; ``perturbations[l]`` is added to the output z_l of the l-th
+    layer with parameters (zeros: their gradient is delta_l = df/dz_l)."""
+    forward = _Forward(params, perturbations)
+    return forward.block(layers, x), forward.trace
 
 
 #: ``_forward`` compiled once per layer list and shapes (traced into an outer jit or grad as it is).
@@ -283,7 +276,8 @@ def apply(net: Any, params: Params, x: jax.Array) -> jax.Array:
 
 
 def readout_features(net: Any, params: Params, x: jax.Array) -> jax.Array:
-    """The input F(x) of the last Dense (x itself for a single Dense), shape (N, n).
+    """The input F(x) of the last Dense (x itself for a single Dense), shape (N, n): the last
+    input ``dense_inputs`` gives.
 
     A random-feature model of n features: K_emp = W_std^2 F F^T / n + b_std^2 for the readout's
     W_std, b_std. Pure JAX like ``apply``.
@@ -309,8 +303,9 @@ def readout_features(net: Any, params: Params, x: jax.Array) -> jax.Array:
 
 
 def dense_inputs(net: Any, params: Params, x: jax.Array) -> list[jax.Array]:
-    """The input a_l of every Dense l in order of application: x itself first, then each hidden
-    layer's output that feeds the next Dense (``readout_features`` is the last).
+    """The input a_l of every Dense l (every layer with parameters) in order of application: x
+    itself first, then each hidden layer's output that feeds the next Dense (``readout_features``
+    is the last).
 
     Args:
         net: a ``Sequential`` or ``FullyConnected``.
@@ -318,7 +313,7 @@ def dense_inputs(net: Any, params: Params, x: jax.Array) -> list[jax.Array]:
         x: inputs, shape (N, d).
 
     Returns:
-        One array per Dense, shape (N, fan_in of that Dense).
+        One array per layer with parameters, shape (N, fan_in of that layer).
 
     Raises:
         ValueError: x that is not 2-D, or params that do not fit ``net`` and x.
@@ -333,8 +328,10 @@ def dense_inputs(net: Any, params: Params, x: jax.Array) -> list[jax.Array]:
 
 
 def _deltas(layers: tuple, params: Params, x: jax.Array) -> tuple[jax.Array, _Trace, list[jax.Array]]:
-    """(f, trace, delta_l of shape (N, out_dim, fan_out_l) for every Dense l) by one vjp per output."""
-    zeros = [jnp.zeros((x.shape[0], p.weight.shape[1]), x.dtype) for p in params]
+    """(f, trace, delta_l of shape (N, out_dim, fan_out_l) for every layer l with parameters) by one
+    vjp per output."""
+    outputs = jax.eval_shape(lambda: _forward(layers, params, x)[1].outputs)
+    zeros = [jnp.zeros(output.shape, x.dtype) for output in outputs]
     f, pullback, trace = jax.vjp(lambda eps: _forward(layers, params, x, eps), zeros, has_aux=True)
     eye = jnp.eye(f.shape[1], dtype=f.dtype)
     deltas = jax.vmap(lambda row: pullback(jnp.broadcast_to(row, f.shape))[0])(eye)   # per output: (N, fan_out)
@@ -355,20 +352,17 @@ def _empirical(layers: tuple, names: tuple[str, ...], params: Params, x1: jax.Ar
         f2, trace2, deltas2 = (f1, trace1, deltas1) if x2 is None else _deltas(layers, params, x2)
         out_dim = f1.shape[1]
         ntk = 0
-        for (s, c), a1, a2, d1, d2 in zip(trace1.scales, trace1.inputs, trace2.inputs, deltas1, deltas2):
-            ntk = ntk + (s**2 * _pair(a1, a2) + c**2) * _pair(d1, d2) / out_dim
+        for layer, record, a1, a2, d1, d2 in zip(_parameter_layers(layers), trace1.records, trace1.inputs,
+                                                 trace2.inputs, deltas1, deltas2):
+            ntk = ntk + layer.finite_tangent(a1, a2, record) * _pair(d1, d2) / out_dim
         kernels["ntk"] = ntk
     else:
         f1, trace1 = _forward(layers, params, x1)
         f2, trace2 = (f1, trace1) if x2 is None else _forward(layers, params, x2)
     if "nngp" in names:
-        last = layers[-1]
-        if isinstance(last, Dense):
-            features1, features2 = trace1.inputs[-1], trace2.inputs[-1]
-            bias = 0.0 if last.b_std is None else last.b_std
-            kernels["nngp"] = last.W_std ** 2 * _pair(features1, features2) / features1.shape[1] + bias ** 2
-        else:
-            kernels["nngp"] = _pair(f1, f2) / f1.shape[1]
+        # The covariance over the last layer's parameters when it has them (a Dense readout).
+        readout = layers[-1].finite_nngp(trace1.inputs[-1], trace2.inputs[-1]) if trace1.inputs else None
+        kernels["nngp"] = _pair(f1, f2) / f1.shape[1] if readout is None else readout
     return tuple(kernels[name] for name in names)
 
 
@@ -468,7 +462,7 @@ def monte_carlo_kernels(net: Any, x1: np.ndarray, x2: np.ndarray | None = None, 
     n_samples = _positive_int("n_samples", n_samples)
     out_dim = _positive_int("out_dim", out_dim)
     x1, x2 = check_inputs(x1, x2)
-    n_params = sum(fan_in * fan_out for fan_in, fan_out in _shapes(layers, x1.shape[1], width, out_dim))
+    n_params = sum(math.prod(shape) for _, shapes in _layout(layers, x1.shape[1], width, out_dim) for shape in shapes)
     if seed_batch is None:
         seed_batch = max(1, min(n_samples, _PARAMETERS_PER_BATCH // n_params))
     seed_batch = _positive_int("seed_batch", seed_batch)

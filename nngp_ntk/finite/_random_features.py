@@ -15,7 +15,6 @@ import scipy.linalg
 from nngp_ntk.finite import _networks as finite
 from nngp_ntk._checks import check_integer, check_points, check_ridge
 from nngp_ntk.kernels._network import Network, check_network
-from nngp_ntk.kernels._layers import Dense
 
 
 def random_features(net: Network, X: np.ndarray, width: int, seed: int = 0) -> np.ndarray:
@@ -26,8 +25,8 @@ def random_features(net: Network, X: np.ndarray, width: int, seed: int = 0) -> n
         Phi(x) = [W_std_L F(x) / sqrt(P), b_std_L],    Phi(x) . Phi(x') = K_P(x, x')
 
     F the readout's inputs (``finite.readout_features``), W_std_L, b_std_L the readout's (the bias
-    column only when b_std_L > 0): ridge regression on Phi is kernel ridge regression with the
-    random-feature kernel K_P, which tends to the NNGP as P grows.
+    column only when b_std_L > 0; the readout's ``readout_columns``): ridge regression on Phi is
+    kernel ridge regression with the random-feature kernel K_P, which tends to the NNGP as P grows.
 
     Args:
         net: a network ending with a Dense readout (``FullyConnected``, ``Sequential``).
@@ -50,7 +49,7 @@ def random_features(net: Network, X: np.ndarray, width: int, seed: int = 0) -> n
         (4, 11)
     """
     readout = check_network(net).sequence()[-1]
-    if not isinstance(readout, Dense) or readout.parameterization != "ntk":
+    if not readout.draws_units:
         raise ValueError("random features need a network that ends with an NTK-parameterized Dense readout, "
                          f"got {type(readout).__name__} last")
     width = check_integer("width", width, minimum=1)
@@ -58,22 +57,7 @@ def random_features(net: Network, X: np.ndarray, width: int, seed: int = 0) -> n
     with jax.enable_x64(True):
         params = finite.init_params(net, int(seed), X.shape[1], width, dtype=np.float64)
         features = np.asarray(finite.readout_features(net, params, jax.numpy.asarray(X)))
-    return readout_columns(readout, features)
-
-
-def readout_columns(readout: Dense, inputs: np.ndarray) -> np.ndarray:
-    """Phi = [W_std F / sqrt(n), b_std] from the readout's inputs F, shape (N, n): the bias column
-    only when b_std > 0 (``random_features``).
-
-    Example:
-        >>> import nngp_ntk as nk
-        >>> readout_columns(nk.Dense(W_std=2.0, b_std=0.5), np.ones((2, 4))).tolist()
-        [[1.0, 1.0, 1.0, 1.0, 0.5], [1.0, 1.0, 1.0, 1.0, 0.5]]
-    """
-    columns = [float(readout.W_std) * inputs / np.sqrt(inputs.shape[1])]
-    if readout.b_std is not None and float(readout.b_std) > 0:
-        columns.append(np.full((len(inputs), 1), float(readout.b_std)))
-    return np.hstack(columns)
+    return readout.readout_columns(features)
 
 
 def fit_readout(features: np.ndarray, targets: np.ndarray, ridge: float = 0.0) -> np.ndarray:

@@ -17,8 +17,12 @@ out-of-core store are private modules of this package.
 
 from nngp_ntk._checks import PrecisionWarning
 from nngp_ntk.kernels._fully_connected import FullyConnected
-from nngp_ntk.kernels._layers import PARAMETERIZATIONS, Dense, Layer, LayerNorm, Residual, from_spec
+from nngp_ntk.kernels._dense import PARAMETERIZATIONS, Dense
+from nngp_ntk.kernels._layer import Layer
+from nngp_ntk.kernels._layernorm import LayerNorm
 from nngp_ntk.kernels._network import Kernels, Network, Sequential
+from nngp_ntk.kernels._residual import Residual
+from nngp_ntk.kernels._spec import from_spec
 
 __all__ = [
     "Dense", "FullyConnected", "Kernels", "Layer", "LayerNorm", "Network", "PARAMETERIZATIONS",

@@ -27,8 +27,9 @@ import numpy as np
 from nngp_ntk import _checks
 from nngp_ntk.kernels import _pytrees
 from nngp_ntk.activations import Activation, get_activation
+from nngp_ntk.activations._base import static_or_tree
 from nngp_ntk.kernels._network import BaseNetwork, Sequential
-from nngp_ntk.kernels._layers import PARAMETERIZATIONS, Dense
+from nngp_ntk.kernels._dense import PARAMETERIZATIONS, Dense
 
 __all__ = ["FullyConnected"]
 
@@ -183,8 +184,7 @@ class FullyConnected(BaseNetwork):
         Returns:
             A hashable named tuple (depth, activation, W_std, b_std, parameterization, width).
         """
-        layers = self.sequence()
-        dense = [layer for layer in layers if isinstance(layer, Dense)]
+        dense = self.sequence()[::2]      # [Dense, activation] * depth + [Dense]
         return _Spec(int(self.depth), get_activation(self.activation), tuple(layer.W_std for layer in dense),
                      tuple(layer.b_std for layer in dense), self.parameterization,
                      0.0 if self.width is None else float(self.width))
@@ -199,7 +199,7 @@ class FullyConnected(BaseNetwork):
 
     def tree_flatten_with_keys(self) -> tuple[tuple, tuple]:
         activation = get_activation(self.activation)
-        _, static = _pytrees.static_or_tree(activation)
+        _, static = static_or_tree(activation)
         child = activation if static[0] == "tree" else None
         return (((_pytrees.key("W_std"), self.W_std), (_pytrees.key("b_std"), self.b_std),
                  (_pytrees.key("activation"), child)),

@@ -1,11 +1,11 @@
 """Infinite-width NNGP and NTK of a network, compiled from its layer list.
 
-A network is a list of layers (``nngp_ntk.kernels._layers``: Dense, LayerNorm, Residual, activations)
+A network is a list of layers (``nngp_ntk.kernels.Layer``: Dense, LayerNorm, Residual, activations)
 acting on the kernels (K, Theta) of its current pre-activations, from
 
     K = x . x' / d,   Theta = 0      (d the input dimension, before the first Dense)
 
-through each layer's map (see ``nngp_ntk.kernels._layers``) to the kernels of the readout (neural-tangents
+through each layer's map (see ``nngp_ntk.kernels.Layer``) to the kernels of the readout (neural-tangents
 0.6.5 conventions). ``Sequential`` is any such list; ``FullyConnected``, the preset
 ``[Dense, phi] * depth + [Dense]``, lives in ``nngp_ntk.kernels._fully_connected`` (its recursion in closed
 form there). Every network
@@ -35,15 +35,14 @@ import numpy as np
 from nngp_ntk import _checks
 from nngp_ntk.kernels import _pytrees
 from nngp_ntk.kernels import _forward_jacobian as forward_jacobian
-from nngp_ntk.kernels import _layers
+from nngp_ntk.kernels._layer import check_layers
 from nngp_ntk.kernels import _passes as passes
 from nngp_ntk.kernels import _programs as programs
 from nngp_ntk.kernels import _tile_store as tile_store
 from nngp_ntk.kernels import _tiling as tiling
 from nngp_ntk._checks import KERNEL_NAMES, check_kernel_names
-from nngp_ntk.activations import Activation
 from nngp_ntk._inputs import check_array, check_features, check_inputs, compute_dtype
-from nngp_ntk.kernels._layers import Residual
+
 
 class Kernels(NamedTuple):
     """The NNGP and NTK of the readout; an entry is None when it was not requested.
@@ -59,36 +58,36 @@ class Kernels(NamedTuple):
     ntk: Any
 
 
-def _walk_activations(layers: Sequence, start: int = 0) -> list[tuple[int, tuple[int, ...], Activation]]:
-    """(input position, path of indices, activation) of every activation, in position order."""
+def _walk_layers(layers: Sequence, start: int = 0) -> list[tuple[int, tuple[int, ...], Any]]:
+    """(input position, path of indices, layer) of every layer without sublayers (into the
+    sublayers of the others, a Residual's block), in position order."""
     found = []
     position = start
     for index, layer in enumerate(layers):
-        if isinstance(layer, Residual):
-            found.extend((p, (index,) + path, a) for p, path, a in _walk_activations(layer.layers, position))
-            position += _count_positions(layer.layers) + 1
+        if layer.sublayers:
+            found.extend((p, (index,) + path, inner) for p, path, inner in _walk_layers(layer.sublayers, position))
+            position += _count_positions(layer.sublayers) + 1
         else:
-            if isinstance(layer, Activation):
-                found.append((position, (index,), layer))
+            found.append((position, (index,), layer))
             position += 1
     return found
 
 
 def _count_positions(layers: Sequence) -> int:
-    return sum(_count_positions(layer.layers) + 1 if isinstance(layer, Residual) else 1 for layer in layers)
+    """The positions (layer outputs) of ``layers``: 1 per layer, plus those of its sublayers."""
+    return sum(_count_positions(layer.sublayers) + 1 for layer in layers)
 
 
 def _replace(layers: tuple, path: tuple[int, ...], new: Any) -> tuple:
     index = path[0]
     if len(path) == 1:
         return layers[:index] + (new,) + layers[index + 1:]
-    rebuilt = object.__new__(Residual)
-    rebuilt.layers = _replace(layers[index].layers, path[1:], new)
+    rebuilt = layers[index].with_sublayers(_replace(layers[index].sublayers, path[1:], new))
     return layers[:index] + (rebuilt,) + layers[index + 1:]
 
 
-def _needs_degree(activation: Activation) -> bool:
-    return activation.uses_quadrature and getattr(activation, "degree", 0) is None
+def _needs_degree(layer: Any) -> bool:
+    return layer.uses_quadrature and getattr(layer, "degree", 0) is None
 
 
 class BaseNetwork:
@@ -102,7 +101,7 @@ class BaseNetwork:
         raise NotImplementedError
 
     def _uses_quadrature(self, layers: Sequence) -> bool:
-        return any(a.uses_quadrature for _, _, a in _walk_activations(layers))
+        return any(layer.uses_quadrature for _, _, layer in _walk_layers(layers))
 
     def _tile_size(self, layers: Sequence, out_of_core: bool) -> int:
         """Rows and columns of a tile: 1024 in memory (a tile's state stays near the caches),
@@ -118,14 +117,15 @@ class BaseNetwork:
 
     def _resolved(self, xs: Sequence[np.ndarray], dtype: np.dtype, with_ntk: bool = False
                   ) -> tuple[tuple, programs.Plan, list[np.ndarray], list[np.ndarray] | None]:
-        """(layers with every activation resolved for its largest input variance, their plan,
+        """(layers with every layer resolved for its largest input variance (an activation's
+        quadrature degree, or an error where its expectation overflows), their plan,
         the per-point variances of each input, and Theta(x, x) of each when ``with_ntk``).
 
         One compiled diagonal pass per input unless an activation changes when resolved (a
         quadrature degree), which needs the variances first."""
         layers = self.sequence()
         d = xs[0].shape[1]
-        early = with_ntk and not any(_needs_degree(a) for _, _, a in _walk_activations(layers))
+        early = with_ntk and not any(_needs_degree(layer) for _, _, layer in _walk_layers(layers))
 
         def diagonal_passes(compiled: programs.Plan, ntk: bool) -> list[tuple[np.ndarray, np.ndarray | None]]:
             results = []
@@ -136,14 +136,14 @@ class BaseNetwork:
         compiled = programs.plan(layers, d, dtype)
         results = diagonal_passes(compiled, early)
         changed = False
-        for position, path, activation in _walk_activations(layers):
+        for position, path, layer in _walk_layers(layers):
             largest = max(float(np.max(v[:, position])) for v, _ in results)
             try:
-                resolved = activation.resolve(largest, dtype)
+                resolved = layer.resolve(largest, dtype)
             except ValueError as error:
                 where = "layer " + ".".join(map(str, path))
-                raise ValueError(f"{where} ({type(activation).__name__}): {error}") from None
-            if resolved is not activation:
+                raise ValueError(f"{where} ({type(layer).__name__}): {error}") from None
+            if resolved is not layer:
                 layers, changed = _replace(layers, path, resolved), True
         if changed:
             compiled = programs.plan(layers, d, dtype)
@@ -319,9 +319,9 @@ class BaseNetwork:
                     raise ValueError(f"{name} contains NaN or inf values")
             layers = self._resolved([np.asarray(x) for x in (x1, x2) if x is not None], compute)[0]
         else:
-            for _, path, activation in _walk_activations(layers):
-                if _needs_degree(activation):
-                    raise ValueError(f"layer {'.'.join(map(str, path))} ({type(activation).__name__}) uses quadrature "
+            for _, path, layer in _walk_layers(layers):
+                if _needs_degree(layer):
+                    raise ValueError(f"layer {'.'.join(map(str, path))} ({type(layer).__name__}) uses quadrature "
                                      "with degree=None, which needs concrete inputs: inside jit/vmap/grad "
                                      "give degree= or use activation.resolve(max_variance)")
         leaves, treedef = jax.tree_util.tree_flatten(layers)
@@ -342,7 +342,7 @@ class BaseNetwork:
 @jax.tree_util.register_pytree_with_keys_class
 class Sequential(BaseNetwork):
     """A network of layers applied in order: ``Dense``, ``LayerNorm``, ``Residual`` and any
-    ``nngp_ntk.activations`` instance (see ``nngp_ntk.kernels._layers`` for what each does to the kernels).
+    ``nngp_ntk.activations`` instance (see ``nngp_ntk.kernels.Layer`` for what each does to the kernels).
 
     A pytree whose leaves are the numeric hyperparameters (W_std, b_std, activation parameters):
     ``jax.grad`` with respect to a network returns a network of gradients.
@@ -372,7 +372,7 @@ class Sequential(BaseNetwork):
         for layer in layers:
             spliced.extend(layer.layers if isinstance(layer, Sequential) else (layer,))
         self.layers = tuple(spliced)
-        _layers.check_layers(self.layers)
+        check_layers(self.layers)
         self.tile_size = _checks.check_integer("tile_size", tile_size, minimum=1, allow_none=True)
 
     def sequence(self) -> tuple:
@@ -433,7 +433,7 @@ class Sequential(BaseNetwork):
             raise ValueError(f"invalid parameter(s) {unknown} for Sequential; valid: {names}")
         values = [params.get(name, value) for name, (_, value) in zip(names, leaves)]
         rebuilt = jax.tree_util.tree_unflatten(treedef, values)
-        self.layers = Sequential(*map(_layers.revalidated, rebuilt.layers), tile_size=self.tile_size).layers
+        self.layers = Sequential(*(layer.revalidated() for layer in rebuilt.layers), tile_size=self.tile_size).layers
         return self
 
     def __sklearn_clone__(self) -> Sequential:

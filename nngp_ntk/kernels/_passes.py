@@ -26,7 +26,8 @@ import numpy as np
 
 from nngp_ntk.kernels import _programs as programs
 
-Ops = tuple[programs.Op, ...]
+#: A plan's ops (``programs.plan``): hashable, the static argument of the compiled passes.
+Ops = tuple
 
 
 def _input_kernel(x1: jax.Array, x2: jax.Array) -> jax.Array:

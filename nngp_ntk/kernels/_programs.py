@@ -1,16 +1,18 @@
 """A layer list compiled to a program on kernel entries: ops, repeats folded into loops, and runs.
 
-``plan(layers, input_width, dtype)`` turns the layers of ``nngp_ntk.kernels._layers`` into a ``Plan``: a
-static program (a tuple of ``Op``, hashable: the argument that selects compiled code) and its
-numeric parameters (W_std^2, b_std^2, activation parameters), with runs of identical blocks found
-and folded into ``repeat`` ops, so that depth costs compile time only once. ``run`` executes the
-ops on the state (K12, Theta12) given the per-point variances (K11, K22) at every position, with
-the updates of the ``layers`` module docstring; the diagonal pass, the tiled engine and
-``kernel_fn`` of ``nngp_ntk.kernels`` all run plans.
+``plan(layers, input_width, dtype)`` turns a layer list (``nngp_ntk.kernels.Layer``) into a ``Plan``: a
+static program (a tuple of ops, hashable: the argument that selects compiled code) and its numeric
+parameters, with runs of identical blocks found and folded into ``Repeat`` ops, so that depth costs
+compile time only once. Each layer gives its own op and params (``Layer.kernel_op``); a layer with
+sublayers (a Residual) becomes a ``Branch`` over its compiled block. ``run`` executes the ops on
+the state (K12, Theta12) given the per-point variances (K11, K22) at every position, each op by its
+layer's ``update`` (or ``merge``); the diagonal pass, the tiled engine and ``kernel_fn`` of
+``nngp_ntk.kernels`` all run plans.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -19,32 +21,37 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk import _checks
-from nngp_ntk.kernels import _pytrees
-from nngp_ntk.activations import Activation
-from nngp_ntk.kernels._layers import Dense, LayerNorm
-
 Array = jax.Array
 
 
-class Op(NamedTuple):
-    """One step of a plan: ``kind`` in dense/activation/norm/residual/repeat and its static data."""
+@dataclasses.dataclass(frozen=True)
+class Repeat:
+    """``count`` runs of ``block`` (ops) in one loop, its params stacked along a leading axis."""
 
-    kind: str
-    static: Any
+    block: tuple
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Branch:
+    """A layer with sublayers: ``block`` (its compiled sublayers) runs on the input, then
+    ``op.merge`` combines input and block output. Its params are (the op's, the block's)."""
+
+    block: tuple
+    op: Any
 
 
 class Plan(NamedTuple):
     """``ops`` (static, hashable) and ``params`` (a list with one entry per op: arrays)."""
 
-    ops: tuple[Op, ...]
+    ops: tuple
     params: list
 
 
-def positions(ops: Sequence[Op]) -> int:
+def positions(ops: Sequence) -> int:
     """Number of recorded positions (op outputs) of ``ops``.
 
-    1 per op, plus a residual's block, times a repeat's count.
+    1 per op, plus a branch's block, times a repeat's count.
 
     Args:
         ops: the ops of a plan.
@@ -59,49 +66,30 @@ def positions(ops: Sequence[Op]) -> int:
     """
     total = 0
     for op in ops:
-        if op.kind == "residual":
-            total += positions(op.static) + 1
-        elif op.kind == "repeat":
-            block, count = op.static
-            total += positions(block) * count
+        if isinstance(op, Repeat):
+            total += positions(op.block) * op.count
+        elif isinstance(op, Branch):
+            total += positions(op.block) + 1
         else:
             total += 1
     return total
 
 
-def _square(value: Any, dtype: np.dtype) -> Array | np.ndarray:
-    """value^2 in ``dtype``: squared in float64 and rounded once for concrete values (rounding the
-    std first drifted float32 kernels by 1e-7 a layer), traced values squared as they are.
-    Concrete params stay NumPy arrays (JAX arrays would compile an op for each conversion)."""
-    if value is None:
-        return np.zeros((), dtype)
-    if _checks.is_concrete(value):
-        return np.asarray(np.square(np.float64(value)), dtype)
-    return jnp.square(jnp.asarray(value, dtype))
-
-
-def _single_ops(layers: Sequence, width: int | None, dtype: np.dtype) -> tuple[list[Op], list, int | None]:
-    """Ops and params of a layer list, one op per layer; ``width`` is the input width."""
+def _single_ops(layers: Sequence, width: int | None, dtype: np.dtype) -> tuple[list, list, int | None]:
+    """Ops and params of a layer list, one op per layer (``Layer.kernel_op``); ``width`` is the input width."""
     ops, params = [], []
     for layer in layers:
-        if isinstance(layer, Dense):
-            fan_in = float(width) if layer.parameterization == "standard" else None
-            ops.append(Op("dense", (layer.parameterization, layer.b_std is not None, fan_in)))
-            params.append((_square(layer.W_std, dtype), _square(layer.b_std, dtype)))
-            width = layer.width
-        elif isinstance(layer, Activation):
-            leaves, static = _pytrees.static_or_tree(layer)
-            ops.append(Op("activation", static))
-            params.append([np.asarray(leaf, dtype) if isinstance(leaf, (float, int)) else leaf for leaf in leaves])
-        elif isinstance(layer, LayerNorm):
-            ops.append(Op("norm", None))
-            params.append(np.asarray(layer.eps, dtype))  # an argument: other eps reuse compiled code
-        else:
-            inner_ops, inner_params, block_width = _single_ops(layer.layers, width, dtype)
+        op, param, out_width = layer.kernel_op(width, dtype)
+        if layer.sublayers:
+            inner_ops, inner_params, block_width = _single_ops(layer.sublayers, width, dtype)
             block_ops, block_params = _fold(tuple(inner_ops), inner_params)
-            ops.append(Op("residual", block_ops))
-            params.append(block_params)
-            width = width if width is not None else block_width
+            ops.append(Branch(block_ops, op))
+            params.append((param, block_params))
+            width = out_width if out_width is not None else block_width
+        else:
+            ops.append(op)
+            params.append(param)
+            width = out_width
     return ops, params, width
 
 
@@ -116,8 +104,8 @@ def _stacked(*leaves: Any) -> Array | np.ndarray:
 _MAX_BLOCK = 4
 
 
-def _fold(ops: tuple[Op, ...], params: list) -> tuple[tuple[Op, ...], list]:
-    """Fold runs of >= 2 identical consecutive blocks into ``repeat`` ops whose params are stacked
+def _fold(ops: tuple, params: list) -> tuple[tuple, list]:
+    """Fold runs of >= 2 identical consecutive blocks into ``Repeat`` ops whose params are stacked
     along a leading axis (greedy: at each op the block covering the most ops)."""
     folded_ops, folded_params = [], []
     i = 0
@@ -136,7 +124,7 @@ def _fold(ops: tuple[Op, ...], params: list) -> tuple[tuple[Op, ...], list]:
             block = ops[i:i + best_length]
             copies = [params[i + c * best_length:i + (c + 1) * best_length] for c in range(best_count)]
             stacked = jax.tree_util.tree_map(_stacked, *copies)
-            folded_ops.append(Op("repeat", (block, best_count)))
+            folded_ops.append(Repeat(block, best_count))
             folded_params.append(stacked)
             i += best_length * best_count
         else:
@@ -150,7 +138,7 @@ def plan(layers: Sequence, input_width: int, dtype: np.dtype) -> Plan:
     """The plan of a checked layer list for inputs of ``input_width`` features, params in ``dtype``.
 
     Runs of two or more identical consecutive blocks (up to four ops long) are folded into
-    ``repeat`` ops whose params are stacked, so that they compile to one loop.
+    ``Repeat`` ops whose params are stacked, so that they compile to one loop.
 
     Args:
         layers: a checked layer list.
@@ -163,8 +151,8 @@ def plan(layers: Sequence, input_width: int, dtype: np.dtype) -> Plan:
     Example:
         >>> import nngp_ntk as nk
         >>> layers = [nk.Dense(), nk.activations.ReLU()] * 3 + [nk.Dense()]
-        >>> [op.kind for op in plan(layers, 3, np.float32).ops]
-        ['repeat', 'dense']
+        >>> [type(op).__qualname__ for op in plan(layers, 3, np.float32).ops]
+        ['Repeat', 'Dense.Op']
     """
     ops, params, _ = _single_ops(layers, input_width, np.dtype(dtype))
     return Plan(*_fold(tuple(ops), params))
@@ -198,33 +186,6 @@ class Pass(NamedTuple):
     in_repeat: bool = False
 
 
-def _apply(op: Op, param: Any, k11: Array, k22: Array, k12: Array, theta: Array | None,
-           diagonal: bool) -> tuple[Array, Array | None]:
-    """One dense / activation / norm op on (K12, Theta) given the input variances K11, K22."""
-    if op.kind == "dense":
-        parameterization, bias, fan_in = op.static
-        w2, b2 = param
-        new = w2 * k12 + b2
-        if theta is not None:
-            added = new if parameterization == "ntk" else fan_in * k12 + (1.0 if bias else 0.0)
-            theta = added + w2 * theta
-        return new, theta
-    if op.kind == "activation":
-        activation = _pytrees.rebuild_activation(op.static, param)
-        if diagonal:
-            new = activation.variance(k12)
-            derivative = activation.dual(k12, k12, k12)[1] if theta is not None else None
-        else:
-            new, derivative = activation.dual(k11, k12, k22)
-        return new, None if theta is None else derivative * theta
-    # LayerNorm
-    if diagonal:
-        scale = 1 / (k12 + param)
-    else:
-        scale = jax.lax.rsqrt((k11 + param) * (k22 + param))
-    return k12 * scale, None if theta is None else theta * scale
-
-
 def _packed(k12: Array, theta: Array | None) -> Array | tuple[Array, None]:
     """The state a loop carries: K12 + i Theta as one complex array, or (K12, None) without Theta.
 
@@ -242,7 +203,7 @@ def _unpacked(state: Array | tuple[Array, None]) -> tuple[Array, Array | None]:
     return state if isinstance(state, tuple) else (state.real, state.imag)
 
 
-def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mode: Pass,
+def run(ops: Sequence, params: Sequence, k12: Array, theta: Array | None, mode: Pass,
         start: Any = 0) -> tuple[Array, Array | None, list[Array]]:
     """Run ``ops`` from the state at position ``start``.
 
@@ -265,11 +226,10 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
     while index < len(ops):
         op, param = ops[index], params[index]
         index += 1
-        if op.kind == "repeat":
-            block, count = op.static
-            size = positions(block)
+        if isinstance(op, Repeat):
+            size = positions(op.block)
 
-            def body(carry, xs, block=block, size=size, base=position):
+            def body(carry, xs, block=op.block, size=size, base=position):
                 param, repetition = xs
                 k12, theta, inner = run(block, param, *_unpacked(carry), mode._replace(in_repeat=True),
                                         base + repetition * size)
@@ -280,23 +240,23 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
                 # layer's intermediates from it, instead of storing them for every layer.
                 body = jax.checkpoint(body)
             carry, stacked = jax.lax.scan(body, _packed(k12, theta),
-                                          (param, jnp.arange(count)))
+                                          (param, jnp.arange(op.count)))
             k12, theta = _unpacked(carry)
             if diagonal:
-                recorded.extend(stacked.reshape((count * size,) + stacked.shape[2:]))
-            position = position + count * size
+                recorded.extend(stacked.reshape((op.count * size,) + stacked.shape[2:]))
+            position = position + op.count * size
             continue
-        if op.kind == "residual":
-            block_k12, block_theta, inner = run(op.static, param, k12, theta, mode, position)
+        if isinstance(op, Branch):
+            own, block_params = param
+            block_k12, block_theta, inner = run(op.block, block_params, k12, theta, mode, position)
             recorded.extend(inner)
-            k12 = k12 + block_k12
-            theta = None if theta is None else theta + block_theta
-            position = position + positions(op.static) + 1
+            k12, theta = op.op.merge(own, k12, theta, block_k12, block_theta)
+            position = position + positions(op.block) + 1
         elif (mode.zero is not None or mode.opaque is not None) and not mode.in_repeat:
-            # One layer (its Dense ops and the op after them) per loop or conditional, run as a
-            # repeat's body is.
+            # One layer (its ops that join the next, a Dense's, and the op after them) per loop or
+            # conditional, run as a repeat's body is.
             first = index - 1
-            while op.kind == "dense" and index < len(ops) and ops[index].kind not in ("repeat", "residual"):
+            while op.joins_next and index < len(ops) and not isinstance(ops[index], (Repeat, Branch)):
                 op = ops[index]
                 index += 1
 
@@ -314,7 +274,7 @@ def run(ops: Sequence[Op], params: Sequence, k12: Array, theta: Array | None, mo
             continue
         else:
             k11, k22 = (k12, k12) if diagonal else mode.variances(position)
-            k12, theta = _apply(op, param, k11, k22, k12, theta, diagonal)
+            k12, theta = op.update(param, k11, k12, k22, theta, diagonal)
             position = position + 1
         if diagonal:
             recorded.append(k12)

@@ -1,6 +1,6 @@
 """Pytree plumbing shared by the layers (``layers``) and the networks (``kernels``, ``fully_connected``).
 
-A network's pytree leaves are only its numbers (W_std, b_std, activation parameters): activations
+A network's pytree leaves are only its numbers (W_std, b_std, activation parameters): layers
 that are not registered pytrees (a user's hashable instance) travel in the static auxiliary data,
 and every leaf carries a path such as ``layers[0].W_std`` (scikit-learn's nested parameter names
 are built from it). Unflattening builds instances without running their checks, since JAX passes
@@ -14,42 +14,7 @@ from typing import Any
 
 import jax
 
-from nngp_ntk.activations import Activation
-
-
-def static_or_tree(activation: Activation) -> tuple[list, Any]:
-    """(leaves, static part) of an activation.
-
-    Args:
-        activation: an activation instance.
-
-    Returns:
-        Its pytree leaves and ``("tree", treedef)`` when it is a registered pytree, else no leaves
-        and ``("instance", activation)`` (the hashable instance itself).
-
-    Example:
-        >>> import nngp_ntk as nk
-        >>> leaves, (kind, _) = static_or_tree(nk.activations.Erf())
-        >>> len(leaves), kind
-        (3, 'tree')
-    """
-    leaves, treedef = jax.tree_util.tree_flatten(activation)
-    if len(leaves) == 1 and leaves[0] is activation:
-        return [], ("instance", activation)
-    return leaves, ("tree", treedef)
-
-
-def rebuild_activation(static: Any, leaves: Sequence) -> Activation:
-    """The activation from ``static_or_tree``'s parts (``leaves`` may be new values).
-
-    Example:
-        >>> import nngp_ntk as nk
-        >>> leaves, static = static_or_tree(nk.activations.LeakyReLU(0.1))
-        >>> rebuild_activation(static, [0.2]).negative_slope
-        0.2
-    """
-    kind, value = static
-    return value if kind == "instance" else jax.tree_util.tree_unflatten(value, list(leaves))
+from nngp_ntk.activations._base import static_or_tree
 
 
 def key(name: str) -> jax.tree_util.GetAttrKey:
@@ -63,8 +28,8 @@ def key(name: str) -> jax.tree_util.GetAttrKey:
 
 
 def flatten_layers_with_keys(layers: Sequence) -> tuple[list, tuple]:
-    """(keyed children, aux data) of a layer list: child i is keyed ``layers[i]``; an activation
-    that is not a registered pytree is a None child and goes to the (static) aux data.
+    """(keyed children, aux data) of a layer list: child i is keyed ``layers[i]``; a layer that
+    is not a registered pytree is a None child and goes to the (static) aux data.
 
     Example:
         >>> import nngp_ntk as nk
@@ -74,12 +39,11 @@ def flatten_layers_with_keys(layers: Sequence) -> tuple[list, tuple]:
     """
     children, aux = [], []
     for layer in layers:
-        if isinstance(layer, Activation):
-            _, static = static_or_tree(layer)
-            if static[0] == "instance":
-                children.append(None)
-                aux.append(static)
-                continue
+        _, static = static_or_tree(layer)
+        if static[0] == "instance":
+            children.append(None)
+            aux.append(static)
+            continue
         children.append(layer)
         aux.append(None)
     return [(key(f"layers[{i}]"), child) for i, child in enumerate(children)], tuple(aux)

@@ -426,7 +426,7 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
         repeats: networks per width (at least 2).
         seed: seed of the split, networks and GP targets.
         control_variate: subtract the first-order term C from each loss (above); it needs a stack
-            of Dense layers, each followed by at most one activation (``random_feature_controls.has_control``).
+            of Dense layers, each followed by activations only (``random_feature_controls.has_control``).
             None: where the network allows it.
 
     Returns:
@@ -461,7 +461,7 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
         raise TypeError(f"control_variate must be True, False or None, got {control_variate!r}")
     elif control_variate and not has_control(net):
         raise ValueError("control_variate=True needs a stack of NTK-parameterized Dense layers, each followed by "
-                         "at most one activation, with a Dense readout (random_feature_controls.has_control)")
+                         "activations only, with a Dense readout (random_feature_controls.has_control)")
     targets = _targets(net, X, y, "nngp", seed)
     rng = np.random.default_rng(seed)
     losses = np.empty((repeats, len(widths)))

@@ -34,8 +34,8 @@ def test_infinite_width_readout_kernel_is_the_nngp(problem, activation):
     control = FirstOrderControl(net, X, 4, targets)
     kernel = control.input_kernel
     with jax.enable_x64(True):
-        for dense, phi in control.hidden:
-            kernel = layer_map(dense, phi, kernel)
+        for layers in control.hidden:
+            kernel = layer_map(layers, kernel)
         nngp = np.asarray(net.kernel(X.astype(np.float64), get="nngp"))
     np.testing.assert_allclose(1.4**2 * np.asarray(kernel[0]) + 0.3**2, nngp[:, :4], rtol=1e-9)
     np.testing.assert_allclose(1.4**2 * np.asarray(kernel[1]) + 0.3**2, np.diag(nngp), rtol=1e-9)
@@ -48,7 +48,7 @@ def test_coefficients_are_the_derivatives_of_the_loss(problem):
     size, ridge = 4, 0.05
     control = FirstOrderControl(net, X, size, targets, ridge)
     with jax.enable_x64(True):
-        first = layer_map(*control.hidden[0], control.input_kernel)
+        first = layer_map(control.hidden[0], control.input_kernel)
         rng = np.random.default_rng(1)
         change = rng.normal(size=(9, 9))
         change = (change + change.T) / 2
@@ -56,7 +56,7 @@ def test_coefficients_are_the_derivatives_of_the_loss(problem):
 
         def loss(step: float) -> float:
             moved = (first[0] + step * direction[0], first[1] + step * direction[1])
-            block = np.asarray(layer_map(*control.hidden[1], moved)[0])
+            block = np.asarray(layer_map(control.hidden[1], moved)[0])
             return _loss(1.4**2 * block + 0.3**2, targets, size, ridge)
 
         step = 1e-5

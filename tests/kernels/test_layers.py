@@ -56,6 +56,20 @@ def test_sequential_equals_fully_connected_exactly(kwargs):
     np.testing.assert_array_equal(net.diagonal(x1).ntk, fc.diagonal(x1).ntk)
 
 
+def test_every_activation_has_the_methods_called_on_every_layer():
+    """Activations are layers by registration (``Layer.register(Activation)``), so the methods that
+    every layer is called with come from ``Activation`` itself, not from ``Layer``'s defaults; those
+    only for layers with parameters, sublayers or a random-feature readout are not called on them."""
+    only_some = {"with_sublayers", "kernel_map", "finite_init", "finite_check", "finite_tangent", "readout_columns"}
+    called = sorted(name for name in vars(nk.kernels.Layer) if not name.startswith("_") and name not in only_some)
+    assert "kernel_op" in called and "finite_apply" in called
+    for name in nk.activations.ACTIVATIONS:
+        activation = nk.activations.get_activation(name)
+        assert isinstance(activation, nk.kernels.Layer)
+        missing = [method for method in called if not hasattr(activation, method)]
+        assert not missing, (name, missing)
+
+
 # --- kernel against kernel_fn ----------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -399,7 +413,7 @@ def test_residual_with_one_zero_mean_branch_is_allowed():
 
 def test_layers_from_plain_data():
     """from_spec builds the same network as the constructors, and names the bad entry."""
-    from nngp_ntk.kernels._layers import from_spec
+    from nngp_ntk.kernels import from_spec
 
     spec = [{"layer": "dense", "W_std": 1.5, "b_std": 0.1}, {"layer": "layernorm"}, {"layer": "relu"},
             {"layer": "residual", "block": [{"layer": "dense", "W_std": 1.4}, {"layer": "erf", "b": 2.0}]},
