@@ -343,7 +343,7 @@ def log_slope(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -
 def fit_loglog(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 0.0,
                   weights: np.ndarray | list | None = None, interval: Interval = "least-squares",
                   confidence: float = 0.95, n_bootstrap: int = 1000, seed: int = 0,
-                  name: str = "x") -> PowerLawFit:
+                  name: str = "x", half_width: float | None = None) -> PowerLawFit:
     """Fit y = amplitude x^-(shift + alpha) by weighted least squares of log y on log x.
 
     With weights w_k (default 1) the slope is s = sum_k w_k dx_k dy_k / sum_k w_k dx_k^2 (dx, dy the
@@ -357,11 +357,14 @@ def fit_loglog(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 0.0
         weights: a non-negative weight per point (e.g. 1/i so each octave of indices counts alike).
         interval: "least-squares" (Student-t of the slope, n - 2 degrees of freedom) or "bootstrap"
             (percentiles of alpha over ``n_bootstrap`` resamples of the points for 1-D y, of the
-            repeats for 2-D y; with a single repeat, least squares).
+            repeats for 2-D y; with a single repeat, least squares), or "jackknife" with
+            ``half_width``: an interval alpha -+ half_width computed by the caller (a jackknife over
+            the data the curve was computed from).
         confidence: the level of the interval.
         n_bootstrap: resamples for "bootstrap".
         seed: seed of the resampling.
         name: what x is called in messages.
+        half_width: the half-width of the "jackknife" interval (only with it).
 
     Returns:
         A ``PowerLawFit``; unreliable (NaN with a ``reason``) on fewer than 3 distinct x, a span below
@@ -390,8 +393,12 @@ def fit_loglog(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 0.0
     weight = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
     if weight.shape != x.shape or not np.all(np.isfinite(weight)) or np.any(weight < 0):
         raise ValueError(f"weights must be {len(x)} finite non-negative numbers, one per entry of {name}")
-    if interval not in ("least-squares", "bootstrap"):
-        raise ValueError(f"interval must be 'least-squares' or 'bootstrap', got {interval!r}")
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be 'least-squares', 'bootstrap' or 'jackknife', got {interval!r}")
+    if (interval == "jackknife") != (half_width is not None):
+        raise ValueError("interval='jackknife' takes the interval's half_width, and half_width needs it")
+    if half_width is not None:
+        half_width = check_real("half_width", half_width, minimum=0.0)
     confidence = _check_confidence(confidence)
     n_bootstrap = check_integer("n_bootstrap", n_bootstrap, minimum=1)
     shift = check_real("shift", shift)
@@ -409,7 +416,9 @@ def fit_loglog(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 0.0
     log_x = np.log(x)
     slope, intercept, error = _line(log_x, np.log(mean), weight)
     alpha = -slope - shift
-    if fit.interval == "least-squares":
+    if fit.interval == "jackknife":
+        ci = (alpha - half_width, alpha + half_width)
+    elif fit.interval == "least-squares":
         half = float(scipy.special.stdtrit(len(x) - 2, 0.5 + confidence / 2) * error) if error > 0 else 0.0
         ci = (alpha - half, alpha + half)
     else:

@@ -80,7 +80,11 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="finite"):
         fits.fit_loglog([10, 20, 40], [1.0, np.nan, 0.2])
     with pytest.raises(ValueError, match="interval"):
+        fits.fit_loglog([10, 20, 40], [1.0, 0.5, 0.2], interval="profile")
+    with pytest.raises(ValueError, match="half_width"):
         fits.fit_loglog([10, 20, 40], [1.0, 0.5, 0.2], interval="jackknife")
+    given = fits.fit_loglog([10, 20, 40], [1.0, 0.5, 0.3], interval="jackknife", half_width=0.01)
+    assert given.interval == "jackknife" and given.ci == pytest.approx((given.alpha - 0.01, given.alpha + 0.01))
     with pytest.raises(ValueError, match="confidence"):
         fits.fit_loglog([10, 20, 40], [1.0, 0.5, 0.2], confidence=1.5)
     with pytest.raises(ValueError, match="weights"):
