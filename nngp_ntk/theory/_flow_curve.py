@@ -43,10 +43,12 @@ two-point form; N points drawn from the distribution the D training points come 
 non-Gaussian excess of the flow at time t equal to that of ridge regression of the same effective
 regularization (exact at t = 0 and t = infinity, a model in between).
 
-Intervals: a delete-a-group jackknife over G random groups of the N points, the prediction of each
-group-deleted sample of N_g points made at the same ratio D / N (sizes D N_g / N), on log L and on
-alpha_T, Student-t with G - 1 degrees of freedom. It measures the sampling of the N points, not the
-error of the theory itself.
+Intervals: a delete-d jackknife (Shao & Wu 1989) over S random subsets of m = N / 4 of the points,
+each predicting at the same ratio D / N (sizes D m / N): the variance of log L (and of alpha_T) is
+m / (N - m) times the subsets' sample variance, which for a statistic of variance ~ 1 / (points)
+estimates that of the prediction from all N (the subsets vary by c (1/m - 1/N) about the sample's
+own); Student-t with S - 1 degrees of freedom. Subsets of N / 4 points keep it to S small
+eigendecompositions. It measures the sampling of the N points, not the error of the theory itself.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ TALBOT_NODES = 16
 SUBSTEPS = 6
 #: Contour nodes whose weight exp(Re c) is below exp(-CUTOFF) are left out (they add nothing).
 CUTOFF = 60.0
+#: The jackknife's subsets hold this fraction of the points.
+SUBSET_FRACTION = 0.25
 
 
 def _talbot(nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -236,10 +240,10 @@ class FlowLeaveOneOut(LeaveOneOut):
 class FlowCurve:
     """Predicted test MSE ``losses`` (len(sizes), len(times)) of gradient flow for time t on D points.
 
-    ``intervals`` (len(sizes), len(times), 2) at ``confidence`` from the jackknife over ``groups``
-    groups of the N = ``n_samples`` points (NaN with groups = 0); ``gaussian_losses``, the curve
+    ``intervals`` (len(sizes), len(times), 2) at ``confidence`` from the jackknife over ``subsets``
+    random subsets of the N = ``n_samples`` points (NaN with subsets = 0); ``gaussian_losses``, the curve
     without the leave-one-out anchor; ``fits``, one ``PowerLawFit`` of L ~ t^-alpha_T per size over
-    the times in ``window`` (interval: the jackknife's, or least squares with groups = 0);
+    the times in ``window`` (interval: the jackknife's, or least squares with subsets = 0);
     ``alpha_T``, that of the largest size; ``jackknife_se_log``, the standard errors of log L."""
 
     sizes: np.ndarray
@@ -251,7 +255,7 @@ class FlowCurve:
     fits: tuple[PowerLawFit, ...]
     window: tuple[float, float]
     n_samples: int
-    groups: int
+    subsets: int
     jackknife_se_log: np.ndarray
 
     @property
@@ -272,7 +276,7 @@ def _predict(gram: np.ndarray, targets: np.ndarray | None, sizes: np.ndarray, ti
 
 def predict_flow_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None, *, sizes: list[int] | np.ndarray,
                        times: list[float] | np.ndarray, kernel: str = "ntk", window: tuple[float, float] | None = None,
-                       groups: int = 5, confidence: float = 0.95, seed: int = 0) -> FlowCurve:
+                       subsets: int = 10, confidence: float = 0.95, seed: int = 0) -> FlowCurve:
     """Predicted L(D, t): the test MSE of the infinitely wide network after gradient flow for time t on D points.
 
     In the solver's convention (loss 0.5 mean((f(X) - Y)^2) over the D k entries, learning rate 1,
@@ -295,23 +299,24 @@ def predict_flow_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
         times: training times t > 0 (inf allowed: the converged network).
         kernel: "ntk" (the trained network) or "nngp" (only the readout trained).
         window: (low, high), the times over which alpha_T is fitted (default: all finite times).
-        groups: G, jackknife groups for the intervals (at least 3), or 0 for none.
+        subsets: S, random subsets of N / 4 points for the jackknife intervals (at least 3), or 0 for
+            none.
         confidence: the level of the intervals, in (0, 1).
-        seed: the seed of the random groups.
+        seed: the seed of the random subsets.
 
     Returns:
         A ``FlowCurve``.
 
     Raises:
         TypeError: ``net`` is not a network.
-        ValueError: times <= 0, sizes not below N, a bad window, groups, confidence or targets.
+        ValueError: times <= 0, sizes not below N, a bad window, subsets, confidence or targets.
         ArithmeticError: the contour of the inverse Laplace transform did not converge.
 
     Example:
         >>> import nngp_ntk as nk
         >>> X = nk.data.sphere(150, dim=3, seed=0)
         >>> curve = predict_flow_curve(nk.FullyConnected(depth=1), X, sizes=[30, 60], times=[1.0, 10.0, 100.0],
-        ...                            groups=0)
+        ...                            subsets=0)
         >>> curve.losses.shape, bool(np.all(np.diff(curve.losses[1]) < 0))
         ((2, 3), True)
     """
@@ -326,9 +331,12 @@ def predict_flow_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
                                                         f"the sample")
     times = check_positive_times("times", times)
     inside, window = check_window("window", window, times)
-    groups = check_integer("groups", groups, minimum=0, maximum=n_points // 2)
-    if groups in (1, 2):
-        raise ValueError(f"groups must be 0 (no intervals) or at least 3, got {groups}")
+    subsets = check_integer("subsets", subsets, minimum=0)
+    if subsets in (1, 2):
+        raise ValueError(f"subsets must be 0 (no intervals) or at least 3, got {subsets}")
+    subset = int(SUBSET_FRACTION * n_points)
+    if subsets and subset < 3:
+        raise ValueError(f"the jackknife's subsets of N / 4 points need N >= 12, got N = {n_points} (pass subsets=0)")
     confidence = check_real("confidence", confidence, positive=True)
     if not confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
@@ -336,31 +344,30 @@ def predict_flow_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
         gram = np.asarray(net.kernel(X, get=kernel), dtype=np.float64)
     gaussian, losses = _predict(gram, targets, sizes, times)
 
-    def alphas(curves: np.ndarray) -> list[PowerLawFit]:
-        return [fits.fit_loglog(times[inside], curve[inside], name="times") for curve in curves]
-
     def slopes(curves: np.ndarray) -> list[float]:
-        return [-fits.log_slope(times[inside], curve[inside]) for curve in curves]
+        return [-fits.log_slope(times[inside], curve[inside]) if inside.sum() >= 2 else np.nan for curve in curves]
 
-    central = alphas(losses)
     nan = np.full(losses.shape, np.nan)
-    se_log, intervals = nan, np.stack([nan, nan], axis=-1)
-    if groups:
-        labels = np.random.default_rng(seed).permutation(n_points) % groups
+    se_log, intervals, se_alpha = nan, np.stack([nan, nan], axis=-1), np.full(len(sizes), np.nan)
+    if subsets:
+        rng = np.random.default_rng(seed)
         logs, exponents = [], []
-        for g in range(groups):
-            keep = np.flatnonzero(labels != g)
+        for _ in range(subsets):
+            keep = np.sort(rng.choice(n_points, subset, replace=False))
             part = _predict(gram[np.ix_(keep, keep)], None if targets is None else targets[keep],
-                            sizes * len(keep) / n_points, times)[1]
+                            sizes * subset / n_points, times)[1]
             logs.append(np.log(part))
             exponents.append(slopes(part))
         logs, exponents = np.array(logs), np.array(exponents)
-        scale = (groups - 1) / groups
-        se_log = np.sqrt(scale * np.sum((logs - logs.mean(axis=0)) ** 2, axis=0))
-        se_alpha = np.sqrt(scale * np.sum((exponents - exponents.mean(axis=0)) ** 2, axis=0))
-        t = float(scipy.special.stdtrit(groups - 1, 0.5 + confidence / 2))
+        scale = subset / (n_points - subset)
+        se_log = np.sqrt(scale * np.var(logs, axis=0, ddof=1))
+        se_alpha = np.sqrt(scale * np.var(exponents, axis=0, ddof=1))
+        t = float(scipy.special.stdtrit(subsets - 1, 0.5 + confidence / 2))
         intervals = np.exp(np.log(losses)[..., None] + np.array([-1.0, 1.0]) * t * se_log[..., None])
-        central = [fits.fit_loglog(times[inside], curve[inside], name="times", interval="jackknife",
-                                   half_width=t * se, confidence=confidence) for curve, se in zip(losses, se_alpha)]
+        se_alpha = t * se_alpha
+    central = [fits.fit_loglog(times[inside], curve[inside], name="times", interval="jackknife", half_width=half,
+                               confidence=confidence) if np.isfinite(half) else
+               fits.fit_loglog(times[inside], curve[inside], name="times", confidence=confidence)
+               for curve, half in zip(losses, se_alpha)]
     return FlowCurve(sizes.astype(np.float64), times, losses, intervals, confidence, gaussian, tuple(central),
-                     window, n_points, groups, se_log)
+                     window, n_points, subsets, se_log)

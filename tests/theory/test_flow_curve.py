@@ -90,7 +90,7 @@ def test_real_data_follow_the_measured_flow():
     net = nk.FullyConnected(depth=2, activation="relu", W_std=2**0.5, b_std=0.1)
     test, pool = scaling.holdout_split(len(X), 200, seed=0)
     times = np.array([3.0, 30.0, 300.0, 3000.0])
-    predicted = predict_flow_curve(net, X[pool], Y[pool], sizes=[100, 400], times=times, groups=0)
+    predicted = predict_flow_curve(net, X[pool], Y[pool], sizes=[100, 400], times=times, subsets=0)
     measured = scaling.flow_curve(net, X, Y, sizes=[100, 400], times=times, repeats=4, test=test)
     np.testing.assert_allclose(predicted.losses, measured.losses, rtol=0.15)
     assert predicted.alpha_T.reliable and abs(predicted.alpha_T.alpha - measured.alpha_T.alpha) < 0.05
@@ -98,9 +98,10 @@ def test_real_data_follow_the_measured_flow():
 
 
 def test_intervals_come_from_the_jackknife():
+    """Any network (a Sequential), intervals around the prediction, alpha_T with the jackknife's interval."""
     X = data.sphere(160, 3, seed=0)
     net = nk.Sequential(nk.Dense(W_std=1.4, b_std=0.1), nk.activations.ReLU(), nk.Dense(W_std=1.4, b_std=0.1))
-    curve = predict_flow_curve(net, X, sizes=[20, 80], times=[1.0, 10.0, 100.0, np.inf], groups=4, window=(1, 100))
+    curve = predict_flow_curve(net, X, sizes=[20, 80], times=[1.0, 10.0, 100.0, np.inf], subsets=4, window=(1, 100))
     low, high = curve.intervals[..., 0], curve.intervals[..., 1]
     assert np.all(low < curve.losses) and np.all(curve.losses < high)
     assert curve.alpha_T.interval == "jackknife" and curve.alpha_T.window == (1.0, 100.0)
@@ -111,7 +112,7 @@ def test_intervals_come_from_the_jackknife():
 def test_bad_input_is_refused():
     X = data.sphere(60, 3, seed=0)
     net = nk.FullyConnected(depth=1)
-    good = dict(sizes=[10, 20], times=[1.0, 10.0], groups=0)
+    good = dict(sizes=[10, 20], times=[1.0, 10.0], subsets=0)
     with pytest.raises(ValueError, match="times"):
         predict_flow_curve(net, X, **{**good, "times": [0.0, 1.0]})
     with pytest.raises(ValueError, match="times"):
@@ -120,8 +121,8 @@ def test_bad_input_is_refused():
         predict_flow_curve(net, X, **{**good, "sizes": [10, 60]})
     with pytest.raises(ValueError, match="window"):
         predict_flow_curve(net, X, **good, window=(100.0, 1000.0))
-    with pytest.raises(ValueError, match="groups"):
-        predict_flow_curve(net, X, **{**good, "groups": 2})
+    with pytest.raises(ValueError, match="subsets"):
+        predict_flow_curve(net, X, **{**good, "subsets": 2})
     with pytest.raises(ValueError, match="rows"):
         predict_flow_curve(net, X, np.ones(59), **good)
     with pytest.raises(TypeError, match="net"):
