@@ -305,6 +305,44 @@ def beyond(records: dict[str, Record]) -> list[str]:
     return lines
 
 
+def flow_time(records: dict[str, Record]) -> list[str]:
+    record = records["flow_time.json"]
+    result = record["results"]
+    sizes, times = result["sizes"], result["times"]
+    predicted, measured = result["predicted"], result["measured"]
+    lines = _section("Training time: L(D, t)")
+    lines += _paragraph(
+        f"The test loss of the infinitely wide network after gradient flow for time t on D points "
+        f"(``theory.predict_flow_curve``, from the {result['pool']} training points alone) against the solver's "
+        f"exact flow on training sets drawn from them (``scaling.flow_curve``, {result['repeats']} per size, tested "
+        f"on the other {result['test_size']}): {_escape(result['data'])} images, {_escape(result['network'])}. "
+        f"Goals: within {result['loss_tolerance']:.0%} at every (D, t), and alpha_T (the slope over "
+        f"t = {result['window'][0]:g}..{result['window'][1]:g}) at D = {sizes[-1]} within "
+        f"{result['alpha_tolerance']}. Largest gap {result['largest_relative_gap']:.1%} "
+        f"({'met' if result['losses_ok'] else 'not met'}); alpha_T gap {result['alpha_T_gap']:.3f} "
+        f"({'met' if result['alpha_T_ok'] else 'not met'}). The jackknife intervals of the prediction "
+        f"({result['subsets']} subsets) hold the measured loss at {result['predicted_intervals_cover_measured']} of "
+        f"{result['points']} points: they measure the sampling of the pool, not the theory's own error.")
+    shown = range(0, len(times), 2)
+    rows = []
+    for i, size in enumerate(sizes):
+        for j in shown:
+            rows.append([f"{size}", f"{times[j]:.3g}", f"{predicted['losses'][i][j]:.5f}",
+                         _ci(measured["losses"][i][j], measured["intervals"][i][j], 5),
+                         f"{result['ratio'][i][j]:.3f}"])
+    lines += _table(["D", "t", "predicted", "measured [95%]", "predicted / measured"], rows, widths="10 15 20 35 20")
+    lines += _table(["D", "predicted alpha_T", "measured alpha_T"],
+                    [[f"{size}", _ci(p["alpha"], p["ci"]), _ci(m["alpha"], m["ci"])]
+                     for size, p, m in zip(sizes, predicted["fits"], measured["fits"])])
+    lines += _paragraph(
+        f"``predict_flow_curve`` on the {result['pool']} points took {result['seconds_without_intervals']:.0f} s "
+        f"without intervals and {result['seconds_with_intervals']:.0f} s with them (the kernel, one dense "
+        f"eigendecomposition of the pool, and {result['subsets']} of a quarter of it); the measured curve "
+        f"{result['measured_seconds']:.0f} s.")
+    lines += _source("flow_time.json", record)
+    return lines
+
+
 def _speed_rows(rows: list[Record]) -> list[list[str]]:
     table = []
     for row in rows:
@@ -539,8 +577,8 @@ def kip(records: dict[str, Record]) -> list[str]:
 
 
 SECTIONS: tuple[Callable[[dict[str, Record]], list[str]], ...] = (
-    main_job, regimes, scaling_report, random_features, beyond, kernel_speed, compilation, layer_algebra, accuracy,
-    scale, solver, kip)
+    main_job, regimes, scaling_report, random_features, beyond, flow_time, kernel_speed, compilation, layer_algebra,
+    accuracy, scale, solver, kip)
 
 
 def load(folder: Path = RESULTS) -> dict[str, Record]:

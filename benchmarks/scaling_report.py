@@ -265,7 +265,7 @@ def _beyond_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.ndarray,
     practitioner = scaling.learning_curve(net, X[given], y[given], sizes=inside, kernel=kernel, repeats=5,
                                           test_size=n_given // 5, seed=draw)
     baseline = practitioner.fit.amplitude * sizes ** -practitioner.fit.alpha
-    tails = nk.predict_exponents(net, X[given], y[given], kernel=kernel, sizes=sizes)
+    tails = nk.predict_exponents(net, X[given], y[given], kernel=kernel, sizes=sizes, method="extrapolated")
     ratio = ours.losses / measured.losses
     covered = (ours.intervals[:, 0] <= measured.losses) & (measured.losses <= ours.intervals[:, 1])
     test_se_log, test_se_alpha = measured_se

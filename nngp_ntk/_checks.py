@@ -208,3 +208,46 @@ def check_sizes(name: str, values: Any, maximum: int | None = None, what: str = 
         raise ArgumentValueError(f"{name} span a factor {array[-1] / array[0]:.3g} < 2: too short a window to fit an "
                          f"exponent (got {array.tolist()})")
     return array
+
+
+def check_counts(name: str, values: Any, maximum: int | None = None, what: str = "") -> np.ndarray:
+    """Sorted distinct positive integers (training sizes, widths), none above ``maximum`` (``what`` says why)."""
+    array = np.asarray(values)
+    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.number) \
+            or np.any(array != np.round(array)) or np.any(array < 1):
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of positive integers, got {values!r}")
+    array = np.unique(array.astype(np.int64))
+    if maximum is not None and array[-1] > maximum:
+        raise ValueError(f"{name} must be at most {maximum}{f' ({what})' if what else ''}, got {int(array[-1])}")
+    return array
+
+
+def check_positive_times(name: str, values: Any) -> np.ndarray:
+    """Training times as a sorted 1-D float64 array of distinct numbers > 0 (inf allowed)."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 1-D sequence of times > 0, got {values!r}") from None
+    if array.ndim != 1 or array.size == 0 or np.isnan(array).any() or np.any(array <= 0):
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of times > 0 (inf allowed), got {values!r}")
+    return np.unique(array)
+
+
+def check_window(name: str, window: Any, x: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """(the mask of the finite entries of ``x`` inside ``window`` = (low, high), the window); None:
+    all finite x. ValueError for a window that is not 0 < low < high or holds no finite x."""
+    finite = x[np.isfinite(x)]
+    if window is None:
+        if not len(finite):
+            raise ValueError(f"{name} needs finite values to fit over, got only {x.tolist()}")
+        window = (float(finite[0]), float(finite[-1]))
+    try:
+        low, high = (float(w) for w in window)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (low, high) with 0 < low < high, got {window!r}") from None
+    if not 0 < low < high < np.inf:
+        raise ValueError(f"{name} must be (low, high) with 0 < low < high, got {window!r}")
+    inside = np.isfinite(x) & (x >= low * (1 - 1e-9)) & (x <= high * (1 + 1e-9))
+    if not inside.any():
+        raise ValueError(f"{name} = {(low, high)} holds none of the finite values {finite.tolist()}")
+    return inside, (low, high)

@@ -228,7 +228,8 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
 
 
 ANCHORED = ("anchored: the training pool's points and labels; the spectrum of its kernel, the labels' projections "
-            "and their exact leave-one-out error (method leave-one-out; extrapolated when a size reaches the pool); "
+            "and their exact leave-one-out error (method leave-one-out; when a size reaches the pool, power-law: the "
+            "leave-one-out curve's power law with its jackknife and backtest interval); "
             "alpha_P from the NNGP spectrum and the labels' projections (model_method: the leave-one-out "
             "random-feature theory, or the D <-> P duality)")
 SPECTRUM_ONLY = ("spectrum only: the training pool's kernel spectrum and the labels' projections on its "

@@ -1,4 +1,4 @@
-"""Measured scaling laws of the test loss: L(D), L(P) and the variance-limited regimes.
+"""Measured scaling laws of the test loss: L(D), L(P), L(D, t) and the variance-limited regimes.
 
 Bahri, Dyer, Kaplan, Lee & Sharma, "Explaining Neural Scaling Laws": with lambda_i ~ i^-(1 + alpha_K)
 the loss falls as D^-alpha_D with D training points and as P^-alpha_P with P features
@@ -8,13 +8,14 @@ or 1/P when the other resource is the bottleneck (variance-limited).
 * ``learning_curve``: kernel regression on nested training subsets; L(D) and alpha_D.
 * ``model_curve``: random-feature models of P features; L(P) and alpha_P.
 * ``variance_limited_data``, ``variance_limited_width``: L - L_inf ~ 1/D at fixed width, ~ 1/P at fixed D.
+* ``flow_curve``: gradient flow for a time t on D points; L(D, t) and alpha_T (``TimeCurve``).
 * ``Curve``, ``OffsetCurve``: their results; ``holdout_split``: the held-out test split they use.
 """
 
-from nngp_ntk.scaling._curves import (Curve, OffsetCurve, holdout_split, learning_curve, model_curve,
-                                      variance_limited_data, variance_limited_width)
+from nngp_ntk.scaling._curves import (Curve, OffsetCurve, TimeCurve, flow_curve, holdout_split, learning_curve,
+                                      model_curve, variance_limited_data, variance_limited_width)
 
 __all__ = [
-    "Curve", "OffsetCurve", "holdout_split", "learning_curve", "model_curve", "variance_limited_data",
-    "variance_limited_width",
+    "Curve", "OffsetCurve", "TimeCurve", "flow_curve", "holdout_split", "learning_curve", "model_curve",
+    "variance_limited_data", "variance_limited_width",
 ]

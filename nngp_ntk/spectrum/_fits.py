@@ -20,8 +20,9 @@ A fit that cannot be trusted is reported, not returned as a number: ``reason`` s
 fewer points than the model needs (with at least one degree of freedom left for the interval), on
 a window spanning less than a factor ``MIN_SPAN``, through a non-positive value in log space, with
 a degenerate optimum (the exponent at the edge of its search range, no approach fitted, a
-non-finite amplitude), or whose interval reaches across zero (half-width above the value: not even
-the sign of the exponent is determined).
+non-finite amplitude), or whose interval is wide: a half-width above both |alpha| and ``RESOLUTION``.
+A fit is judged by the quality of its interval, not by its sign: a tight interval around an exponent
+near zero (0.002 in [-0.009, 0.010]) is a result, while 0.1 in [-0.3, 0.5] determines nothing.
 
 A reliable fit can still be a poor one: a straight line through a log-log curve that bends. The
 interval of ``alpha`` assumes the law holds, so it stays narrow however far the line misses. Every
@@ -61,6 +62,9 @@ _EDGE = 1e-2
 LACK_OF_FIT_LEVEL = 0.01
 #: ... when the line also misses a point by more than this in log y (1%: below it the line looks exact).
 MIN_MISS = 0.01
+#: An interval of half-width up to this determines an exponent, even one near zero whose interval
+#: holds 0; a wider one must not reach across zero (half-width at most |alpha|).
+RESOLUTION = 0.05
 
 Interval = Literal["least-squares", "bootstrap", "jackknife"]
 INTERVALS: tuple[str, ...] = ("least-squares", "bootstrap", "jackknife")
@@ -202,17 +206,25 @@ def unreliable(fit: PowerLawFit, reason: str) -> PowerLawFit:
     return dataclasses.replace(fit, alpha=nan, ci=(nan, nan), amplitude=nan, limit=nan, correction=nan, reason=reason)
 
 
-def _judge(fit: PowerLawFit) -> PowerLawFit:
-    """``fit`` as it is, or marked unreliable when its optimum or interval says nothing."""
+def judge(fit: PowerLawFit) -> PowerLawFit:
+    """``fit`` as it is, or marked unreliable when its optimum or interval says nothing: a non-finite
+    exponent, interval or amplitude, or an interval of half-width above max(|alpha|, RESOLUTION).
+
+    Example:
+        >>> near_zero = PowerLawFit(alpha=0.002, ci=(-0.009, 0.010), amplitude=1.0, window=(10.0, 400.0), n_points=8)
+        >>> judge(near_zero).reliable, judge(dataclasses.replace(near_zero, ci=(-0.3, 0.3))).reliable
+        (True, False)
+    """
     values = (fit.alpha, fit.ci[0], fit.ci[1])
     if not all(np.isfinite(values)):
         return unreliable(fit, f"the exponent or its interval is not finite ({fit.alpha}, {fit.ci})")
     if not np.isfinite(fit.amplitude):
         return unreliable(fit, f"the amplitude overflows ({fit.amplitude}): the optimum is degenerate")
     half = (fit.ci[1] - fit.ci[0]) / 2
-    if half > abs(fit.alpha):
-        return unreliable(fit, f"the interval [{fit.ci[0]:.4g}, {fit.ci[1]:.4g}] of alpha = {fit.alpha:.4g} "
-                               f"reaches across zero: not even the sign of the exponent is determined")
+    if half > max(abs(fit.alpha), RESOLUTION):
+        return unreliable(fit, f"the interval [{fit.ci[0]:.4g}, {fit.ci[1]:.4g}] of alpha = {fit.alpha:.4g} is "
+                               f"too wide: it reaches across zero and its half-width {half:.3g} exceeds "
+                               f"{RESOLUTION:g}, so the exponent is not determined")
     return fit
 
 
@@ -331,7 +343,7 @@ def log_slope(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -
 def fit_loglog(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 0.0,
                   weights: np.ndarray | list | None = None, interval: Interval = "least-squares",
                   confidence: float = 0.95, n_bootstrap: int = 1000, seed: int = 0,
-                  name: str = "x") -> PowerLawFit:
+                  name: str = "x", half_width: float | None = None) -> PowerLawFit:
     """Fit y = amplitude x^-(shift + alpha) by weighted least squares of log y on log x.
 
     With weights w_k (default 1) the slope is s = sum_k w_k dx_k dy_k / sum_k w_k dx_k^2 (dx, dy the
@@ -345,15 +357,18 @@ def fit_loglog(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 0.0
         weights: a non-negative weight per point (e.g. 1/i so each octave of indices counts alike).
         interval: "least-squares" (Student-t of the slope, n - 2 degrees of freedom) or "bootstrap"
             (percentiles of alpha over ``n_bootstrap`` resamples of the points for 1-D y, of the
-            repeats for 2-D y; with a single repeat, least squares).
+            repeats for 2-D y; with a single repeat, least squares), or "jackknife" with
+            ``half_width``: an interval alpha -+ half_width computed by the caller (a jackknife over
+            the data the curve was computed from).
         confidence: the level of the interval.
         n_bootstrap: resamples for "bootstrap".
         seed: seed of the resampling.
         name: what x is called in messages.
+        half_width: the half-width of the "jackknife" interval (only with it).
 
     Returns:
         A ``PowerLawFit``; unreliable (NaN with a ``reason``) on fewer than 3 distinct x, a span below
-        ``MIN_SPAN``, a non-positive y, or an interval that reaches across zero. Its lack of fit
+        ``MIN_SPAN``, a non-positive y, or a wide interval (``judge``). Its lack of fit
         (``curvature``, ``lack_of_fit_p``, ``max_residual``, ``local_alpha``; module docstring) marks
         a line through a bending log-log curve as ``poor``, its numbers kept.
 
@@ -378,8 +393,12 @@ def fit_loglog(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 0.0
     weight = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
     if weight.shape != x.shape or not np.all(np.isfinite(weight)) or np.any(weight < 0):
         raise ValueError(f"weights must be {len(x)} finite non-negative numbers, one per entry of {name}")
-    if interval not in ("least-squares", "bootstrap"):
-        raise ValueError(f"interval must be 'least-squares' or 'bootstrap', got {interval!r}")
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be 'least-squares', 'bootstrap' or 'jackknife', got {interval!r}")
+    if (interval == "jackknife") != (half_width is not None):
+        raise ValueError("interval='jackknife' takes the interval's half_width, and half_width needs it")
+    if half_width is not None:
+        half_width = check_real("half_width", half_width, minimum=0.0)
     confidence = _check_confidence(confidence)
     n_bootstrap = check_integer("n_bootstrap", n_bootstrap, minimum=1)
     shift = check_real("shift", shift)
@@ -397,7 +416,9 @@ def fit_loglog(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 0.0
     log_x = np.log(x)
     slope, intercept, error = _line(log_x, np.log(mean), weight)
     alpha = -slope - shift
-    if fit.interval == "least-squares":
+    if fit.interval == "jackknife":
+        ci = (alpha - half_width, alpha + half_width)
+    elif fit.interval == "least-squares":
         half = float(scipy.special.stdtrit(len(x) - 2, 0.5 + confidence / 2) * error) if error > 0 else 0.0
         ci = (alpha - half, alpha + half)
     else:
@@ -414,7 +435,7 @@ def fit_loglog(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 0.0
         low, high = np.percentile(-np.asarray(slopes) - shift, [tail, 100 - tail])
         ci = (float(low), float(high))
     fit = _lack_of_fit(fit, log_x, mean, repeats, weight, slope, intercept)
-    return _judge(dataclasses.replace(fit, alpha=alpha, ci=ci, amplitude=float(np.exp(intercept))))
+    return judge(dataclasses.replace(fit, alpha=alpha, ci=ci, amplitude=float(np.exp(intercept))))
 
 
 def _fit_excess(x: np.ndarray, excess: np.ndarray, weights: np.ndarray, ceiling: float,
@@ -473,7 +494,7 @@ def fit_offset_power_law(x: np.ndarray | list, repeat_losses: np.ndarray | list,
         A ``PowerLawFit`` with ``limit`` = L_inf, ``correction`` = b and interval "jackknife";
         unreliable on fewer than 4 distinct x (5 with ``next_order``), a span below ``MIN_SPAN``, a
         mean loss that never exceeds its last value, c = 0, alpha at an end of ``ALPHA_SEARCH``, or
-        an interval reaching across zero.
+        a wide interval (``judge``).
 
     Raises:
         ValueError: for bad x, losses not of shape (repeats, len(x)) or not finite, fewer than 2
@@ -527,4 +548,4 @@ def fit_offset_power_law(x: np.ndarray | list, repeat_losses: np.ndarray | list,
     if alpha <= low * (1 + _EDGE) or alpha >= high * (1 - _EDGE):
         return unreliable(fit, f"the exponent {alpha:.4g} is at an end of its search range {ALPHA_SEARCH}: "
                                f"the optimum is degenerate (too few points or repeats for the law)")
-    return _judge(fit)
+    return judge(fit)

@@ -11,18 +11,20 @@ eigenvalues lambda_i and the target's powers v_i^2:
 * ``extend_spectrum``, ``ExtendedSpectrum``: a sample spectrum continued by power-law tails.
 * ``RandomFeatureLeaveOneOut``: L(P, D) of random-feature models.
 * ``extrapolate_learning_curve``, ``Extrapolation``: L(D) beyond the sample, with intervals.
+* ``predict_flow_curve``, ``FlowCurve``, ``FlowLeaveOneOut``: L(D, t) of gradient flow for a time t.
 * ``predict_exponents``, ``Exponents``: alpha_K, alpha_D and alpha_P of a network on a dataset.
 """
 
 from nngp_ntk.theory._eigenlearning import ModeSpectrum, TheoryCurve, eigenlearning, solve_kappa
 from nngp_ntk.theory._exponents import Exponents, predict_exponents
 from nngp_ntk.theory._extrapolation import Extrapolation, extrapolate_learning_curve
+from nngp_ntk.theory._flow_curve import FlowCurve, FlowLeaveOneOut, predict_flow_curve
 from nngp_ntk.theory._random_features import RandomFeatureLeaveOneOut
 from nngp_ntk.theory._samples import LeaveOneOut, Renormalized, operator_exponent
 from nngp_ntk.theory._tails import ExtendedSpectrum, extend_spectrum
 
 __all__ = [
-    "ExtendedSpectrum", "Exponents", "Extrapolation", "LeaveOneOut", "ModeSpectrum", "RandomFeatureLeaveOneOut",
-    "Renormalized", "TheoryCurve", "eigenlearning", "extend_spectrum", "extrapolate_learning_curve",
-    "operator_exponent", "predict_exponents", "solve_kappa",
+    "ExtendedSpectrum", "Exponents", "Extrapolation", "FlowCurve", "FlowLeaveOneOut", "LeaveOneOut", "ModeSpectrum",
+    "RandomFeatureLeaveOneOut", "Renormalized", "TheoryCurve", "eigenlearning", "extend_spectrum",
+    "extrapolate_learning_curve", "operator_exponent", "predict_exponents", "predict_flow_curve", "solve_kappa",
 ]

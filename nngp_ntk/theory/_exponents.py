@@ -28,6 +28,7 @@ from nngp_ntk.spectrum import _fits as fits
 from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_points, check_ridge,
                               check_sizes)
 from nngp_ntk.theory._eigenlearning import TheoryCurve, eigenlearning
+from nngp_ntk.theory._extrapolation import MIN_POINTS, READ, extrapolate_gram
 from nngp_ntk.spectrum._fits import PowerLawFit
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.theory._tails import extend_spectrum
@@ -35,7 +36,7 @@ from nngp_ntk.theory._random_features import RandomFeatureLeaveOneOut
 from nngp_ntk.spectrum._eigenvalues import eigh, fit_power_law
 from nngp_ntk.theory._samples import LeaveOneOut, Renormalized, operator_exponent
 
-METHODS = ("auto", "leave-one-out", "renormalized", "extrapolated")
+METHODS = ("auto", "leave-one-out", "renormalized", "power-law", "extrapolated")
 MODEL_METHODS = ("auto", "leave-one-out", "duality")
 #: The fewest points of one dense prediction (one subset of the large-N path).
 MIN_SUBSET = 20
@@ -59,7 +60,8 @@ class Exponents:
     ``alpha_D``: slope of the predicted test MSE ``losses`` over training sizes ``sizes``;
     ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
     ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves
-    were obtained ("leave-one-out", "renormalized" or "extrapolated", see ``predict_exponents``);
+    were obtained ("leave-one-out", "renormalized", "power-law" or "extrapolated", see
+    ``predict_exponents``);
     ``eigenvalues``: the descending eigenvalues of K/N the prediction used (float64);
     ``model_method``: how ``model_losses`` were obtained ("leave-one-out" or "duality");
     ``subsets``: the number S of disjoint subsets of ``subset_size`` points the prediction averages
@@ -154,9 +156,15 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
       differ in leverage (real images) and becomes the leave-one-out error itself as n -> N;
     * "renormalized": the same from the sample spectrum alone, with the homogeneous (GCV)
       estimate in place of leave-one-out (``theory.Renormalized``), right for Gaussian-like data;
+    * "power-law": the leave-one-out curve's power law L(n) = A n^-alpha_D read over
+      n in [N/10, 0.9 N] and continued to the sizes, within and beyond N, with the interval of its
+      jackknife over groups of the points and its backtest on subsets
+      (``theory.extrapolate_learning_curve``); alpha_K and beta are then read off the leave-one-out
+      curve over that window (the indices the sample resolves);
     * "extrapolated": the head plus power-law tails (``power_law_tails.extend_spectrum``), which also
       reaches n >= N;
-    * "auto": "leave-one-out" when every size is below N, else "extrapolated".
+    * "auto": "leave-one-out" when every size is below N, else "power-law" (the measured-best beyond
+      the sample; "extrapolated" for fewer than 50 points).
 
     alpha_D is the least-squares slope of log L(n) over ``sizes`` (default: ``data.default_sizes`` of
     the N points less ``data.held_out_count``'s, the sizes a measured curve on them uses; real-data
@@ -193,7 +201,7 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
         sizes: training-set sizes n of L(n) (at least 3, spanning a factor 2).
         widths: random-feature widths P of L(P) (default ``sizes``).
         ridge: the ridge of the predicted kernel regression, >= 0.
-        method: "auto", "leave-one-out", "renormalized" or "extrapolated" (above).
+        method: "auto", "leave-one-out", "renormalized", "power-law" or "extrapolated" (above).
         train_size: D, the training points of the random-feature models (None: infinitely many).
         window: the eigenvalue window of the raw sample fit (default ``spectrum.default_window``).
         model_method: "auto", "leave-one-out" or "duality" (above).
@@ -281,19 +289,33 @@ def _predict_dense(net: Network, X: np.ndarray, targets: np.ndarray | None, size
     """``predict_exponents`` from the dense spectrum of all the points X (arguments checked there)."""
     n_points = len(X)
     if method == "auto":
-        method = "leave-one-out" if sizes[-1] < n_points else "extrapolated"
+        method = "leave-one-out" if sizes[-1] < n_points else "power-law" if n_points >= MIN_POINTS else "extrapolated"
     if model_method == "auto":
         model_method = "leave-one-out" if widths[-1] < n_points - 1 else "duality"
     duality = "extrapolated" if method == "extrapolated" or widths[-1] >= n_points else "renormalized"
     with jax.enable_x64(True):
-        system = eigh(net, X, kernel, method="dense", want_vectors=targets is not None or "leave-one-out" in
-                      (method, model_method))
+        system = eigh(net, X, kernel, method="dense", want_vectors=targets is not None or method == "power-law"
+                      or "leave-one-out" in (method, model_method))
     values = system.values
     projections = None if targets is None else system.vectors.T @ targets
     power = values if targets is None else np.mean(projections**2, axis=1) / n_points
     sample_fit = fit_power_law(values, window=window, n_samples=n_points)
     total = None if targets is None else float(np.mean(targets**2))
-    curves = _curves(values, power, total, sizes, ridge, method, window, system.vectors, projections)
+    if method == "power-law":
+        if ridge:
+            raise ValueError(f"method 'power-law' reads the ridgeless leave-one-out curve: ridge must be 0, got {ridge}")
+        with jax.enable_x64(True):
+            gram = np.asarray(net.kernel(X, get=kernel), dtype=np.float64)
+        reach = int(n_points * READ[1] * n_points / MIN_POINTS)
+        if n_points < MIN_POINTS or sizes[-1] > reach:
+            raise ValueError(f"method 'power-law' needs at least {MIN_POINTS} points and sizes up to {READ[1]} N / "
+                             f"{MIN_POINTS} times the N = {n_points} points (at most {reach}), got sizes up to "
+                             f"{int(sizes[-1])}")
+        extrapolation = extrapolate_gram(gram, None if targets is None else targets.reshape(n_points, -1), sizes,
+                                         groups=max(3, min(10, n_points // 20)))
+        curves = [LeaveOneOut(values, system.vectors, projections).curve(extrapolation.read_sizes)]
+    else:
+        curves = _curves(values, power, total, sizes, ridge, method, window, system.vectors, projections)
     if model_method == "leave-one-out":
         features = RandomFeatureLeaveOneOut(values, system.vectors, projections)
         model_losses = [features.losses(widths.astype(np.int64), train_size)]
@@ -301,9 +323,13 @@ def _predict_dense(net: Network, X: np.ndarray, targets: np.ndarray | None, size
         model_curves = _curves(values, power, total, widths, 0.0, duality, window)
         model_losses = [_finite_data(c.losses, widths, train_size) for c in model_curves]
     alpha_K, ci_K, beta, ci_beta = _operator_exponents(curves[0])
-    alpha_D, ci_D = _read(sizes, [c.losses for c in curves], "sizes")
+    if method == "power-law":
+        losses, alpha_D, ci_D = extrapolation.losses, extrapolation.alpha_D, extrapolation.ci
+    else:
+        losses = curves[0].losses
+        alpha_D, ci_D = _read(sizes, [c.losses for c in curves], "sizes")
     alpha_P, ci_P = _read(widths, model_losses, "widths")
     return Exponents(alpha_K, beta, alpha_D, alpha_P,
                      {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P},
-                     sizes, curves[0].losses, widths, model_losses[0], method, kernel, sample_fit, values, model_method,
+                     sizes, losses, widths, model_losses[0], method, kernel, sample_fit, values, model_method,
                      1, n_points)

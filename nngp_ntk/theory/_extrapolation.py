@@ -39,7 +39,7 @@ import scipy.special
 from nngp_ntk import data
 from nngp_ntk.spectrum import _fits as fits
 from nngp_ntk._checks import DENSE_LIMIT, check_integer, check_kernel_name, check_points, check_real, check_sizes
-from nngp_ntk.kernels._fully_connected import FullyConnected
+from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.theory._samples import LeaveOneOut
 
 #: The window of the leave-one-out curve that is read: n from N * READ[0] to N * READ[1].
@@ -167,7 +167,7 @@ def extrapolate_gram(gram: np.ndarray, targets: np.ndarray | None, sizes: np.nda
                          float(np.sqrt(back_var_alpha)), back_log, back_alpha)
 
 
-def extrapolate_learning_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray | None = None, *,
+def extrapolate_learning_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None, *,
                                sizes: list[int] | np.ndarray, kernel: str = "ntk", groups: int = 10,
                                confidence: float = 0.95, seed: int = 0) -> Extrapolation:
     """Predicted L(D) of kernel regression on D training points, for D within and beyond the N points X.
@@ -178,7 +178,7 @@ def extrapolate_learning_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray
     factor, from disjoint subsets of the points (module docstring).
 
     Args:
-        net: the network whose kernel is used.
+        net: the network whose kernel is used (any network: ``FullyConnected``, ``Sequential``).
         X: the N training points (N <= DENSE_LIMIT; the eigendecompositions are dense).
         y: their targets, shape (N,) or (N, outputs); None for targets from the GP of the kernel.
         sizes: the training-set sizes D to predict, any positive integers (at least 3 spanning a
@@ -193,6 +193,7 @@ def extrapolate_learning_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray
         An ``Extrapolation``.
 
     Raises:
+        TypeError: ``net`` is not a network.
         ValueError: for bad arguments, fewer than 50 points, sizes too far beyond them, or a
             leave-one-out curve that is not a power law to extrapolate.
 
@@ -205,8 +206,7 @@ def extrapolate_learning_curve(net: FullyConnected, X: np.ndarray, y: np.ndarray
         >>> bool(np.all(result.intervals[:, 0] < result.losses)), bool(result.alpha_D > 0)
         (True, True)
     """
-    if not isinstance(net, FullyConnected):
-        raise TypeError(f"net must be a nngp_ntk.FullyConnected, got {type(net).__name__}")
+    check_network(net)
     check_kernel_name(kernel)
     X = check_points(X)
     n_points = len(X)

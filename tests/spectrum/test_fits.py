@@ -51,13 +51,25 @@ def test_fits_on_too_little_are_unreliable_not_numbers():
     cases = [(fits.fit_loglog([10, 20], [1.0, 0.5]), "at least 3"),
              (fits.fit_loglog([10, 11, 12], [1.0, 0.9, 0.8]), "too short"),
              (fits.fit_loglog([10, 20, 40], [1.0, 0.0, 0.5]), "not positive"),
-             # three points that do not decay at all: an interval across zero
-             (fits.fit_loglog([10, 20, 40], [1.0, 0.5, 1.0]), "across zero")]
+             # three points that do not decay at all: a wide interval across zero
+             (fits.fit_loglog([10, 20, 40], [1.0, 0.5, 1.0]), "not determined")]
     for fit, reason in cases:
         assert not fit.reliable and reason in fit.reason, fit.reason
         assert np.isnan(fit.alpha) and np.isnan(fit.ci).all() and np.isnan(fit.amplitude)
         assert np.isnan(fit(np.array([10.0]))).all()
         assert json.loads(json.dumps(fit.as_dict()))["alpha"] is None
+
+
+def test_a_fit_is_judged_by_its_interval_not_by_its_sign():
+    x = np.geomspace(10, 400, 12)
+    noise = np.exp(np.random.default_rng(0).normal(0, 0.01, len(x)))
+    tight = fits.fit_loglog(x, x**-0.001 * noise)               # an exponent near zero, known to +-0.004
+    assert tight.reliable and tight.ci[0] < 0 < tight.ci[1] and tight.ci[1] - tight.ci[0] < 0.02
+    assert tight.alpha == pytest.approx(0.001, abs=0.004)
+    wide = fits.fit_loglog(x, x**-0.001 * noise**20)            # the same law, noise 20 times larger
+    assert not wide.reliable and "not determined" in wide.reason and np.isnan(wide.alpha)
+    clear = fits.fit_loglog(x, x**-0.5 * noise**20)             # a wide interval that keeps its sign
+    assert clear.reliable and clear.ci[0] > 0
 
 
 def test_bad_input_is_refused():
@@ -68,7 +80,11 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="finite"):
         fits.fit_loglog([10, 20, 40], [1.0, np.nan, 0.2])
     with pytest.raises(ValueError, match="interval"):
+        fits.fit_loglog([10, 20, 40], [1.0, 0.5, 0.2], interval="profile")
+    with pytest.raises(ValueError, match="half_width"):
         fits.fit_loglog([10, 20, 40], [1.0, 0.5, 0.2], interval="jackknife")
+    given = fits.fit_loglog([10, 20, 40], [1.0, 0.5, 0.3], interval="jackknife", half_width=0.01)
+    assert given.interval == "jackknife" and given.ci == pytest.approx((given.alpha - 0.01, given.alpha + 0.01))
     with pytest.raises(ValueError, match="confidence"):
         fits.fit_loglog([10, 20, 40], [1.0, 0.5, 0.2], confidence=1.5)
     with pytest.raises(ValueError, match="weights"):

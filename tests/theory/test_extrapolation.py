@@ -61,6 +61,17 @@ def test_refuses_bad_input(gaussian_design):
         extrapolate_learning_curve("net", X, y, sizes=[100, 200, 400])
 
 
+def test_any_network_is_accepted():
+    """A Sequential is a network like FullyConnected: the same kernel gives the same extrapolation."""
+    X = nk.data.sphere(120, 3, seed=0)
+    fully = nk.FullyConnected(depth=1, activation="relu", W_std=1.5, b_std=0.1)
+    sequential = nk.Sequential(nk.Dense(W_std=1.5, b_std=0.1), nk.activations.ReLU(), nk.Dense(W_std=1.5, b_std=0.1))
+    first = extrapolate_learning_curve(fully, X, sizes=[60, 120, 240], groups=4)
+    second = extrapolate_learning_curve(sequential, X, sizes=[60, 120, 240], groups=4)
+    np.testing.assert_allclose(second.losses, first.losses, rtol=1e-8)
+    assert second.alpha_D == pytest.approx(first.alpha_D, rel=1e-8)
+
+
 def test_backtest_repeats_the_extrapolation_on_disjoint_subsets():
     """The backtest's errors are those of the same extrapolation from disjoint subsets of 0.9 N / r
     points, over the same factor r, against the leave-one-out curve of all N points; the interval

@@ -44,12 +44,31 @@ def test_predicted_alpha_D_matches_a_measured_learning_curve(sphere_problem):
     for name in ("alpha_K", "beta", "alpha_D", "alpha_P"):
         assert expected.ci[name][0] <= getattr(expected, name) <= expected.ci[name][1]
     beyond = nk.predict_exponents(net, X, y, kernel="nngp", sizes=[100, 400, 1600])
-    assert beyond.method == "extrapolated" and beyond.ci["alpha_D"][0] <= beyond.alpha_D <= beyond.ci["alpha_D"][1]
+    assert beyond.method == "power-law" and beyond.ci["alpha_D"][0] <= beyond.alpha_D <= beyond.ci["alpha_D"][1]
     finite = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, widths=[25, 50, 100], train_size=400,
                                   model_method="duality")
     widths = np.array([25, 50, 100])
     np.testing.assert_allclose(finite.model_losses, homogeneous.losses[:3] * 399 / (399 - widths), rtol=1e-9)
     assert finite.alpha_P < homogeneous.alpha_D                # fitting P weights to D points slows the fall
+
+
+def test_beyond_the_sample_the_default_is_the_leave_one_out_power_law():
+    """Sizes beyond the N points: by default the power law of the leave-one-out curve with its jackknife
+    and backtest interval (extrapolate_learning_curve, the measured-best method); the tails on request."""
+    net = nk.Sequential(nk.Dense(W_std=1.0, b_std=0.0), nk.activations.ReLU(), nk.Dense(W_std=1.0, b_std=0.0))
+    X = data.sphere(400, 4, seed=0)
+    y = data.gp_targets(net, X, kernel="nngp", n_outputs=2, seed=1)
+    sizes, widths = [200, 400, 800], [20, 40, 80]
+    beyond = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, widths=widths)
+    reference = nk.theory.extrapolate_learning_curve(net, X, y, sizes=sizes, kernel="nngp")
+    assert beyond.method == "power-law"
+    np.testing.assert_allclose(beyond.losses, reference.losses, rtol=1e-10)
+    assert beyond.alpha_D == pytest.approx(reference.alpha_D, rel=1e-10) and beyond.ci["alpha_D"] == reference.ci
+    assert np.isfinite(beyond.alpha_K) and np.isfinite(beyond.beta)
+    tails = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, widths=widths, method="extrapolated")
+    assert tails.method == "extrapolated" and tails.alpha_D != beyond.alpha_D
+    with pytest.raises(ValueError, match="ridge"):
+        nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, widths=widths, method="power-law", ridge=0.1)
 
 
 def test_predict_exponents_refuses_bad_input(sphere_problem):
