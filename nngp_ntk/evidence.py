@@ -188,7 +188,7 @@ def fit_hyperparameters(net: Any, x: Any, y: Any, ridge: float = 1e-3,
         raise ValueError(f"fit={names!r} selects no hyperparameter of the network and fit_ridge=False; "
                          f"its leaves are {[_leaf_name(p) for p, _ in leaves]}")
     values = [leaf for _, leaf in leaves]
-    # Per optimized variable: the shift c of log(c + theta^2) (b_std), or None for log(theta).
+    # Per optimized variable: c of the variable log(1 + theta^2 / c) (b_std), or None for log(theta).
     shifts: list[float | None] = []
     start, limits = [], []
     for i in chosen:
