@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
 import jax
+import jaxlib
 import numpy as np
 
 #: The two kernels of a network: the NNGP K and the NTK Theta.
@@ -54,15 +55,21 @@ class UnreliableFitWarning(UserWarning):
     """A fit was reported as unreliable (too few points, a degenerate optimum)."""
 
 
-def warn(message: str, category: type[Warning] = UserWarning, stacklevel: int | None = None) -> None:
-    """``warnings.warn`` with the message on one line, attributed to the first caller outside the
-    nngp_ntk package (the user's line, however deep inside the package the warning arose), or to the
-    frame ``stacklevel`` levels up when given."""
-    if stacklevel is None:
-        package = os.path.dirname(os.path.abspath(__file__))
-        frame, stacklevel = sys._getframe(1), 2
-        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
-            frame, stacklevel = frame.f_back, stacklevel + 1
+#: Folders whose frames a warning is never attributed to: this package's, and JAX's (whose
+#: transformations trace the package's code between the user's call and the warning).
+_LIBRARY_FOLDERS = tuple(os.path.dirname(os.path.abspath(path)) + os.sep
+                         for path in (__file__, jax.__file__, jaxlib.__file__))
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` with the message on one line, attributed to the user's line: the first
+    frame, going outwards, outside the nngp_ntk package and JAX (however deep inside them the
+    warning arose); the outermost frame when there is none (a worker thread)."""
+    frame, stacklevel = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_FOLDERS):
+        frame, stacklevel = frame.f_back, stacklevel + 1
+    if frame is None:
+        stacklevel -= 1
     warnings.warn(" ".join(message.split()), category, stacklevel=stacklevel)
 
 

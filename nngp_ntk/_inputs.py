@@ -6,7 +6,9 @@ Kernels are computed in
 
     dtype = the explicit ``dtype`` (float32 or float64) when given, else
             float64 when every input is float64 and JAX's x64 mode is on, else
-            float32 (with a ``PrecisionWarning``, once a process, when float64 inputs are narrowed).
+            float32 (with a ``PrecisionWarning``, once a process, when float64 inputs are narrowed;
+            it points at the user's line and says what silences it there: float32 inputs, or
+            x64 mode on).
 
 ``check_inputs`` applies all of it to NumPy inputs (``kernel``, ``diagonal``, the solver, the
 spectrum); ``check_array`` and ``check_features`` are the shape and dtype checks alone, which also
@@ -28,13 +30,15 @@ _warned_float64 = False
 
 
 def _warn_float64_once() -> None:
-    """Warn, once a process, that float64 inputs are computed in float32 (x64 mode off)."""
+    """Warn, once a process, that float64 inputs are computed in float32 (x64 mode off), with advice
+    that holds for every function taking inputs."""
     global _warned_float64
     if not _warned_float64:
         _warned_float64 = True
-        _checks.warn("float64 inputs are computed in float32 because JAX's x64 mode is off: enable it "
-                     "(jax.config.update('jax_enable_x64', True)) for float64 kernels, or pass "
-                     "dtype=np.float32 to silence this warning", _checks.PrecisionWarning, stacklevel=4)
+        _checks.warn("float64 inputs are computed in float32 because JAX's x64 mode is off: pass float32 "
+                     "inputs (x.astype(np.float32)) to silence this warning, or call "
+                     "jax.config.update('jax_enable_x64', True) at startup for float64 kernels",
+                     _checks.PrecisionWarning)
 
 
 def _check_dtype(dtype: Any) -> np.dtype | None:
@@ -53,15 +57,18 @@ def _check_dtype(dtype: Any) -> np.dtype | None:
     return dtype
 
 
-def compute_dtype(*arrays: Any, dtype: Any = None) -> np.dtype:
+def compute_dtype(*arrays: Any, dtype: Any = None, warn: bool = True) -> np.dtype:
     """The dtype kernels are computed in.
 
     ``dtype`` when given (float32 or float64); else float64 when every given input is float64 and
-    JAX's x64 mode is on, else float32 (warning once when float64 inputs are narrowed).
+    JAX's x64 mode is on, else float32 (warning once when float64 inputs are narrowed and ``warn``).
 
     Args:
         *arrays: the inputs (None entries are skipped).
         dtype: an explicit float32 or float64, or None.
+        warn: whether narrowed float64 inputs warn (False where float64 is no request for
+            precision, as in the scikit-learn estimators, whose input validation makes it of lists
+            and integer arrays).
 
     Returns:
         The NumPy dtype.
@@ -79,7 +86,7 @@ def compute_dtype(*arrays: Any, dtype: Any = None) -> np.dtype:
     wide = all(np.dtype(a.dtype) == np.float64 for a in arrays if a is not None)
     if wide and jax.config.jax_enable_x64:
         return np.dtype(np.float64)
-    if any(a is not None and np.dtype(a.dtype) == np.float64 for a in arrays):
+    if warn and any(a is not None and np.dtype(a.dtype) == np.float64 for a in arrays):
         _warn_float64_once()
     return np.dtype(np.float32)
 

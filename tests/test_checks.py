@@ -3,12 +3,16 @@ range), the message names the argument; warnings point at the user's line."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 
+import jax
 import numpy as np
 import pytest
 
+import nngp_ntk as nk
 from nngp_ntk import _checks, spectrum
+from nngp_ntk import _inputs as inputs
 
 
 def test_integer_and_real_checks():
@@ -67,3 +71,47 @@ def test_warnings_point_at_the_callers_line():
         spectrum.randomized_eigh(lambda q: matrix @ q, 50, 10, block_size=5, max_passes=3, tol=1e-12)
     assert caught and caught[0].category is _checks.NotConvergedWarning
     assert caught[0].filename == __file__
+
+
+def recorded(call):
+    """The warnings ``call()`` gives, every one recorded."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return caught
+
+
+def test_precision_warning_points_at_the_callers_line_with_advice_for_every_entry_point(monkeypatch):
+    """float64 inputs with x64 off: net.kernel, solver.predict and a JAX transformation of the
+    evidence (JAX's frames between the user and the package) all warn at the test's line, and the
+    advice (float32 inputs, or x64) applies to each."""
+    assert not jax.config.jax_enable_x64
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    y = np.arange(6.0)
+    net = nk.FullyConnected()
+    calls = {"kernel": lambda: net.kernel(x),
+             "predict": lambda: nk.solver.predict(net, x, y, x[:2]),
+             "grad": lambda: jax.grad(nk.solver.log_marginal_likelihood)(net, x, y, 0.1)}
+    for name, call in calls.items():
+        monkeypatch.setattr(inputs, "_warned_float64", False)      # the warning is given once a process
+        caught = [w for w in recorded(call) if w.category is _checks.PrecisionWarning]
+        assert len(caught) == 1, name
+        assert (caught[0].filename, caught[0].lineno) == (__file__, call.__code__.co_firstlineno), name
+        assert "pass float32 inputs" in str(caught[0].message) and "jax_enable_x64" in str(caught[0].message)
+
+
+def test_estimator_warnings_point_at_the_callers_line_and_float64_is_no_precision_request(monkeypatch):
+    """KernelRegressor.fit on float64 X (what scikit-learn's validation makes of lists) gives no
+    PrecisionWarning; the warnings it and predict do give point at the test's line."""
+    monkeypatch.setattr(inputs, "_warned_float64", False)
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    vanishing = nk.KernelRegressor(nk.FullyConnected(depth=12, W_std=0.01), kernel="nngp")
+    line = sys._getframe().f_lineno + 1
+    caught = recorded(lambda: vanishing.fit(x, np.arange(6.0)))
+    assert [(w.category, w.filename, w.lineno) for w in caught] == [(RuntimeWarning, __file__, line)]
+    duplicated = np.vstack([x, x[:1]]).tolist()
+    reg = nk.KernelRegressor(kernel="nngp").fit(duplicated, np.arange(7.0))
+    line = sys._getframe().f_lineno + 1
+    caught = recorded(lambda: reg.predict(x[:2]))
+    assert [(w.category, w.filename, w.lineno) for w in caught] == [(nk.solver.SingularKernelWarning, __file__, line)]
+    assert not inputs._warned_float64

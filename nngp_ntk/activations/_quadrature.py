@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk import _fastmath
+from nngp_ntk import _checks, _fastmath
 from nngp_ntk.activations._base import Activation, Array, correlation, safe_sqrt, sine_of_angle, static_field
 
 
@@ -50,9 +49,9 @@ def auto_degree(max_variance: float) -> int:
     wanted = 64 * max(float(max_variance), 0.25) ** 0.8 + 16
     degree = int(16 * math.ceil(wanted / 16))
     if degree > MAX_AUTO_DEGREE:
-        warnings.warn(f"pre-activation variance {max_variance:.3g} needs Gauss-Hermite degree ~{degree}; "
-                      f"using {MAX_AUTO_DEGREE}, accurate to 2e-4 only up to variance 25: scale the inputs or "
-                      "W_std down, or pass degree= explicitly", RuntimeWarning, stacklevel=3)
+        _checks.warn(f"pre-activation variance {max_variance:.3g} needs Gauss-Hermite degree ~{degree}; "
+                     f"using {MAX_AUTO_DEGREE}, accurate to 2e-4 only up to variance 25: scale the inputs or "
+                     "W_std down, or pass degree= explicitly", RuntimeWarning)
         degree = MAX_AUTO_DEGREE
     return degree
 

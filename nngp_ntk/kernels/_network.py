@@ -163,7 +163,7 @@ class BaseNetwork:
             _checks.warn(f"the NNGP of {int(vanished.sum())} input(s) underflows {dtype} after "
                          f"{variances.shape[1] - 1} layers (the kernel shrinks by W_std^2 E[phi^2]/K a layer): "
                          "increase W_std or b_std (ReLU's critical W_std is sqrt(2)), or use float64",
-                         RuntimeWarning, stacklevel=4)
+                         RuntimeWarning)
 
     def kernel(self, x1: np.ndarray, x2: np.ndarray | None = None,
                get: str | Sequence[str] = KERNEL_NAMES, out: str | os.PathLike | None = None,

@@ -7,7 +7,10 @@
     arguments so that a folder written for another kernel is refused. A tile is listed only after
     its values are flushed to disk, and a manifest is replaced atomically (written to a temporary
     name, then renamed), so a killed run (SIGKILL included) resumes where it stopped: calling again
-    with the same arguments computes only the tiles no manifest lists;
+    with the same arguments computes only the tiles no manifest lists. Tiles are recorded every
+    ``COMMIT_SECONDS``, and ``tiling.evaluate`` launches a group of tiles only once all but the
+    last computed group are written: a kill loses at most the group being computed, the one being
+    written and the tiles written in the last ``COMMIT_SECONDS`` interval;
   * a lock file (``.lock``) held by a single process while it writes, which refuses a second
     process started on the same folder;
   * with several JAX processes (``jax.distributed.initialize`` in each, one per host), on a
@@ -39,8 +42,9 @@ LOCK = ".lock"
 #: Finished-tile records: ``manifest.json``, plus ``manifest.<process>.json`` of multi-process runs.
 _RECORD = re.compile(r"manifest(\.\d+)?\.json")
 _MANIFEST_VERSION = 1
-#: The out-of-core store flushes and records finished tiles at most this often (and at the end),
-#: so an interrupted run loses at most the tiles of the last interval plus those in flight.
+#: The out-of-core store flushes and records finished tiles at most this often (and at the end):
+#: a run killed at any point loses the tiles written since its last record (at most one such
+#: interval's) plus the two groups ``tiling.evaluate`` may have computing and being written.
 COMMIT_SECONDS = 0.5
 
 

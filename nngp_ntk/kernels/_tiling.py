@@ -11,11 +11,14 @@ returns the (T, B, B) kernel tiles, followed by their transposes when ``transpos
     the transposed tiles (XLA's tiled transpose is ~10x faster than NumPy's strided copy);
   * with several local JAX devices, evaluates one tile per device at a time, the stacked tiles
     sharded over a 1-D ``Mesh`` with ``NamedSharding`` (results equal the one-device ones);
-  * keeps one group of tiles in flight while the previous one is copied to the host;
+  * keeps one group of tiles in flight while the previous one is copied to the host and written;
   * writes into NumPy arrays (refusing, before any work, a result larger than the memory), or,
     with ``out=folder``, into the resumable out-of-core store of ``nngp_ntk.kernels._tile_store``
     (``<name>.npy`` memory maps and a manifest of finished tiles: a killed run resumes where it
-    stopped);
+    stopped). A group is launched only once every group but the last computed one is written, so
+    a run killed at any point (SIGKILL included) loses at most two groups of tiles (the one being
+    computed and the one being written) plus those written in the store's last ``COMMIT_SECONDS``
+    (0.5 s) before it recorded them;
   * with several JAX processes (``jax.distributed.initialize`` in each, one per host), requires
     ``out=`` on a filesystem they all share: every process computes every
     ``jax.process_count()``-th tile that no manifest lists on its local devices, and all return
@@ -174,6 +177,8 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
         tile_size: rows and columns of a tile.
         dtype: the dtype of the outputs.
         out: a folder for the out-of-core store (``TileStore``), or None to return arrays in memory.
+            A run killed while writing there loses at most two groups of tiles (one per device each)
+            plus the tiles of the store's last ``COMMIT_SECONDS``; calling again computes the rest.
         key: identifies the inputs and arguments in the store's manifest (``fingerprint``).
         progress: show a tqdm bar (None: only for jobs of 16 tiles or more, on a terminal).
 
@@ -247,9 +252,14 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
         if store is not None:
             store.mark_done(group)
 
+    # Groups waiting for the writer when the next group is launched: none for the store, so that a
+    # killed run loses at most the group being computed and the one being written (plus the store's
+    # last COMMIT_SECONDS); one in memory, where nothing can be lost and writes are copies.
+    backlog = 1 if store is None else 0
+
     def compute() -> None:
         # Tiles are computed (XLA's threads), fetched (this thread) and written (one writer thread,
-        # which also waits for the disk) at the same time; at most two groups wait to be written.
+        # which also waits for the disk) at the same time.
         show = progress if progress is not None else (None if len(pairs) >= 16 else False)
         with tqdm(total=len(pairs), disable=(not show) if show is not None else None, desc="kernel tiles",
                   unit="tile", leave=False) as bar, ThreadPoolExecutor(max_workers=1) as writer:
@@ -257,13 +267,13 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
 
             def fetch(group: list[tuple[int, int]], tiles: tuple[jax.Array, ...]) -> None:
                 host = [np.asarray(t) for t in tiles]
-                while len(pending) >= 2:
-                    pending.popleft().result()
                 pending.append(writer.submit(store_group, group, host))
                 bar.update(len(group))
 
             in_flight = None
             for group in groups:
+                while len(pending) > backlog:
+                    pending.popleft().result()
                 launched = launch(group)
                 if in_flight is not None:
                     fetch(*in_flight)

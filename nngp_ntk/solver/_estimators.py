@@ -6,6 +6,11 @@ initializations from ``return_std`` / ``return_cov`` like ``GaussianProcessRegre
 ``KernelClassifier`` regresses one-hot targets with the same loss and predicts the argmax.
 ``fit`` computes the train kernels and caches their factorization (``flow_``); the network ``net``
 is a parameter, so ``GridSearchCV`` can tune ``net__W_std``, ``net__depth``, ``ridge``, ``t``.
+
+Precision: the kernels are float64 when X is float64 and JAX's x64 mode is on, else float32, and
+the predictions float64, without a ``PrecisionWarning``: scikit-learn's input validation makes
+float64 arrays of lists, integer arrays and data frames, so a float64 X asks for no particular
+precision (pass float32 X to compute in float32 whatever the mode).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nngp_ntk.kernels._fully_connected import FullyConnected
 from nngp_ntk.kernels._network import Network, check_network
+from nngp_ntk._inputs import compute_dtype
 from nngp_ntk._checks import check_kernel_name, check_real, check_ridge, check_times
 from nngp_ntk.solver._flow import GradientFlow
 
@@ -50,7 +56,7 @@ class _GradientFlowEstimator(BaseEstimator):
         self.net_ = copy.deepcopy(net)
         self.X_train_ = X
         names = ("nngp", "ntk") if self.kernel == "ntk" else ("nngp",)
-        train = self.net_.kernel(X, get=names)
+        train = self.net_.kernel(X, get=names, dtype=compute_dtype(X, warn=False))
         self.flow_ = GradientFlow(getattr(train, self.kernel), targets, learning_rate=self.learning_rate,
                                   ridge=self.ridge, nngp_train_train=train.nngp if self.kernel == "ntk" else None)
 
@@ -60,10 +66,12 @@ class _GradientFlowEstimator(BaseEstimator):
         check_is_fitted(self, "flow_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         names = ("nngp", "ntk") if self.kernel == "ntk" and cov else (self.kernel,)
-        test_train = self.net_.kernel(X, self.X_train_, get=names)
+        dtype = compute_dtype(X, self.X_train_, warn=False)
+        test_train = self.net_.kernel(X, self.X_train_, get=names, dtype=dtype)
         if cov is None:
             return self.flow_.predict(getattr(test_train, self.kernel), self.t).astype(np.float64), None
-        test_test = self.net_.kernel(X, get="nngp") if cov == "full" else self.net_.diagonal(X, get="nngp")
+        test_test = (self.net_.kernel(X, get="nngp", dtype=dtype) if cov == "full"
+                     else self.net_.diagonal(X, get="nngp", dtype=dtype))
         mean, cov = self.flow_.predict(getattr(test_train, self.kernel), self.t,
                                        nngp_test_train=test_train.nngp if self.kernel == "ntk" else None,
                                        nngp_test_test=test_test)

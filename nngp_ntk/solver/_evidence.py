@@ -14,6 +14,7 @@ W_std, b_std, activation parameters), the inputs and the ridge.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -96,17 +97,22 @@ def _leaf_name(path: tuple) -> str:
     return jax.tree_util.keystr(path, simple=True, separator=".")
 
 
+def _attribute(name: str) -> str:
+    """The last attribute of a leaf name: 'b_std' for 'layers[2].b_std' and for 'b_std.1' (one entry of
+    a per-layer sequence)."""
+    parts = [part for part in re.split(r"[.\[\]]", name) if part and not part.isdigit()]
+    return parts[-1] if parts else name
+
+
 def _selected(path: tuple, names: Sequence[str]) -> bool:
-    """True when the leaf's full name, or its last attribute, is one of ``names``."""
+    """True when the leaf's full name, or its attribute, is one of ``names``."""
     full = _leaf_name(path)
-    last = full.rsplit(".", 1)[-1]
-    return full in names or last in names
+    return full in names or _attribute(full) in names
 
 
 def _bounds_for(name: str, bounds: Mapping[str, tuple[float, float]], default: tuple[float, float]
                 ) -> tuple[float, float]:
-    last = name.rsplit(".", 1)[-1]
-    low, high = bounds.get(name, bounds.get(last, default))
+    low, high = bounds.get(name, bounds.get(_attribute(name), default))
     low, high = _checks.check_real(f"bounds[{name!r}][0]", low, positive=True), \
         _checks.check_real(f"bounds[{name!r}][1]", high, positive=True)
     if not low < high:
@@ -122,9 +128,19 @@ def fit_hyperparameters(net: Any, x: Any, y: Any, ridge: float = 1e-3,
 
         argmax over theta of  log p(Y | X; theta),   theta = (W_std, b_std, ..., ridge) > 0
 
-    by L-BFGS-B (scipy) on the exact JAX gradient of ``log_marginal_likelihood``, in the variables
-    log(theta), so every fitted value stays positive and inside its bounds. A value that starts at
-    0 (e.g. ``b_std=0``) starts at its lower bound.
+    by L-BFGS-B (scipy) on the exact JAX gradient of ``log_marginal_likelihood``, computed in
+    float64 whatever JAX's x64 setting (a float32 evidence is too coarse for its optimizer: it
+    stops at poor optima). The variables optimized are
+
+        log(theta)               for W_std, the ridge and activation parameters (scales),
+        log(1 + b_std^2 / c)     for b_std,   c = mean(x^2) = the mean of x . x / d,
+
+    each within the log (resp. log(1 + low^2 / c)) of its bounds. Only b_std^2 enters the kernel,
+    added to W_std^2 times a variance of order c; log(b_std) would put b_std = 0 (the default of
+    ``FullyConnected``) at the end of a plateau where the evidence's gradient vanishes like b_std^2,
+    and the fit would never move it. log(1 + b_std^2 / c) is b_std^2 / c near 0, so the gradient
+    there is c times that of the evidence in b_std^2, and log(b_std^2) for b_std^2 >> c. A value
+    that starts below its lower bound (b_std = 0) starts at the bound.
 
     Args:
         net: an nngp_ntk network whose numeric hyperparameters are pytree leaves.
@@ -132,14 +148,16 @@ def fit_hyperparameters(net: Any, x: Any, y: Any, ridge: float = 1e-3,
         y: targets (N,) or (N, k).
         ridge: the observation-noise variance (its starting value when ``fit_ridge``).
         fit: which leaves to fit: a leaf's attribute name ("W_std", "b_std", "a", ...) selects it in
-            every layer; a full path ("layers[0].W_std") selects one leaf.
+            every layer (and every entry of a per-layer sequence); a full path ("layers[0].W_std")
+            selects one leaf.
         fit_ridge: fit the ridge too (else it stays fixed).
-        bounds: (low, high) per name or path (and "ridge"); defaults DEFAULT_STD_BOUNDS for the
-            network's leaves and DEFAULT_RIDGE_BOUNDS for the ridge.
+        bounds: (low, high) per name or path (and "ridge"), 0 < low < high; defaults DEFAULT_STD_BOUNDS
+            for the network's leaves and DEFAULT_RIDGE_BOUNDS for the ridge.
         maxiter: the most L-BFGS-B iterations.
 
     Returns:
-        (fitted_net, ridge): a network of the same structure with the fitted values, and the ridge.
+        (fitted_net, ridge): a network of the same structure with the fitted values (Python floats),
+        and the ridge.
 
     Raises:
         TypeError, ValueError: bad arguments; ``fit`` selects no leaf; a selected value is negative.
@@ -150,7 +168,7 @@ def fit_hyperparameters(net: Any, x: Any, y: Any, ridge: float = 1e-3,
         >>> rng = np.random.default_rng(0)
         >>> x = rng.standard_normal((20, 3)); y = np.sin(x[:, 0])
         >>> net, ridge = nk.solver.fit_hyperparameters(nk.FullyConnected(depth=1), x, y, maxiter=20)
-        >>> bool(net.W_std > 0 and ridge > 0)
+        >>> bool(net.W_std > 0 and net.b_std > 0.01 and ridge > 0)
         True
     """
     _check_network(net)
@@ -160,12 +178,18 @@ def fit_hyperparameters(net: Any, x: Any, y: Any, ridge: float = 1e-3,
     bounds = dict(bounds or {})
     maxiter = _checks.check_integer("maxiter", maxiter, minimum=1)
     ridge = _checks.check_ridge(ridge)
+    x = _checks.check_points(x, "x")
+    y = np.asarray(y, dtype=np.float64)
+    second_moment = float(np.mean(x ** 2)) if x.size else 0.0
+    scale = second_moment if np.isfinite(second_moment) and second_moment > 0 else 1.0
     leaves, treedef = jax.tree_util.tree_flatten_with_path(net)
     chosen = [i for i, (path, _) in enumerate(leaves) if _selected(path, names)]
     if not chosen and not fit_ridge:
         raise ValueError(f"fit={names!r} selects no hyperparameter of the network and fit_ridge=False; "
                          f"its leaves are {[_leaf_name(p) for p, _ in leaves]}")
     values = [leaf for _, leaf in leaves]
+    # Per optimized variable: c of the variable log(1 + theta^2 / c) (b_std), or None for log(theta).
+    shifts: list[float | None] = []
     start, limits = [], []
     for i in chosen:
         name = _leaf_name(leaves[i][0])
@@ -173,44 +197,56 @@ def fit_hyperparameters(net: Any, x: Any, y: Any, ridge: float = 1e-3,
         if not value >= 0:
             raise ValueError(f"{name} = {value} cannot be fitted as a positive hyperparameter")
         low, high = _bounds_for(name, bounds, DEFAULT_STD_BOUNDS)
+        shifts.append(scale if _attribute(name) == "b_std" else None)
         start.append(min(max(value, low), high))
         limits.append((low, high))
     if fit_ridge:
         low, high = _bounds_for("ridge", bounds, DEFAULT_RIDGE_BOUNDS)
+        shifts.append(None)
         start.append(min(max(ridge, low), high))
         limits.append((low, high))
-    x = jnp.asarray(x)
-    y = jnp.asarray(y)
-    scale = float(np.size(y))
 
-    def rebuild(theta: jax.Array) -> tuple[Any, jax.Array]:
+    def to_variable(value: float, shift: float | None) -> float:
+        return math.log(value) if shift is None else math.log1p(value ** 2 / shift)
+
+    def from_variable(variable: jax.Array, shift: float | None) -> jax.Array:
+        return jnp.exp(variable) if shift is None else jnp.sqrt(shift * jnp.expm1(variable))
+
+    def rebuild(variables: jax.Array) -> tuple[Any, jax.Array]:
+        theta = [from_variable(variables[k], shift) for k, shift in enumerate(shifts)]
         new = list(values)
         for k, i in enumerate(chosen):
             new[i] = theta[k]
         return jax.tree_util.tree_unflatten(treedef, new), theta[-1] if fit_ridge else ridge
 
-    @jax.jit
-    def objective(log_theta: jax.Array) -> tuple[jax.Array, jax.Array]:
-        def loss(log_theta: jax.Array) -> jax.Array:
-            network, noise = rebuild(jnp.exp(log_theta))
-            return -log_marginal_likelihood(network, x, y, noise) / scale
-        return jax.value_and_grad(loss)(log_theta)
+    with jax.enable_x64(True):
+        inputs, targets = jnp.asarray(x), jnp.asarray(y)
+        size = float(np.size(y))
 
-    def scipy_objective(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
-        value, gradient = objective(jnp.asarray(log_theta))
-        value, gradient = float(value), np.asarray(gradient, dtype=np.float64)
-        if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
-            return np.inf, np.zeros_like(log_theta)
-        return value, gradient
+        @jax.jit
+        def objective(variables: jax.Array) -> tuple[jax.Array, jax.Array]:
+            def loss(variables: jax.Array) -> jax.Array:
+                network, noise = rebuild(variables)
+                return -log_marginal_likelihood(network, inputs, targets, noise) / size
+            return jax.value_and_grad(loss)(variables)
 
-    log_start = np.log(np.asarray(start, dtype=np.float64))
-    first, _ = scipy_objective(log_start)
-    if not np.isfinite(first):
-        raise np.linalg.LinAlgError("the evidence is not finite at the starting hyperparameters "
-                                    "(K + ridge I not positive definite?): start from a larger ridge")
-    log_bounds = [(math.log(low), math.log(high)) for low, high in limits]
-    result = scipy.optimize.minimize(scipy_objective, log_start, jac=True, method="L-BFGS-B",
-                                     bounds=log_bounds, options={"maxiter": maxiter})
-    fitted = np.exp(result.x)
-    network, noise = rebuild([float(v) for v in fitted])
-    return network, float(noise)
+        def scipy_objective(variables: np.ndarray) -> tuple[float, np.ndarray]:
+            value, gradient = objective(jnp.asarray(variables, dtype=jnp.float64))
+            value, gradient = float(value), np.asarray(gradient, dtype=np.float64)
+            if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
+                return np.inf, np.zeros_like(variables)
+            return value, gradient
+
+        initial = np.array([to_variable(v, c) for v, c in zip(start, shifts)], dtype=np.float64)
+        first, _ = scipy_objective(initial)
+        if not np.isfinite(first):
+            raise np.linalg.LinAlgError("the evidence is not finite at the starting hyperparameters "
+                                        "(K + ridge I not positive definite?): start from a larger ridge")
+        variable_bounds = [(to_variable(low, c), to_variable(high, c)) for (low, high), c in zip(limits, shifts)]
+        result = scipy.optimize.minimize(scipy_objective, initial, jac=True, method="L-BFGS-B",
+                                         bounds=variable_bounds, options={"maxiter": maxiter})
+        fitted = [float(from_variable(jnp.float64(v), c)) for v, c in zip(result.x, shifts)]
+    new = list(values)
+    for k, i in enumerate(chosen):
+        new[i] = fitted[k]
+    return jax.tree_util.tree_unflatten(treedef, new), fitted[-1] if fit_ridge else ridge

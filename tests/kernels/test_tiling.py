@@ -8,6 +8,8 @@ import sys
 import textwrap
 import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -96,6 +98,41 @@ def test_memory_check_suggests_out(monkeypatch):
 def test_progress_bar_on_request(capsys):
     nk.FullyConnected(depth=1, tile_size=4).kernel(_points(12), progress=True)
     assert "kernel tiles" in capsys.readouterr().err
+
+
+def test_store_bounds_the_tiles_computed_but_not_recorded(tmp_path, monkeypatch):
+    """With a disk slower than the compute, the next tile group is launched only once all but the
+    last computed group are recorded: a killed run loses at most the group being computed and the
+    one being written (plus the store's last COMMIT_SECONDS, 0 here)."""
+    monkeypatch.setattr(tile_store, "COMMIT_SECONDS", 0.0)
+    written, recorded, unrecorded_at_launch = tile_store.TileStore.write, [0], []
+
+    def slow_write(self, *args):
+        time.sleep(0.01)
+        written(self, *args)
+
+    def counted_mark_done(self, pairs, force=False):
+        marked(self, pairs, force)
+        recorded[0] = len(self.done)
+
+    marked = tile_store.TileStore.mark_done
+    monkeypatch.setattr(tile_store.TileStore, "write", slow_write)
+    monkeypatch.setattr(tile_store.TileStore, "mark_done", counted_mark_done)
+    launched = [0]
+
+    def linear_tiles(rows, cols, on_diagonal, transpose):
+        unrecorded_at_launch.append(launched[0] - recorded[0])
+        launched[0] += len(on_diagonal)
+        tiles = jnp.einsum("tbd,tcd->tbc", rows[0], cols[0])
+        return (tiles, jnp.swapaxes(tiles, 1, 2)) if transpose else (tiles,)
+
+    x = _points(48)
+    [gram] = tiling.evaluate(linear_tiles, (x,), None, ["linear"], tile_size=8, dtype=np.float32,
+                             out=tmp_path / "store", key="linear")
+    np.testing.assert_allclose(gram, x @ x.T, rtol=1e-5, atol=1e-5)
+    group = jax.local_device_count()
+    assert len(unrecorded_at_launch) == -(-len(tiling.tile_pairs(6, 6, True)) // group)
+    assert max(unrecorded_at_launch) <= group, unrecorded_at_launch
 
 
 _KILLABLE = textwrap.dedent("""
