@@ -25,6 +25,7 @@ renders the results page from the files. The sections:
   spectrum speed         spectrum_speed.py        spectrum_speed.json (one run appended per call)
   scaling exponents      scaling_report.py        scaling_report.json
   deep random features   deep_random_features.py  deep_random_features.json
+  large N                large_n.py               large_n.json (Nystrom vs exact; Nystrom at large N)
 
 scaling_report.py, deep_random_features.py, solver_speed.py and spectrum_speed.py have no small mode
 and are left out of --quick. neural-tangents columns need its environment (the docs' "Benchmarks
@@ -59,6 +60,7 @@ FULL = {
     "spectrum speed": ["spectrum_speed.py", "--n", "50000", "--top-k", "2000"],
     "scaling exponents": ["scaling_report.py"],
     "deep random features": ["deep_random_features.py"],
+    "large N": ["large_n.py"],
 }
 QUICK_SUITE = {
     "main job and regimes": ["cli_jobs.py", "--quick"],
@@ -69,6 +71,7 @@ QUICK_SUITE = {
     "arccos": ["arccos_speed.py", "--quick"],
     "scale": ["scale.py", "--n", "4000", "--devices", "1", "2", "--devices-n", "2000",
               "--output", QUICK / "scale.json"],
+    "large N": ["large_n.py", "--quick"],
 }
 
 
