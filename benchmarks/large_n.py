@@ -204,6 +204,7 @@ def main() -> None:
             results["large"] = large(args.large_n, args.large_m, args.timeout)
             print(json.dumps(results["large"]), flush=True)
         results.setdefault("machines", {})[part] = machine
+        results.setdefault("commands", {})[part] = _harness.command_line()
         _harness.write_result(path, results, machine)
 
 

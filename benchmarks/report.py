@@ -529,7 +529,10 @@ def large_n(records: dict[str, Record]) -> list[str]:
         lines += _paragraph(
             "``benchmarks/large_n.py``: N = " f"{compare['n']} shifted, noisy copies of 4,000 bundled MNIST digits "
             f"(d = {compare['dim']}), {compare['test_points']} held-out digits, one-hot targets; depth-{compare['depth']} "
-            f"ReLU NTK in {compare['dtype']}, ridge {compare['ridge']}. The exact t = None mean (dense float64 "
+            f"ReLU NTK in {compare['dtype']}, ridge {compare['ridge']}"
+            + "".join(f", {name}={value}" for name, value in result.get("machines", {}).get("compare", {}).items()
+                      if name.endswith("_THREADS"))
+            + ". The exact t = None mean (dense float64 "
             "Cholesky of the N x N kernel) against ``method=\"nystrom\"`` with M centers drawn uniformly or by "
             "approximate ridge leverage scores; one run each, wall clock, the machine shared (load average per row). "
             "At this N the exact solver is still affordable; the Nystrom solver's time grows as N M (and M^3 for "
@@ -565,15 +568,24 @@ def large_n(records: dict[str, Record]) -> list[str]:
             f"the fit {large['fit_s']:.0f} s (kernel {steps['kernel']:.0f} s, factors {steps['preconditioner']:.0f} s, "
             f"{large['iterations']} CG iterations {steps['solve']:.0f} s), peak resident memory "
             f"{_gib(large['peak_rss_bytes'])}; test MSE {large['test_mse']:.5f}, accuracy {large['test_accuracy']:.3f} "
-            f"(load average {large['load_average_at_end']:.1f} at the end).")
+            f"(load average {large['load_average_at_end']:.1f} at the end). Per kernel entry: "
+            f"{steps['kernel'] / large['kernel_entries'] * 1e9:.0f} ns to compute and store, "
+            f"{steps['solve'] / (large['kernel_entries'] * large['iterations']) * 1e9:.1f} ns per CG iteration "
+            "(read back from the store in the page cache, converted to float64, two products).")
         for row in large.get("extrapolation", []):
             lines += _paragraph(
                 f"Extrapolated on paper, not measured: N = {row['n']:,}, M = {large['m']:,}, from the per-entry costs "
                 f"of this run ({row['assumption']}): about {row['seconds'] / 60:.0f} minutes, "
                 f"{row['store_bytes'] / 1e9:.0f} GB of store on disk, resident memory about "
-                f"{_gib(row['resident_bytes'])}.")
+                f"{_gib(row['resident_bytes'])}. The CG cost was measured with the store in the page cache; a store "
+                "larger than the memory is read from disk at every iteration, which this does not include.")
     elif large:
         lines += _paragraph(f"The large-N run at N = {large['n']:,}, M = {large['m']:,} failed: {large['error']}.")
+    commands = result.get("commands", {})
+    if len(set(commands.values())) > 1:
+        lines += _paragraph("The parts were written by " + "; ".join(
+            f"{part}: ``{command}`` (load average {result['machines'][part]['load_average_before']:.2f} before)"
+            for part, command in commands.items()) + ".")
     lines += _source("large_n.json", record)
     return lines
 

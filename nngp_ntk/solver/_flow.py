@@ -19,7 +19,9 @@ multiplies diag_reg by trace(D) / N).
 
 Numerics: D is a ``krylov.FlowOperator``, factorized once for every time and test set: the float64
 ``DenseFlowKernel`` of ``nngp_ntk.solver._dense`` up to ``DENSE_LIMIT`` training points, the iterative
-solvers of ``nngp_ntk.solver._krylov`` past it. Outputs have the kernels' dtype.
+solvers of ``nngp_ntk.solver._krylov`` past it. Outputs have the kernels' dtype. ``predict``'s
+method="nystrom" (t = None) hands the points to ``nngp_ntk.solver._nystrom`` instead, which works on
+N x M kernels and never forms D.
 """
 
 from __future__ import annotations
