@@ -557,6 +557,77 @@ def solver(records: dict[str, Record]) -> list[str]:
     return lines
 
 
+def large_n(records: dict[str, Record]) -> list[str]:
+    record = records["large_n.json"]
+    result = record["results"]
+    lines = _section("Large N: Nystrom against the exact solver")
+    compare = result.get("compare")
+    if compare:
+        exact = compare["exact"]
+        lines += _paragraph(
+            "``benchmarks/large_n.py``: N = " f"{compare['n']} shifted, noisy copies of 4,000 bundled MNIST digits "
+            f"(d = {compare['dim']}), {compare['test_points']} held-out digits, one-hot targets; depth-{compare['depth']} "
+            f"ReLU NTK in {compare['dtype']}, ridge {compare['ridge']}"
+            + "".join(f", {name}={value}" for name, value in result.get("machines", {}).get("compare", {}).items()
+                      if name.endswith("_THREADS"))
+            + ". The exact t = None mean (dense float64 "
+            "Cholesky of the N x N kernel) against ``method=\"nystrom\"`` with M centers drawn uniformly or by "
+            "approximate ridge leverage scores; one run each, wall clock, the machine shared (load average per row). "
+            "At this N the exact solver is still affordable; the Nystrom solver's time grows as N M (and M^3 for "
+            "its factors) where the exact one's grows as N^2 for the kernel and N^3 for its factorization, and its "
+            "memory as M^2 instead of N^2.")
+        rows = [["exact", "", f"{exact['test_mse']:.5f}", "1.000", f"{exact['test_accuracy']:.3f}", "",
+                 f"{exact['seconds']:.0f}", ""]]
+        for row in compare["nystrom"]:
+            steps = row["steps_s"]
+            rows.append([f"M = {row['m']}", row["centers"], f"{row['test_mse']:.5f}",
+                         f"{row['mse_ratio_to_exact']:.3f}", f"{row['test_accuracy']:.3f}", row["iterations"],
+                         f"{row['seconds']:.0f} (centers {steps['centers']:.0f}, kernel {steps['kernel']:.0f}, "
+                         f"factors {steps['preconditioner']:.0f}, CG {steps['solve']:.0f})",
+                         f"{row['load_average']:.1f}"])
+        lines += _table(["solver", "centers", "test MSE", "MSE / exact", "test accuracy", "CG iterations",
+                         "seconds (steps)", "load average"], rows, widths="12 10 10 10 10 10 28 10")
+    panels = result.get("panels")
+    if panels:
+        lines += _paragraph(
+            f"One product K_nm^T (K_nm V) with N = {panels['n']}, M = {panels['m']}, {panels['outputs']} outputs "
+            f"({panels['kernel_bytes'] / 1e9:.2f} GB of float32 kernel): "
+            + "; ".join(f"{mode} {panels[mode]['product_s']:.2f} s ({panels[mode]['statistic']}, after "
+                        f"{panels[mode]['setup_s']:.1f} s of setup)" for mode in ("memory", "disk", "recompute"))
+            + ". Held or stored panels are computed once; recomputed ones cost a kernel pass per iteration, so the "
+              "solver keeps K(X, C) in memory when it takes at most half the available memory, in the store with "
+              "``out=``, and recomputes it only otherwise.")
+    large = result.get("large")
+    if large and "error" not in large:
+        steps = large["steps_s"]
+        lines += _paragraph(
+            f"Nystrom at N = {large['n']:,}, M = {large['m']:,} ({large['centers']} centers, K(X, C) in the "
+            f"out-of-core store: {large['store_bytes'] / 1e9:.1f} GB): {large['process_s']:.0f} s from start to exit, "
+            f"the fit {large['fit_s']:.0f} s (kernel {steps['kernel']:.0f} s, factors {steps['preconditioner']:.0f} s, "
+            f"{large['iterations']} CG iterations {steps['solve']:.0f} s), peak resident memory "
+            f"{_gib(large['peak_rss_bytes'])}; test MSE {large['test_mse']:.5f}, accuracy {large['test_accuracy']:.3f} "
+            f"(load average {large['load_average_at_end']:.1f} at the end). Per kernel entry: "
+            f"{steps['kernel'] / large['kernel_entries'] * 1e9:.0f} ns to compute and store, "
+            f"{steps['solve'] / (large['kernel_entries'] * large['iterations']) * 1e9:.1f} ns per CG iteration "
+            "(read back from the store in the page cache, converted to float64, two products).")
+        for row in large.get("extrapolation", []):
+            lines += _paragraph(
+                f"Extrapolated on paper, not measured: N = {row['n']:,}, M = {large['m']:,}, from the per-entry costs "
+                f"of this run ({row['assumption']}): about {row['seconds'] / 60:.0f} minutes, "
+                f"{row['store_bytes'] / 1e9:.0f} GB of store on disk, resident memory about "
+                f"{_gib(row['resident_bytes'])}. The CG cost was measured with the store in the page cache; a store "
+                "larger than the memory is read from disk at every iteration, which this does not include.")
+    elif large:
+        lines += _paragraph(f"The large-N run at N = {large['n']:,}, M = {large['m']:,} failed: {large['error']}.")
+    commands = result.get("commands", {})
+    if len(set(commands.values())) > 1:
+        lines += _paragraph("The parts were written by " + "; ".join(
+            f"{part}: ``{command}`` (load average {result['machines'][part]['load_average_before']:.2f} before)"
+            for part, command in commands.items()) + ".")
+    lines += _source("large_n.json", record)
+    return lines
+
+
 def kip(records: dict[str, Record]) -> list[str]:
     record = records["kip_mnist.json"]
     result = record["results"]
@@ -578,7 +649,7 @@ def kip(records: dict[str, Record]) -> list[str]:
 
 SECTIONS: tuple[Callable[[dict[str, Record]], list[str]], ...] = (
     main_job, regimes, scaling_report, random_features, beyond, flow_time, kernel_speed, compilation, layer_algebra,
-    accuracy, scale, solver, kip)
+    accuracy, scale, solver, large_n, kip)
 
 
 def load(folder: Path = RESULTS) -> dict[str, Record]:

@@ -26,6 +26,7 @@ renders the results page from the files. The sections:
   scaling exponents      scaling_report.py        scaling_report.json
   deep random features   deep_random_features.py  deep_random_features.json
   flow time              flow_time.py             flow_time.json (L(D, t) of gradient flow, predicted and measured)
+  large N                large_n.py               large_n.json (Nystrom vs exact; Nystrom at large N)
 
 scaling_report.py, deep_random_features.py, solver_speed.py and spectrum_speed.py have no small mode
 and are left out of --quick. neural-tangents columns need its environment (the docs' "Benchmarks
@@ -61,6 +62,7 @@ FULL = {
     "scaling exponents": ["scaling_report.py"],
     "deep random features": ["deep_random_features.py"],
     "flow time": ["flow_time.py"],
+    "large N": ["large_n.py"],
 }
 QUICK_SUITE = {
     "main job and regimes": ["cli_jobs.py", "--quick"],
@@ -72,6 +74,7 @@ QUICK_SUITE = {
     "scale": ["scale.py", "--n", "4000", "--devices", "1", "2", "--devices-n", "2000",
               "--output", QUICK / "scale.json"],
     "flow time": ["flow_time.py", "--quick"],
+    "large N": ["large_n.py", "--quick"],
 }
 
 

@@ -8,7 +8,9 @@ they are Gaussian with (Lee et al. 2019, eqs. 15-16)
 
 and the covariance of ``GradientFlow``; t = None is t -> infinity.
 
-* ``predict``: the prediction of a network on test points (dense, Krylov, out of core).
+* ``predict``: the prediction of a network on test points (dense, Krylov, out of core; and, with
+  ``method="nystrom"``, kernel ridge regression on M centers by Falkon's preconditioned conjugate
+  gradients, which never forms the N x N kernel).
 * ``gradient_flow``, ``gradient_descent``, ``gp_posterior``, ``training_loss``, ``max_learning_rate``,
   ``GradientFlow``: the same from precomputed kernel matrices.
 * ``log_marginal_likelihood``, ``fit_hyperparameters``: the GP evidence of the NNGP and its maximum.

@@ -11,34 +11,45 @@ Precision: the kernels are float64 when X is float64 and JAX's x64 mode is on, e
 the predictions float64, without a ``PrecisionWarning``: scikit-learn's input validation makes
 float64 arrays of lists, integer arrays and data frames, so a float64 X asks for no particular
 precision (pass float32 X to compute in float32 whatever the mode).
+
+``solver="nystrom"`` fits the t = None mean on ``centers`` of the training points instead
+(``nngp_ntk.solver._nystrom``: no N x N kernel, for N past what the exact solvers hold).
 """
 
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from nngp_ntk._checks import check_choice, check_kernel_name, check_real, check_ridge, check_times
+from nngp_ntk._inputs import check_inputs, compute_dtype
 from nngp_ntk.kernels._fully_connected import FullyConnected
 from nngp_ntk.kernels._network import Network, check_network
-from nngp_ntk._inputs import compute_dtype
-from nngp_ntk._checks import check_kernel_name, check_real, check_ridge, check_times
-from nngp_ntk.solver._flow import GradientFlow
+from nngp_ntk.solver import _nystrom
+from nngp_ntk.solver._flow import PREDICT_METHODS, GradientFlow
 
 
 class _GradientFlowEstimator(BaseEstimator):
     """Shared fit / mean / covariance of the regressor and the classifier (targets of shape (N, k))."""
 
     def __init__(self, net: Network | None = None, kernel: str = "ntk", t: float | None = None,
-                 ridge: float = 0.0, learning_rate: float = 1.0) -> None:
+                 ridge: float = 0.0, learning_rate: float = 1.0, solver: str = "auto", centers: int | None = None,
+                 center_selection: str = "uniform", seed: int = 0, out: str | os.PathLike | None = None) -> None:
         self.net = net
         self.kernel = kernel
         self.t = t
         self.ridge = ridge
         self.learning_rate = learning_rate
+        self.solver = solver
+        self.centers = centers
+        self.center_selection = center_selection
+        self.seed = seed
+        self.out = out
 
     def _check_params(self) -> Network:
         net = FullyConnected() if self.net is None else self.net
@@ -49,22 +60,46 @@ class _GradientFlowEstimator(BaseEstimator):
             raise ValueError(f"t must be None or a single non-negative number for an estimator, got {self.t!r}")
         check_ridge(self.ridge)
         check_real("learning_rate", self.learning_rate, positive=True)
+        check_choice("solver", self.solver, PREDICT_METHODS)
+        if self.solver == "nystrom":
+            if self.t is not None:
+                raise ValueError(f"solver='nystrom' fits the t = None prediction only, got t={self.t!r}")
+            if self.centers is None:
+                raise ValueError("solver='nystrom' needs centers=M, the number of training points to use as centers")
+        elif self.centers is not None or self.out is not None:
+            raise ValueError(f"centers and out apply to solver='nystrom' only, got solver={self.solver!r}")
         return net
 
     def _fit_targets(self, X: np.ndarray, targets: np.ndarray) -> None:
         net = self._check_params()
         self.net_ = copy.deepcopy(net)
         self.X_train_ = X
+        if self.solver == "nystrom":
+            x, _ = check_inputs(X)
+            self.target_ndim_ = np.ndim(targets)
+            self.flow_ = _nystrom.fit(self.net_, x, np.asarray(targets, np.float64).reshape(len(x), -1),
+                                      kernel=self.kernel,
+                                      ridge=self.ridge, centers=self.centers, center_selection=self.center_selection,
+                                      seed=self.seed, out=self.out)
+            return
         names = ("nngp", "ntk") if self.kernel == "ntk" else ("nngp",)
         train = self.net_.kernel(X, get=names, dtype=compute_dtype(X, warn=False))
         self.flow_ = GradientFlow(getattr(train, self.kernel), targets, learning_rate=self.learning_rate,
-                                  ridge=self.ridge, nngp_train_train=train.nngp if self.kernel == "ntk" else None)
+                                  ridge=self.ridge, nngp_train_train=train.nngp if self.kernel == "ntk" else None,
+                                  method=self.solver)
 
     def _mean_and_cov(self, X: np.ndarray, cov: str | None) -> tuple[np.ndarray, np.ndarray | None]:
         """The mean (M, k) and, for cov="full" / "diag", the covariance (M, M) / variances (M,), in float64
         (scikit-learn's convention; the kernels are float32 unless JAX's x64 mode is on)."""
         check_is_fitted(self, "flow_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        if self.solver == "nystrom":
+            if cov is not None:
+                raise ValueError("solver='nystrom' predicts the mean only: return_std and return_cov need "
+                                 "solver='auto', 'dense' or 'iterative'")
+            x, _ = check_inputs(X, dtype=self.flow_.centers.dtype)
+            mean = self.flow_.predict(x)
+            return (mean[:, 0] if self.target_ndim_ == 1 else mean), None
         names = ("nngp", "ntk") if self.kernel == "ntk" and cov else (self.kernel,)
         dtype = compute_dtype(X, self.X_train_, warn=False)
         test_train = self.net_.kernel(X, self.X_train_, get=names, dtype=dtype)
@@ -88,9 +123,17 @@ class KernelRegressor(RegressorMixin, _GradientFlowEstimator):
         t: training time, None for t -> infinity.
         ridge: added to the diagonal of the train kernel (absolute units).
         learning_rate: eta; only eta * t matters.
+        solver: "auto", "dense", "iterative" (``solver.GradientFlow``'s methods) or "nystrom":
+            the t = None mean on ``centers`` training points by Falkon's preconditioned conjugate
+            gradients (``solver.predict``'s method="nystrom"; ridge > 0, the mean only).
+        centers: for "nystrom": M, the number of centers.
+        center_selection: for "nystrom": "uniform" or "leverage" (approximate ridge leverage scores).
+        seed: for "nystrom": the seed of the center selection.
+        out: for "nystrom": a folder that keeps the centers' kernel and the solver state (resumable).
 
     Attributes:
-        flow_: the cached ``solver.GradientFlow`` of the training set.
+        flow_: the cached ``solver.GradientFlow`` of the training set (for "nystrom", the fitted
+            Nystrom model: its ``centers``, coefficients ``alpha`` and ``iterations``).
         net_: a copy of ``net`` as fitted.
         X_train_: the training points.
         n_features_in_: their number of features.
@@ -172,6 +215,11 @@ class KernelClassifier(ClassifierMixin, _GradientFlowEstimator):
         t: training time, None for t -> infinity.
         ridge: added to the diagonal of the train kernel.
         learning_rate: eta.
+        solver: "auto", "dense", "iterative" or "nystrom" (as ``KernelRegressor``).
+        centers: for "nystrom": M, the number of centers.
+        center_selection: for "nystrom": "uniform" or "leverage".
+        seed: for "nystrom": the seed of the center selection.
+        out: for "nystrom": a folder that keeps the centers' kernel and the solver state.
 
     Attributes:
         classes_: the sorted class labels.

