@@ -222,10 +222,10 @@ def check_counts(name: str, values: Any, maximum: int | None = None, what: str =
     array = np.asarray(values)
     if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.number) \
             or np.any(array != np.round(array)) or np.any(array < 1):
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of positive integers, got {values!r}")
+        raise ArgumentValueError(f"{name} must be a non-empty 1-D sequence of positive integers, got {values!r}")
     array = np.unique(array.astype(np.int64))
     if maximum is not None and array[-1] > maximum:
-        raise ValueError(f"{name} must be at most {maximum}{f' ({what})' if what else ''}, got {int(array[-1])}")
+        raise ArgumentValueError(f"{name} must be at most {maximum}{f' ({what})' if what else ''}, got {int(array[-1])}")
     return array
 
 
@@ -234,9 +234,9 @@ def check_positive_times(name: str, values: Any) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a 1-D sequence of times > 0, got {values!r}") from None
+        raise ArgumentValueError(f"{name} must be a 1-D sequence of times > 0, got {values!r}") from None
     if array.ndim != 1 or array.size == 0 or np.isnan(array).any() or np.any(array <= 0):
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of times > 0 (inf allowed), got {values!r}")
+        raise ArgumentValueError(f"{name} must be a non-empty 1-D sequence of times > 0 (inf allowed), got {values!r}")
     return np.unique(array)
 
 
@@ -246,15 +246,15 @@ def check_window(name: str, window: Any, x: np.ndarray) -> tuple[np.ndarray, tup
     finite = x[np.isfinite(x)]
     if window is None:
         if not len(finite):
-            raise ValueError(f"{name} needs finite values to fit over, got only {x.tolist()}")
+            raise ArgumentValueError(f"{name} needs finite values to fit over, got only {x.tolist()}")
         window = (float(finite[0]), float(finite[-1]))
     try:
         low, high = (float(w) for w in window)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (low, high) with 0 < low < high, got {window!r}") from None
+        raise ArgumentValueError(f"{name} must be (low, high) with 0 < low < high, got {window!r}") from None
     if not 0 < low < high < np.inf:
-        raise ValueError(f"{name} must be (low, high) with 0 < low < high, got {window!r}")
+        raise ArgumentValueError(f"{name} must be (low, high) with 0 < low < high, got {window!r}")
     inside = np.isfinite(x) & (x >= low * (1 - 1e-9)) & (x <= high * (1 + 1e-9))
     if not inside.any():
-        raise ValueError(f"{name} = {(low, high)} holds none of the finite values {finite.tolist()}")
+        raise ArgumentValueError(f"{name} = {(low, high)} holds none of the finite values {finite.tolist()}")
     return inside, (low, high)

@@ -48,11 +48,11 @@ def _check_dtype(dtype: Any) -> np.dtype | None:
     try:
         dtype = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be float32, float64 or None, got {dtype!r}") from None
+        raise _checks.ArgumentTypeError(f"dtype must be float32, float64 or None, got {dtype!r}") from None
     if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32, float64 or None, got {dtype}")
+        raise _checks.ArgumentValueError(f"dtype must be float32, float64 or None, got {dtype}")
     if dtype == np.float64 and not jax.config.jax_enable_x64:
-        raise ValueError("dtype=float64 needs JAX's x64 mode: call jax.config.update('jax_enable_x64', True) "
+        raise _checks.ArgumentValueError("dtype=float64 needs JAX's x64 mode: call jax.config.update('jax_enable_x64', True) "
                          "at startup (or set JAX_ENABLE_X64=1)")
     return dtype
 
@@ -120,7 +120,7 @@ def check_inputs(x1: np.ndarray, x2: np.ndarray | None = None,
         x = np.asarray(x)
         check_array(name, x)
         if not np.all(np.isfinite(x)):
-            raise ValueError(f"{name} contains NaN or inf values")
+            raise _checks.ArgumentValueError(f"{name} contains NaN or inf values")
         checked.append(x)
     x1, x2 = checked
     check_features(x1, x2)
@@ -142,16 +142,16 @@ def check_array(name: str, x: Any) -> None:
     Example:
         >>> check_array("x1", np.ones(3))
         Traceback (most recent call last):
-        ValueError: x1 must be a 2-D array of shape (n_points, n_features), got shape (3,)
+        nngp_ntk._checks.ArgumentValueError: x1 must be a 2-D array of shape (n_points, n_features), got shape (3,)
     """
     dtype = np.dtype(x.dtype)
     if dtype == object or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)
                                or dtype == bool):
-        raise TypeError(f"{name} must be a real numeric array, got dtype {dtype}")
+        raise _checks.ArgumentTypeError(f"{name} must be a real numeric array, got dtype {dtype}")
     if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
+        raise _checks.ArgumentValueError(f"{name} must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one point and one feature, got shape {x.shape}")
+        raise _checks.ArgumentValueError(f"{name} must have at least one point and one feature, got shape {x.shape}")
 
 
 def check_features(x1: Any, x2: Any) -> None:
@@ -161,5 +161,5 @@ def check_features(x1: Any, x2: Any) -> None:
         ValueError: different feature counts.
     """
     if x2 is not None and x2.shape[1] != x1.shape[1]:
-        raise ValueError(f"x1 and x2 must have the same number of features, got {x1.shape[1]} and {x2.shape[1]}")
+        raise _checks.ArgumentValueError(f"x1 and x2 must have the same number of features, got {x1.shape[1]} and {x2.shape[1]}")
 

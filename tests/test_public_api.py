@@ -156,3 +156,16 @@ def test_no_switch_on_layer_classes_outside_their_definitions():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("isinstance", "issubclass"):
                 named = {getattr(item, "id", getattr(item, "attr", None)) for item in ast.walk(node.args[1])}
                 assert not named & layer_classes, f"{name}:{node.lineno} switches on {named & layer_classes}"
+
+
+def test_argument_errors_are_the_users():
+    """The library raises its argument errors as ``_checks.ArgumentValueError`` / ``ArgumentTypeError``
+    (subclasses of ValueError / TypeError), so that the command tells the user's mistakes from its
+    own failures: no bare ``raise ValueError(...)`` or ``raise TypeError(...)`` in the library."""
+    for name in MODULES:
+        if name.startswith("nngp_ntk.cli"):
+            continue
+        for node in ast.walk(ast.parse(source(name).read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                raised = getattr(node.exc.func, "id", None)
+                assert raised not in ("ValueError", "TypeError"), f"{name}:{node.lineno} raises a bare {raised}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from nngp_ntk._checks import ArgumentTypeError, ArgumentValueError
 from nngp_ntk.activations._base import Activation
 from nngp_ntk.activations._arccos import ABReLU, Abs, LeakyReLU, RectifiedMonomial, ReLU, Sign
 from nngp_ntk.activations._polynomial import Hermite, Monomial, Polynomial
@@ -68,7 +69,7 @@ def get_activation(activation: str | Activation) -> Activation:
         try:
             return ACTIVATIONS[activation.lower()]()
         except KeyError:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or an "
+            raise ArgumentValueError(f"activation must be one of {sorted(ACTIVATIONS)} or an "
                              f"nngp_ntk.activations.Activation instance, got {activation!r}") from None
-    raise TypeError("activation must be a name (str) or an nngp_ntk.activations.Activation "
+    raise ArgumentTypeError("activation must be a name (str) or an nngp_ntk.activations.Activation "
                     f"instance, got {type(activation).__name__}")

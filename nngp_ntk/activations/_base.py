@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk._checks import check_integer, check_real, is_concrete
+from nngp_ntk._checks import ArgumentTypeError, ArgumentValueError, check_integer, check_real, is_concrete
 from nngp_ntk._fastmath import hermite_nodes, safe_sqrt
 
 if TYPE_CHECKING:
@@ -254,7 +254,7 @@ class Activation(abc.ABC):
         if not signal.gaussian:
             reason = ("it comes before any Dense (the inputs are not Gaussian)" if not signal.dense_before
                       else "it follows an activation; put a Dense between them")
-            raise ValueError(f"{at}: an activation needs Gaussian pre-activations, but {reason}")
+            raise ArgumentValueError(f"{at}: an activation needs Gaussian pre-activations, but {reason}")
         return signal._replace(gaussian=self.keeps_gaussian)
 
     def zero_mean_after(self, zero_mean: bool) -> bool:
@@ -321,7 +321,7 @@ def check_degree(activation: Activation, minimum: int = 0) -> None:
     name = f"{type(activation).__name__}.degree"
     degree = activation.degree  # type: ignore[attr-defined]
     if isinstance(degree, (float, np.floating)) and not isinstance(degree, bool):
-        raise TypeError(f"{name} must be an integer, got {degree!r}")
+        raise ArgumentTypeError(f"{name} must be an integer, got {degree!r}")
     object.__setattr__(activation, "degree", check_integer(name, degree, minimum=minimum))
 
 

@@ -74,7 +74,7 @@ class _Quadrature(Activation):
         if self.degree is None:
             return
         if isinstance(self.degree, bool) or not isinstance(self.degree, (int, np.integer)) or self.degree < 2:
-            raise ValueError(f"{type(self).__name__}.degree must be an integer >= 2 or None (automatic), "
+            raise _checks.ArgumentValueError(f"{type(self).__name__}.degree must be an integer >= 2 or None (automatic), "
                              f"got {self.degree!r}")
 
     def resolve(self, max_variance: float, dtype: Any = None) -> Activation:
@@ -89,7 +89,7 @@ class _Quadrature(Activation):
         try:
             largest = max(float(jnp.max(v)) for v in variances)
         except jax.errors.ConcretizationTypeError:
-            raise ValueError("degree=None (automatic) needs concrete variances; inside jit use "
+            raise _checks.ArgumentValueError("degree=None (automatic) needs concrete variances; inside jit use "
                              "activation.resolve(max_variance) or pass degree= explicitly") from None
         return auto_degree(largest)
 
@@ -230,9 +230,9 @@ class Custom(_Quadrature):
 
     def __post_init__(self) -> None:
         if not callable(self.fn):
-            raise TypeError(f"fn must be a callable elementwise function, got {type(self.fn).__name__}")
+            raise _checks.ArgumentTypeError(f"fn must be a callable elementwise function, got {type(self.fn).__name__}")
         if self.derivative_fn is not None and not callable(self.derivative_fn):
-            raise TypeError("derivative_fn must be callable or None, "
+            raise _checks.ArgumentTypeError("derivative_fn must be callable or None, "
                             f"got {type(self.derivative_fn).__name__}")
         self._check_degree()
 

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nngp_ntk._checks import ArgumentValueError
 from nngp_ntk import _fastmath
 from nngp_ntk.activations._base import (
     Activation, Array, check_parameters, concrete, float_dtype, scalar_cos)
@@ -267,7 +268,7 @@ class Gaussian(Activation):
     def resolve(self, max_variance: float, dtype: Any = None) -> Gaussian:
         """Itself, or ValueError when b > 0 and b >= 1 / (4 max_variance) (the kernel diverges)."""
         if concrete(self.b) and self.b > 0 and 4 * self.b * float(max_variance) >= 1:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"Gaussian(b={self.b!r}): E[phi(u)^2] = a^2 E[exp(2 b u^2)] diverges for pre-activation "
                 f"variance >= 1/(4 b) = {1 / (4 * self.b):.4g}, and the inputs reach {float(max_variance):.4g}; "
                 "use b <= 0 or scale the inputs or W_std down")
@@ -327,7 +328,7 @@ class Exp(Activation):
         largest = exponent + (math.log(scale) if scale > 0 else -math.inf)
         limit = math.log(float(np.finfo(dtype).max))
         if max(exponent, largest) >= limit:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"Exp(a={self.a!r}, b={self.b!r}): the kernel a^2 exp(2 b^2 K) overflows {dtype.name} "
                 f"at the inputs' pre-activation variance {float(max_variance):.4g} (log of the largest "
                 f"entry {max(exponent, largest):.4g} > {limit:.4g}); scale the inputs, W_std or b down, "

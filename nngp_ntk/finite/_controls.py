@@ -37,7 +37,7 @@ import numpy as np
 import scipy.linalg
 
 from nngp_ntk.finite import _networks as finite
-from nngp_ntk._checks import check_integer, check_points, check_ridge
+from nngp_ntk._checks import ArgumentValueError, check_integer, check_points, check_ridge
 from nngp_ntk.kernels._network import Network, check_network
 
 #: A kernel on N points against the first D of them: (block (N, D), diagonal (N,)).
@@ -168,16 +168,16 @@ class FirstOrderControl:
                  ridge: float = 0.0) -> None:
         structure = _hidden_layers(net)
         if structure is None:
-            raise ValueError("the control variate needs a stack of NTK-parameterized Dense layers, each followed by "
+            raise ArgumentValueError("the control variate needs a stack of NTK-parameterized Dense layers, each followed by "
                              "activations only, with a Dense readout (FullyConnected)")
         points = check_points(points)
         size = check_integer("size", size, minimum=1)
         if size >= len(points):
-            raise ValueError(f"size must leave test points among the {len(points)} points, got {size}")
+            raise ArgumentValueError(f"size must leave test points among the {len(points)} points, got {size}")
         targets = np.asarray(targets, dtype=np.float64).reshape(len(points), -1) \
             if np.size(targets) % len(points) == 0 else None
         if targets is None:
-            raise ValueError(f"targets must have {len(points)} rows, one per point")
+            raise ArgumentValueError(f"targets must have {len(points)} rows, one per point")
         self.net, self.hidden, self.readout = net, *structure
         self.points, self.size, self.ridge = points.astype(np.float64), size, check_ridge(ridge)
         with jax.enable_x64(True):

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nngp_ntk._checks import check_integer, check_kernel_names
+from nngp_ntk._checks import ArgumentTypeError, ArgumentValueError, check_integer, check_kernel_names
 from nngp_ntk._inputs import check_inputs
 from nngp_ntk.kernels._network import Kernels
 
@@ -62,7 +62,7 @@ class MonteCarloKernels(NamedTuple):
 
 def _positive_int(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ArgumentValueError(f"{name} must be a positive integer, got {value!r}")
     return check_integer(name, value, minimum=1)
 
 
@@ -73,13 +73,13 @@ def _key(key: jax.Array | int) -> jax.Array:
     if isinstance(key, jax.Array) and (jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
                                        or (key.dtype == jnp.uint32 and key.shape == (2,))):
         return key
-    raise TypeError(f"key must be an integer seed or a jax.random key, got {key!r}")
+    raise ArgumentTypeError(f"key must be an integer seed or a jax.random key, got {key!r}")
 
 
 def _layers_of(net: Any) -> tuple:
     """The checked layer list of a network (``Sequential`` or ``FullyConnected``)."""
     if not hasattr(net, "sequence"):
-        raise TypeError(f"net must be a nngp_ntk.Sequential or FullyConnected, got {type(net).__name__}")
+        raise ArgumentTypeError(f"net must be a nngp_ntk.Sequential or FullyConnected, got {type(net).__name__}")
     return tuple(net.sequence())
 
 
@@ -165,7 +165,7 @@ def init_params(net: Any, key: jax.Array | int, input_dim: int, width: int,
     out_dim = _positive_int("out_dim", out_dim)
     dtype = np.dtype(dtype)
     if not np.issubdtype(dtype, np.floating):
-        raise TypeError(f"dtype must be a floating-point dtype, got {dtype}")
+        raise ArgumentTypeError(f"dtype must be a floating-point dtype, got {dtype}")
     init = _compiled_init if _hashable(layers) else _init
     return init(layers, _key(key), input_dim, width, out_dim, dtype)
 
@@ -177,14 +177,14 @@ def _check_params(layers: tuple, params: Params, input_dim: int) -> Params:
     expected = (f"params must be a sequence of {len(owners)} entries, one per layer with parameters (a Dense: "
                 "(weight, bias); depth + 1 for FullyConnected), as returned by init_params")
     if not isinstance(params, (tuple, list)) or len(params) != len(owners):
-        raise ValueError(expected)
+        raise ArgumentValueError(expected)
     checked = []
     fan_in = input_dim
     for index, (layer, entry) in enumerate(zip(owners, params)):
         try:
             entry, fan_in = layer.finite_check(entry, fan_in)
         except ValueError as error:
-            raise ValueError(f"{expected}; params[{index}] {error}") from None
+            raise ArgumentValueError(f"{expected}; params[{index}] {error}") from None
         checked.append(entry)
     return tuple(checked)
 
@@ -245,7 +245,7 @@ def _checked_forward(net: Any, params: Params, x: jax.Array) -> tuple[jax.Array,
     """``_forward`` after checking x's rank and that params fit ``net`` and x."""
     layers = _layers_of(net)
     if x.ndim != 2:
-        raise ValueError(f"x must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
+        raise ArgumentValueError(f"x must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
     forward = _compiled_forward if _hashable(layers) else _forward
     return forward(layers, _check_params(layers, params, x.shape[1]), x)
 

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.linalg
 
 from nngp_ntk.finite import _networks as finite
-from nngp_ntk._checks import check_integer, check_points, check_ridge
+from nngp_ntk._checks import ArgumentValueError, check_integer, check_points, check_ridge
 from nngp_ntk.kernels._network import Network, check_network
 
 
@@ -50,7 +50,7 @@ def random_features(net: Network, X: np.ndarray, width: int, seed: int = 0) -> n
     """
     readout = check_network(net).sequence()[-1]
     if not readout.draws_units:
-        raise ValueError("random features need a network that ends with an NTK-parameterized Dense readout, "
+        raise ArgumentValueError("random features need a network that ends with an NTK-parameterized Dense readout, "
                          f"got {type(readout).__name__} last")
     width = check_integer("width", width, minimum=1)
     X = check_points(X)

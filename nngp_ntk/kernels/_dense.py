@@ -113,7 +113,7 @@ class Dense(Layer):
             ValueError: the standard parameterization after a Dense of unknown width.
         """
         if self.parameterization == "standard" and signal.width is None:
-            raise ValueError(f"{at}: the standard parameterization scales the NTK by the input width, "
+            raise _checks.ArgumentValueError(f"{at}: the standard parameterization scales the NTK by the input width, "
                              "but the previous Dense has width=None: give it width=n")
         return signal._replace(gaussian=True, width=self.width, dense_before=True)
 
@@ -186,10 +186,10 @@ class Dense(Layer):
             ValueError: not a (weight, bias) pair, or shapes that do not fit.
         """
         if not isinstance(entry, (tuple, list)) or len(entry) != 2:
-            raise ValueError("is not a (weight, bias) pair, as init_params gives for a Dense")
+            raise _checks.ArgumentValueError("is not a (weight, bias) pair, as init_params gives for a Dense")
         weight, bias = (jnp.asarray(a) for a in entry)
         if weight.ndim != 2 or weight.shape[0] != fan_in or bias.shape != (weight.shape[1],):
-            raise ValueError(f"has weight {weight.shape} and bias {bias.shape}; "
+            raise _checks.ArgumentValueError(f"has weight {weight.shape} and bias {bias.shape}; "
                              f"expected weight ({fan_in}, fan_out) and bias (fan_out,)")
         return DenseParams(weight, bias), weight.shape[1]
 

@@ -48,12 +48,12 @@ class _Spec(NamedTuple):
 def _per_layer(name: str, value: Any, depth: int) -> tuple:
     """A scalar or a sequence of length depth + 1, as a tuple of non-negative numbers (tracers kept)."""
     if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be a number or a sequence of numbers, got {type(value).__name__}")
+        raise _checks.ArgumentTypeError(f"{name} must be a number or a sequence of numbers, got {type(value).__name__}")
     if isinstance(value, (Sequence, np.ndarray)) or (hasattr(value, "ndim") and value.ndim == 1):
         values = tuple(value[i] for i in range(len(value))) if not isinstance(value, np.ndarray) \
             else tuple(value.reshape(-1).tolist())
         if len(values) != depth + 1:
-            raise ValueError(f"{name} must be a number or a sequence of depth + 1 = {depth + 1} "
+            raise _checks.ArgumentValueError(f"{name} must be a number or a sequence of depth + 1 = {depth + 1} "
                              f"per-layer values, got {len(values)} values")
     else:
         values = (value,) * (depth + 1)
@@ -130,7 +130,7 @@ class FullyConnected(BaseNetwork):
         valid = self.get_params()
         for key in params:
             if key not in valid:
-                raise ValueError(f"invalid parameter {key!r} for FullyConnected; valid: {sorted(valid)}")
+                raise _checks.ArgumentValueError(f"invalid parameter {key!r} for FullyConnected; valid: {sorted(valid)}")
         previous = dict(valid)
         for key, value in params.items():
             setattr(self, key, value)
@@ -153,20 +153,20 @@ class FullyConnected(BaseNetwork):
         """
         depth = self.depth
         if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
-            raise ValueError(f"depth must be an integer >= 0, got {depth!r}")
+            raise _checks.ArgumentValueError(f"depth must be an integer >= 0, got {depth!r}")
         depth = int(depth)
         _checks.check_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
         width = self.width
         if self.parameterization == "standard":
             if width is None:
-                raise ValueError("parameterization='standard' needs width=n, the hidden layer width")
+                raise _checks.ArgumentValueError("parameterization='standard' needs width=n, the hidden layer width")
         if width is not None and (isinstance(width, bool) or not isinstance(width, numbers.Real) or not width > 0):
-            raise ValueError(f"width must be a positive number{' or None' if self.parameterization == 'ntk' else ''}, "
+            raise _checks.ArgumentValueError(f"width must be a positive number{' or None' if self.parameterization == 'ntk' else ''}, "
                              f"got {width!r}")
         if self.tile_size is not None and (isinstance(self.tile_size, bool)
                                            or not isinstance(self.tile_size, (int, np.integer))
                                            or self.tile_size < 1):
-            raise ValueError(f"tile_size must be a positive integer or None, got {self.tile_size!r}")
+            raise _checks.ArgumentValueError(f"tile_size must be a positive integer or None, got {self.tile_size!r}")
         activation = get_activation(self.activation)
         w_std = _per_layer("W_std", self.W_std, depth)
         b_std = _per_layer("b_std", self.b_std, depth)

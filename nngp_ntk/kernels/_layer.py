@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from nngp_ntk._checks import ArgumentTypeError, ArgumentValueError
 from nngp_ntk.activations import Activation
 from nngp_ntk.activations._base import PytreeOp
 
@@ -133,7 +134,7 @@ class Layer(abc.ABC):
         Raises:
             TypeError: the layer has no sublayers.
         """
-        raise TypeError(f"{type(self).__name__} has no sublayers to replace")
+        raise ArgumentTypeError(f"{type(self).__name__} has no sublayers to replace")
 
     def revalidated(self) -> Layer:
         """This layer rebuilt through its constructor, so that its checks run on values that pytree
@@ -361,14 +362,14 @@ def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | No
         >>> check_layers([nk.activations.ReLU()])
         Traceback (most recent call last):
         ...
-        ValueError: Sequential layer 0 (ReLU): an activation needs Gaussian pre-activations, but ...
+        nngp_ntk._checks.ArgumentValueError: Sequential layer 0 (ReLU): an activation needs Gaussian pre-activations, but ...
     """
     if len(layers) == 0:
-        raise ValueError(f"{where} needs at least one layer, got none")
+        raise ArgumentValueError(f"{where} needs at least one layer, got none")
     signal = Signal(gaussian, width, width != INPUT_WIDTH, lambda: gaussian)
     for index, layer in enumerate(layers):
         if not is_layer(layer):
-            raise TypeError(f"{where} layer {index} must be a layer (nngp_ntk.Dense, LayerNorm, Residual, an "
+            raise ArgumentTypeError(f"{where} layer {index} must be a layer (nngp_ntk.Dense, LayerNorm, Residual, an "
                             f"nngp_ntk.activations instance or an nngp_ntk.kernels.Layer), "
                             f"got {type(layer).__name__} {layer!r}")
         before = signal.zero_mean

@@ -61,7 +61,7 @@ class LayerNorm(Layer):
             ValueError: its input is not Gaussian.
         """
         if not signal.gaussian:
-            raise ValueError(f"{at}: LayerNorm needs Gaussian inputs (after a Dense), but its input "
+            raise _checks.ArgumentValueError(f"{at}: LayerNorm needs Gaussian inputs (after a Dense), but its input "
                              + ("is the network input" if not signal.dense_before else "follows an activation"))
         return signal
 

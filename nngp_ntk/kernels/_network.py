@@ -40,7 +40,7 @@ from nngp_ntk.kernels import _passes as passes
 from nngp_ntk.kernels import _programs as programs
 from nngp_ntk.kernels import _tile_store as tile_store
 from nngp_ntk.kernels import _tiling as tiling
-from nngp_ntk._checks import KERNEL_NAMES, check_kernel_names
+from nngp_ntk._checks import KERNEL_NAMES, ArgumentTypeError, ArgumentValueError, check_kernel_names
 from nngp_ntk._inputs import check_array, check_features, check_inputs, compute_dtype
 
 
@@ -142,7 +142,7 @@ class BaseNetwork:
                 resolved = layer.resolve(largest, dtype)
             except ValueError as error:
                 where = "layer " + ".".join(map(str, path))
-                raise ValueError(f"{where} ({type(layer).__name__}): {error}") from None
+                raise ArgumentValueError(f"{where} ({type(layer).__name__}): {error}") from None
             if resolved is not layer:
                 layers, changed = _replace(layers, path, resolved), True
         if changed:
@@ -156,7 +156,7 @@ class BaseNetwork:
         W_std = 1, b_std = 0 at large depth)."""
         dtype = variances.dtype
         if not np.all(np.isfinite(variances)) or (theta is not None and not np.all(np.isfinite(theta))):
-            raise ValueError(f"the kernel overflows {dtype} for these inputs (or an activation's expectation "
+            raise ArgumentValueError(f"the kernel overflows {dtype} for these inputs (or an activation's expectation "
                              "diverges): use smaller W_std (or width), or float64 inputs with jax x64 enabled")
         vanished = (variances[:, -1] < np.finfo(dtype).tiny) & (variances[:, 0] > 0)
         if np.any(vanished):
@@ -316,12 +316,12 @@ class BaseNetwork:
             x1_host = np.asarray(x1)
             for name, x in (("x1", x1_host), ("x2", None if x2 is None else np.asarray(x2))):
                 if x is not None and not np.all(np.isfinite(x)):
-                    raise ValueError(f"{name} contains NaN or inf values")
+                    raise ArgumentValueError(f"{name} contains NaN or inf values")
             layers = self._resolved([np.asarray(x) for x in (x1, x2) if x is not None], compute)[0]
         else:
             for _, path, layer in _walk_layers(layers):
                 if _needs_degree(layer):
-                    raise ValueError(f"layer {'.'.join(map(str, path))} ({type(layer).__name__}) uses quadrature "
+                    raise ArgumentValueError(f"layer {'.'.join(map(str, path))} ({type(layer).__name__}) uses quadrature "
                                      "with degree=None, which needs concrete inputs: inside jit/vmap/grad "
                                      "give degree= or use activation.resolve(max_variance)")
         leaves, treedef = jax.tree_util.tree_flatten(layers)
@@ -332,7 +332,7 @@ class BaseNetwork:
 
         results = forward_jacobian.with_forward_jacobian(kernels, leaves, x1, x2)
         if concrete and not all(bool(jnp.all(jnp.isfinite(r))) for r in results):
-            raise ValueError(f"the kernel overflows {compute} for these inputs (or an activation's expectation "
+            raise ArgumentValueError(f"the kernel overflows {compute} for these inputs (or an activation's expectation "
                              "diverges): use smaller W_std (or width), or float64 with jax x64 enabled")
         if isinstance(get, str):
             return results[0]
@@ -430,7 +430,7 @@ class Sequential(BaseNetwork):
         names = [_sklearn_name(path) for path, _ in leaves]
         unknown = sorted(set(params) - set(names))
         if unknown:
-            raise ValueError(f"invalid parameter(s) {unknown} for Sequential; valid: {names}")
+            raise ArgumentValueError(f"invalid parameter(s) {unknown} for Sequential; valid: {names}")
         values = [params.get(name, value) for name, (_, value) in zip(names, leaves)]
         rebuilt = jax.tree_util.tree_unflatten(treedef, values)
         self.layers = Sequential(*(layer.revalidated() for layer in rebuilt.layers), tile_size=self.tile_size).layers
@@ -467,7 +467,7 @@ def check_network(net: Any, name: str = "net") -> BaseNetwork:
         1
     """
     if not isinstance(net, BaseNetwork):
-        raise TypeError(f"{name} must be an nngp_ntk network (nngp_ntk.Sequential or FullyConnected), "
+        raise ArgumentTypeError(f"{name} must be an nngp_ntk network (nngp_ntk.Sequential or FullyConnected), "
                         f"got {type(net).__name__}")
     return net
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
+from nngp_ntk._checks import ArgumentTypeError, ArgumentValueError
 from nngp_ntk.activations import Activation
 
 from nngp_ntk.kernels._dense import Dense
@@ -64,23 +65,23 @@ def from_spec(spec: Sequence[Mapping[str, Any]], where: str = "layers") -> tuple
         Sequential(Dense(W_std=1.5, b_std=0.0, parameterization='ntk', width=None), ReLU(a=0.0, b=1.0), Dense(W_std=1.0, b_std=None, parameterization='ntk', width=None))
     """
     if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence):
-        raise TypeError(f"{where} must be a list of layer tables, got {type(spec).__name__}")
+        raise ArgumentTypeError(f"{where} must be a list of layer tables, got {type(spec).__name__}")
     activation_classes = _activation_classes()
     layers = []
     for index, entry in enumerate(spec):
         at = f"{where}[{index}]"
         if not isinstance(entry, Mapping) or not isinstance(entry.get("layer"), str):
-            raise TypeError(f"{at} must be a table with a 'layer' name, got {entry!r}")
+            raise ArgumentTypeError(f"{at} must be a table with a 'layer' name, got {entry!r}")
         kind = _normalized(entry["layer"])
         arguments = {key: value for key, value in entry.items() if key != "layer"}
         try:
             if kind == "dense":
                 unknown = sorted(set(arguments) - set(_DENSE_KEYS))
                 if unknown:
-                    raise ValueError(f"unknown argument(s) {unknown} of a dense layer; valid: {list(_DENSE_KEYS)}")
+                    raise ArgumentValueError(f"unknown argument(s) {unknown} of a dense layer; valid: {list(_DENSE_KEYS)}")
                 if arguments.pop("bias", True) is False:
                     if "b_std" in arguments:
-                        raise ValueError("give b_std or bias = false, not both")
+                        raise ArgumentValueError("give b_std or bias = false, not both")
                     arguments["b_std"] = None
                 layers.append(Dense(**arguments))
             elif kind == "layernorm":
@@ -88,12 +89,12 @@ def from_spec(spec: Sequence[Mapping[str, Any]], where: str = "layers") -> tuple
             elif kind == "residual":
                 unknown = sorted(set(arguments) - {"block"})
                 if unknown or "block" not in arguments:
-                    raise ValueError("a residual layer takes one argument, block (a list of layer tables)")
+                    raise ArgumentValueError("a residual layer takes one argument, block (a list of layer tables)")
                 layers.append(Residual(*from_spec(arguments["block"], f"{at}.block")))
             elif kind in activation_classes:
                 layers.append(activation_classes[kind](**arguments))
             else:
-                raise ValueError(f"unknown layer {entry['layer']!r}; valid: dense, layernorm, residual, "
+                raise ArgumentValueError(f"unknown layer {entry['layer']!r}; valid: dense, layernorm, residual, "
                                  f"{', '.join(sorted(activation_classes))}")
         except (TypeError, ValueError) as error:
             if str(error).startswith(f"{at}.block"):

@@ -40,6 +40,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
+from nngp_ntk._checks import ArgumentValueError
 from nngp_ntk.kernels._tile_store import TileStore, agree
 
 PointData = tuple[np.ndarray, ...]
@@ -81,11 +82,11 @@ def check_fits_in_memory(n_bytes: int, what: str) -> None:
         >>> check_fits_in_memory(2**80, "a huge kernel")
         Traceback (most recent call last):
         ...
-        ValueError: a huge kernel needs ... GiB of memory is available; pass out='folder/' ...
+        nngp_ntk._checks.ArgumentValueError: a huge kernel needs ... GiB of memory is available; pass out='folder/' ...
     """
     available = available_memory()
     if n_bytes > available:
-        raise ValueError(f"{what} needs {n_bytes / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB "
+        raise ArgumentValueError(f"{what} needs {n_bytes / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB "
                          "of memory is available; pass out='folder/' to write it to disk tile by tile")
 
 
@@ -201,7 +202,7 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
     """
     processes = jax.process_count()
     if processes > 1 and out is None:
-        raise ValueError(f"with {processes} JAX processes (jax.distributed.initialize) each one computes only "
+        raise ArgumentValueError(f"with {processes} JAX processes (jax.distributed.initialize) each one computes only "
                          "part of the kernel: pass out='folder/' on a filesystem all of them share, and "
                          "every process returns the whole kernel, memory-mapped from there")
     symmetric = cols is None

@@ -34,8 +34,8 @@ import scipy.special
 from nngp_ntk import data
 from nngp_ntk.spectrum import _fits as fits
 from nngp_ntk.solver import _flow as solver
-from nngp_ntk._checks import (check_counts, check_integer, check_kernel_name, check_points, check_positive_times,
-                              check_ridge, check_sizes, check_window)
+from nngp_ntk._checks import (ArgumentTypeError, ArgumentValueError, check_counts, check_integer, check_kernel_name,
+                              check_points, check_positive_times, check_ridge, check_sizes, check_window)
 from nngp_ntk.spectrum._fits import PowerLawFit
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.finite._controls import FirstOrderControl, has_control
@@ -78,10 +78,10 @@ def _fixed_test(n_points: int, test: np.ndarray | list) -> np.ndarray:
     array = np.asarray(test)
     if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.integer) \
             or np.any(array < 0) or np.any(array >= n_points) or len(np.unique(array)) != len(array):
-        raise ValueError(f"test must be a 1-D sequence of distinct integer indices into the {n_points} points, "
+        raise ArgumentValueError(f"test must be a 1-D sequence of distinct integer indices into the {n_points} points, "
                          f"got {test!r}")
     if len(array) > n_points - 3:
-        raise ValueError(f"test must leave at least 3 training points of the {n_points}, got {len(array)} indices")
+        raise ArgumentValueError(f"test must leave at least 3 training points of the {n_points}, got {len(array)} indices")
     return array.astype(np.int64)
 
 
@@ -375,7 +375,7 @@ def model_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
     pool = len(X) - test_size
     train_size = pool if train_size is None else check_integer("train_size", train_size, minimum=1)
     if train_size > pool:
-        raise ValueError(f"train_size must be at most {pool} (N = {len(X)} minus test_size = {test_size}), "
+        raise ArgumentValueError(f"train_size must be at most {pool} (N = {len(X)} minus test_size = {test_size}), "
                          f"got {train_size}")
     widths = check_sizes("widths", _geometric(train_size / 400, train_size / 12, 6) if widths is None else widths)
     targets = _targets(net, X, y, "nngp", seed)
@@ -552,15 +552,15 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
     test_size = data.held_out_count(len(X), test_size)
     size = check_integer("size", size, minimum=2)
     if size > len(X) - test_size:
-        raise ValueError(f"size must be at most {len(X) - test_size} (N = {len(X)} minus test_size = {test_size}), "
+        raise ArgumentValueError(f"size must be at most {len(X) - test_size} (N = {len(X)} minus test_size = {test_size}), "
                          f"got {size}")
     widths = check_sizes("widths", widths)
     if control_variate is None:
         control_variate = has_control(net)
     elif not isinstance(control_variate, (bool, np.bool_)):
-        raise TypeError(f"control_variate must be True, False or None, got {control_variate!r}")
+        raise ArgumentTypeError(f"control_variate must be True, False or None, got {control_variate!r}")
     elif control_variate and not has_control(net):
-        raise ValueError("control_variate=True needs a stack of NTK-parameterized Dense layers, each followed by "
+        raise ArgumentValueError("control_variate=True needs a stack of NTK-parameterized Dense layers, each followed by "
                          "activations only, with a Dense readout (random_feature_controls.has_control)")
     targets = _targets(net, X, y, "nngp", seed)
     rng = np.random.default_rng(seed)

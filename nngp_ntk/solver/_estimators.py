@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from nngp_ntk._checks import check_choice, check_kernel_name, check_real, check_ridge, check_times
+from nngp_ntk._checks import ArgumentValueError, check_choice, check_kernel_name, check_real, check_ridge, check_times
 from nngp_ntk._inputs import check_inputs, compute_dtype
 from nngp_ntk.kernels._fully_connected import FullyConnected
 from nngp_ntk.kernels._network import Network, check_network
@@ -57,17 +57,17 @@ class _GradientFlowEstimator(BaseEstimator):
         check_kernel_name(self.kernel)
         times, scalar = check_times("t", self.t)
         if not scalar:
-            raise ValueError(f"t must be None or a single non-negative number for an estimator, got {self.t!r}")
+            raise ArgumentValueError(f"t must be None or a single non-negative number for an estimator, got {self.t!r}")
         check_ridge(self.ridge)
         check_real("learning_rate", self.learning_rate, positive=True)
         check_choice("solver", self.solver, PREDICT_METHODS)
         if self.solver == "nystrom":
             if self.t is not None:
-                raise ValueError(f"solver='nystrom' fits the t = None prediction only, got t={self.t!r}")
+                raise ArgumentValueError(f"solver='nystrom' fits the t = None prediction only, got t={self.t!r}")
             if self.centers is None:
-                raise ValueError("solver='nystrom' needs centers=M, the number of training points to use as centers")
+                raise ArgumentValueError("solver='nystrom' needs centers=M, the number of training points to use as centers")
         elif self.centers is not None or self.out is not None:
-            raise ValueError(f"centers and out apply to solver='nystrom' only, got solver={self.solver!r}")
+            raise ArgumentValueError(f"centers and out apply to solver='nystrom' only, got solver={self.solver!r}")
         return net
 
     def _fit_targets(self, X: np.ndarray, targets: np.ndarray) -> None:
@@ -95,7 +95,7 @@ class _GradientFlowEstimator(BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         if self.solver == "nystrom":
             if cov is not None:
-                raise ValueError("solver='nystrom' predicts the mean only: return_std and return_cov need "
+                raise ArgumentValueError("solver='nystrom' predicts the mean only: return_std and return_cov need "
                                  "solver='auto', 'dense' or 'iterative'")
             x, _ = check_inputs(X, dtype=self.flow_.centers.dtype)
             mean = self.flow_.predict(x)
@@ -186,7 +186,7 @@ class KernelRegressor(RegressorMixin, _GradientFlowEstimator):
             sklearn.exceptions.NotFittedError: before ``fit``.
         """
         if return_std and return_cov:
-            raise ValueError("at most one of return_std and return_cov can be requested")
+            raise ArgumentValueError("at most one of return_std and return_cov can be requested")
         mean, cov = self._mean_and_cov(X, "diag" if return_std else "full" if return_cov else None)
         if cov is None:
             return mean
@@ -253,7 +253,7 @@ class KernelClassifier(ClassifierMixin, _GradientFlowEstimator):
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
-            raise ValueError(f"y must contain at least two classes, got 1 class: {self.classes_[0]!r}")
+            raise ArgumentValueError(f"y must contain at least two classes, got 1 class: {self.classes_[0]!r}")
         onehot = np.zeros((len(y), len(self.classes_)))
         onehot[np.arange(len(y)), np.searchsorted(self.classes_, y)] = 1.0
         self._fit_targets(X, onehot)

@@ -32,14 +32,14 @@ DEFAULT_RIDGE_BOUNDS = (1e-8, 1e3)
 
 def _check_network(net: Any) -> None:
     if not callable(getattr(net, "kernel_fn", None)):
-        raise TypeError(f"net must be an nngp_ntk network (with kernel_fn), got {type(net).__name__}")
+        raise _checks.ArgumentTypeError(f"net must be an nngp_ntk network (with kernel_fn), got {type(net).__name__}")
 
 
 def _targets(y: Any, n: int) -> jax.Array:
     """Y as an (N, k) array of the kernel's floating dtype."""
     y = jnp.asarray(y)
     if y.ndim not in (1, 2) or y.shape[0] != n:
-        raise ValueError(f"y must have shape (N,) or (N, k) with N = {n} rows like x, got shape {y.shape}")
+        raise _checks.ArgumentValueError(f"y must have shape (N,) or (N, k) with N = {n} rows like x, got shape {y.shape}")
     return y.reshape(n, -1)
 
 
@@ -116,7 +116,7 @@ def _bounds_for(name: str, bounds: Mapping[str, tuple[float, float]], default: t
     low, high = _checks.check_real(f"bounds[{name!r}][0]", low, positive=True), \
         _checks.check_real(f"bounds[{name!r}][1]", high, positive=True)
     if not low < high:
-        raise ValueError(f"bounds[{name!r}] must be (low, high) with 0 < low < high, got {(low, high)}")
+        raise _checks.ArgumentValueError(f"bounds[{name!r}] must be (low, high) with 0 < low < high, got {(low, high)}")
     return low, high
 
 
@@ -174,7 +174,7 @@ def fit_hyperparameters(net: Any, x: Any, y: Any, ridge: float = 1e-3,
     _check_network(net)
     names = (fit,) if isinstance(fit, str) else tuple(fit)
     if not all(isinstance(n, str) for n in names):
-        raise TypeError(f"fit must be a leaf name or a sequence of leaf names, got {fit!r}")
+        raise _checks.ArgumentTypeError(f"fit must be a leaf name or a sequence of leaf names, got {fit!r}")
     bounds = dict(bounds or {})
     maxiter = _checks.check_integer("maxiter", maxiter, minimum=1)
     ridge = _checks.check_ridge(ridge)
@@ -185,7 +185,7 @@ def fit_hyperparameters(net: Any, x: Any, y: Any, ridge: float = 1e-3,
     leaves, treedef = jax.tree_util.tree_flatten_with_path(net)
     chosen = [i for i, (path, _) in enumerate(leaves) if _selected(path, names)]
     if not chosen and not fit_ridge:
-        raise ValueError(f"fit={names!r} selects no hyperparameter of the network and fit_ridge=False; "
+        raise _checks.ArgumentValueError(f"fit={names!r} selects no hyperparameter of the network and fit_ridge=False; "
                          f"its leaves are {[_leaf_name(p) for p, _ in leaves]}")
     values = [leaf for _, leaf in leaves]
     # Per optimized variable: c of the variable log(1 + theta^2 / c) (b_std), or None for log(theta).
@@ -195,7 +195,7 @@ def fit_hyperparameters(net: Any, x: Any, y: Any, ridge: float = 1e-3,
         name = _leaf_name(leaves[i][0])
         value = float(np.asarray(values[i]))
         if not value >= 0:
-            raise ValueError(f"{name} = {value} cannot be fitted as a positive hyperparameter")
+            raise _checks.ArgumentValueError(f"{name} = {value} cannot be fitted as a positive hyperparameter")
         low, high = _bounds_for(name, bounds, DEFAULT_STD_BOUNDS)
         shifts.append(scale if _attribute(name) == "b_std" else None)
         start.append(min(max(value, low), high))

@@ -35,8 +35,8 @@ import os
 
 from nngp_ntk.solver import _krylov as krylov
 from nngp_ntk.solver import _nystrom
-from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_real, check_ridge,
-                              check_times)
+from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, check_choice, check_integer, check_kernel_name,
+                              check_real, check_ridge, check_times)
 from nngp_ntk.solver._dense import DenseFlowKernel, descent_coefficients, flow_coefficients
 from nngp_ntk._inputs import check_inputs
 from nngp_ntk.kernels._network import Network, check_network
@@ -53,15 +53,15 @@ def _check_targets(y: np.ndarray, n_train: int, name: str = "y_train") -> np.nda
     """Targets as a finite float64 array of shape (N,) or (N, k)."""
     y = np.asarray(y)
     if not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
-        raise ValueError(f"{name} must be a real numeric array, got dtype {y.dtype}")
+        raise ArgumentValueError(f"{name} must be a real numeric array, got dtype {y.dtype}")
     if y.ndim not in (1, 2) or y.shape[0] != n_train:
-        raise ValueError(f"{name} must have shape ({n_train},) or ({n_train}, n_outputs), one row per "
+        raise ArgumentValueError(f"{name} must have shape ({n_train},) or ({n_train}, n_outputs), one row per "
                          f"training point, got shape {y.shape}")
     if y.size == 0:
-        raise ValueError(f"{name} must have at least one output, got shape {y.shape}")
+        raise ArgumentValueError(f"{name} must have at least one output, got shape {y.shape}")
     y = y.astype(np.float64)
     if not np.isfinite(y).all():
-        raise ValueError(f"{name} contains NaN or inf values")
+        raise ArgumentValueError(f"{name} contains NaN or inf values")
     return y
 
 
@@ -72,12 +72,12 @@ def _check_kernel(name: str, kernel: np.ndarray | None, shape: tuple[int | None,
     if not isinstance(kernel, np.ndarray):
         kernel = np.asarray(kernel)
     if not np.issubdtype(kernel.dtype, np.floating) and not np.issubdtype(kernel.dtype, np.integer):
-        raise ValueError(f"{name} must be a real numeric array, got dtype {kernel.dtype}")
+        raise ArgumentValueError(f"{name} must be a real numeric array, got dtype {kernel.dtype}")
     if kernel.ndim != len(shape) or any(s is not None and s != k for s, k in zip(shape, kernel.shape)):
         expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
-        raise ValueError(f"{name} must have shape {expected}, got {kernel.shape}")
+        raise ArgumentValueError(f"{name} must have shape {expected}, got {kernel.shape}")
     if not krylov.all_finite(kernel):
-        raise ValueError(f"{name} contains NaN or inf values")
+        raise ArgumentValueError(f"{name} contains NaN or inf values")
     return kernel
 
 
@@ -85,7 +85,7 @@ def _check_square(name: str, kernel: np.ndarray) -> np.ndarray:
     """A square (N, N) real finite kernel."""
     kernel = kernel if isinstance(kernel, np.ndarray) else np.asarray(kernel)
     if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] == 0:
-        raise ValueError(f"{name} must be a square (N, N) array with N >= 1, got shape {kernel.shape}")
+        raise ArgumentValueError(f"{name} must be a square (N, N) array with N >= 1, got shape {kernel.shape}")
     return _check_kernel(name, kernel, kernel.shape)
 
 
@@ -97,7 +97,7 @@ def _flow_kernel(kernel: np.ndarray, ridge: float, method: str, options: dict | 
         method = "dense" if kernel.shape[0] <= DENSE_LIMIT else "iterative"
     if method == "dense":
         if options:
-            raise ValueError("options apply to method='iterative' only")
+            raise ArgumentValueError("options apply to method='iterative' only")
         return DenseFlowKernel(kernel, ridge)
     return krylov.IterativeFlowKernel(kernel, ridge, **(options or {}))
 
@@ -206,16 +206,16 @@ class GradientFlow:
         k_test_train = _check_kernel("k_test_train", k_test_train, (None, n))
         m = k_test_train.shape[0]
         if nngp_test_test is None and nngp_test_train is not None:
-            raise ValueError("nngp_test_train is only used with nngp_test_test (the covariance)")
+            raise ArgumentValueError("nngp_test_train is only used with nngp_test_test (the covariance)")
         if nngp_test_test is not None:
             nngp_test_test = _check_kernel("nngp_test_test", nngp_test_test,
                                            (m,) if np.ndim(nngp_test_test) == 1 else (m, m))
             if (self.nngp_train_train is None) != (nngp_test_train is None):
-                raise ValueError("nngp_train_train and nngp_test_train must be given together (NTK covariance) "
+                raise ArgumentValueError("nngp_train_train and nngp_test_train must be given together (NTK covariance) "
                                  "or both omitted (the NNGP case: the flow kernel is the NNGP)")
             nngp_test_train = _check_kernel("nngp_test_train", nngp_test_train, (m, n))
         if discrete and self.learning_rate > self.max_learning_rate():
-            raise ValueError(f"learning_rate={self.learning_rate} is above max_learning_rate = "
+            raise ArgumentValueError(f"learning_rate={self.learning_rate} is above max_learning_rate = "
                              f"{self.max_learning_rate():.6g}: gradient descent diverges")
         test_train = np.asarray(k_test_train, np.float64)
         means = [test_train @ f for f in self._functions(self.outputs, times, discrete)]
@@ -529,7 +529,7 @@ def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
                                 center_selection, seed, out, progress, options)
     for name, value in (("centers", centers), ("out", out), ("options", options)):
         if value is not None:
-            raise ValueError(f"{name} applies to method='nystrom' only, got {name}={value!r} with method={method!r}")
+            raise ArgumentValueError(f"{name} applies to method='nystrom' only, got {name}={value!r} with method={method!r}")
     names = ("nngp", "ntk") if return_cov and kernel == "ntk" else (kernel,)
     train = net.kernel(x_train, get=names)
     test_train = net.kernel(x_test, x_train, get=names)
@@ -548,12 +548,12 @@ def _predict_nystrom(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_t
                      options: dict | None) -> np.ndarray:
     """``predict`` with method="nystrom": the t = None mean on M centers (``_nystrom.fit``)."""
     if t is not None:
-        raise ValueError(f"method='nystrom' gives the t = None prediction (kernel ridge regression) only, got "
+        raise ArgumentValueError(f"method='nystrom' gives the t = None prediction (kernel ridge regression) only, got "
                          f"t={t!r}: use method='dense' or 'iterative' for finite times")
     if return_cov:
-        raise ValueError("method='nystrom' gives the mean only: return_cov=True needs method='dense' or 'iterative'")
+        raise ArgumentValueError("method='nystrom' gives the mean only: return_cov=True needs method='dense' or 'iterative'")
     if centers is None:
-        raise ValueError("method='nystrom' needs centers=M, the number of training points to use as centers")
+        raise ArgumentValueError("method='nystrom' needs centers=M, the number of training points to use as centers")
     model = _nystrom.fit(net, x_train, y_train.reshape(x_train.shape[0], -1), kernel=kernel, ridge=ridge,
                          centers=centers, center_selection=center_selection, seed=seed, out=out, progress=progress,
                          **_nystrom.check_options(options))

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
-from nngp_ntk._checks import NotConvergedWarning, check_integer, check_real, warn
+from nngp_ntk._checks import ArgumentValueError, NotConvergedWarning, check_integer, check_real, warn
 
 #: Rows of the kernel read at a time from a np.memmap (and checked for finiteness at a time).
 BLOCK_ROWS = 2048
@@ -174,7 +174,7 @@ class IterativeFlowKernel(FlowOperator):
         for name, value in (("rank", rank), ("maxiter", maxiter), ("block_rows", block_rows)):
             check_integer(name, value, minimum=1, allow_none=name == "rank")
         if tol is not None and not check_real("tol", tol, positive=True) < 1:
-            raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
+            raise ArgumentValueError(f"tol must be a number in (0, 1), got {tol!r}")
         self.kernel = kernel
         self.ridge = float(ridge)
         self.size = kernel.shape[0]

@@ -51,7 +51,8 @@ import scipy.linalg
 from scipy.linalg import lapack
 from tqdm.auto import tqdm
 
-from nngp_ntk._checks import NotConvergedWarning, check_choice, check_integer, check_real, warn
+from nngp_ntk._checks import (ArgumentTypeError, ArgumentValueError, NotConvergedWarning, check_choice, check_integer,
+                              check_real, warn)
 from nngp_ntk.kernels._network import Network
 from nngp_ntk.kernels._tile_store import fingerprint
 from nngp_ntk.kernels._tiling import available_memory
@@ -300,15 +301,15 @@ def check_options(options: dict | None) -> dict:
         >>> check_options({"rank": 5})
         Traceback (most recent call last):
         ...
-        ValueError: options of method='nystrom' must be among ('tol', 'maxiter', 'panel_rows', 'panels'), got 'rank'
+        nngp_ntk._checks.ArgumentValueError: options of method='nystrom' must be among ('tol', 'maxiter', 'panel_rows', 'panels'), got 'rank'
     """
     if options is None:
         return {}
     if not isinstance(options, dict):
-        raise TypeError(f"options must be a dict or None, got {type(options).__name__}")
+        raise ArgumentTypeError(f"options must be a dict or None, got {type(options).__name__}")
     for name in options:
         if name not in OPTIONS:
-            raise ValueError(f"options of method='nystrom' must be among {OPTIONS}, got {name!r}")
+            raise ArgumentValueError(f"options of method='nystrom' must be among {OPTIONS}, got {name!r}")
     return dict(options)
 
 def _write_npz(path: str, **arrays: object) -> None:
@@ -331,11 +332,11 @@ def _read_npz(path: str, key: str) -> dict[str, np.ndarray] | None:
 def _check_folder(folder: str) -> None:
     """Create ``folder``, or accept an existing one that holds only a Nystrom run's files."""
     if os.path.exists(folder) and not os.path.isdir(folder):
-        raise ValueError(f"out must be a folder, but {folder!r} is a file")
+        raise ArgumentValueError(f"out must be a folder, but {folder!r} is a file")
     os.makedirs(folder, exist_ok=True)
     others = set(os.listdir(folder)) - {CENTERS_FILE, STATE_FILE, PANEL_FOLDER}
     if others:
-        raise ValueError(f"out folder {folder!r} holds files of something else ({sorted(others)[:3]}): give an "
+        raise ArgumentValueError(f"out folder {folder!r} holds files of something else ({sorted(others)[:3]}): give an "
                          "empty or new folder, or one a previous Nystrom run wrote")
 
 
@@ -388,21 +389,21 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     n = x.shape[0]
     ridge = check_real("ridge", ridge)
     if not ridge > 0:
-        raise ValueError(f"the Nystrom solver needs ridge > 0 (the regularizer ridge * alpha^T K_mm alpha makes its "
+        raise ArgumentValueError(f"the Nystrom solver needs ridge > 0 (the regularizer ridge * alpha^T K_mm alpha makes its "
                          f"system definite; the exact solver's ridge convention), got ridge={ridge!r}")
     m = check_integer("centers", centers, minimum=1)
     if m > n:
-        raise ValueError(f"centers must be at most the number of training points N = {n}, got {m}")
+        raise ArgumentValueError(f"centers must be at most the number of training points N = {n}, got {m}")
     check_choice("center_selection", center_selection, CENTER_SELECTIONS)
     check_choice("panels", panels, PANELS)
     check_integer("seed", seed, minimum=0)
     maxiter = check_integer("maxiter", maxiter, minimum=1)
     check_integer("panel_rows", panel_rows, minimum=1, allow_none=True)
     if tol is not None and not check_real("tol", tol, positive=True) < 1:
-        raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
+        raise ArgumentValueError(f"tol must be a number in (0, 1), got {tol!r}")
     tol = (1e-6 if x.dtype == np.float32 else 1e-9) if tol is None else float(tol)
     if out is not None and panels != "auto":
-        raise ValueError(f"with out=folder the panels are kept in its store on disk: panels must be 'auto', got "
+        raise ArgumentValueError(f"with out=folder the panels are kept in its store on disk: panels must be 'auto', got "
                          f"{panels!r}")
     folder = None if out is None else os.fspath(out)
     network = repr(net)
@@ -418,7 +419,7 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
         path = os.path.join(folder, CENTERS_FILE)
         stored = _read_npz(path, centers_key)
         if stored is None and os.path.exists(path):
-            raise ValueError(f"out folder {folder!r} holds a Nystrom run of other points, network or centers (its "
+            raise ArgumentValueError(f"out folder {folder!r} holds a Nystrom run of other points, network or centers (its "
                              f"{CENTERS_FILE} does not match this call): use another folder or delete it")
     if stored is None:
         indices, weights = _select_centers(net, x, kernel, ridge, m, center_selection, seed, progress)

@@ -97,7 +97,7 @@ def kernel_product(net, X: np.ndarray, kernel: str = "ntk", block_rows: int | No
 
     def product(Q: np.ndarray) -> np.ndarray:
         if Q.ndim != 2 or Q.shape[0] != n:
-            raise ValueError(f"Q must have shape ({n}, b), got {Q.shape}")
+            raise ArgumentValueError(f"Q must have shape ({n}, b), got {Q.shape}")
         out = np.zeros(Q.shape)
         cast = None
         for r0 in range(0, n, block_rows):

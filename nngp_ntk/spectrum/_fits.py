@@ -49,7 +49,7 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
-from nngp_ntk._checks import check_integer, check_real
+from nngp_ntk._checks import ArgumentValueError, check_integer, check_real
 
 #: A fit window must span at least this factor in x.
 MIN_SPAN = 2.0
@@ -233,9 +233,9 @@ def _points(name: str, x: np.ndarray | list, y: np.ndarray | list, what: str) ->
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.ndim != 1 or x.size == 0 or not np.all(np.isfinite(x)) or np.any(x <= 0):
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers > 0, got {x.tolist()!r}")
+        raise ArgumentValueError(f"{name} must be a non-empty 1-D sequence of finite numbers > 0, got {x.tolist()!r}")
     if y.ndim not in (1, 2) or y.shape[-1] != len(x) or not np.all(np.isfinite(y)):
-        raise ValueError(f"{what} must be finite, of shape ({len(x)},) or (repeats, {len(x)}): one value per "
+        raise ArgumentValueError(f"{what} must be finite, of shape ({len(x)},) or (repeats, {len(x)}): one value per "
                          f"entry of {name}, got shape {y.shape}")
     order = np.argsort(x, kind="stable")
     return x[order], y[..., order]
@@ -254,7 +254,7 @@ def _too_short(x: np.ndarray, needed: int) -> str:
 def _check_confidence(confidence: float) -> float:
     confidence = check_real("confidence", confidence)
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        raise ArgumentValueError(f"confidence must be in (0, 1), got {confidence!r}")
     return confidence
 
 
@@ -392,11 +392,11 @@ def fit_loglog(x: np.ndarray | list, y: np.ndarray | list, *, shift: float = 0.0
     x, y = _points(name, x, y, "y")
     weight = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
     if weight.shape != x.shape or not np.all(np.isfinite(weight)) or np.any(weight < 0):
-        raise ValueError(f"weights must be {len(x)} finite non-negative numbers, one per entry of {name}")
+        raise ArgumentValueError(f"weights must be {len(x)} finite non-negative numbers, one per entry of {name}")
     if interval not in INTERVALS:
-        raise ValueError(f"interval must be 'least-squares', 'bootstrap' or 'jackknife', got {interval!r}")
+        raise ArgumentValueError(f"interval must be 'least-squares', 'bootstrap' or 'jackknife', got {interval!r}")
     if (interval == "jackknife") != (half_width is not None):
-        raise ValueError("interval='jackknife' takes the interval's half_width, and half_width needs it")
+        raise ArgumentValueError("interval='jackknife' takes the interval's half_width, and half_width needs it")
     if half_width is not None:
         half_width = check_real("half_width", half_width, minimum=0.0)
     confidence = _check_confidence(confidence)
@@ -510,7 +510,7 @@ def fit_offset_power_law(x: np.ndarray | list, repeat_losses: np.ndarray | list,
     """
     x, repeat_losses = _points(name, x, repeat_losses, "repeat_losses")
     if repeat_losses.ndim != 2 or len(repeat_losses) < 2:
-        raise ValueError(f"repeat_losses must have shape (repeats, {len(x)}) with at least 2 repeats (the "
+        raise ArgumentValueError(f"repeat_losses must have shape (repeats, {len(x)}) with at least 2 repeats (the "
                          f"interval comes from their scatter), got shape {repeat_losses.shape}")
     confidence = _check_confidence(confidence)
     repeats = len(repeat_losses)

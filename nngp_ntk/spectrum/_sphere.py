@@ -24,7 +24,7 @@ import numpy as np
 import scipy.special
 
 from nngp_ntk.spectrum import _fits as fits
-from nngp_ntk._checks import check_integer, check_kernel_name
+from nngp_ntk._checks import ArgumentValueError, check_integer, check_kernel_name
 from nngp_ntk.spectrum._fits import PowerLawFit
 
 VANISHING_PARITY = 1e-3  # a parity class of degrees this far below the other is treated as zero
@@ -120,7 +120,7 @@ class SphereSpectrum:
         order = np.argsort(-self.eigenvalues, kind="stable")
         repeats = np.minimum(self.multiplicities[order], count).astype(np.int64)
         if repeats.sum() < count:
-            raise ValueError(f"count={count} exceeds the {int(repeats.sum())} eigenvalues up to degree "
+            raise ArgumentValueError(f"count={count} exceeds the {int(repeats.sum())} eigenvalues up to degree "
                              f"{int(self.degrees[-1])}; raise max_degree")
         return np.repeat(self.eigenvalues[order], repeats)[:count]
 
@@ -173,7 +173,7 @@ def sphere_eigenvalues(net, dim: int, max_degree: int, kernel: str = "ntk",
     with jax.enable_x64(True):
         kappa = np.asarray(net.kernel(anchor, points, get=kernel), dtype=np.float64)[0]
     if not np.all(np.isfinite(kappa)):
-        raise ValueError(f"the {kernel} kernel is not finite on the sphere of radius sqrt({dim})")
+        raise ArgumentValueError(f"the {kernel} kernel is not finite on the sphere of radius sqrt({dim})")
     weighted = weights * kappa
     values = np.empty(max_degree + 1)
     older, old = np.ones_like(cosine), cosine

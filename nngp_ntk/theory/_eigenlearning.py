@@ -25,7 +25,7 @@ import dataclasses
 import numpy as np
 import scipy.optimize
 
-from nngp_ntk._checks import check_positive_reals, check_real, check_ridge
+from nngp_ntk._checks import ArgumentValueError, check_positive_reals, check_real, check_ridge
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,12 +59,12 @@ class ModeSpectrum:
     def __post_init__(self) -> None:
         shapes = {np.shape(self.eigenvalues), np.shape(self.multiplicities), np.shape(self.target_power)}
         if len(shapes) != 1 or len(next(iter(shapes))) != 1:
-            raise ValueError(f"eigenvalues, multiplicities and target_power must be 1-D arrays of one length, "
+            raise ArgumentValueError(f"eigenvalues, multiplicities and target_power must be 1-D arrays of one length, "
                              f"got shapes {sorted(shapes)}")
         for name in ("eigenvalues", "multiplicities", "target_power"):
             values = np.asarray(getattr(self, name), dtype=np.float64)
             if not np.all(np.isfinite(values)) or np.any(values < 0):
-                raise ValueError(f"{name} must be finite and non-negative")
+                raise ArgumentValueError(f"{name} must be finite and non-negative")
             object.__setattr__(self, name, values)
         object.__setattr__(self, "noise", check_real("noise", self.noise, minimum=0.0))
 
@@ -103,7 +103,7 @@ def solve_kappa(modes: ModeSpectrum, n: float, ridge: float = 0.0) -> float:
     lam, count = modes.eigenvalues, modes.multiplicities
     learnable = float(np.sum(count[lam > 0]))
     if ridge == 0 and n >= learnable:
-        raise ValueError(f"n={n} is at least the {learnable:.6g} modes of positive eigenvalue: ridgeless "
+        raise ArgumentValueError(f"n={n} is at least the {learnable:.6g} modes of positive eigenvalue: ridgeless "
                          f"eigenlearning needs more modes than samples (extend the spectrum or add a ridge)")
 
     def excess(log_kappa: float) -> float:
@@ -118,7 +118,7 @@ def solve_kappa(modes: ModeSpectrum, n: float, ridge: float = 0.0) -> float:
     while excess(low) <= 0:
         low -= np.log(4.0)
         if low < np.log(np.finfo(float).tiny):
-            raise ValueError(f"no kappa > 0 solves the eigenlearning equation for n={n} (spectrum too short)")
+            raise ArgumentValueError(f"no kappa > 0 solves the eigenlearning equation for n={n} (spectrum too short)")
     return float(np.exp(scipy.optimize.brentq(excess, low, high, xtol=1e-12, rtol=1e-12)))
 
 

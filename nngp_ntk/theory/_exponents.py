@@ -25,8 +25,8 @@ import scipy.special
 
 from nngp_ntk import data
 from nngp_ntk.spectrum import _fits as fits
-from nngp_ntk._checks import (DENSE_LIMIT, check_choice, check_integer, check_kernel_name, check_points, check_ridge,
-                              check_sizes)
+from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, check_choice, check_integer, check_kernel_name,
+                              check_points, check_ridge, check_sizes)
 from nngp_ntk.theory._eigenlearning import TheoryCurve, eigenlearning
 from nngp_ntk.theory._extrapolation import MIN_POINTS, READ, extrapolate_gram
 from nngp_ntk.spectrum._fits import PowerLawFit
@@ -247,7 +247,7 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     count = check_integer("subsets", -(-n_points // max_points) if subsets is None else subsets, minimum=2)
     size = min(max_points, n_points // count)
     if size < MIN_SUBSET:
-        raise ValueError(f"subsets = {count} of the N = {n_points} points leave {size} points each, "
+        raise ArgumentValueError(f"subsets = {count} of the N = {n_points} points leave {size} points each, "
                          f"fewer than {MIN_SUBSET}")
     order = np.random.default_rng(seed).permutation(n_points)
     parts = []
@@ -303,12 +303,12 @@ def _predict_dense(net: Network, X: np.ndarray, targets: np.ndarray | None, size
     total = None if targets is None else float(np.mean(targets**2))
     if method == "power-law":
         if ridge:
-            raise ValueError(f"method 'power-law' reads the ridgeless leave-one-out curve: ridge must be 0, got {ridge}")
+            raise ArgumentValueError(f"method 'power-law' reads the ridgeless leave-one-out curve: ridge must be 0, got {ridge}")
         with jax.enable_x64(True):
             gram = np.asarray(net.kernel(X, get=kernel), dtype=np.float64)
         reach = int(n_points * READ[1] * n_points / MIN_POINTS)
         if n_points < MIN_POINTS or sizes[-1] > reach:
-            raise ValueError(f"method 'power-law' needs at least {MIN_POINTS} points and sizes up to {READ[1]} N / "
+            raise ArgumentValueError(f"method 'power-law' needs at least {MIN_POINTS} points and sizes up to {READ[1]} N / "
                              f"{MIN_POINTS} times the N = {n_points} points (at most {reach}), got sizes up to "
                              f"{int(sizes[-1])}")
         extrapolation = extrapolate_gram(gram, None if targets is None else targets.reshape(n_points, -1), sizes,

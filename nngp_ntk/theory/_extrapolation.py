@@ -38,7 +38,8 @@ import scipy.special
 
 from nngp_ntk import data
 from nngp_ntk.spectrum import _fits as fits
-from nngp_ntk._checks import DENSE_LIMIT, check_integer, check_kernel_name, check_points, check_real, check_sizes
+from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, check_integer, check_kernel_name, check_points,
+                              check_real, check_sizes)
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.theory._samples import LeaveOneOut
 
@@ -101,7 +102,7 @@ def _read(theory: LeaveOneOut, sizes: np.ndarray) -> tuple[np.ndarray, fits.Powe
     whole = fits.fit_loglog(read, losses, name="read sizes")
     upper = fits.fit_loglog(read[READ_POINTS // 2:], losses[READ_POINTS // 2:], name="read sizes")
     if not (whole.reliable and upper.reliable):
-        raise ValueError(f"the leave-one-out curve on the {n} points is not a power law to extrapolate "
+        raise ArgumentValueError(f"the leave-one-out curve on the {n} points is not a power law to extrapolate "
                          f"({whole.reason or upper.reason})")
     return np.log(whole.amplitude) - whole.alpha * np.log(sizes), whole, upper.alpha, read, losses
 
@@ -211,7 +212,7 @@ def extrapolate_learning_curve(net: Network, X: np.ndarray, y: np.ndarray | None
     X = check_points(X)
     n_points = len(X)
     if not MIN_POINTS <= n_points <= DENSE_LIMIT:
-        raise ValueError(f"extrapolate_learning_curve needs {MIN_POINTS} <= N <= {DENSE_LIMIT} points, "
+        raise ArgumentValueError(f"extrapolate_learning_curve needs {MIN_POINTS} <= N <= {DENSE_LIMIT} points, "
                          f"got N = {n_points}")
     targets = None if y is None else data.check_targets(X, y).reshape(n_points, -1)
     reach = int(n_points * READ[1] * n_points / MIN_POINTS)
@@ -220,7 +221,7 @@ def extrapolate_learning_curve(net: Network, X: np.ndarray, y: np.ndarray | None
     groups = check_integer("groups", groups, minimum=3, maximum=n_points // 20)
     confidence = check_real("confidence", confidence, positive=True)
     if not confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        raise ArgumentValueError(f"confidence must be in (0, 1), got {confidence!r}")
     with jax.enable_x64(True):
         gram = np.asarray(net.kernel(X, get=kernel), dtype=np.float64)
     return extrapolate_gram(gram, targets, sizes, groups=groups, confidence=confidence, seed=seed)

@@ -61,8 +61,8 @@ import scipy.optimize
 import scipy.special
 
 from nngp_ntk import data
-from nngp_ntk._checks import (DENSE_LIMIT, check_counts, check_integer, check_kernel_name, check_points,
-                              check_positive_times, check_real, check_window)
+from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, check_counts, check_integer, check_kernel_name,
+                              check_points, check_positive_times, check_real, check_window)
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.spectrum import _fits as fits
 from nngp_ntk.spectrum._fits import PowerLawFit
@@ -137,7 +137,7 @@ class FlowLeaveOneOut(LeaveOneOut):
         high = np.log(float(np.max(self.eigenvalues)) * (self.n_samples / effective + 1.0))
         if excess(low) <= 0:
             rank = int(np.sum(self.eigenvalues > self.floor))
-            raise ValueError(f"size {effective:.6g} is not below the {rank} modes the N = {self.n_samples} points "
+            raise ArgumentValueError(f"size {effective:.6g} is not below the {rank} modes the N = {self.n_samples} points "
                              f"resolve")
         return float(np.exp(scipy.optimize.brentq(excess, low, high, xtol=1e-13, rtol=1e-13)))
 
@@ -325,7 +325,7 @@ def predict_flow_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
     X = check_points(X)
     n_points = len(X)
     if not 3 <= n_points <= DENSE_LIMIT:
-        raise ValueError(f"predict_flow_curve needs 3 <= N <= {DENSE_LIMIT} points, got N = {n_points}")
+        raise ArgumentValueError(f"predict_flow_curve needs 3 <= N <= {DENSE_LIMIT} points, got N = {n_points}")
     targets = None if y is None else data.check_targets(X, y).reshape(n_points, -1)
     sizes = check_counts("sizes", sizes, n_points - 1, f"below the N = {n_points} points: the prediction reads "
                                                         f"the sample")
@@ -333,13 +333,13 @@ def predict_flow_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
     inside, window = check_window("window", window, times)
     subsets = check_integer("subsets", subsets, minimum=0)
     if subsets in (1, 2):
-        raise ValueError(f"subsets must be 0 (no intervals) or at least 3, got {subsets}")
+        raise ArgumentValueError(f"subsets must be 0 (no intervals) or at least 3, got {subsets}")
     subset = int(SUBSET_FRACTION * n_points)
     if subsets and subset < 3:
-        raise ValueError(f"the jackknife's subsets of N / 4 points need N >= 12, got N = {n_points} (pass subsets=0)")
+        raise ArgumentValueError(f"the jackknife's subsets of N / 4 points need N >= 12, got N = {n_points} (pass subsets=0)")
     confidence = check_real("confidence", confidence, positive=True)
     if not confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+        raise ArgumentValueError(f"confidence must be in (0, 1), got {confidence!r}")
     with jax.enable_x64(True):
         gram = np.asarray(net.kernel(X, get=kernel), dtype=np.float64)
     gaussian, losses = _predict(gram, targets, sizes, times)

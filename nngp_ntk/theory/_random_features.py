@@ -77,18 +77,18 @@ class RandomFeatureLeaveOneOut:
         vectors = np.asarray(vectors, dtype=np.float64)
         n = len(eigenvalues)
         if eigenvalues.ndim != 1 or vectors.shape != (n, n):
-            raise ValueError(f"vectors must be the ({n}, {n}) eigenvectors (columns) of the {n} eigenvalues, "
+            raise ArgumentValueError(f"vectors must be the ({n}, {n}) eigenvectors (columns) of the {n} eigenvalues, "
                              f"got shapes {eigenvalues.shape} and {vectors.shape}")
         if not (np.all(np.isfinite(eigenvalues)) and np.all(np.isfinite(vectors))):
-            raise ValueError("eigenvalues and vectors must be finite")
+            raise ArgumentValueError("eigenvalues and vectors must be finite")
         if projections is not None:
             projections = np.asarray(projections, dtype=np.float64).reshape(n, -1)
             if not np.all(np.isfinite(projections)):
-                raise ValueError("projections must be finite")
+                raise ArgumentValueError("projections must be finite")
         self.eigenvalues = np.maximum(eigenvalues, 0.0)
         self.rank = int(np.sum(self.eigenvalues > np.finfo(np.float64).eps * max(float(self.eigenvalues.max()), 0)))
         if self.rank < 2:
-            raise ValueError(f"the spectrum needs at least 2 positive eigenvalues, got {self.rank}")
+            raise ArgumentValueError(f"the spectrum needs at least 2 positive eigenvalues, got {self.rank}")
         self.vectors = vectors
         self.projections = projections
         self.n_samples = n
@@ -97,7 +97,7 @@ class RandomFeatureLeaveOneOut:
         """gamma > 0 with sum_j w_j / (w_j + gamma) = P (the effective regularization of P random
         projections); ValueError unless 0 < P < the number of positive eigenvalues."""
         if not 0 < width < self.rank:
-            raise ValueError(f"width must be in (0, {self.rank}), the rank of the kernel on the {self.n_samples} "
+            raise ArgumentValueError(f"width must be in (0, {self.rank}), the rank of the kernel on the {self.n_samples} "
                              f"points, got {width!r}")
         values = self.eigenvalues
 
