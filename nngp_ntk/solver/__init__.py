@@ -21,7 +21,8 @@ from nngp_ntk._checks import NotConvergedWarning
 from nngp_ntk.solver._dense import SingularKernelWarning
 from nngp_ntk.solver._evidence import fit_hyperparameters, log_marginal_likelihood
 from nngp_ntk.solver._flow import (GradientFlow, gp_posterior, gradient_descent, gradient_flow, max_learning_rate,
-                                   predict, training_loss)
+                                   training_loss)
+from nngp_ntk.solver._predict import predict
 
 __all__ = [
     "GradientFlow", "KernelClassifier", "KernelRegressor", "NotConvergedWarning", "SingularKernelWarning",

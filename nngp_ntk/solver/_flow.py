@@ -19,9 +19,8 @@ multiplies diag_reg by trace(D) / N).
 
 Numerics: D is a ``krylov.FlowOperator``, factorized once for every time and test set: the float64
 ``DenseFlowKernel`` of ``nngp_ntk.solver._dense`` up to ``DENSE_LIMIT`` training points, the iterative
-solvers of ``nngp_ntk.solver._krylov`` past it. Outputs have the kernels' dtype. ``predict``'s
-method="nystrom" (t = None) hands the points to ``nngp_ntk.solver._nystrom`` instead, which works on
-N x M kernels and never forms D.
+solvers of ``nngp_ntk.solver._krylov`` past it. Outputs have the kernels' dtype. ``predict`` (``nngp_ntk.solver._predict``)
+computes the kernels of a network and runs these, or the Nystrom solver for method="nystrom".
 """
 
 from __future__ import annotations
@@ -31,15 +30,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-import os
-
+from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, check_choice, check_integer, check_real,
+                              check_ridge, check_times)
 from nngp_ntk.solver import _krylov as krylov
-from nngp_ntk.solver import _nystrom
-from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, check_choice, check_integer, check_kernel_name,
-                              check_real, check_ridge, check_times)
 from nngp_ntk.solver._dense import DenseFlowKernel, descent_coefficients, flow_coefficients
-from nngp_ntk._inputs import check_inputs
-from nngp_ntk.kernels._network import Network, check_network
 
 METHODS = ("auto", "dense", "iterative")
 #: The methods of ``predict``: those of ``GradientFlow`` and the Nystrom solver, which never forms
@@ -439,123 +433,3 @@ def max_learning_rate(ntk_train_train: np.ndarray, y_train_size: int | None = No
                                                                                 minimum=1)
     operator = _flow_kernel(ntk_train_train, check_ridge(ridge), method, None)
     return 2.0 * size / operator.max_eigenvalue()
-
-
-def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, t: Times = None,
-            kernel: str = "ntk", learning_rate: float = 1.0, ridge: float = 0.0, return_cov: bool = False,
-            method: str = "auto", centers: int | None = None, center_selection: str = "uniform", seed: int = 0,
-            out: str | os.PathLike | None = None, progress: bool | None = None,
-            options: dict | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """The outputs of an infinitely wide ``net`` trained by gradient flow: their mean and covariance over initializations.
-
-    Training minimizes 0.5 mean((f(X) - Y)^2) by gradient flow for time t (Lee et al. 2019)::
-
-        mean = Theta(x, X) Theta^-1 (I - exp(-eta Theta t / Y.size)) Y     (K for kernel="nngp")
-
-    and the covariance of the module docstring. Computes the kernels with ``net`` and hands them
-    to ``GradientFlow``.
-
-    ``method="nystrom"`` (t = None only, ridge > 0) never forms the N x N kernel: it restricts the
-    prediction to M = ``centers`` of the training points C and solves, by Falkon's preconditioned
-    conjugate gradients (``nngp_ntk.solver._nystrom``)::
-
-        mean = K(x, C) alpha,   (K(X, C)^T K(X, C) + ridge K(C, C)) alpha = K(X, C)^T Y
-
-    which with M = N is the exact t = None mean Theta(x, X) (Theta + ridge I)^-1 Y. Memory is
-    O(M^2) plus row panels of K(X, C); time O(N M d) per kernel pass.
-
-    Args:
-        net: the network.
-        x_train: training points, shape (N, d).
-        y_train: targets, shape (N,) or (N, k).
-        x_test: test points, shape (M, d).
-        t: None (infinity), a number, or a sequence (then a leading time axis).
-        kernel: "ntk" (all layers trained) or "nngp" (only the readout trained).
-        learning_rate: eta.
-        ridge: added to the train kernel's diagonal (absolute units; for "nngp" the variance of
-            observation noise, and t=None is the GP posterior).
-        return_cov: also return the test-test covariance.
-        method: "auto" (dense up to ``DENSE_LIMIT`` training points, else iterative), "dense",
-            "iterative" (``GradientFlow``) or "nystrom".
-        centers: for "nystrom": M, the number of centers (1 <= M <= N).
-        center_selection: for "nystrom": "uniform" (M distinct training points drawn with ``seed``)
-            or "leverage" (drawn by approximate ridge leverage scores, which favors points far
-            from the bulk of the data).
-        seed: for "nystrom": the seed of the center selection.
-        out: for "nystrom": a folder that keeps the centers, the kernel K(X, C) (the out-of-core
-            store of ``net.kernel``) and the solver's state after every iteration, so that an
-            interrupted call resumes; None keeps K(X, C) in memory when it takes at most half
-            the available memory, and recomputes it in row panels at every iteration otherwise.
-        progress: for "nystrom": show progress bars (None: on a terminal).
-        options: for "nystrom": ``tol`` (relative residual of the preconditioned system; default
-            1e-6 for float32 kernels, 1e-9 for float64), ``maxiter`` (default 100), ``panel_rows``,
-            ``panels`` ("auto", "memory" or "recompute").
-
-    Returns:
-        The mean, shape ([T,] M) or ([T,] M, k) following y_train; with ``return_cov`` the tuple
-        (mean, cov), cov of shape ([T,] M, M).
-
-    Raises:
-        TypeError: ``net`` is not a network.
-        ValueError: an unknown kernel or method, negative times, a learning rate that is not
-            positive, a negative ridge, or inputs and targets of mismatched shapes; for
-            "nystrom": a finite t, ``return_cov``, ridge <= 0, ``centers`` missing or outside
-            [1, N], an unknown center selection, or an ``out`` folder holding something else;
-            ``centers``, ``out`` or ``options`` with another method.
-
-    Example:
-        >>> import nngp_ntk as nk
-        >>> rng = np.random.default_rng(0)
-        >>> x_train, x_test = rng.standard_normal((8, 3)), rng.standard_normal((2, 3))
-        >>> y_train = np.sin(x_train[:, :1])
-        >>> net = nk.FullyConnected(depth=1)
-        >>> mean, cov = predict(net, x_train, y_train, x_test, t=[1.0, np.inf], return_cov=True)
-        >>> mean.shape, cov.shape
-        ((2, 2, 1), (2, 2, 2))
-        >>> train = predict(net, x_train, y_train, x_train)
-        >>> bool(np.allclose(train, y_train, atol=1e-3))
-        True
-    """
-    check_network(net)
-    check_kernel_name(kernel)
-    check_times("t", t)
-    check_real("learning_rate", learning_rate, positive=True)
-    check_ridge(ridge)
-    check_choice("method", method, PREDICT_METHODS)
-    x_train, x_test = check_inputs(x_train, x_test)
-    y_checked = _check_targets(y_train, x_train.shape[0])
-    if method == "nystrom":
-        return _predict_nystrom(net, x_train, y_checked, x_test, t, kernel, ridge, return_cov, centers,
-                                center_selection, seed, out, progress, options)
-    for name, value in (("centers", centers), ("out", out), ("options", options)):
-        if value is not None:
-            raise ArgumentValueError(f"{name} applies to method='nystrom' only, got {name}={value!r} with method={method!r}")
-    names = ("nngp", "ntk") if return_cov and kernel == "ntk" else (kernel,)
-    train = net.kernel(x_train, get=names)
-    test_train = net.kernel(x_test, x_train, get=names)
-    flow = GradientFlow(getattr(train, kernel), y_train, learning_rate=learning_rate, ridge=ridge,
-                        nngp_train_train=train.nngp if kernel == "ntk" else None, method=method)
-    if not return_cov:
-        return flow.predict(getattr(test_train, kernel), t)
-    return flow.predict(getattr(test_train, kernel), t,
-                        nngp_test_train=test_train.nngp if kernel == "ntk" else None,
-                        nngp_test_test=net.kernel(x_test, get="nngp"))
-
-
-def _predict_nystrom(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, t: Times,
-                     kernel: str, ridge: float, return_cov: bool, centers: int | None, center_selection: str,
-                     seed: int, out: str | os.PathLike | None, progress: bool | None,
-                     options: dict | None) -> np.ndarray:
-    """``predict`` with method="nystrom": the t = None mean on M centers (``_nystrom.fit``)."""
-    if t is not None:
-        raise ArgumentValueError(f"method='nystrom' gives the t = None prediction (kernel ridge regression) only, got "
-                         f"t={t!r}: use method='dense' or 'iterative' for finite times")
-    if return_cov:
-        raise ArgumentValueError("method='nystrom' gives the mean only: return_cov=True needs method='dense' or 'iterative'")
-    if centers is None:
-        raise ArgumentValueError("method='nystrom' needs centers=M, the number of training points to use as centers")
-    model = _nystrom.fit(net, x_train, y_train.reshape(x_train.shape[0], -1), kernel=kernel, ridge=ridge,
-                         centers=centers, center_selection=center_selection, seed=seed, out=out, progress=progress,
-                         **_nystrom.check_options(options))
-    mean = model.predict(x_test).reshape((x_test.shape[0],) + y_train.shape[1:])
-    return mean.astype(x_train.dtype, copy=False)
