@@ -379,7 +379,7 @@ def large_n(n_points: int = 50000, dim: int = 16, max_points: int = 6000, subset
 def regimes() -> list[dict]:
     """Variance-limited regimes, teacher-student on the sphere (dim 5, one-hidden-layer ReLU random
     features, targets from the GP of the NNGP): L(D) at P = 10 and L(P) at D = 20, fitted by
-    ``fits.fit_offset_power_law`` (each repeat's curve against its own last point; interval
+    ``spectrum.fit_offset_power_law`` (each repeat's curve against its own last point; interval
     from the jackknife over repeats).
 
     Windows in the regimes (D >= 18 p, p = 11 readout columns; P >= 20 D): the laws are the leading
@@ -396,7 +396,7 @@ def regimes() -> list[dict]:
     sizes = np.geomspace(200, 4000, 8).round().astype(int)
     clock = _harness.Stopwatch()
     in_data = scaling.variance_limited_data(net, X, y, width=10, sizes=sizes, test_size=1000, repeats=2000)
-    leading = fits.fit_offset_power_law(in_data.x, in_data.repeat_losses, next_order=True)
+    leading = spectrum.fit_offset_power_law(in_data.x, in_data.repeat_losses, next_order=True)
     rows.append({"target": f"variance-limited, sphere dim 5, ReLU random features: L(D) at P=10, "
                            f"D={sizes[0]}..{sizes[-1]}, L_inf + c D^-alpha (1 + b/D)",
                  "predicted": 1.0, "measured": round(leading.alpha, 4), "measured_ci": _interval(leading.ci),

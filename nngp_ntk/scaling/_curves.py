@@ -14,7 +14,7 @@ is the bottleneck the loss approaches its limit as 1/D at fixed P << D and as 1/
   on D >> P points; L(P) and its exponent. They train the readout only: their kernel is the NNGP.
 * ``variance_limited_data`` / ``variance_limited_width``: L at fixed P as D grows, at fixed D as P
   grows, fitted by L = L_inf + c x^-alpha (alpha = 1 expected, to leading order in P/D and D/P),
-  paired within each repeat (``fits.fit_offset_power_law``).
+  paired within each repeat (``spectrum.fit_offset_power_law``).
 
 Predicted by ``predict_exponents`` from the spectrum of K/N and the targets' projections on its
 eigenvectors (``theory``). Losses are test mean squared errors, averaged over points and outputs.
@@ -37,6 +37,7 @@ from nngp_ntk.solver import _flow as solver
 from nngp_ntk._checks import (ArgumentTypeError, ArgumentValueError, check_counts, check_integer, check_kernel_name,
                               check_points, check_positive_times, check_ridge, check_sizes, check_window)
 from nngp_ntk.spectrum._fits import PowerLawFit
+from nngp_ntk.spectrum._offset_fits import fit_offset_power_law
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.finite._controls import FirstOrderControl, has_control
 from nngp_ntk.finite._random_features import fit_readout, random_features
@@ -397,7 +398,7 @@ class OffsetCurve:
     """A measured curve approaching a limit: mean ``losses`` at ``x`` with their standard ``errors``
     (over repeats; they include the spread of each repeat's level), ``difference_errors``, the
     standard errors of the paired differences L(x) - L(x_max) that the fit uses (0 at x_max), the
-    per-repeat losses, and ``fit`` = L_inf + c x^-alpha (``fits.fit_offset_power_law``; alpha near
+    per-repeat losses, and ``fit`` = L_inf + c x^-alpha (``spectrum.fit_offset_power_law``; alpha near
     1 in the variance-limited regimes). ``controls``: the control variates subtracted from each
     repeat's raw losses (``variance_limited_width``), None where none were; the raw losses are
     ``repeat_losses + controls``."""
@@ -431,7 +432,7 @@ def _offset_curve(x: np.ndarray, repeat_losses: np.ndarray, controls: np.ndarray
     differences = repeat_losses - repeat_losses[:, -1:]
     return OffsetCurve(x, repeat_losses.mean(axis=0), repeat_losses.std(axis=0, ddof=1) / np.sqrt(repeats),
                        differences.std(axis=0, ddof=1) / np.sqrt(repeats), repeat_losses,
-                       fits.fit_offset_power_law(x, repeat_losses, confidence=CONFIDENCE), controls)
+                       fit_offset_power_law(x, repeat_losses, confidence=CONFIDENCE), controls)
 
 
 def variance_limited_data(net: Network, X: np.ndarray, y: np.ndarray | None = None, *, width: int,
@@ -448,7 +449,7 @@ def variance_limited_data(net: Network, X: np.ndarray, y: np.ndarray | None = No
 
     One network and one split per repeat, nested training sets (the first D of the rest): one
     repeat's losses share its level L_inf (its network and test set), which the paired fit
-    (``fits.fit_offset_power_law``) cancels; its interval comes from the scatter over repeats
+    (``spectrum.fit_offset_power_law``) cancels; its interval comes from the scatter over repeats
     (at least 2, cheap: one network of width P per repeat). A large test set lowers the noise of
     L at large D. ``y=None``: a draw from the GP of the NNGP.
 
@@ -512,7 +513,7 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
     before, and that linear term C has mean exactly zero at every width and depth
     (``random_feature_controls.FirstOrderControl``). The control variate subtracts it from each
     draw's loss: L - C has the same mean as L, its fluctuation is of second order, O(1/P). Without
-    it the mean over many repeats (20 or more) must carry the law. Fitted by ``fits.fit_offset_power_law`` (each repeat against
+    it the mean over many repeats (20 or more) must carry the law. Fitted by ``spectrum.fit_offset_power_law`` (each repeat against
     its own draw at the largest width; the interval from the scatter over repeats).
 
     Args:

@@ -15,7 +15,8 @@ regime (Bahri et al.). On the sphere the operator's eigenvalues are exact (Funk-
 from nngp_ntk._checks import UnreliableFitWarning
 from nngp_ntk.spectrum._eigenvalues import (Eigensystem, default_window, eigenvalues, eigh, fit_power_law,
                                             kernel_product, randomized_eigh)
-from nngp_ntk.spectrum._fits import PowerLawFit, fit_loglog, fit_offset_power_law
+from nngp_ntk.spectrum._fits import PowerLawFit, fit_loglog
+from nngp_ntk.spectrum._offset_fits import fit_offset_power_law
 from nngp_ntk.spectrum._sphere import SphereSpectrum, multiplicity, sphere_eigenvalues
 
 __all__ = [

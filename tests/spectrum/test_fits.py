@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from nngp_ntk import spectrum
 from nngp_ntk.spectrum import _fits as fits
 
 
@@ -103,21 +104,21 @@ def _paired_curves(x, repeats, seed, level_spread=1.0, noise=0.02, correction=0.
 def test_paired_fit_cancels_each_repeats_level():
     x = np.array([10.0, 20, 40, 80, 160, 320])
     curves = _paired_curves(x, 20, seed=0)
-    fit = fits.fit_offset_power_law(x, curves)
+    fit = spectrum.fit_offset_power_law(x, curves)
     assert fit.ci[0] < 1.0 < fit.ci[1] and fit.ci[1] - fit.ci[0] < 0.2      # levels spread by 1, excess ~0.2
     assert fit.limit == pytest.approx(curves[:, -1].mean() - 2.0 / 320, abs=0.01)
-    exact = fits.fit_offset_power_law(x, _paired_curves(x, 5, seed=1, noise=0.0, correction=8.0),
+    exact = spectrum.fit_offset_power_law(x, _paired_curves(x, 5, seed=1, noise=0.0, correction=8.0),
                                                 next_order=True)
     assert exact.alpha == pytest.approx(1.0, abs=1e-5) and exact.correction == pytest.approx(8.0, rel=1e-4)
     assert exact.amplitude == pytest.approx(2.0, rel=1e-4)
-    one_term = fits.fit_offset_power_law(x, _paired_curves(x, 5, seed=1, noise=0.0, correction=8.0))
+    one_term = spectrum.fit_offset_power_law(x, _paired_curves(x, 5, seed=1, noise=0.0, correction=8.0))
     assert one_term.alpha > 1.1                                             # the next order steepens one term
 
 
 @pytest.mark.slow
 def test_paired_fit_interval_covers():
     x = np.array([10.0, 20, 40, 80, 160, 320])
-    fitted = [fits.fit_offset_power_law(x, _paired_curves(x, 20, seed=s, noise=0.05)) for s in range(60)]
+    fitted = [spectrum.fit_offset_power_law(x, _paired_curves(x, 20, seed=s, noise=0.05)) for s in range(60)]
     reported = [fit.ci for fit in fitted if fit.reliable]     # the rest: intervals across zero, said so
     assert len(reported) >= 45
     assert np.mean([low <= 1.0 <= high for low, high in reported]) >= 0.85
@@ -127,14 +128,14 @@ def test_paired_fit_refuses_bad_input_and_reports_what_it_cannot_fit():
     x = np.array([10.0, 20, 40, 80])
     curves = _paired_curves(x, 4, seed=0)
     with pytest.raises(ValueError, match="at least 2 repeats"):
-        fits.fit_offset_power_law(x, curves[:1])
+        spectrum.fit_offset_power_law(x, curves[:1])
     with pytest.raises(ValueError, match="shape"):
-        fits.fit_offset_power_law(x, curves[:, :3])
+        spectrum.fit_offset_power_law(x, curves[:, :3])
     with pytest.raises(ValueError, match="finite"):
-        fits.fit_offset_power_law(x, np.where(curves > 0, np.nan, curves))
-    for fit, reason in [(fits.fit_offset_power_law(x[:3], curves[:, :3]), "at least 4"),
-                        (fits.fit_offset_power_law(x, curves, next_order=True), "at least 5"),
-                        (fits.fit_offset_power_law(x, curves[:, ::-1]), "no approach to a limit")]:
+        spectrum.fit_offset_power_law(x, np.where(curves > 0, np.nan, curves))
+    for fit, reason in [(spectrum.fit_offset_power_law(x[:3], curves[:, :3]), "at least 4"),
+                        (spectrum.fit_offset_power_law(x, curves, next_order=True), "at least 5"),
+                        (spectrum.fit_offset_power_law(x, curves[:, ::-1]), "no approach to a limit")]:
         assert not fit.reliable and reason in fit.reason
         assert np.isnan(fit.alpha) and np.isnan(fit.ci).all() and np.isnan(fit.amplitude) and np.isnan(fit.limit)
 
@@ -144,11 +145,11 @@ def test_paired_fit_with_a_degenerate_optimum_is_unreliable():
     x = np.array([100.0, 200, 400, 800])
     rng = np.random.default_rng(0)
     curves = 1.0 + rng.normal(0, 1, (3, 1)) + np.array([0.5, 0.0, 0.0, 0.0]) + rng.normal(0, 1e-3, (3, 4))
-    fit = fits.fit_offset_power_law(x, curves)
+    fit = spectrum.fit_offset_power_law(x, curves)
     assert not fit.reliable and "search range" in fit.reason and np.isnan(fit.alpha)
     # few noisy repeats: the jackknife interval reaches across zero
     noisy = 1.0 + 2.0 / x + rng.normal(0, 0.05, (3, 4))
-    wide = fits.fit_offset_power_law(x, noisy)
+    wide = spectrum.fit_offset_power_law(x, noisy)
     assert not wide.reliable and np.isnan(wide.alpha)
 
 
@@ -198,4 +199,4 @@ def test_noise_at_the_level_of_the_error_bars_is_not_a_poor_fit():
     for fitted in (noisy_repeats, noisy_points):                    # p < 0.01 in about 1% of seeds
         assert all(np.isfinite(fit.lack_of_fit_p) for fit in fitted if fit.reliable)
         assert sum(fit.poor for fit in fitted) <= 4
-    assert fits.fit_offset_power_law(OCTAVES, _paired_curves(OCTAVES, 5, seed=0)).poor is False   # not tested
+    assert spectrum.fit_offset_power_law(OCTAVES, _paired_curves(OCTAVES, 5, seed=0)).poor is False   # not tested
