@@ -38,9 +38,7 @@ import numpy as np
 import _harness
 import nngp_ntk as nk
 from nngp_ntk import data, scaling, solver, spectrum
-from nngp_ntk.spectrum import _fits as fits
-from nngp_ntk.theory._extrapolation import extrapolate_learning_curve
-from nngp_ntk.theory._exponents import Exponents
+from nngp_ntk.theory import Exponents, extrapolate_learning_curve
 
 RESULTS = _harness.result_path("scaling_report.json")
 TOLERANCE = 0.05
@@ -304,7 +302,7 @@ def _beyond_row(name: str, net: nk.FullyConnected, X: np.ndarray, y: np.ndarray,
 
 
 def beyond(draws: int = 3) -> list[dict]:
-    """Prediction beyond the sample (``extrapolation.extrapolate_learning_curve``) against the measured
+    """Prediction beyond the sample (``theory.extrapolate_learning_curve``) against the measured
     curve, beside the practitioner's baseline and the spectral-tail extrapolation of ``predict_exponents``:
     MNIST-5k, ReLU NTK depth 3, from N = 1000 points of the 4000-point pool to D = 100..3200; teacher-student
     on the sphere in R^4 (ReLU NTK depth 2, targets from its GP, 4 outputs, 9000 points), from N = 2000 to
@@ -357,7 +355,7 @@ def large_n(n_points: int = 50000, dim: int = 16, max_points: int = 6000, subset
                                    np.arange(measured_max), inside)
     ratio = predicted.losses[:len(inside)] / measured.losses
     half = (predicted.ci["alpha_D"][1] - predicted.ci["alpha_D"][0]) / 2
-    in_window = fits.fit_loglog(inside, predicted.losses[:len(inside)], name="sizes")
+    in_window = spectrum.fit_loglog(inside, predicted.losses[:len(inside)], name="sizes")
     return [{"target": f"large N: sphere dim {dim} teacher-student, ReLU NTK depth 3, predicted from N={n_points} "
                        f"({subsets} subsets of {predicted.subset_size}), alpha_D over D={inside[0]}..{inside[-1]} "
                        f"(measured; predicted to {sizes[-1]})",
