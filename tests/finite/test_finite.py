@@ -237,7 +237,7 @@ def test_sequential_empirical_ntk_equals_jacobian_contraction(x64):
     x1 = np.random.default_rng(0).normal(size=(6, 4))
     x2 = np.random.default_rng(1).normal(size=(5, 4))
     # b_std=None layers have no bias parameter: leave their (unused) bias out of the Jacobian
-    has_bias = [layer.b_std is not None for layer in finite._parameter_layers(net.sequence())]
+    has_bias = [layer.b_std is not None for layer in finite._networks._parameter_layers(net.sequence())]
     jacobian = jax.jit(jax.jacrev(lambda p, x: finite.apply(net, p, x)))
     jac1, jac2 = jacobian(params, jnp.asarray(x1)), jacobian(params, jnp.asarray(x2))
     expected = 0
