@@ -671,7 +671,8 @@ def sgd_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None, *, width
         y: their targets, shape (N,) or (N, k); None for one draw from the GP of the NNGP.
         widths: widths P (at least 3, spanning a factor 2), at most the pool.
         samples: pass lengths n (at least 3, spanning a factor 2), at most the pool.
-        eta0: the first step size, eta0 max |phi(x)|^2 / P <= 2 on the drawn features.
+        eta0: the first step size, in the stable range on the drawn features (about
+            eta0 mean |phi|^2 / P < 2: ``theory.predict_sgd_curve``).
         schedule: "geometric" or "constant".
         draws: draws of the features and the order to average over.
         test_size: held-out points (default ``data.held_out_count``).

@@ -136,14 +136,30 @@ def sgd_features(net: Network, X: np.ndarray, width: int, seed: int) -> np.ndarr
     return hidden / np.sqrt(width)
 
 
+def _stable(eta: float, mu: np.ndarray) -> bool:
+    """Whether the constant-step recursion contracts: eta mu_k < 1 and sum_k eta mu_k / (2 (1 - eta mu_k)) < 1."""
+    return bool(eta * mu.max() < 1 and np.sum(eta * mu / (2 * (1 - eta * mu))) < 1)
+
+
 def check_step(eta0: float, features: np.ndarray, what: str) -> float:
-    """``eta0`` checked against the stable range of the schedules: eta0 max_x |z(x)|^2 <= 2."""
+    """``eta0`` checked against the stable range of batch-1 SGD on the features' covariance (eigenvalues mu_k
+    of Z^T Z / N): the risk recursion at the constant step eta0, a diagonal plus a rank-one matrix, contracts iff
+
+        eta0 mu_k < 1 for every k  and  sum_k eta0 mu_k / (2 (1 - eta0 mu_k)) < 1,
+
+    about eta0 mean_x |phi(x)|^2 / P < 2 for a spread-out spectrum (both schedules start at eta0)."""
     eta0 = check_real("eta0", eta0, positive=True)
-    largest = float(np.max(np.sum(features**2, axis=1)))
-    if eta0 * largest > 2:
-        raise ArgumentValueError(f"eta0 must keep eta0 * max |phi(x)|^2 / P <= 2 (the stable range of SGD with batch "
-                                 f"1), got eta0 = {eta0:g} with max |phi(x)|^2 / P = {largest:.4g} on {what} "
-                                 f"(eta0 at most {2 / largest:.4g})")
+    gram = features.T @ features if features.shape[1] <= features.shape[0] else features @ features.T
+    mu = np.clip(np.linalg.eigvalsh(gram / len(features)), 0.0, None)
+    if not _stable(eta0, mu):
+        low, high = 0.0, eta0
+        for _ in range(50):
+            low, high = ((low + high) / 2, high) if _stable((low + high) / 2, mu) else (low, (low + high) / 2)
+        raise ArgumentValueError(f"eta0 must lie in the stable range of batch-1 SGD, eta0 mu_k < 1 and "
+                                 f"sum_k eta0 mu_k / (2 (1 - eta0 mu_k)) < 1 over the eigenvalues mu_k of the "
+                                 f"features' covariance (about eta0 * mean |phi(x)|^2 / P < 2): got eta0 = {eta0:g} "
+                                 f"with mean |phi(x)|^2 / P = {float(mu.sum()):.4g} on {what} (eta0 below "
+                                 f"{low:.4g})")
     return eta0
 
 
@@ -292,7 +308,7 @@ def predict_sgd_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
             expected risk).
         widths: widths P, at least 3 spanning a factor 2, at most N.
         samples: pass lengths n, at least 3 spanning a factor 2, at most N.
-        eta0: the first step size, eta0 max |phi(x)|^2 / P <= 2.
+        eta0: the first step size, in the stable range (``check_step``: about eta0 mean |phi|^2 / P < 2).
         schedule: "geometric" or "constant".
         draws: draws of the features per width to average over.
         window: the compute window of alpha_C.
