@@ -1,5 +1,6 @@
 """The Gaussian-feature risk recursion of one-pass SGD, the compute frontier and predict_sgd_curve."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -113,3 +114,15 @@ def test_predicted_matches_measured_on_digits(digits):
     assert np.all(np.abs(ratio - 1) < 0.15), ratio
     assert np.all(predicted.bias_losses < predicted.losses)
     assert predicted.frontier.losses.shape == predicted.frontier.compute.shape
+
+
+def test_gp_targets_are_the_expectation_over_gp_draws():
+    """y=None uses the expected mode risks under the NNGP's GP; the loss is linear in them, so it is the
+    mean of the predictions over many GP draws (here the columns of one multi-output target)."""
+    X = nk.data.sphere(150, dim=4, seed=0)
+    grid = dict(widths=[10, 20, 40], samples=[30, 60, 120], eta0=0.3, seed=2)
+    expected = predict_sgd_curve(NET, X, **grid)
+    with jax.enable_x64(True):
+        draws = data.gp_targets(NET, X, kernel="nngp", n_outputs=400, seed=5)
+    averaged = predict_sgd_curve(NET, X, draws, **grid)
+    np.testing.assert_allclose(expected.losses, averaged.losses, rtol=0.06)
