@@ -360,6 +360,57 @@ def _speed_rows(rows: list[Record]) -> list[list[str]]:
     return table
 
 
+def sgd_compute(records: dict[str, Record]) -> list[str]:
+    record = records["sgd_compute.json"]
+    result = record["results"]
+    widths, samples = result["widths"], result["samples"]
+    predicted, measured = result["predicted"], result["measured"]
+    gaps, oks = result["gaps"], result["alphas_ok"]
+    lines = _section("Compute: L(P, n) of one-pass SGD on random features")
+    lines += _paragraph(
+        f"The test loss of one pass of batch-1 SGD with n steps on the readout of a width-P random-feature model "
+        f"(``theory.predict_sgd_curve``, from the {result['pool']} pool points alone, {result['predicted_draws']} "
+        f"draws of the features per width) against SGD itself (``scaling.sgd_curve``, {result['draws']} draws of "
+        f"features and order, tested on the other {result['test_size']}): {_escape(result['data'])} images, "
+        f"{_escape(result['network'])}, eta0 = {result['eta0']}, the {result['schedule']} schedule. Goals: within "
+        f"{result['loss_tolerance']:.0%} at every grid point; alpha_N (largest P), alpha_P (largest n) and alpha_C "
+        f"within {result['alpha_tolerance']}; P\\*(C) within a factor 2 over C in [1e4, 1e6]. Largest gap "
+        f"{result['largest_relative_gap']:.1%} ({'met' if result['losses_ok'] else 'not met'}); "
+        + "; ".join(f"{name} gap {gap:.3f} ({'met' if oks[name] else 'not met'})" for name, gap in gaps.items())
+        + f"; P\\*(C) within a factor {result['optimal_width_factor']:.2f} "
+        f"({'met' if result['optimal_width_ok'] else 'not met'}).")
+    rows = []
+    for i, width in enumerate(widths):
+        for j, n in enumerate(samples):
+            rows.append([f"{width}", f"{n}", f"{predicted['losses'][i][j]:.5f}", f"{predicted['bias_losses'][i][j]:.5f}",
+                         _ci(measured["losses"][i][j], measured["intervals"][i][j], 5), f"{result['ratio'][i][j]:.3f}"])
+    lines += _table(["P", "n", "predicted", "bias only", "measured [95%]", "predicted / measured"], rows,
+                    widths="8 8 15 15 30 15")
+    lines += _table(["exponent", "predicted", "measured"], [
+        ["alpha_N (largest P)", _ci(predicted["alpha_N"]["alpha"], predicted["alpha_N"]["ci"]),
+         _ci(measured["alpha_N"]["alpha"], measured["alpha_N"]["ci"])],
+        ["alpha_P (largest n)", _ci(predicted["alpha_P"]["alpha"], predicted["alpha_P"]["ci"]),
+         _ci(measured["alpha_P"]["alpha"], measured["alpha_P"]["ci"])],
+        ["alpha_C", _ci(predicted["frontier"]["alpha_C"]["alpha"], predicted["frontier"]["alpha_C"]["ci"]),
+         _ci(measured["frontier"]["alpha_C"]["alpha"], measured["frontier"]["alpha_C"]["ci"])]])
+    fp, fm = predicted["frontier"], measured["frontier"]
+    lines += _table(["C = P n", "predicted P*(C)", "measured P*(C)", "predicted L*(C)", "measured L*(C)"],
+                    [[f"{c:.3g}", f"{p}", f"{m}", f"{lp:.5f}", f"{lm:.5f}"]
+                     for c, p, m, lp, lm in zip(fm["compute"], fp["widths"], fm["widths"], fp["losses"], fm["losses"])
+                     if fm["window"][0] <= c <= fm["window"][1]])
+    share = result["variance_share"]
+    lines += _paragraph(
+        f"The variance term (the noise of the one-sample gradient) makes {share[0]:.1%} to {share[1]:.1%} of the "
+        f"predicted loss under this schedule; without it the largest gap to the measurement is "
+        f"{result['largest_relative_gap_bias_only']:.1%}. With alpha_K = {result['alpha_K']['alpha']:.3f} of the NNGP "
+        f"operator (a = 1 + alpha_K), Lin et al.'s exponents read a - 1 = {result['a_minus_1']:.3f} (in P) and "
+        f"(a - 1)/a = {result['a_minus_1_over_a']:.3f} (in n, up to the log of N_eff = n / log n), against the "
+        f"measured alpha_P and alpha_N above. ``predict_sgd_curve`` took {result['predict_seconds']:.0f} s and the "
+        f"measured grid {result['measure_seconds']:.0f} s.")
+    lines += _source("sgd_compute.json", record)
+    return lines
+
+
 def kernel_speed(records: dict[str, Record]) -> list[str]:
     main = records["kernel_speed_n10000_float32_depth1_3_10.json"]
     deep = records["kernel_speed_n10000_float32_depth30.json"]
@@ -648,8 +699,8 @@ def kip(records: dict[str, Record]) -> list[str]:
 
 
 SECTIONS: tuple[Callable[[dict[str, Record]], list[str]], ...] = (
-    main_job, regimes, scaling_report, random_features, beyond, flow_time, kernel_speed, compilation, layer_algebra,
-    accuracy, scale, solver, large_n, kip)
+    main_job, regimes, scaling_report, random_features, beyond, flow_time, sgd_compute, kernel_speed, compilation,
+    layer_algebra, accuracy, scale, solver, large_n, kip)
 
 
 def load(folder: Path = RESULTS) -> dict[str, Record]:

@@ -26,6 +26,7 @@ renders the results page from the files. The sections:
   scaling exponents      scaling_report.py        scaling_report.json
   deep random features   deep_random_features.py  deep_random_features.json
   flow time              flow_time.py             flow_time.json (L(D, t) of gradient flow, predicted and measured)
+  SGD compute            sgd_compute.py           sgd_compute.json (L(P, n) of one-pass SGD, predicted and measured)
   large N                large_n.py               large_n.json (Nystrom vs exact; Nystrom at large N)
 
 scaling_report.py, deep_random_features.py, solver_speed.py and spectrum_speed.py have no small mode
@@ -62,6 +63,7 @@ FULL = {
     "scaling exponents": ["scaling_report.py"],
     "deep random features": ["deep_random_features.py"],
     "flow time": ["flow_time.py"],
+    "SGD compute": ["sgd_compute.py"],
     "large N": ["large_n.py"],
 }
 QUICK_SUITE = {
@@ -74,6 +76,7 @@ QUICK_SUITE = {
     "scale": ["scale.py", "--n", "4000", "--devices", "1", "2", "--devices-n", "2000",
               "--output", QUICK / "scale.json"],
     "flow time": ["flow_time.py", "--quick"],
+    "SGD compute": ["sgd_compute.py", "--quick"],
     "large N": ["large_n.py", "--quick"],
 }
 

@@ -94,6 +94,7 @@ def _common(parser: argparse.ArgumentParser, task: str | None, plots: bool = Tru
                             "two repeats",
                "regimes": "at most 500 points, 100 of them for testing, small sizes and widths, two repeats",
                "regress": "at most 400 points, 100 of them held out when there is no TEST",
+               "compute": "at most 400 points, 100 of them for testing, widths 10-40, pass lengths 50-200, two draws",
                None: "fewer points, sizes, widths and repeats"}.get(task, "at most 400 points")
     group.add_argument("--fast", action="store_true", help=f"a quick, smaller run: {smaller}")
     group.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
@@ -105,7 +106,7 @@ def _common(parser: argparse.ArgumentParser, task: str | None, plots: bool = Tru
 def _data_options(parser: argparse.ArgumentParser, task: str, positional: str = "DATA",
                   test: str | None = None) -> None:
     """The [data] options; ``test``: the help of a second positional, the test file, given right after
-    the first (regress). Tasks that use targets (exponents, regress) get --targets."""
+    the first (regress). Tasks that use targets (exponents, regress, compute) get --targets."""
     group = parser.add_argument_group("data")
     what = "training data" if test else "data"
     group.add_argument("data.path", metavar=positional, nargs="?",
@@ -128,7 +129,7 @@ def _data_options(parser: argparse.ArgumentParser, task: str, positional: str = 
                        help=f"subtract the per-feature mean (default {as_given})")
     group.add_argument("--normalize", dest="data.normalize", action=argparse.BooleanOptionalAction,
                        help=f"scale every row to norm sqrt(d) (default {as_given})")
-    if task in ("exponents", "regress"):
+    if task in ("exponents", "regress", "compute"):
         group.add_argument("--targets", dest="data.targets", choices=schema.TARGETS,
                            help="labels: the data's labels (one-hot for integers); gp: one draw from the GP of "
                                 "the kernel (teacher = student); auto (default): the labels when the data has "
@@ -287,6 +288,34 @@ def build_parser() -> argparse.ArgumentParser:
                        help="points of TRAIN held out when there is no TEST" + _default("regress", "test_size"))
     _common(regress, "regress", plots=False)
 
+    compute = commands.add_parser(
+        "compute", help="L(P, n) of one-pass SGD on random features and its compute-optimal frontier",
+        description="The test loss of one pass of batch-1 SGD with n steps on the readout of the network's random "
+                    "hidden layer of width P, predicted from the training pool (the Gaussian-feature risk "
+                    "recursion) and measured on the held-out points, over the grid of widths and pass lengths; "
+                    "the frontier L*(C) = min over P n <= C, alpha_C and the optimal width P*(C). With no "
+                    "arguments: the 5,000 MNIST images, one-hot labels, the network options' defaults "
+                    "(configs/mnist_sgd_compute.toml: depth 1, W_std = sqrt(2), b_std = 0.1). Writes "
+                    "compute.json and compute.png to --out.")
+    _data_options(compute, "compute")
+    _network_options(compute)
+    group = compute.add_argument_group("compute")
+    group.add_argument("--widths", dest="compute.widths", type=int, nargs="+", metavar="P",
+                       help="random-feature widths" + _default("compute", "widths"))
+    group.add_argument("--samples", dest="compute.samples", type=int, nargs="+", metavar="n",
+                       help="pass lengths of one-pass SGD" + _default("compute", "samples"))
+    group.add_argument("--eta0", dest="compute.eta0", type=float, metavar="ETA",
+                       help="the first step size" + _default("compute", "eta0"))
+    group.add_argument("--schedule", dest="compute.schedule", choices=("geometric", "constant"),
+                       help="step-size schedule" + _default("compute", "schedule"))
+    group.add_argument("--draws", dest="compute.draws", type=int, metavar="R",
+                       help="draws of features and order of the measured grid" + _default("compute", "draws"))
+    group.add_argument("--predicted-draws", dest="compute.predicted_draws", type=int, metavar="R",
+                       help="draws of features per width of the prediction" + _default("compute", "predicted_draws"))
+    group.add_argument("--test-size", dest="compute.test_size", type=int, metavar="N",
+                       help="held-out test points" + _default("compute", "test_size"))
+    _common(compute, "compute")
+
     run = commands.add_parser("run", help="run an experiment described by a TOML config",
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               description="Run the experiment of a TOML config (see configs/). Keys:\n\n"
@@ -372,7 +401,7 @@ def execute(table: dict[str, Any], progress: bool | None, plots: bool) -> list[s
         ConfigError: plots asked for without matplotlib, or bad input met by the task.
     """
     config = configs.typed(table)
-    plotting = plots and config.task in ("exponents", "regimes", "spectrum")
+    plotting = plots and config.task in ("exponents", "regimes", "spectrum", "compute")
     if plotting and importlib.util.find_spec("matplotlib") is None:
         raise ConfigError("plots need matplotlib (the plots extra): pip install 'nngp_ntk[plots]', or pass --no-plots")
     task = config.task
@@ -384,6 +413,8 @@ def execute(table: dict[str, Any], progress: bool | None, plots: bool) -> list[s
         return tasks.run_spectrum(config, progress, plots)
     if task == "regimes":
         return experiments.run_regimes(config, progress, plots)
+    if task == "compute":
+        return experiments.run_compute(config, progress, plots)
     return experiments.run_exponents(config, progress, plots)
 
 

@@ -3,7 +3,7 @@
 A config is one TOML table. Top-level keys say what to run; sections describe the data, the
 network and the task:
 
-    task = "exponents"          # exponents | regimes | spectrum | kernel | regress
+    task = "exponents"          # exponents | regimes | spectrum | kernel | regress | compute
     seed = 0
     out = "results/exponents"   # default: results/<task>, or results/<task>-<data> on other data
 
@@ -369,6 +369,9 @@ def fast(config: dict[str, Any], explicit: Collection[str] = ()) -> dict[str, An
             changes["spectrum.top_k"] = min(section["top_k"], n)
     elif task == "regress":
         changes["regress.test_size"] = min(section["test_size"], 100)
+    elif task == "compute":
+        changes.update({"compute.test_size": min(section["test_size"], 100), "compute.widths": [10, 20, 40],
+                        "compute.samples": [50, 100, 200], "compute.draws": min(section["draws"], 2)})
     for key, value in changes.items():
         if key not in explicit:
             _set(config, key, value)

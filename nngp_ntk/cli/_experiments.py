@@ -25,6 +25,12 @@ The experiments::
           variance-limited in D    L(D) = L_inf + c D^-alpha at fixed P << D  (alpha = 1)
           variance-limited in P    L(P) = L_inf + c P^-alpha at fixed D << P  (alpha = 1)
 
+    compute: one-pass SGD on the readout of the network's random hidden layer of width P for n steps,
+        L(P, n) predicted from the training pool (``theory.predict_sgd_curve``) and measured on the
+        held-out points (``scaling.sgd_curve``), alpha_N, alpha_P and the compute-optimal frontier
+        L*(C) = min over P n <= C with alpha_C and the optimal width P*(C); written to compute.json
+        and compute.png.
+
 Every measured exponent printed or plotted carries its flags (``text``): unreliable, poor fit, and
 disagrees when its interval and its prediction's do not overlap; the printed table ends with a
 line that explains the flags it uses, and the JSON holds them (reason, poor, disagrees).
@@ -44,6 +50,7 @@ from nngp_ntk.cli._config import ConfigError
 from nngp_ntk.cli._schema import Config
 from nngp_ntk.cli._text import DISAGREES, POOR, UNRELIABLE, disagrees, fit_interval, flagged, interval, legend
 from nngp_ntk.theory._exponents import Exponents, predict_exponents
+from nngp_ntk.theory._sgd import ComputeFrontier, predict_sgd_curve
 from nngp_ntk.cli._tasks import Output, build_network, describe_run, load_problem
 
 #: The exponent of the variance-limited regimes, L - L_inf ~ x^-1 (Bahri et al.).
@@ -458,3 +465,113 @@ def _regimes_figure(path, config: Config, pool: int, data_curve: scaling.Curve, 
          [_excess_plot(width_variance, "P")]),
     ]
     plots.panels_figure(path, panels, title=f"four scaling regimes: {describe_run(config)}, teacher = student")
+
+
+# ----------------------------------------------------------------------------- compute
+
+def _frontier_json(frontier: ComputeFrontier) -> dict[str, Any]:
+    return {"compute": frontier.compute.tolist(), "losses": frontier.losses.tolist(),
+            "widths": frontier.widths.tolist(), "samples": frontier.samples.tolist(),
+            "alpha_C": frontier.alpha_C.as_dict(), "window": list(frontier.window)}
+
+
+def _compute_figure(path, config: Config, predicted, measured) -> None:
+    """Left: L against C = P n, one line per width (measured points, predicted lines) and both frontiers;
+    right: the optimal width P*(C)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
+    samples = predicted.samples.astype(np.float64)
+    for i, width in enumerate(predicted.widths):
+        color = f"C{i % 10}"
+        left.plot(width * samples, predicted.losses[i], "-", color=color, lw=1, label=f"P = {width}")
+        left.plot(width * samples, measured.losses[i], "o", color=color, ms=3)
+    for frontier, style, name in ((predicted.frontier, "k-", "predicted"), (measured.frontier, "k--", "measured")):
+        left.step(frontier.compute, frontier.losses, style, where="post", lw=2,
+                  label=f"{name} L*(C), alpha_C = {frontier.alpha_C.alpha:.3f}")
+        right.step(frontier.compute, frontier.widths, style, where="post", lw=1.5, label=f"{name} P*(C)")
+    low, high = measured.frontier.window
+    for axes in (left, right):
+        axes.axvspan(low, high, color="0.93", zorder=0)
+        axes.set(xscale="log", yscale="log", xlabel="compute C = P n")
+    left.set(ylabel="test MSE", title=f"L(P, n): lines predicted, points measured ({describe_run(config)})")
+    right.set(ylabel="optimal width P*(C)", title="compute-optimal width")
+    left.legend(fontsize=6, ncol=2)
+    right.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=110)
+    plt.close(figure)
+
+
+def run_compute(config: Config, progress: bool | None, plots: bool) -> list[str]:
+    """L(P, n) of one-pass SGD, predicted and measured, and its frontier (module docstring): compute.json
+    and compute.png.
+
+    Args:
+        config: a typed config of task "compute".
+        progress: show progress bars (None: when stderr is a terminal).
+        plots: write compute.png.
+
+    Returns:
+        The table to print.
+
+    Raises:
+        ConfigError: too few points for the grid and the test set.
+    """
+    start = time.perf_counter()
+    section, seed = config.compute, config.seed
+    net = build_network(config)
+    output = Output(config.out)
+    stages = Stages(["loading data", "predicted grid", "measured grid"] + (["plots"] if plots else []), progress)
+    problem = load_problem(config, net, kernel="nngp")
+    X, Y = problem.X, problem.Y
+    pool_size = len(X) - section.test_size
+    largest = max(section.widths[-1], section.samples[-1])
+    if pool_size < largest:
+        raise ConfigError(f"compute needs at least max(widths, samples) = {largest} training points beside "
+                          f"test_size = {section.test_size}; data.n = {len(X)} leaves {pool_size}")
+    test, pool = scaling.holdout_split(len(X), section.test_size, seed)
+    grid = dict(widths=section.widths, samples=section.samples, eta0=section.eta0, schedule=section.schedule)
+    stages.done()
+    predicted = predict_sgd_curve(net, X[pool], Y[pool], draws=section.predicted_draws, seed=seed, **grid)
+    stages.done()
+    measured = scaling.sgd_curve(net, X, Y, draws=section.draws, test=test, seed=seed, **grid)
+    stages.done()
+    written = ["compute.json"]
+    if plots:
+        output.figure("compute.png", lambda path: _compute_figure(path, config, predicted, measured))
+        written.append("compute.png")
+        stages.done()
+    seconds = round(time.perf_counter() - start, 1)
+    fits = {name: {"predicted": getattr(predicted, name).as_dict(), "measured": getattr(measured, name).as_dict()}
+            for name in ("alpha_N", "alpha_P")}
+    fits["alpha_C"] = {"predicted": predicted.frontier.alpha_C.as_dict(),
+                       "measured": measured.frontier.alpha_C.as_dict()}
+    output.json("compute.json", {
+        "widths": predicted.widths.tolist(), "samples": predicted.samples.tolist(),
+        "predicted": {"losses": predicted.losses.tolist(), "bias_losses": predicted.bias_losses.tolist(),
+                      "frontier": _frontier_json(predicted.frontier)},
+        "measured": {"losses": measured.losses.tolist(), "intervals": measured.intervals.tolist(),
+                     "frontier": _frontier_json(measured.frontier)},
+        "exponents": fits, "config": config.as_dict(), "seconds": seconds, "stage_seconds": stages.seconds})
+    lines = [f"{describe_run(config)}, {len(X)} points ({len(pool)} pool, {len(test)} test), one-pass SGD, "
+             f"eta0 = {section.eta0:g}, {section.schedule} schedule",
+             f"{'exponent':<28} {'predicted':<24} measured"]
+    labels = {"alpha_N": f"alpha_N (P = {predicted.widths[-1]})", "alpha_P": f"alpha_P (n = {predicted.samples[-1]})",
+              "alpha_C": "alpha_C (frontier)"}
+    pairs = {"alpha_N": (predicted.alpha_N, measured.alpha_N), "alpha_P": (predicted.alpha_P, measured.alpha_P),
+             "alpha_C": (predicted.frontier.alpha_C, measured.frontier.alpha_C)}
+    notes = []
+    for name, (p, m) in pairs.items():
+        lines.append(f"{labels[name]:<28} {fit_interval(p):<24} {flagged(m, p.alpha, p.ci)}".rstrip())
+        notes += [f"{labels[name]}, {which}: {UNRELIABLE}, {fit.reason}" for which, fit in (("predicted", p),
+                                                                                         ("measured", m)) if fit.reason]
+    lines += notes
+    lines.append(f"{'C = P n':>10} {'P* predicted':>13} {'P* measured':>12} {'L* predicted':>13} {'L* measured':>12}")
+    for c, wp, wm, lp, lm in zip(measured.frontier.compute, predicted.frontier.widths, measured.frontier.widths,
+                                 predicted.frontier.losses, measured.frontier.losses):
+        lines.append(f"{c:>10.4g} {wp:>13} {wm:>12} {lp:>13.5f} {lm:>12.5f}")
+    return lines + legend(lines) + [f"wrote {output.folder}/ ({', '.join(written)}) in {seconds:.0f} s"]

@@ -17,7 +17,7 @@ from typing import Any
 from nngp_ntk._checks import KERNEL_NAMES
 from nngp_ntk.activations import ACTIVATIONS
 
-TASKS = ("exponents", "regimes", "spectrum", "kernel", "regress")
+TASKS = ("exponents", "regimes", "spectrum", "kernel", "regress", "compute")
 SOURCES = ("mnist", "digits", "sphere", "file")
 TARGETS = ("auto", "labels", "gp")
 EIGEN_METHODS = ("auto", "dense", "randomized")
@@ -126,6 +126,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "t": Key("float", None, "training time (default infinity)", 0.0),
         "ridge": Key("float", 0.0, "ridge added to the train kernel's diagonal", 0.0),
     },
+    "compute": {
+        "widths": Key("ints", [25, 50, 100, 200, 400, 800, 1600], "random-feature widths P of the grid L(P, n)", 1),
+        "samples": Key("ints", [125, 250, 500, 1000, 2000, 4000], "pass lengths n of one-pass SGD (each its own "
+                       "pass)", 1),
+        "eta0": Key("float", 0.5, "the first SGD step size (in the stable range: about eta0 mean |phi|^2 / P < 2)",
+                    0.0),
+        "schedule": Key("str", "geometric", "eta_t = eta0 / 2^floor(t / K), K = ceil(n / log2 n), or constant",
+                        choices=("geometric", "constant")),
+        "draws": Key("int", 3, "draws of features and order of the measured grid", 1),
+        "predicted_draws": Key("int", 1, "draws of features per width of the prediction", 1),
+        "test_size": Key("int", 1000, "held-out test points of the measured grid", 1),
+    },
 }
 #: The sections each task reads, beside the top-level keys.
 TASK_SECTIONS = {task: _COMMON_SECTIONS + (task,) for task in TASKS}
@@ -220,9 +232,22 @@ class RegressConfig:
     ridge: float
 
 
+@dataclasses.dataclass(frozen=True)
+class ComputeConfig:
+    """[compute]: L(P, n) of one-pass SGD on random features and its compute-optimal frontier."""
+
+    widths: list[int]
+    samples: list[int]
+    eta0: float
+    schedule: str
+    draws: int
+    predicted_draws: int
+    test_size: int
+
+
 SECTION_TYPES: dict[str, type] = {"data": DataConfig, "network": NetworkConfig, "exponents": ExponentsConfig,
                                   "regimes": RegimesConfig, "spectrum": SpectrumConfig, "kernel": KernelConfig,
-                                  "regress": RegressConfig}
+                                  "regress": RegressConfig, "compute": ComputeConfig}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,9 +266,11 @@ class Config:
     spectrum: SpectrumConfig | None = None
     kernel: KernelConfig | None = None
     regress: RegressConfig | None = None
+    compute: ComputeConfig | None = None
 
     @property
-    def section(self) -> ExponentsConfig | RegimesConfig | SpectrumConfig | KernelConfig | RegressConfig:
+    def section(self) -> (ExponentsConfig | RegimesConfig | SpectrumConfig | KernelConfig | RegressConfig
+                          | ComputeConfig):
         """The task's own section."""
         return getattr(self, self.task)
 

@@ -8,14 +8,17 @@ or 1/P when the other resource is the bottleneck (variance-limited).
 * ``learning_curve``: kernel regression on nested training subsets; L(D) and alpha_D.
 * ``model_curve``: random-feature models of P features; L(P) and alpha_P.
 * ``variance_limited_data``, ``variance_limited_width``: L - L_inf ~ 1/D at fixed width, ~ 1/P at fixed D.
+* ``sgd_curve``: one-pass SGD on width-P random features; L(P, n) and its compute frontier (``SgdCurve``).
 * ``flow_curve``: gradient flow for a time t on D points; L(D, t) and alpha_T (``TimeCurve``).
 * ``Curve``, ``OffsetCurve``: their results; ``holdout_split``: the held-out test split they use.
 """
 
-from nngp_ntk.scaling._curves import (Curve, OffsetCurve, TimeCurve, flow_curve, holdout_split, learning_curve,
-                                      model_curve, variance_limited_data, variance_limited_width)
+from nngp_ntk.scaling._curves import Curve, holdout_split, learning_curve, model_curve
+from nngp_ntk.scaling._flow import TimeCurve, flow_curve
+from nngp_ntk.scaling._regimes import OffsetCurve, variance_limited_data, variance_limited_width
+from nngp_ntk.scaling._sgd import SgdCurve, sgd_curve
 
 __all__ = [
-    "Curve", "OffsetCurve", "TimeCurve", "flow_curve", "holdout_split", "learning_curve", "model_curve",
-    "variance_limited_data", "variance_limited_width",
+    "Curve", "OffsetCurve", "SgdCurve", "TimeCurve", "flow_curve", "holdout_split", "learning_curve", "model_curve",
+    "sgd_curve", "variance_limited_data", "variance_limited_width",
 ]

@@ -12,6 +12,9 @@ eigenvalues lambda_i and the target's powers v_i^2:
 * ``RandomFeatureLeaveOneOut``: L(P, D) of random-feature models.
 * ``extrapolate_learning_curve``, ``Extrapolation``: L(D) beyond the sample, with intervals.
 * ``predict_flow_curve``, ``FlowCurve``, ``FlowLeaveOneOut``: L(D, t) of gradient flow for a time t.
+* ``predict_sgd_curve``, ``SgdPrediction``, ``sgd_risk``, ``sgd_schedule``: L(P, n) of one-pass SGD on
+  width-P random features (the Gaussian-feature risk recursion).
+* ``compute_frontier``, ``ComputeFrontier``: L*(C), P*(C) and alpha_C of a loss grid, compute C = P n.
 * ``predict_exponents``, ``Exponents``: alpha_K, alpha_D and alpha_P of a network on a dataset.
 """
 
@@ -20,11 +23,14 @@ from nngp_ntk.theory._exponents import Exponents, predict_exponents
 from nngp_ntk.theory._extrapolation import Extrapolation, extrapolate_learning_curve
 from nngp_ntk.theory._flow_curve import FlowCurve, FlowLeaveOneOut, predict_flow_curve
 from nngp_ntk.theory._random_features import RandomFeatureLeaveOneOut
+from nngp_ntk.theory._sgd import (ComputeFrontier, SgdPrediction, compute_frontier, predict_sgd_curve, sgd_risk,
+                                  sgd_schedule)
 from nngp_ntk.theory._samples import LeaveOneOut, Renormalized, operator_exponent
 from nngp_ntk.theory._tails import ExtendedSpectrum, extend_spectrum
 
 __all__ = [
-    "ExtendedSpectrum", "Exponents", "Extrapolation", "FlowCurve", "FlowLeaveOneOut", "LeaveOneOut", "ModeSpectrum",
-    "RandomFeatureLeaveOneOut", "Renormalized", "TheoryCurve", "eigenlearning", "extend_spectrum",
-    "extrapolate_learning_curve", "operator_exponent", "predict_exponents", "predict_flow_curve", "solve_kappa",
+    "ComputeFrontier", "ExtendedSpectrum", "Exponents", "Extrapolation", "FlowCurve", "FlowLeaveOneOut", "LeaveOneOut", "ModeSpectrum",
+    "RandomFeatureLeaveOneOut", "Renormalized", "SgdPrediction", "TheoryCurve", "compute_frontier", "eigenlearning", "extend_spectrum",
+    "extrapolate_learning_curve", "operator_exponent", "predict_exponents", "predict_flow_curve", "predict_sgd_curve",
+    "sgd_risk", "sgd_schedule", "solve_kappa",
 ]

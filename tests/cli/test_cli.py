@@ -403,7 +403,7 @@ def subcommands():
 NO_DEFAULT = {"--label-column", "--set", "data.path", "config"}
 
 
-@pytest.mark.parametrize("command", ["exponents", "regimes", "spectrum", "kernel", "regress", "run"])
+@pytest.mark.parametrize("command", ["exponents", "regimes", "spectrum", "kernel", "regress", "compute", "run"])
 def test_every_option_of_every_subcommand_has_help(command):
     """Help text for every option and positional, a default named wherever one applies, and every
     positional in its group (regress's TEST beside TRAIN under "data", none left to argparse's
@@ -420,10 +420,10 @@ def test_every_option_of_every_subcommand_has_help(command):
     if command == "regress":
         assert groups["data"][:2] == ["data.path", "regress.test_path"]
     if command != "run":        # --targets only where there are targets
-        assert ("--targets" in parser.format_help()) is (command in ("exponents", "regress"))
+        assert ("--targets" in parser.format_help()) is (command in ("exponents", "regress", "compute"))
 
 
-@pytest.mark.parametrize("command", ["exponents", "regimes", "spectrum", "kernel", "regress", "run"])
+@pytest.mark.parametrize("command", ["exponents", "regimes", "spectrum", "kernel", "regress", "compute", "run"])
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main([command, "--help"])

@@ -66,7 +66,7 @@ def test_values_are_converted_and_kept():
     ({"exponents": {"sizes": 100}}, "exponents.sizes must be a list"),
     ({"exponents": {"window": [50, 5]}}, "exponents.window must be two increasing integers"),
     ({"exponents": {"ridge": float("nan")}}, "exponents.ridge must be finite"),
-    ({"task": "train"}, "task must be one of exponents, regimes, spectrum, kernel, regress; got 'train'"),
+    ({"task": "train"}, "task must be one of exponents, regimes, spectrum, kernel, regress, compute; got 'train'"),
     ({"colour": "blue"}, "unknown key 'colour' in the top level; valid keys: task, seed, out"),
     ({"task": "spectrum", "exponents": {}}, "unknown section [exponents] for task 'spectrum'"),
     ({"task": "regimes", "data": {"source": "sphere"}, "regimes": {"fixed_width": 500}},
