@@ -18,14 +18,14 @@ from nngp_ntk import data
 from nngp_ntk._checks import check_choice, check_integer, check_points, check_real, check_sizes
 from nngp_ntk.spectrum._fits import PowerLawFit
 from nngp_ntk.kernels._network import Network, check_network
-from nngp_ntk.theory._sgd import (SCHEDULES, ComputeFrontier, check_step, compute_frontier, grid_fits, sgd_features,
-                                  sgd_schedule)
+from nngp_ntk.theory._sgd import (SCHEDULES, ComputeFrontier, GridExponents, check_step, compute_frontier, grid_fits,
+                                  sgd_features, sgd_schedule)
 from nngp_ntk.scaling._curves import CONFIDENCE, N_BOOTSTRAP, _fixed_test, _orders, _seeds, _targets
 
 
 
 @dataclasses.dataclass(frozen=True)
-class SgdCurve:
+class SgdCurve(GridExponents):
     """Measured test MSE of one-pass SGD on width-P random features: the mean ``losses`` over draws
     (len(widths), len(samples)), their standard ``errors`` and ``intervals`` (Student-t over draws,
     last axis (low, high)), the per-draw losses (draws, len(widths), len(samples)); ``fits_N``, one
@@ -44,16 +44,6 @@ class SgdCurve:
     fits_N: tuple[PowerLawFit, ...]
     fits_P: tuple[PowerLawFit, ...]
     frontier: ComputeFrontier
-
-    @property
-    def alpha_N(self) -> PowerLawFit:
-        """The fit of L ~ n^-alpha_N at the largest width."""
-        return self.fits_N[-1]
-
-    @property
-    def alpha_P(self) -> PowerLawFit:
-        """The fit of L ~ P^-alpha_P at the largest n."""
-        return self.fits_P[-1]
 
 
 @jax.jit

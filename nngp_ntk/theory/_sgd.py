@@ -244,8 +244,26 @@ def compute_frontier(widths: np.ndarray | list, samples: np.ndarray | list, loss
     return ComputeFrontier(compute, best, best_w, best_n, fit, (low, high))
 
 
+class GridExponents:
+    """The exponents of an L(P, n) grid: ``fits_N`` (L ~ n^-alpha per width) and ``fits_P`` (L ~ P^-alpha
+    per n) of a result, read at the grid's edge."""
+
+    fits_N: tuple[PowerLawFit, ...]
+    fits_P: tuple[PowerLawFit, ...]
+
+    @property
+    def alpha_N(self) -> PowerLawFit:
+        """The fit of L ~ n^-alpha_N at the largest width."""
+        return self.fits_N[-1]
+
+    @property
+    def alpha_P(self) -> PowerLawFit:
+        """The fit of L ~ P^-alpha_P at the largest n."""
+        return self.fits_P[-1]
+
+
 @dataclasses.dataclass(frozen=True)
-class SgdPrediction:
+class SgdPrediction(GridExponents):
     """Predicted test MSE ``losses`` (len(widths), len(samples)) of one-pass SGD on width-P random features.
 
     ``bias_losses``: the recursion without the variance term (module docstring); ``fits_N``: one
@@ -263,16 +281,6 @@ class SgdPrediction:
     fits_P: tuple[PowerLawFit, ...]
     frontier: ComputeFrontier
     n_samples: int
-
-    @property
-    def alpha_N(self) -> PowerLawFit:
-        """The fit of L ~ n^-alpha_N at the largest width."""
-        return self.fits_N[-1]
-
-    @property
-    def alpha_P(self) -> PowerLawFit:
-        """The fit of L ~ P^-alpha_P at the largest n."""
-        return self.fits_P[-1]
 
 
 def grid_fits(widths: np.ndarray, samples: np.ndarray, losses: np.ndarray,
