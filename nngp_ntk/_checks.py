@@ -166,7 +166,7 @@ def check_times(name: str, t: Any, integer: bool = False) -> tuple[np.ndarray | 
     if times.ndim > 1 or times.size == 0 or np.isnan(times).any() or (times < 0).any() or \
             (integer and not np.all((times == np.round(times)) | np.isinf(times))):
         raise ArgumentValueError(f"{name} must be None, a number or a non-empty 1-D sequence of {kind} "
-                         f"(inf allowed), got {t!r}")
+                                 f"(inf allowed), got {t!r}")
     return times.reshape(-1), times.ndim == 0
 
 
@@ -213,7 +213,7 @@ def check_sizes(name: str, values: Any, maximum: int | None = None, what: str = 
                                  f"got {array.tolist()}")
     if array[-1] < 2 * array[0]:
         raise ArgumentValueError(f"{name} span a factor {array[-1] / array[0]:.3g} < 2: too short a window to fit an "
-                         f"exponent (got {array.tolist()})")
+                                 f"exponent (got {array.tolist()})")
     return array
 
 
@@ -225,7 +225,8 @@ def check_counts(name: str, values: Any, maximum: int | None = None, what: str =
         raise ArgumentValueError(f"{name} must be a non-empty 1-D sequence of positive integers, got {values!r}")
     array = np.unique(array.astype(np.int64))
     if maximum is not None and array[-1] > maximum:
-        raise ArgumentValueError(f"{name} must be at most {maximum}{f' ({what})' if what else ''}, got {int(array[-1])}")
+        raise ArgumentValueError(
+            f"{name} must be at most {maximum}{f' ({what})' if what else ''}, got {int(array[-1])}")
     return array
 
 

@@ -52,8 +52,9 @@ def _check_dtype(dtype: Any) -> np.dtype | None:
     if dtype not in (np.float32, np.float64):
         raise _checks.ArgumentValueError(f"dtype must be float32, float64 or None, got {dtype}")
     if dtype == np.float64 and not jax.config.jax_enable_x64:
-        raise _checks.ArgumentValueError("dtype=float64 needs JAX's x64 mode: call jax.config.update('jax_enable_x64', True) "
-                         "at startup (or set JAX_ENABLE_X64=1)")
+        raise _checks.ArgumentValueError(
+            "dtype=float64 needs JAX's x64 mode: call jax.config.update('jax_enable_x64', True) "
+            "at startup (or set JAX_ENABLE_X64=1)")
     return dtype
 
 
@@ -149,7 +150,8 @@ def check_array(name: str, x: Any) -> None:
                                or dtype == bool):
         raise _checks.ArgumentTypeError(f"{name} must be a real numeric array, got dtype {dtype}")
     if x.ndim != 2:
-        raise _checks.ArgumentValueError(f"{name} must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
+        raise _checks.ArgumentValueError(
+            f"{name} must be a 2-D array of shape (n_points, n_features), got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise _checks.ArgumentValueError(f"{name} must have at least one point and one feature, got shape {x.shape}")
 
@@ -161,5 +163,6 @@ def check_features(x1: Any, x2: Any) -> None:
         ValueError: different feature counts.
     """
     if x2 is not None and x2.shape[1] != x1.shape[1]:
-        raise _checks.ArgumentValueError(f"x1 and x2 must have the same number of features, got {x1.shape[1]} and {x2.shape[1]}")
+        raise _checks.ArgumentValueError(
+            f"x1 and x2 must have the same number of features, got {x1.shape[1]} and {x2.shape[1]}")
 

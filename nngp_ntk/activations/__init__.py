@@ -70,6 +70,6 @@ def get_activation(activation: str | Activation) -> Activation:
             return ACTIVATIONS[activation.lower()]()
         except KeyError:
             raise ArgumentValueError(f"activation must be one of {sorted(ACTIVATIONS)} or an "
-                             f"nngp_ntk.activations.Activation instance, got {activation!r}") from None
+                                     f"nngp_ntk.activations.Activation instance, got {activation!r}") from None
     raise ArgumentTypeError("activation must be a name (str) or an nngp_ntk.activations.Activation "
-                    f"instance, got {type(activation).__name__}")
+                            f"instance, got {type(activation).__name__}")

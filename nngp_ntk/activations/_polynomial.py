@@ -118,12 +118,14 @@ def _check_coefficients(coef: Any) -> tuple[Any, ...] | jax.Array:
     """``coef`` as a non-empty tuple of finite floats (tracers kept); a traced 1-D array passes unchanged."""
     if isinstance(coef, (np.ndarray, jax.Array)):
         if coef.ndim != 1 or coef.shape[0] == 0:
-            raise ArgumentValueError(f"Polynomial.coef must be a non-empty 1-D sequence of numbers, got shape {coef.shape}")
+            raise ArgumentValueError(
+                f"Polynomial.coef must be a non-empty 1-D sequence of numbers, got shape {coef.shape}")
         if not is_concrete(coef):
             return coef
         coef = coef.tolist()
     if isinstance(coef, (str, bytes)) or not isinstance(coef, Sequence):
-        raise ArgumentTypeError(f"Polynomial.coef must be a sequence of numbers (c_0, c_1, ...), got {type(coef).__name__}")
+        raise ArgumentTypeError(
+            f"Polynomial.coef must be a sequence of numbers (c_0, c_1, ...), got {type(coef).__name__}")
     if len(coef) == 0:
         raise ArgumentValueError("Polynomial.coef must be a non-empty 1-D sequence of numbers (c_0, c_1, ...), got []")
     return tuple(check_real(f"Polynomial.coef[{j}]", c) for j, c in enumerate(coef))

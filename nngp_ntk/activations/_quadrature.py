@@ -74,8 +74,9 @@ class _Quadrature(Activation):
         if self.degree is None:
             return
         if isinstance(self.degree, bool) or not isinstance(self.degree, (int, np.integer)) or self.degree < 2:
-            raise _checks.ArgumentValueError(f"{type(self).__name__}.degree must be an integer >= 2 or None (automatic), "
-                             f"got {self.degree!r}")
+            raise _checks.ArgumentValueError(
+                f"{type(self).__name__}.degree must be an integer >= 2 or None (automatic), "
+                f"got {self.degree!r}")
 
     def resolve(self, max_variance: float, dtype: Any = None) -> Activation:
         """This activation with ``degree`` fixed: ``auto_degree(max_variance)`` when it is None."""
@@ -90,7 +91,7 @@ class _Quadrature(Activation):
             largest = max(float(jnp.max(v)) for v in variances)
         except jax.errors.ConcretizationTypeError:
             raise _checks.ArgumentValueError("degree=None (automatic) needs concrete variances; inside jit use "
-                             "activation.resolve(max_variance) or pass degree= explicitly") from None
+                                             "activation.resolve(max_variance) or pass degree= explicitly") from None
         return auto_degree(largest)
 
     def second_derivative(self, x: Array) -> Array:
@@ -233,7 +234,7 @@ class Custom(_Quadrature):
             raise _checks.ArgumentTypeError(f"fn must be a callable elementwise function, got {type(self.fn).__name__}")
         if self.derivative_fn is not None and not callable(self.derivative_fn):
             raise _checks.ArgumentTypeError("derivative_fn must be callable or None, "
-                            f"got {type(self.derivative_fn).__name__}")
+                                            f"got {type(self.derivative_fn).__name__}")
         self._check_degree()
 
     def __call__(self, x: Array) -> Array:

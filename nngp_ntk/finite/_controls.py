@@ -168,8 +168,9 @@ class FirstOrderControl:
                  ridge: float = 0.0) -> None:
         structure = _hidden_layers(net)
         if structure is None:
-            raise ArgumentValueError("the control variate needs a stack of NTK-parameterized Dense layers, each followed by "
-                             "activations only, with a Dense readout (FullyConnected)")
+            raise ArgumentValueError(
+                "the control variate needs a stack of NTK-parameterized Dense layers, each followed by "
+                "activations only, with a Dense readout (FullyConnected)")
         points = check_points(points)
         size = check_integer("size", size, minimum=1)
         if size >= len(points):

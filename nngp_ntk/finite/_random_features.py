@@ -51,7 +51,7 @@ def random_features(net: Network, X: np.ndarray, width: int, seed: int = 0) -> n
     readout = check_network(net).sequence()[-1]
     if not readout.draws_units:
         raise ArgumentValueError("random features need a network that ends with an NTK-parameterized Dense readout, "
-                         f"got {type(readout).__name__} last")
+                                 f"got {type(readout).__name__} last")
     width = check_integer("width", width, minimum=1)
     X = check_points(X)
     with jax.enable_x64(True):

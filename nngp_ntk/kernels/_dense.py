@@ -114,7 +114,7 @@ class Dense(Layer):
         """
         if self.parameterization == "standard" and signal.width is None:
             raise _checks.ArgumentValueError(f"{at}: the standard parameterization scales the NTK by the input width, "
-                             "but the previous Dense has width=None: give it width=n")
+                                             "but the previous Dense has width=None: give it width=n")
         return signal._replace(gaussian=True, width=self.width, dense_before=True)
 
     def zero_mean_after(self, zero_mean: bool) -> bool:
@@ -190,7 +190,7 @@ class Dense(Layer):
         weight, bias = (jnp.asarray(a) for a in entry)
         if weight.ndim != 2 or weight.shape[0] != fan_in or bias.shape != (weight.shape[1],):
             raise _checks.ArgumentValueError(f"has weight {weight.shape} and bias {bias.shape}; "
-                             f"expected weight ({fan_in}, fan_out) and bias (fan_out,)")
+                                             f"expected weight ({fan_in}, fan_out) and bias (fan_out,)")
         return DenseParams(weight, bias), weight.shape[1]
 
     def finite_apply(self, a: Array, forward: Any) -> Array:

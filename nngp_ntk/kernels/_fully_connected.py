@@ -54,7 +54,7 @@ def _per_layer(name: str, value: Any, depth: int) -> tuple:
             else tuple(value.reshape(-1).tolist())
         if len(values) != depth + 1:
             raise _checks.ArgumentValueError(f"{name} must be a number or a sequence of depth + 1 = {depth + 1} "
-                             f"per-layer values, got {len(values)} values")
+                                             f"per-layer values, got {len(values)} values")
     else:
         values = (value,) * (depth + 1)
     return tuple(_checks.check_real(name, v, minimum=0.0) for v in values)
@@ -130,7 +130,8 @@ class FullyConnected(BaseNetwork):
         valid = self.get_params()
         for key in params:
             if key not in valid:
-                raise _checks.ArgumentValueError(f"invalid parameter {key!r} for FullyConnected; valid: {sorted(valid)}")
+                raise _checks.ArgumentValueError(
+                    f"invalid parameter {key!r} for FullyConnected; valid: {sorted(valid)}")
         previous = dict(valid)
         for key, value in params.items():
             setattr(self, key, value)
@@ -161,8 +162,9 @@ class FullyConnected(BaseNetwork):
             if width is None:
                 raise _checks.ArgumentValueError("parameterization='standard' needs width=n, the hidden layer width")
         if width is not None and (isinstance(width, bool) or not isinstance(width, numbers.Real) or not width > 0):
-            raise _checks.ArgumentValueError(f"width must be a positive number{' or None' if self.parameterization == 'ntk' else ''}, "
-                             f"got {width!r}")
+            raise _checks.ArgumentValueError(
+                f"width must be a positive number{' or None' if self.parameterization == 'ntk' else ''}, "
+                f"got {width!r}")
         if self.tile_size is not None and (isinstance(self.tile_size, bool)
                                            or not isinstance(self.tile_size, (int, np.integer))
                                            or self.tile_size < 1):

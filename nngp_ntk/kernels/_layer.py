@@ -370,8 +370,8 @@ def check_layers(layers: Sequence, gaussian: bool = False, width: int | str | No
     for index, layer in enumerate(layers):
         if not is_layer(layer):
             raise ArgumentTypeError(f"{where} layer {index} must be a layer (nngp_ntk.Dense, LayerNorm, Residual, an "
-                            f"nngp_ntk.activations instance or an nngp_ntk.kernels.Layer), "
-                            f"got {type(layer).__name__} {layer!r}")
+                                    f"nngp_ntk.activations instance or an nngp_ntk.kernels.Layer), "
+                                    f"got {type(layer).__name__} {layer!r}")
         before = signal.zero_mean
         signal = layer.check(signal, f"{where} layer {index} ({_layer_name(layer)})")
         signal = signal._replace(zero_mean=lambda layer=layer, before=before: layer.zero_mean_after(before()))

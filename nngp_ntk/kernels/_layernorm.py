@@ -61,8 +61,9 @@ class LayerNorm(Layer):
             ValueError: its input is not Gaussian.
         """
         if not signal.gaussian:
-            raise _checks.ArgumentValueError(f"{at}: LayerNorm needs Gaussian inputs (after a Dense), but its input "
-                             + ("is the network input" if not signal.dense_before else "follows an activation"))
+            raise _checks.ArgumentValueError(
+                f"{at}: LayerNorm needs Gaussian inputs (after a Dense), but its input "
+                + ("is the network input" if not signal.dense_before else "follows an activation"))
         return signal
 
     def zero_mean_after(self, zero_mean: bool) -> bool:

@@ -157,7 +157,7 @@ class BaseNetwork:
         dtype = variances.dtype
         if not np.all(np.isfinite(variances)) or (theta is not None and not np.all(np.isfinite(theta))):
             raise ArgumentValueError(f"the kernel overflows {dtype} for these inputs (or an activation's expectation "
-                             "diverges): use smaller W_std (or width), or float64 inputs with jax x64 enabled")
+                                     "diverges): use smaller W_std (or width), or float64 inputs with jax x64 enabled")
         vanished = (variances[:, -1] < np.finfo(dtype).tiny) & (variances[:, 0] > 0)
         if np.any(vanished):
             _checks.warn(f"the NNGP of {int(vanished.sum())} input(s) underflows {dtype} after "
@@ -321,9 +321,10 @@ class BaseNetwork:
         else:
             for _, path, layer in _walk_layers(layers):
                 if _needs_degree(layer):
-                    raise ArgumentValueError(f"layer {'.'.join(map(str, path))} ({type(layer).__name__}) uses quadrature "
-                                     "with degree=None, which needs concrete inputs: inside jit/vmap/grad "
-                                     "give degree= or use activation.resolve(max_variance)")
+                    raise ArgumentValueError(
+                        f"layer {'.'.join(map(str, path))} ({type(layer).__name__}) uses quadrature "
+                        "with degree=None, which needs concrete inputs: inside jit/vmap/grad "
+                        "give degree= or use activation.resolve(max_variance)")
         leaves, treedef = jax.tree_util.tree_flatten(layers)
 
         def kernels(leaves: list, x1: jax.Array, x2: jax.Array | None) -> tuple[jax.Array, ...]:
@@ -333,7 +334,7 @@ class BaseNetwork:
         results = forward_jacobian.with_forward_jacobian(kernels, leaves, x1, x2)
         if concrete and not all(bool(jnp.all(jnp.isfinite(r))) for r in results):
             raise ArgumentValueError(f"the kernel overflows {compute} for these inputs (or an activation's expectation "
-                             "diverges): use smaller W_std (or width), or float64 with jax x64 enabled")
+                                     "diverges): use smaller W_std (or width), or float64 with jax x64 enabled")
         if isinstance(get, str):
             return results[0]
         return Kernels(*(results[names.index(n)] if n in names else None for n in KERNEL_NAMES))
@@ -468,7 +469,7 @@ def check_network(net: Any, name: str = "net") -> BaseNetwork:
     """
     if not isinstance(net, BaseNetwork):
         raise ArgumentTypeError(f"{name} must be an nngp_ntk network (nngp_ntk.Sequential or FullyConnected), "
-                        f"got {type(net).__name__}")
+                                f"got {type(net).__name__}")
     return net
 
 

@@ -94,12 +94,12 @@ class Residual(Layer):
         input_zero_mean = signal.zero_mean()
         if not (input_zero_mean or _zero_mean_output(self.layers, input_zero_mean)):
             raise ArgumentValueError(f"{at}: neither x nor block(x) has zero mean, so the kernel of x + block(x) "
-                             "is not the sum of theirs: end the block with a Dense (or an odd activation), "
-                             "or put a Dense before the Residual")
+                                     "is not the sum of theirs: end the block with a Dense (or an odd activation), "
+                                     "or put a Dense before the Residual")
         width = signal.width
         if isinstance(width, int) and isinstance(block_width, int) and width != block_width:
             raise ArgumentValueError(f"{at}: the block maps width {width} to width {block_width}; "
-                             "x + block(x) needs equal widths")
+                                     "x + block(x) needs equal widths")
         width = block_width if width is None or isinstance(width, str) and isinstance(block_width, int) else width
         return signal._replace(gaussian=signal.gaussian and block_gaussian, width=width)
 

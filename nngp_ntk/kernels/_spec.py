@@ -78,7 +78,8 @@ def from_spec(spec: Sequence[Mapping[str, Any]], where: str = "layers") -> tuple
             if kind == "dense":
                 unknown = sorted(set(arguments) - set(_DENSE_KEYS))
                 if unknown:
-                    raise ArgumentValueError(f"unknown argument(s) {unknown} of a dense layer; valid: {list(_DENSE_KEYS)}")
+                    raise ArgumentValueError(
+                        f"unknown argument(s) {unknown} of a dense layer; valid: {list(_DENSE_KEYS)}")
                 if arguments.pop("bias", True) is False:
                     if "b_std" in arguments:
                         raise ArgumentValueError("give b_std or bias = false, not both")
@@ -95,7 +96,7 @@ def from_spec(spec: Sequence[Mapping[str, Any]], where: str = "layers") -> tuple
                 layers.append(activation_classes[kind](**arguments))
             else:
                 raise ArgumentValueError(f"unknown layer {entry['layer']!r}; valid: dense, layernorm, residual, "
-                                 f"{', '.join(sorted(activation_classes))}")
+                                         f"{', '.join(sorted(activation_classes))}")
         except (TypeError, ValueError) as error:
             if str(error).startswith(f"{at}.block"):
                 raise

@@ -87,7 +87,7 @@ def check_fits_in_memory(n_bytes: int, what: str) -> None:
     available = available_memory()
     if n_bytes > available:
         raise ArgumentValueError(f"{what} needs {n_bytes / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB "
-                         "of memory is available; pass out='folder/' to write it to disk tile by tile")
+                                 "of memory is available; pass out='folder/' to write it to disk tile by tile")
 
 
 #: Below this many points the tile is rounded up to a power of two (at least 8), so that small
@@ -203,8 +203,8 @@ def evaluate(tile_fn: TileFunction, rows: PointData, cols: PointData | None, nam
     processes = jax.process_count()
     if processes > 1 and out is None:
         raise ArgumentValueError(f"with {processes} JAX processes (jax.distributed.initialize) each one computes only "
-                         "part of the kernel: pass out='folder/' on a filesystem all of them share, and "
-                         "every process returns the whole kernel, memory-mapped from there")
+                                 "part of the kernel: pass out='folder/' on a filesystem all of them share, and "
+                                 "every process returns the whole kernel, memory-mapped from there")
     symmetric = cols is None
     n1 = rows[0].shape[0]
     n2 = n1 if symmetric else cols[0].shape[0]

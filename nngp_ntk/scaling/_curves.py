@@ -79,9 +79,10 @@ def _fixed_test(n_points: int, test: np.ndarray | list) -> np.ndarray:
     if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.integer) \
             or np.any(array < 0) or np.any(array >= n_points) or len(np.unique(array)) != len(array):
         raise ArgumentValueError(f"test must be a 1-D sequence of distinct integer indices into the {n_points} points, "
-                         f"got {test!r}")
+                                 f"got {test!r}")
     if len(array) > n_points - 3:
-        raise ArgumentValueError(f"test must leave at least 3 training points of the {n_points}, got {len(array)} indices")
+        raise ArgumentValueError(
+            f"test must leave at least 3 training points of the {n_points}, got {len(array)} indices")
     return array.astype(np.int64)
 
 
@@ -278,7 +279,7 @@ def model_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
     train_size = pool if train_size is None else check_integer("train_size", train_size, minimum=1)
     if train_size > pool:
         raise ArgumentValueError(f"train_size must be at most {pool} (N = {len(X)} minus test_size = {test_size}), "
-                         f"got {train_size}")
+                                 f"got {train_size}")
     widths = check_sizes("widths", _geometric(train_size / 400, train_size / 12, 6) if widths is None else widths)
     targets = _targets(net, X, y, "nngp", seed)
     rng = np.random.default_rng(seed)

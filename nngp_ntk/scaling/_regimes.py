@@ -183,16 +183,18 @@ def variance_limited_width(net: Network, X: np.ndarray, y: np.ndarray | None = N
     test_size = data.held_out_count(len(X), test_size)
     size = check_integer("size", size, minimum=2)
     if size > len(X) - test_size:
-        raise ArgumentValueError(f"size must be at most {len(X) - test_size} (N = {len(X)} minus test_size = {test_size}), "
-                         f"got {size}")
+        raise ArgumentValueError(
+            f"size must be at most {len(X) - test_size} (N = {len(X)} minus test_size = {test_size}), "
+            f"got {size}")
     widths = check_sizes("widths", widths)
     if control_variate is None:
         control_variate = has_control(net)
     elif not isinstance(control_variate, (bool, np.bool_)):
         raise ArgumentTypeError(f"control_variate must be True, False or None, got {control_variate!r}")
     elif control_variate and not has_control(net):
-        raise ArgumentValueError("control_variate=True needs a stack of NTK-parameterized Dense layers, each followed by "
-                         "activations only, with a Dense readout (random_feature_controls.has_control)")
+        raise ArgumentValueError(
+            "control_variate=True needs a stack of NTK-parameterized Dense layers, each followed by "
+            "activations only, with a Dense readout (random_feature_controls.has_control)")
     targets = _targets(net, X, y, "nngp", seed)
     rng = np.random.default_rng(seed)
     losses = np.empty((repeats, len(widths)))

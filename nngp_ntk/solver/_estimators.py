@@ -65,7 +65,8 @@ class _GradientFlowEstimator(BaseEstimator):
             if self.t is not None:
                 raise ArgumentValueError(f"solver='nystrom' fits the t = None prediction only, got t={self.t!r}")
             if self.centers is None:
-                raise ArgumentValueError("solver='nystrom' needs centers=M, the number of training points to use as centers")
+                raise ArgumentValueError(
+                    "solver='nystrom' needs centers=M, the number of training points to use as centers")
         elif self.centers is not None or self.out is not None:
             raise ArgumentValueError(f"centers and out apply to solver='nystrom' only, got solver={self.solver!r}")
         return net
@@ -96,7 +97,7 @@ class _GradientFlowEstimator(BaseEstimator):
         if self.solver == "nystrom":
             if cov is not None:
                 raise ArgumentValueError("solver='nystrom' predicts the mean only: return_std and return_cov need "
-                                 "solver='auto', 'dense' or 'iterative'")
+                                         "solver='auto', 'dense' or 'iterative'")
             x, _ = check_inputs(X, dtype=self.flow_.centers.dtype)
             mean = self.flow_.predict(x)
             return (mean[:, 0] if self.target_ndim_ == 1 else mean), None

@@ -39,7 +39,8 @@ def _targets(y: Any, n: int) -> jax.Array:
     """Y as an (N, k) array of the kernel's floating dtype."""
     y = jnp.asarray(y)
     if y.ndim not in (1, 2) or y.shape[0] != n:
-        raise _checks.ArgumentValueError(f"y must have shape (N,) or (N, k) with N = {n} rows like x, got shape {y.shape}")
+        raise _checks.ArgumentValueError(
+            f"y must have shape (N,) or (N, k) with N = {n} rows like x, got shape {y.shape}")
     return y.reshape(n, -1)
 
 
@@ -186,7 +187,7 @@ def fit_hyperparameters(net: Any, x: Any, y: Any, ridge: float = 1e-3,
     chosen = [i for i, (path, _) in enumerate(leaves) if _selected(path, names)]
     if not chosen and not fit_ridge:
         raise _checks.ArgumentValueError(f"fit={names!r} selects no hyperparameter of the network and fit_ridge=False; "
-                         f"its leaves are {[_leaf_name(p) for p, _ in leaves]}")
+                                         f"its leaves are {[_leaf_name(p) for p, _ in leaves]}")
     values = [leaf for _, leaf in leaves]
     # Per optimized variable: c of the variable log(1 + theta^2 / c) (b_std), or None for log(theta).
     shifts: list[float | None] = []

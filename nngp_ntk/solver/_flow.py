@@ -50,7 +50,7 @@ def _check_targets(y: np.ndarray, n_train: int, name: str = "y_train") -> np.nda
         raise ArgumentValueError(f"{name} must be a real numeric array, got dtype {y.dtype}")
     if y.ndim not in (1, 2) or y.shape[0] != n_train:
         raise ArgumentValueError(f"{name} must have shape ({n_train},) or ({n_train}, n_outputs), one row per "
-                         f"training point, got shape {y.shape}")
+                                 f"training point, got shape {y.shape}")
     if y.size == 0:
         raise ArgumentValueError(f"{name} must have at least one output, got shape {y.shape}")
     y = y.astype(np.float64)
@@ -206,11 +206,11 @@ class GradientFlow:
                                            (m,) if np.ndim(nngp_test_test) == 1 else (m, m))
             if (self.nngp_train_train is None) != (nngp_test_train is None):
                 raise ArgumentValueError("nngp_train_train and nngp_test_train must be given together (NTK covariance) "
-                                 "or both omitted (the NNGP case: the flow kernel is the NNGP)")
+                                         "or both omitted (the NNGP case: the flow kernel is the NNGP)")
             nngp_test_train = _check_kernel("nngp_test_train", nngp_test_train, (m, n))
         if discrete and self.learning_rate > self.max_learning_rate():
             raise ArgumentValueError(f"learning_rate={self.learning_rate} is above max_learning_rate = "
-                             f"{self.max_learning_rate():.6g}: gradient descent diverges")
+                                     f"{self.max_learning_rate():.6g}: gradient descent diverges")
         test_train = np.asarray(k_test_train, np.float64)
         means = [test_train @ f for f in self._functions(self.outputs, times, discrete)]
         means = np.stack([mean.reshape((m,) + self.y_train.shape[1:]) for mean in means])

@@ -337,7 +337,7 @@ def _check_folder(folder: str) -> None:
     others = set(os.listdir(folder)) - {CENTERS_FILE, STATE_FILE, PANEL_FOLDER}
     if others:
         raise ArgumentValueError(f"out folder {folder!r} holds files of something else ({sorted(others)[:3]}): give an "
-                         "empty or new folder, or one a previous Nystrom run wrote")
+                                 "empty or new folder, or one a previous Nystrom run wrote")
 
 
 def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float, centers: int,
@@ -389,8 +389,9 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     n = x.shape[0]
     ridge = check_real("ridge", ridge)
     if not ridge > 0:
-        raise ArgumentValueError(f"the Nystrom solver needs ridge > 0 (the regularizer ridge * alpha^T K_mm alpha makes its "
-                         f"system definite; the exact solver's ridge convention), got ridge={ridge!r}")
+        raise ArgumentValueError(
+            f"the Nystrom solver needs ridge > 0 (the regularizer ridge * alpha^T K_mm alpha makes its "
+            f"system definite; the exact solver's ridge convention), got ridge={ridge!r}")
     m = check_integer("centers", centers, minimum=1)
     if m > n:
         raise ArgumentValueError(f"centers must be at most the number of training points N = {n}, got {m}")
@@ -403,8 +404,9 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
         raise ArgumentValueError(f"tol must be a number in (0, 1), got {tol!r}")
     tol = (1e-6 if x.dtype == np.float32 else 1e-9) if tol is None else float(tol)
     if out is not None and panels != "auto":
-        raise ArgumentValueError(f"with out=folder the panels are kept in its store on disk: panels must be 'auto', got "
-                         f"{panels!r}")
+        raise ArgumentValueError(
+            f"with out=folder the panels are kept in its store on disk: panels must be 'auto', got "
+            f"{panels!r}")
     folder = None if out is None else os.fspath(out)
     network = repr(net)
     centers_key = fingerprint(x, kernel, network, m, center_selection, seed,
@@ -419,8 +421,9 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
         path = os.path.join(folder, CENTERS_FILE)
         stored = _read_npz(path, centers_key)
         if stored is None and os.path.exists(path):
-            raise ArgumentValueError(f"out folder {folder!r} holds a Nystrom run of other points, network or centers (its "
-                             f"{CENTERS_FILE} does not match this call): use another folder or delete it")
+            raise ArgumentValueError(
+                f"out folder {folder!r} holds a Nystrom run of other points, network or centers (its "
+                f"{CENTERS_FILE} does not match this call): use another folder or delete it")
     if stored is None:
         indices, weights = _select_centers(net, x, kernel, ridge, m, center_selection, seed, progress)
         if folder is not None:

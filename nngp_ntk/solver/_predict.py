@@ -108,7 +108,8 @@ def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
                                 center_selection, seed, out, progress, options)
     for name, value in (("centers", centers), ("out", out), ("options", options)):
         if value is not None:
-            raise ArgumentValueError(f"{name} applies to method='nystrom' only, got {name}={value!r} with method={method!r}")
+            raise ArgumentValueError(
+                f"{name} applies to method='nystrom' only, got {name}={value!r} with method={method!r}")
     names = ("nngp", "ntk") if return_cov and kernel == "ntk" else (kernel,)
     train = net.kernel(x_train, get=names)
     test_train = net.kernel(x_test, x_train, get=names)
@@ -128,9 +129,10 @@ def _predict_nystrom(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_t
     """``predict`` with method="nystrom": the t = None mean on M centers (``_nystrom.fit``)."""
     if t is not None:
         raise ArgumentValueError(f"method='nystrom' gives the t = None prediction (kernel ridge regression) only, got "
-                         f"t={t!r}: use method='dense' or 'iterative' for finite times")
+                                 f"t={t!r}: use method='dense' or 'iterative' for finite times")
     if return_cov:
-        raise ArgumentValueError("method='nystrom' gives the mean only: return_cov=True needs method='dense' or 'iterative'")
+        raise ArgumentValueError(
+            "method='nystrom' gives the mean only: return_cov=True needs method='dense' or 'iterative'")
     if centers is None:
         raise ArgumentValueError("method='nystrom' needs centers=M, the number of training points to use as centers")
     model = _nystrom.fit(net, x_train, y_train.reshape(x_train.shape[0], -1), kernel=kernel, ridge=ridge,

@@ -236,7 +236,7 @@ def _points(name: str, x: np.ndarray | list, y: np.ndarray | list, what: str) ->
         raise ArgumentValueError(f"{name} must be a non-empty 1-D sequence of finite numbers > 0, got {x.tolist()!r}")
     if y.ndim not in (1, 2) or y.shape[-1] != len(x) or not np.all(np.isfinite(y)):
         raise ArgumentValueError(f"{what} must be finite, of shape ({len(x)},) or (repeats, {len(x)}): one value per "
-                         f"entry of {name}, got shape {y.shape}")
+                                 f"entry of {name}, got shape {y.shape}")
     order = np.argsort(x, kind="stable")
     return x[order], y[..., order]
 

@@ -91,7 +91,7 @@ def fit_offset_power_law(x: np.ndarray | list, repeat_losses: np.ndarray | list,
     x, repeat_losses = _points(name, x, repeat_losses, "repeat_losses")
     if repeat_losses.ndim != 2 or len(repeat_losses) < 2:
         raise ArgumentValueError(f"repeat_losses must have shape (repeats, {len(x)}) with at least 2 repeats (the "
-                         f"interval comes from their scatter), got shape {repeat_losses.shape}")
+                                 f"interval comes from their scatter), got shape {repeat_losses.shape}")
     confidence = _check_confidence(confidence)
     repeats = len(repeat_losses)
     nan = float("nan")

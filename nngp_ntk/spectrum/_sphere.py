@@ -121,7 +121,7 @@ class SphereSpectrum:
         repeats = np.minimum(self.multiplicities[order], count).astype(np.int64)
         if repeats.sum() < count:
             raise ArgumentValueError(f"count={count} exceeds the {int(repeats.sum())} eigenvalues up to degree "
-                             f"{int(self.degrees[-1])}; raise max_degree")
+                                     f"{int(self.degrees[-1])}; raise max_degree")
         return np.repeat(self.eigenvalues[order], repeats)[:count]
 
 

@@ -60,7 +60,7 @@ class ModeSpectrum:
         shapes = {np.shape(self.eigenvalues), np.shape(self.multiplicities), np.shape(self.target_power)}
         if len(shapes) != 1 or len(next(iter(shapes))) != 1:
             raise ArgumentValueError(f"eigenvalues, multiplicities and target_power must be 1-D arrays of one length, "
-                             f"got shapes {sorted(shapes)}")
+                                     f"got shapes {sorted(shapes)}")
         for name in ("eigenvalues", "multiplicities", "target_power"):
             values = np.asarray(getattr(self, name), dtype=np.float64)
             if not np.all(np.isfinite(values)) or np.any(values < 0):
@@ -104,7 +104,7 @@ def solve_kappa(modes: ModeSpectrum, n: float, ridge: float = 0.0) -> float:
     learnable = float(np.sum(count[lam > 0]))
     if ridge == 0 and n >= learnable:
         raise ArgumentValueError(f"n={n} is at least the {learnable:.6g} modes of positive eigenvalue: ridgeless "
-                         f"eigenlearning needs more modes than samples (extend the spectrum or add a ridge)")
+                                 f"eigenlearning needs more modes than samples (extend the spectrum or add a ridge)")
 
     def excess(log_kappa: float) -> float:
         kappa = np.exp(log_kappa)

@@ -248,7 +248,7 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     size = min(max_points, n_points // count)
     if size < MIN_SUBSET:
         raise ArgumentValueError(f"subsets = {count} of the N = {n_points} points leave {size} points each, "
-                         f"fewer than {MIN_SUBSET}")
+                                 f"fewer than {MIN_SUBSET}")
     order = np.random.default_rng(seed).permutation(n_points)
     parts = []
     for k in range(count):
@@ -303,14 +303,16 @@ def _predict_dense(net: Network, X: np.ndarray, targets: np.ndarray | None, size
     total = None if targets is None else float(np.mean(targets**2))
     if method == "power-law":
         if ridge:
-            raise ArgumentValueError(f"method 'power-law' reads the ridgeless leave-one-out curve: ridge must be 0, got {ridge}")
+            raise ArgumentValueError(
+                f"method 'power-law' reads the ridgeless leave-one-out curve: ridge must be 0, got {ridge}")
         with jax.enable_x64(True):
             gram = np.asarray(net.kernel(X, get=kernel), dtype=np.float64)
         reach = int(n_points * READ[1] * n_points / MIN_POINTS)
         if n_points < MIN_POINTS or sizes[-1] > reach:
-            raise ArgumentValueError(f"method 'power-law' needs at least {MIN_POINTS} points and sizes up to {READ[1]} N / "
-                             f"{MIN_POINTS} times the N = {n_points} points (at most {reach}), got sizes up to "
-                             f"{int(sizes[-1])}")
+            raise ArgumentValueError(
+                f"method 'power-law' needs at least {MIN_POINTS} points and sizes up to {READ[1]} N / "
+                f"{MIN_POINTS} times the N = {n_points} points (at most {reach}), got sizes up to "
+                f"{int(sizes[-1])}")
         extrapolation = extrapolate_gram(gram, None if targets is None else targets.reshape(n_points, -1), sizes,
                                          groups=max(3, min(10, n_points // 20)))
         curves = [LeaveOneOut(values, system.vectors, projections).curve(extrapolation.read_sizes)]

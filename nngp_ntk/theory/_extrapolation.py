@@ -103,7 +103,7 @@ def _read(theory: LeaveOneOut, sizes: np.ndarray) -> tuple[np.ndarray, fits.Powe
     upper = fits.fit_loglog(read[READ_POINTS // 2:], losses[READ_POINTS // 2:], name="read sizes")
     if not (whole.reliable and upper.reliable):
         raise ArgumentValueError(f"the leave-one-out curve on the {n} points is not a power law to extrapolate "
-                         f"({whole.reason or upper.reason})")
+                                 f"({whole.reason or upper.reason})")
     return np.log(whole.amplitude) - whole.alpha * np.log(sizes), whole, upper.alpha, read, losses
 
 
@@ -213,7 +213,7 @@ def extrapolate_learning_curve(net: Network, X: np.ndarray, y: np.ndarray | None
     n_points = len(X)
     if not MIN_POINTS <= n_points <= DENSE_LIMIT:
         raise ArgumentValueError(f"extrapolate_learning_curve needs {MIN_POINTS} <= N <= {DENSE_LIMIT} points, "
-                         f"got N = {n_points}")
+                                 f"got N = {n_points}")
     targets = None if y is None else data.check_targets(X, y).reshape(n_points, -1)
     reach = int(n_points * READ[1] * n_points / MIN_POINTS)
     sizes = check_sizes("sizes", sizes, reach, f"0.9 N / {MIN_POINTS} times the N = {n_points} points: the "

@@ -137,8 +137,9 @@ class FlowLeaveOneOut(LeaveOneOut):
         high = np.log(float(np.max(self.eigenvalues)) * (self.n_samples / effective + 1.0))
         if excess(low) <= 0:
             rank = int(np.sum(self.eigenvalues > self.floor))
-            raise ArgumentValueError(f"size {effective:.6g} is not below the {rank} modes the N = {self.n_samples} points "
-                             f"resolve")
+            raise ArgumentValueError(
+                f"size {effective:.6g} is not below the {rank} modes the N = {self.n_samples} points "
+                f"resolve")
         return float(np.exp(scipy.optimize.brentq(excess, low, high, xtol=1e-13, rtol=1e-13)))
 
     def _newton(self, lam: np.ndarray, target: np.ndarray, size: float) -> np.ndarray:
@@ -336,7 +337,8 @@ def predict_flow_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
         raise ArgumentValueError(f"subsets must be 0 (no intervals) or at least 3, got {subsets}")
     subset = int(SUBSET_FRACTION * n_points)
     if subsets and subset < 3:
-        raise ArgumentValueError(f"the jackknife's subsets of N / 4 points need N >= 12, got N = {n_points} (pass subsets=0)")
+        raise ArgumentValueError(
+            f"the jackknife's subsets of N / 4 points need N >= 12, got N = {n_points} (pass subsets=0)")
     confidence = check_real("confidence", confidence, positive=True)
     if not confidence < 1:
         raise ArgumentValueError(f"confidence must be in (0, 1), got {confidence!r}")

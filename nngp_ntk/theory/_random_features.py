@@ -78,7 +78,7 @@ class RandomFeatureLeaveOneOut:
         n = len(eigenvalues)
         if eigenvalues.ndim != 1 or vectors.shape != (n, n):
             raise ArgumentValueError(f"vectors must be the ({n}, {n}) eigenvectors (columns) of the {n} eigenvalues, "
-                             f"got shapes {eigenvalues.shape} and {vectors.shape}")
+                                     f"got shapes {eigenvalues.shape} and {vectors.shape}")
         if not (np.all(np.isfinite(eigenvalues)) and np.all(np.isfinite(vectors))):
             raise ArgumentValueError("eigenvalues and vectors must be finite")
         if projections is not None:
@@ -97,8 +97,9 @@ class RandomFeatureLeaveOneOut:
         """gamma > 0 with sum_j w_j / (w_j + gamma) = P (the effective regularization of P random
         projections); ValueError unless 0 < P < the number of positive eigenvalues."""
         if not 0 < width < self.rank:
-            raise ArgumentValueError(f"width must be in (0, {self.rank}), the rank of the kernel on the {self.n_samples} "
-                             f"points, got {width!r}")
+            raise ArgumentValueError(
+                f"width must be in (0, {self.rank}), the rank of the kernel on the {self.n_samples} "
+                f"points, got {width!r}")
         values = self.eigenvalues
 
         def excess(log_gamma: float) -> float:

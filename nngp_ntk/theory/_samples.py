@@ -80,8 +80,9 @@ class Renormalized:
         eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
         target_power = np.asarray(target_power, dtype=np.float64)
         if eigenvalues.ndim != 1 or target_power.shape != eigenvalues.shape or len(eigenvalues) < 2:
-            raise ArgumentValueError(f"eigenvalues and target_power must be 1-D arrays of one length N >= 2, got shapes "
-                             f"{eigenvalues.shape} and {target_power.shape}")
+            raise ArgumentValueError(
+                f"eigenvalues and target_power must be 1-D arrays of one length N >= 2, got shapes "
+                f"{eigenvalues.shape} and {target_power.shape}")
         if not (np.all(np.isfinite(eigenvalues)) and np.all(np.isfinite(target_power)) and np.all(target_power >= 0)):
             raise ArgumentValueError("eigenvalues and target_power must be finite, target_power non-negative")
         self.eigenvalues = np.maximum(eigenvalues, 0.0)
@@ -257,7 +258,7 @@ class LeaveOneOut(Renormalized):
         n = len(eigenvalues)
         if vectors.shape != (n, n):
             raise ArgumentValueError(f"vectors must be the ({n}, {n}) eigenvectors (columns) of the {n} eigenvalues, "
-                             f"got shape {vectors.shape}")
+                                     f"got shape {vectors.shape}")
         if projections is None:
             power = np.maximum(eigenvalues, 0.0)
         else:

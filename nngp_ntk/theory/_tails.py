@@ -83,7 +83,7 @@ def tail_exponent(residual: np.ndarray, window: tuple[int, int]) -> tuple[float,
     values = np.asarray(residual, dtype=np.float64)[i_min - 1:i_max]
     if len(values) != len(index) or np.any(values <= 0):
         raise ArgumentValueError(f"the residual sums must be positive on the window {window}: the mass beyond "
-                         f"index {i_max} is zero (nothing for a power-law tail to carry)")
+                                 f"index {i_max} is zero (nothing for a power-law tail to carry)")
 
     def slope(mask: np.ndarray) -> float:
         return -fits.log_slope(index[mask], values[mask], weights=1 / index[mask])
@@ -163,13 +163,14 @@ def extend_spectrum(eigenvalues: np.ndarray, target_power: np.ndarray | None = N
     tail_window = (int(np.ceil(np.sqrt(i_min * m))), m)
     residual = float(trace) - np.cumsum(eigenvalues[:m])
     if not residual[-1] > 0:
-        raise ArgumentValueError(f"trace={trace!r} leaves no eigenvalue mass beyond the top {m} eigenvalues "
-                         f"(sum {np.sum(eigenvalues[:m]):.6g}): trace must be the sum of all eigenvalues of K/N")
+        raise ArgumentValueError(
+            f"trace={trace!r} leaves no eigenvalue mass beyond the top {m} eigenvalues "
+            f"(sum {np.sum(eigenvalues[:m]):.6g}): trace must be the sum of all eigenvalues of K/N")
     alpha_fit, alpha_range = tail_exponent(residual, tail_window)
     alpha = alpha_fit if alpha is None else float(alpha)
     if alpha <= 0:
         raise ArgumentValueError(f"the eigenvalue tail exponent alpha must be > 0 (lambda_i ~ i^-(1 + alpha) must be "
-                         f"summable), got {alpha:.4g} on the window {tail_window}")
+                                 f"summable), got {alpha:.4g} on the window {tail_window}")
     end = REACH * n_samples
     tail_values, tail_counts = _tail_blocks(m + 1, end, alpha, residual[-1])
     if target_power is None:
@@ -177,17 +178,18 @@ def extend_spectrum(eigenvalues: np.ndarray, target_power: np.ndarray | None = N
     else:
         target_power = np.asarray(target_power, dtype=np.float64)
         if target_power.shape != eigenvalues.shape or np.any(target_power < 0):
-            raise ArgumentValueError(f"target_power must be non-negative with the shape of eigenvalues {eigenvalues.shape}, "
-                             f"got {target_power.shape}")
+            raise ArgumentValueError(
+                f"target_power must be non-negative with the shape of eigenvalues {eigenvalues.shape}, "
+                f"got {target_power.shape}")
         target_residual = (np.nan if total_power is None else float(total_power)) - np.cumsum(target_power[:m])
         if not target_residual[-1] > 0:
             raise ArgumentValueError(f"total_power (mean of y^2) must exceed the power on the top {m} modes "
-                             f"({np.sum(target_power[:m]):.6g}), got {total_power!r}")
+                                     f"({np.sum(target_power[:m]):.6g}), got {total_power!r}")
         beta_fit, beta_range = tail_exponent(target_residual, tail_window)
         beta = beta_fit if beta is None else float(beta)
         if beta <= 0:
             raise ArgumentValueError(f"the residual target power T(i) ~ i^-beta does not decay on the window "
-                             f"{tail_window} (beta = {beta:.4g}): no power-law tail can carry it")
+                                     f"{tail_window} (beta = {beta:.4g}): no power-law tail can carry it")
         power_head, power_tail = target_power[:m], _tail_blocks(m + 1, end, beta, target_residual[-1])[0]
     modes = ModeSpectrum(np.concatenate([eigenvalues[:m], tail_values]), np.concatenate([np.ones(m), tail_counts]),
                          np.concatenate([power_head, power_tail]))
