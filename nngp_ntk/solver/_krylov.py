@@ -33,9 +33,8 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from nngp_ntk._checks import ArgumentValueError, NotConvergedWarning, check_integer, check_real, warn
-
-#: Rows of the kernel read at a time from a np.memmap (and checked for finiteness at a time).
-BLOCK_ROWS = 2048
+from nngp_ntk.kernels._row_blocks import BLOCK_ROWS
+from nngp_ntk.kernels._row_blocks import matmul as blocked_matmul
 #: Memory (bytes) that the stored Lanczos bases of one batch of columns may take.
 LANCZOS_MEMORY = 2**30
 
@@ -58,30 +57,6 @@ def all_finite(matrix: np.ndarray, block_rows: int = BLOCK_ROWS) -> bool:
         return bool(np.isfinite(matrix).all())
     return all(np.isfinite(matrix[start:start + block_rows]).all()
                for start in range(0, matrix.shape[0], block_rows))
-
-
-def blocked_matmul(matrix: np.ndarray, b: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
-    """matrix @ b in float64, with b cast to the matrix's dtype; a np.memmap is read in row blocks.
-
-    Args:
-        matrix: (N, N) array, in memory or a np.memmap.
-        b: (N,) or (N, m) array.
-        block_rows: rows of a np.memmap read at a time.
-
-    Returns:
-        The product, float64, of shape (N,) or (N, m).
-
-    Example:
-        >>> blocked_matmul(np.array([[2.0, 0.0], [0.0, 3.0]], np.float32), np.ones(2))
-        array([2., 3.])
-    """
-    b = b.astype(matrix.dtype, copy=False) if np.issubdtype(matrix.dtype, np.floating) else b
-    if not isinstance(matrix, np.memmap):
-        return np.asarray(matrix @ b, dtype=np.float64)
-    out = np.empty((matrix.shape[0],) + b.shape[1:], dtype=np.float64)
-    for start in range(0, matrix.shape[0], block_rows):
-        out[start:start + block_rows] = np.asarray(matrix[start:start + block_rows]) @ b
-    return out
 
 
 def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
@@ -155,6 +130,9 @@ class IterativeFlowKernel(FlowOperator):
             Lanczos approximation at which it stops (default 1e-5 for float32 kernels, 1e-9 else).
         maxiter: iteration limit of CG and Lanczos (default 1000).
         block_rows: rows of a np.memmap read at a time.
+        distributed: under ``jax.distributed``, each process multiplies by its own block of rows
+            and the products are allgathered (``nngp_ntk.kernels._row_blocks.matmul``); every
+            process must make the same calls, and returns the same results.
 
     Raises:
         ValueError: ``rank``, ``maxiter`` or ``block_rows`` not a positive integer, or ``tol``
@@ -170,7 +148,7 @@ class IterativeFlowKernel(FlowOperator):
     """
 
     def __init__(self, kernel: np.ndarray, ridge: float, *, rank: int | None = None, tol: float | None = None,
-                 maxiter: int = 1000, block_rows: int = BLOCK_ROWS) -> None:
+                 maxiter: int = 1000, block_rows: int = BLOCK_ROWS, distributed: bool = False) -> None:
         for name, value in (("rank", rank), ("maxiter", maxiter), ("block_rows", block_rows)):
             check_integer(name, value, minimum=1, allow_none=name == "rank")
         if tol is not None and not check_real("tol", tol, positive=True) < 1:
@@ -183,6 +161,7 @@ class IterativeFlowKernel(FlowOperator):
         self.tol = (1e-5 if single else 1e-9) if tol is None else float(tol)
         self.maxiter = int(maxiter)
         self.block_rows = int(block_rows)
+        self.distributed = bool(distributed)
         self._preconditioner: tuple[np.ndarray, tuple[np.ndarray, bool], float] | None = None
         self.iterations: list[int] = []
 
@@ -195,7 +174,7 @@ class IterativeFlowKernel(FlowOperator):
         Returns:
             D b, float64, the shape of b.
         """
-        return blocked_matmul(self.kernel, b, self.block_rows) + self.ridge * b
+        return blocked_matmul(self.kernel, b, self.distributed, self.block_rows) + self.ridge * b
 
     def _precondition(self, r: np.ndarray) -> np.ndarray:
         """P^-1 r with P = L L^T + s I (Woodbury)."""
@@ -348,5 +327,7 @@ class IterativeFlowKernel(FlowOperator):
         """
         operator = scipy.sparse.linalg.LinearOperator((self.size, self.size), dtype=np.float64,
                                                       matvec=lambda v: self.matmul(v.reshape(-1, 1)).ravel())
-        return float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-8,
+        # A fixed start vector: the same iterations in every process (``distributed``) and every call.
+        start = np.random.default_rng(0).standard_normal(self.size)
+        return float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-8, v0=start,
                                                return_eigenvectors=False)[0])
