@@ -75,6 +75,62 @@ def matmul(matrix: np.ndarray, b: np.ndarray, distributed: bool = False, block_r
         part[row - start:end - start] = np.asarray(matrix[row:end]) @ b
     if processes == 1:
         return part
-    words = part.reshape(share, -1).view(np.uint32)
+    return _gather(part, processes)[:n]
+
+
+def _gather(part: np.ndarray, processes: int) -> np.ndarray:
+    """The processes' float64 parts (S, ...) stacked along the first axis, exchanged as their bytes."""
+    words = part.reshape(part.shape[0], -1).view(np.uint32)
     gathered = np.asarray(multihost_utils.process_allgather(words, tiled=True))
-    return np.ascontiguousarray(gathered).view(np.float64).reshape((processes * share,) + b.shape[1:])[:n]
+    return np.ascontiguousarray(gathered).view(np.float64).reshape((processes * part.shape[0],) + part.shape[1:])
+
+
+def diagonal(matrix: np.ndarray, distributed: bool = False) -> np.ndarray:
+    """The diagonal of a square matrix in float64; with ``distributed``, each JAX process reads the
+    entries of its own rows (``own_rows``: a np.memmap's diagonal touches a page per row) and all
+    receive the whole diagonal.
+
+    Args:
+        matrix: (N, N) array, in memory or a np.memmap (the same in every process).
+        distributed: share the rows among the JAX processes (every process must call).
+
+    Returns:
+        The diagonal, float64, shape (N,).
+
+    Example:
+        >>> diagonal(np.array([[1.0, 2.0], [3.0, 4.0]], np.float32))
+        array([1., 4.])
+    """
+    n, processes = matrix.shape[0], jax.process_count() if distributed else 1
+    if processes == 1:
+        return np.asarray(np.diagonal(matrix), dtype=np.float64)
+    start, stop = own_rows(n)
+    part = np.zeros(-(-n // processes))
+    part[:stop - start] = np.diagonal(matrix[start:stop, start:stop])
+    return _gather(part, processes)[:n]
+
+
+def all_finite(matrix: np.ndarray, distributed: bool = False, block_rows: int = BLOCK_ROWS) -> bool:
+    """Whether every entry is finite, checked block by block (no N x N temporary); with ``distributed``
+    and several JAX processes, each checks its own rows (``own_rows``) and all learn the answer.
+
+    Args:
+        matrix: an array, in memory or a np.memmap (the same in every process).
+        distributed: share the rows among the JAX processes (every process must call).
+        block_rows: rows checked at a time.
+
+    Returns:
+        True when no entry is NaN or infinite.
+
+    Example:
+        >>> all_finite(np.eye(3)), all_finite(np.array([[1.0, np.nan]]))
+        (True, False)
+    """
+    if matrix.ndim < 2:
+        return bool(np.isfinite(matrix).all())
+    processes = jax.process_count() if distributed else 1
+    start, stop = own_rows(matrix.shape[0], jax.process_index() if processes > 1 else 0, processes)
+    finite = all(np.isfinite(matrix[row:min(stop, row + block_rows)]).all() for row in range(start, stop, block_rows))
+    if processes == 1:
+        return finite
+    return bool(np.asarray(multihost_utils.process_allgather(np.int32(finite))).all())

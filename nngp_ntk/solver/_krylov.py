@@ -33,33 +33,15 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from nngp_ntk._checks import ArgumentValueError, NotConvergedWarning, check_integer, check_real, warn
-from nngp_ntk.kernels._row_blocks import BLOCK_ROWS
+from nngp_ntk.kernels import _row_blocks as row_blocks
+from nngp_ntk.kernels._row_blocks import BLOCK_ROWS, all_finite
 from nngp_ntk.kernels._row_blocks import matmul as blocked_matmul
 #: Memory (bytes) that the stored Lanczos bases of one batch of columns may take.
 LANCZOS_MEMORY = 2**30
 
 
-def all_finite(matrix: np.ndarray, block_rows: int = BLOCK_ROWS) -> bool:
-    """Whether every entry is finite, checked block by block (no N x N temporary).
-
-    Args:
-        matrix: an array, in memory or a np.memmap.
-        block_rows: rows checked at a time.
-
-    Returns:
-        True when no entry is NaN or infinite.
-
-    Example:
-        >>> all_finite(np.eye(3)), all_finite(np.array([[1.0, np.nan]]))
-        (True, False)
-    """
-    if matrix.ndim < 2:
-        return bool(np.isfinite(matrix).all())
-    return all(np.isfinite(matrix[start:start + block_rows]).all()
-               for start in range(0, matrix.shape[0], block_rows))
-
-
-def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10,
+                     diagonal: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Greedy pivoted Cholesky K ~ L L^T of rank at most ``rank``.
 
     Step k takes the pivot i of largest residual diagonal d_i and sets
@@ -70,6 +52,7 @@ def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10) -> tupl
         matrix: the symmetric positive semi-definite (N, N) K, in memory or a np.memmap.
         rank: the largest rank r.
         rtol: stop when the residual diagonal falls below this fraction of max diag K.
+        diagonal: diag K when already known (default: read from ``matrix``).
 
     Returns:
         (L^T of shape (r, N), the residual diagonal d of shape (N,)).
@@ -80,7 +63,7 @@ def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10) -> tupl
         (True, 0.0)
     """
     n = matrix.shape[0]
-    residual = np.asarray(np.diagonal(matrix), dtype=np.float64).copy()
+    residual = np.array(np.diagonal(matrix) if diagonal is None else diagonal, dtype=np.float64)
     stop = rtol * residual.max()
     factor = np.zeros((min(rank, n), n))
     for k in range(factor.shape[0]):
@@ -179,8 +162,8 @@ class IterativeFlowKernel(FlowOperator):
     def _precondition(self, r: np.ndarray) -> np.ndarray:
         """P^-1 r with P = L L^T + s I (Woodbury)."""
         if self._preconditioner is None:
-            factor, residual = pivoted_cholesky(self.kernel, self.rank)
-            diagonal = np.asarray(np.diagonal(self.kernel), dtype=np.float64)
+            diagonal = row_blocks.diagonal(self.kernel, self.distributed)
+            factor, residual = pivoted_cholesky(self.kernel, self.rank, diagonal=diagonal)
             # A shift far below lambda_max makes the Woodbury form lose digits: keep cond(P) <~ 1e10.
             shift = self.ridge + max(residual.mean(), 1e-10 * diagonal.sum())
             inner = scipy.linalg.cho_factor(shift * np.eye(factor.shape[0]) + factor @ factor.T, lower=True)
