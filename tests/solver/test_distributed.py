@@ -162,6 +162,11 @@ def test_stored_kernel_predictions_equal_the_in_memory_solver(tmp_path):
     np.testing.assert_allclose(regressor.predict(x_test), mean, rtol=0, atol=1e-6 * np.abs(mean).max())
     with pytest.raises(ValueError, match="mean only"):
         regressor.predict(x_test, return_std=True)
+    labels = np.where(x[:, 0] > 0, "right", "left")
+    stored_classes = nk.KernelClassifier(net, ridge=RIDGE, out=tmp_path / "classes").fit(x, labels)
+    in_memory = nk.KernelClassifier(net, ridge=RIDGE, solver="dense").fit(x, labels)
+    np.testing.assert_allclose(stored_classes.decision_function(x_test), in_memory.decision_function(x_test),
+                               rtol=0, atol=1e-4)
 
 
 def test_stored_kernel_eigenvalues_equal_the_dense_ones(tmp_path):
