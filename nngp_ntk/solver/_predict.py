@@ -56,15 +56,16 @@ def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
             observation noise, and t=None is the GP posterior).
         return_cov: also return the test-test covariance.
         method: "auto" (dense up to ``DENSE_LIMIT`` training points, else iterative), "dense",
-            "iterative" (``GradientFlow``) or "nystrom".
+            "iterative" (``GradientFlow``) or "nystrom"; with ``out``, "auto" is "iterative".
         centers: for "nystrom": M, the number of centers (1 <= M <= N).
         center_selection: for "nystrom": "uniform" (M distinct training points drawn with ``seed``)
             or "leverage" (drawn by approximate ridge leverage scores, which favors points far
             from the bulk of the data).
         seed: for "nystrom": the seed of the center selection.
-        out: for "auto" / "iterative": a folder that keeps the train kernels (``out/train/ntk``,
-            ``out/train/nngp``) and the test kernels (``out/test-<hash of x_test>/...``) in the out-of-core store of
-            ``net.kernel`` (resumable; the train kernel is reused for new test points), and solves
+        out: for "auto" / "iterative": a folder that keeps the train kernels
+            (``out/train/ntk``, ``out/train/nngp``) and the test kernels
+            (``out/test-<hash of x_test>/...``) in out-of-core stores of ``net.kernel``
+            (resumable; the train kernel is reused for new test points), and solves
             iteratively on the stored train kernel read in blocks of rows, so N is bounded by the
             disk, not the memory. Under ``jax.distributed`` (every process calls with the same
             arguments and a folder they all share) each process computes its share of the tiles
