@@ -32,6 +32,7 @@ import numpy as np
 
 from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, check_choice, check_integer, check_real,
                               check_ridge, check_times)
+from nngp_ntk.kernels import _row_blocks as row_blocks
 from nngp_ntk.solver import _krylov as krylov
 from nngp_ntk.solver._dense import DenseFlowKernel, descent_coefficients, flow_coefficients
 
@@ -62,7 +63,7 @@ def _check_targets(y: np.ndarray, n_train: int, name: str = "y_train") -> np.nda
 def _check_kernel(name: str, kernel: np.ndarray | None, shape: tuple[int | None, ...],
                   distributed: bool = False) -> np.ndarray | None:
     """A real, finite kernel array of the given shape (None entries: any size); with ``distributed``
-    the JAX processes check their own rows (``krylov.all_finite``)."""
+    the JAX processes check their own rows (``row_blocks.all_finite``)."""
     if kernel is None:
         return None
     if not isinstance(kernel, np.ndarray):
@@ -72,7 +73,7 @@ def _check_kernel(name: str, kernel: np.ndarray | None, shape: tuple[int | None,
     if kernel.ndim != len(shape) or any(s is not None and s != k for s, k in zip(shape, kernel.shape)):
         expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
         raise ArgumentValueError(f"{name} must have shape {expected}, got {kernel.shape}")
-    if not krylov.all_finite(kernel, distributed):
+    if not row_blocks.all_finite(kernel, distributed):
         raise ArgumentValueError(f"{name} contains NaN or inf values")
     return kernel
 

@@ -34,7 +34,7 @@ import scipy.sparse.linalg
 
 from nngp_ntk._checks import ArgumentValueError, NotConvergedWarning, check_integer, check_real, warn
 from nngp_ntk.kernels import _row_blocks as row_blocks
-from nngp_ntk.kernels._row_blocks import BLOCK_ROWS, all_finite
+from nngp_ntk.kernels._row_blocks import BLOCK_ROWS
 from nngp_ntk.kernels._row_blocks import matmul as blocked_matmul
 #: Memory (bytes) that the stored Lanczos bases of one batch of columns may take.
 LANCZOS_MEMORY = 2**30
