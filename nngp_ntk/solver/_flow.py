@@ -32,6 +32,7 @@ import numpy as np
 
 from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, check_choice, check_integer, check_real,
                               check_ridge, check_times)
+from nngp_ntk.kernels import _row_blocks as row_blocks
 from nngp_ntk.solver import _krylov as krylov
 from nngp_ntk.solver._dense import DenseFlowKernel, descent_coefficients, flow_coefficients
 
@@ -59,8 +60,10 @@ def _check_targets(y: np.ndarray, n_train: int, name: str = "y_train") -> np.nda
     return y
 
 
-def _check_kernel(name: str, kernel: np.ndarray | None, shape: tuple[int | None, ...]) -> np.ndarray | None:
-    """A real, finite kernel array of the given shape (None entries: any size)."""
+def _check_kernel(name: str, kernel: np.ndarray | None, shape: tuple[int | None, ...],
+                  distributed: bool = False) -> np.ndarray | None:
+    """A real, finite kernel array of the given shape (None entries: any size); with ``distributed``
+    the JAX processes check their own rows (``row_blocks.all_finite``)."""
     if kernel is None:
         return None
     if not isinstance(kernel, np.ndarray):
@@ -70,17 +73,17 @@ def _check_kernel(name: str, kernel: np.ndarray | None, shape: tuple[int | None,
     if kernel.ndim != len(shape) or any(s is not None and s != k for s, k in zip(shape, kernel.shape)):
         expected = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
         raise ArgumentValueError(f"{name} must have shape {expected}, got {kernel.shape}")
-    if not krylov.all_finite(kernel):
+    if not row_blocks.all_finite(kernel, distributed):
         raise ArgumentValueError(f"{name} contains NaN or inf values")
     return kernel
 
 
-def _check_square(name: str, kernel: np.ndarray) -> np.ndarray:
+def _check_square(name: str, kernel: np.ndarray, distributed: bool = False) -> np.ndarray:
     """A square (N, N) real finite kernel."""
     kernel = kernel if isinstance(kernel, np.ndarray) else np.asarray(kernel)
     if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] == 0:
         raise ArgumentValueError(f"{name} must be a square (N, N) array with N >= 1, got shape {kernel.shape}")
-    return _check_kernel(name, kernel, kernel.shape)
+    return _check_kernel(name, kernel, kernel.shape, distributed)
 
 
 def _flow_kernel(kernel: np.ndarray, ridge: float, method: str, options: dict | None) -> krylov.FlowOperator:
@@ -115,7 +118,8 @@ class GradientFlow:
         method: "dense" (float64 eigh / Cholesky), "iterative" (``krylov.IterativeFlowKernel``:
             conjugate gradients and Lanczos on products with the kernel, which may be a np.memmap),
             or "auto" (dense up to ``DENSE_LIMIT`` points).
-        options: keyword arguments of ``krylov.IterativeFlowKernel`` (rank, tol, maxiter, block_rows).
+        options: keyword arguments of ``krylov.IterativeFlowKernel`` (rank, tol, maxiter, block_rows,
+            distributed: then the JAX processes also check the kernels' finiteness by their own rows).
 
     Raises:
         ValueError: non-square, non-finite or mismatched kernels or targets, a learning rate that is
@@ -136,10 +140,11 @@ class GradientFlow:
                  options: dict | None = None) -> None:
         self.learning_rate = check_real("learning_rate", learning_rate, positive=True)
         self.ridge = check_ridge(ridge)
-        self.k_train_train = _check_square("k_train_train", k_train_train)
+        distributed = bool((options or {}).get("distributed"))
+        self.k_train_train = _check_square("k_train_train", k_train_train, distributed)
         n = self.k_train_train.shape[0]
         self.y_train = _check_targets(y_train, n)
-        self.nngp_train_train = _check_kernel("nngp_train_train", nngp_train_train, (n, n))
+        self.nngp_train_train = _check_kernel("nngp_train_train", nngp_train_train, (n, n), distributed)
         self.operator = _flow_kernel(self.k_train_train, self.ridge, method, options)
         self.n_train = n
         self.outputs = self.y_train.reshape(n, -1)
@@ -221,7 +226,7 @@ class GradientFlow:
         covariances = []
         for a_t in self._functions(test_train.T, times, discrete):        # A^T, shape (N, M)
             prior_a_t = self.operator.matmul(a_t) if self.nngp_train_train is None else \
-                krylov.blocked_matmul(self.nngp_train_train, a_t)
+                krylov.blocked_matmul(self.nngp_train_train, a_t, getattr(self.operator, "distributed", False))
             if nngp_test_test.ndim == 1:
                 cross = np.einsum("nm,nm->m", a_t, nngp_train_test)
                 cov = nngp_test_test + np.einsum("nm,nm->m", a_t, prior_a_t) - 2 * cross

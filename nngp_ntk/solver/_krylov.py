@@ -33,58 +33,15 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from nngp_ntk._checks import ArgumentValueError, NotConvergedWarning, check_integer, check_real, warn
-
-#: Rows of the kernel read at a time from a np.memmap (and checked for finiteness at a time).
-BLOCK_ROWS = 2048
+from nngp_ntk.kernels import _row_blocks as row_blocks
+from nngp_ntk.kernels._row_blocks import BLOCK_ROWS
+from nngp_ntk.kernels._row_blocks import matmul as blocked_matmul
 #: Memory (bytes) that the stored Lanczos bases of one batch of columns may take.
 LANCZOS_MEMORY = 2**30
 
 
-def all_finite(matrix: np.ndarray, block_rows: int = BLOCK_ROWS) -> bool:
-    """Whether every entry is finite, checked block by block (no N x N temporary).
-
-    Args:
-        matrix: an array, in memory or a np.memmap.
-        block_rows: rows checked at a time.
-
-    Returns:
-        True when no entry is NaN or infinite.
-
-    Example:
-        >>> all_finite(np.eye(3)), all_finite(np.array([[1.0, np.nan]]))
-        (True, False)
-    """
-    if matrix.ndim < 2:
-        return bool(np.isfinite(matrix).all())
-    return all(np.isfinite(matrix[start:start + block_rows]).all()
-               for start in range(0, matrix.shape[0], block_rows))
-
-
-def blocked_matmul(matrix: np.ndarray, b: np.ndarray, block_rows: int = BLOCK_ROWS) -> np.ndarray:
-    """matrix @ b in float64, with b cast to the matrix's dtype; a np.memmap is read in row blocks.
-
-    Args:
-        matrix: (N, N) array, in memory or a np.memmap.
-        b: (N,) or (N, m) array.
-        block_rows: rows of a np.memmap read at a time.
-
-    Returns:
-        The product, float64, of shape (N,) or (N, m).
-
-    Example:
-        >>> blocked_matmul(np.array([[2.0, 0.0], [0.0, 3.0]], np.float32), np.ones(2))
-        array([2., 3.])
-    """
-    b = b.astype(matrix.dtype, copy=False) if np.issubdtype(matrix.dtype, np.floating) else b
-    if not isinstance(matrix, np.memmap):
-        return np.asarray(matrix @ b, dtype=np.float64)
-    out = np.empty((matrix.shape[0],) + b.shape[1:], dtype=np.float64)
-    for start in range(0, matrix.shape[0], block_rows):
-        out[start:start + block_rows] = np.asarray(matrix[start:start + block_rows]) @ b
-    return out
-
-
-def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10,
+                     diagonal: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Greedy pivoted Cholesky K ~ L L^T of rank at most ``rank``.
 
     Step k takes the pivot i of largest residual diagonal d_i and sets
@@ -95,6 +52,7 @@ def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10) -> tupl
         matrix: the symmetric positive semi-definite (N, N) K, in memory or a np.memmap.
         rank: the largest rank r.
         rtol: stop when the residual diagonal falls below this fraction of max diag K.
+        diagonal: diag K when already known (default: read from ``matrix``).
 
     Returns:
         (L^T of shape (r, N), the residual diagonal d of shape (N,)).
@@ -105,7 +63,7 @@ def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10) -> tupl
         (True, 0.0)
     """
     n = matrix.shape[0]
-    residual = np.asarray(np.diagonal(matrix), dtype=np.float64).copy()
+    residual = np.array(np.diagonal(matrix) if diagonal is None else diagonal, dtype=np.float64)
     stop = rtol * residual.max()
     factor = np.zeros((min(rank, n), n))
     for k in range(factor.shape[0]):
@@ -155,6 +113,9 @@ class IterativeFlowKernel(FlowOperator):
             Lanczos approximation at which it stops (default 1e-5 for float32 kernels, 1e-9 else).
         maxiter: iteration limit of CG and Lanczos (default 1000).
         block_rows: rows of a np.memmap read at a time.
+        distributed: under ``jax.distributed``, each process multiplies by its own block of rows
+            and the products are allgathered (``nngp_ntk.kernels._row_blocks.matmul``); every
+            process must make the same calls, and returns the same results.
 
     Raises:
         ValueError: ``rank``, ``maxiter`` or ``block_rows`` not a positive integer, or ``tol``
@@ -170,7 +131,7 @@ class IterativeFlowKernel(FlowOperator):
     """
 
     def __init__(self, kernel: np.ndarray, ridge: float, *, rank: int | None = None, tol: float | None = None,
-                 maxiter: int = 1000, block_rows: int = BLOCK_ROWS) -> None:
+                 maxiter: int = 1000, block_rows: int = BLOCK_ROWS, distributed: bool = False) -> None:
         for name, value in (("rank", rank), ("maxiter", maxiter), ("block_rows", block_rows)):
             check_integer(name, value, minimum=1, allow_none=name == "rank")
         if tol is not None and not check_real("tol", tol, positive=True) < 1:
@@ -183,6 +144,7 @@ class IterativeFlowKernel(FlowOperator):
         self.tol = (1e-5 if single else 1e-9) if tol is None else float(tol)
         self.maxiter = int(maxiter)
         self.block_rows = int(block_rows)
+        self.distributed = bool(distributed)
         self._preconditioner: tuple[np.ndarray, tuple[np.ndarray, bool], float] | None = None
         self.iterations: list[int] = []
 
@@ -195,13 +157,13 @@ class IterativeFlowKernel(FlowOperator):
         Returns:
             D b, float64, the shape of b.
         """
-        return blocked_matmul(self.kernel, b, self.block_rows) + self.ridge * b
+        return blocked_matmul(self.kernel, b, self.distributed, self.block_rows) + self.ridge * b
 
     def _precondition(self, r: np.ndarray) -> np.ndarray:
         """P^-1 r with P = L L^T + s I (Woodbury)."""
         if self._preconditioner is None:
-            factor, residual = pivoted_cholesky(self.kernel, self.rank)
-            diagonal = np.asarray(np.diagonal(self.kernel), dtype=np.float64)
+            diagonal = row_blocks.diagonal(self.kernel, self.distributed)
+            factor, residual = pivoted_cholesky(self.kernel, self.rank, diagonal=diagonal)
             # A shift far below lambda_max makes the Woodbury form lose digits: keep cond(P) <~ 1e10.
             shift = self.ridge + max(residual.mean(), 1e-10 * diagonal.sum())
             inner = scipy.linalg.cho_factor(shift * np.eye(factor.shape[0]) + factor @ factor.T, lower=True)
@@ -348,5 +310,7 @@ class IterativeFlowKernel(FlowOperator):
         """
         operator = scipy.sparse.linalg.LinearOperator((self.size, self.size), dtype=np.float64,
                                                       matvec=lambda v: self.matmul(v.reshape(-1, 1)).ravel())
-        return float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-8,
+        # A fixed start vector: the same iterations in every process (``distributed``) and every call.
+        start = np.random.default_rng(0).standard_normal(self.size)
+        return float(scipy.sparse.linalg.eigsh(operator, k=1, which="LA", tol=1e-8, v0=start,
                                                return_eigenvectors=False)[0])

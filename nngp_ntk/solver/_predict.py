@@ -15,6 +15,7 @@ import numpy as np
 from nngp_ntk._checks import (ArgumentValueError, check_choice, check_kernel_name, check_real, check_ridge,
                               check_times)
 from nngp_ntk._inputs import check_inputs
+from nngp_ntk.kernels import _tile_store as tile_store
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.solver import _nystrom
 from nngp_ntk.solver._flow import PREDICT_METHODS, GradientFlow, Times, _check_targets
@@ -55,17 +56,26 @@ def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
             observation noise, and t=None is the GP posterior).
         return_cov: also return the test-test covariance.
         method: "auto" (dense up to ``DENSE_LIMIT`` training points, else iterative), "dense",
-            "iterative" (``GradientFlow``) or "nystrom".
+            "iterative" (``GradientFlow``) or "nystrom"; with ``out``, "auto" is "iterative".
         centers: for "nystrom": M, the number of centers (1 <= M <= N).
         center_selection: for "nystrom": "uniform" (M distinct training points drawn with ``seed``)
             or "leverage" (drawn by approximate ridge leverage scores, which favors points far
             from the bulk of the data).
         seed: for "nystrom": the seed of the center selection.
-        out: for "nystrom": a folder that keeps the centers, the kernel K(X, C) (the out-of-core
-            store of ``net.kernel``) and the solver's state after every iteration, so that an
-            interrupted call resumes; None keeps K(X, C) in memory when it takes at most half
-            the available memory, and recomputes it in row panels at every iteration otherwise.
-        progress: for "nystrom": show progress bars (None: on a terminal).
+        out: for "auto" / "iterative": a folder that keeps the train kernels
+            (``out/train/ntk``, ``out/train/nngp``) and the test kernels
+            (``out/test-<hash of x_test>/...``) in out-of-core stores of ``net.kernel``
+            (resumable; the train kernel is reused for new test points), and solves
+            iteratively on the stored train kernel read in blocks of rows, so N is bounded by the
+            disk, not the memory. Under ``jax.distributed`` (every process calls with the same
+            arguments and a folder they all share) each process computes its share of the tiles
+            and multiplies by its own block of rows; the products are allgathered, and every
+            process returns the same predictions. For "nystrom": a folder that keeps the
+            centers, the kernel K(X, C) (the out-of-core store of ``net.kernel``) and the
+            solver's state after every iteration, so that an interrupted call resumes; None
+            keeps K(X, C) in memory when it takes at most half the available memory, and
+            recomputes it in row panels at every iteration otherwise.
+        progress: for "nystrom" or ``out``: show progress bars (None: on a terminal).
         options: for "nystrom": ``tol`` (relative residual of the preconditioned system; default
             1e-6 for float32 kernels, 1e-9 for float64), ``maxiter`` (default 100), ``panel_rows``,
             ``panels`` ("auto", "memory" or "recompute").
@@ -80,7 +90,9 @@ def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
             positive, a negative ridge, or inputs and targets of mismatched shapes; for
             "nystrom": a finite t, ``return_cov``, ridge <= 0, ``centers`` missing or outside
             [1, N], an unknown center selection, or an ``out`` folder holding something else;
-            ``centers``, ``out`` or ``options`` with another method.
+            ``centers`` or ``options`` with another method; ``out`` with method="dense", or a
+            folder holding the kernel of other points or arguments (``out/train/<kernel>``); under
+            ``jax.distributed``, processes whose arguments differ.
 
     Example:
         >>> import nngp_ntk as nk
@@ -106,10 +118,13 @@ def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
     if method == "nystrom":
         return _predict_nystrom(net, x_train, y_checked, x_test, t, kernel, ridge, return_cov, centers,
                                 center_selection, seed, out, progress, options)
-    for name, value in (("centers", centers), ("out", out), ("options", options)):
+    for name, value in (("centers", centers), ("options", options)):
         if value is not None:
             raise ArgumentValueError(
                 f"{name} applies to method='nystrom' only, got {name}={value!r} with method={method!r}")
+    if out is not None:
+        return _predict_stored(net, x_train, y_train, x_test, t, kernel, learning_rate, ridge, return_cov, method,
+                               os.fspath(out), progress)
     names = ("nngp", "ntk") if return_cov and kernel == "ntk" else (kernel,)
     train = net.kernel(x_train, get=names)
     test_train = net.kernel(x_test, x_train, get=names)
@@ -120,6 +135,59 @@ def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
     return flow.predict(getattr(test_train, kernel), t,
                         nngp_test_train=test_train.nngp if kernel == "ntk" else None,
                         nngp_test_test=net.kernel(x_test, get="nngp"))
+
+
+def _predict_stored(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, t: Times,
+                    kernel: str, learning_rate: float, ridge: float, return_cov: bool, method: str,
+                    folder: str, progress: bool | None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """``predict`` with out=folder: the kernels in the out-of-core store, the iterative solver on row blocks.
+
+    Each kernel has its own store: ``folder/train/<name>`` for the train kernels,
+    ``folder/test-<fingerprint of x_test>/{train,test}/<name>`` for the test-train and test-test
+    ones (so that new test points reuse the train kernel); under
+    ``jax.distributed`` every process computes its share of their tiles, then multiplies by its
+    own rows of the train kernel (``krylov.IterativeFlowKernel`` with ``distributed``).
+    """
+    if method == "dense":
+        raise ArgumentValueError("out=folder solves iteratively on the stored train kernel: method must be 'auto' or "
+                                 "'iterative', got method='dense'")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ArgumentValueError(f"out must be a folder, but {folder!r} is a file")
+    tile_store.agree_on_arguments("predict", x_train, y_train, x_test, t, kernel, learning_rate, ridge, return_cov,
+                                  folder)
+
+    def stored(name: str, x: np.ndarray | None = None, test_test: bool = False) -> np.ndarray:
+        return stored_kernel(net, folder, name, x_train, x, test_test, progress)
+
+    flow = GradientFlow(stored(kernel), y_train, learning_rate=learning_rate, ridge=ridge,
+                        nngp_train_train=stored("nngp") if kernel == "ntk" and return_cov else None,
+                        method="iterative", options={"distributed": True})
+    if not return_cov:
+        return flow.predict(stored(kernel, x_test), t)
+    return flow.predict(stored(kernel, x_test), t,
+                        nngp_test_train=stored("nngp", x_test) if kernel == "ntk" else None,
+                        nngp_test_test=stored("nngp", x_test, test_test=True))
+
+
+def stored_kernel(net: Network, folder: str | os.PathLike, name: str, x_train: np.ndarray,
+                  x_test: np.ndarray | None = None, test_test: bool = False, progress: bool | None = None,
+                  dtype: object = None) -> np.ndarray:
+    """One kernel of ``predict``'s out=folder, in its own out-of-core store (``net.kernel(..., out=)``).
+
+    K(X, X) in ``folder/train/<name>``; K(x, X) in ``folder/test-<h>/train/<name>`` and, with
+    ``test_test``, K(x, x) in ``folder/test-<h>/test/<name>``, h a fingerprint of the test points x
+    (so that new test points reuse the train kernel).
+
+    Returns:
+        The kernel, a read-only np.memmap.
+    """
+    folder = os.fspath(folder)
+    if x_test is None:
+        return net.kernel(x_train, get=name, out=os.path.join(folder, "train", name), progress=progress, dtype=dtype)
+    test = os.path.join(folder, "test-" + tile_store.fingerprint(x_test)[:16])
+    if test_test:
+        return net.kernel(x_test, get=name, out=os.path.join(test, "test", name), progress=progress, dtype=dtype)
+    return net.kernel(x_test, x_train, get=name, out=os.path.join(test, "train", name), progress=progress, dtype=dtype)
 
 
 def _predict_nystrom(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, t: Times,

@@ -17,6 +17,7 @@ The exact eigenvalues of dot-product kernels on the sphere (Funk-Hecke: ``sphere
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -24,6 +25,8 @@ import numpy as np
 import scipy.linalg
 from tqdm.auto import tqdm
 
+from nngp_ntk.kernels import _row_blocks as row_blocks
+from nngp_ntk.kernels import _tile_store as tile_store
 from nngp_ntk.spectrum import _fits as fits
 from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, NotConvergedWarning, check_integer, check_kernel_name,
                               check_real, warn)
@@ -250,7 +253,8 @@ def randomized_eigh(product: ProductFunction, n: int, top_k: int, block_size: in
 
 def eigh(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, method: str = "auto",
          want_vectors: bool = True, block_size: int | None = None, max_passes: int = 16,
-         tol: float = 1e-2, seed: int = 0, block_rows: int | None = None, progress: bool = False) -> Eigensystem:
+         tol: float = 1e-2, seed: int = 0, block_rows: int | None = None, progress: bool = False,
+         out: str | os.PathLike | None = None) -> Eigensystem:
     """Top ``top_k`` (default all) eigenpairs of K(X, X) / N, eigenvalues descending.
 
     The kernel is computed in its own dtype (float32 unless JAX x64 is on and X is float64), so
@@ -270,8 +274,16 @@ def eigh(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, meth
         max_passes: the most passes of ``randomized_eigh``.
         tol: the relative change at which ``randomized_eigh`` stops.
         seed: seed of ``randomized_eigh``'s start.
-        block_rows: rows of a kernel block in ``kernel_product``.
+        block_rows: rows of a kernel block in ``kernel_product`` (or of the stored kernel read at
+            a time, with ``out``).
         progress: show progress bars.
+        out: a folder for the out-of-core store of K (``net.kernel(X, get=kernel, out=out)``,
+            resumable; a folder holding another kernel is refused). "dense" then reads the stored
+            K; "randomized" multiplies by it in blocks of rows, so K is computed once rather than
+            at every pass. Under ``jax.distributed`` (every process calls with the same arguments
+            and a folder they all share) each process computes its share of the tiles and
+            multiplies by its own block of rows, the products are allgathered
+            (``nngp_ntk.kernels._row_blocks.matmul``), and every process returns the same values.
 
     Returns:
         ``Eigensystem(values, vectors, passes, converged)``: values (top_k,) descending, vectors
@@ -304,9 +316,14 @@ def eigh(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, meth
         if top_k is None:
             raise ArgumentValueError(f"the randomized method needs top_k (method='auto' picks it for N > DENSE_LIMIT = "
                                      f"{DENSE_LIMIT}; here N = {n}): pass top_k, or method='dense' for all eigenvalues")
-        return randomized_eigh(kernel_product(net, X, kernel, block_rows), n, top_k, block_size, max_passes,
-                               tol, seed, want_vectors, progress)
-    gram = np.asarray(net.kernel(X, get=kernel)).astype(np.float64)
+        if out is not None:
+            tile_store.agree_on_arguments("eigh", X, kernel, top_k, want_vectors, block_size, max_passes, tol, seed,
+                                          os.fspath(out))
+        product = kernel_product(net, X, kernel, block_rows) if out is None else _stored_product(
+            net.kernel(X, get=kernel, out=out, progress=progress), block_rows)
+        return randomized_eigh(product, n, top_k, block_size, max_passes, tol, seed, want_vectors, progress)
+    gram = np.asarray(net.kernel(X, get=kernel, out=out, progress=progress if out is not None else None),
+                      dtype=np.float64)
     gram /= n
     if want_vectors:
         values, vectors = scipy.linalg.eigh(gram, overwrite_a=True, check_finite=False, driver="evd")
@@ -315,6 +332,14 @@ def eigh(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, meth
         values, vectors = scipy.linalg.eigh(gram, eigvals_only=True, overwrite_a=True, check_finite=False,
                                             driver="evd"), None
     return Eigensystem(values[::-1][:top_k], vectors, 1, True)
+
+
+def _stored_product(stored: np.ndarray, block_rows: int | None) -> ProductFunction:
+    """Q -> (K / N) Q for a stored K, by blocks of its rows shared among the JAX processes."""
+    check_integer("block_rows", block_rows, minimum=1, allow_none=True)
+    n = stored.shape[0]
+    rows = row_blocks.BLOCK_ROWS if block_rows is None else block_rows
+    return lambda Q: row_blocks.matmul(stored, Q, distributed=True, block_rows=rows) / n
 
 
 def eigenvalues(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, method: str = "auto",
@@ -329,7 +354,8 @@ def eigenvalues(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = Non
         kernel: "nngp" or "ntk".
         top_k: how many of the largest eigenvalues (default all).
         method: "auto", "dense" or "randomized" (``eigh``).
-        **options: block_size, max_passes, tol, seed, block_rows, progress (``eigh``).
+        **options: block_size, max_passes, tol, seed, block_rows, progress, out (``eigh``; ``out``
+            keeps K in an out-of-core store, shared by the processes of ``jax.distributed``).
 
     Returns:
         The eigenvalues, shape (top_k,), float64.

@@ -7,6 +7,7 @@ import pytest
 
 from nngp_ntk import solver
 from nngp_ntk.solver import _dense as dense_flow
+from nngp_ntk.kernels import _row_blocks as row_blocks
 from nngp_ntk.solver import _krylov as krylov
 
 
@@ -103,9 +104,9 @@ def test_blocked_helpers(tmp_path):
     stored[:] = matrix
     b = np.ones((5, 2))
     np.testing.assert_array_equal(krylov.blocked_matmul(stored, b, block_rows=4), matrix @ b)
-    assert krylov.all_finite(stored, block_rows=4)
+    assert row_blocks.all_finite(stored, block_rows=4)
     stored[5, 1] = np.nan
-    assert not krylov.all_finite(stored, block_rows=4)
+    assert not row_blocks.all_finite(stored, block_rows=4)
 
 
 @pytest.mark.parametrize("options, error, match", [(dict(rank=0), ValueError, "rank"),

@@ -219,7 +219,7 @@ def test_bad_input(tmp_path):
         (dict(call, options={"panels": "disk"}), ValueError, "panels must be one of"),
         (dict(call, out=tmp_path / "a", options={"panels": "memory"}), ValueError, "panels must be 'auto'"),
         (dict(ridge=1e-2, centers=10), ValueError, "centers applies to method='nystrom' only"),
-        (dict(ridge=1e-2, out=tmp_path / "b"), ValueError, "out applies to method='nystrom' only"),
+        (dict(ridge=1e-2, out=tmp_path / "b", method="dense"), ValueError, "method must be 'auto' or 'iterative'"),
     ]
     for kwargs, error, match in cases:
         with pytest.raises(error, match=match):
