@@ -86,6 +86,16 @@ def _fixed_test(n_points: int, test: np.ndarray | list) -> np.ndarray:
     return array.astype(np.int64)
 
 
+def _held_out(X: np.ndarray, test: np.ndarray | list | None, test_size: int | None
+              ) -> tuple[np.ndarray, np.ndarray | None, int, int]:
+    """The checked points, the checked fixed test set (or None), the number of held-out points
+    (``len(test)``, else ``data.held_out_count``) and the size of the training pool N - test_size."""
+    X = check_points(X)
+    test = None if test is None else _fixed_test(len(X), test)
+    test_size = data.held_out_count(len(X), test_size) if test is None else len(test)
+    return X, test, test_size, len(X) - test_size
+
+
 def _orders(n_points: int, repeats: int, seed: int, test: np.ndarray | None) -> list[np.ndarray]:
     """One order of the N points per repeat, its test set first: a fresh random split per repeat, or,
     with ``test``, that fixed test set followed by a fresh permutation of the other points."""
@@ -204,10 +214,7 @@ def learning_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
     check_kernel_name(kernel)
     ridge = check_ridge(ridge)
     repeats = check_integer("repeats", repeats, minimum=1)
-    X = check_points(X)
-    test = None if test is None else _fixed_test(len(X), test)
-    test_size = data.held_out_count(len(X), test_size) if test is None else len(test)
-    pool = len(X) - test_size
+    X, test, test_size, pool = _held_out(X, test, test_size)
     sizes = check_sizes("sizes", data.default_sizes(pool) if sizes is None else sizes, pool,
                         f"N = {len(X)} points minus test_size = {test_size}")
     targets = _targets(net, X, y, kernel, seed)
@@ -272,10 +279,7 @@ def model_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
     check_network(net)
     ridge = check_ridge(ridge)
     repeats = check_integer("repeats", repeats, minimum=1)
-    X = check_points(X)
-    test = None if test is None else _fixed_test(len(X), test)
-    test_size = data.held_out_count(len(X), test_size) if test is None else len(test)
-    pool = len(X) - test_size
+    X, test, test_size, pool = _held_out(X, test, test_size)
     train_size = pool if train_size is None else check_integer("train_size", train_size, minimum=1)
     if train_size > pool:
         raise ArgumentValueError(f"train_size must be at most {pool} (N = {len(X)} minus test_size = {test_size}), "

@@ -11,14 +11,12 @@ import dataclasses
 import numpy as np
 import scipy.special
 
-from nngp_ntk import data
 from nngp_ntk.spectrum import _fits as fits
 from nngp_ntk.solver import _flow as solver
-from nngp_ntk._checks import (check_counts, check_integer, check_kernel_name, check_points, check_positive_times,
-                              check_window)
+from nngp_ntk._checks import (check_counts, check_integer, check_kernel_name, check_positive_times, check_window)
 from nngp_ntk.spectrum._fits import PowerLawFit
 from nngp_ntk.kernels._network import Network, check_network
-from nngp_ntk.scaling._curves import CONFIDENCE, N_BOOTSTRAP, _float64_kernel, _fixed_test, _orders, _targets
+from nngp_ntk.scaling._curves import CONFIDENCE, N_BOOTSTRAP, _float64_kernel, _held_out, _orders, _targets
 
 
 
@@ -90,10 +88,7 @@ def flow_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None, *, size
     check_network(net)
     check_kernel_name(kernel)
     repeats = check_integer("repeats", repeats, minimum=1)
-    X = check_points(X)
-    test = None if test is None else _fixed_test(len(X), test)
-    test_size = data.held_out_count(len(X), test_size) if test is None else len(test)
-    pool = len(X) - test_size
+    X, test, test_size, pool = _held_out(X, test, test_size)
     sizes = check_counts("sizes", sizes, pool, f"N = {len(X)} points minus test_size = {test_size}")
     times = check_positive_times("times", times)
     inside, window = check_window("window", window, times)

@@ -14,13 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.special
 
-from nngp_ntk import data
-from nngp_ntk._checks import check_choice, check_integer, check_points, check_real, check_sizes
+from nngp_ntk._checks import check_choice, check_integer, check_real, check_sizes
 from nngp_ntk.spectrum._fits import PowerLawFit
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.theory._sgd import (SCHEDULES, ComputeFrontier, GridExponents, check_step, compute_frontier, grid_fits,
                                   sgd_features, sgd_schedule)
-from nngp_ntk.scaling._curves import CONFIDENCE, N_BOOTSTRAP, _fixed_test, _orders, _seeds, _targets
+from nngp_ntk.scaling._curves import CONFIDENCE, N_BOOTSTRAP, _held_out, _orders, _seeds, _targets
 
 
 
@@ -116,10 +115,7 @@ def sgd_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None, *, width
     """
     check_network(net)
     draws = check_integer("draws", draws, minimum=1)
-    X = check_points(X)
-    test = None if test is None else _fixed_test(len(X), test)
-    test_size = data.held_out_count(len(X), test_size) if test is None else len(test)
-    pool = len(X) - test_size
+    X, test, test_size, pool = _held_out(X, test, test_size)
     what = f"the pool: N = {len(X)} points minus test_size = {test_size}"
     widths = check_sizes("widths", widths, pool, what)
     samples = check_sizes("samples", samples, pool, what)
