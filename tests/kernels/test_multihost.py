@@ -6,11 +6,7 @@ docs' "Large N, devices and hosts", with localhost as the coordinator) and compu
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -19,7 +15,8 @@ import nngp_ntk as nk
 from nngp_ntk.kernels import _tile_store as tile_store
 from nngp_ntk.kernels import _tiling as tiling
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from jax_processes import run_processes
+
 TIMEOUT = 120  # seconds for one multi-process run; a hung coordinator is killed, not waited for
 N, TILE = 40, 8
 TILES = tiling.tile_pairs(N // TILE, N // TILE, True)
@@ -84,36 +81,10 @@ def _assert_close(got: np.ndarray, expected: np.ndarray) -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
 def _run(processes: int, folder, reports, stop_after: int = 0) -> None:
     """Launch ``processes`` JAX processes (2 CPU devices each) computing the kernel into ``folder``;
     with ``stop_after``, each one exits abruptly once it has recorded that many tiles."""
-    env = {k: v for k, v in os.environ.items() if "_proxy" not in k.lower()}  # proxies can hang gRPC
-    env.update(PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    port = _free_port()
-    os.makedirs(reports, exist_ok=True)
-    launched = []
-    for p in range(processes):
-        log = open(os.path.join(reports, f"{p}.log"), "w")
-        args = [sys.executable, "-c", _PROCESS, *map(str, (port, p, processes, N, TILE, stop_after)),
-                str(folder), os.path.join(reports, str(p))]
-        launched.append((subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT), log))
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        codes = [process.wait(timeout=max(1.0, deadline - time.monotonic())) for process, _ in launched]
-    finally:
-        for process, log in launched:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            log.close()
-    logs = [open(os.path.join(reports, f"{p}.log")).read()[-3000:] for p in range(processes)]
+    codes, logs = run_processes(_PROCESS, processes, reports, (N, TILE, stop_after, folder), TIMEOUT)
     assert stop_after or codes == [0] * processes, logs
 
 

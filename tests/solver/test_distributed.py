@@ -7,11 +7,7 @@ process returns with one process's results.
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import textwrap
-import time
 
 import jax
 import numpy as np
@@ -21,7 +17,8 @@ import nngp_ntk as nk
 from nngp_ntk.kernels import _row_blocks as row_blocks
 from nngp_ntk.solver import KernelRegressor
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from jax_processes import ROOT, run_processes
+
 TIMEOUT = 240  # seconds for one multi-process run; a hung coordinator is killed, not waited for
 N, N_TEST, RIDGE, TIMES = 200, 12, 1e-3, [1.0, 30.0]
 
@@ -89,35 +86,9 @@ _PROCESS = textwrap.dedent("""
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
 def _run(processes: int, folder, reports) -> None:
     """Launch ``processes`` JAX processes (2 CPU devices each) running ``_PROCESS`` on ``folder``."""
-    env = {k: v for k, v in os.environ.items() if "_proxy" not in k.lower()}  # proxies can hang gRPC
-    env.update(PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""), JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=2", NK_ROOT=ROOT)
-    port = _free_port()
-    os.makedirs(reports, exist_ok=True)
-    launched = []
-    for p in range(processes):
-        log = open(os.path.join(reports, f"{p}.log"), "w")
-        args = [sys.executable, "-c", _PROCESS, str(port), str(p), str(processes), str(folder),
-                os.path.join(reports, str(p))]
-        launched.append((subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT), log))
-    deadline = time.monotonic() + TIMEOUT
-    try:
-        codes = [process.wait(timeout=max(1.0, deadline - time.monotonic())) for process, _ in launched]
-    finally:
-        for process, log in launched:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            log.close()
-    logs = [open(os.path.join(reports, f"{p}.log")).read()[-3000:] for p in range(processes)]
+    codes, logs = run_processes(_PROCESS, processes, reports, (folder,), TIMEOUT, env={"NK_ROOT": ROOT})
     assert codes == [0] * processes, logs
 
 
