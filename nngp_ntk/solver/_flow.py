@@ -226,7 +226,7 @@ class GradientFlow:
         covariances = []
         for a_t in self._functions(test_train.T, times, discrete):        # A^T, shape (N, M)
             prior_a_t = self.operator.matmul(a_t) if self.nngp_train_train is None else \
-                krylov.blocked_matmul(self.nngp_train_train, a_t, getattr(self.operator, "distributed", False))
+                row_blocks.matmul(self.nngp_train_train, a_t, getattr(self.operator, "distributed", False))
             if nngp_test_test.ndim == 1:
                 cross = np.einsum("nm,nm->m", a_t, nngp_train_test)
                 cov = nngp_test_test + np.einsum("nm,nm->m", a_t, prior_a_t) - 2 * cross

@@ -35,7 +35,6 @@ import scipy.sparse.linalg
 from nngp_ntk._checks import ArgumentValueError, NotConvergedWarning, check_integer, check_real, warn
 from nngp_ntk.kernels import _row_blocks as row_blocks
 from nngp_ntk.kernels._row_blocks import BLOCK_ROWS
-from nngp_ntk.kernels._row_blocks import matmul as blocked_matmul
 #: Memory (bytes) that the stored Lanczos bases of one batch of columns may take.
 LANCZOS_MEMORY = 2**30
 
@@ -157,7 +156,7 @@ class IterativeFlowKernel(FlowOperator):
         Returns:
             D b, float64, the shape of b.
         """
-        return blocked_matmul(self.kernel, b, self.distributed, self.block_rows) + self.ridge * b
+        return row_blocks.matmul(self.kernel, b, self.distributed, self.block_rows) + self.ridge * b
 
     def _precondition(self, r: np.ndarray) -> np.ndarray:
         """P^-1 r with P = L L^T + s I (Woodbury)."""
