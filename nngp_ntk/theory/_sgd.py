@@ -54,8 +54,8 @@ import jax
 import numpy as np
 
 from nngp_ntk import data
-from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, check_choice, check_counts, check_integer,
-                              check_points, check_real, check_sizes)
+from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, check_choice, check_integer, check_points,
+                              check_real, check_sizes)
 from nngp_ntk.finite import _networks as finite
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.spectrum import _fits as fits
@@ -161,11 +161,6 @@ def check_step(eta0: float, features: np.ndarray, what: str) -> float:
                                  f"with mean |phi(x)|^2 / P = {float(mu.sum()):.4g} on {what} (eta0 below "
                                  f"{low:.4g})")
     return eta0
-
-
-def check_samples(samples: object, maximum: int, what: str) -> np.ndarray:
-    """The pass lengths n: distinct positive integers at most ``maximum`` (the pool)."""
-    return check_counts("samples", samples, maximum, what)
 
 
 @dataclasses.dataclass(frozen=True)
