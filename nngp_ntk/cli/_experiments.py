@@ -206,7 +206,7 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
         stages.done()
         model_prediction = predict_exponents(net, X[train], Y[train], kernel="nngp",
                                              sizes=model.widths.astype(np.int64), ridge=section.ridge,
-                                             train_size=pool, window=section.window)
+                                             train_size=pool, window=section.window, seed=seed)
         stages.done()
 
     result = {
@@ -237,8 +237,9 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
 ANCHORED = ("anchored: the training pool's points and labels; the spectrum of its kernel, the labels' projections "
             "and their exact leave-one-out error (method leave-one-out; when a size reaches the pool, power-law: the "
             "leave-one-out curve's power law with its jackknife and backtest interval); "
-            "alpha_P from the NNGP spectrum and the labels' projections (model_method: the leave-one-out "
-            "random-feature theory, or the D <-> P duality)")
+            "alpha_P from the NNGP and the labels (model_method: sampled-layers, the earlier layers drawn at "
+            "width P and the last one averaged by the leave-one-out random-feature theory; leave-one-out, that "
+            "theory on the NNGP's spectrum; or the D <-> P duality)")
 SPECTRUM_ONLY = ("spectrum only: the training pool's kernel spectrum and the labels' projections on its "
                  "eigenvectors, no leave-one-out anchor (method renormalized; extrapolated when a size reaches the pool)")
 

@@ -32,15 +32,15 @@ from nngp_ntk.theory._extrapolation import MIN_POINTS, READ, extrapolate_gram
 from nngp_ntk.spectrum._fits import PowerLawFit
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.theory._tails import extend_spectrum
-from nngp_ntk.theory._random_features import RandomFeatureLeaveOneOut
+from nngp_ntk.theory._random_features import RandomFeatureLeaveOneOut, has_earlier_layers, sampled_layers_losses
 from nngp_ntk.spectrum._eigenvalues import eigh, fit_power_law
 from nngp_ntk.theory._samples import LeaveOneOut, Renormalized, operator_exponent
 
 METHODS = ("auto", "leave-one-out", "renormalized", "power-law", "extrapolated")
-MODEL_METHODS = ("auto", "leave-one-out", "duality")
+MODEL_METHODS = ("auto", "sampled-layers", "leave-one-out", "duality")
 #: The fewest points of one dense prediction (one subset of the large-N path).
 MIN_SUBSET = 20
-#: The level of the large-N path's intervals (that of the subsets' own).
+#: The level of the intervals over subsets and draws (that of the least-squares ones).
 CONFIDENCE = 0.95
 
 
@@ -63,7 +63,7 @@ class Exponents:
     were obtained ("leave-one-out", "renormalized", "power-law" or "extrapolated", see
     ``predict_exponents``);
     ``eigenvalues``: the descending eigenvalues of K/N the prediction used (float64);
-    ``model_method``: how ``model_losses`` were obtained ("leave-one-out" or "duality");
+    ``model_method``: how ``model_losses`` were obtained ("sampled-layers", "leave-one-out" or "duality");
     ``subsets``: the number S of disjoint subsets of ``subset_size`` points the prediction averages
     (1: all N points in one dense spectrum; module docstring).
 
@@ -129,6 +129,15 @@ def _read(x: np.ndarray, curves: list[np.ndarray], name: str) -> tuple[float, tu
     return central.alpha, (min([central.ci[0]] + others), max([central.ci[1]] + others))
 
 
+def _with_spread(center: float, ci: tuple[float, float], samples: list[float]) -> tuple[float, float]:
+    """center -+ sqrt(h^2 + (t_{S-1} s / sqrt(S))^2): the interval of half-width h widened by the
+    standard error of a mean over S random draws whose own values have standard deviation s."""
+    count = len(samples)
+    t = float(scipy.special.stdtrit(count - 1, 0.5 + CONFIDENCE / 2))
+    half = float(np.hypot((ci[1] - ci[0]) / 2, t * np.std(samples, ddof=1) / np.sqrt(count)))
+    return center - half, center + half
+
+
 def _operator_exponents(curve: TheoryCurve) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
     """alpha_K (``theory.operator_exponent``) and beta from B ~ kappa^(beta / (1 + alpha_K)) over the
     curve's sizes (least squares in log-log, Student-t intervals)."""
@@ -142,7 +151,8 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
                       sizes: list[int] | np.ndarray | None = None, widths: list[int] | np.ndarray | None = None,
                       ridge: float = 0.0, method: str = "auto", train_size: int | None = None,
                       window: tuple[int, int] | None = None, model_method: str = "auto",
-                      max_points: int = DENSE_LIMIT, subsets: int | None = None, seed: int = 0) -> Exponents:
+                      max_points: int = DENSE_LIMIT, subsets: int | None = None, seed: int = 0,
+                      layer_draws: int = 4) -> Exponents:
     """alpha_K, alpha_D and alpha_P, with intervals and the predicted curves, from the N points X.
 
     The eigenvalues w_j of K/N (dense, float64) and, with ``y``, the target powers
@@ -172,22 +182,30 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     random-feature models of width P with their readout fitted on D = ``train_size`` points
     (None: infinitely many), read over ``widths`` (default ``sizes``). ``model_method``:
 
+    * "sampled-layers": for a network with hidden layers before its last one, all of width P as in
+      the measured models: the earlier layers drawn at width P (``layer_draws`` draws per width),
+      the last layer's random features averaged by "leave-one-out" below on the kernel they have
+      given that draw, E[K_P | earlier layers] (``theory.sampled_layers_losses``); needs ``y``;
+      uses the NNGP (the features' kernel) whatever ``kernel``;
     * "leave-one-out": the leave-one-out error of least squares on P Gaussian random features of
       the N points, averaged over the features by its deterministic equivalent, carried to D points
-      by the finite-data factor (``random_features_theory.RandomFeatureLeaveOneOut``); it holds for
-      data whose points differ in leverage;
+      by the finite-data factor (``theory.RandomFeatureLeaveOneOut``); it holds for data whose
+      points differ in leverage; the earlier layers, if any, at infinite width;
     * "duality": a ridgeless random-feature model with P features on infinitely many points has the
       loss of ridgeless kernel regression on n = P points (the D <-> P duality of Maloney, Roberts &
       Sully 2022), read off the homogeneous "renormalized" curve (or "extrapolated" when
       ``method`` is or when a width reaches N) and multiplied by (D - 1) / (D - P - 1), the
       variance of fitting P weights to D points; exact for Gaussian-like data, low on real images;
-    * "auto": "leave-one-out" when every width is below N - 1, else "duality".
+    * "auto": when every width is below N - 1, "sampled-layers" for a network with earlier hidden
+      layers and targets ``y``, else "leave-one-out"; "duality" otherwise.
 
     Random features train the readout only: compare ``scaling.model_curve`` with kernel="nngp".
     alpha_K and beta are the operator's local exponents over ``sizes`` (``Exponents``), read off the
     same curve; the raw sample spectrum's power law is ``sample_fit`` (``spectrum.fit_power_law`` on
     ``window``). Intervals: Student-t of the least-squares slopes, for alpha_D and alpha_P widened
-    for "extrapolated" to the slopes with the tail exponents at the ends of their ranges.
+    for "extrapolated" to the slopes with the tail exponents at the ends of their ranges, for
+    alpha_P with "sampled-layers" by the standard error of the mean over the draws,
+    t_{S-1} s / sqrt(S) in quadrature (s: the standard deviation of the single draws' slopes).
 
     N above ``max_points``: the mean of the predictions from ``subsets`` disjoint random subsets of
     min(max_points, N // subsets) points (default: ceil(N / max_points) subsets, every point used),
@@ -204,7 +222,8 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
         method: "auto", "leave-one-out", "renormalized", "power-law" or "extrapolated" (above).
         train_size: D, the training points of the random-feature models (None: infinitely many).
         window: the eigenvalue window of the raw sample fit (default ``spectrum.default_window``).
-        model_method: "auto", "leave-one-out" or "duality" (above).
+        model_method: "auto", "sampled-layers", "leave-one-out" or "duality" (above).
+        layer_draws: with "sampled-layers", the draws of the earlier layers per width.
         max_points: the most points one dense spectrum takes (at least 20).
         subsets: with N > max_points, the number of disjoint subsets averaged (at least 2); None
             for ceil(N / max_points).
@@ -217,8 +236,9 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     Raises:
         TypeError: ``net`` is not a network.
         ValueError: unknown methods or kernel, a negative ridge, sizes or widths that are too few or
-            too short a span, a train_size not above the widths, targets with another row count, or
-            subsets of fewer than 20 points.
+            too short a span, a train_size not above the widths, targets with another row count,
+            subsets of fewer than 20 points, or model_method "sampled-layers" without targets or
+            earlier hidden layers.
 
     Example:
         >>> import nngp_ntk as nk
@@ -240,8 +260,12 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     widths = sizes if widths is None else check_sizes("widths", widths).astype(np.float64)
     check_integer("train_size", train_size, minimum=int(widths[-1]) + 2, allow_none=True)
     max_points = check_integer("max_points", max_points, minimum=MIN_SUBSET)
+    layer_draws = check_integer("layer_draws", layer_draws, minimum=1)
+    if model_method == "sampled-layers" and (targets is None or not has_earlier_layers(net)):
+        raise ArgumentValueError("model_method 'sampled-layers' needs targets y and a network with hidden layers "
+                                 "before its last one (a Dense, activations, then the Dense readout)")
     options = dict(kernel=kernel, ridge=ridge, method=method, train_size=train_size, window=window,
-                   model_method=model_method)
+                   model_method=model_method, layer_draws=layer_draws, seed=seed)
     if n_points <= max_points:
         return _predict_dense(net, X, targets, sizes, widths, **options)
     count = check_integer("subsets", -(-n_points // max_points) if subsets is None else subsets, minimum=2)
@@ -262,14 +286,12 @@ def _average(parts: list[Exponents], window: tuple[int, int] | None) -> Exponent
     """The mean of the subsets' predictions: curves averaged in log, exponents averaged, intervals
     center -+ sqrt(h^2 + (t_{S-1} s / sqrt(S))^2) (h: the subsets' mean half-width, s: their spread)."""
     count = len(parts)
-    t = float(scipy.special.stdtrit(count - 1, 0.5 + CONFIDENCE / 2))
 
     def mean(name: str) -> tuple[float, tuple[float, float]]:
-        values = np.array([getattr(p, name) for p in parts])
-        half = np.mean([(p.ci[name][1] - p.ci[name][0]) / 2 for p in parts])
+        values = [getattr(p, name) for p in parts]
+        half = float(np.mean([(p.ci[name][1] - p.ci[name][0]) / 2 for p in parts]))
         center = float(np.mean(values))
-        width = float(np.hypot(half, t * np.std(values, ddof=1) / np.sqrt(count)))
-        return center, (center - width, center + width)
+        return center, _with_spread(center, (center - half, center + half), values)
 
     (alpha_K, ci_K), (beta, ci_beta) = mean("alpha_K"), mean("beta")
     (alpha_D, ci_D), (alpha_P, ci_P) = mean("alpha_D"), mean("alpha_P")
@@ -285,13 +307,14 @@ def _average(parts: list[Exponents], window: tuple[int, int] | None) -> Exponent
 
 def _predict_dense(net: Network, X: np.ndarray, targets: np.ndarray | None, sizes: np.ndarray, widths: np.ndarray, *,
                    kernel: str, ridge: float, method: str, train_size: int | None, window: tuple[int, int] | None,
-                   model_method: str) -> Exponents:
+                   model_method: str, layer_draws: int, seed: int) -> Exponents:
     """``predict_exponents`` from the dense spectrum of all the points X (arguments checked there)."""
     n_points = len(X)
     if method == "auto":
         method = "leave-one-out" if sizes[-1] < n_points else "power-law" if n_points >= MIN_POINTS else "extrapolated"
     if model_method == "auto":
-        model_method = "leave-one-out" if widths[-1] < n_points - 1 else "duality"
+        deep = targets is not None and has_earlier_layers(net)
+        model_method = ("sampled-layers" if deep else "leave-one-out") if widths[-1] < n_points - 1 else "duality"
     duality = "extrapolated" if method == "extrapolated" or widths[-1] >= n_points else "renormalized"
     with jax.enable_x64(True):
         system = eigh(net, X, kernel, method="dense", want_vectors=targets is not None or method == "power-law"
@@ -318,7 +341,10 @@ def _predict_dense(net: Network, X: np.ndarray, targets: np.ndarray | None, size
         curves = [LeaveOneOut(values, system.vectors, projections).curve(extrapolation.read_sizes)]
     else:
         curves = _curves(values, power, total, sizes, ridge, method, window, system.vectors, projections)
-    if model_method == "leave-one-out":
+    if model_method == "sampled-layers":
+        draws = sampled_layers_losses(net, X, targets, widths.astype(np.int64), train_size, layer_draws, seed)
+        model_losses = [np.mean(draws, axis=0)]
+    elif model_method == "leave-one-out":
         features = RandomFeatureLeaveOneOut(values, system.vectors, projections)
         model_losses = [features.losses(widths.astype(np.int64), train_size)]
     else:
@@ -331,6 +357,9 @@ def _predict_dense(net: Network, X: np.ndarray, targets: np.ndarray | None, size
         losses = curves[0].losses
         alpha_D, ci_D = _read(sizes, [c.losses for c in curves], "sizes")
     alpha_P, ci_P = _read(widths, model_losses, "widths")
+    if model_method == "sampled-layers" and layer_draws > 1:
+        slopes = [-np.polyfit(np.log(widths), np.log(losses), 1)[0] for losses in draws]
+        ci_P = _with_spread(alpha_P, ci_P, slopes)
     return Exponents(alpha_K, beta, alpha_D, alpha_P,
                      {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P},
                      sizes, losses, widths, model_losses[0], method, kernel, sample_fit, values, model_method,

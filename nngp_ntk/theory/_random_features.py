@@ -38,9 +38,12 @@ check both against Monte Carlo of Gaussian features on clustered points, where t
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 import scipy.optimize
 
-from nngp_ntk._checks import ArgumentValueError, check_integer
+from nngp_ntk._checks import ArgumentValueError, check_integer, check_points
+from nngp_ntk.finite._random_features import conditional_nngp, last_hidden_layer
+from nngp_ntk.kernels._network import Network
 
 #: Rows of U per block when forming the per-point sums (bounds the temporary memory).
 ROW_BLOCK = 2048
@@ -159,3 +162,75 @@ class RandomFeatureLeaveOneOut:
         own = (n - 1) / (n - widths - 1)
         target = 1.0 if train_size is None else (train_size - 1) / (train_size - widths - 1)
         return np.array([self.sample_loss(float(p)) for p in widths]) * target / own
+
+
+def sampled_layers_losses(net: Network, X: np.ndarray, y: np.ndarray, widths: np.ndarray | list,
+                          train_size: int | None = None, draws: int = 4, seed: int = 0) -> np.ndarray:
+    """L(P, D) of deep random-feature models, the earlier layers at width P sampled, the last one averaged.
+
+    All hidden layers of the measured models (``scaling.model_curve``) have width P. Given a draw F of
+    the layers before the last hidden layer, the last layer's P units are independent with the kernel
+    K_F = E[K_P | F] (``finite.conditional_nngp``): the model is a one-layer random-feature model of
+    K_F, whose loss over the last layer's weights is ``RandomFeatureLeaveOneOut`` on the eigensystem of
+    K_F / N. Over the earlier layers the loss is averaged by sampling S = ``draws`` draws F_s:
+
+        L(P, D) = E_F[L(P, D; K_F)] ~ (1/S) sum_s RandomFeatureLeaveOneOut(K_{F_s} / N).losses(P, D).
+
+    The earlier layers' finite width enters through K_F: its fluctuations about the NNGP, O(1/sqrt(P))
+    per entry, cost the model accuracy at every width, most at small P. As P -> infinity K_F tends to
+    the NNGP and L(P, D) to ``RandomFeatureLeaveOneOut`` on the NNGP's eigensystem.
+
+    Args:
+        net: a network with hidden layers before its last one (``finite`` tier's ``last_hidden_layer``).
+        X: the N points, shape (N, d).
+        y: their targets, shape (N,) or (N, outputs).
+        widths: widths P (positive integers below N - 1).
+        train_size: D, the readout's training points (None: infinitely many).
+        draws: S, the draws of the earlier layers per width.
+        seed: seed of the draws.
+
+    Returns:
+        The losses of each draw, shape (draws, len(widths)); their mean over axis 0 is L(P, D).
+
+    Raises:
+        TypeError: ``net`` is not a network.
+        ValueError: a network without earlier hidden layers, targets with another row count, widths
+            that are not positive integers below the kernels' rank, a train_size not above
+            max(widths) + 1, or draws < 1.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> X = nk.data.sphere(60, dim=3, seed=0)
+        >>> sampled_layers_losses(nk.FullyConnected(depth=2), X, X[:, 0], [4, 8, 16], draws=2).shape
+        (2, 3)
+    """
+    X = check_points(X)
+    targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    if len(targets) != len(X):
+        raise ArgumentValueError(f"y must have one row per point of X ({len(X)}), got {len(targets)}")
+    draws = check_integer("draws", draws, minimum=1)
+    widths = np.asarray(widths)
+    if widths.ndim != 1 or widths.size == 0 or not np.issubdtype(widths.dtype, np.number) \
+            or np.any(widths != np.round(widths)) or np.any(widths < 1):
+        raise ArgumentValueError(f"widths must be a 1-D sequence of positive integers, got {widths.tolist()}")
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, 2**31 - 1, (draws, len(widths)))
+    losses = np.empty((draws, len(widths)))
+    for k, width in enumerate(widths):
+        for s in range(draws):
+            kernel = conditional_nngp(net, X, int(width), int(seeds[s, k]))
+            values, vectors = scipy.linalg.eigh(kernel / len(X), check_finite=False)
+            theory = RandomFeatureLeaveOneOut(values, vectors, vectors.T @ targets)
+            losses[s, k] = theory.losses(np.array([width]), train_size)[0]
+    return losses
+
+
+def has_earlier_layers(net: Network) -> bool:
+    """Whether ``sampled_layers_losses`` applies: the network's last hidden layer follows earlier ones.
+
+    Example:
+        >>> import nngp_ntk as nk
+        >>> has_earlier_layers(nk.FullyConnected(depth=2)), has_earlier_layers(nk.FullyConnected(depth=1))
+        (True, False)
+    """
+    return last_hidden_layer(net) is not None

@@ -25,7 +25,7 @@ def test_predicted_alpha_D_matches_a_measured_learning_curve(sphere_problem):
     net, X, y = sphere_problem
     sizes = [25, 50, 100, 200, 400]
     measured = scaling.learning_curve(net, X, y, sizes=sizes, kernel="nngp", repeats=3, test_size=200)
-    predicted = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes)
+    predicted = nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, model_method="leave-one-out")
     assert predicted.method == "leave-one-out"
     assert abs(predicted.alpha_D - measured.alpha) < 0.1
     np.testing.assert_allclose(predicted.losses, measured.losses, rtol=0.25)
