@@ -3,18 +3,25 @@
 The kernel K is an (N, N) array in memory or a ``np.memmap`` on disk (read in blocks of rows), in
 its own dtype (float32 halves the memory traffic); vectors and recurrences are float64.
 
-* ``solve``: D^-1 B by conjugate gradients on the columns of B at once, preconditioned by a
-  rank-r pivoted Cholesky factor K ~ L L^T (Harbrecht, Peters, Schneider 2012; Gardner et al. 2018):
+* ``solve``: D^-1 B by conjugate gradients on the columns of B at once (``nngp_ntk.solver._cg``),
+  preconditioned by a rank-r pivoted Cholesky factor K ~ L L^T (Harbrecht, Peters, Schneider 2012;
+  Gardner et al. 2018):
 
       P = L L^T + s I,   P^-1 v = (v - L (s I + L^T L)^-1 L^T v) / s,   s = ridge + tr(K - L L^T) / N
 
   (s at least 1e-10 tr K, which keeps the Woodbury form accurate when L captures all of K)
 
-  so the top of the spectrum, which dominates kernel matrices, is mapped to ~1.
+  so the top of the spectrum, which dominates kernel matrices, is mapped to ~1. With a
+  ``checkpoint`` file the state of the iterations is saved as they go (``_cg.Checkpoint``), and
+  a solve of the same problem resumes from it.
 * ``apply``: g(D) b for functions g of the eigenvalues (the gradient-flow coefficients at finite
   times) by the Lanczos approximation g(D) b ~ |b| Q_k g(T_k) e_1, with Q_k the orthonormal Krylov
   basis (fully reorthogonalized) and T_k the tridiagonal projection, one basis for all g.
   Its iterations grow like sqrt(tau lambda_max) for g_tau = (1 - exp(-lambda tau)) / lambda.
+  It keeps no checkpoint: its state is the whole Krylov basis (k vectors of length N per column,
+  all of them used by the reorthogonalization, up to ``LANCZOS_MEMORY``), which grows by a vector
+  at every iteration; saving it would take a second, append-only store of that size beside the
+  fixed-size conjugate-gradient state, so an interrupted Lanczos run starts again.
 * ``max_eigenvalue``: lambda_max(D) by Lanczos (scipy.sparse.linalg.eigsh).
 
 ``FlowOperator`` is the interface of D that gradient flow uses, implemented here by
@@ -26,6 +33,7 @@ Unconverged iterations end with a ``NotConvergedWarning`` stating the residual r
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -35,8 +43,13 @@ import scipy.sparse.linalg
 from nngp_ntk._checks import ArgumentValueError, NotConvergedWarning, check_integer, check_real, warn
 from nngp_ntk.kernels import _row_blocks as row_blocks
 from nngp_ntk.kernels._row_blocks import BLOCK_ROWS
+from nngp_ntk.kernels._tile_store import fingerprint
+from nngp_ntk.solver import _cg
+
 #: Memory (bytes) that the stored Lanczos bases of one batch of columns may take.
 LANCZOS_MEMORY = 2**30
+#: The default rank of the pivoted-Cholesky preconditioner (at most N).
+PRECONDITIONER_RANK = 512
 
 
 def pivoted_cholesky(matrix: np.ndarray, rank: int, rtol: float = 1e-10,
@@ -107,7 +120,7 @@ class IterativeFlowKernel(FlowOperator):
     Args:
         kernel: the (N, N) symmetric train kernel, in memory or a np.memmap.
         ridge: added to the diagonal.
-        rank: rank of the pivoted-Cholesky preconditioner (default min(N, 512)).
+        rank: rank of the pivoted-Cholesky preconditioner (default min(N, ``PRECONDITIONER_RANK``)).
         tol: relative residual |D x - b| / |b| at which CG stops, and the relative change of the
             Lanczos approximation at which it stops (default 1e-5 for float32 kernels, 1e-9 else).
         maxiter: iteration limit of CG and Lanczos (default 1000).
@@ -115,10 +128,17 @@ class IterativeFlowKernel(FlowOperator):
         distributed: under ``jax.distributed``, each process multiplies by its own block of rows
             and the products are allgathered (``nngp_ntk.kernels._row_blocks.matmul``); every
             process must make the same calls, and returns the same results.
+        checkpoint: a file (``_cg.STATE_FILE`` of an out folder) that keeps the state of the
+            conjugate gradients of ``solve`` (``_cg.Checkpoint``: saved every ``_cg.SAVE_SECONDS``
+            and at the end, by process 0 alone with ``distributed``), so that a solve of the same
+            problem (``kernel_key``, ridge, rank, tol and right-hand sides) continues where an
+            interrupted one stopped; another problem's state is ignored and replaced.
+        kernel_key: identifies the kernel in the checkpoint's key (the key of its out-of-core
+            store); needed with ``checkpoint``.
 
     Raises:
-        ValueError: ``rank``, ``maxiter`` or ``block_rows`` not a positive integer, or ``tol``
-            outside (0, 1).
+        ValueError: ``rank``, ``maxiter`` or ``block_rows`` not a positive integer, ``tol``
+            outside (0, 1), or ``checkpoint`` without ``kernel_key``.
 
     Example:
         >>> K = np.array([[2.0, 1.0], [1.0, 2.0]])
@@ -130,20 +150,25 @@ class IterativeFlowKernel(FlowOperator):
     """
 
     def __init__(self, kernel: np.ndarray, ridge: float, *, rank: int | None = None, tol: float | None = None,
-                 maxiter: int = 1000, block_rows: int = BLOCK_ROWS, distributed: bool = False) -> None:
+                 maxiter: int = 1000, block_rows: int = BLOCK_ROWS, distributed: bool = False,
+                 checkpoint: str | os.PathLike | None = None, kernel_key: str | None = None) -> None:
         for name, value in (("rank", rank), ("maxiter", maxiter), ("block_rows", block_rows)):
             check_integer(name, value, minimum=1, allow_none=name == "rank")
         if tol is not None and not check_real("tol", tol, positive=True) < 1:
             raise ArgumentValueError(f"tol must be a number in (0, 1), got {tol!r}")
+        if checkpoint is not None and kernel_key is None:
+            raise ArgumentValueError("checkpoint needs kernel_key, which identifies the kernel in the checkpoint's key")
         self.kernel = kernel
         self.ridge = float(ridge)
         self.size = kernel.shape[0]
-        self.rank = min(self.size, 512 if rank is None else int(rank))
+        self.rank = min(self.size, PRECONDITIONER_RANK if rank is None else int(rank))
         single = kernel.dtype == np.float32
         self.tol = (1e-5 if single else 1e-9) if tol is None else float(tol)
         self.maxiter = int(maxiter)
         self.block_rows = int(block_rows)
         self.distributed = bool(distributed)
+        self.checkpoint = None if checkpoint is None else os.fspath(checkpoint)
+        self.kernel_key = kernel_key
         self._preconditioner: tuple[np.ndarray, tuple[np.ndarray, bool], float] | None = None
         self.iterations: list[int] = []
 
@@ -171,7 +196,9 @@ class IterativeFlowKernel(FlowOperator):
         return (r - factor.T @ scipy.linalg.cho_solve(inner, factor @ r)) / shift
 
     def solve(self, b: np.ndarray) -> np.ndarray:
-        """D^-1 b by preconditioned conjugate gradients on every column of b at once, from x = 0.
+        """D^-1 b by preconditioned conjugate gradients on every column of b at once (``_cg.solve``).
+
+        From x = 0, or, with ``checkpoint``, from the state saved there for this problem.
 
         Args:
             b: (N,) or (N, m) array.
@@ -179,41 +206,26 @@ class IterativeFlowKernel(FlowOperator):
         Returns:
             D^-1 b, float64, the shape of b.
 
+        Raises:
+            ProcessLostError: with ``distributed``, another JAX process died during the solve
+                (the message says where the state is kept; a rerun resumes from it).
+
         Warns:
             NotConvergedWarning: a column's relative residual is still above ``tol`` after ``maxiter``
                 iterations.
         """
         b2 = b.reshape(self.size, -1).astype(np.float64)
-        x = np.zeros_like(b2)
-        norms = np.linalg.norm(b2, axis=0)
-        active = np.flatnonzero(norms > 0)
-        r = b2[:, active].copy()
-        z = self._precondition(r)
-        p = z.copy()
-        rz = np.einsum("nm,nm->m", r, z)
-        residuals = np.zeros(b2.shape[1])
-        iteration = 0
-        while active.size and iteration < self.maxiter:
-            iteration += 1
-            q = self.matmul(p)
-            alpha = rz / np.einsum("nm,nm->m", p, q)
-            x[:, active] += alpha * p
-            r -= alpha * q
-            residuals[active] = np.linalg.norm(r, axis=0) / norms[active]
-            keep = residuals[active] > self.tol
-            if not keep.all():
-                active, r, p, rz = active[keep], r[:, keep], p[:, keep], rz[keep]
-            if active.size:
-                z = self._precondition(r)
-                rz_next = np.einsum("nm,nm->m", r, z)
-                p = z + (rz_next / rz) * p
-                rz = rz_next
-        self.iterations.append(iteration)
-        if active.size:
+        checkpoint = None if self.checkpoint is None else _cg.Checkpoint(
+            self.checkpoint, fingerprint("IterativeFlowKernel.solve", self.kernel_key, self.ridge, self.rank,
+                                         self.tol, b2), self.distributed)
+        state = _cg.solve(self.matmul, b2, self.tol, self.maxiter, self._precondition, checkpoint)
+        self.iterations.append(state.iteration)
+        residuals = state.residuals()
+        if (residuals > self.tol).any():
             warn(f"conjugate gradients stopped at maxiter={self.maxiter} with relative residual "
-                          f"{residuals.max():.3g} > tol={self.tol:g} (is the train kernel singular? set "
-                          "ridge > 0, or raise maxiter / the preconditioner rank)", NotConvergedWarning)
-        return x.reshape(b.shape)
+                 f"{residuals.max():.3g} > tol={self.tol:g} (is the train kernel singular? set "
+                 "ridge > 0, or raise maxiter / the preconditioner rank)", NotConvergedWarning)
+        return state.x.reshape(b.shape)
 
     def apply(self, b: np.ndarray, functions: Sequence[Callable[[np.ndarray], np.ndarray]]) -> list[np.ndarray]:
         """[g(D) b for g in functions] by Lanczos: g(D) b ~ |b| Q_k g(T_k) e_1, one Krylov basis per column.
