@@ -14,63 +14,23 @@ P the pivoted-Cholesky preconditioner) and the Nystrom solver (``_nystrom.fit``:
 both run ``solve``.
 
 The state after iteration k, (x_k, r_k, p_k, r_k . z_k, |b|, k), determines the rest of the run: a
-run that resumes from it computes what the uninterrupted run computes. A ``Checkpoint`` keeps it in
-a file (``STATE_FILE`` of an out folder) under a key that identifies the problem (the operator, the
-preconditioner, B, tol), replaced atomically (written to a temporary name, flushed to disk, then
-renamed) so that a run killed at any point (SIGKILL included) leaves the last state saved, or the
-one before. A state saved for another problem is ignored, and replaced by the next save.
+run that resumes from it computes what the uninterrupted run computes. ``checkpoint`` keeps it in
+a file (``STATE_FILE`` of an out folder; ``_checkpoint.Checkpoint``) under a key that identifies
+the problem (the operator, the preconditioner, B, tol).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import time
-import zipfile
 from collections.abc import Callable
 
-import jax
 import numpy as np
 
-from nngp_ntk._checks import warn
-from nngp_ntk.kernels._tile_store import ProcessLostError, fingerprint, same_in_all_processes
+from nngp_ntk.solver._checkpoint import Checkpoint, explained
 
 #: The conjugate-gradient state in an out folder.
 STATE_FILE = "cg_state.npz"
-#: A run with a ``Checkpoint`` saves its state after an iteration once this many seconds have passed
-#: since its last save (and after its last iteration)...
-SAVE_SECONDS = 1.0
-#: ... and once saving has taken at most this fraction of the time since then: a large state (many
-#: right-hand sides) is saved less often, so that saving never costs more than this share of the run.
-SAVE_SHARE = 0.05
-#: Part of every checkpoint's key: a file of another layout is ignored.
-_FORMAT = "conjugate-gradient state 1"
-#: The arrays of a saved state, besides its key.
-_FIELDS = ("x", "r", "p", "rz", "norms", "iteration")
-
-
-def write_npz(path: str, **arrays: object) -> None:
-    """``np.savez`` to a temporary file, flushed to disk, then renamed over ``path``: a run killed at any
-    point leaves the old file or the new one, whole."""
-    temporary = path + ".tmp.npz"
-    with open(temporary, "wb") as file:
-        np.savez(file, **arrays)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
-
-
-def read_npz(path: str, key: str) -> dict[str, np.ndarray] | None:
-    """The arrays of ``path`` when it exists, is readable and was written for ``key`` (its ``key`` array); else None."""
-    if not os.path.exists(path):
-        return None
-    try:
-        with np.load(path) as data:
-            if "key" not in data.files or str(data["key"]) != key:
-                return None
-            return {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-        return None
 
 
 @dataclasses.dataclass
@@ -98,79 +58,30 @@ class State:
         return np.linalg.norm(self.r, axis=0) / np.where(self.norms > 0, self.norms, 1.0)
 
 
-class Checkpoint:
-    """A file that keeps the ``State`` of one conjugate-gradient run, under a key naming its problem.
+#: The arrays of a saved state.
+FIELDS = tuple(field.name for field in dataclasses.fields(State))
+
+
+def checkpoint(path: str | os.PathLike, key: str, distributed: bool = False) -> Checkpoint:
+    """The ``Checkpoint`` of a conjugate-gradient run: its ``State`` in ``path`` under ``key``.
 
     Args:
         path: the file (``STATE_FILE`` of an out folder).
-        key: identifies the problem: the operator, the preconditioner, the right-hand sides and tol
-            (``fingerprint`` of them). A state saved under another key is ignored, and replaced.
-        distributed: every JAX process runs the same iterations (under ``jax.distributed``) and
-            calls ``load`` and ``save``: all of them read the file, only process 0 writes it, and
-            they resume from the state only if all of them read the same one.
+        key: identifies the problem: the operator, the preconditioner, the right-hand sides and tol.
+        distributed: every JAX process runs the same iterations (``Checkpoint``).
+
+    Returns:
+        The checkpoint.
 
     Example:
         >>> import tempfile
-        >>> checkpoint = Checkpoint(os.path.join(tempfile.mkdtemp(), STATE_FILE), key="demo")
-        >>> state = solve(lambda v: 2.0 * v, np.ones((3, 1)), tol=1e-12, maxiter=10, checkpoint=checkpoint)
-        >>> state.x.ravel().tolist(), Checkpoint(checkpoint.path, key="demo").load().iteration
+        >>> path = os.path.join(tempfile.mkdtemp(), STATE_FILE)
+        >>> state = solve(lambda v: 2.0 * v, np.ones((3, 1)), tol=1e-12, maxiter=10,
+        ...               checkpoint=checkpoint(path, "demo"))
+        >>> state.x.ravel().tolist(), int(checkpoint(path, "demo").load()["iteration"])
         ([0.5, 0.5, 0.5], 1)
     """
-
-    def __init__(self, path: str | os.PathLike, key: str, distributed: bool = False) -> None:
-        self.path = os.fspath(path)
-        self.key = fingerprint(_FORMAT, key)
-        self.distributed = bool(distributed)
-        #: The iteration of the state in the file (read or written by this process), None when unknown.
-        self.saved: int | None = None
-        self._next_save = time.monotonic() + SAVE_SECONDS
-
-    def load(self) -> State | None:
-        """The state saved for this key, or None (no file, another key, or processes that read different states).
-
-        Warns:
-            UserWarning: under ``jax.distributed``, the processes read different states (the
-                folder is not shared alike): all of them start afresh.
-        """
-        arrays = read_npz(self.path, self.key)
-        state = None
-        if arrays is not None and all(name in arrays for name in _FIELDS):
-            state = State(*(np.array(arrays[name], dtype=np.float64) for name in _FIELDS[:-1]),
-                          iteration=int(arrays["iteration"]))
-        if self.distributed and jax.process_count() > 1:
-            parts = ("none",) if state is None else [getattr(state, name) for name in _FIELDS]
-            same = same_in_all_processes(*parts, what="compare the saved conjugate-gradient state")
-            if not same.all():
-                warn(f"the JAX processes read different conjugate-gradient states from {self.path!r} (process(es) "
-                     f"{np.flatnonzero(~same).tolist()} differ from process 0; is the folder on a filesystem they "
-                     "all share?): every process starts conjugate gradients afresh")
-                state = None
-        self.saved = None if state is None else state.iteration
-        self._next_save = time.monotonic() + SAVE_SECONDS
-        return state
-
-    def save(self, state: State, force: bool = False) -> None:
-        """Save ``state`` (process 0 alone when ``distributed``) once ``SAVE_SECONDS`` have passed since
-        the last save and saving has taken at most ``SAVE_SHARE`` of the time, or at once with ``force``;
-        nothing when the file already holds this iteration."""
-        if state.iteration == self.saved or not (force or time.monotonic() >= self._next_save):
-            return
-        started = time.monotonic()
-        if not self.distributed or jax.process_index() == 0:
-            write_npz(self.path, key=self.key, **dataclasses.asdict(state))
-        finished = time.monotonic()
-        self.saved = state.iteration
-        self._next_save = finished + max(SAVE_SECONDS, (finished - started) / SAVE_SHARE)
-
-    def describe(self) -> str:
-        """Where the saved state is and what a rerun does with it (for error messages)."""
-        if self.distributed and jax.process_index() != 0:
-            return (f"{self.path!r} keeps the conjugate-gradient state that JAX process 0 saved last (at most "
-                    f"{SAVE_SECONDS:g} s before it stopped): the rerun continues conjugate gradients from it")
-        if self.saved is None:
-            return f"no conjugate-gradient iteration was saved in {self.path!r} yet: the rerun starts them afresh"
-        return (f"{self.path!r} keeps the conjugate-gradient state after iteration {self.saved}: the rerun "
-                "continues from it")
+    return Checkpoint(path, key, FIELDS, "conjugate-gradient", distributed)
 
 
 def start(b: np.ndarray, precondition: Callable[[np.ndarray], np.ndarray] | None = None) -> State:
@@ -210,9 +121,8 @@ def step(state: State, matmul: Callable[[np.ndarray], np.ndarray], tol: float,
 
 
 def solve(matmul: Callable[[np.ndarray], np.ndarray], b: np.ndarray | Callable[[], np.ndarray], tol: float,
-          maxiter: int,
-          precondition: Callable[[np.ndarray], np.ndarray] | None = None, checkpoint: Checkpoint | None = None,
-          callback: Callable[[State], None] | None = None) -> State:
+          maxiter: int, precondition: Callable[[np.ndarray], np.ndarray] | None = None,
+          checkpoint: Checkpoint | None = None, callback: Callable[[State], None] | None = None) -> State:
     """A^-1 B by (preconditioned) conjugate gradients on all columns at once, resumed from ``checkpoint``.
 
     Runs ``step`` until every column's relative residual |r| / |b| is at most ``tol`` or the
@@ -226,7 +136,7 @@ def solve(matmul: Callable[[np.ndarray], np.ndarray], b: np.ndarray | Callable[[
         tol: the relative residual at which a column stops.
         maxiter: the iteration limit, counting resumed iterations.
         precondition: v -> P^-1 v for blocks of columns (None: P = I).
-        checkpoint: where the state is kept, or None.
+        checkpoint: where the state is kept (``checkpoint``), or None.
         callback: called with the state after every iteration.
 
     Returns:
@@ -243,20 +153,19 @@ def solve(matmul: Callable[[np.ndarray], np.ndarray], b: np.ndarray | Callable[[
         >>> np.round(state.x.ravel(), 6).tolist(), state.iteration
         ([0.090909, 0.636364], 2)
     """
-    state = None if checkpoint is None else checkpoint.load()
-    if state is None:
+    saved = None if checkpoint is None else checkpoint.load()
+    if saved is None:
         state = start(b() if callable(b) else b, precondition)
-    try:
+    else:
+        state = State(*(np.array(saved[name], dtype=np.float64) for name in FIELDS[:-1]),
+                      iteration=int(saved["iteration"]))
+    with explained(checkpoint):
         while state.iteration < maxiter and (state.residuals() > tol).any():
             step(state, matmul, tol, precondition)
             if checkpoint is not None:
-                checkpoint.save(state)
+                checkpoint.save(vars(state))
             if callback is not None:
                 callback(state)
-    except ProcessLostError as error:
-        if checkpoint is None:
-            raise
-        raise ProcessLostError(f"{error} {checkpoint.describe()}.") from error.__cause__
-    if checkpoint is not None:
-        checkpoint.save(state, force=True)
+    if checkpoint is not None and checkpoint.saved != state.iteration:
+        checkpoint.save(vars(state), force=True)
     return state

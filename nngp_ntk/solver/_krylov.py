@@ -11,18 +11,20 @@ its own dtype (float32 halves the memory traffic); vectors and recurrences are f
 
   (s at least 1e-10 tr K, which keeps the Woodbury form accurate when L captures all of K)
 
-  so the top of the spectrum, which dominates kernel matrices, is mapped to ~1. With a
-  ``checkpoint`` file the state of the iterations is saved as they go (``_cg.Checkpoint``), and
-  a solve of the same problem resumes from it.
+  so the top of the spectrum, which dominates kernel matrices, is mapped to ~1.
 * ``apply``: g(D) b for functions g of the eigenvalues (the gradient-flow coefficients at finite
   times) by the Lanczos approximation g(D) b ~ |b| Q_k g(T_k) e_1, with Q_k the orthonormal Krylov
   basis (fully reorthogonalized) and T_k the tridiagonal projection, one basis for all g.
   Its iterations grow like sqrt(tau lambda_max) for g_tau = (1 - exp(-lambda tau)) / lambda.
-  It keeps no checkpoint: its state is the whole Krylov basis (k vectors of length N per column,
-  all of them used by the reorthogonalization, up to ``LANCZOS_MEMORY``), which grows by a vector
-  at every iteration; saving it would take a second, append-only store of that size beside the
-  fixed-size conjugate-gradient state, so an interrupted Lanczos run starts again.
 * ``max_eigenvalue``: lambda_max(D) by Lanczos (scipy.sparse.linalg.eigsh).
+
+With a ``checkpoint`` folder (``predict``'s out folder), ``solve`` and ``apply`` keep their state
+there as they go (``_checkpoint.Checkpoint``), and a call on the same problem resumes from it:
+the conjugate-gradient state (``_cg.STATE_FILE``: iterates, residuals, search directions), and the
+Lanczos state (``LANCZOS_FILE``: the Krylov basis so far, the tridiagonal coefficients, which
+columns are done, and the results of the finished batches of columns). The Krylov basis grows by a
+vector per column at every iteration and every save writes it whole, so its saves are spaced by
+the time they take (``_checkpoint.SAVE_SHARE``): they cost at most that share of the run.
 
 ``FlowOperator`` is the interface of D that gradient flow uses, implemented here by
 ``IterativeFlowKernel`` and by ``dense_flow.DenseFlowKernel`` (eigendecomposition and Cholesky).
@@ -45,9 +47,17 @@ from nngp_ntk.kernels import _row_blocks as row_blocks
 from nngp_ntk.kernels._row_blocks import BLOCK_ROWS
 from nngp_ntk.kernels._tile_store import fingerprint
 from nngp_ntk.solver import _cg
+from nngp_ntk.solver._checkpoint import Checkpoint, explained
 
 #: Memory (bytes) that the stored Lanczos bases of one batch of columns may take.
 LANCZOS_MEMORY = 2**30
+#: The Lanczos state in a checkpoint folder.
+LANCZOS_FILE = "lanczos_state.npz"
+#: The arrays of a saved Lanczos state: the first column of the current batch, the results of the
+#: columns before it, the iterations run (of all batches), those of the current batch, its basis,
+#: tridiagonal coefficients, Krylov dimensions, active columns and last relative changes.
+LANCZOS_FIELDS = ("first", "results", "iteration", "steps", "basis", "alphas", "betas", "lengths", "active",
+                  "changes")
 #: The default rank of the pivoted-Cholesky preconditioner (at most N).
 PRECONDITIONER_RANK = 512
 
@@ -128,12 +138,14 @@ class IterativeFlowKernel(FlowOperator):
         distributed: under ``jax.distributed``, each process multiplies by its own block of rows
             and the products are allgathered (``nngp_ntk.kernels._row_blocks.matmul``); every
             process must make the same calls, and returns the same results.
-        checkpoint: a file (``_cg.STATE_FILE`` of an out folder) that keeps the state of the
-            conjugate gradients of ``solve`` (``_cg.Checkpoint``: saved every ``_cg.SAVE_SECONDS``
-            and at the end, by process 0 alone with ``distributed``), so that a solve of the same
-            problem (``kernel_key``, ridge, rank, tol and right-hand sides) continues where an
-            interrupted one stopped; another problem's state is ignored and replaced.
-        kernel_key: identifies the kernel in the checkpoint's key (the key of its out-of-core
+        checkpoint: a folder (an out folder) that keeps the state of the conjugate gradients of
+            ``solve`` and of the Lanczos iterations of ``apply`` (module docstring; saved every
+            ``_checkpoint.SAVE_SECONDS`` at most, and at the end, by process 0 alone with
+            ``distributed``), so that a call on the same problem (``kernel_key``, ridge, tol, the
+            right-hand sides; the rank for ``solve``; maxiter and the functions, by their repr,
+            for ``apply``) continues where an interrupted one stopped; another problem's state
+            is ignored and replaced.
+        kernel_key: identifies the kernel in the checkpoints' keys (the key of its out-of-core
             store); needed with ``checkpoint``.
 
     Raises:
@@ -215,9 +227,10 @@ class IterativeFlowKernel(FlowOperator):
                 iterations.
         """
         b2 = b.reshape(self.size, -1).astype(np.float64)
-        checkpoint = None if self.checkpoint is None else _cg.Checkpoint(
-            self.checkpoint, fingerprint("IterativeFlowKernel.solve", self.kernel_key, self.ridge, self.rank,
-                                         self.tol, b2), self.distributed)
+        checkpoint = None if self.checkpoint is None else _cg.checkpoint(
+            os.path.join(self.checkpoint, _cg.STATE_FILE),
+            fingerprint("IterativeFlowKernel.solve", self.kernel_key, self.ridge, self.rank, self.tol, b2),
+            self.distributed)
         state = _cg.solve(self.matmul, b2, self.tol, self.maxiter, self._precondition, checkpoint)
         self.iterations.append(state.iteration)
         residuals = state.residuals()
@@ -230,12 +243,19 @@ class IterativeFlowKernel(FlowOperator):
     def apply(self, b: np.ndarray, functions: Sequence[Callable[[np.ndarray], np.ndarray]]) -> list[np.ndarray]:
         """[g(D) b for g in functions] by Lanczos: g(D) b ~ |b| Q_k g(T_k) e_1, one Krylov basis per column.
 
+        The columns run in batches whose bases take at most ``LANCZOS_MEMORY``. With
+        ``checkpoint``, from the state saved there for this problem.
+
         Args:
             b: (N,) or (N, m) array.
             functions: functions g of the eigenvalues, each mapping an array to an array of its shape.
 
         Returns:
             One array of the shape of b per function, float64.
+
+        Raises:
+            ProcessLostError: with ``distributed``, another JAX process died during the iterations
+                (the message says where the state is kept; a rerun resumes from it).
 
         Warns:
             NotConvergedWarning: the approximation still changed by more than ``tol`` after
@@ -249,25 +269,59 @@ class IterativeFlowKernel(FlowOperator):
         """
         b2 = b.reshape(self.size, -1).astype(np.float64)
         batch = max(1, int(LANCZOS_MEMORY // (8 * self.size * (self.maxiter + 1))))
-        results = [np.zeros_like(b2) for _ in functions]
-        for start in range(0, b2.shape[1], batch):
-            columns = slice(start, start + batch)
-            for result, value in zip(results, self._lanczos(b2[:, columns], functions)):
-                result[:, columns] = value
+        checkpoint = None if self.checkpoint is None else Checkpoint(
+            os.path.join(self.checkpoint, LANCZOS_FILE),
+            fingerprint("IterativeFlowKernel.apply", self.kernel_key, self.ridge, self.tol, self.maxiter, b2,
+                        [repr(g) for g in functions]), LANCZOS_FIELDS, "Lanczos", self.distributed)
+        saved = None if checkpoint is None else checkpoint.load()
+        results = np.zeros((len(functions),) + b2.shape)
+        first = iteration = 0
+        if saved is not None:
+            first, iteration = int(saved["first"]), int(saved["iteration"]) - int(saved["steps"])
+            results[:, :, :first] = saved["results"]
+        with explained(checkpoint):
+            for start in range(first, b2.shape[1], batch):
+                columns = slice(start, start + batch)
+                results[:, :, columns], steps = self._lanczos(b2[:, columns], functions, checkpoint, start,
+                                                              results[:, :, :start], iteration,
+                                                              saved if start == first else None)
+                iteration += steps
+                if checkpoint is not None:         # the batch's results, without its basis
+                    stop = min(b2.shape[1], start + batch)
+                    checkpoint.save(dict(first=stop, results=results[:, :, :stop], iteration=iteration, steps=0,
+                                         basis=np.zeros((1, self.size, 0)), alphas=np.zeros((0, 0)),
+                                         betas=np.zeros((0, 0)), lengths=np.zeros(0, int),
+                                         active=np.zeros(0, int), changes=np.zeros(0)), force=True)
         return [r.reshape(b.shape) for r in results]
 
-    def _lanczos(self, b: np.ndarray, functions: Sequence[Callable[[np.ndarray], np.ndarray]]) -> list[np.ndarray]:
+    def _lanczos(self, b: np.ndarray, functions: Sequence[Callable[[np.ndarray], np.ndarray]],
+                 checkpoint: Checkpoint | None = None, first: int = 0, finished: np.ndarray | None = None,
+                 offset: int = 0, saved: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, int]:
+        """One batch of columns: (the results, shape (len(functions), n, m); the iterations run).
+
+        With ``checkpoint``, the state is saved after iterations (``LANCZOS_FIELDS``: ``first``, the
+        batch's first column, ``finished``, the results of the columns before it, and ``offset``, the
+        iterations of the batches before it, come along), and resumed from ``saved`` when it
+        holds this batch's iterations."""
         n, m = b.shape
         norms = np.linalg.norm(b, axis=0)
         basis = np.zeros((self.maxiter + 1, n, m))
-        basis[0] = b / np.where(norms > 0, norms, 1.0)
         alphas = np.zeros((self.maxiter, m))
         betas = np.zeros((self.maxiter, m))
-        lengths = np.where(norms > 0, self.maxiter, 0)          # Krylov dimension per column
+        steps = 0 if saved is None else int(saved["steps"])
+        if steps:
+            basis[:steps + 1], alphas[:steps], betas[:steps] = saved["basis"], saved["alphas"], saved["betas"]
+            lengths, active, changes = (np.array(saved[name]) for name in ("lengths", "active", "changes"))
+        else:
+            basis[0] = b / np.where(norms > 0, norms, 1.0)
+            lengths = np.where(norms > 0, self.maxiter, 0)          # Krylov dimension per column
+            active = np.flatnonzero(norms > 0)
+            changes = np.zeros(m)
         previous = [None] * m
-        active = np.flatnonzero(norms > 0)
-        changes = np.zeros(m)
-        for k in range(self.maxiter):
+        checked = steps // 5 * 5               # the approximation of the last check, every 5 iterations
+        for column in active if checked else ():
+            previous[column] = self._coefficients(alphas[:checked, column], betas[:checked - 1, column], functions)
+        for k in range(steps, self.maxiter):
             if not active.size:
                 break
             w = self.matmul(basis[k][:, active])
@@ -291,12 +345,16 @@ class IterativeFlowKernel(FlowOperator):
                     previous[column] = current
             lengths[active[done]] = k + 1
             active = active[~done]
+            if checkpoint is not None:
+                checkpoint.save(dict(first=first, results=finished, iteration=offset + k + 1, steps=k + 1,
+                                     basis=basis[:k + 2], alphas=alphas[:k + 1], betas=betas[:k + 1],
+                                     lengths=lengths, active=active, changes=changes))
         self.iterations.append(int(lengths.max()) if m else 0)
         if active.size:
             warn(f"Lanczos stopped at maxiter={self.maxiter} with relative change {changes.max():.3g} > "
                           f"tol={self.tol:g} (a long time t needs ~sqrt(eta t lambda_max / n) iterations; raise "
                           "maxiter or use t=None)", NotConvergedWarning)
-        outputs = [np.zeros((n, m)) for _ in functions]
+        outputs = np.zeros((len(functions), n, m))
         for column in range(m):
             k = lengths[column]
             if k == 0:
@@ -304,7 +362,7 @@ class IterativeFlowKernel(FlowOperator):
             coefficients = self._coefficients(alphas[:k, column], betas[:k - 1, column], functions)
             for output, c in zip(outputs, coefficients):
                 output[:, column] = norms[column] * (basis[:k, :, column].T @ c)
-        return outputs
+        return outputs, self.iterations[-1]
 
     @staticmethod
     def _coefficients(alphas: np.ndarray, betas: np.ndarray,

@@ -57,6 +57,7 @@ from nngp_ntk.kernels._network import Network
 from nngp_ntk.kernels._tile_store import fingerprint
 from nngp_ntk.kernels._tiling import available_memory
 from nngp_ntk.solver import _cg
+from nngp_ntk.solver._checkpoint import read_npz, write_npz
 
 #: Center selections: uniform without replacement, or by approximate ridge leverage scores.
 CENTER_SELECTIONS = ("uniform", "leverage")
@@ -336,7 +337,7 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
 
     With ``out``, the folder keeps the centers (``centers.npz``), K(X, C) in the out-of-core store of
     ``net.kernel`` (``k_nm/``, resumed tile by tile) and the CG state (``cg_state.npz``, a
-    ``_cg.Checkpoint``: saved at most every ``_cg.SAVE_SECONDS`` and at the end, by JAX process 0
+    ``_checkpoint.Checkpoint``: saved at most every ``SAVE_SECONDS`` and at the end, by JAX process 0
     alone): a rerun with the same arguments computes no finished tile again and continues CG from
     the last saved iteration. The same points, network and centers with another ridge, other
     targets or another tol reuse the centers' kernel and start CG afresh.
@@ -404,7 +405,7 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     if folder is not None:
         _check_folder(folder)
         path = os.path.join(folder, CENTERS_FILE)
-        stored = _cg.read_npz(path, centers_key)
+        stored = read_npz(path, centers_key)
         if stored is None and os.path.exists(path):
             raise ArgumentValueError(
                 f"out folder {folder!r} holds a Nystrom run of other points, network or centers (its "
@@ -412,7 +413,7 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     if stored is None:
         indices, weights = _select_centers(net, x, kernel, ridge, m, center_selection, seed, progress)
         if folder is not None:
-            _cg.write_npz(os.path.join(folder, CENTERS_FILE), key=centers_key, indices=indices, weights=weights)
+            write_npz(os.path.join(folder, CENTERS_FILE), key=centers_key, indices=indices, weights=weights)
     else:
         indices, weights = stored["indices"], stored["weights"]
     center_points = x[indices]
@@ -429,7 +430,7 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
         w = preconditioner.apply(v)
         return preconditioner.apply_transpose(rows.normal(w) + ridge * _matmul64(k_mm, w))
 
-    checkpoint = None if folder is None else _cg.Checkpoint(os.path.join(folder, STATE_FILE), state_key,
+    checkpoint = None if folder is None else _cg.checkpoint(os.path.join(folder, STATE_FILE), state_key,
                                                             distributed=True)
     with tqdm(total=maxiter, desc="Nystrom CG", unit="it", leave=False,
               disable=None if progress is None else not progress) as bar:

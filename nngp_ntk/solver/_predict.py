@@ -17,7 +17,7 @@ from nngp_ntk._checks import (ArgumentValueError, check_choice, check_kernel_nam
 from nngp_ntk._inputs import check_inputs
 from nngp_ntk.kernels import _tile_store as tile_store
 from nngp_ntk.kernels._network import Network, check_network
-from nngp_ntk.solver import _cg, _nystrom
+from nngp_ntk.solver import _nystrom
 from nngp_ntk.solver._flow import PREDICT_METHODS, GradientFlow, Times, _check_targets
 
 
@@ -71,18 +71,20 @@ def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
             arguments and a folder they all share) each process computes its share of the tiles
             and multiplies by its own block of rows; the products are allgathered, and every
             process returns the same predictions. What survives an interruption (an exception,
-            Ctrl-C, SIGKILL, a lost process): every kernel tile already recorded, and for
-            t = None (or an infinite time in t) the state of the conjugate gradients
-            (iterates, residuals, search directions, iteration count) in ``out/cg_state.npz``,
-            replaced atomically every second at most (less often when saving would take more
-            than 5% of the time) and at the end, by process 0 alone under ``jax.distributed``.
-            The rerun of the same call computes no recorded tile again and continues conjugate
-            gradients from the saved iteration, with the predictions of an uninterrupted call;
-            a call with another ridge, other targets (or, with ``return_cov``, other test
-            points) ignores that state and replaces it. Finite times (Lanczos) keep no state:
-            their iterations start again. Under ``jax.distributed``, a process that dies
-            makes the others raise a RuntimeError (``ProcessLostError``) that says so and that
-            rerunning the same command in every process resumes. For "nystrom": a folder that
+            Ctrl-C, SIGKILL, a lost process): every kernel tile already recorded, and the state
+            of the iterations: for t = None (or an infinite time in t) that of the conjugate
+            gradients (iterates, residuals, search directions, iteration count) in
+            ``out/cg_state.npz``, for finite times that of Lanczos (the Krylov basis so far and
+            its tridiagonal coefficients) in ``out/lanczos_state.npz``; each is replaced
+            atomically every second at most (less often when saving would take more than 5% of
+            the time: a large basis) and at the end, by process 0 alone under
+            ``jax.distributed``. The rerun of the same call computes no recorded tile again and
+            continues the iterations from the saved one, with the predictions of an
+            uninterrupted call; a call with another ridge, other targets or times (or, with
+            ``return_cov``, other test points) ignores that state and replaces it. Under
+            ``jax.distributed``, a process that dies makes the others raise a RuntimeError
+            (``ProcessLostError``) that says so and that rerunning the same command in every
+            process resumes. For "nystrom": a folder that
             keeps the centers, the kernel K(X, C) (the out-of-core store of ``net.kernel``) and
             the solver's state (as above), so that an interrupted call resumes; None keeps
             K(X, C) in memory when it takes at most half the available memory, and recomputes
@@ -185,10 +187,11 @@ def _predict_stored(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_te
 
 def stored_options(folder: str | os.PathLike, name: str) -> dict:
     """The options of ``krylov.IterativeFlowKernel`` for the stored train kernel ``folder/train/<name>``:
-    shared among the JAX processes, and its conjugate-gradient state kept in ``folder/cg_state.npz``
-    under the key of that store (``tile_store.stored_key``), so that an interrupted solve resumes."""
+    shared among the JAX processes, and the states of its conjugate gradients and Lanczos iterations
+    kept in ``folder`` (``cg_state.npz``, ``lanczos_state.npz``) under the key of that store
+    (``tile_store.stored_key``), so that an interrupted solve resumes."""
     folder = os.fspath(folder)
-    return {"distributed": True, "checkpoint": os.path.join(folder, _cg.STATE_FILE),
+    return {"distributed": True, "checkpoint": folder,
             "kernel_key": tile_store.stored_key(os.path.join(folder, "train", name))}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nngp_ntk.kernels._tile_store import ProcessLostError
-from nngp_ntk.solver import _cg
+from nngp_ntk.solver import _cg, _checkpoint
 
 
 class Interrupted(Exception):
@@ -35,8 +35,12 @@ def _products(matrix, calls, stop_at=None):
 
 
 def _save_every_iteration(monkeypatch):
-    monkeypatch.setattr(_cg, "SAVE_SECONDS", 0.0)
-    monkeypatch.setattr(_cg, "SAVE_SHARE", np.inf)
+    monkeypatch.setattr(_checkpoint, "SAVE_SECONDS", 0.0)
+    monkeypatch.setattr(_checkpoint, "SAVE_SHARE", np.inf)
+
+
+def _saved_iteration(path, key):
+    return int(_cg.checkpoint(path, key).load()["iteration"])
 
 
 def test_solve_agrees_with_numpy(problem):
@@ -57,17 +61,17 @@ def test_interrupted_run_resumes_where_it_stopped(problem, tmp_path, monkeypatch
     interrupted = []
     with pytest.raises(Interrupted):
         _cg.solve(_products(matrix, interrupted, stop_at=7), b, tol=1e-12, maxiter=500, precondition=precondition,
-                  checkpoint=_cg.Checkpoint(path, key="problem"))
-    assert _cg.Checkpoint(path, key="problem").load().iteration == 7
+                  checkpoint=_cg.checkpoint(path, "problem"))
+    assert _saved_iteration(path, "problem") == 7
     resumed_calls = []
     resumed = _cg.solve(_products(matrix, resumed_calls), b, tol=1e-12, maxiter=500, precondition=precondition,
-                        checkpoint=_cg.Checkpoint(path, key="problem"))
+                        checkpoint=_cg.checkpoint(path, "problem"))
     assert len(resumed_calls) == reference.iteration - 7 and resumed.iteration == reference.iteration
     np.testing.assert_array_equal(resumed.x, reference.x)             # the same iterations, bit for bit
     # A finished run leaves its final state: the same call again runs no iteration.
     again = []
     _cg.solve(_products(matrix, again), b, tol=1e-12, maxiter=500, precondition=precondition,
-              checkpoint=_cg.Checkpoint(path, key="problem"))
+              checkpoint=_cg.checkpoint(path, "problem"))
     assert again == []
 
 
@@ -77,30 +81,30 @@ def test_another_problem_ignores_and_replaces_the_state(problem, tmp_path, monke
     path = str(tmp_path / _cg.STATE_FILE)
     with pytest.raises(Interrupted):
         _cg.solve(_products(matrix, [], stop_at=5), b, tol=1e-12, maxiter=500, precondition=precondition,
-                  checkpoint=_cg.Checkpoint(path, key="first"))
+                  checkpoint=_cg.checkpoint(path, "first"))
     calls = []
     other = _cg.solve(_products(matrix, calls), 2 * b, tol=1e-12, maxiter=500, precondition=precondition,
-                      checkpoint=_cg.Checkpoint(path, key="second"))
+                      checkpoint=_cg.checkpoint(path, "second"))
     assert len(calls) == other.iteration                               # from the start
-    assert _cg.Checkpoint(path, key="first").load() is None           # replaced
-    assert _cg.Checkpoint(path, key="second").load().iteration == other.iteration
+    assert _cg.checkpoint(path, "first").load() is None           # replaced
+    assert _saved_iteration(path, "second") == other.iteration
     with open(path, "wb") as file:                                     # an unreadable file counts as none
         file.write(b"not a state")
-    assert _cg.Checkpoint(path, key="second").load() is None
+    assert _cg.checkpoint(path, "second").load() is None
 
 
 @pytest.mark.parametrize("seconds, share", [(1e9, np.inf), (0.0, 1e-12)])
 def test_saves_wait_save_seconds_and_their_share_of_the_time_and_the_last_state_is_saved(
         problem, tmp_path, monkeypatch, seconds, share):
     matrix, b, precondition = problem
-    monkeypatch.setattr(_cg, "SAVE_SECONDS", seconds)
-    monkeypatch.setattr(_cg, "SAVE_SHARE", share)
+    monkeypatch.setattr(_checkpoint, "SAVE_SECONDS", seconds)
+    monkeypatch.setattr(_checkpoint, "SAVE_SHARE", share)
     written = []
-    write = _cg.write_npz
-    monkeypatch.setattr(_cg, "write_npz", lambda path, **arrays: (written.append(int(arrays["iteration"])),
+    write = _checkpoint.write_npz
+    monkeypatch.setattr(_checkpoint, "write_npz", lambda path, **arrays: (written.append(int(arrays["iteration"])),
                                                                      write(path, **arrays)))
     state = _cg.solve(_products(matrix, []), b, tol=1e-12, maxiter=500, precondition=precondition,
-                      checkpoint=_cg.Checkpoint(str(tmp_path / _cg.STATE_FILE), key="problem"))
+                      checkpoint=_cg.checkpoint(str(tmp_path / _cg.STATE_FILE), "problem"))
     # A long interval saves only the last state; with a tiny share, the first save (iteration 1) puts off
     # every other one until the end.
     assert written == ([state.iteration] if seconds else [1, state.iteration])
@@ -123,7 +127,21 @@ def test_a_lost_process_says_where_the_state_is_and_that_a_rerun_resumes(problem
     with pytest.raises(ProcessLostError, match="lost the other processes.*state after iteration 4: the rerun "
                                                "continues from it"):
         _cg.solve(lost_after(4), b, tol=1e-12, maxiter=500, precondition=precondition,
-                  checkpoint=_cg.Checkpoint(str(tmp_path / _cg.STATE_FILE), key="problem"))
+                  checkpoint=_cg.checkpoint(str(tmp_path / _cg.STATE_FILE), "problem"))
     with pytest.raises(ProcessLostError, match="no conjugate-gradient iteration was saved .* starts them afresh"):
         _cg.solve(lost_after(0), b, tol=1e-12, maxiter=500, precondition=precondition,
-                  checkpoint=_cg.Checkpoint(str(tmp_path / "other.npz"), key="problem"))
+                  checkpoint=_cg.checkpoint(str(tmp_path / "other.npz"), "problem"))
+
+
+def test_processes_that_read_different_states_start_afresh(problem, tmp_path, monkeypatch):
+    matrix, b, precondition = problem
+    _save_every_iteration(monkeypatch)
+    path = str(tmp_path / _cg.STATE_FILE)
+    with pytest.raises(Interrupted):
+        _cg.solve(_products(matrix, [], stop_at=5), b, tol=1e-12, maxiter=500, precondition=precondition,
+                  checkpoint=_cg.checkpoint(path, "problem", distributed=True))
+    # Two JAX processes, the second of which read another state (a folder not shared alike).
+    monkeypatch.setattr(_checkpoint.jax, "process_count", lambda: 2)
+    monkeypatch.setattr(_checkpoint, "same_in_all_processes", lambda *parts, what: np.array([True, False]))
+    with pytest.warns(UserWarning, match=r"process\(es\) \[1\] differ from process 0.*afresh"):
+        assert _cg.checkpoint(path, "problem", distributed=True).load() is None

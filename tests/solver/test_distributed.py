@@ -17,7 +17,7 @@ import pytest
 
 import nngp_ntk as nk
 from nngp_ntk.kernels import _row_blocks as row_blocks
-from nngp_ntk.solver import KernelRegressor, _cg
+from nngp_ntk.solver import KernelRegressor, _checkpoint
 from nngp_ntk.solver import _krylov as krylov
 
 from jax_processes import ROOT, run_processes
@@ -203,45 +203,46 @@ def _count_products(monkeypatch, stop_after=None) -> list[int]:
     return products
 
 
-def test_interrupted_solve_resumes_from_its_checkpoint(x64, tmp_path, monkeypatch):
+@pytest.mark.parametrize("t", [None, TIMES], ids=["conjugate gradients", "Lanczos"])
+def test_interrupted_solve_resumes_from_its_checkpoint(x64, tmp_path, monkeypatch, t):
     x, y, x_test = _data(np.float64)
     net = _net()
     monkeypatch.setattr(krylov, "PRECONDITIONER_RANK", LOW_RANK)
-    monkeypatch.setattr(_cg, "SAVE_SECONDS", 0.0)                      # every iteration saved
-    monkeypatch.setattr(_cg, "SAVE_SHARE", np.inf)
+    monkeypatch.setattr(_checkpoint, "SAVE_SECONDS", 0.0)              # every iteration saved
+    monkeypatch.setattr(_checkpoint, "SAVE_SHARE", np.inf)
     products = _count_products(monkeypatch)
-    expected = nk.solver.predict(net, x, y, x_test, ridge=RIDGE, out=tmp_path / "uninterrupted", progress=False)
+    expected = nk.solver.predict(net, x, y, x_test, t=t, ridge=RIDGE, out=tmp_path / "uninterrupted", progress=False)
     iterations = len(products)
     assert iterations > STOP_AFTER + 2
     _count_products(monkeypatch, stop_after=STOP_AFTER)
     with pytest.raises(Interrupted):
-        nk.solver.predict(net, x, y, x_test, ridge=RIDGE, out=tmp_path / "run", progress=False)
-    loaded, load = [], _cg.Checkpoint.load                          # the iteration of each state loaded
+        nk.solver.predict(net, x, y, x_test, t=t, ridge=RIDGE, out=tmp_path / "run", progress=False)
+    loaded, load = [], _checkpoint.Checkpoint.load                  # the iteration of each state loaded
 
     def spied_load(self):
         state = load(self)
-        loaded.append(None if state is None else state.iteration)
+        loaded.append(None if state is None else int(state["iteration"]))
         return state
 
-    monkeypatch.setattr(_cg.Checkpoint, "load", spied_load)
+    monkeypatch.setattr(_checkpoint.Checkpoint, "load", spied_load)
     products = _count_products(monkeypatch)
-    resumed = nk.solver.predict(net, x, y, x_test, ridge=RIDGE, out=tmp_path / "run", progress=False)
+    resumed = nk.solver.predict(net, x, y, x_test, t=t, ridge=RIDGE, out=tmp_path / "run", progress=False)
     assert loaded[-1] == STOP_AFTER and len(products) == iterations - STOP_AFTER
     np.testing.assert_allclose(resumed, expected, rtol=0, atol=1e-10 * np.abs(expected).max())
     # The same call again finds the finished state: no iteration.
     products.clear()
-    again = nk.solver.predict(net, x, y, x_test, ridge=RIDGE, out=tmp_path / "run", progress=False)
+    again = nk.solver.predict(net, x, y, x_test, t=t, ridge=RIDGE, out=tmp_path / "run", progress=False)
     assert loaded[-1] == iterations and not products
     np.testing.assert_array_equal(again, resumed)
     # Another ridge or other targets ignore the state, start afresh and replace it.
     for ridge, targets in ((2 * RIDGE, y), (RIDGE, -y)):
         products.clear()
-        other = nk.solver.predict(net, x, targets, x_test, ridge=ridge, out=tmp_path / "run", progress=False)
+        other = nk.solver.predict(net, x, targets, x_test, t=t, ridge=ridge, out=tmp_path / "run", progress=False)
         assert loaded[-1] is None and len(products) > STOP_AFTER
-        reference = nk.solver.predict(net, x, targets, x_test, ridge=ridge, method="dense")
+        reference = nk.solver.predict(net, x, targets, x_test, t=t, ridge=ridge, method="dense")
         np.testing.assert_allclose(other, reference, rtol=0, atol=1e-6 * np.abs(reference).max())
     products.clear()
-    nk.solver.predict(net, x, y, x_test, ridge=RIDGE, out=tmp_path / "run", progress=False)
+    nk.solver.predict(net, x, y, x_test, t=t, ridge=RIDGE, out=tmp_path / "run", progress=False)
     assert loaded[-1] is None and len(products) == iterations                # the first state was replaced
 
 
@@ -257,12 +258,12 @@ _KILLED = textwrap.dedent("""
                                process_id=process, heartbeat_timeout_seconds=t.HEARTBEAT_SECONDS)
     import numpy as np
     import nngp_ntk as nk
-    from nngp_ntk.solver import _cg, _krylov
+    from nngp_ntk.solver import _checkpoint, _krylov
 
     _krylov.PRECONDITIONER_RANK = t.LOW_RANK
-    _cg.SAVE_SECONDS, _cg.SAVE_SHARE = 0.0, np.inf    # every iteration saved
+    _checkpoint.SAVE_SECONDS, _checkpoint.SAVE_SHARE = 0.0, np.inf    # every iteration saved
     products, loaded, written = [], [], []
-    matmul, load, write = _krylov.IterativeFlowKernel.matmul, _cg.Checkpoint.load, _cg.write_npz
+    matmul, load, write = _krylov.IterativeFlowKernel.matmul, _checkpoint.Checkpoint.load, _checkpoint.write_npz
 
     def counted(self, b):
         if process == 1 and len(products) == kill_after:
@@ -272,12 +273,12 @@ _KILLED = textwrap.dedent("""
 
     def spied_load(self):
         state = load(self)
-        loaded.append(0 if state is None else state.iteration)
+        loaded.append(0 if state is None else int(state["iteration"]))
         return state
 
     _krylov.IterativeFlowKernel.matmul = counted
-    _cg.Checkpoint.load = spied_load
-    _cg.write_npz = lambda path, **arrays: (written.append(int(arrays["iteration"])), write(path, **arrays))
+    _checkpoint.Checkpoint.load = spied_load
+    _checkpoint.write_npz = lambda path, **arrays: (written.append(int(arrays["iteration"])), write(path, **arrays))
     x, y, x_test = t._data(np.float64)
     mean = nk.solver.predict(t._net(), x, y, x_test, ridge=t.RIDGE, out=folder, progress=False)
     np.savez(f"{report}.npz", mean=mean)

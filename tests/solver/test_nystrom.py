@@ -14,7 +14,7 @@ from sklearn.base import clone
 
 import nngp_ntk as nk
 from nngp_ntk.kernels import _tile_store
-from nngp_ntk.solver import _cg, _nystrom
+from nngp_ntk.solver import _checkpoint, _nystrom
 
 NET = nk.FullyConnected(depth=2, W_std=1.5, b_std=0.1)
 
@@ -140,9 +140,9 @@ def test_interrupted_run_resumes_without_computing_a_tile_or_iteration_twice(x64
     assert reference.iterations > 3
 
     monkeypatch.setattr(_tile_store, "COMMIT_SECONDS", 0.0)
-    monkeypatch.setattr(_cg, "SAVE_SECONDS", 0.0)                # the CG state saved after every iteration
-    monkeypatch.setattr(_cg, "SAVE_SHARE", np.inf)
-    original_mark, original_write = _tile_store.TileStore.mark_done, _cg.write_npz
+    monkeypatch.setattr(_checkpoint, "SAVE_SECONDS", 0.0)        # the CG state saved after every iteration
+    monkeypatch.setattr(_checkpoint, "SAVE_SHARE", np.inf)
+    original_mark, original_write = _tile_store.TileStore.mark_done, _checkpoint.write_npz
     tiles, states = [], []
 
     def mark_done(self, pairs, force=False, stop_after=None):
@@ -163,12 +163,12 @@ def test_interrupted_run_resumes_without_computing_a_tile_or_iteration_twice(x64
         _nystrom.fit(net, x, y[:, None], **kwargs)
     assert 3 <= len(tiles) < 8 and not states                 # some of the 4 x 2 tiles of K(X, C) on disk
     monkeypatch.setattr(_tile_store.TileStore, "mark_done", lambda s, p, force=False: mark_done(s, p, force))
-    monkeypatch.setattr(_cg, "write_npz", lambda path, **arrays: write_state(path, 2, **arrays))
+    monkeypatch.setattr(_checkpoint, "write_npz", lambda path, **arrays: write_state(path, 2, **arrays))
     with pytest.raises(RuntimeError, match="interrupted"):
         _nystrom.fit(net, x, y[:, None], **kwargs)
     assert sorted(tiles) == sorted({(i, j) for i in range(4) for j in range(2)})   # each tile once
     assert states == [1, 2]
-    monkeypatch.setattr(_cg, "write_npz", lambda path, **arrays: write_state(path, None, **arrays))
+    monkeypatch.setattr(_checkpoint, "write_npz", lambda path, **arrays: write_state(path, None, **arrays))
     resumed = _nystrom.fit(net, x, y[:, None], **kwargs)
     assert len(tiles) == 8                                     # no tile computed again
     assert states == list(range(1, reference.iterations + 1))  # CG went on from iteration 3
