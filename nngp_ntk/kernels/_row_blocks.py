@@ -6,7 +6,8 @@ reads only those (``BLOCK_ROWS`` at a time) and computes its part of K B; the pa
 JAX's multi-process runtime (``multihost_utils.process_allgather``: the CPU collectives, gloo by
 default, or the accelerators' own), so that every process holds the same full product. The float64
 parts travel as their bytes (viewed as uint32), exact whatever JAX's x64 setting. With one process
-this is the blocked product of the memmap.
+this is the blocked product of the memmap. A process that dies mid-exchange makes the others raise
+``_tile_store.ProcessLostError`` (``_tile_store.allgather``).
 
 Every process must make the same sequence of calls (the solvers built on it run the same
 deterministic iterations in each process, so they do).
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from jax.experimental import multihost_utils
+
+from nngp_ntk.kernels._tile_store import allgather
 
 #: Rows of the kernel read at a time from a np.memmap.
 BLOCK_ROWS = 2048
@@ -81,7 +83,7 @@ def matmul(matrix: np.ndarray, b: np.ndarray, distributed: bool = False, block_r
 def _gather(part: np.ndarray, processes: int) -> np.ndarray:
     """The processes' float64 parts (S, ...) stacked along the first axis, exchanged as their bytes."""
     words = part.reshape(part.shape[0], -1).view(np.uint32)
-    gathered = np.asarray(multihost_utils.process_allgather(words, tiled=True))
+    gathered = allgather(words, "exchange products with the stored kernel", tiled=True)
     return np.ascontiguousarray(gathered).view(np.float64).reshape((processes * part.shape[0],) + part.shape[1:])
 
 
@@ -133,4 +135,4 @@ def all_finite(matrix: np.ndarray, distributed: bool = False, block_rows: int = 
     finite = all(np.isfinite(matrix[row:min(stop, row + block_rows)]).all() for row in range(start, stop, block_rows))
     if processes == 1:
         return finite
-    return bool(np.asarray(multihost_utils.process_allgather(np.int32(finite))).all())
+    return bool(allgather(np.int32(finite), "check that the stored kernel is finite").all())

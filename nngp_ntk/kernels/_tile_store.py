@@ -17,6 +17,10 @@
     filesystem they all share: process 0 creates the store, and every process lists the tiles it
     finishes in its own ``manifest.<process>.json``. ``agree`` runs one step in every process and
     raises in all of them if any fails, so that none is left waiting.
+
+The processes exchange values through ``allgather`` (JAX's ``multihost_utils.process_allgather``),
+which turns the runtime's error when another process has died into a ``ProcessLostError`` that
+says so and that rerunning resumes.
 """
 
 from __future__ import annotations
@@ -75,6 +79,44 @@ def fingerprint(*parts: object) -> str:
     return digest.hexdigest()
 
 
+class ProcessLostError(RuntimeError):
+    """An exchange among the JAX processes failed: another process died, was killed or lost the network."""
+
+
+def allgather(value: np.ndarray, what: str, tiled: bool = False) -> np.ndarray:
+    """``multihost_utils.process_allgather`` of ``value``: every process's value, stacked (concatenated
+    with ``tiled``).
+
+    When a process dies mid-exchange, JAX's CPU collectives (gloo) fail at once in the others with a
+    ``JaxRuntimeError`` ("Connection reset by peer"); it is raised here as a ``ProcessLostError``
+    naming what was being done and saying that rerunning the same command resumes (the out-of-core
+    stores and the solvers' checkpoints keep what was written). JAX then holds the process at exit
+    until its coordination service declares the dead process lost (``heartbeat_timeout_seconds`` of
+    ``jax.distributed.initialize``, 100 s by default) and ends it.
+
+    Args:
+        value: this process's array (the same shape in every process).
+        what: what the exchange is for, named in the error ("multiply by the stored kernel").
+        tiled: concatenate along the first axis instead of stacking along a new one.
+
+    Returns:
+        The gathered array, in process order.
+
+    Raises:
+        ProcessLostError: the exchange failed.
+    """
+    try:
+        return np.asarray(multihost_utils.process_allgather(value, tiled=tiled))
+    except jax.errors.JaxRuntimeError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ProcessLostError(
+            f"JAX process {jax.process_index()} of {jax.process_count()} lost the other processes while trying to "
+            f"{what}: another process probably died or was killed (JAX: {reason}). Nothing already written to the "
+            "out folder is lost: rerun the same command in every process to resume. JAX may hold this process at "
+            "exit until its heartbeat timeout (heartbeat_timeout_seconds of jax.distributed.initialize) before "
+            "ending it.") from error
+
+
 def agree(step: Callable[[], None], what: str) -> None:
     """Run ``step`` in this process, then wait until every JAX process has run its own.
 
@@ -91,13 +133,30 @@ def agree(step: Callable[[], None], what: str) -> None:
     except Exception as caught:  # any error: every process must still reach the gather below
         error = caught
     code = 0 if error is None else 1 if isinstance(error, ValueError) else 2
-    codes = np.asarray(multihost_utils.process_allgather(np.int32(code)))
+    codes = allgather(np.int32(code), what)
     if error is not None:
         raise error
     if codes.any():
         failed = np.flatnonzero(codes).tolist()
         kind = ValueError if codes.max() == 1 else RuntimeError
         raise kind(f"JAX process(es) {failed} failed to {what} (their errors say why)")
+
+
+def same_in_all_processes(*parts: object, what: str) -> np.ndarray:
+    """Which JAX processes pass the same ``parts`` as process 0 (``fingerprint``; every process must call).
+
+    Args:
+        *parts: arrays and other objects.
+        what: what the comparison is for, named in a ``ProcessLostError``.
+
+    Returns:
+        One bool per process (all True with one process).
+    """
+    if jax.process_count() == 1:
+        return np.ones(1, dtype=bool)
+    digest = np.frombuffer(bytes.fromhex(fingerprint(*parts))[:16], dtype=np.int32)
+    digests = allgather(digest, what).reshape(jax.process_count(), -1)
+    return (digests == digests[0]).all(axis=1)
 
 
 def agree_on_arguments(what: str, *parts: object) -> None:
@@ -110,14 +169,31 @@ def agree_on_arguments(what: str, *parts: object) -> None:
     Raises:
         ValueError: some process's arguments differ from process 0's (naming those processes).
     """
-    if jax.process_count() == 1:
-        return
-    digest = np.frombuffer(bytes.fromhex(fingerprint(*parts))[:16], dtype=np.int32)
-    digests = np.asarray(multihost_utils.process_allgather(digest)).reshape(jax.process_count(), -1)
-    differ = np.flatnonzero((digests != digests[0]).any(axis=1)).tolist()
+    differ = np.flatnonzero(~same_in_all_processes(*parts, what=f"compare the arguments of {what}")).tolist()
     if differ:
         raise ArgumentValueError(f"the JAX processes called {what} with different arguments (process(es) {differ} "
                                  "differ from process 0): every process must make the same call")
+
+
+def stored_key(folder: str | os.PathLike) -> str:
+    """The key of the store in ``folder``: the ``fingerprint`` of its inputs and arguments that its
+    manifest records (what identifies the kernel it holds).
+
+    Args:
+        folder: a store's folder.
+
+    Returns:
+        The key.
+
+    Raises:
+        ValueError: the folder holds no readable manifest.
+    """
+    path = os.path.join(os.fspath(folder), MANIFEST)
+    try:
+        with open(path) as file:
+            return str(json.load(file)["key"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ArgumentValueError(f"cannot read the key of the store manifest {path!r}: {error}") from None
 
 
 class TileStore:

@@ -33,7 +33,7 @@ from nngp_ntk.kernels._fully_connected import FullyConnected
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.solver import _nystrom
 from nngp_ntk.solver._flow import PREDICT_METHODS, GradientFlow
-from nngp_ntk.solver._predict import stored_kernel
+from nngp_ntk.solver._predict import stored_kernel, stored_options
 
 
 class _GradientFlowEstimator(BaseEstimator):
@@ -92,7 +92,7 @@ class _GradientFlowEstimator(BaseEstimator):
             tile_store.agree_on_arguments("fit", X, targets, repr(self.get_params()))
             kernel = stored_kernel(self.net_, self.out, self.kernel, X, dtype=compute_dtype(X, warn=False))
             self.flow_ = GradientFlow(kernel, targets, learning_rate=self.learning_rate, ridge=self.ridge,
-                                      method="iterative", options={"distributed": True})
+                                      method="iterative", options=stored_options(self.out, self.kernel))
             return
         names = ("nngp", "ntk") if self.kernel == "ntk" else ("nngp",)
         train = self.net_.kernel(X, get=names, dtype=compute_dtype(X, warn=False))

@@ -179,8 +179,8 @@ class GradientFlow:
 
         mean = A Y and, when ``nngp_test_test`` is given,
         cov = K(x, x) + A P A^T - A K(X, x) - K(x, X) A^T (module docstring). With the iterative
-        operator the covariance costs M more right-hand sides (the columns of D(X, x)) in every CG /
-        Lanczos product: affordable for a few hundred test points.
+        operator the covariance costs M more right-hand sides (the columns of D(X, x)), solved with
+        the targets in every CG / Lanczos product: affordable for a few hundred test points.
 
         Args:
             k_test_train: D(x, X) of shape (M, N) (no ridge).
@@ -217,14 +217,19 @@ class GradientFlow:
             raise ArgumentValueError(f"learning_rate={self.learning_rate} is above max_learning_rate = "
                                      f"{self.max_learning_rate():.6g}: gradient descent diverges")
         test_train = np.asarray(k_test_train, np.float64)
-        means = [test_train @ f for f in self._functions(self.outputs, times, discrete)]
+        # One solve for the targets and, for the covariance, the columns of D(X, x): g(D) [Y, D(X, x)]
+        # (one pass over the train kernel per iteration for both).
+        k = self.outputs.shape[1]
+        solved = self._functions(self.outputs if nngp_test_test is None else np.hstack([self.outputs, test_train.T]),
+                                 times, discrete)
+        means = [test_train @ f[:, :k] for f in solved]
         means = np.stack([mean.reshape((m,) + self.y_train.shape[1:]) for mean in means])
         means = means.astype(np.result_type(self.dtype, k_test_train.dtype), copy=False)
         if nngp_test_test is None:
             return means[0] if scalar else means
         nngp_train_test = test_train.T if nngp_test_train is None else np.asarray(nngp_test_train, np.float64).T
         covariances = []
-        for a_t in self._functions(test_train.T, times, discrete):        # A^T, shape (N, M)
+        for a_t in (f[:, k:] for f in solved):        # A^T, shape (N, M)
             prior_a_t = self.operator.matmul(a_t) if self.nngp_train_train is None else \
                 row_blocks.matmul(self.nngp_train_train, a_t, getattr(self.operator, "distributed", False))
             if nngp_test_test.ndim == 1:

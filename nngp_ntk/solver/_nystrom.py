@@ -56,6 +56,8 @@ from nngp_ntk._checks import (ArgumentTypeError, ArgumentValueError, NotConverge
 from nngp_ntk.kernels._network import Network
 from nngp_ntk.kernels._tile_store import fingerprint
 from nngp_ntk.kernels._tiling import available_memory
+from nngp_ntk.solver import _cg
+from nngp_ntk.solver._checkpoint import read_npz, write_npz
 
 #: Center selections: uniform without replacement, or by approximate ridge leverage scores.
 CENTER_SELECTIONS = ("uniform", "leverage")
@@ -72,7 +74,7 @@ SLICE_BYTES = 2**21
 #: Largest uniform sub-sample that estimates the leverage scores (one N x s kernel pass, N s^2 flops).
 LEVERAGE_SAMPLE = 2048
 #: Files of an ``out`` folder: the chosen centers, the conjugate-gradient state, the K(X, C) store.
-CENTERS_FILE, STATE_FILE, PANEL_FOLDER = "centers.npz", "cg_state.npz", "k_nm"
+CENTERS_FILE, STATE_FILE, PANEL_FOLDER = "centers.npz", _cg.STATE_FILE, "k_nm"
 
 
 @dataclasses.dataclass
@@ -312,23 +314,6 @@ def check_options(options: dict | None) -> dict:
             raise ArgumentValueError(f"options of method='nystrom' must be among {OPTIONS}, got {name!r}")
     return dict(options)
 
-def _write_npz(path: str, **arrays: object) -> None:
-    """np.savez to a temporary file, then an atomic rename: a killed run leaves the old file or the new."""
-    temporary = path + ".tmp.npz"
-    np.savez(temporary, **arrays)
-    os.replace(temporary, path)
-
-
-def _read_npz(path: str, key: str) -> dict[str, np.ndarray] | None:
-    """The arrays of ``path`` when it exists and was written for ``key``, else None."""
-    if not os.path.exists(path):
-        return None
-    with np.load(path) as data:
-        if str(data["key"]) != key:
-            return None
-        return {name: data[name] for name in data.files}
-
-
 def _check_folder(folder: str) -> None:
     """Create ``folder``, or accept an existing one that holds only a Nystrom run's files."""
     if os.path.exists(folder) and not os.path.isdir(folder):
@@ -351,10 +336,11 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     alpha = (K + ridge I)^-1 Y.
 
     With ``out``, the folder keeps the centers (``centers.npz``), K(X, C) in the out-of-core store of
-    ``net.kernel`` (``k_nm/``, resumed tile by tile) and the CG state after every iteration
-    (``cg_state.npz``): a rerun with the same arguments computes no finished tile again and continues
-    CG where it stopped. The same points, network and centers with another ridge or other targets
-    reuse the centers' kernel and start CG afresh.
+    ``net.kernel`` (``k_nm/``, resumed tile by tile) and the CG state (``cg_state.npz``, a
+    ``_checkpoint.Checkpoint``: saved at most every ``SAVE_SECONDS`` and at the end, by JAX process 0
+    alone): a rerun with the same arguments computes no finished tile again and continues CG from
+    the last saved iteration. The same points, network and centers with another ridge, other
+    targets or another tol reuse the centers' kernel and start CG afresh.
 
     Args:
         net: the network.
@@ -411,7 +397,7 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     network = repr(net)
     centers_key = fingerprint(x, kernel, network, m, center_selection, seed,
                               ridge if center_selection == "leverage" and m < n else None)
-    state_key = fingerprint(centers_key, y, ridge)
+    state_key = fingerprint(centers_key, y, ridge, tol)
 
     clock = time.perf_counter()
     seconds = {}
@@ -419,7 +405,7 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     if folder is not None:
         _check_folder(folder)
         path = os.path.join(folder, CENTERS_FILE)
-        stored = _read_npz(path, centers_key)
+        stored = read_npz(path, centers_key)
         if stored is None and os.path.exists(path):
             raise ArgumentValueError(
                 f"out folder {folder!r} holds a Nystrom run of other points, network or centers (its "
@@ -427,7 +413,7 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     if stored is None:
         indices, weights = _select_centers(net, x, kernel, ridge, m, center_selection, seed, progress)
         if folder is not None:
-            _write_npz(os.path.join(folder, CENTERS_FILE), key=centers_key, indices=indices, weights=weights)
+            write_npz(os.path.join(folder, CENTERS_FILE), key=centers_key, indices=indices, weights=weights)
     else:
         indices, weights = stored["indices"], stored["weights"]
     center_points = x[indices]
@@ -444,46 +430,23 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
         w = preconditioner.apply(v)
         return preconditioner.apply_transpose(rows.normal(w) + ridge * _matmul64(k_mm, w))
 
-    state_path = None if folder is None else os.path.join(folder, STATE_FILE)
-    state = None if state_path is None else _read_npz(state_path, state_key)
-    if state is None:
-        rhs = preconditioner.apply_transpose(rows.transpose(y))
-        norms = np.linalg.norm(rhs, axis=0)
-        beta, r = np.zeros_like(rhs), rhs.copy()
-        p, rr, iteration = r.copy(), np.sum(r * r, axis=0), 0
-    else:
-        beta, r, p, rr, norms, iteration = (state[k] for k in ("beta", "r", "p", "rr", "norms", "iteration"))
-        iteration = int(iteration)
-    safe = np.where(norms > 0, norms, 1.0)
-    residuals = np.sqrt(rr) / safe
-    with tqdm(total=maxiter, initial=min(iteration, maxiter), desc="Nystrom CG", unit="it", leave=False,
+    checkpoint = None if folder is None else _cg.checkpoint(os.path.join(folder, STATE_FILE), state_key,
+                                                            distributed=True)
+    with tqdm(total=maxiter, desc="Nystrom CG", unit="it", leave=False,
               disable=None if progress is None else not progress) as bar:
-        while iteration < maxiter and np.any(residuals > tol):
-            active = residuals > tol
-            q = np.zeros_like(p)
-            q[:, active] = operator(p[:, active])
-            step = np.where(active, rr / np.where(active, np.sum(p * q, axis=0), 1.0), 0.0)
-            beta += step * p
-            r -= step * q
-            rr_next = np.sum(r * r, axis=0)
-            p = r + np.where(active, rr_next / np.where(rr > 0, rr, 1.0), 0.0) * p
-            rr, iteration = rr_next, iteration + 1
-            residuals = np.sqrt(rr) / safe
-            if state_path is not None:
-                _write_state(state_path, key=state_key, beta=beta, r=r, p=p, rr=rr, norms=norms,
-                             iteration=iteration)
-            bar.update()
-            bar.set_postfix(residual=f"{residuals.max():.2e}")
+        def report(state: _cg.State) -> None:
+            bar.n = min(state.iteration, maxiter)
+            bar.set_postfix(residual=f"{state.residuals().max():.2e}")
+
+        state = _cg.solve(operator, lambda: preconditioner.apply_transpose(rows.transpose(y)), tol, maxiter,
+                          checkpoint=checkpoint, callback=report)
+    residuals = state.residuals()
     seconds["solve"] = time.perf_counter() - clock
     if np.any(residuals > tol):
         warn(f"Nystrom conjugate gradients stopped at maxiter={maxiter} with relative residual "
              f"{residuals.max():.3g} > tol={tol:g} (raise maxiter or the ridge)", NotConvergedWarning)
     return NystromModel(net=net, kernel=kernel, centers=center_points, center_indices=indices,
-                        alpha=preconditioner.apply(beta), iterations=iteration, residual=float(residuals.max()),
+                        alpha=preconditioner.apply(state.x), iterations=state.iteration,
+                        residual=float(residuals.max()),
                         panels=rows.mode, seconds=seconds)
-
-
-def _write_state(path: str, **arrays: object) -> None:
-    """Save the CG state after an iteration (atomically: a killed run resumes from the last one saved)."""
-    _write_npz(path, **arrays)
 

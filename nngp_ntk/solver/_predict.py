@@ -70,11 +70,25 @@ def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
             disk, not the memory. Under ``jax.distributed`` (every process calls with the same
             arguments and a folder they all share) each process computes its share of the tiles
             and multiplies by its own block of rows; the products are allgathered, and every
-            process returns the same predictions. For "nystrom": a folder that keeps the
-            centers, the kernel K(X, C) (the out-of-core store of ``net.kernel``) and the
-            solver's state after every iteration, so that an interrupted call resumes; None
-            keeps K(X, C) in memory when it takes at most half the available memory, and
-            recomputes it in row panels at every iteration otherwise.
+            process returns the same predictions. What survives an interruption (an exception,
+            Ctrl-C, SIGKILL, a lost process): every kernel tile already recorded, and the state
+            of the iterations: for t = None (or an infinite time in t) that of the conjugate
+            gradients (iterates, residuals, search directions, iteration count) in
+            ``out/cg_state.npz``, for finite times that of Lanczos (the Krylov basis so far and
+            its tridiagonal coefficients) in ``out/lanczos_state.npz``; each is replaced
+            atomically every second at most (less often when saving would take more than 5% of
+            the time: a large basis) and at the end, by process 0 alone under
+            ``jax.distributed``. The rerun of the same call computes no recorded tile again and
+            continues the iterations from the saved one, with the predictions of an
+            uninterrupted call; a call with another ridge, other targets or times (or, with
+            ``return_cov``, other test points) ignores that state and replaces it. Under
+            ``jax.distributed``, a process that dies makes the others raise a RuntimeError
+            (``ProcessLostError``) that says so and that rerunning the same command in every
+            process resumes. For "nystrom": a folder that
+            keeps the centers, the kernel K(X, C) (the out-of-core store of ``net.kernel``) and
+            the solver's state (as above), so that an interrupted call resumes; None keeps
+            K(X, C) in memory when it takes at most half the available memory, and recomputes
+            it in row panels at every iteration otherwise.
         progress: for "nystrom" or ``out``: show progress bars (None: on a terminal).
         options: for "nystrom": ``tol`` (relative residual of the preconditioned system; default
             1e-6 for float32 kernels, 1e-9 for float64), ``maxiter`` (default 100), ``panel_rows``,
@@ -93,6 +107,8 @@ def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
             ``centers`` or ``options`` with another method; ``out`` with method="dense", or a
             folder holding the kernel of other points or arguments (``out/train/<kernel>``); under
             ``jax.distributed``, processes whose arguments differ.
+        RuntimeError: under ``jax.distributed`` with ``out``, another process died or was killed
+            (``ProcessLostError``): rerun the same command in every process to resume.
 
     Example:
         >>> import nngp_ntk as nk
@@ -161,12 +177,22 @@ def _predict_stored(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_te
 
     flow = GradientFlow(stored(kernel), y_train, learning_rate=learning_rate, ridge=ridge,
                         nngp_train_train=stored("nngp") if kernel == "ntk" and return_cov else None,
-                        method="iterative", options={"distributed": True})
+                        method="iterative", options=stored_options(folder, kernel))
     if not return_cov:
         return flow.predict(stored(kernel, x_test), t)
     return flow.predict(stored(kernel, x_test), t,
                         nngp_test_train=stored("nngp", x_test) if kernel == "ntk" else None,
                         nngp_test_test=stored("nngp", x_test, test_test=True))
+
+
+def stored_options(folder: str | os.PathLike, name: str) -> dict:
+    """The options of ``krylov.IterativeFlowKernel`` for the stored train kernel ``folder/train/<name>``:
+    shared among the JAX processes, and the states of its conjugate gradients and Lanczos iterations
+    kept in ``folder`` (``cg_state.npz``, ``lanczos_state.npz``) under the key of that store
+    (``tile_store.stored_key``), so that an interrupted solve resumes."""
+    folder = os.fspath(folder)
+    return {"distributed": True, "checkpoint": folder,
+            "kernel_key": tile_store.stored_key(os.path.join(folder, "train", name))}
 
 
 def stored_kernel(net: Network, folder: str | os.PathLike, name: str, x_train: np.ndarray,

@@ -2,11 +2,13 @@
 
 The multi-process tests launch 2 local processes with ``jax.distributed.initialize`` (the recipe of
 tests/kernels/test_multihost.py: localhost coordinator, 2 CPU devices each) and compare what every
-process returns with one process's results.
+process returns with one process's results. Interrupted solves (an exception in one process, a
+process killed among two) resume from the conjugate-gradient checkpoint of the out folder.
 """
 
 import json
 import os
+import signal
 import textwrap
 
 import jax
@@ -15,12 +17,18 @@ import pytest
 
 import nngp_ntk as nk
 from nngp_ntk.kernels import _row_blocks as row_blocks
-from nngp_ntk.solver import KernelRegressor
+from nngp_ntk.solver import KernelRegressor, _checkpoint
+from nngp_ntk.solver import _krylov as krylov
 
 from jax_processes import ROOT, run_processes
 
 TIMEOUT = 240  # seconds for one multi-process run; a hung coordinator is killed, not waited for
 N, N_TEST, RIDGE, TIMES = 200, 12, 1e-3, [1.0, 30.0]
+#: A preconditioner of low rank, so that conjugate gradients take tens of iterations on N points,
+#: and the iterations after which a solve is interrupted.
+LOW_RANK, STOP_AFTER = 5, 6
+#: The heartbeat timeout of the processes whose peer is killed: how long JAX holds a survivor at exit.
+HEARTBEAT_SECONDS = 20
 
 
 def _data(dtype=np.float32):
@@ -171,3 +179,146 @@ def test_stored_kernel_bad_input(tmp_path):
         nk.solver.predict(_net(), x, y, x_test, out=tmp_path / "file")
     with pytest.raises(ValueError, match="block_rows"):
         nk.spectrum.eigenvalues(_net(), x, top_k=2, method="randomized", block_rows=0, out=tmp_path / "spectrum")
+
+
+class Interrupted(Exception):
+    """Raised by a product of the stored kernel to stop a solve part-way."""
+
+
+_MATMUL = krylov.IterativeFlowKernel.matmul
+
+
+def _count_products(monkeypatch, stop_after=None) -> list[int]:
+    """Count the products of the stored kernel (one per CG iteration) in the returned list; raise
+    Interrupted at product number ``stop_after`` + 1."""
+    products = []
+
+    def counted(self, b):
+        if stop_after is not None and len(products) == stop_after:
+            raise Interrupted
+        products.append(b.shape[-1])
+        return _MATMUL(self, b)
+
+    monkeypatch.setattr(krylov.IterativeFlowKernel, "matmul", counted)
+    return products
+
+
+@pytest.mark.parametrize("t", [None, TIMES], ids=["conjugate gradients", "Lanczos"])
+def test_interrupted_solve_resumes_from_its_checkpoint(x64, tmp_path, monkeypatch, t):
+    x, y, x_test = _data(np.float64)
+    net = _net()
+    monkeypatch.setattr(krylov, "PRECONDITIONER_RANK", LOW_RANK)
+    monkeypatch.setattr(_checkpoint, "SAVE_SECONDS", 0.0)              # every iteration saved
+    monkeypatch.setattr(_checkpoint, "SAVE_SHARE", np.inf)
+    products = _count_products(monkeypatch)
+    expected = nk.solver.predict(net, x, y, x_test, t=t, ridge=RIDGE, out=tmp_path / "uninterrupted", progress=False)
+    iterations = len(products)
+    assert iterations > STOP_AFTER + 2
+    _count_products(monkeypatch, stop_after=STOP_AFTER)
+    with pytest.raises(Interrupted):
+        nk.solver.predict(net, x, y, x_test, t=t, ridge=RIDGE, out=tmp_path / "run", progress=False)
+    loaded, load = [], _checkpoint.Checkpoint.load                  # the iteration of each state loaded
+
+    def spied_load(self):
+        state = load(self)
+        loaded.append(None if state is None else int(state["iteration"]))
+        return state
+
+    monkeypatch.setattr(_checkpoint.Checkpoint, "load", spied_load)
+    products = _count_products(monkeypatch)
+    resumed = nk.solver.predict(net, x, y, x_test, t=t, ridge=RIDGE, out=tmp_path / "run", progress=False)
+    assert loaded[-1] == STOP_AFTER and len(products) == iterations - STOP_AFTER
+    np.testing.assert_allclose(resumed, expected, rtol=0, atol=1e-10 * np.abs(expected).max())
+    # The same call again finds the finished state: no iteration.
+    products.clear()
+    again = nk.solver.predict(net, x, y, x_test, t=t, ridge=RIDGE, out=tmp_path / "run", progress=False)
+    assert loaded[-1] == iterations and not products
+    np.testing.assert_array_equal(again, resumed)
+    # Another ridge or other targets ignore the state, start afresh and replace it.
+    for ridge, targets in ((2 * RIDGE, y), (RIDGE, -y)):
+        products.clear()
+        other = nk.solver.predict(net, x, targets, x_test, t=t, ridge=ridge, out=tmp_path / "run", progress=False)
+        assert loaded[-1] is None and len(products) > STOP_AFTER
+        reference = nk.solver.predict(net, x, targets, x_test, t=t, ridge=ridge, method="dense")
+        np.testing.assert_allclose(other, reference, rtol=0, atol=1e-6 * np.abs(reference).max())
+    products.clear()
+    nk.solver.predict(net, x, y, x_test, t=t, ridge=RIDGE, out=tmp_path / "run", progress=False)
+    assert loaded[-1] is None and len(products) == iterations                # the first state was replaced
+
+
+_KILLED = textwrap.dedent("""
+    import json, os, signal, sys
+    import jax
+    port, process, processes, folder, kill_after, report = sys.argv[1:]
+    process, processes, kill_after = int(process), int(processes), int(kill_after)
+    sys.path.insert(0, os.path.join(os.environ["NK_ROOT"], "tests", "solver"))
+    import test_distributed as t
+    jax.config.update("jax_enable_x64", True)
+    jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=processes,
+                               process_id=process, heartbeat_timeout_seconds=t.HEARTBEAT_SECONDS)
+    import numpy as np
+    import nngp_ntk as nk
+    from nngp_ntk.solver import _checkpoint, _krylov
+
+    _krylov.PRECONDITIONER_RANK = t.LOW_RANK
+    _checkpoint.SAVE_SECONDS, _checkpoint.SAVE_SHARE = 0.0, np.inf    # every iteration saved
+    products, loaded, written = [], [], []
+    matmul, load, write = _krylov.IterativeFlowKernel.matmul, _checkpoint.Checkpoint.load, _checkpoint.write_npz
+
+    def counted(self, b):
+        if process == 1 and len(products) == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)          # dies mid-solve: no exception, no shutdown
+        products.append(b.shape[-1])
+        return matmul(self, b)
+
+    def spied_load(self):
+        state = load(self)
+        loaded.append(0 if state is None else int(state["iteration"]))
+        return state
+
+    _krylov.IterativeFlowKernel.matmul = counted
+    _checkpoint.Checkpoint.load = spied_load
+    _checkpoint.write_npz = lambda path, **arrays: (written.append(int(arrays["iteration"])), write(path, **arrays))
+    x, y, x_test = t._data(np.float64)
+    mean = nk.solver.predict(t._net(), x, y, x_test, ridge=t.RIDGE, out=folder, progress=False)
+    np.savez(f"{report}.npz", mean=mean)
+    with open(f"{report}.json", "w") as file:
+        json.dump({"products": len(products), "loaded": loaded, "written": written}, file)
+""")
+
+
+@pytest.mark.slow
+def test_a_killed_process_stops_the_others_with_a_clear_error_and_the_rerun_resumes(tmp_path, monkeypatch):
+    folder, reports = tmp_path / "store", tmp_path / "reports"
+    environment = {"NK_ROOT": ROOT}
+    codes, logs = run_processes(_KILLED, 2, reports / "killed", (folder, STOP_AFTER), TIMEOUT, env=environment)
+    assert codes[1] == -signal.SIGKILL, logs
+    # The survivor raised at once and ended on its own (JAX holds it at exit for its heartbeat timeout),
+    # not killed by the launcher's timeout.
+    assert codes[0] not in (0, -signal.SIGKILL), logs
+    survivor = (reports / "killed" / "0.log").read_text()         # JAX's own messages follow its error
+    assert "ProcessLostError: JAX process 0 of 2 lost the other processes" in survivor, survivor
+    assert "rerun the same command in every process to resume" in survivor
+    assert (f"keeps the conjugate-gradient state after iteration {STOP_AFTER}: the rerun continues from it"
+            in survivor), survivor
+    codes, logs = run_processes(_KILLED, 2, reports / "resumed", (folder, -1), TIMEOUT, env=environment)
+    assert codes == [0, 0], logs
+    resumed = [json.loads((reports / "resumed" / f"{p}.json").read_text()) for p in range(2)]
+    codes, logs = run_processes(_KILLED, 2, reports / "uninterrupted", (tmp_path / "other", -1), TIMEOUT,
+                                env=environment)
+    assert codes == [0, 0], logs
+    uninterrupted = [json.loads((reports / "uninterrupted" / f"{p}.json").read_text()) for p in range(2)]
+    for p in range(2):
+        assert resumed[p]["loaded"] == [STOP_AFTER] and uninterrupted[p]["loaded"] == [0]
+        assert resumed[p]["products"] == uninterrupted[p]["products"] - STOP_AFTER
+        mean, expected = (np.load(reports / run / f"{p}.npz")["mean"] for run in ("resumed", "uninterrupted"))
+        np.testing.assert_allclose(mean, expected, rtol=0, atol=1e-10 * np.abs(expected).max())
+    # Process 0 alone writes the state, after every iteration here.
+    assert resumed[0]["written"] == list(range(STOP_AFTER + 1, uninterrupted[0]["products"] + 1))
+    assert not resumed[1]["written"]
+    # One process, uninterrupted, gives the same predictions.
+    monkeypatch.setattr(krylov, "PRECONDITIONER_RANK", LOW_RANK)
+    with jax.enable_x64(True):
+        x, y, x_test = _data(np.float64)
+        single = nk.solver.predict(_net(), x, y, x_test, ridge=RIDGE, out=tmp_path / "single", progress=False)
+    np.testing.assert_allclose(mean, single, rtol=0, atol=1e-10 * np.abs(single).max())

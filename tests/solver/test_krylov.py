@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
 from nngp_ntk import solver
 from nngp_ntk.solver import _dense as dense_flow
 from nngp_ntk.kernels import _row_blocks as row_blocks
+from nngp_ntk.solver import _checkpoint
 from nngp_ntk.solver import _krylov as krylov
 
 
@@ -107,6 +110,58 @@ def test_blocked_helpers(tmp_path):
     assert row_blocks.all_finite(stored, block_rows=4)
     stored[5, 1] = np.nan
     assert not row_blocks.all_finite(stored, block_rows=4)
+
+
+class Interrupted(Exception):
+    """Raised by a product to stop a run part-way."""
+
+
+def _counting(operator, products, stop_at=None):
+    """``operator`` whose products are counted in ``products``, raising Interrupted at product ``stop_at``."""
+    matmul = operator.matmul
+
+    def counted(b):
+        if stop_at is not None and len(products) == stop_at:
+            raise Interrupted
+        products.append(b.shape[1])
+        return matmul(b)
+
+    operator.matmul = counted
+    return operator
+
+
+@pytest.mark.parametrize("where", ["first batch", "second batch"])
+def test_interrupted_lanczos_resumes_where_it_stopped(problem, tmp_path, monkeypatch, where):
+    train, _, y = problem
+    monkeypatch.setattr(_checkpoint, "SAVE_SECONDS", 0.0)          # every iteration saved
+    monkeypatch.setattr(_checkpoint, "SAVE_SHARE", np.inf)
+    monkeypatch.setattr(krylov, "LANCZOS_MEMORY", 8 * 300 * 301)    # one column per batch
+    functions = [functools.partial(dense_flow.flow_coefficients, tau=tau) for tau in (1.0, 30.0)]
+
+    def operator(products, stop_at=None):
+        return _counting(krylov.IterativeFlowKernel(train, 1e-3, tol=1e-10, maxiter=300, checkpoint=tmp_path,
+                                                    kernel_key="arccos"), products, stop_at)
+
+    reference_products = []
+    uninterrupted = _counting(krylov.IterativeFlowKernel(train, 1e-3, tol=1e-10, maxiter=300), reference_products)
+    reference = uninterrupted.apply(y, functions)
+    first, total = uninterrupted.iterations[0], len(reference_products)   # the first column's, all
+    assert len(uninterrupted.iterations) == 2 and first > 10
+    stop_at = 7 if where == "first batch" else first + 7
+    with pytest.raises(Interrupted):
+        operator([], stop_at).apply(y, functions)
+    products = []
+    resumed = operator(products).apply(y, functions)
+    assert len(products) == total - stop_at
+    for a, b in zip(resumed, reference):
+        np.testing.assert_array_equal(a, b)                   # the same iterations, bit for bit
+    products.clear()
+    again = operator(products).apply(y, functions)            # the finished results are kept
+    assert not products and all(np.array_equal(a, b) for a, b in zip(again, reference))
+    other = operator(products).apply(2 * y, functions)        # another problem starts afresh
+    assert len(products) == total
+    for a, b in zip(other, reference):
+        np.testing.assert_allclose(a, 2 * b, rtol=0, atol=1e-9 * np.abs(b).max())
 
 
 @pytest.mark.parametrize("options, error, match", [(dict(rank=0), ValueError, "rank"),

@@ -14,7 +14,7 @@ from sklearn.base import clone
 
 import nngp_ntk as nk
 from nngp_ntk.kernels import _tile_store
-from nngp_ntk.solver import _nystrom
+from nngp_ntk.solver import _checkpoint, _nystrom
 
 NET = nk.FullyConnected(depth=2, W_std=1.5, b_std=0.1)
 
@@ -120,7 +120,7 @@ def test_panel_modes_agree(x64, tmp_path):
     x, y = sphere(500)
     xt, _ = sphere(30, seed=1)
     kwargs = dict(kernel="ntk", ridge=1e-3, centers=100, tol=1e-10)
-    memory = _nystrom.fit(NET, x, y[:, None], panels="memory", **kwargs)
+    memory = _nystrom.fit(NET, x, y[:, None], panels="memory", panel_rows=128, **kwargs)  # the same sums
     recompute = _nystrom.fit(NET, x, y[:, None], panels="recompute", panel_rows=128, **kwargs)
     disk = _nystrom.fit(NET, x, y[:, None], out=tmp_path / "store", panel_rows=128, **kwargs)
     assert (memory.panels, recompute.panels, disk.panels) == ("memory", "recompute", "disk")
@@ -140,7 +140,9 @@ def test_interrupted_run_resumes_without_computing_a_tile_or_iteration_twice(x64
     assert reference.iterations > 3
 
     monkeypatch.setattr(_tile_store, "COMMIT_SECONDS", 0.0)
-    original_mark, original_state = _tile_store.TileStore.mark_done, _nystrom._write_state
+    monkeypatch.setattr(_checkpoint, "SAVE_SECONDS", 0.0)        # the CG state saved after every iteration
+    monkeypatch.setattr(_checkpoint, "SAVE_SHARE", np.inf)
+    original_mark, original_write = _tile_store.TileStore.mark_done, _checkpoint.write_npz
     tiles, states = [], []
 
     def mark_done(self, pairs, force=False, stop_after=None):
@@ -150,22 +152,23 @@ def test_interrupted_run_resumes_without_computing_a_tile_or_iteration_twice(x64
             raise RuntimeError("interrupted")
 
     def write_state(path, stop_after=None, **arrays):
-        original_state(path, **arrays)
-        states.append(int(arrays["iteration"]))
-        if stop_after is not None and len(states) >= stop_after:
-            raise RuntimeError("interrupted")
+        original_write(path, **arrays)
+        if "iteration" in arrays:                                   # the CG state, not the centers
+            states.append(int(arrays["iteration"]))
+            if stop_after is not None and len(states) >= stop_after:
+                raise RuntimeError("interrupted")
 
     monkeypatch.setattr(_tile_store.TileStore, "mark_done", lambda s, p, force=False: mark_done(s, p, force, 3))
     with pytest.raises(RuntimeError, match="interrupted"):
         _nystrom.fit(net, x, y[:, None], **kwargs)
     assert 3 <= len(tiles) < 8 and not states                 # some of the 4 x 2 tiles of K(X, C) on disk
     monkeypatch.setattr(_tile_store.TileStore, "mark_done", lambda s, p, force=False: mark_done(s, p, force))
-    monkeypatch.setattr(_nystrom, "_write_state", lambda path, **arrays: write_state(path, 2, **arrays))
+    monkeypatch.setattr(_checkpoint, "write_npz", lambda path, **arrays: write_state(path, 2, **arrays))
     with pytest.raises(RuntimeError, match="interrupted"):
         _nystrom.fit(net, x, y[:, None], **kwargs)
     assert sorted(tiles) == sorted({(i, j) for i in range(4) for j in range(2)})   # each tile once
     assert states == [1, 2]
-    monkeypatch.setattr(_nystrom, "_write_state", lambda path, **arrays: write_state(path, None, **arrays))
+    monkeypatch.setattr(_checkpoint, "write_npz", lambda path, **arrays: write_state(path, None, **arrays))
     resumed = _nystrom.fit(net, x, y[:, None], **kwargs)
     assert len(tiles) == 8                                     # no tile computed again
     assert states == list(range(1, reference.iterations + 1))  # CG went on from iteration 3
