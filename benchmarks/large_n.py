@@ -3,6 +3,7 @@
     PYTHONPATH=. python benchmarks/large_n.py                          # all parts (about an hour here)
     PYTHONPATH=. python benchmarks/large_n.py --parts compare --n 40000 --sizes 1000 2000 5000 10000 20000
     PYTHONPATH=. python benchmarks/large_n.py --parts references --references-n 4000
+    PYTHONPATH=. python benchmarks/large_n.py --parts diagnose --diagnose-n 40000 --diagnose-m 10000
     PYTHONPATH=. python benchmarks/large_n.py --parts panels
     PYTHONPATH=. python benchmarks/large_n.py --parts large --large-n 200000 --large-m 10000
     PYTHONPATH=. python benchmarks/large_n.py --parts estimates                # from the large and panels parts
@@ -25,6 +26,10 @@ Parts:
   references  both exact references on the same problem: their test MSEs, times and the largest
            difference between their predictions (the check that the stored-kernel reference can
            stand in for the dense one);
+  diagnose  why Nystrom falls short at N (not run by default): for several ridges the exact mean, the
+           effective dimension tr(K (K + ridge I)^-1) (Hutchinson's estimator, one block CG solve on
+           the stored kernel) and Nystrom's test MSE with M uniform centers; then Nystrom with CG
+           run to a 1000 times tighter tolerance;
   panels   the time of one product K_nm^T (K_nm V) with K(X, C) in memory, read from the
            out-of-core store (``out=``; the file in the page cache), and recomputed panel by panel:
            the measurement behind the memory rule of ``nngp_ntk.solver._nystrom``;
@@ -60,7 +65,7 @@ import numpy as np
 
 import _harness
 import nngp_ntk as nk
-from nngp_ntk.solver import _nystrom
+from nngp_ntk.solver import _krylov, _nystrom
 
 NET = nk.FullyConnected(depth=3, activation="relu", W_std=1.5, b_std=0.1)
 RIDGE = 1e-2
@@ -154,6 +159,49 @@ def references(n: int) -> dict:
     row["max_abs_prediction"] = float(np.abs(means["dense"]).max())
     row["test_mse_rel_diff"] = abs(row["stored"]["test_mse"] / row["dense"]["test_mse"] - 1)
     print(json.dumps(row), flush=True)
+    return row
+
+
+def diagnose(n: int, m: int, ridges: list[float], probes: int = 20, seed: int = 0) -> dict:
+    """Why Nystrom with M uniform centers falls short of the exact solver at N: for each ridge, the exact mean
+    and the effective dimension d_eff = tr(K (K + ridge I)^-1) = N - ridge tr((K + ridge I)^-1), estimated by
+    Hutchinson's estimator over ``probes`` Rademacher vectors z (N - ridge mean z^T (K + ridge I)^-1 z), from one
+    block CG solve on the stored float32 kernel with [Y, z] as right-hand sides; beside it Nystrom's test MSE;
+    then, at the benchmark's ridge, Nystrom with CG run to a 1000 times tighter tolerance."""
+    x, y, xt, yt, labels = mnist_problem(n)
+    rng = np.random.default_rng(seed)
+    z = rng.choice([-1.0, 1.0], (n, probes))
+    row: dict = {"n": n, "m": m, "centers": "uniform", "probes": probes, "ridges": []}
+    with tempfile.TemporaryDirectory(dir=os.environ.get("LARGE_N_STORE")) as folder:
+        start = time.perf_counter()
+        train = NET.kernel(x, get="ntk", out=os.path.join(folder, "train"), progress=False)
+        test = np.asarray(NET.kernel(xt, x, get="ntk", progress=False), np.float64)
+        row["kernel_s"] = time.perf_counter() - start
+        for ridge in ridges:
+            start = time.perf_counter()
+            operator = _krylov.IterativeFlowKernel(train, ridge)
+            solution = operator.solve(np.concatenate([y, z], axis=1))
+            samples = n - ridge * np.sum(z * solution[:, y.shape[1]:], axis=0)
+            exact = scores(test @ solution[:, :y.shape[1]], yt, labels)
+            result = {"ridge": ridge, "exact": {**exact, "seconds": time.perf_counter() - start,
+                                                "iterations": operator.iterations[-1]},
+                      "effective_dimension": float(samples.mean()),
+                      "effective_dimension_stderr": float(samples.std(ddof=1) / np.sqrt(probes))}
+            start = time.perf_counter()
+            model = _nystrom.fit(NET, x, y, kernel="ntk", ridge=ridge, centers=m, progress=False)
+            result["nystrom"] = {**scores(model.predict(xt), yt, labels), "seconds": time.perf_counter() - start,
+                                 "iterations": model.iterations, "residual": model.residual}
+            result["mse_ratio_to_exact"] = result["nystrom"]["test_mse"] / exact["test_mse"]
+            result["load_average"] = round(os.getloadavg()[0], 2)
+            print(json.dumps(result), flush=True)
+            row["ridges"].append(result)
+    tight = {"tol": 1e-9, "maxiter": 1000}
+    start = time.perf_counter()
+    model = _nystrom.fit(NET, x, y, kernel="ntk", ridge=RIDGE, centers=m, progress=False, **tight)
+    row["tight_cg"] = {"ridge": RIDGE, **tight, **scores(model.predict(xt), yt, labels),
+                       "seconds": time.perf_counter() - start, "iterations": model.iterations,
+                       "residual": model.residual, "load_average": round(os.getloadavg()[0], 2)}
+    print(json.dumps(row["tight_cg"]), flush=True)
     return row
 
 
@@ -360,7 +408,7 @@ def distributed(n: int, timeout: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+",
-                        choices=["compare", "references", "panels", "large", "estimates", "distributed"],
+                        choices=["compare", "references", "diagnose", "panels", "large", "estimates", "distributed"],
                         default=["compare", "references", "panels", "large", "estimates", "distributed"])
     parser.add_argument("--n", type=int, default=40000, help="training points of the comparison")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000, 20000], help="centers M")
@@ -368,6 +416,9 @@ def main() -> None:
     parser.add_argument("--reference", choices=["auto", *REFERENCES], default="auto",
                         help=f"the comparison's exact solver (auto: dense up to N = {DENSE_REFERENCE_LIMIT:,})")
     parser.add_argument("--references-n", type=int, default=4000, help="training points of the references check")
+    parser.add_argument("--diagnose-n", type=int, default=40000)
+    parser.add_argument("--diagnose-m", type=int, default=10000)
+    parser.add_argument("--diagnose-ridges", type=float, nargs="+", default=[1e-2, 1.0, 10.0])
     parser.add_argument("--panels-n", type=int, default=20000)
     parser.add_argument("--panels-m", type=int, default=2000)
     parser.add_argument("--large-n", type=int, default=200000)
@@ -388,6 +439,7 @@ def main() -> None:
         return
     if args.quick:
         args.n, args.sizes, args.panels_n, args.panels_m, args.references_n = 2000, [200, 500], 4000, 500, 1000
+        args.diagnose_n, args.diagnose_m = 2000, 500
         args.large_n, args.large_m, args.distributed_n = 8000, 500, 3000
     path = _harness.result_path("large_n.json", args.quick)
     previous = _harness.read_result(path)
@@ -398,6 +450,8 @@ def main() -> None:
             results["compare"] = compare(args.n, args.sizes, args.selections, args.reference)
         elif part == "references":
             results["references"] = references(args.references_n)
+        elif part == "diagnose":
+            results["diagnose"] = diagnose(args.diagnose_n, args.diagnose_m, args.diagnose_ridges)
         elif part == "panels":
             results["panels"] = panels(args.panels_n, args.panels_m)
         elif part == "distributed":

@@ -654,6 +654,7 @@ def large_n(records: dict[str, Record]) -> list[str]:
             f"({stored['seconds']:.1f} s), a relative difference of {references['test_mse_rel_diff']:.1e}; their "
             f"predictions differ by at most {references['max_abs_diff']:.1e} (largest absolute prediction "
             f"{references['max_abs_prediction']:.2f}), the conjugate gradients' tolerance.")
+    lines += _diagnose(result.get("diagnose"))
     panels = result.get("panels")
     if panels:
         lines += _paragraph(
@@ -687,6 +688,33 @@ def large_n(records: dict[str, Record]) -> list[str]:
             f"{part}: ``{command}`` (load average {result['machines'][part]['load_average_before']:.2f} before)"
             for part, command in commands.items()) + ".")
     lines += _source("large_n.json", record)
+    return lines
+
+
+def _diagnose(row: dict | None) -> list[str]:
+    """Why Nystrom falls short: the effective dimension and the MSE ratio against the ridge, and a tighter CG."""
+    if not row:
+        return []
+    tight = row["tight_cg"]
+    default = next((r for r in row["ridges"] if r["ridge"] == tight["ridge"]), None)
+    lines = _paragraph(
+        f"Why Nystrom falls short at N = {row['n']:,} (part ``diagnose``, M = {row['m']:,} {row['centers']} centers): "
+        "for each ridge the exact mean (CG on the stored kernel), the effective dimension d_eff = "
+        f"tr(K (K + ridge I)^-1) (Hutchinson's estimator over {row['probes']} random sign vectors, solved in the same "
+        "CG, +- its standard error) and Nystrom's test MSE. Nystrom needs M of the order of d_eff before its "
+        "restriction to the span of the centers stops costing accuracy.")
+    lines += _table(["ridge", "d_eff", "d_eff / N", "exact test MSE", "exact CG iterations", "Nystrom test MSE",
+                     "MSE / exact", "load average"],
+                    [[f"{r['ridge']:g}", f"{r['effective_dimension']:,.0f} +- {r['effective_dimension_stderr']:.0f}",
+                      f"{r['effective_dimension'] / row['n']:.3f}", f"{r['exact']['test_mse']:.5f}",
+                      r["exact"]["iterations"], f"{r['nystrom']['test_mse']:.5f}", f"{r['mse_ratio_to_exact']:.3f}",
+                      f"{r['load_average']:.1f}"] for r in row["ridges"]])
+    if default:
+        lines += _paragraph(
+            f"CG tolerance: at ridge {tight['ridge']:g}, Nystrom run to a relative residual {tight['residual']:.1e} "
+            f"(tol {tight['tol']:g}, {tight['iterations']} iterations) has test MSE {tight['test_mse']:.8f} against "
+            f"{default['nystrom']['test_mse']:.8f} at the default tolerance ({default['nystrom']['iterations']} "
+            f"iterations), a relative difference of {abs(tight['test_mse'] / default['nystrom']['test_mse'] - 1):.1e}.")
     return lines
 
 
