@@ -1,9 +1,12 @@
 """Kernel regression beyond the N x N kernel: the Nystrom solver against the exact one, and at large N.
 
     PYTHONPATH=. python benchmarks/large_n.py                          # all parts (about an hour here)
-    PYTHONPATH=. python benchmarks/large_n.py --parts compare --n 16000
+    PYTHONPATH=. python benchmarks/large_n.py --parts compare --n 40000 --sizes 1000 2000 5000 10000 20000
+    PYTHONPATH=. python benchmarks/large_n.py --parts references --references-n 4000
+    PYTHONPATH=. python benchmarks/large_n.py --parts diagnose --diagnose-n 40000 --diagnose-m 10000
     PYTHONPATH=. python benchmarks/large_n.py --parts panels
     PYTHONPATH=. python benchmarks/large_n.py --parts large --large-n 200000 --large-m 10000
+    PYTHONPATH=. python benchmarks/large_n.py --parts estimates                # from the large and panels parts
     PYTHONPATH=. python benchmarks/large_n.py --parts distributed --distributed-n 20000
     PYTHONPATH=. python benchmarks/large_n.py --quick                  # small sizes, results/quick/
 
@@ -15,18 +18,33 @@ minus 0.1 (10 outputs). Network: depth-3 ReLU NTK (W_std = 1.5, b_std = 0.1), fl
 Ridge 0.01 (the exact solver's convention; Falkon's lambda = ridge / N).
 
 Parts:
-  compare  the exact t = None mean (``nk.solver.predict``, dense float64 Cholesky) against
-           ``method="nystrom"`` for several M, uniform and leverage-score centers: test MSE,
-           its ratio to the exact one, test accuracy, CG iterations, wall time and its steps;
+  compare  the exact t = None mean (``nk.solver.predict``: up to N = 20,000 a dense float64
+           Cholesky factorization, beyond it conjugate gradients on the float32 kernel in an
+           out-of-core store, ``out=folder``) against ``method="nystrom"`` for several M, uniform and
+           leverage-score centers: test MSE, its ratio to the exact one, test accuracy, CG
+           iterations, wall time and its steps;
+  references  both exact references on the same problem: their test MSEs, times and the largest
+           difference between their predictions (the check that the stored-kernel reference can
+           stand in for the dense one);
+  diagnose  why Nystrom falls short at N (not run by default): for several ridges the exact mean, the
+           effective dimension tr(K (K + ridge I)^-1) (Hutchinson's estimator, one block CG solve on
+           the stored kernel) and Nystrom's test MSE with M uniform centers; then Nystrom with CG
+           run to a 1000 times tighter tolerance;
   panels   the time of one product K_nm^T (K_nm V) with K(X, C) in memory, read from the
            out-of-core store (``out=``; the file in the page cache), and recomputed panel by panel:
            the measurement behind the memory rule of ``nngp_ntk.solver._nystrom``;
   large    one Nystrom run at large N (M centers, out-of-core store in a temporary folder) in its own
            process: wall time, its steps, peak resident memory, test MSE and accuracy;
+  estimates  on paper, no run: time and memory at N = 200,000 and 1,000,000 on one GPU and on a
+           cluster, from the per-entry costs the large and panels parts measured, hardware peak
+           numbers and the stated assumptions (``estimates``);
   distributed  the exact t = None mean on the stored kernel (``predict(..., out=folder)``) by one
            process, then by 2 local ``jax.distributed`` processes (localhost coordinator, CPU): each
            process's wall time (kernel tiles, then test kernel and CG), peak resident memory, and
            the largest difference between the two runs' predictions.
+
+Memory: the comparison at M = 20,000 holds K(X, C) (3.2 GB at N = 40,000), K(C, C) in float32 and
+its two float64 factors (8 GB together): about 12 GB resident at its peak.
 
 The machine is shared (2 cores): every time is one run, wall clock, with the load average recorded.
 Results go to benchmarks/results/large_n.json (a part not run keeps its previous results).
@@ -47,7 +65,7 @@ import numpy as np
 
 import _harness
 import nngp_ntk as nk
-from nngp_ntk.solver import _nystrom
+from nngp_ntk.solver import _krylov, _nystrom
 
 NET = nk.FullyConnected(depth=3, activation="relu", W_std=1.5, b_std=0.1)
 RIDGE = 1e-2
@@ -82,12 +100,32 @@ def scores(mean: np.ndarray, y_test: np.ndarray, labels: np.ndarray) -> dict:
             "test_accuracy": float(np.mean(np.argmax(mean, axis=1) == labels))}
 
 
-def compare(n: int, sizes: list[int], selections: list[str]) -> dict:
+#: Largest N whose exact reference is the dense float64 Cholesky factorization (an N x N float64 matrix, 3.2 GB
+#: at 20,000, beside the float32 kernel); beyond it the reference solves by CG on the stored float32 kernel.
+DENSE_REFERENCE_LIMIT = 20000
+#: The exact references: "dense" (``method="dense"``) and "stored" (``out=folder``, the iterative solver).
+REFERENCES = ("dense", "stored")
+
+
+def exact_mean(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, reference: str) -> np.ndarray:
+    """The exact t = None mean K(x_test, X) (K + ridge I)^-1 Y: by a dense float64 Cholesky factorization
+    ("dense"), or by preconditioned CG on the float32 train kernel in an out-of-core store in a temporary
+    folder under $LARGE_N_STORE ("stored", ``nk.solver.predict(..., out=folder)``)."""
+    if reference == "dense":
+        return nk.solver.predict(NET, x, y, x_test, ridge=RIDGE, method="dense")
+    with tempfile.TemporaryDirectory(dir=os.environ.get("LARGE_N_STORE")) as folder:
+        return np.array(nk.solver.predict(NET, x, y, x_test, ridge=RIDGE, out=folder, progress=False))
+
+
+def compare(n: int, sizes: list[int], selections: list[str], reference: str = "auto") -> dict:
     x, y, xt, yt, labels = mnist_problem(n)
+    if reference == "auto":
+        reference = "dense" if n <= DENSE_REFERENCE_LIMIT else "stored"
     row = {"n": n, "dim": 784, "depth": 3, "ridge": RIDGE, "dtype": "float32", "test_points": len(xt)}
     start = time.perf_counter()
-    exact = nk.solver.predict(NET, x, y, xt, ridge=RIDGE, method="dense")
-    row["exact"] = {"seconds": time.perf_counter() - start, **scores(exact, yt, labels)}
+    exact = exact_mean(x, y, xt, reference)
+    row["exact"] = {"reference": reference, "seconds": time.perf_counter() - start, **scores(exact, yt, labels),
+                    "load_average": round(os.getloadavg()[0], 2)}
     print(f"exact N={n}: {row['exact']}", flush=True)
     row["nystrom"] = []
     for selection in selections:
@@ -98,11 +136,72 @@ def compare(n: int, sizes: list[int], selections: list[str]) -> dict:
             result = {"m": m, "centers": selection, "seconds": time.perf_counter() - start,
                       "steps_s": model.seconds, "iterations": model.iterations, "residual": model.residual,
                       "panels": model.panels, **scores(mean, yt, labels),
-                      "load_average": round(os.getloadavg()[0], 2)}
+                      "load_average": round(os.getloadavg()[0], 2),
+                      "peak_rss_bytes_so_far": _harness.peak_rss_bytes()}
             result["mse_ratio_to_exact"] = result["test_mse"] / row["exact"]["test_mse"]
             result["max_diff_to_exact"] = float(np.abs(mean - exact).max())
             print(json.dumps(result), flush=True)
             row["nystrom"].append(result)
+    return row
+
+
+def references(n: int) -> dict:
+    """Both exact references on one problem: their scores, times and largest prediction difference."""
+    x, y, xt, yt, labels = mnist_problem(n)
+    row: dict = {"n": n, "dim": 784, "depth": 3, "ridge": RIDGE, "dtype": "float32", "test_points": len(xt)}
+    means = {}
+    for reference in REFERENCES:
+        start = time.perf_counter()
+        means[reference] = exact_mean(x, y, xt, reference)
+        row[reference] = {"seconds": time.perf_counter() - start, **scores(means[reference], yt, labels),
+                          "load_average": round(os.getloadavg()[0], 2)}
+    row["max_abs_diff"] = float(np.abs(means["stored"] - means["dense"]).max())
+    row["max_abs_prediction"] = float(np.abs(means["dense"]).max())
+    row["test_mse_rel_diff"] = abs(row["stored"]["test_mse"] / row["dense"]["test_mse"] - 1)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def diagnose(n: int, m: int, ridges: list[float], probes: int = 20, seed: int = 0) -> dict:
+    """Why Nystrom with M uniform centers falls short of the exact solver at N: for each ridge, the exact mean
+    and the effective dimension d_eff = tr(K (K + ridge I)^-1) = N - ridge tr((K + ridge I)^-1), estimated by
+    Hutchinson's estimator over ``probes`` Rademacher vectors z (N - ridge mean z^T (K + ridge I)^-1 z), from one
+    block CG solve on the stored float32 kernel with [Y, z] as right-hand sides; beside it Nystrom's test MSE;
+    then, at the benchmark's ridge, Nystrom with CG run to a 1000 times tighter tolerance."""
+    x, y, xt, yt, labels = mnist_problem(n)
+    rng = np.random.default_rng(seed)
+    z = rng.choice([-1.0, 1.0], (n, probes))
+    row: dict = {"n": n, "m": m, "centers": "uniform", "probes": probes, "ridges": []}
+    with tempfile.TemporaryDirectory(dir=os.environ.get("LARGE_N_STORE")) as folder:
+        start = time.perf_counter()
+        train = NET.kernel(x, get="ntk", out=os.path.join(folder, "train"), progress=False)
+        test = np.asarray(NET.kernel(xt, x, get="ntk", progress=False), np.float64)
+        row["kernel_s"] = time.perf_counter() - start
+        for ridge in ridges:
+            start = time.perf_counter()
+            operator = _krylov.IterativeFlowKernel(train, ridge)
+            solution = operator.solve(np.concatenate([y, z], axis=1))
+            samples = n - ridge * np.sum(z * solution[:, y.shape[1]:], axis=0)
+            exact = scores(test @ solution[:, :y.shape[1]], yt, labels)
+            result = {"ridge": ridge, "exact": {**exact, "seconds": time.perf_counter() - start,
+                                                "iterations": operator.iterations[-1]},
+                      "effective_dimension": float(samples.mean()),
+                      "effective_dimension_stderr": float(samples.std(ddof=1) / np.sqrt(probes))}
+            start = time.perf_counter()
+            model = _nystrom.fit(NET, x, y, kernel="ntk", ridge=ridge, centers=m, progress=False)
+            result["nystrom"] = {**scores(model.predict(xt), yt, labels), "seconds": time.perf_counter() - start,
+                                 "iterations": model.iterations, "residual": model.residual}
+            result["mse_ratio_to_exact"] = result["nystrom"]["test_mse"] / exact["test_mse"]
+            result["load_average"] = round(os.getloadavg()[0], 2)
+            print(json.dumps(result), flush=True)
+            row["ridges"].append(result)
+    tight = {"tol": 1e-9, "maxiter": 1000}
+    start = time.perf_counter()
+    model = _nystrom.fit(NET, x, y, kernel="ntk", ridge=RIDGE, centers=m, progress=False, **tight)
+    row["tight_cg"] = {"ridge": RIDGE, **tight, **scores(model.predict(xt), yt, labels),
+                       "seconds": time.perf_counter() - start, "iterations": model.iterations,
+                       "residual": model.residual, "load_average": round(os.getloadavg()[0], 2)}
+    print(json.dumps(row["tight_cg"]), flush=True)
     return row
 
 
@@ -157,24 +256,99 @@ def large(n: int, m: int, timeout: float) -> dict:
                 "seconds": done.seconds, "timed_out": done.timed_out}
     result = json.loads(lines[-1])
     result.update(process_s=done.seconds, peak_rss_bytes=done.peak_rss_bytes)
-    result["extrapolation"] = [extrapolate(result, target) for target in EXTRAPOLATE if target > n]
     return result
 
 
-#: Training sizes that the large run is extrapolated to, on paper, when it ran at a smaller N.
-EXTRAPOLATE = (200_000, 1_000_000)
+#: Training sizes of the on-paper ``estimates``.
+ESTIMATE_N = (200_000, 1_000_000)
 
 
-def extrapolate(run: dict, n: int) -> dict:
-    """Time and memory at N = ``n`` (same M) from the measured run's per-entry costs: the kernel pass and
-    each CG iteration scale with N M, the iterations stay as measured, the centers' factors and the
-    prediction cost the same; memory grows by the float32 inputs only (784 x 4 bytes a point)."""
-    steps, scale = run["steps_s"], n / run["n"]
-    fixed = run["process_s"] - steps["kernel"] - steps["solve"]
-    return {"n": n, "seconds": fixed + scale * (steps["kernel"] + steps["solve"]),
-            "store_bytes": n * run["m"] * 4, "resident_bytes": run["peak_rss_bytes"] + (n - run["n"]) * 784 * 4,
-            "assumption": f"kernel and CG time x N / {run['n']:,} at {run['iterations']} iterations, the rest as "
-                          "measured, resident memory plus the float32 inputs"}
+#: Hardware peak numbers behind ``estimates`` (datasheet values and stated assumptions, not measurements).
+#: This machine: 2 vCPUs of an Intel Xeon with AVX-512 (``lscpu``), 2.6 GHz (its TSC); assumed 2 AVX-512 FMA
+#: units a core (Xeon Scalable Gold/Platinum): 2 cores x 2.6e9 Hz x 2 units x 16 float32 lanes x 2 flops.
+CPU = {"name": "this machine's 2 Xeon cores (AVX-512 in lscpu's flags, 2.6 GHz, 2 FMA units a core assumed)",
+       "fp32_flops": 2 * 2.6e9 * 2 * 16 * 2}
+#: NVIDIA H100 SXM5 datasheet: 67 TFLOP/s FP32 without tensor cores (the kernels' matmuls run at
+#: Precision.HIGHEST), 34 TFLOP/s FP64, 3.35 TB/s HBM3, 80 GB; PCIe Gen5 x16, 64 GB/s each way.
+GPU = {"name": "NVIDIA H100 SXM5", "source": "NVIDIA H100 Tensor Core GPU datasheet", "fp32_flops": 67e12,
+       "fp64_flops": 34e12, "memory_bytes_per_s": 3.35e12, "memory_bytes": 80e9, "host_link_bytes_per_s": 64e9}
+#: A cluster's network (assumed): 10 Gbit/s Ethernet, 50 microseconds a message.
+NETWORK = {"name": "10 Gbit/s Ethernet", "bytes_per_s": 1.25e9, "latency_s": 50e-6}
+#: Processes of the cluster estimates, each one like this machine.
+CLUSTER_PROCESSES = (8, 64)
+#: Outputs of the MNIST problem (one-hot digits): the columns of every CG product.
+OUTPUTS = 10
+
+
+def estimates(large: dict, panels: dict) -> dict:
+    """Time and memory of Nystrom at N = 200,000 and 1,000,000 (the large run's M) on one GPU and on a cluster,
+    on paper, from the per-entry costs measured on this machine.
+
+    Measured here: c_k = kernel seconds per entry of K(X, C) written to the store (the large run), c_e = the same
+    in memory (the panels part: the kernel engine alone), c_g = CG seconds per entry per iteration (the large
+    run), F = its other seconds (start, data, centers, factors of K_mm, prediction), its iterations I and peak
+    resident memory R. With R_gpu = GPU FP32 peak / this CPU's FP32 peak:
+
+        this machine:        F + N M (c_k + I c_g)
+        GPU, CG on the host: F + N M (c_e / R_gpu + 4 / link) + N M I c_g
+        GPU, CG on the GPU:  F + N M c_e / R_gpu + I N M (4 / HBM + 4 k / FP64 peak)      (not implemented)
+        k processes:         F + N M (c_k + I c_g) / k + I (2 (k-1)/k 8 M k_out / bandwidth + 2 (k-1) latency)
+
+    (ring all-reduce of the M x k_out partial products each iteration); memory: R plus the float32 inputs
+    (784 x 4 bytes a point) on every process, and the N M float32 panels (host, GPU or the store's share).
+    """
+    n0, m = large["n"], large["m"]
+    steps, iterations = large["steps_s"], large["iterations"]
+    per_entry = {"kernel_store_s": steps["kernel"] / (n0 * m),
+                 "kernel_memory_s": panels["memory"]["setup_s"] / (panels["n"] * panels["m"]),
+                 "cg_s": steps["solve"] / (n0 * m * iterations)}
+    fixed = large["process_s"] - steps["kernel"] - steps["solve"]
+    ratio = GPU["fp32_flops"] / CPU["fp32_flops"]
+    rows = []
+    for n in ESTIMATE_N:
+        entries, resident = n * m, large["peak_rss_bytes"] + (n - n0) * 784 * 4
+        panel_bytes = 4 * entries
+
+        def row(setting: str, kernel: float, cg: float, processes: int = 1, **memory: float) -> dict:
+            return {"setting": setting, "n": n, "m": m, "processes": processes, "kernel_s": kernel, "cg_s": cg,
+                    "other_s": fixed, "seconds": fixed + kernel + cg, "resident_bytes": resident, **memory}
+
+        rows.append(row("this machine", entries * per_entry["kernel_store_s"], entries * iterations * per_entry["cg_s"],
+                        store_bytes=panel_bytes))
+        gpu_kernel = entries * per_entry["kernel_memory_s"] / ratio
+        rows.append(row("one GPU, CG on the host CPU", gpu_kernel + panel_bytes / GPU["host_link_bytes_per_s"],
+                        entries * iterations * per_entry["cg_s"], host_panel_bytes=panel_bytes))
+        rows.append(row("one GPU, CG on the GPU (not implemented)", gpu_kernel,
+                        iterations * (panel_bytes / GPU["memory_bytes_per_s"]
+                                      + 4 * entries * OUTPUTS / GPU["fp64_flops"]),
+                        device_panel_bytes=panel_bytes))
+        for k in CLUSTER_PROCESSES:
+            allreduce = 2 * (k - 1) / k * 8 * m * OUTPUTS / NETWORK["bytes_per_s"] + 2 * (k - 1) * NETWORK["latency_s"]
+            rows.append(row(f"{k} processes", entries * per_entry["kernel_store_s"] / k,
+                            iterations * (entries * per_entry["cg_s"] / k + allreduce), processes=k,
+                            store_bytes_per_process=panel_bytes / k))
+    return {"label": "estimate on paper, not a measurement", "from_n": n0, "m": m, "iterations": iterations,
+            "outputs": OUTPUTS, "per_entry": per_entry, "other_s": fixed, "gpu_to_cpu_fp32": ratio, "cpu": CPU,
+            "gpu": GPU, "network": NETWORK, "assumptions": ESTIMATE_ASSUMPTIONS, "rows": rows}
+
+
+#: The assumptions of ``estimates``, written with them into the result file.
+ESTIMATE_ASSUMPTIONS = (
+    "the CG iterations stay at the large run's count (Falkon's preconditioner, same M and ridge)",
+    "the kernel engine's matmul and elementwise work runs on the GPU at the same fraction of its FP32 peak as on "
+    "this CPU (the ratio of the peaks), and K(X, C) crosses PCIe to the host once",
+    "CG on the host CPU costs the large run's seconds per entry per iteration (panels read from the page cache); "
+    "the host needs N M float32 in memory (the solver holds the panels in memory when they take at most half "
+    "the available memory, else use out= on a disk fast enough); on this machine a store larger than its memory "
+    "(N = 1,000,000: 40 GB) is read from disk at every iteration, which this does not include",
+    "CG on the GPU (not implemented: the solver iterates with NumPy) reads the panels once an iteration from "
+    "HBM and does 4 N M k float64 flops at peak",
+    "a cluster process is like this machine, shares the kernel's tiles (net.kernel with out= on a shared "
+    "filesystem, whose bandwidth grows with the processes) and multiplies by its N / k rows; the M x k partial "
+    "products are summed by a ring all-reduce each iteration (the row-sharded Nystrom CG is not implemented)",
+    "the centers, the factors of K_mm (M^3) and the prediction take the large run's other seconds everywhere; "
+    "resident memory is the large run's peak plus the float32 inputs, on every process",
+)
 
 
 def distributed_worker(n: int, processes: int, process: int, port: int, folder: str) -> dict:
@@ -233,11 +407,18 @@ def distributed(n: int, timeout: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", nargs="+", choices=["compare", "panels", "large", "distributed"],
-                        default=["compare", "panels", "large", "distributed"])
-    parser.add_argument("--n", type=int, default=16000, help="training points of the comparison")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000], help="centers M")
+    parser.add_argument("--parts", nargs="+",
+                        choices=["compare", "references", "diagnose", "panels", "large", "estimates", "distributed"],
+                        default=["compare", "references", "panels", "large", "estimates", "distributed"])
+    parser.add_argument("--n", type=int, default=40000, help="training points of the comparison")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000, 20000], help="centers M")
     parser.add_argument("--selections", nargs="+", default=["uniform", "leverage"])
+    parser.add_argument("--reference", choices=["auto", *REFERENCES], default="auto",
+                        help=f"the comparison's exact solver (auto: dense up to N = {DENSE_REFERENCE_LIMIT:,})")
+    parser.add_argument("--references-n", type=int, default=4000, help="training points of the references check")
+    parser.add_argument("--diagnose-n", type=int, default=40000)
+    parser.add_argument("--diagnose-m", type=int, default=10000)
+    parser.add_argument("--diagnose-ridges", type=float, nargs="+", default=[1e-2, 1.0, 10.0])
     parser.add_argument("--panels-n", type=int, default=20000)
     parser.add_argument("--panels-m", type=int, default=2000)
     parser.add_argument("--large-n", type=int, default=200000)
@@ -257,7 +438,8 @@ def main() -> None:
         print(json.dumps(large_worker(*args.worker)), flush=True)
         return
     if args.quick:
-        args.n, args.sizes, args.panels_n, args.panels_m = 2000, [200, 500], 4000, 500
+        args.n, args.sizes, args.panels_n, args.panels_m, args.references_n = 2000, [200, 500], 4000, 500, 1000
+        args.diagnose_n, args.diagnose_m = 2000, 500
         args.large_n, args.large_m, args.distributed_n = 8000, 500, 3000
     path = _harness.result_path("large_n.json", args.quick)
     previous = _harness.read_result(path)
@@ -265,11 +447,17 @@ def main() -> None:
     machine = _harness.machine()
     for part in args.parts:
         if part == "compare":
-            results["compare"] = compare(args.n, args.sizes, args.selections)
+            results["compare"] = compare(args.n, args.sizes, args.selections, args.reference)
+        elif part == "references":
+            results["references"] = references(args.references_n)
+        elif part == "diagnose":
+            results["diagnose"] = diagnose(args.diagnose_n, args.diagnose_m, args.diagnose_ridges)
         elif part == "panels":
             results["panels"] = panels(args.panels_n, args.panels_m)
         elif part == "distributed":
             results["distributed"] = distributed(args.distributed_n, args.timeout)
+        elif part == "estimates":
+            results["estimates"] = estimates(results["large"], results["panels"])
         else:
             results["large"] = large(args.large_n, args.large_m, args.timeout)
             print(json.dumps(results["large"]), flush=True)

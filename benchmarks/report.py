@@ -608,6 +608,12 @@ def solver(records: dict[str, Record]) -> list[str]:
     return lines
 
 
+#: The exact references of ``benchmarks/large_n.py``'s comparison, by the name its result file records.
+_REFERENCES = {"dense": "dense float64 Cholesky factorization of the N x N kernel",
+               "stored": "preconditioned conjugate gradients on the N x N float32 kernel in the out-of-core store, "
+                         "``predict(..., out=folder)``"}
+
+
 def large_n(records: dict[str, Record]) -> list[str]:
     record = records["large_n.json"]
     result = record["results"]
@@ -616,28 +622,39 @@ def large_n(records: dict[str, Record]) -> list[str]:
     if compare:
         exact = compare["exact"]
         lines += _paragraph(
-            "``benchmarks/large_n.py``: N = " f"{compare['n']} shifted, noisy copies of 4,000 bundled MNIST digits "
-            f"(d = {compare['dim']}), {compare['test_points']} held-out digits, one-hot targets; depth-{compare['depth']} "
-            f"ReLU NTK in {compare['dtype']}, ridge {compare['ridge']}"
+            "``benchmarks/large_n.py``: N = " f"{compare['n']:,} shifted, noisy copies of 4,000 bundled MNIST digits "
+            f"(d = {compare['dim']}), {compare['test_points']:,} held-out digits, one-hot targets; "
+            f"depth-{compare['depth']} ReLU NTK in {compare['dtype']}, ridge {compare['ridge']}"
             + "".join(f", {name}={value}" for name, value in result.get("machines", {}).get("compare", {}).items()
                       if name.endswith("_THREADS"))
-            + ". The exact t = None mean (dense float64 "
-            "Cholesky of the N x N kernel) against ``method=\"nystrom\"`` with M centers drawn uniformly or by "
-            "approximate ridge leverage scores; one run each, wall clock, the machine shared (load average per row). "
-            "At this N the exact solver is still affordable; the Nystrom solver's time grows as N M (and M^3 for "
-            "its factors) where the exact one's grows as N^2 for the kernel and N^3 for its factorization, and its "
-            "memory as M^2 instead of N^2.")
-        rows = [["exact", "", f"{exact['test_mse']:.5f}", "1.000", f"{exact['test_accuracy']:.3f}", "",
-                 f"{exact['seconds']:.0f}", ""]]
+            + f". The exact t = None mean ({_REFERENCES[exact['reference']]}) against ``method=\"nystrom\"`` with M "
+            "centers drawn uniformly or by approximate ridge leverage scores; one run each, wall clock, the machine "
+            "shared (load average per row), in one process (its peak resident memory so far counts the pages of a "
+            "memory-mapped kernel store it has read). The Nystrom solver's time grows as N M (and M^3 for its factors) where "
+            "the exact one's grows as N^2 for the kernel and N^2 per CG iteration (N^3 for a dense factorization), "
+            "and its memory as M^2 instead of N^2.")
+        rows = [[f"exact ({exact['reference']})", "", f"{exact['test_mse']:.5f}", "1.000",
+                 f"{exact['test_accuracy']:.3f}", "", f"{exact['seconds']:.0f}", "", f"{exact['load_average']:.1f}"]]
         for row in compare["nystrom"]:
             steps = row["steps_s"]
-            rows.append([f"M = {row['m']}", row["centers"], f"{row['test_mse']:.5f}",
+            rows.append([f"M = {row['m']:,}", row["centers"], f"{row['test_mse']:.5f}",
                          f"{row['mse_ratio_to_exact']:.3f}", f"{row['test_accuracy']:.3f}", row["iterations"],
                          f"{row['seconds']:.0f} (centers {steps['centers']:.0f}, kernel {steps['kernel']:.0f}, "
                          f"factors {steps['preconditioner']:.0f}, CG {steps['solve']:.0f})",
-                         f"{row['load_average']:.1f}"])
+                         _gib(row["peak_rss_bytes_so_far"]), f"{row['load_average']:.1f}"])
         lines += _table(["solver", "centers", "test MSE", "MSE / exact", "test accuracy", "CG iterations",
-                         "seconds (steps)", "load average"], rows, widths="12 10 10 10 10 10 28 10")
+                         "seconds (steps)", "peak resident so far", "load average"], rows,
+                        widths="12 9 9 9 9 9 25 9 9")
+    references = result.get("references")
+    if references:
+        dense, stored = references["dense"], references["stored"]
+        lines += _paragraph(
+            f"The two exact references on the same problem at N = {references['n']:,} (part ``references``): test MSE "
+            f"{dense['test_mse']:.6f} dense ({dense['seconds']:.1f} s) and {stored['test_mse']:.6f} stored "
+            f"({stored['seconds']:.1f} s), a relative difference of {references['test_mse_rel_diff']:.1e}; their "
+            f"predictions differ by at most {references['max_abs_diff']:.1e} (largest absolute prediction "
+            f"{references['max_abs_prediction']:.2f}), the conjugate gradients' tolerance.")
+    lines += _diagnose(result.get("diagnose"))
     panels = result.get("panels")
     if panels:
         lines += _paragraph(
@@ -661,13 +678,7 @@ def large_n(records: dict[str, Record]) -> list[str]:
             f"{steps['kernel'] / large['kernel_entries'] * 1e9:.0f} ns to compute and store, "
             f"{steps['solve'] / (large['kernel_entries'] * large['iterations']) * 1e9:.1f} ns per CG iteration "
             "(read back from the store in the page cache, converted to float64, two products).")
-        for row in large.get("extrapolation", []):
-            lines += _paragraph(
-                f"Extrapolated on paper, not measured: N = {row['n']:,}, M = {large['m']:,}, from the per-entry costs "
-                f"of this run ({row['assumption']}): about {row['seconds'] / 60:.0f} minutes, "
-                f"{row['store_bytes'] / 1e9:.0f} GB of store on disk, resident memory about "
-                f"{_gib(row['resident_bytes'])}. The CG cost was measured with the store in the page cache; a store "
-                "larger than the memory is read from disk at every iteration, which this does not include.")
+        lines += _estimates(result.get("estimates"))
     elif large:
         lines += _paragraph(f"The large-N run at N = {large['n']:,}, M = {large['m']:,} failed: {large['error']}.")
     lines += _distributed(result.get("distributed"))
@@ -678,6 +689,71 @@ def large_n(records: dict[str, Record]) -> list[str]:
             for part, command in commands.items()) + ".")
     lines += _source("large_n.json", record)
     return lines
+
+
+def _diagnose(row: dict | None) -> list[str]:
+    """Why Nystrom falls short: the effective dimension and the MSE ratio against the ridge, and a tighter CG."""
+    if not row:
+        return []
+    tight = row["tight_cg"]
+    default = next((r for r in row["ridges"] if r["ridge"] == tight["ridge"]), None)
+    lines = _paragraph(
+        f"Why Nystrom falls short at N = {row['n']:,} (part ``diagnose``, M = {row['m']:,} {row['centers']} centers): "
+        "for each ridge the exact mean (CG on the stored kernel), the effective dimension d_eff = "
+        f"tr(K (K + ridge I)^-1) (Hutchinson's estimator over {row['probes']} random sign vectors, solved in the same "
+        "CG, +- its standard error) and Nystrom's test MSE. Nystrom needs M of the order of d_eff before its "
+        "restriction to the span of the centers stops costing accuracy.")
+    lines += _table(["ridge", "d_eff", "d_eff / N", "exact test MSE", "exact CG iterations", "Nystrom test MSE",
+                     "MSE / exact", "load average"],
+                    [[f"{r['ridge']:g}", f"{r['effective_dimension']:,.0f} +- {r['effective_dimension_stderr']:.0f}",
+                      f"{r['effective_dimension'] / row['n']:.3f}", f"{r['exact']['test_mse']:.5f}",
+                      r["exact"]["iterations"], f"{r['nystrom']['test_mse']:.5f}", f"{r['mse_ratio_to_exact']:.3f}",
+                      f"{r['load_average']:.1f}"] for r in row["ridges"]])
+    if default:
+        lines += _paragraph(
+            f"CG tolerance: at ridge {tight['ridge']:g}, Nystrom run to a relative residual {tight['residual']:.1e} "
+            f"(tol {tight['tol']:g}, {tight['iterations']} iterations) has test MSE {tight['test_mse']:.8f} against "
+            f"{default['nystrom']['test_mse']:.8f} at the default tolerance ({default['nystrom']['iterations']} "
+            f"iterations), a relative difference of {abs(tight['test_mse'] / default['nystrom']['test_mse'] - 1):.1e}.")
+    return lines
+
+
+def _estimates(estimate: dict | None) -> list[str]:
+    """The on-paper times and memory at large N on one GPU and on a cluster (``large_n.estimates``)."""
+    if not estimate:
+        return []
+    per_entry, gpu, cpu = estimate["per_entry"], estimate["gpu"], estimate["cpu"]
+    lines = _paragraph(
+        f"**Estimated on paper, not measured** (part ``estimates``, ``large_n.estimates``): Nystrom with M = "
+        f"{estimate['m']:,} at larger N on this machine (at N = {estimate['from_n']:,} its row is the measured run), "
+        f"on one GPU ({gpu['name']}) and on a cluster, from the "
+        f"per-entry costs measured here: {per_entry['kernel_store_s'] * 1e9:.0f} ns per kernel entry into the store "
+        f"(the N = {estimate['from_n']:,} run), {per_entry['kernel_memory_s'] * 1e9:.0f} ns in memory (the panels "
+        f"part: the kernel engine alone), {per_entry['cg_s'] * 1e9:.1f} ns per entry per CG iteration, "
+        f"{estimate['iterations']} iterations, {estimate['other_s']:.0f} s for the rest (start, data, centers, the "
+        f"factors of K_mm, prediction). GPU to this CPU: {estimate['gpu_to_cpu_fp32']:.0f} x, the ratio of the FP32 "
+        f"peaks ({gpu['fp32_flops'] / 1e12:.0f} TFLOP/s, {gpu['source']}, against {cpu['fp32_flops'] / 1e9:.0f} "
+        f"GFLOP/s for {cpu['name']}); GPU memory {gpu['memory_bytes_per_s'] / 1e12:.2f} TB/s, "
+        f"FP64 {gpu['fp64_flops'] / 1e12:.0f} TFLOP/s, host link {gpu['host_link_bytes_per_s'] / 1e9:.0f} GB/s; "
+        f"cluster network {estimate['network']['name']}. Assumptions: " + "; ".join(estimate["assumptions"]) + ".")
+
+    def seconds(value: float) -> str:
+        return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+
+    def memory(row: dict) -> str:
+        text = f"{_gib(row['resident_bytes'])} resident"
+        if "store_bytes" in row:
+            return text + f", {row['store_bytes'] / 1e9:.0f} GB store"
+        if "host_panel_bytes" in row:
+            return text + f" + {row['host_panel_bytes'] / 1e9:.0f} GB panels in host memory"
+        if "device_panel_bytes" in row:
+            return text + f", {row['device_panel_bytes'] / 1e9:.0f} GB panels in GPU memory"
+        return text + f" and {row['store_bytes_per_process'] / 1e9:.1f} GB of store a process"
+
+    return lines + _table(["setting (estimate)", "N", "minutes", "kernel s", "CG s", "rest s", "memory"],
+                          [[row["setting"], f"{row['n']:,}", f"{row['seconds'] / 60:.1f}", seconds(row["kernel_s"]),
+                            seconds(row["cg_s"]), seconds(row["other_s"]), memory(row)] for row in estimate["rows"]],
+                          widths="24 10 8 8 8 8 34")
 
 
 def _distributed(row: dict | None) -> list[str]:
