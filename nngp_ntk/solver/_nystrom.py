@@ -44,7 +44,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import scipy.linalg
@@ -233,17 +233,24 @@ def leverage_scores(net: Network, x: np.ndarray, kernel: str, ridge: float, samp
     return np.maximum(scores, 0.0) / ridge
 
 
-def _cholesky(matrix: np.ndarray, overwrite: bool = False) -> np.ndarray:
+def _cholesky(matrix: np.ndarray, rebuild: Callable[[], np.ndarray] | None = None) -> np.ndarray:
     """The upper Cholesky factor U (U^T U = matrix) of a symmetric positive-definite float64 matrix,
-    adding a jitter of size * eps * mean(diag), tenfold more at each failure, until it succeeds."""
+    adding a jitter of size * eps * mean(diag), tenfold more at each failure, until it succeeds.
+
+    With ``rebuild`` (a function that returns the matrix again) the first try factorizes ``matrix``
+    in place, saving a copy; a failed try leaves it partly overwritten, so the retries start from
+    ``rebuild()``."""
     size = matrix.shape[0]
     scale = max(float(np.mean(np.diagonal(matrix))), np.finfo(np.float64).tiny)
     jitter = 0.0
     for _ in range(12):
+        in_place = rebuild is not None and not jitter
         factor, info = lapack.dpotrf(matrix + jitter * np.eye(size) if jitter else matrix, lower=0, clean=1,
-                                     overwrite_a=overwrite and not jitter)
+                                     overwrite_a=in_place)
         if info == 0:
             return factor
+        if in_place:
+            matrix = rebuild()
         jitter = size * np.finfo(np.float64).eps * scale if not jitter else 10 * jitter
     raise np.linalg.LinAlgError(f"the {size} x {size} kernel of the centers is not positive definite even with a "
                                 f"jitter of {jitter:.3g} (are the kernel values finite and the centers distinct?)")
@@ -255,14 +262,21 @@ class _Preconditioner:
     def __init__(self, k_mm: np.ndarray, weights: np.ndarray, ridge: float) -> None:
         self.scale = np.sqrt(weights)
         # D K_mm D is symmetric: its transpose, a Fortran-ordered view, is factorized in place.
-        scaled = (np.asarray(k_mm, np.float64) * self.scale[:, None] * self.scale[None, :]).T
-        scaled[np.diag_indices_from(scaled)] += scaled.shape[0] * np.finfo(k_mm.dtype).eps * np.mean(np.diagonal(scaled))
-        self.t = _cholesky(scaled, overwrite=True)
-        product, info = lapack.dlauum(self.t, lower=0)           # T T^T in the upper triangle
-        if info != 0:
-            raise np.linalg.LinAlgError(f"LAPACK dlauum failed with info={info}")
-        product[np.diag_indices_from(product)] += ridge
-        self.a = _cholesky(product, overwrite=True)
+        def scaled() -> np.ndarray:
+            matrix = (np.asarray(k_mm, np.float64) * self.scale[:, None] * self.scale[None, :]).T
+            matrix[np.diag_indices_from(matrix)] += (matrix.shape[0] * np.finfo(k_mm.dtype).eps
+                                                     * np.mean(np.diagonal(matrix)))
+            return matrix
+
+        def product() -> np.ndarray:
+            matrix, info = lapack.dlauum(self.t, lower=0)           # T T^T in the upper triangle
+            if info != 0:
+                raise np.linalg.LinAlgError(f"LAPACK dlauum failed with info={info}")
+            matrix[np.diag_indices_from(matrix)] += ridge
+            return matrix
+
+        self.t = _cholesky(scaled(), rebuild=scaled)
+        self.a = _cholesky(product(), rebuild=product)
 
     def apply(self, v: np.ndarray) -> np.ndarray:
         """B v = D T^-1 A^-1 v."""

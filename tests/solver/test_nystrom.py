@@ -236,3 +236,16 @@ def test_bad_input(tmp_path):
         nk.solver.predict(NET, x, y, x[:3], out=tmp_path / "run", **dict(call, centers=12))
     with pytest.raises(ValueError, match="is a file"):
         nk.solver.predict(NET, x, y, x[:3], out=tmp_path / "other" / "notes.txt", **call)
+
+
+def test_in_place_cholesky_retries_from_the_rebuilt_matrix():
+    """A failed in-place factorization leaves the matrix partly overwritten: the retries with jitter
+    start from the rebuilt matrix (a rank-5 50 x 50 matrix needs the jitter)."""
+    from nngp_ntk.solver._nystrom import _cholesky
+    features = np.random.default_rng(0).standard_normal((50, 5))
+
+    def rank_five() -> np.ndarray:
+        return np.asfortranarray(features @ features.T)
+
+    factor = _cholesky(rank_five(), rebuild=rank_five)
+    np.testing.assert_allclose(factor.T @ factor, rank_five(), atol=1e-9)
