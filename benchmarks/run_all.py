@@ -25,6 +25,7 @@ renders the results page from the files. The sections:
   spectrum speed         spectrum_speed.py        spectrum_speed.json (one run appended per call)
   scaling exponents      scaling_report.py        scaling_report.json
   deep random features   deep_random_features.py  deep_random_features.json
+  deep model curves      deep_model_curves.py     deep_model_curves.json (L(P) at depths 1-3 on MNIST and digits)
   flow time              flow_time.py             flow_time.json (L(D, t) of gradient flow, predicted and measured)
   SGD compute            sgd_compute.py           sgd_compute.json (L(P, n) of one-pass SGD, predicted and measured)
   large N                large_n.py               large_n.json (Nystrom vs exact; Nystrom at large N; exact, 2 processes vs 1)
@@ -62,6 +63,7 @@ FULL = {
     "spectrum speed": ["spectrum_speed.py", "--n", "50000", "--top-k", "2000"],
     "scaling exponents": ["scaling_report.py"],
     "deep random features": ["deep_random_features.py"],
+    "deep model curves": ["deep_model_curves.py"],
     "flow time": ["flow_time.py"],
     "SGD compute": ["sgd_compute.py"],
     "large N": ["large_n.py"],
@@ -75,6 +77,7 @@ QUICK_SUITE = {
     "arccos": ["arccos_speed.py", "--quick"],
     "scale": ["scale.py", "--n", "4000", "--devices", "1", "2", "--devices-n", "2000",
               "--output", QUICK / "scale.json"],
+    "deep model curves": ["deep_model_curves.py", "--quick"],
     "flow time": ["flow_time.py", "--quick"],
     "SGD compute": ["sgd_compute.py", "--quick"],
     "large N": ["large_n.py", "--quick"],
