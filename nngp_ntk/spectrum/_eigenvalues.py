@@ -315,21 +315,49 @@ def eigh(net, X: np.ndarray, kernel: str = "ntk", top_k: int | None = None, meth
     if method == "randomized":
         if top_k is None:
             raise ArgumentValueError(f"the randomized method needs top_k (method='auto' picks it for N > DENSE_LIMIT = "
-                                     f"{DENSE_LIMIT}; here N = {n}): pass top_k, or method='dense' for all eigenvalues")
+                                     f"{DENSE_LIMIT}; here N = {n}): pass top_k (and out='folder/' to compute K once "
+                                     "rather than at every pass), or method='dense' for all eigenvalues")
         if out is not None:
             tile_store.agree_on_arguments("eigh", X, kernel, top_k, want_vectors, block_size, max_passes, tol, seed,
                                           os.fspath(out))
         product = kernel_product(net, X, kernel, block_rows) if out is None else _stored_product(
             net.kernel(X, get=kernel, out=out, progress=progress), block_rows)
         return randomized_eigh(product, n, top_k, block_size, max_passes, tol, seed, want_vectors, progress)
-    gram = np.asarray(net.kernel(X, get=kernel, out=out, progress=progress if out is not None else None),
-                      dtype=np.float64)
-    gram /= n
+    gram = net.kernel(X, get=kernel, out=out, progress=progress if out is not None else None)
+    return dense_eigh(gram, top_k, want_vectors, overwrite=out is None)
+
+
+def dense_eigh(gram: np.ndarray, top_k: int | None = None, want_vectors: bool = True,
+               overwrite: bool = False) -> Eigensystem:
+    """Top ``top_k`` (default all) eigenpairs of gram / N for a kernel matrix ``gram`` (N, N), descending.
+
+    gram / N in float64, then LAPACK's divide and conquer (scipy.linalg.eigh driver "evd"): O(N^2)
+    memory, O(N^3) time.
+
+    Args:
+        gram: the symmetric (N, N) kernel matrix K, in memory or a np.memmap (a stored kernel).
+        top_k: how many of the largest eigenpairs (default all).
+        want_vectors: also return the eigenvectors.
+        overwrite: ``gram`` may be overwritten when it is a writeable float64 array (no copy).
+
+    Returns:
+        ``Eigensystem(values (top_k,), vectors (N, top_k) or None, passes=1, converged=True)``.
+
+    Example:
+        >>> dense_eigh(np.diag([2.0, 6.0]), want_vectors=False).values
+        array([3., 1.])
+    """
+    n = len(gram)
+    if overwrite and isinstance(gram, np.ndarray) and gram.dtype == np.float64 and gram.flags.writeable:
+        scaled = gram
+        scaled /= n
+    else:
+        scaled = np.divide(gram, n, dtype=np.float64)
     if want_vectors:
-        values, vectors = scipy.linalg.eigh(gram, overwrite_a=True, check_finite=False, driver="evd")
+        values, vectors = scipy.linalg.eigh(scaled, overwrite_a=True, check_finite=False, driver="evd")
         vectors = np.ascontiguousarray(vectors[:, ::-1][:, :top_k])
     else:
-        values, vectors = scipy.linalg.eigh(gram, eigvals_only=True, overwrite_a=True, check_finite=False,
+        values, vectors = scipy.linalg.eigh(scaled, eigvals_only=True, overwrite_a=True, check_finite=False,
                                             driver="evd"), None
     return Eigensystem(values[::-1][:top_k], vectors, 1, True)
 

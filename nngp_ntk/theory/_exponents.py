@@ -13,17 +13,29 @@ their curves' mean in log; its stated error adds, in quadrature to the subsets' 
 half-width h, the spread of the subsets, t_{S-1} s / sqrt(S) (s: their standard deviation). The
 spread is that of m-point predictions: an upper bound, up to the t factor, on the sampling error of
 predicting from all N. Sizes beyond m are beyond each subset's sample ("extrapolated").
+
+With ``out=folder`` the kernel K of all N points is computed once into the out-of-core store
+``folder/<kernel>`` (resumable; under ``jax.distributed`` the processes share its tiles) and every
+dense kernel is read from it: the subsets' m x m kernels are its blocks K[s, s], so the curves are
+those above. The raw sample spectrum is then that of all N points: the top k eigenvalues of K/N by
+randomized block Krylov on the stored rows (``spectrum.eigh`` with ``out``), k = min(N, 2 i_max) for the
+fit window's upper index i_max (the automatic window's N / 10, k at most ``SAMPLE_TOP_K``; its
+window is then [10, k / 2], the indices a top-k solve resolves), solved until they change by at most
+``SAMPLE_TOL`` (relative) over a pass.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Callable
 
 import jax
 import numpy as np
 import scipy.special
 
 from nngp_ntk import data
+from nngp_ntk.kernels import _tile_store as tile_store
 from nngp_ntk.spectrum import _fits as fits
 from nngp_ntk._checks import (DENSE_LIMIT, ArgumentValueError, check_choice, check_integer, check_kernel_name,
                               check_points, check_ridge, check_sizes)
@@ -33,7 +45,7 @@ from nngp_ntk.spectrum._fits import PowerLawFit
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.theory._tails import extend_spectrum
 from nngp_ntk.theory._random_features import RandomFeatureLeaveOneOut, has_earlier_layers, sampled_layers_losses
-from nngp_ntk.spectrum._eigenvalues import eigh, fit_power_law
+from nngp_ntk.spectrum._eigenvalues import default_window, dense_eigh, eigh, fit_power_law, fit_window
 from nngp_ntk.theory._samples import LeaveOneOut, Renormalized, operator_exponent
 
 METHODS = ("auto", "leave-one-out", "renormalized", "power-law", "extrapolated")
@@ -42,6 +54,11 @@ MODEL_METHODS = ("auto", "sampled-layers", "leave-one-out", "duality")
 MIN_SUBSET = 20
 #: The level of the intervals over subsets and draws (that of the least-squares ones).
 CONFIDENCE = 0.95
+#: With ``out`` past max_points and the automatic fit window: the most eigenvalues of all N points computed
+#: for the raw sample fit (k = min(N, 2 N / 10, SAMPLE_TOP_K); the window is then [10, k / 2]).
+SAMPLE_TOP_K = 1000
+#: ... and the relative change over one Krylov pass at which their solve stops (``spectrum.randomized_eigh``).
+SAMPLE_TOL = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,13 +73,17 @@ class Exponents:
     targets from the kernel's own GP (beta = alpha_K);
     ``sample_fit``: the power law of the raw sample eigenvalues of K/N (``spectrum.fit_power_law``);
     its exponent, alpha_K_sample = ``sample_fit.alpha``, differs from the operator's alpha_K where the
-    sample's finite-N floor flattens its spectrum;
+    sample's finite-N floor flattens its spectrum; above ``max_points`` the fit of ``eigenvalues``
+    below, with ``n_samples`` N (with ``out``) or m (without);
     ``alpha_D``: slope of the predicted test MSE ``losses`` over training sizes ``sizes``;
     ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
     ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves
     were obtained ("leave-one-out", "renormalized", "power-law" or "extrapolated", see
     ``predict_exponents``);
-    ``eigenvalues``: the descending eigenvalues of K/N the prediction used (float64);
+    ``eigenvalues``: the descending eigenvalues of K/N the prediction used (float64); above
+    ``max_points``, without ``out``, the subsets' mean spectrum (the m eigenvalues of an m-point
+    K/N, averaged index by index), and with ``out`` the top k eigenvalues of K/N of all N points
+    (``predict_exponents``; module docstring);
     ``model_method``: how ``model_losses`` were obtained ("sampled-layers", "leave-one-out" or "duality");
     ``subsets``: the number S of disjoint subsets of ``subset_size`` points the prediction averages
     (1: all N points in one dense spectrum; module docstring).
@@ -152,7 +173,7 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
                       ridge: float = 0.0, method: str = "auto", train_size: int | None = None,
                       window: tuple[int, int] | None = None, model_method: str = "auto",
                       max_points: int = DENSE_LIMIT, subsets: int | None = None, seed: int = 0,
-                      layer_draws: int = 4) -> Exponents:
+                      layer_draws: int = 4, out: str | os.PathLike | None = None) -> Exponents:
     """alpha_K, alpha_D and alpha_P, with intervals and the predicted curves, from the N points X.
 
     The eigenvalues w_j of K/N (dense, float64) and, with ``y``, the target powers
@@ -211,6 +232,19 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     min(max_points, N // subsets) points (default: ceil(N / max_points) subsets, every point used),
     intervals widened by the subsets' spread (module docstring); no N x N matrix is formed.
 
+    ``out=folder``: K of all N points is stored once in ``folder/<kernel>`` (float64, N^2 8 bytes of
+    disk; ``net.kernel(X, get=kernel, out=...)``, resumed and reused by a later call with the same
+    points and network) and every dense kernel is read from it instead of computed: the N-point one
+    at N <= max_points, the subsets' blocks above. Above max_points the raw sample spectrum is then
+    that of all N points: ``eigenvalues`` holds the top k = min(N, 2 i_max) eigenvalues of K/N
+    (i_max: the upper index of ``window``; with the automatic window N / 10, and k at most
+    ``SAMPLE_TOP_K`` = 1000), solved by randomized block Krylov on the stored rows to a relative
+    change of ``SAMPLE_TOL`` = 1e-6 per pass, and ``sample_fit`` is their fit with n_samples = N
+    (automatic window [10, k / 2]). Under ``jax.distributed`` every process makes the same call with
+    a folder they all share: they compute the store's tiles and the Krylov products together and
+    return the same result; processes whose arguments differ are refused, and so is
+    "sampled-layers" (its finite-width kernels are computed in memory): give another model_method.
+
     Args:
         net: the network whose kernel is used.
         X: the N points, shape (N, d) (above max_points: the large-N path).
@@ -228,6 +262,8 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
         subsets: with N > max_points, the number of disjoint subsets averaged (at least 2); None
             for ceil(N / max_points).
         seed: the seed of the random subsets.
+        out: a folder for the out-of-core store of the kernel of X (above), or None to compute the
+            dense kernels in memory.
 
     Returns:
         ``Exponents``: alpha_K, beta, alpha_D, alpha_P with intervals ``ci``, the predicted curves and
@@ -237,8 +273,10 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
         TypeError: ``net`` is not a network.
         ValueError: unknown methods or kernel, a negative ridge, sizes or widths that are too few or
             too short a span, a train_size not above the widths, targets with another row count,
-            subsets of fewer than 20 points, or model_method "sampled-layers" without targets or
-            earlier hidden layers.
+            subsets of fewer than 20 points, model_method "sampled-layers" without targets or
+            earlier hidden layers (or under several JAX processes), a window outside the eigenvalues
+            of one dense spectrum, an ``out`` folder that holds another kernel, or JAX processes that
+            called with different arguments.
 
     Example:
         >>> import nngp_ntk as nk
@@ -264,27 +302,76 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     if model_method == "sampled-layers" and (targets is None or not has_earlier_layers(net)):
         raise ArgumentValueError("model_method 'sampled-layers' needs targets y and a network with hidden layers "
                                  "before its last one (a Dense, activations, then the Dense readout)")
+    count, size = 1, n_points
+    if n_points > max_points:
+        count = check_integer("subsets", -(-n_points // max_points) if subsets is None else subsets, minimum=2)
+        size = min(max_points, n_points // count)
+        if size < MIN_SUBSET:
+            raise ArgumentValueError(f"subsets = {count} of the N = {n_points} points leave {size} points each, "
+                                     f"fewer than {MIN_SUBSET}")
+    if window is not None:
+        window = fit_window(size, window)[0]        # checked before any kernel is computed
+    if jax.process_count() > 1 and _model_method(model_method, net, targets, widths, size) == "sampled-layers":
+        chosen = "auto's choice for a deep network with targets" if model_method == "auto" else "given"
+        raise ArgumentValueError(f"model_method 'sampled-layers' ({chosen}) computes finite-width kernels in memory, "
+                                 "which several JAX processes cannot: pass model_method='leave-one-out' or 'duality'")
     options = dict(kernel=kernel, ridge=ridge, method=method, train_size=train_size, window=window,
                    model_method=model_method, layer_draws=layer_draws, seed=seed)
-    if n_points <= max_points:
-        return _predict_dense(net, X, targets, sizes, widths, **options)
-    count = check_integer("subsets", -(-n_points // max_points) if subsets is None else subsets, minimum=2)
-    size = min(max_points, n_points // count)
-    if size < MIN_SUBSET:
-        raise ArgumentValueError(f"subsets = {count} of the N = {n_points} points leave {size} points each, "
-                                 f"fewer than {MIN_SUBSET}")
+    stored = folder = None
+    if out is not None:
+        folder = os.path.join(os.fspath(out), kernel)
+        tile_store.agree_on_arguments("predict_exponents", net, X, targets, kernel, sizes, widths, ridge, method,
+                                      train_size, window, model_method, max_points, subsets, seed, layer_draws,
+                                      folder)
+        with jax.enable_x64(True):
+            stored = net.kernel(X, get=kernel, out=folder)
+    if count == 1:
+        return _predict_dense(net, X, _gram(net, X, kernel, stored), targets, sizes, widths, **options)
     order = np.random.default_rng(seed).permutation(n_points)
     parts = []
     for k in range(count):
         keep = np.sort(order[k * size:(k + 1) * size])
-        parts.append(_predict_dense(net, X[keep], None if targets is None else targets[keep], sizes, widths,
-                                    **options))
-    return _average(parts, window)
+        parts.append(_predict_dense(net, X[keep], _gram(net, X, kernel, stored, keep),
+                                    None if targets is None else targets[keep], sizes, widths, **options))
+    if folder is None:
+        return _average(parts, window)
+    return _average(parts, window, _sample_spectrum(net, X, kernel, window, folder), n_points)
 
 
-def _average(parts: list[Exponents], window: tuple[int, int] | None) -> Exponents:
+def _gram(net: Network, X: np.ndarray, kernel: str, stored: np.ndarray | None,
+          keep: np.ndarray | None = None) -> Callable[[], np.ndarray]:
+    """A function returning the float64 kernel matrix of the points X[keep] (None: all): computed in
+    memory at every call (a fresh array), or read from ``stored``, the stored K of all the points."""
+    if stored is not None:
+        return (lambda: stored) if keep is None else (lambda: stored[np.ix_(keep, keep)])
+    points = X if keep is None else X[keep]
+
+    def compute() -> np.ndarray:
+        with jax.enable_x64(True):
+            return np.asarray(net.kernel(points, get=kernel), dtype=np.float64)
+
+    return compute
+
+
+def _sample_spectrum(net: Network, X: np.ndarray, kernel: str, window: tuple[int, int] | None,
+                     folder: str) -> np.ndarray:
+    """The top k eigenvalues of K/N of all N points X, K stored in ``folder`` (module docstring: k =
+    min(N, 2 i_max), at most SAMPLE_TOP_K for the automatic window; randomized block Krylov to SAMPLE_TOL)."""
+    n_points = len(X)
+    if window is None:
+        top_k = min(n_points, 2 * default_window(n_points)[1], SAMPLE_TOP_K)
+    else:
+        top_k = min(n_points, 2 * window[1])
+    with jax.enable_x64(True):
+        return eigh(net, X, kernel, top_k=top_k, method="randomized", want_vectors=False, tol=SAMPLE_TOL,
+                    out=folder).values
+
+
+def _average(parts: list[Exponents], window: tuple[int, int] | None, values: np.ndarray | None = None,
+             n_samples: int | None = None) -> Exponents:
     """The mean of the subsets' predictions: curves averaged in log, exponents averaged, intervals
-    center -+ sqrt(h^2 + (t_{S-1} s / sqrt(S))^2) (h: the subsets' mean half-width, s: their spread)."""
+    center -+ sqrt(h^2 + (t_{S-1} s / sqrt(S))^2) (h: the subsets' mean half-width, s: their spread);
+    the raw sample fit on ``values`` from ``n_samples`` points (None: the subsets' mean spectrum)."""
     count = len(parts)
 
     def mean(name: str) -> tuple[float, tuple[float, float]]:
@@ -296,47 +383,57 @@ def _average(parts: list[Exponents], window: tuple[int, int] | None) -> Exponent
     (alpha_K, ci_K), (beta, ci_beta) = mean("alpha_K"), mean("beta")
     (alpha_D, ci_D), (alpha_P, ci_P) = mean("alpha_D"), mean("alpha_P")
     first = parts[0]
-    values = np.mean([p.eigenvalues for p in parts], axis=0)
-    size = len(values)
+    size = first.subset_size
+    if values is None:
+        values, n_samples = np.mean([p.eigenvalues for p in parts], axis=0), size
     return Exponents(alpha_K, beta, alpha_D, alpha_P,
                      {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P}, first.sizes,
                      np.exp(np.mean([np.log(p.losses) for p in parts], axis=0)), first.widths,
                      np.exp(np.mean([np.log(p.model_losses) for p in parts], axis=0)), first.method, first.kernel,
-                     fit_power_law(values, window=window, n_samples=size), values, first.model_method, count, size)
+                     fit_power_law(values, window=window, n_samples=n_samples), values, first.model_method, count,
+                     size)
 
 
-def _predict_dense(net: Network, X: np.ndarray, targets: np.ndarray | None, sizes: np.ndarray, widths: np.ndarray, *,
-                   kernel: str, ridge: float, method: str, train_size: int | None, window: tuple[int, int] | None,
-                   model_method: str, layer_draws: int, seed: int) -> Exponents:
-    """``predict_exponents`` from the dense spectrum of all the points X (arguments checked there)."""
+def _model_method(model_method: str, net: Network, targets: np.ndarray | None, widths: np.ndarray,
+                  n_points: int) -> str:
+    """``model_method`` with "auto" resolved for a dense prediction from n_points points (``predict_exponents``)."""
+    if model_method != "auto":
+        return model_method
+    if widths[-1] >= n_points - 1:
+        return "duality"
+    return "sampled-layers" if targets is not None and has_earlier_layers(net) else "leave-one-out"
+
+
+def _predict_dense(net: Network, X: np.ndarray, gram: Callable[[], np.ndarray], targets: np.ndarray | None,
+                   sizes: np.ndarray, widths: np.ndarray, *, kernel: str, ridge: float, method: str,
+                   train_size: int | None, window: tuple[int, int] | None, model_method: str, layer_draws: int,
+                   seed: int) -> Exponents:
+    """``predict_exponents`` from the dense spectrum of all the points X, their kernel matrix ``gram()``
+    (``_gram``; arguments checked there)."""
     n_points = len(X)
     if method == "auto":
         method = "leave-one-out" if sizes[-1] < n_points else "power-law" if n_points >= MIN_POINTS else "extrapolated"
-    if model_method == "auto":
-        deep = targets is not None and has_earlier_layers(net)
-        model_method = ("sampled-layers" if deep else "leave-one-out") if widths[-1] < n_points - 1 else "duality"
+    model_method = _model_method(model_method, net, targets, widths, n_points)
     duality = "extrapolated" if method == "extrapolated" or widths[-1] >= n_points else "renormalized"
-    with jax.enable_x64(True):
-        system = eigh(net, X, kernel, method="dense", want_vectors=targets is not None or method == "power-law"
-                      or "leave-one-out" in (method, model_method))
-    values = system.values
-    projections = None if targets is None else system.vectors.T @ targets
-    power = values if targets is None else np.mean(projections**2, axis=1) / n_points
-    sample_fit = fit_power_law(values, window=window, n_samples=n_points)
-    total = None if targets is None else float(np.mean(targets**2))
     if method == "power-law":
         if ridge:
             raise ArgumentValueError(
                 f"method 'power-law' reads the ridgeless leave-one-out curve: ridge must be 0, got {ridge}")
-        with jax.enable_x64(True):
-            gram = np.asarray(net.kernel(X, get=kernel), dtype=np.float64)
         reach = int(n_points * READ[1] * n_points / MIN_POINTS)
         if n_points < MIN_POINTS or sizes[-1] > reach:
             raise ArgumentValueError(
                 f"method 'power-law' needs at least {MIN_POINTS} points and sizes up to {READ[1]} N / "
                 f"{MIN_POINTS} times the N = {n_points} points (at most {reach}), got sizes up to "
                 f"{int(sizes[-1])}")
-        extrapolation = extrapolate_gram(gram, None if targets is None else targets.reshape(n_points, -1), sizes,
+    system = dense_eigh(gram(), want_vectors=targets is not None or method == "power-law"
+                        or "leave-one-out" in (method, model_method), overwrite=True)
+    values = system.values
+    projections = None if targets is None else system.vectors.T @ targets
+    power = values if targets is None else np.mean(projections**2, axis=1) / n_points
+    sample_fit = fit_power_law(values, window=window, n_samples=n_points)
+    total = None if targets is None else float(np.mean(targets**2))
+    if method == "power-law":
+        extrapolation = extrapolate_gram(gram(), None if targets is None else targets.reshape(n_points, -1), sizes,
                                          groups=max(3, min(10, n_points // 20)))
         curves = [LeaveOneOut(values, system.vectors, projections).curve(extrapolation.read_sizes)]
     else:

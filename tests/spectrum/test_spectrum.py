@@ -51,6 +51,15 @@ def test_dense_eigenvectors(net, points):
     assert system.passes == 1 and system.converged
 
 
+def test_dense_eigenvalues_of_a_stored_float64_kernel(net, tmp_path, x64):
+    """method="dense" with out reads the stored K (a read-only memmap, float64 here) without writing to it."""
+    points = data.sphere(60, 3, seed=0)
+    stored = spectrum.eigh(net, points, method="dense", out=tmp_path)
+    in_memory = spectrum.eigh(net, points, method="dense")
+    np.testing.assert_allclose(stored.values, in_memory.values, rtol=1e-12, atol=1e-15 * in_memory.values[0])
+    np.testing.assert_array_equal(np.load(tmp_path / "ntk.npy"), net.kernel(points, get="ntk", out=tmp_path))
+
+
 @pytest.mark.slow
 def test_kernel_product_matches_the_matrix_with_uneven_row_blocks(net, points):
     Q = np.random.default_rng(0).standard_normal((len(points), 3))

@@ -3,11 +3,15 @@ random features, and bad input."""
 
 from __future__ import annotations
 
+import os
+
+import jax
 import numpy as np
 import pytest
 
 import nngp_ntk as nk
 from nngp_ntk import data, scaling
+from nngp_ntk.kernels import _passes as passes
 from nngp_ntk.theory import _exponents as prediction
 from nngp_ntk.theory._exponents import Exponents
 from nngp_ntk.spectrum import fit_power_law
@@ -104,6 +108,60 @@ def test_large_n_path_averages_disjoint_subsets():
     assert large.alpha_D == pytest.approx(np.mean([p.alpha_D for p in parts]), rel=1e-12)
     np.testing.assert_allclose(np.log(large.losses), np.mean([np.log(p.losses) for p in parts], axis=0), rtol=1e-12)
     np.testing.assert_allclose(large.eigenvalues, np.mean([p.eigenvalues for p in parts], axis=0))
+
+
+def _stored_problem():
+    """120 points of the sphere, GP targets, and the options of a large-N prediction of 3 subsets of 40."""
+    net = nk.FullyConnected(depth=2, activation="relu", W_std=1.4, b_std=0.1)
+    X = data.sphere(120, 3, seed=0)
+    y = data.gp_targets(net, X.astype(np.float32), kernel="ntk", n_outputs=2, seed=1)
+    return net, X, y, dict(kernel="ntk", sizes=[5, 10, 20], max_points=40, window=(2, 20), seed=1,
+                           model_method="leave-one-out")
+
+
+def test_stored_kernel_gives_the_top_eigenvalues_of_all_points(tmp_path, monkeypatch):
+    """out= above max_points: the subsets' curves as without it (their kernels read from the store), the
+    raw sample spectrum the top k = 2 i_max eigenvalues of K/N of all 120 points; a second call reuses
+    the store (no kernel tile is computed)."""
+    net, X, y, options = _stored_problem()
+    plain = nk.predict_exponents(net, X, y, **options)
+    computed = []
+    tiles = passes.tiles
+    monkeypatch.setattr(passes, "tiles", lambda *args: computed.append(1) or tiles(*args))
+    stored = nk.predict_exponents(net, X, y, out=tmp_path, **options)
+    assert computed and sorted(os.listdir(tmp_path)) == ["ntk"]
+    with jax.enable_x64(True):
+        dense = nk.spectrum.eigenvalues(net, X, kernel="ntk")
+    assert stored.eigenvalues.shape == (40,) and (stored.subsets, stored.subset_size) == (3, 40)
+    np.testing.assert_allclose(stored.eigenvalues, dense[:40], rtol=1e-6)
+    expected = fit_power_law(dense[:40], window=(2, 20), n_samples=120)
+    assert stored.sample_fit.alpha == pytest.approx(expected.alpha, rel=1e-6)
+    assert stored.sample_fit.ci == pytest.approx(expected.ci, rel=1e-6)
+    assert stored.sample_fit.alpha != pytest.approx(plain.sample_fit.alpha, rel=1e-3)   # the subsets' mean spectrum
+    for name in ("losses", "model_losses"):
+        np.testing.assert_allclose(getattr(stored, name), getattr(plain, name), rtol=1e-8)
+    for name in ("alpha_K", "beta", "alpha_D", "alpha_P"):
+        assert getattr(stored, name) == pytest.approx(getattr(plain, name), rel=1e-8, nan_ok=True)
+    assert np.isfinite(stored.alpha_K) and np.isfinite(stored.beta)
+    computed.clear()
+    again = nk.predict_exponents(net, X, y, out=tmp_path, **options)
+    assert not computed
+    np.testing.assert_array_equal(again.eigenvalues, stored.eigenvalues)
+
+
+def test_stored_kernel_below_max_points_is_the_dense_prediction(tmp_path):
+    """out= with N <= max_points: the dense prediction on the stored kernel, that of the in-memory one."""
+    net, X, y, options = _stored_problem()
+    options.update(max_points=120, sizes=[10, 20, 40], window=(2, 40))
+    plain = nk.predict_exponents(net, X, y, **options)
+    stored = nk.predict_exponents(net, X, y, out=tmp_path, **options)
+    assert stored.subsets == 1 and stored.eigenvalues.shape == (120,)
+    np.testing.assert_allclose(stored.eigenvalues, plain.eigenvalues, rtol=1e-10, atol=1e-14 * plain.eigenvalues[0])
+    np.testing.assert_allclose(stored.losses, plain.losses, rtol=1e-8)
+    assert stored.alpha_D == pytest.approx(plain.alpha_D, rel=1e-8)
+    with pytest.raises(ValueError, match="window"):
+        nk.predict_exponents(net, X, y, out=tmp_path / "other", **dict(options, max_points=30))  # 30 per subset
+    assert not os.path.exists(tmp_path / "other")                                              # refused first
 
 
 def _exponents(alpha_D: float, half: float, losses: list[float]) -> Exponents:
