@@ -262,8 +262,8 @@ def deep_models(records: dict[str, Record]) -> list[str]:
         f"mean of {first['repeats']} draws per width; predicted from the pool alone by ``predict_exponents`` "
         "(kernel \"nngp\", train_size = D): its default (``sampled-layers`` at depth >= 2, "
         f"{first['layer_draws']} draws of the earlier layers per width; ``leave-one-out`` at depth 1) and the "
-        "theory with the earlier layers at infinite width (``leave-one-out``). Gap: the absolute value of predicted / measured - 1 at "
-        "the worst width. The last column is the measurement's own resolution: the relative standard error of a "
+        "theory with the earlier layers at infinite width (``leave-one-out``). Gap: the absolute value of "
+        "predicted / measured - 1 at the worst width. The last column is the measurement's own resolution: the relative standard error of a "
         "test MSE on the fixed held-out points (one draw per width, from its per-point errors); the held-out set is "
         "common to every width and depth, so its error shifts a whole measured curve up or down together.")
     table = []
