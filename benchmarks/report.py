@@ -110,8 +110,10 @@ def main_job(records: dict[str, Record]) -> list[str]:
         f"{m['test_size']}. The anchored prediction of alpha_D (method ``{p['method']}``) uses the training points, "
         "the spectrum of their kernel, the labels' projections on its eigenvectors and the labels' exact "
         "leave-one-out error; the spectrum-only prediction (method "
-        f"``{spectrum_only['method']}``) does without the leave-one-out error. alpha_P uses the NNGP spectrum "
-        f"and the labels' projections (``model_method={p['model_method']!r}``).")
+        f"``{spectrum_only['method']}``) does without the leave-one-out error. alpha_P uses the NNGP and the "
+        f"labels (``model_method={p['model_method']!r}``"
+        + ("; the earlier layers drawn at each width P, one dense eigendecomposition per width and draw, most of "
+           "the wall time)." if p["model_method"] == "sampled-layers" else ")."))
     sample = (_ci(p["alpha_K_sample"], p["alpha_K_sample_ci"]) if p["alpha_K_sample"] is not None
               else f"unreliable: {p['alpha_K_sample_reason']}")
     measured_p = _ci(m["alpha_P"], m["alpha_P_ci"]) + (", poor fit" if model["poor"] else "")
