@@ -188,12 +188,13 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
     test, train = scaling.holdout_split(len(X), test_size, seed)
     pool = len(train)
     stages.done()
-    # The predictions see the training pool only (its points and labels), never the test points.
+    # The predictions see the training pool only (its points and labels), never the test points. alpha_P
+    # comes from the NNGP call below: these two take the cheapest random-feature curve, which is not used.
     predicted = predict_exponents(net, X[train], Y[train], kernel=kernel, sizes=sizes, ridge=section.ridge,
-                                  window=section.window, method="auto")
+                                  window=section.window, method="auto", model_method="duality")
     stages.done()
     spectrum_only = predict_exponents(net, X[train], Y[train], kernel=kernel, sizes=sizes, ridge=section.ridge,
-                                      window=section.window,
+                                      window=section.window, model_method="duality",
                                       method="renormalized" if max(sizes) < pool else "extrapolated")
     stages.done()
     measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel=kernel, ridge=section.ridge,
