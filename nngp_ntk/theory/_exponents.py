@@ -44,7 +44,8 @@ from nngp_ntk.theory._extrapolation import MIN_POINTS, READ, extrapolate_gram
 from nngp_ntk.spectrum._fits import PowerLawFit
 from nngp_ntk.kernels._network import Network, check_network
 from nngp_ntk.theory._tails import extend_spectrum
-from nngp_ntk.theory._random_features import RandomFeatureLeaveOneOut, has_earlier_layers, sampled_layers_losses
+from nngp_ntk.finite._random_features import last_hidden_layer
+from nngp_ntk.theory._random_features import RandomFeatureLeaveOneOut, sampled_layers_losses
 from nngp_ntk.spectrum._eigenvalues import default_window, dense_eigh, eigh, fit_power_law, fit_window
 from nngp_ntk.theory._samples import LeaveOneOut, Renormalized, operator_exponent
 
@@ -299,7 +300,7 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     check_integer("train_size", train_size, minimum=int(widths[-1]) + 2, allow_none=True)
     max_points = check_integer("max_points", max_points, minimum=MIN_SUBSET)
     layer_draws = check_integer("layer_draws", layer_draws, minimum=1)
-    if model_method == "sampled-layers" and (targets is None or not has_earlier_layers(net)):
+    if model_method == "sampled-layers" and (targets is None or last_hidden_layer(net) is None):
         raise ArgumentValueError("model_method 'sampled-layers' needs targets y and a network with hidden layers "
                                  "before its last one (a Dense, activations, then the Dense readout)")
     count, size = 1, n_points
@@ -401,7 +402,7 @@ def _model_method(model_method: str, net: Network, targets: np.ndarray | None, w
         return model_method
     if widths[-1] >= n_points - 1:
         return "duality"
-    return "sampled-layers" if targets is not None and has_earlier_layers(net) else "leave-one-out"
+    return "sampled-layers" if targets is not None and last_hidden_layer(net) is not None else "leave-one-out"
 
 
 def _predict_dense(net: Network, X: np.ndarray, gram: Callable[[], np.ndarray], targets: np.ndarray | None,

@@ -42,7 +42,7 @@ import scipy.linalg
 import scipy.optimize
 
 from nngp_ntk._checks import ArgumentValueError, check_integer, check_points
-from nngp_ntk.finite._random_features import conditional_nngp, last_hidden_layer
+from nngp_ntk.finite._random_features import conditional_nngp
 from nngp_ntk.kernels._network import Network
 
 #: Rows of U per block when forming the per-point sums (bounds the temporary memory).
@@ -223,14 +223,3 @@ def sampled_layers_losses(net: Network, X: np.ndarray, y: np.ndarray, widths: np
             theory = RandomFeatureLeaveOneOut(values, vectors, vectors.T @ targets)
             losses[s, k] = theory.losses(np.array([width]), train_size)[0]
     return losses
-
-
-def has_earlier_layers(net: Network) -> bool:
-    """Whether ``sampled_layers_losses`` applies: the network's last hidden layer follows earlier ones.
-
-    Example:
-        >>> import nngp_ntk as nk
-        >>> has_earlier_layers(nk.FullyConnected(depth=2)), has_earlier_layers(nk.FullyConnected(depth=1))
-        (True, False)
-    """
-    return last_hidden_layer(net) is not None
