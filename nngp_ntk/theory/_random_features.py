@@ -41,6 +41,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
+from nngp_ntk import data
 from nngp_ntk._checks import ArgumentValueError, check_integer, check_points
 from nngp_ntk.finite._random_features import conditional_nngp
 from nngp_ntk.kernels._network import Network
@@ -194,7 +195,7 @@ def sampled_layers_losses(net: Network, X: np.ndarray, y: np.ndarray, widths: np
 
     Raises:
         TypeError: ``net`` is not a network.
-        ValueError: a network without earlier hidden layers, targets with another row count, widths
+        ValueError: a network without earlier hidden layers, targets with another row count or NaN, widths
             that are not positive integers below the kernels' rank, a train_size not above
             max(widths) + 1, or draws < 1.
 
@@ -205,9 +206,7 @@ def sampled_layers_losses(net: Network, X: np.ndarray, y: np.ndarray, widths: np
         (2, 3)
     """
     X = check_points(X)
-    targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-    if len(targets) != len(X):
-        raise ArgumentValueError(f"y must have one row per point of X ({len(X)}), got {len(targets)}")
+    targets = data.check_targets(X, y)
     draws = check_integer("draws", draws, minimum=1)
     widths = np.asarray(widths)
     if widths.ndim != 1 or widths.size == 0 or not np.issubdtype(widths.dtype, np.number) \
