@@ -22,11 +22,13 @@ probabilities q_j the same holds with the weights w_j = 1/min(1, M q_j) (w_j = N
 T is computed with a jitter of M * eps * mean(diag) (eps of the kernel's dtype; tenfold more until the Cholesky
 factorization succeeds); it only shapes the preconditioner, H keeps the exact K_mm.
 
-Costs: each iteration multiplies by K_nm^T K_nm (2 N M k flops for k outputs) and by B, B^T
-(2 M^2 k); the setup factorizes two M x M matrices (M^3 / 3 each, plus T T^T). The N x M kernel
-K_nm is never one N x N array: it is held in memory when it takes at most ``MEMORY_FRACTION`` of
-the available memory, written to an out-of-core store (``out=folder``, the kernel store of
-``net.kernel``) and read back in row panels, or recomputed panel by panel at every iteration.
+Costs: each iteration multiplies by K_nm^T K_nm + ridge K_mm (4 N M k + 2 M^2 k flops for k outputs, in
+the kernel's dtype: a float32 kernel is multiplied in single precision by cache-sized row slices whose
+M x k products are summed in float64) and by B, B^T (2 M^2 k, float64); the setup factorizes two M x M
+matrices (M^3 / 3 each, plus T T^T). The N x M kernel K_nm is never one N x N array: it is held in
+memory when it takes at most ``MEMORY_FRACTION`` of the available memory, written to an out-of-core
+store (``out=folder``, the kernel store of ``net.kernel``) and mapped back in row panels, or recomputed
+panel by panel at every iteration.
 
 Centers: ``"uniform"`` draws M distinct rows with a seeded generator. ``"leverage"`` draws them
 without replacement with probabilities proportional to approximate ridge leverage scores
@@ -68,8 +70,9 @@ PANELS = ("auto", "memory", "recompute")
 MEMORY_FRACTION = 0.5
 #: Bytes of one row panel of K(X, C) (computed, read or converted to float64 at a time).
 PANEL_BYTES = 2**27
-#: Bytes of a float64 slice of a panel in the products K_nm^T (K_nm v): small enough to stay in the
-#: processor's cache between its two products (measured: 2.5x faster than whole panels).
+#: Bytes of a slice of a panel in the products K_nm^T (K_nm v): small enough to stay in the processor's
+#: cache between its two products; float32 kernels are multiplied in float32, each slice's M x k product
+#: added to a float64 sum.
 SLICE_BYTES = 2**21
 #: Largest uniform sub-sample that estimates the leverage scores (one N x s kernel pass, N s^2 flops).
 LEVERAGE_SAMPLE = 2048
@@ -128,6 +131,19 @@ def _panel_rows(m: int, itemsize: int) -> int:
     return max(1024, PANEL_BYTES // (m * itemsize) // 1024 * 1024)
 
 
+def _slice_rows(block: np.ndarray) -> int:
+    """Rows of a SLICE_BYTES slice of ``block`` (at least 16)."""
+    return max(16, SLICE_BYTES // (block.dtype.itemsize * max(1, block.shape[1])))
+
+
+def _matmul_sliced(block: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """block @ v in float64, computed by SLICE_BYTES row slices in the block's dtype (a float32 kernel
+    is multiplied without converting it)."""
+    cast = v.astype(block.dtype, copy=False)
+    step = _slice_rows(block)
+    return np.concatenate([block[s:s + step] @ cast for s in range(0, block.shape[0], step)]).astype(np.float64)
+
+
 def _matmul64(block: np.ndarray, v: np.ndarray, transpose: bool = False) -> np.ndarray:
     """block @ v (block.T @ v with ``transpose``) in float64, block converted in slices of PANEL_BYTES / 8."""
     block = np.asarray(block)
@@ -169,18 +185,20 @@ class _Panels:
                 yield start, self.matrix[start:stop]
             elif self.mode == "disk":
                 offset = self._offset + start * m * self._dtype.itemsize
-                yield start, np.fromfile(self._path, self._dtype, (stop - start) * m, offset=offset).reshape(-1, m)
+                yield start, np.memmap(self._path, self._dtype, "r", offset=offset, shape=(stop - start, m))
             else:
                 yield start, self.net.kernel(self.x[start:stop], self.centers, get=self.kernel, progress=False)
 
     def normal(self, v: np.ndarray) -> np.ndarray:
-        """K_nm^T (K_nm v) in float64, v of shape (M, k): each cache-sized slice converted to float64 once."""
+        """K_nm^T (K_nm v), v of shape (M, k): the sum over cache-sized row slices S of
+        K_S^T (K_S v), each in the kernel's dtype, summed in float64."""
         out = np.zeros_like(v)
         for _, panel in self:
-            step = max(16, SLICE_BYTES // 8 // panel.shape[1])
+            cast = v.astype(panel.dtype, copy=False)
+            step = _slice_rows(panel)
             for s in range(0, panel.shape[0], step):
-                block = np.asarray(panel[s:s + step], np.float64)
-                out += block.T @ (block @ v)
+                block = panel[s:s + step]
+                out += block.T @ (block @ cast)
         return out
 
     def transpose(self, y: np.ndarray) -> np.ndarray:
@@ -442,7 +460,7 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
 
     def operator(v: np.ndarray) -> np.ndarray:           # B^T H B v
         w = preconditioner.apply(v)
-        return preconditioner.apply_transpose(rows.normal(w) + ridge * _matmul64(k_mm, w))
+        return preconditioner.apply_transpose(rows.normal(w) + ridge * _matmul_sliced(k_mm, w))
 
     checkpoint = None if folder is None else _cg.checkpoint(os.path.join(folder, STATE_FILE), state_key,
                                                             distributed=True)
