@@ -6,7 +6,8 @@
     PYTHONPATH=. python benchmarks/large_n.py --parts diagnose --diagnose-n 40000 --diagnose-m 10000
     PYTHONPATH=. python benchmarks/large_n.py --parts panels
     PYTHONPATH=. python benchmarks/large_n.py --parts large --large-n 200000 --large-m 10000
-    PYTHONPATH=. python benchmarks/large_n.py --parts estimates                # from the large and panels parts
+    PYTHONPATH=. python benchmarks/large_n.py --parts large --large-n 1000000 --large-m 10000 --timeout 7200
+    PYTHONPATH=. python benchmarks/large_n.py --parts estimates                # from the large (--large-n) and panels parts
     PYTHONPATH=. python benchmarks/large_n.py --parts distributed --distributed-n 20000
     PYTHONPATH=. python benchmarks/large_n.py --quick                  # small sizes, results/quick/
 
@@ -31,12 +32,13 @@ Parts:
            the stored kernel) and Nystrom's test MSE with M uniform centers; then Nystrom with CG
            run to a 1000 times tighter tolerance;
   panels   the time of one product K_nm^T (K_nm V) with K(X, C) in memory, read from the
-           out-of-core store (``out=``; the file in the page cache), and recomputed panel by panel:
+           out-of-core store (``out=``; the file mapped, in the page cache), and recomputed panel by panel:
            the measurement behind the memory rule of ``nngp_ntk.solver._nystrom``;
   large    one Nystrom run at large N (M centers, out-of-core store in a temporary folder) in its own
-           process: wall time, its steps, peak resident memory, test MSE and accuracy;
+           process: wall time, its steps, peak resident memory, test MSE and accuracy (kept by N: a run
+           at another N adds to the results);
   estimates  on paper, no run: time and memory at N = 200,000 and 1,000,000 on one GPU and on a
-           cluster, from the per-entry costs the large and panels parts measured, hardware peak
+           cluster, from the per-entry costs the large (at --large-n) and panels parts measured, hardware peak
            numbers and the stated assumptions (``estimates``);
   distributed  the exact t = None mean on the stored kernel (``predict(..., out=folder)``) by one
            process, then by 2 local ``jax.distributed`` processes (localhost coordinator, CPU): each
@@ -457,10 +459,11 @@ def main() -> None:
         elif part == "distributed":
             results["distributed"] = distributed(args.distributed_n, args.timeout)
         elif part == "estimates":
-            results["estimates"] = estimates(results["large"], results["panels"])
+            results["estimates"] = estimates(results["large"][str(args.large_n)], results["panels"])
         else:
-            results["large"] = large(args.large_n, args.large_m, args.timeout)
-            print(json.dumps(results["large"]), flush=True)
+            part = f"large {args.large_n}"
+            results.setdefault("large", {})[str(args.large_n)] = large(args.large_n, args.large_m, args.timeout)
+            print(json.dumps(results["large"][str(args.large_n)]), flush=True)
         results.setdefault("machines", {})[part] = machine
         results.setdefault("commands", {})[part] = _harness.command_line()
         _harness.write_result(path, results, machine)

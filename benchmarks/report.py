@@ -699,22 +699,24 @@ def large_n(records: dict[str, Record]) -> list[str]:
             + ". Held or stored panels are computed once; recomputed ones cost a kernel pass per iteration, so the "
               "solver keeps K(X, C) in memory when it takes at most half the available memory, in the store with "
               "``out=``, and recomputes it only otherwise.")
-    large = result.get("large")
-    if large and "error" not in large:
+    runs = sorted(result.get("large", {}).values(), key=lambda run: run["n"])
+    for large in runs:
+        if "error" in large:
+            lines += _paragraph(f"The large-N run at N = {large['n']:,}, M = {large['m']:,} failed: {large['error']}.")
+            continue
         steps = large["steps_s"]
         lines += _paragraph(
             f"Nystrom at N = {large['n']:,}, M = {large['m']:,} ({large['centers']} centers, K(X, C) in the "
-            f"out-of-core store: {large['store_bytes'] / 1e9:.1f} GB): {large['process_s']:.0f} s from start to exit, "
+            f"out-of-core store: {large['store_bytes'] / 1e9:.1f} GB): {large['process_s']:.0f} s "
+            f"({large['process_s'] / 60:.1f} min) from start to exit, "
             f"the fit {large['fit_s']:.0f} s (kernel {steps['kernel']:.0f} s, factors {steps['preconditioner']:.0f} s, "
             f"{large['iterations']} CG iterations {steps['solve']:.0f} s), peak resident memory "
             f"{_gib(large['peak_rss_bytes'])}; test MSE {large['test_mse']:.5f}, accuracy {large['test_accuracy']:.3f} "
             f"(load average {large['load_average_at_end']:.1f} at the end). Per kernel entry: "
             f"{steps['kernel'] / large['kernel_entries'] * 1e9:.0f} ns to compute and store, "
             f"{steps['solve'] / (large['kernel_entries'] * large['iterations']) * 1e9:.1f} ns per CG iteration "
-            "(read back from the store in the page cache, converted to float64, two products).")
-        lines += _estimates(result.get("estimates"))
-    elif large:
-        lines += _paragraph(f"The large-N run at N = {large['n']:,}, M = {large['m']:,} failed: {large['error']}.")
+            "(the store's panels mapped from the file, two float32 products).")
+    lines += _estimates(result.get("estimates"))
     lines += _distributed(result.get("distributed"))
     commands = result.get("commands", {})
     if len(set(commands.values())) > 1:
