@@ -102,15 +102,15 @@ def _pair_pass(ops: Ops, names: tuple[str, ...], params: list, x1: jax.Array, va
     def variances(position: Any) -> tuple[jax.Array, jax.Array]:
         return programs.column(var1, position), programs.column(var2, position).T
 
-    after = None
+    def after(position: Any, k12: jax.Array) -> jax.Array:
+        return jnp.where(same_point, programs.column(var1, position), k12)
+
     if same_point is not None:
         k12 = jnp.where(same_point, var1[:, :1], k12)
 
-        def after(position: Any, k12: jax.Array) -> jax.Array:
-            return jnp.where(same_point, programs.column(var1, position), k12)
-
     theta = jnp.zeros_like(k12) if "ntk" in names else None
-    k12, theta, _ = programs.run(ops, params, k12, theta, programs.Pass(variances, after, zero, opaque))
+    snap = None if same_point is None else after
+    k12, theta, _ = programs.run(ops, params, k12, theta, programs.Pass(variances, snap, zero, opaque))
     kernels = {"nngp": k12, "ntk": theta}
     return tuple(kernels[name] for name in names)
 
