@@ -87,6 +87,30 @@ def _gather(part: np.ndarray, processes: int) -> np.ndarray:
     return np.ascontiguousarray(gathered).view(np.float64).reshape((processes * part.shape[0],) + part.shape[1:])
 
 
+def sum_over_processes(part: np.ndarray) -> np.ndarray:
+    """The sum over the JAX processes of each process's float64 ``part`` (the same shape in every
+    process), added in process order so that every process receives the same bits.
+
+    Args:
+        part: this process's float64 array.
+
+    Returns:
+        sum_p part_p, float64, the shape of ``part``; ``part`` itself with one process.
+
+    Example:
+        >>> sum_over_processes(np.ones(2))
+        array([1., 1.])
+    """
+    processes = jax.process_count()
+    if processes == 1:
+        return part
+    gathered = _gather(part[None], processes)
+    total = np.zeros_like(part)
+    for value in gathered:
+        total += value
+    return total
+
+
 def diagonal(matrix: np.ndarray, distributed: bool = False) -> np.ndarray:
     """The diagonal of a square matrix in float64; with ``distributed``, each JAX process reads the
     entries of its own rows (``own_rows``: a np.memmap's diagonal touches a page per row) and all

@@ -35,6 +35,9 @@ SAVE_SECONDS = 1.0
 #: ... and once saving has taken at most this fraction of the time since then: a large state (many
 #: right-hand sides, a Krylov basis) is saved less often, so that saving costs at most this share of the run.
 SAVE_SHARE = 0.05
+#: The name of the file that ``write_npz`` writes before renaming it: ``path`` + this suffix (left
+#: behind by a run killed while writing).
+TEMPORARY_SUFFIX = ".tmp.npz"
 #: Part of every key: a file of another layout is ignored.
 _FORMAT = "solver state 1"
 
@@ -42,7 +45,7 @@ _FORMAT = "solver state 1"
 def write_npz(path: str, **arrays: object) -> None:
     """``np.savez`` to a temporary file, flushed to disk, then renamed over ``path``: a run killed at any
     point leaves the old file or the new one, whole."""
-    temporary = path + ".tmp.npz"
+    temporary = path + TEMPORARY_SUFFIX
     with open(temporary, "wb") as file:
         np.savez(file, **arrays)
         file.flush()

@@ -48,6 +48,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
+import jax
 import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack
@@ -55,11 +56,12 @@ from tqdm.auto import tqdm
 
 from nngp_ntk._checks import (ArgumentTypeError, ArgumentValueError, NotConvergedWarning, check_choice, check_integer,
                               check_real, warn)
+from nngp_ntk.kernels import _row_blocks as row_blocks
 from nngp_ntk.kernels._network import Network
-from nngp_ntk.kernels._tile_store import fingerprint
+from nngp_ntk.kernels._tile_store import agree_on_arguments, fingerprint, same_in_all_processes
 from nngp_ntk.kernels._tiling import available_memory
 from nngp_ntk.solver import _cg
-from nngp_ntk.solver._checkpoint import read_npz, write_npz
+from nngp_ntk.solver._checkpoint import TEMPORARY_SUFFIX, read_npz, write_npz
 
 #: Center selections: uniform without replacement, or by approximate ridge leverage scores.
 CENTER_SELECTIONS = ("uniform", "leverage")
@@ -78,6 +80,9 @@ SLICE_BYTES = 2**21
 LEVERAGE_SAMPLE = 2048
 #: Files of an ``out`` folder: the chosen centers, the conjugate-gradient state, the K(X, C) store.
 CENTERS_FILE, STATE_FILE, PANEL_FOLDER = "centers.npz", _cg.STATE_FILE, "k_nm"
+#: Under ``jax.distributed`` (where every kernel is computed into a shared store): the store of K(C, C), and
+#: the prefix of the stores of K(x, C) for the points x that the model predicts at.
+CENTER_FOLDER, TEST_PREFIX = "k_mm", "test-"
 
 
 @dataclasses.dataclass
@@ -96,6 +101,8 @@ class NystromModel:
         seconds: wall time of each step: "centers" (selection), "kernel" (K(X, C) into memory or
             its store; 0 when recomputed), "preconditioner" (K(C, C) and the two factorizations),
             "solve" (the CG iterations of this call).
+        folder: the ``out`` folder under ``jax.distributed`` (K(x, C) of ``predict`` is stored
+            there, the processes sharing its tiles), else None.
     """
 
     net: Network
@@ -107,6 +114,7 @@ class NystromModel:
     residual: float
     panels: str
     seconds: dict[str, float]
+    folder: str | None = None
 
     def predict(self, x: np.ndarray, panel_rows: int | None = None) -> np.ndarray:
         """K(x, C) alpha, computed in row panels of x, float64 of shape (len(x), k).
@@ -119,9 +127,14 @@ class NystromModel:
             The predictions.
         """
         rows = panel_rows or _panel_rows(self.centers.shape[0], self.centers.dtype.itemsize)
+        stored = None
+        if self.folder is not None:
+            stored = self.net.kernel(x, self.centers, get=self.kernel, progress=False,
+                                     out=os.path.join(self.folder, TEST_PREFIX + fingerprint(x)[:16]))
         out = np.empty((x.shape[0], self.alpha.shape[1]))
         for start in range(0, x.shape[0], rows):
-            block = self.net.kernel(x[start:start + rows], self.centers, get=self.kernel, progress=False)
+            block = stored[start:start + rows] if stored is not None else \
+                self.net.kernel(x[start:start + rows], self.centers, get=self.kernel, progress=False)
             out[start:start + rows] = _matmul64(block, self.alpha)
         return out
 
@@ -131,16 +144,16 @@ def _panel_rows(m: int, itemsize: int) -> int:
     return max(1024, PANEL_BYTES // (m * itemsize) // 1024 * 1024)
 
 
-def _slice_rows(block: np.ndarray) -> int:
-    """Rows of a SLICE_BYTES slice of ``block`` (at least 16)."""
-    return max(16, SLICE_BYTES // (block.dtype.itemsize * max(1, block.shape[1])))
+def _slice_rows(columns: int, itemsize: int) -> int:
+    """Rows of a SLICE_BYTES slice of a matrix with these columns and item size (at least 16)."""
+    return max(16, SLICE_BYTES // (itemsize * max(1, columns)))
 
 
 def _matmul_sliced(block: np.ndarray, v: np.ndarray) -> np.ndarray:
     """block @ v in float64, computed by SLICE_BYTES row slices in the block's dtype (a float32 kernel
     is multiplied without converting it)."""
     cast = v.astype(block.dtype, copy=False)
-    step = _slice_rows(block)
+    step = _slice_rows(block.shape[1], block.dtype.itemsize)
     return np.concatenate([block[s:s + step] @ cast for s in range(0, block.shape[0], step)]).astype(np.float64)
 
 
@@ -157,13 +170,22 @@ def _matmul64(block: np.ndarray, v: np.ndarray, transpose: bool = False) -> np.n
 
 
 class _Panels:
-    """K(X, C) by row panels: held in memory, read from the out-of-core store, or recomputed."""
+    """K(X, C) by row panels: held in memory, read from the out-of-core store, or recomputed.
+
+    The rows fall in slices of ``step`` rows counted from row 0 (SLICE_BYTES each, or the panel if
+    smaller) and the panels in whole slices. In the store under ``jax.distributed``, each process
+    multiplies by its own slices (``row_blocks.own_rows`` of the slices) and the M x k partial
+    products are summed over the processes: every slice's product is the one a single process
+    computes, only their float64 sum is grouped differently.
+    """
 
     def __init__(self, net: Network, x: np.ndarray, centers: np.ndarray, kernel: str, mode: str,
                  folder: str | None, progress: bool | None, panel_rows: int | None) -> None:
         self.net, self.x, self.centers, self.kernel = net, x, centers, kernel
         n, m, itemsize = x.shape[0], centers.shape[0], x.dtype.itemsize
-        self.rows = panel_rows or _panel_rows(m, itemsize)
+        rows = panel_rows or _panel_rows(m, itemsize)
+        self.step = min(rows, _slice_rows(m, itemsize))
+        self.rows = rows // self.step * self.step
         if mode == "auto":
             mode = "disk" if folder is not None else \
                 "memory" if n * m * itemsize <= MEMORY_FRACTION * available_memory() else "recompute"
@@ -175,12 +197,16 @@ class _Panels:
             stored = net.kernel(x, centers, get=kernel, out=folder, progress=progress)
             self._path, self._offset, self._dtype = stored.filename, stored.offset, stored.dtype
             del stored
+        self.distributed = mode == "disk" and jax.process_count() > 1
+        slices = row_blocks.own_rows(-(-n // self.step)) if self.distributed else (0, -(-n // self.step))
+        self.own = (min(n, slices[0] * self.step), min(n, slices[1] * self.step))
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        """(first row, panel) for every row panel, in order."""
-        n, m = self.x.shape[0], self.centers.shape[0]
-        for start in range(0, n, self.rows):
-            stop = min(n, start + self.rows)
+        """(first row, panel) for every row panel of this process's rows, in order."""
+        first, last = self.own
+        m = self.centers.shape[0]
+        for start in range(first, last, self.rows):
+            stop = min(last, start + self.rows)
             if self.matrix is not None:
                 yield start, self.matrix[start:stop]
             elif self.mode == "disk":
@@ -195,18 +221,17 @@ class _Panels:
         out = np.zeros_like(v)
         for _, panel in self:
             cast = v.astype(panel.dtype, copy=False)
-            step = _slice_rows(panel)
-            for s in range(0, panel.shape[0], step):
-                block = panel[s:s + step]
+            for s in range(0, panel.shape[0], self.step):
+                block = panel[s:s + self.step]
                 out += block.T @ (block @ cast)
-        return out
+        return row_blocks.sum_over_processes(out) if self.distributed else out
 
     def transpose(self, y: np.ndarray) -> np.ndarray:
         """K_nm^T y in float64, y of shape (N, k)."""
         out = np.zeros((self.centers.shape[0], y.shape[1]))
         for start, panel in self:
             out += _matmul64(panel, y[start:start + panel.shape[0]], transpose=True)
-        return out
+        return row_blocks.sum_over_processes(out) if self.distributed else out
 
 
 def leverage_scores(net: Network, x: np.ndarray, kernel: str, ridge: float, sample: int,
@@ -347,11 +372,14 @@ def check_options(options: dict | None) -> dict:
     return dict(options)
 
 def _check_folder(folder: str) -> None:
-    """Create ``folder``, or accept an existing one that holds only a Nystrom run's files."""
+    """Create ``folder``, or accept an existing one that holds only a Nystrom run's files (and the
+    temporary files of an interrupted save)."""
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise ArgumentValueError(f"out must be a folder, but {folder!r} is a file")
     os.makedirs(folder, exist_ok=True)
-    others = set(os.listdir(folder)) - {CENTERS_FILE, STATE_FILE, PANEL_FOLDER}
+    own = {CENTERS_FILE, STATE_FILE, PANEL_FOLDER, CENTER_FOLDER}
+    others = {name for name in set(os.listdir(folder)) - own - {name + TEMPORARY_SUFFIX for name in own}
+              if not name.startswith(TEST_PREFIX)}
     if others:
         raise ArgumentValueError(f"out folder {folder!r} holds files of something else ({sorted(others)[:3]}): give an "
                                  "empty or new folder, or one a previous Nystrom run wrote")
@@ -372,7 +400,12 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     ``_checkpoint.Checkpoint``: saved at most every ``SAVE_SECONDS`` and at the end, by JAX process 0
     alone): a rerun with the same arguments computes no finished tile again and continues CG from
     the last saved iteration. The same points, network and centers with another ridge, other
-    targets or another tol reuse the centers' kernel and start CG afresh.
+    targets or another tol reuse the centers' kernel and start CG afresh. Under ``jax.distributed``
+    (every process calling with the same arguments) the processes share the store's tiles, each
+    multiplies by its own rows of K(X, C) (``row_blocks.own_rows``) and the M x k partial products
+    are summed over the processes: every process runs the same iterations and returns the same model.
+    There K(C, C) and the predictions' K(x, C) are stored in the folder too (``k_mm/``,
+    ``test-<hash of x>/``), and leverage-score centers are refused (their scores are computed in memory).
 
     Args:
         net: the network.
@@ -398,8 +431,10 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
 
     Raises:
         ValueError: ridge <= 0, M outside [1, N], an unknown center selection or panels mode,
-            ``panels`` other than "auto" with ``out``, tol outside (0, 1), or an ``out`` folder that
-            holds something else.
+            ``panels`` other than "auto" with ``out``, tol outside (0, 1), an ``out`` folder that
+            holds something else, or (under ``jax.distributed`` with ``out``) processes whose
+            arguments differ or leverage-score centers.
+        ProcessLostError: under ``jax.distributed``, another process died during an exchange.
 
     Warns:
         NotConvergedWarning: CG stopped at ``maxiter`` above ``tol``.
@@ -434,6 +469,14 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     clock = time.perf_counter()
     seconds = {}
     stored = None
+    distributed = folder is not None and jax.process_count() > 1
+    if distributed:
+        if center_selection == "leverage" and m < n:
+            raise ArgumentValueError(
+                "center_selection='leverage' computes its scores in memory, which several JAX processes "
+                "(jax.distributed) do not do: use center_selection='uniform' there")
+        agree_on_arguments("the Nystrom solver", x, y, kernel, network, ridge, m, center_selection, seed, tol,
+                           maxiter, panel_rows)
     if folder is not None:
         _check_folder(folder)
         path = os.path.join(folder, CENTERS_FILE)
@@ -442,9 +485,12 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
             raise ArgumentValueError(
                 f"out folder {folder!r} holds a Nystrom run of other points, network or centers (its "
                 f"{CENTERS_FILE} does not match this call): use another folder or delete it")
+        # Every process has read the folder before process 0 writes to it.
+        if distributed and not same_in_all_processes(stored is None, what="compare the saved centers").all():
+            stored = None
     if stored is None:
         indices, weights = _select_centers(net, x, kernel, ridge, m, center_selection, seed, progress)
-        if folder is not None:
+        if folder is not None and (not distributed or jax.process_index() == 0):
             write_npz(os.path.join(folder, CENTERS_FILE), key=centers_key, indices=indices, weights=weights)
     else:
         indices, weights = stored["indices"], stored["weights"]
@@ -454,7 +500,8 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     rows = _Panels(net, x, center_points, kernel, panels,
                    None if folder is None else os.path.join(folder, PANEL_FOLDER), progress, panel_rows)
     seconds["kernel"], clock = time.perf_counter() - clock, time.perf_counter()
-    k_mm = net.kernel(center_points, get=kernel, progress=False)
+    k_mm = np.asarray(net.kernel(center_points, get=kernel, progress=False,
+                                 out=os.path.join(folder, CENTER_FOLDER) if distributed else None))
     preconditioner = _Preconditioner(k_mm, weights, ridge)
     seconds["preconditioner"], clock = time.perf_counter() - clock, time.perf_counter()
 
@@ -480,5 +527,5 @@ def fit(net: Network, x: np.ndarray, y: np.ndarray, *, kernel: str, ridge: float
     return NystromModel(net=net, kernel=kernel, centers=center_points, center_indices=indices,
                         alpha=preconditioner.apply(state.x), iterations=state.iteration,
                         residual=float(residuals.max()),
-                        panels=rows.mode, seconds=seconds)
+                        panels=rows.mode, seconds=seconds, folder=folder if distributed else None)
 

@@ -86,7 +86,9 @@ def predict(net: Network, x_train: np.ndarray, y_train: np.ndarray, x_test: np.n
             (``ProcessLostError``) that says so and that rerunning the same command in every
             process resumes. For "nystrom": a folder that
             keeps the centers, the kernel K(X, C) (the out-of-core store of ``net.kernel``) and
-            the solver's state (as above), so that an interrupted call resumes; None keeps
+            the solver's state (as above), so that an interrupted call resumes; under
+            ``jax.distributed`` each process multiplies by its own rows of the stored K(X, C) and
+            the M x k partial products are summed over the processes; None keeps
             K(X, C) in memory when it takes at most half the available memory, and recomputes
             it in row panels at every iteration otherwise.
         progress: for "nystrom" or ``out``: show progress bars (None: on a terminal).

@@ -24,6 +24,8 @@ from jax_processes import ROOT, run_processes
 
 TIMEOUT = 240  # seconds for one multi-process run; a hung coordinator is killed, not waited for
 N, N_TEST, RIDGE, TIMES = 200, 12, 1e-3, [1.0, 30.0]
+#: Centers of the Nystrom solve; its N x M kernel has several row panels per process with NYSTROM_PANEL_ROWS.
+NYSTROM_CENTERS, NYSTROM_PANEL_ROWS = 60, 32
 #: A preconditioner of low rank, so that conjugate gradients take tens of iterations on N points,
 #: and the iterations after which a solve is interrupted.
 LOW_RANK, STOP_AFTER = 5, 6
@@ -43,7 +45,7 @@ def _net():
 
 def _results(folder, dtype) -> dict[str, np.ndarray]:
     """What each process computes: predictions at t = None and finite t, a covariance, the estimator's
-    predictions, top eigenvalues."""
+    predictions, Nystrom's predictions (the N x M kernel stored), top eigenvalues."""
     x, y, x_test = _data(dtype)
     net = _net()
     mean, cov = nk.solver.predict(net, x, y, x_test, t=TIMES[1], ridge=RIDGE, return_cov=True, out=folder,
@@ -53,6 +55,9 @@ def _results(folder, dtype) -> dict[str, np.ndarray]:
         mean=nk.solver.predict(net, x, y, x_test, ridge=RIDGE, out=folder, progress=False),
         flow=nk.solver.predict(net, x, y, x_test, t=TIMES, ridge=RIDGE, out=folder, progress=False),
         estimator=KernelRegressor(net, ridge=RIDGE, out=folder).fit(x, y).predict(x_test),
+        nystrom=nk.solver.predict(net, x, y, x_test, ridge=RIDGE, method="nystrom", centers=NYSTROM_CENTERS,
+                                  out=os.path.join(folder, "nystrom"), progress=False,
+                                  options={"panel_rows": NYSTROM_PANEL_ROWS}),
         eigenvalues=nk.spectrum.eigenvalues(net, x, top_k=6, method="randomized", tol=1e-9, max_passes=30,
                                             out=os.path.join(folder, "spectrum")))
 
@@ -82,7 +87,13 @@ _PROCESS = textwrap.dedent("""
              ("other_inputs", lambda: nk.solver.predict(t._net(), 2 * x, y, x_test, ridge=t.RIDGE,
                                                         out=os.path.join(folder, "float32"))),
              ("top_k", lambda: nk.spectrum.eigenvalues(t._net(), x, top_k=4 + process, method="randomized",
-                                                       out=os.path.join(folder, "float32", "spectrum")))]
+                                                       out=os.path.join(folder, "float32", "spectrum"))),
+             ("nystrom_ridge", lambda: nk.solver.predict(t._net(), x, y, x_test, ridge=t.RIDGE * (1 + process),
+                                                         method="nystrom", centers=t.NYSTROM_CENTERS,
+                                                         out=os.path.join(folder, "float32", "nystrom"))),
+             ("nystrom_leverage", lambda: nk.solver.predict(t._net(), x, y, x_test, ridge=t.RIDGE, method="nystrom",
+                                                            centers=t.NYSTROM_CENTERS, center_selection="leverage",
+                                                            out=os.path.join(folder, "float32", "nystrom")))]
     for name, call in calls:
         try:
             call()
@@ -121,6 +132,8 @@ def test_two_processes_return_one_process_predictions_and_eigenvalues(tmp_path):
         errors = json.loads((tmp_path / "reports" / f"{p}.json").read_text())
         assert "different arguments (process(es) [1]" in errors["ridge"]
         assert "different arguments (process(es) [1]" in errors["top_k"]
+        assert "different arguments (process(es) [1]" in errors["nystrom_ridge"]
+        assert "use center_selection='uniform' there" in errors["nystrom_leverage"]
         refusal = "different inputs or arguments" if p == 0 else "JAX process(es) [0] failed to prepare"
         assert refusal in errors["other_inputs"]
 
