@@ -286,6 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ridge on the train kernel's diagonal" + _default("regress", "ridge"))
     group.add_argument("--test-size", dest="regress.test_size", type=int, metavar="N",
                        help="points of TRAIN held out when there is no TEST" + _default("regress", "test_size"))
+    group.add_argument("--method", dest="regress.method", choices=("auto", "dense", "iterative", "nystrom"),
+                       help="the solver; nystrom: kernel ridge regression on --centers of the training points "
+                            "(ridge > 0, t infinite), for N past the N x N kernel" + _default("regress", "method"))
+    group.add_argument("--centers", dest="regress.centers", type=int, metavar="M", help="centers of --method nystrom (default none: required there)")
+    group.add_argument("--center-selection", dest="regress.center_selection", choices=("uniform", "leverage"),
+                       help="centers of --method nystrom drawn uniformly or by approximate ridge leverage scores"
+                            + _default("regress", "center_selection"))
+    group.add_argument("--store", dest="regress.store", metavar="FOLDER",
+                       help="keep the kernels out of core and the solver's state in FOLDER: an interrupted run "
+                            "resumes from it (default none: kernels in memory)")
     _common(regress, "regress", plots=False)
 
     compute = commands.add_parser(

@@ -125,6 +125,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "kernel": Key("str", "ntk", "ntk: all layers trained; nngp: only the readout", choices=KERNEL_NAMES),
         "t": Key("float", None, "training time (default infinity)", 0.0),
         "ridge": Key("float", 0.0, "ridge added to the train kernel's diagonal", 0.0),
+        "method": Key("str", "auto", "solver: auto, dense, iterative, or nystrom (kernel ridge regression on "
+                      "`centers` of the training points: ridge > 0, t infinite; for N past the N x N kernel)",
+                      choices=("auto", "dense", "iterative", "nystrom")),
+        "centers": Key("int", None, "M, the centers of method nystrom", 1),
+        "center_selection": Key("str", "uniform", "centers of method nystrom: uniform, or by approximate ridge "
+                                "leverage scores", choices=("uniform", "leverage")),
+        "store": Key("str", None, "folder of out-of-core kernel stores and the solver's saved state: an "
+                     "interrupted run resumes from it (methods auto, iterative and nystrom)"),
     },
     "compute": {
         "widths": Key("ints", [25, 50, 100, 200, 400, 800, 1600], "random-feature widths P of the grid L(P, n)", 1),
@@ -230,6 +238,10 @@ class RegressConfig:
     kernel: str
     t: float | None
     ridge: float
+    method: str
+    centers: int | None
+    center_selection: str
+    store: str | None
 
 
 @dataclasses.dataclass(frozen=True)

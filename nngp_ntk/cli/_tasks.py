@@ -408,7 +408,9 @@ def run_regress(config: Config, progress: bool | None) -> list[str]:
         Y, Y_test, classes = draw[:len(X_train)], draw[len(X_train):], False
         lines.append(targets_note(config, train, section.kernel, points="the training and test points"))
     prediction = np.asarray(solver.predict(net, X_train, Y, X_test, t=section.t, kernel=section.kernel,
-                                           ridge=section.ridge), dtype=np.float64)
+                                           ridge=section.ridge, method=section.method, centers=section.centers,
+                                           center_selection=section.center_selection, seed=config.seed,
+                                           out=section.store, progress=progress), dtype=np.float64)
     output.npy("predictions.npy", prediction)
     metrics: dict[str, Any] = {"n_train": len(X_train), "n_test": len(X_test), "kernel": section.kernel,
                                "targets": "labels" if labelled else "gp"}

@@ -144,6 +144,9 @@ def command_lines(files, out):
                              out / "exponents_npy_gp"],
         "exponents_npy_labels": ["exponents", files / "table.npy", "--label-column", "-1", *SMALL_EXPONENTS, "--out",
                                  out / "exponents_npy_labels"],
+        "regress_nystrom": ["regress", files / "train.npz", files / "test.npz", "--out", out / "regress_nystrom",
+                            "--depth", "1", "--ridge", "1e-3", "--method", "nystrom", "--centers", "300", "--store",
+                            out / "regress_store"],
         "regress_sphere": ["regress", "--dataset", "sphere", "--n", "150", "--test-size", "50", "--out",
                            out / "regress_sphere"],
         "regress_npy_labels": ["regress", files / "table.npy", "--label-column", "-1", "--test-size", "100",
@@ -232,6 +235,16 @@ def test_regress_files_and_metrics(batch, files):
     np.testing.assert_array_equal(np.load(out / "labels.npy"), np.argmax(predictions, axis=1))
     assert metrics["accuracy"] > 0.8
     assert f"accuracy {metrics['accuracy']:.4f}" in stdout
+
+
+def test_regress_nystrom_on_all_points_is_the_exact_prediction_and_keeps_its_store(batch):
+    report(batch, "regress_nystrom")
+    out = batch["out"]
+    nystrom, exact = np.load(out / "regress_nystrom" / "predictions.npy"), np.load(out / "regress" / "predictions.npy")
+    np.testing.assert_allclose(nystrom, exact, rtol=0, atol=1e-3 * np.abs(exact).max())   # M = N: exact KRR
+    assert {"centers.npz", "cg_state.npz", "k_nm"} <= {p.name for p in (out / "regress_store").iterdir()}
+    config = json.loads((out / "regress_nystrom" / "metrics.json").read_text())["config"]["regress"]
+    assert (config["method"], config["centers"]) == ("nystrom", 300)
 
 
 def test_spectrum_of_a_csv_file(batch):
