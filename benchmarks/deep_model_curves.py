@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python benchmarks/deep_model_curves.py            # MNIST and digits, depths 1-3
     PYTHONPATH=. python benchmarks/deep_model_curves.py --quick    # digits, 600 points, results/quick/
+    PYTHONPATH=. python benchmarks/deep_model_curves.py --folds 5  # MNIST, every point tested once
 
 Every hidden layer of the measured models is P wide (``scaling.model_curve``: ReLU, W_std = 1,
 b_std = 0, the readout fitted by least squares on all D pool points, tested on a fixed held-out set:
@@ -12,6 +13,11 @@ theory; "leave-one-out" at depth 1) and the earlier layers at infinite width ("l
 Also recorded: the relative standard error of a test MSE on the fixed held-out points (one draw per
 width, from its per-point squared errors), the measurement's own resolution. Printed as a markdown
 table; saved as deep_model_curves.json.
+
+With ``--folds K`` (MNIST): every point is tested once instead. The 5,000 points fall in K random
+folds; each fold is the test set of models fitted on the other K - 1 folds and of a prediction made
+from those alone; measured and predicted L(P) are the means over the folds (``cross_fitted``), which
+removes the one held-out set's own error. Saved as deep_model_curves_folds.json.
 """
 
 from __future__ import annotations
@@ -64,14 +70,73 @@ def run(name: str, load, test_size: int, widths: list[int], depth: int, repeats:
     return row
 
 
+def cross_fitted(name: str, load, folds: int, widths: list[int], depth: int, repeats: int, draws: int) -> dict:
+    """The same comparison with every point tested once: the points in ``folds`` random folds, each fold
+    the test set of the models fitted on the others (``repeats`` draws per width and fold) and the
+    prediction made from those others alone; measured and predicted L(P) are the means over the folds,
+    alpha_P the fit through the measured mean (bootstrap over the fold x draw rows) and the mean of the
+    folds' predicted alpha_P."""
+    X, Y = data.prepare(load())
+    order = np.random.default_rng(0).permutation(len(X))
+    rows, predicted, infinite = [], [], []
+    net = nk.FullyConnected(depth=depth, activation="relu", W_std=1.0, b_std=0.0)
+    start = time.perf_counter()
+    for fold in np.array_split(order, folds):
+        test = np.sort(fold)
+        pool = np.setdiff1d(np.arange(len(X)), test)
+        curve = scaling.model_curve(net, X, Y, widths=widths, train_size=len(pool), repeats=repeats, test=test,
+                                    seed=len(rows))
+        rows.append(curve.repeat_losses)
+        options = dict(kernel="nngp", sizes=widths, train_size=len(pool), layer_draws=draws)
+        predicted.append(nk.predict_exponents(net, X[pool], Y[pool], **options))
+        infinite.append(nk.predict_exponents(net, X[pool], Y[pool], model_method="leave-one-out", **options))
+    seconds = time.perf_counter() - start
+    repeat_losses = np.concatenate(rows)
+    measured = repeat_losses.mean(axis=0)
+    fit = nk.spectrum.fit_loglog(np.asarray(widths, np.float64), repeat_losses, interval="bootstrap",
+                                 name="P", seed=0)
+    row = {"dataset": name, "depth": depth, "points": len(X), "folds": folds, "widths": list(widths),
+           "repeats": repeats, "layer_draws": draws, "measured_alpha_P": fit.alpha, "measured_ci": list(fit.ci),
+           "measured_losses": measured.tolist(),
+           "measured_errors": (repeat_losses.std(axis=0, ddof=1) / np.sqrt(len(repeat_losses))).tolist(),
+           "fold_measured_losses": [r.mean(axis=0).tolist() for r in rows], "seconds": seconds}
+    for key, predictions in (("predicted", predicted), ("infinite_earlier_layers", infinite)):
+        losses = np.mean([p.model_losses for p in predictions], axis=0)
+        alpha = float(np.mean([p.alpha_P for p in predictions]))
+        ratio = losses / measured
+        row[key] = {"model_method": predictions[0].model_method, "alpha_P": alpha,
+                    "fold_alpha_P": [p.alpha_P for p in predictions], "losses": losses.tolist(),
+                    "ratio_to_measured": ratio.tolist(), "largest_gap": float(np.max(np.abs(ratio - 1))),
+                    "alpha_P_gap": abs(alpha - fit.alpha)}
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="digits, 600 points: checks the script runs")
     parser.add_argument("--depths", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--repeats", type=int, default=8, help="measured draws per width")
     parser.add_argument("--draws", type=int, default=4, help="predicted draws of the earlier layers per width")
+    parser.add_argument("--folds", type=int, default=0,
+                        help="cross-fit over this many folds (MNIST; deep_model_curves_folds.json) instead of the "
+                             "fixed split")
     args = parser.parse_args()
     started = _harness.machine()
+    if args.folds:
+        load, _, widths = DATASETS["mnist"]
+        print("| depth | folds | measured alpha_P | predicted | gap | L(P) ratios | earlier layers infinite |")
+        print("|---|---|---|---|---|---|---|")
+        rows = []
+        for depth in args.depths:
+            row = cross_fitted("mnist", load, args.folds, widths, depth, args.repeats, args.draws)
+            rows.append(row)
+            p, g = row["predicted"], row["infinite_earlier_layers"]
+            print(f"| {depth} | {args.folds} | {row['measured_alpha_P']:.3f} [{row['measured_ci'][0]:.3f}, "
+                  f"{row['measured_ci'][1]:.3f}] | {p['alpha_P']:.3f} ({p['model_method']}) | {p['alpha_P_gap']:.3f} | "
+                  f"{min(p['ratio_to_measured']):.3f}..{max(p['ratio_to_measured']):.3f} | "
+                  f"{g['alpha_P_gap']:.3f}, {g['largest_gap']:.1%} |", flush=True)
+            _harness.write_result(_harness.result_path("deep_model_curves_folds.json", args.quick), rows, started)
+        return
     rows = []
     print("| dataset | depth | measured alpha_P | predicted (method) | gap | largest L(P) gap | "
           "earlier layers infinite: alpha_P, gap, largest L(P) gap | test-set standard error |")

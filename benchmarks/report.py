@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,42 @@ def deep_models(records: dict[str, Record]) -> list[str]:
                      "infinite earlier layers: alpha_P", "its largest L(P) gap", "test-set standard error (%)"], table,
                     widths="18 5 9 16 20 9 11 10 10")
     lines += _source("deep_model_curves.json", record)
+    folds = records.get("deep_model_curves_folds.json")
+    if folds:
+        first = folds["results"][0]
+        lines += _paragraph(
+            f"Every point tested once (``--folds {first['folds']}``): the {first['points']:,} MNIST points in "
+            f"{first['folds']} random folds, each the test set of models fitted on the other folds "
+            f"({first['repeats']} draws per width and fold) and of a prediction from those other folds alone; "
+            "measured and predicted L(P) are the means over the folds. This removes the one held-out set's own "
+            "error, common to the whole curve above.")
+        table = []
+        for row in folds["results"]:
+            predicted, infinite = row["predicted"], row["infinite_earlier_layers"]
+            table.append([row["depth"], f"{row['widths'][0]}..{row['widths'][-1]}",
+                          _ci(row["measured_alpha_P"], row["measured_ci"]),
+                          f"{predicted['alpha_P']:.3f} ({predicted['model_method']})",
+                          f"{predicted['alpha_P_gap']:.3f}", _range(predicted["ratio_to_measured"]),
+                          f"{predicted['largest_gap']:.1%}", f"{infinite['alpha_P']:.3f}",
+                          f"{infinite['largest_gap']:.1%}"])
+        lines += _table(["depth", "P", "measured alpha_P", "predicted alpha_P (mean of the folds)", "alpha_P gap",
+                         "L(P) predicted / measured", "largest L(P) gap", "infinite earlier layers: alpha_P",
+                         "its largest L(P) gap"], table, widths="6 9 16 18 8 12 9 11 10")
+        outliers = []
+        for row in folds["results"]:
+            means = row["fold_measured_losses"]
+            for k, width in enumerate(row["widths"]):
+                for f, fold in enumerate(means):
+                    others = [other[k] for g, other in enumerate(means) if g != f]
+                    if fold[k] > 1.5 * statistics.median(others):
+                        outliers.append(f"depth {row['depth']}, P = {width}: fold {f + 1}'s mean {fold[k]:.3f} "
+                                        f"against {min(others):.3f}-{max(others):.3f} in the others")
+        if outliers:
+            lines += _paragraph(
+                "Folds whose mean test MSE at a width is more than 1.5 times the other folds' median (a heavy tail "
+                "of the least-squares readout over draws, which a mean over a few draws meets rarely): "
+                + "; ".join(outliers) + ".")
+        lines += _source("deep_model_curves_folds.json", folds)
     return lines
 
 

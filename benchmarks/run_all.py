@@ -26,9 +26,11 @@ renders the results page from the files. The sections:
   scaling exponents      scaling_report.py        scaling_report.json
   deep random features   deep_random_features.py  deep_random_features.json
   deep model curves      deep_model_curves.py     deep_model_curves.json (L(P) at depths 1-3 on MNIST and digits)
+  deep model curves, folds  deep_model_curves.py  deep_model_curves_folds.json (the same, every MNIST point tested once)
   flow time              flow_time.py             flow_time.json (L(D, t) of gradient flow, predicted and measured)
   SGD compute            sgd_compute.py           sgd_compute.json (L(P, n) of one-pass SGD, predicted and measured)
   large N                large_n.py               large_n.json (Nystrom vs exact; Nystrom at large N; exact, 2 processes vs 1)
+  large N, 1M            large_n.py               large_n.json (Nystrom at N = 1,000,000, a 40 GB store under $LARGE_N_STORE)
 
 scaling_report.py, deep_random_features.py, solver_speed.py and spectrum_speed.py have no small mode
 and are left out of --quick. neural-tangents columns need its environment (the docs' "Benchmarks
@@ -64,9 +66,11 @@ FULL = {
     "scaling exponents": ["scaling_report.py"],
     "deep random features": ["deep_random_features.py"],
     "deep model curves": ["deep_model_curves.py"],
+    "deep model curves, folds": ["deep_model_curves.py", "--folds", "5"],
     "flow time": ["flow_time.py"],
     "SGD compute": ["sgd_compute.py"],
     "large N": ["large_n.py"],
+    "large N, 1M": ["large_n.py", "--parts", "large", "--large-n", "1000000", "--large-m", "10000", "--timeout", "7200"],
 }
 QUICK_SUITE = {
     "main job and regimes": ["cli_jobs.py", "--quick"],
