@@ -39,6 +39,14 @@ def _save_every_iteration(monkeypatch):
     monkeypatch.setattr(_checkpoint, "SAVE_SHARE", np.inf)
 
 
+def _interrupt(problem, checkpoint, stop_at):
+    """Run the solve on ``problem`` with ``checkpoint`` until product number ``stop_at`` interrupts it."""
+    matrix, b, precondition = problem
+    with pytest.raises(Interrupted):
+        _cg.solve(_products(matrix, [], stop_at=stop_at), b, tol=1e-12, maxiter=500, precondition=precondition,
+                  checkpoint=checkpoint)
+
+
 def _saved_iteration(path, key):
     return int(_cg.checkpoint(path, key).load()["iteration"])
 
@@ -58,10 +66,7 @@ def test_interrupted_run_resumes_where_it_stopped(problem, tmp_path, monkeypatch
     reference = _cg.solve(_products(matrix, calls), b, tol=1e-12, maxiter=500, precondition=precondition)
     assert reference.iteration == len(calls) > 10
     path = str(tmp_path / _cg.STATE_FILE)
-    interrupted = []
-    with pytest.raises(Interrupted):
-        _cg.solve(_products(matrix, interrupted, stop_at=7), b, tol=1e-12, maxiter=500, precondition=precondition,
-                  checkpoint=_cg.checkpoint(path, "problem"))
+    _interrupt(problem, _cg.checkpoint(path, "problem"), stop_at=7)
     assert _saved_iteration(path, "problem") == 7
     resumed_calls = []
     resumed = _cg.solve(_products(matrix, resumed_calls), b, tol=1e-12, maxiter=500, precondition=precondition,
@@ -79,9 +84,7 @@ def test_another_problem_ignores_and_replaces_the_state(problem, tmp_path, monke
     matrix, b, precondition = problem
     _save_every_iteration(monkeypatch)
     path = str(tmp_path / _cg.STATE_FILE)
-    with pytest.raises(Interrupted):
-        _cg.solve(_products(matrix, [], stop_at=5), b, tol=1e-12, maxiter=500, precondition=precondition,
-                  checkpoint=_cg.checkpoint(path, "first"))
+    _interrupt(problem, _cg.checkpoint(path, "first"), stop_at=5)
     calls = []
     other = _cg.solve(_products(matrix, calls), 2 * b, tol=1e-12, maxiter=500, precondition=precondition,
                       checkpoint=_cg.checkpoint(path, "second"))
@@ -134,12 +137,9 @@ def test_a_lost_process_says_where_the_state_is_and_that_a_rerun_resumes(problem
 
 
 def test_processes_that_read_different_states_start_afresh(problem, tmp_path, monkeypatch):
-    matrix, b, precondition = problem
     _save_every_iteration(monkeypatch)
     path = str(tmp_path / _cg.STATE_FILE)
-    with pytest.raises(Interrupted):
-        _cg.solve(_products(matrix, [], stop_at=5), b, tol=1e-12, maxiter=500, precondition=precondition,
-                  checkpoint=_cg.checkpoint(path, "problem", distributed=True))
+    _interrupt(problem, _cg.checkpoint(path, "problem", distributed=True), stop_at=5)
     # Two JAX processes, the second of which read another state (a folder not shared alike).
     monkeypatch.setattr(_checkpoint.jax, "process_count", lambda: 2)
     monkeypatch.setattr(_checkpoint, "same_in_all_processes", lambda *parts, what: np.array([True, False]))
