@@ -47,8 +47,10 @@ def test_limits_are_the_null_predictor_and_eigenlearning():
     # t -> infinity: the renormalized (Gaussian) and leave-one-out (anchored) learning curves at D = 60
     homogeneous = Renormalized(theory.eigenvalues, theory.target_power).curve([60]).losses[0]
     loo = LeaveOneOut(theory.eigenvalues, theory.vectors, theory.projections).curve([60]).losses[0]
-    np.testing.assert_allclose(gaussian[1:], homogeneous, rtol=1e-6)
-    np.testing.assert_allclose(anchored[1:], loo, rtol=1e-6)
+    # (rtol 1e-5: at t = 1e9 the round-off eigenvalues near 1e-9, which differ between BLAS builds and
+    # thread counts, are not yet learned; one BLAS thread leaves 1.1e-6 there)
+    np.testing.assert_allclose(gaussian[1:], homogeneous, rtol=1e-5)
+    np.testing.assert_allclose(anchored[1:], loo, rtol=1e-5)
     # the loss falls with time and with data
     times = np.geomspace(0.1, 1e4, 9)
     small, large = theory.losses(30, times)[0], theory.losses(120, times)[0]
