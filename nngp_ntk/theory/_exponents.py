@@ -174,7 +174,8 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
                       ridge: float = 0.0, method: str = "auto", train_size: int | None = None,
                       window: tuple[int, int] | None = None, model_method: str = "auto",
                       max_points: int = DENSE_LIMIT, subsets: int | None = None, seed: int = 0,
-                      layer_draws: int = 4, out: str | os.PathLike | None = None) -> Exponents:
+                      layer_draws: int = 4, out: str | os.PathLike | None = None,
+                      readout_ridge: float = 0.0) -> Exponents:
     """alpha_K, alpha_D and alpha_P, with intervals and the predicted curves, from the N points X.
 
     The eigenvalues w_j of K/N (dense, float64) and, with ``y``, the target powers
@@ -200,9 +201,12 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
 
     alpha_D is the least-squares slope of log L(n) over ``sizes`` (default: ``data.default_sizes`` of
     the N points less ``data.held_out_count``'s, the sizes a measured curve on them uses; real-data
-    curves bend, so read it where it is measured). alpha_P is the slope of L(P, D), ridgeless
-    random-feature models of width P with their readout fitted on D = ``train_size`` points
-    (None: infinitely many), read over ``widths`` (default ``sizes``). ``model_method``:
+    curves bend, so read it where it is measured). alpha_P is the slope of L(P, D), random-feature
+    models of width P with their readout fitted on D = ``train_size`` points (None: infinitely
+    many) by least squares, or by ridge regression with ``readout_ridge`` > 0 (``finite.fit_readout``;
+    then D must be N, and the model method "sampled-layers" or "leave-one-out": a ridge makes the
+    mean over draws finite where narrow ReLU layers give the ridgeless one a heavy tail,
+    ``theory.RandomFeatureLeaveOneOut``), read over ``widths`` (default ``sizes``). ``model_method``:
 
     * "sampled-layers": for a network with hidden layers before its last one, all of width P as in
       the measured models: the earlier layers drawn at width P (``layer_draws`` draws per width),
@@ -265,6 +269,8 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
         seed: the seed of the random subsets.
         out: a folder for the out-of-core store of the kernel of X (above), or None to compute the
             dense kernels in memory.
+        readout_ridge: the ridge of the random-feature models' readout, >= 0 (``scaling.model_curve``'s
+            ridge).
 
     Returns:
         ``Exponents``: alpha_K, beta, alpha_D, alpha_P with intervals ``ci``, the predicted curves and
@@ -275,7 +281,8 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
         ValueError: unknown methods or kernel, a negative ridge, sizes or widths that are too few or
             too short a span, a train_size not above the widths, targets with another row count,
             subsets of fewer than 20 points, model_method "sampled-layers" without targets or
-            earlier hidden layers (or under several JAX processes), a window outside the eigenvalues
+            earlier hidden layers (or under several JAX processes), a readout_ridge > 0 with "duality"
+            or a train_size other than the N points (a subset's), a window outside the eigenvalues
             of one dense spectrum, an ``out`` folder that holds another kernel, or JAX processes that
             called with different arguments.
 
@@ -289,6 +296,7 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     check_network(net)
     check_kernel_name(kernel)
     ridge = check_ridge(ridge)
+    readout_ridge = check_ridge(readout_ridge, "readout_ridge")
     check_choice("method", method, METHODS)
     check_choice("model_method", model_method, MODEL_METHODS)
     X = check_points(X)
@@ -316,14 +324,23 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
         chosen = "auto's choice for a deep network with targets" if model_method == "auto" else "given"
         raise ArgumentValueError(f"model_method 'sampled-layers' ({chosen}) computes finite-width kernels in memory, "
                                  "which several JAX processes cannot: pass model_method='leave-one-out' or 'duality'")
+    if readout_ridge:
+        chosen = _model_method(model_method, net, targets, widths, size)
+        if chosen == "duality":
+            raise ArgumentValueError(f"readout_ridge = {readout_ridge} needs model_method 'sampled-layers' or "
+                                     f"'leave-one-out' (the duality is ridgeless), got '{model_method}' ('duality')")
+        if train_size != size:
+            raise ArgumentValueError(f"with readout_ridge > 0 the random-feature theory gives the loss of the readout "
+                                     f"fitted on the N = {size} points it reads: train_size must be {size}, got "
+                                     f"{train_size}")
     options = dict(kernel=kernel, ridge=ridge, method=method, train_size=train_size, window=window,
-                   model_method=model_method, layer_draws=layer_draws, seed=seed)
+                   model_method=model_method, layer_draws=layer_draws, seed=seed, readout_ridge=readout_ridge)
     stored = folder = None
     if out is not None:
         folder = os.path.join(os.fspath(out), kernel)
         tile_store.agree_on_arguments("predict_exponents", net, X, targets, kernel, sizes, widths, ridge, method,
                                       train_size, window, model_method, max_points, subsets, seed, layer_draws,
-                                      folder)
+                                      readout_ridge, folder)
         with jax.enable_x64(True):
             stored = net.kernel(X, get=kernel, out=folder)
     if count == 1:
@@ -408,7 +425,7 @@ def _model_method(model_method: str, net: Network, targets: np.ndarray | None, w
 def _predict_dense(net: Network, X: np.ndarray, gram: Callable[[], np.ndarray], targets: np.ndarray | None,
                    sizes: np.ndarray, widths: np.ndarray, *, kernel: str, ridge: float, method: str,
                    train_size: int | None, window: tuple[int, int] | None, model_method: str, layer_draws: int,
-                   seed: int) -> Exponents:
+                   seed: int, readout_ridge: float) -> Exponents:
     """``predict_exponents`` from the dense spectrum of all the points X, their kernel matrix ``gram()``
     (``_gram``; arguments checked there)."""
     n_points = len(X)
@@ -440,11 +457,12 @@ def _predict_dense(net: Network, X: np.ndarray, gram: Callable[[], np.ndarray], 
     else:
         curves = _curves(values, power, total, sizes, ridge, method, window, system.vectors, projections)
     if model_method == "sampled-layers":
-        draws = sampled_layers_losses(net, X, targets, widths.astype(np.int64), train_size, layer_draws, seed)
+        draws = sampled_layers_losses(net, X, targets, widths.astype(np.int64), train_size, layer_draws, seed,
+                                      readout_ridge)
         model_losses = [np.mean(draws, axis=0)]
     elif model_method == "leave-one-out":
         features = RandomFeatureLeaveOneOut(values, system.vectors, projections)
-        model_losses = [features.losses(widths.astype(np.int64), train_size)]
+        model_losses = [features.losses(widths.astype(np.int64), train_size, readout_ridge)]
     else:
         model_curves = _curves(values, power, total, widths, 0.0, duality, window)
         model_losses = [_finite_data(c.losses, widths, train_size) for c in model_curves]

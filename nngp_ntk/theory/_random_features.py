@@ -23,14 +23,32 @@ the projection Q = I - Z (Z^T Z)^-1 Z^T onto the residuals (P < N):
     E Q y y^T Q  = Qbar y y^T Qbar + c Qbar A Qbar,   c = y^T Qbar (I - Qbar) y / tr(Qbar A Qbar),
 
 the second-order term fixed by the identity tr E[Q y y^T Q] = E[y^T Q y] = y^T Qbar y (Q^2 = Q).
-The residuals r = Q y and leverages h_ii = 1 - Q_ii of the fit give its leave-one-out error
+With a readout ridge lambda (``finite.fit_readout``: features Phi = Z / sqrt(P), Phi Phi^T -> K) the
+residual map is Q = mu (W + mu)^-1, W = A^1/2 G G^T A^1/2, mu = P lambda / N, and the same forms hold with
+
+    gamma (P - sum_j w_j / (w_j + gamma)) = mu,
+    c = y^T Qbar A Qbar y / (gamma (mu + tr(Qbar A Qbar))),
+
+the first- and second-order deterministic equivalents of the resolvent of a sum of P rank-one terms
+(Bach 2023); at mu = 0 they are the ridgeless ones above. The residuals r = Q y and leverages
+h_ii = 1 - Q_ii of the fit (ridge or not) give its leave-one-out error
 mean_i (r_i / Q_ii)^2; Q_ii concentrates at Qbar_ii, so over the weights
 
     L_N(P) = mean_i,k ((Qbar y_k)_i^2 + c_k (Qbar A Qbar)_ii) / Qbar_ii^2,
 
 the test error of least squares on the N points (N - 1 of them, the difference O(1/N)). For D
 training points other than N it is carried by the Gaussian finite-data factor,
-L(P, D) = L_N(P) [(D - 1) / (D - P - 1)] / [(N - 1) / (N - P - 1)] (D = infinity: the factor 1).
+L(P, D) = L_N(P) [(D - 1) / (D - P - 1)] / [(N - 1) / (N - P - 1)] (D = infinity: the factor 1); with a
+ridge that factor does not hold, and the theory gives the loss at D = N only.
+
+Why a ridge: the mean over draws of the ridgeless readout's test loss need not be finite. A ReLU unit
+active on exactly one training point, with pre-activation z > 0 there, fits that point alone with
+weight r / z (r its residual under the other units), and z has a positive density at 0, so
+E[(r / z)^2] diverges on test points where the unit is active. Narrow deep layers make such units
+common enough to be seen (a depth-3 MNIST draw at P = 82: one unit active on 1 of 4,000 training
+points at z = 2e-4, weight 3e3, test loss 8x the other draws'). A ridge bounds the weight by
+r / (2 sqrt(lambda)) and makes the mean finite; the deterministic equivalents describe the typical
+draw, which at a small ridge is the ridgeless one.
 On points of even leverage (uniform points on a sphere) it agrees with the duality; the tests
 check both against Monte Carlo of Gaussian features on clustered points, where they part.
 """
@@ -42,7 +60,7 @@ import scipy.linalg
 import scipy.optimize
 
 from nngp_ntk import data
-from nngp_ntk._checks import ArgumentValueError, check_integer, check_points
+from nngp_ntk._checks import ArgumentValueError, check_integer, check_points, check_ridge
 from nngp_ntk.finite._random_features import conditional_nngp
 from nngp_ntk.kernels._network import Network
 
@@ -97,9 +115,11 @@ class RandomFeatureLeaveOneOut:
         self.projections = projections
         self.n_samples = n
 
-    def gamma(self, width: float) -> float:
-        """gamma > 0 with sum_j w_j / (w_j + gamma) = P (the effective regularization of P random
-        projections); ValueError unless 0 < P < the number of positive eigenvalues."""
+    def gamma(self, width: float, ridge: float = 0.0) -> float:
+        """gamma > 0 with gamma (P - sum_j w_j / (w_j + gamma)) = mu = P ridge / N (the effective
+        regularization of P random projections, read out with ``ridge``; ridgeless: the sum is P);
+        ValueError unless 0 < P < the number of positive eigenvalues."""
+        ridge = check_ridge(ridge)
         if not 0 < width < self.rank:
             raise ArgumentValueError(
                 f"width must be in (0, {self.rank}), the rank of the kernel on the {self.n_samples} "
@@ -113,20 +133,35 @@ class RandomFeatureLeaveOneOut:
         low, high = top - 2.0, top + np.log(4.0 * self.n_samples)
         while excess(low) < 0:
             low -= 4.0
-        return float(np.exp(scipy.optimize.brentq(excess, low, high, xtol=1e-13, rtol=1e-13)))
+        ridgeless = float(np.exp(scipy.optimize.brentq(excess, low, high, xtol=1e-13, rtol=1e-13)))
+        mu = width * ridge / self.n_samples
+        if mu == 0:
+            return ridgeless
 
-    def sample_loss(self, width: float) -> float:
-        """L_N(P): the leave-one-out error of least squares on P random features of the N points,
-        averaged over the features (module docstring), per output."""
+        def balance(log_gamma: float) -> float:      # increasing in gamma above the ridgeless root
+            gamma = np.exp(log_gamma)
+            return gamma * (width - float(np.sum(values / (values + gamma)))) - mu
+
+        low, high = np.log(ridgeless), np.log(ridgeless + mu / width) + 1.0
+        while balance(high) < 0:
+            high += 4.0
+        return float(np.exp(scipy.optimize.brentq(balance, low, high, xtol=1e-13, rtol=1e-13)))
+
+    def sample_loss(self, width: float, ridge: float = 0.0) -> float:
+        """L_N(P): the leave-one-out error of the readout on P random features of the N points,
+        fitted with ``ridge`` (0: least squares), averaged over the features (module docstring), per
+        output: mean_i,k ((Qbar y_k)_i^2 + c_k (Qbar A Qbar)_ii) / Qbar_ii^2."""
         values = self.eigenvalues
-        gamma = self.gamma(width)
+        gamma = self.gamma(width, ridge)
+        mu = width * ridge / self.n_samples
         shrink = gamma / (values + gamma)                          # eigenvalues of Qbar
         spread = values * shrink**2                                # eigenvalues of Qbar A Qbar
+        denominator = gamma * (mu + float(np.sum(spread)))
         if self.projections is None:                               # y ~ GP(0, K): E[(U^T y)_j^2] = N w_j
-            scale = self.n_samples * float(np.sum(values * shrink * (1 - shrink))) / float(np.sum(spread))
+            scale = self.n_samples * float(np.sum(values * spread)) / denominator
         else:
             power = self.projections**2
-            scale = (power.T @ (shrink * (1 - shrink))) / float(np.sum(spread))   # c_k, per output
+            scale = (power.T @ spread) / denominator               # c_k, per output
         total = 0.0
         for start in range(0, self.n_samples, ROW_BLOCK):
             rows = self.vectors[start:start + ROW_BLOCK]
@@ -142,13 +177,15 @@ class RandomFeatureLeaveOneOut:
             total += float(np.sum(np.mean(residual_sq, axis=1) / diagonal**2))
         return total / self.n_samples
 
-    def losses(self, widths: np.ndarray | list, train_size: int | None = None) -> np.ndarray:
+    def losses(self, widths: np.ndarray | list, train_size: int | None = None, ridge: float = 0.0) -> np.ndarray:
         """L(P, D) at each P in ``widths`` for D = ``train_size`` training points (None: infinitely
-        many): L_N(P) [(D - 1) / (D - P - 1)] / [(N - 1) / (N - P - 1)].
+        many): L_N(P) [(D - 1) / (D - P - 1)] / [(N - 1) / (N - P - 1)]; with a readout ``ridge``
+        > 0, L_N(P) at D = N (``sample_loss``).
 
         Raises:
             ValueError: for widths that are not positive integers below the kernel's rank on the
-                N points, or a train_size not above max(widths) + 1.
+                N points, a train_size not above max(widths) + 1, a negative ridge, or a ridge > 0
+                with a train_size other than N.
         """
         widths = np.asarray(widths)
         if widths.ndim != 1 or widths.size == 0 or not np.issubdtype(widths.dtype, np.number) \
@@ -159,14 +196,19 @@ class RandomFeatureLeaveOneOut:
                                      f"of features, +1 with a bias), got {widths.tolist()}")
         widths = widths.astype(np.float64)
         check_integer("train_size", train_size, minimum=int(widths.max()) + 2, allow_none=True)
+        ridge = check_ridge(ridge)
         n = self.n_samples
+        if ridge and train_size != n:
+            raise ArgumentValueError(f"with a readout ridge the theory gives the loss of the readout fitted on the N = "
+                                     f"{n} points: train_size must be {n}, got {train_size}")
         own = (n - 1) / (n - widths - 1)
         target = 1.0 if train_size is None else (train_size - 1) / (train_size - widths - 1)
-        return np.array([self.sample_loss(float(p)) for p in widths]) * target / own
+        return np.array([self.sample_loss(float(p), ridge) for p in widths]) * target / own
 
 
 def sampled_layers_losses(net: Network, X: np.ndarray, y: np.ndarray, widths: np.ndarray | list,
-                          train_size: int | None = None, draws: int = 4, seed: int = 0) -> np.ndarray:
+                          train_size: int | None = None, draws: int = 4, seed: int = 0,
+                          ridge: float = 0.0) -> np.ndarray:
     """L(P, D) of deep random-feature models, the earlier layers at width P sampled, the last one averaged.
 
     All hidden layers of the measured models (``scaling.model_curve``) have width P. Given a draw F of
@@ -175,7 +217,7 @@ def sampled_layers_losses(net: Network, X: np.ndarray, y: np.ndarray, widths: np
     K_F, whose loss over the last layer's weights is ``RandomFeatureLeaveOneOut`` on the eigensystem of
     K_F / N. Over the earlier layers the loss is averaged by sampling S = ``draws`` draws F_s:
 
-        L(P, D) = E_F[L(P, D; K_F)] ~ (1/S) sum_s RandomFeatureLeaveOneOut(K_{F_s} / N).losses(P, D).
+        L(P, D) = E_F[L(P, D; K_F)] ~ (1/S) sum_s RandomFeatureLeaveOneOut(K_{F_s} / N).losses(P, D, ridge).
 
     The earlier layers' finite width enters through K_F: its fluctuations about the NNGP, O(1/sqrt(P))
     per entry, cost the model accuracy at every width, most at small P. As P -> infinity K_F tends to
@@ -189,6 +231,7 @@ def sampled_layers_losses(net: Network, X: np.ndarray, y: np.ndarray, widths: np
         train_size: D, the readout's training points (None: infinitely many).
         draws: S, the draws of the earlier layers per width.
         seed: seed of the draws.
+        ridge: the readout's ridge (``finite.fit_readout``); > 0 needs train_size = N.
 
     Returns:
         The losses of each draw, shape (draws, len(widths)); their mean over axis 0 is L(P, D).
@@ -197,7 +240,7 @@ def sampled_layers_losses(net: Network, X: np.ndarray, y: np.ndarray, widths: np
         TypeError: ``net`` is not a network.
         ValueError: a network without earlier hidden layers, targets with another row count or NaN, widths
             that are not positive integers below the kernels' rank, a train_size not above
-            max(widths) + 1, or draws < 1.
+            max(widths) + 1, draws < 1, or a ridge > 0 with a train_size other than N.
 
     Example:
         >>> import nngp_ntk as nk
@@ -208,6 +251,10 @@ def sampled_layers_losses(net: Network, X: np.ndarray, y: np.ndarray, widths: np
     X = check_points(X)
     targets = data.check_targets(X, y)
     draws = check_integer("draws", draws, minimum=1)
+    ridge = check_ridge(ridge)
+    if ridge and train_size != len(X):
+        raise ArgumentValueError(f"with a readout ridge the theory gives the loss of the readout fitted on the N = "
+                                 f"{len(X)} points: train_size must be {len(X)}, got {train_size}")
     widths = np.asarray(widths)
     if widths.ndim != 1 or widths.size == 0 or not np.issubdtype(widths.dtype, np.number) \
             or np.any(widths != np.round(widths)) or np.any(widths < 1):
@@ -220,5 +267,5 @@ def sampled_layers_losses(net: Network, X: np.ndarray, y: np.ndarray, widths: np
             kernel = conditional_nngp(net, X, int(width), int(seeds[s, k]))
             values, vectors = scipy.linalg.eigh(kernel / len(X), check_finite=False)
             theory = RandomFeatureLeaveOneOut(values, vectors, vectors.T @ targets)
-            losses[s, k] = theory.losses(np.array([width]), train_size)[0]
+            losses[s, k] = theory.losses(np.array([width]), train_size, ridge)[0]
     return losses

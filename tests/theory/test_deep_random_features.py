@@ -84,6 +84,29 @@ def test_predict_exponents_samples_the_earlier_layers_of_deep_models():
         nk.predict_exponents(deep, X, y, kernel="nngp", sizes=widths, layer_draws=0)
 
 
+def test_readout_ridge_reaches_the_model_curves():
+    X = data.sphere(160, 4, seed=0)
+    y = np.sin(2 * X[:, :2]) + X[:, 2:] ** 2
+    deep, widths = nk.FullyConnected(depth=2), [4, 8, 16, 32]
+    options = dict(kernel="nngp", sizes=widths, layer_draws=2, train_size=160)
+    ridged = nk.predict_exponents(deep, X, y, readout_ridge=0.5, **options)
+    draws = sampled_layers_losses(deep, X, y, widths, train_size=160, draws=2, seed=0, ridge=0.5)
+    np.testing.assert_allclose(ridged.model_losses, draws.mean(axis=0), rtol=1e-12)
+    ridgeless = nk.predict_exponents(deep, X, y, **options)
+    assert not np.allclose(ridged.model_losses, ridgeless.model_losses, rtol=1e-3)
+    np.testing.assert_allclose(ridged.losses, ridgeless.losses, rtol=1e-12)     # the kernel curve keeps ``ridge``
+    gaussian = nk.predict_exponents(deep, X, y, readout_ridge=0.5, model_method="leave-one-out", **options)
+    assert gaussian.model_method == "leave-one-out"
+    with pytest.raises(ValueError, match="train_size must be 160"):
+        nk.predict_exponents(deep, X, y, kernel="nngp", sizes=widths, readout_ridge=0.5)
+    with pytest.raises(ValueError, match="duality"):
+        nk.predict_exponents(deep, X, y, readout_ridge=0.5, model_method="duality", **options)
+    with pytest.raises(ValueError, match="readout_ridge"):
+        nk.predict_exponents(deep, X, y, readout_ridge=-1.0, **options)
+    with pytest.raises(ValueError, match="train_size must be 160"):
+        sampled_layers_losses(deep, X, y, widths, train_size=100, ridge=0.5)
+
+
 @pytest.mark.slow
 def test_sampled_layers_predict_measured_deep_models_on_digits():
     """Depth-3 ReLU random features on 600 real digits: the earlier layers' finite width raises L(P)
