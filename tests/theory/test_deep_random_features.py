@@ -84,6 +84,19 @@ def test_predict_exponents_samples_the_earlier_layers_of_deep_models():
         nk.predict_exponents(deep, X, y, kernel="nngp", sizes=widths, layer_draws=0)
 
 
+def test_single_precision_eigensystems_agree_with_double(monkeypatch):
+    from nngp_ntk.theory import _random_features
+    X = data.sphere(300, 4, seed=0)
+    y = np.sin(2 * X[:, :2]) + X[:, 2:] ** 2
+    deep, widths = nk.FullyConnected(depth=3), [4, 16, 64, 150]
+    monkeypatch.setattr(_random_features, "SINGLE_PRECISION_GAMMA", 0.0)            # float32 always
+    single = sampled_layers_losses(deep, X, y, widths, draws=2, seed=0)
+    monkeypatch.setattr(_random_features, "SINGLE_PRECISION_GAMMA", np.inf)         # float64 always
+    double = sampled_layers_losses(deep, X, y, widths, draws=2, seed=0)
+    np.testing.assert_allclose(single, double, rtol=1e-4)
+    assert not np.array_equal(single, double)
+
+
 def test_readout_ridge_reaches_the_model_curves():
     X = data.sphere(160, 4, seed=0)
     y = np.sin(2 * X[:, :2]) + X[:, 2:] ** 2
