@@ -207,7 +207,8 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
         stages.done()
         model_prediction = predict_exponents(net, X[train], Y[train], kernel="nngp",
                                              sizes=model.widths.astype(np.int64), ridge=section.ridge,
-                                             train_size=pool, window=section.window, seed=seed)
+                                             train_size=pool, window=section.window, seed=seed,
+                                             readout_ridge=section.ridge)
         stages.done()
 
     result = {

@@ -138,6 +138,9 @@ def command_lines(files, out):
         "exponents_options": ["exponents", "--dataset", "digits", "--n", "500", "--depth", "1", "--activation", "erf",
                               "--kernel", "nngp", "--sizes", "20", "40", "80", "160", "--test-size", "100",
                               "--repeats", "1", "--widths", "--seed", "3", "--no-plots", "--out", out / "options"],
+        "exponents_ridge": ["exponents", "--dataset", "digits", "--n", "300", "--depth", "2", "--kernel", "nngp",
+                            "--sizes", "20", "40", "80", "160", "--test-size", "60", "--repeats", "1", "--widths", "8",
+                            "16", "32", "--ridge", "0.05", "--no-plots", "--out", out / "exponents_ridge"],
         # data without labels: targets from the GP of the kernel; labels from a column of an .npy table
         "exponents_sphere": ["exponents", "--dataset", "sphere", *SMALL_EXPONENTS, "--out", out / "exponents_sphere"],
         "exponents_npy_gp": ["exponents", files / "x.npy", "--targets", "gp", *SMALL_EXPONENTS, "--out",
@@ -316,6 +319,23 @@ def test_exponents_options_build_the_config(batch):
     assert config["network"]["activation"] == "erf" and config["network"]["depth"] == 1
     assert config["exponents"]["sizes"] == [20, 40, 80, 160] and config["exponents"]["widths"] == []
     assert result["measured"]["learning_curve"]["x"] == [20, 40, 80, 160]
+
+
+def test_exponents_ridge_reaches_the_predicted_readout(batch):
+    """[exponents] ridge is the measured models' readout ridge, and the prediction's (readout_ridge)."""
+    from nngp_ntk.cli import _tasks as tasks
+    report(batch, "exponents_ridge")
+    result = check_exponents(batch["out"] / "exponents_ridge")
+    config = configs.typed(result["config"])
+    net = tasks.build_network(config)
+    problem = tasks.load_problem(config, net, "nngp")
+    test, train = nk.scaling.holdout_split(len(problem.X), 60, config.seed)
+    options = dict(kernel="nngp", sizes=[8, 16, 32], ridge=0.05, train_size=len(train), seed=config.seed)
+    expected = nk.predict_exponents(net, problem.X[train], problem.Y[train], readout_ridge=0.05, **options)
+    assert result["predicted"]["model_method"] == "sampled-layers"
+    np.testing.assert_allclose(result["predicted"]["model_losses"], expected.model_losses, rtol=1e-10)
+    ridgeless = nk.predict_exponents(net, problem.X[train], problem.Y[train], **options)
+    assert not np.allclose(result["predicted"]["model_losses"], ridgeless.model_losses, rtol=1e-3)
 
 
 def test_exponents_without_labels_use_gp_targets(batch):
