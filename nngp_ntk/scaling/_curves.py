@@ -257,7 +257,10 @@ def model_curve(net: Network, X: np.ndarray, y: np.ndarray | None = None,
         widths: widths P (at least 3, spanning a factor 2).
         train_size: D, the points the readout is fitted on.
         test_size: held-out points per split.
-        ridge: the readout's ridge, >= 0.
+        ridge: the readout's ridge, >= 0. Narrow deep ReLU layers can leave a unit active on a single
+            training point, which least squares fits with an unbounded weight: the mean over draws of
+            the ridgeless loss then has a heavy tail, which a small ridge (1e-4) removes
+            (``theory.RandomFeatureLeaveOneOut``; ``predict_exponents(readout_ridge=)`` predicts it).
         repeats: random splits and networks to average over.
         seed: seed of the splits, networks and GP targets.
         test: indices of a fixed test set, or None.
