@@ -317,6 +317,32 @@ def deep_models(records: dict[str, Record]) -> list[str]:
                 "of the least-squares readout over draws, which a mean over a few draws meets rarely): "
                 + "; ".join(outliers) + ".")
         lines += _source("deep_model_curves_folds.json", folds)
+    ridged = records.get("deep_model_curves_folds_ridge.json")
+    if ridged:
+        first = ridged["results"][0]
+        lines += _paragraph(
+            f"The same folds with the readout fitted with a small ridge, {first['readout_ridge']:g} "
+            f"(``--readout-ridge {first['readout_ridge']:g}``), in the measured models and in the prediction "
+            "(``predict_exponents(readout_ridge=...)``). The ridgeless mean over draws has a heavy tail: a ReLU unit "
+            "active on a single training point fits it with weight r / z, z its pre-activation there, whose square "
+            "has no finite mean; the ridge bounds the weight by r / (2 sqrt(ridge)). The same draws measured "
+            "ridgeless: the ratio of the ridgeless to the ridge mean (worst width), and of the single draws (median "
+            "and largest).")
+        table = []
+        for row in sorted(ridged["results"], key=lambda row: row["depth"]):
+            predicted = row["predicted"]
+            ratio = [a / b for a, b in zip(row["ridgeless_measured_losses"], row["measured_losses"])]
+            table.append([row["depth"], f"{row['widths'][0]}..{row['widths'][-1]}",
+                          _ci(row["measured_alpha_P"], row["measured_ci"]),
+                          f"{predicted['alpha_P']:.3f} ({predicted['model_method']})",
+                          f"{predicted['alpha_P_gap']:.3f}", _range(predicted["ratio_to_measured"]),
+                          f"{predicted['largest_gap']:.1%}", f"{max(ratio):.3f}",
+                          f"{row['ridgeless_over_ridge_median_draw']:.4f}, "
+                          f"{row['ridgeless_over_ridge_largest_draw']:.2f}"])
+        lines += _table(["depth", "P", "measured alpha_P", "predicted alpha_P (mean of the folds)", "alpha_P gap",
+                         "L(P) predicted / measured", "largest L(P) gap", "ridgeless / ridge mean",
+                         "ridgeless / ridge draws: median, largest"], table, widths="6 9 16 18 8 12 9 10 14")
+        lines += _source("deep_model_curves_folds_ridge.json", ridged)
     return lines
 
 

@@ -27,6 +27,7 @@ renders the results page from the files. The sections:
   deep random features   deep_random_features.py  deep_random_features.json
   deep model curves      deep_model_curves.py     deep_model_curves.json (L(P) at depths 1-3 on MNIST and digits)
   deep model curves, folds  deep_model_curves.py  deep_model_curves_folds.json (the same, every MNIST point tested once)
+  deep model curves, ridge  deep_model_curves.py  deep_model_curves_folds_ridge.json (the folds, readout ridge 1e-4)
   flow time              flow_time.py             flow_time.json (L(D, t) of gradient flow, predicted and measured)
   SGD compute            sgd_compute.py           sgd_compute.json (L(P, n) of one-pass SGD, predicted and measured)
   large N                large_n.py               large_n.json (Nystrom vs exact; Nystrom at large N; exact, 2 processes vs 1)
@@ -67,6 +68,7 @@ FULL = {
     "deep random features": ["deep_random_features.py"],
     "deep model curves": ["deep_model_curves.py"],
     "deep model curves, folds": ["deep_model_curves.py", "--folds", "5"],
+    "deep model curves, ridge": ["deep_model_curves.py", "--folds", "5", "--readout-ridge", "1e-4"],
     "flow time": ["flow_time.py"],
     "SGD compute": ["sgd_compute.py"],
     "large N": ["large_n.py"],
