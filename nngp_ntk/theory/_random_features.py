@@ -74,8 +74,8 @@ SINGLE_PRECISION_GAMMA = 1e-4
 
 
 class RandomFeatureLeaveOneOut:
-    """L(P, D) of ridgeless random-feature regression from the eigensystem of K/N on N points
-    (module docstring): ``losses(widths, train_size)``.
+    """L(P, D) of random-feature regression, its readout fitted by least squares or with a ridge,
+    from the eigensystem of K/N on N points (module docstring): ``losses(widths, train_size, ridge)``.
 
     Args:
         eigenvalues: the N eigenvalues w_j of K/N (any order; negative round-off is set to 0).

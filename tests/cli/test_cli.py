@@ -207,7 +207,7 @@ def test_kernel_to_npy_matches_the_library(batch, files):
     path = batch["out"] / "kernel" / "K.npy"
     assert f"wrote {path} (400 x 400, float32)" in stdout
     expected = nk.FullyConnected(depth=2, activation="erf", W_std=1.5, b_std=0.1).kernel(
-        np.load(files / "x.npy"), get="ntk")
+        np.load(files / "x.npy").astype(np.float32), get="ntk")
     np.testing.assert_allclose(np.load(path), expected, rtol=1e-6, atol=1e-6)
     assert_no_temporaries(path.parent)
 

@@ -91,7 +91,8 @@ def test_float32_close_to_float64(x64, name):
 
 def test_float32_by_default():
     x = points(3, 2, seed=0).astype(np.float64)
-    assert nk.FullyConnected().kernel(x, get="nngp").dtype == np.float32   # x64 off: float32
+    with pytest.warns(nk.kernels.PrecisionWarning, match="computed in float32"):
+        assert nk.FullyConnected().kernel(x, get="nngp").dtype == np.float32   # x64 off: float32
 
 
 def test_get_selects_kernels():
