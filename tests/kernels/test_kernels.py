@@ -89,7 +89,9 @@ def test_float32_close_to_float64(x64, name):
         assert relative_error(getattr(narrow, kernel), getattr(wide, kernel)) < 1e-5
 
 
-def test_float32_by_default():
+def test_float32_by_default(monkeypatch):
+    from nngp_ntk import _inputs
+    monkeypatch.setattr(_inputs, "_warned_float64", False)       # once a process: maybe spent by another test
     x = points(3, 2, seed=0).astype(np.float64)
     with pytest.warns(nk.kernels.PrecisionWarning, match="computed in float32"):
         assert nk.FullyConnected().kernel(x, get="nngp").dtype == np.float32   # x64 off: float32
