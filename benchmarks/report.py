@@ -254,6 +254,15 @@ def random_features(records: dict[str, Record]) -> list[str]:
     return lines
 
 
+def _folds_row(row: dict) -> list:
+    """The cells a cross-fitted comparison's table starts with: depth, widths, measured and predicted
+    alpha_P, their gap, the L(P) ratios and the largest gap."""
+    predicted = row["predicted"]
+    return [row["depth"], f"{row['widths'][0]}..{row['widths'][-1]}", _ci(row["measured_alpha_P"], row["measured_ci"]),
+            f"{predicted['alpha_P']:.3f} ({predicted['model_method']})", f"{predicted['alpha_P_gap']:.3f}",
+            _range(predicted["ratio_to_measured"]), f"{predicted['largest_gap']:.1%}"]
+
+
 def deep_models(records: dict[str, Record]) -> list[str]:
     record = records["deep_model_curves.json"]
     rows = record["results"]
@@ -292,13 +301,8 @@ def deep_models(records: dict[str, Record]) -> list[str]:
             "error, common to the whole curve above.")
         table = []
         for row in folds["results"]:
-            predicted, infinite = row["predicted"], row["infinite_earlier_layers"]
-            table.append([row["depth"], f"{row['widths'][0]}..{row['widths'][-1]}",
-                          _ci(row["measured_alpha_P"], row["measured_ci"]),
-                          f"{predicted['alpha_P']:.3f} ({predicted['model_method']})",
-                          f"{predicted['alpha_P_gap']:.3f}", _range(predicted["ratio_to_measured"]),
-                          f"{predicted['largest_gap']:.1%}", f"{infinite['alpha_P']:.3f}",
-                          f"{infinite['largest_gap']:.1%}"])
+            infinite = row["infinite_earlier_layers"]
+            table.append(_folds_row(row) + [f"{infinite['alpha_P']:.3f}", f"{infinite['largest_gap']:.1%}"])
         lines += _table(["depth", "P", "measured alpha_P", "predicted alpha_P (mean of the folds)", "alpha_P gap",
                          "L(P) predicted / measured", "largest L(P) gap", "infinite earlier layers: alpha_P",
                          "its largest L(P) gap"], table, widths="6 9 16 18 8 12 9 11 10")
@@ -330,15 +334,9 @@ def deep_models(records: dict[str, Record]) -> list[str]:
             "and largest).")
         table = []
         for row in sorted(ridged["results"], key=lambda row: row["depth"]):
-            predicted = row["predicted"]
             ratio = [a / b for a, b in zip(row["ridgeless_measured_losses"], row["measured_losses"])]
-            table.append([row["depth"], f"{row['widths'][0]}..{row['widths'][-1]}",
-                          _ci(row["measured_alpha_P"], row["measured_ci"]),
-                          f"{predicted['alpha_P']:.3f} ({predicted['model_method']})",
-                          f"{predicted['alpha_P_gap']:.3f}", _range(predicted["ratio_to_measured"]),
-                          f"{predicted['largest_gap']:.1%}", f"{max(ratio):.3f}",
-                          f"{row['ridgeless_over_ridge_median_draw']:.4f}, "
-                          f"{row['ridgeless_over_ridge_largest_draw']:.2f}"])
+            table.append(_folds_row(row) + [f"{max(ratio):.3f}", f"{row['ridgeless_over_ridge_median_draw']:.4f}, "
+                                                                 f"{row['ridgeless_over_ridge_largest_draw']:.2f}"])
         lines += _table(["depth", "P", "measured alpha_P", "predicted alpha_P (mean of the folds)", "alpha_P gap",
                          "L(P) predicted / measured", "largest L(P) gap", "ridgeless / ridge mean",
                          "ridgeless / ridge draws: median, largest"], table, widths="6 9 16 18 8 12 9 10 14")
