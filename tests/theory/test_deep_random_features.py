@@ -137,3 +137,20 @@ def test_sampled_layers_predict_measured_deep_models_on_digits():
     gaussian_gap = np.abs(gaussian.model_losses / measured.losses - 1)
     assert np.all(sampled_gap < 0.1), sampled_gap
     assert np.mean(sampled_gap) < np.mean(gaussian_gap) / 2, (sampled_gap, gaussian_gap)
+
+
+def test_readout_ridge_predicts_measured_ridge_models_on_digits():
+    """Depth-3 ReLU random features on 600 real digits, the readout fitted with ridge 1 (which raises
+    the measured L(P) by up to ~30%): predict_exponents(readout_ridge=1) follows the measured models;
+    the ridgeless prediction does not."""
+    X, Y = data.prepare(data.digits(n=600, seed=0))
+    test, pool = scaling.holdout_split(len(X), test_size=150, seed=0)
+    net = nk.FullyConnected(depth=3, activation="relu", W_std=1.0, b_std=0.0)
+    widths = [4, 8, 16, 32, 64]
+    measured = scaling.model_curve(net, X, Y, widths=widths, train_size=len(pool), repeats=12, test=test, ridge=1.0)
+    options = dict(kernel="nngp", sizes=widths, train_size=len(pool), layer_draws=8)
+    ridged = nk.predict_exponents(net, X[pool], Y[pool], readout_ridge=1.0, **options)
+    ridgeless = nk.predict_exponents(net, X[pool], Y[pool], **options)
+    ridged_gap = np.abs(ridged.model_losses / measured.losses - 1)
+    assert np.all(ridged_gap < 0.06), ridged_gap
+    assert ridgeless.model_losses[-1] < 0.85 * measured.losses[-1]
