@@ -367,7 +367,7 @@ def run_regimes(config: Config, progress: bool | None, plots: bool) -> list[str]
     stages.done()
     model_curve = scaling.model_curve(net, X, None, widths=section.widths, train_size=pool, **fixed)
     model_theory = predict_exponents(net, X[train], None, kernel="nngp", sizes=section.widths,
-                                     ridge=section.ridge, train_size=pool)
+                                     ridge=section.ridge, train_size=pool, readout_ridge=section.ridge)
     stages.done()
     variance = dict(common, repeats=section.variance_repeats)
     data_variance = scaling.variance_limited_data(net, X, None, width=section.fixed_width,

@@ -162,12 +162,14 @@ def command_lines(files, out):
                            "--set", f"data.path={json.dumps(str(files / 'cifar'))}"],
         "sphere_teacher_student": ["run", CONFIGS / "sphere_teacher_student.toml", "--fast", "--out",
                                    out / "sphere_teacher_student"],
+        "regimes_ridge": ["regimes", "--dataset", "sphere", "--fast", "--ridge", "0.5", "--no-plots", "--out",
+                          out / "regimes_ridge"],
     }
 
 
 #: The longer runs: the configs in fast mode and every subcommand on every source, checked with
 #: ``-m slow`` (every subcommand stays in the default run; ``exponents`` through ``exponents_options``).
-SLOW_RUNS = ("mnist_relu_ntk", "digits_erf_nngp", "cifar10_pooled", "sphere_teacher_student",
+SLOW_RUNS = ("mnist_relu_ntk", "digits_erf_nngp", "cifar10_pooled", "sphere_teacher_student", "regimes_ridge",
              *(f"{command}-{source}" for command in SUBCOMMANDS for source in SOURCES))
 
 
@@ -419,6 +421,23 @@ def test_regimes_config_in_fast_mode(slow_batch):
     assert stdout.count("(disagrees)") == flagged and ("disagrees = the measured interval" in stdout) is (flagged > 0)
     assert_png(out / "regimes.png")
     assert "variance-limited in P (D = 20)" in stdout
+
+
+@pytest.mark.slow
+def test_regimes_ridge_reaches_the_predicted_readout(slow_batch):
+    """[regimes] ridge is the measured models' readout ridge, and the prediction's (readout_ridge)."""
+    from nngp_ntk.cli import _tasks as tasks
+    report(slow_batch, "regimes_ridge")
+    summary = json.loads((slow_batch["out"] / "regimes_ridge" / "regimes.json").read_text())
+    config = configs.typed(summary["config"])
+    entry = summary["regimes"]["resolution_limited_P"]
+    net, X = tasks.build_network(config), tasks.load_problem(config).X
+    _, train = nk.scaling.holdout_split(len(X), config.regimes.test_size, config.seed)
+    options = dict(kernel="nngp", sizes=config.regimes.widths, ridge=0.5, train_size=entry["train_size"])
+    expected = nk.predict_exponents(net, X[train], None, readout_ridge=0.5, **options)
+    np.testing.assert_allclose(entry["predicted_losses"], expected.model_losses, rtol=1e-10)
+    ridgeless = nk.predict_exponents(net, X[train], None, **options)
+    assert not np.allclose(entry["predicted_losses"], ridgeless.model_losses, rtol=1e-3)
 
 
 def test_no_arguments_is_the_main_job():
