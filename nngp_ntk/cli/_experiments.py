@@ -189,12 +189,12 @@ def run_exponents(config: Config, progress: bool | None, plots: bool) -> list[st
     pool = len(train)
     stages.done()
     # The predictions see the training pool only (its points and labels), never the test points. alpha_P
-    # comes from the NNGP call below: these two take the cheapest random-feature curve, which is not used.
+    # comes from the NNGP call below.
     predicted = predict_exponents(net, X[train], Y[train], kernel=kernel, sizes=sizes, ridge=section.ridge,
-                                  window=section.window, method="auto", model_method="duality")
+                                  window=section.window, method="auto", model_method="none")
     stages.done()
     spectrum_only = predict_exponents(net, X[train], Y[train], kernel=kernel, sizes=sizes, ridge=section.ridge,
-                                      window=section.window, model_method="duality",
+                                      window=section.window, model_method="none",
                                       method="renormalized" if max(sizes) < pool else "extrapolated")
     stages.done()
     measured = scaling.learning_curve(net, X, Y, sizes=sizes, kernel=kernel, ridge=section.ridge,
@@ -363,7 +363,8 @@ def run_regimes(config: Config, progress: bool | None, plots: bool) -> list[str]
     stages.done()
     # The predictions see the training pool only; the resolution-limited curves are tested on the others.
     data_curve = scaling.learning_curve(net, X, None, sizes=section.sizes, kernel=kernel, **fixed)
-    data_theory = predict_exponents(net, X[train], None, kernel=kernel, sizes=section.sizes, ridge=section.ridge)
+    data_theory = predict_exponents(net, X[train], None, kernel=kernel, sizes=section.sizes, ridge=section.ridge,
+                                    model_method="none")
     stages.done()
     model_curve = scaling.model_curve(net, X, None, widths=section.widths, train_size=pool, **fixed)
     model_theory = predict_exponents(net, X[train], None, kernel="nngp", sizes=section.widths,

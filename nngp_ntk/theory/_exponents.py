@@ -50,7 +50,7 @@ from nngp_ntk.spectrum._eigenvalues import default_window, dense_eigh, eigh, fit
 from nngp_ntk.theory._samples import LeaveOneOut, Renormalized, operator_exponent
 
 METHODS = ("auto", "leave-one-out", "renormalized", "power-law", "extrapolated")
-MODEL_METHODS = ("auto", "sampled-layers", "leave-one-out", "duality")
+MODEL_METHODS = ("auto", "sampled-layers", "leave-one-out", "duality", "none")
 #: The fewest points of one dense prediction (one subset of the large-N path).
 MIN_SUBSET = 20
 #: The level of the intervals over subsets and draws (that of the least-squares ones).
@@ -77,15 +77,18 @@ class Exponents:
     sample's finite-N floor flattens its spectrum; above ``max_points`` the fit of ``eigenvalues``
     below, with ``n_samples`` N (with ``out``) or m (without);
     ``alpha_D``: slope of the predicted test MSE ``losses`` over training sizes ``sizes``;
-    ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``;
-    ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", "alpha_P"); ``method``: how the curves
+    ``alpha_P``: slope of the predicted ``model_losses`` of random-feature models over ``widths``
+    (None, with ``widths`` and ``model_losses`` empty, for model_method "none");
+    ``ci``: intervals by name ("alpha_K", "beta", "alpha_D", and "alpha_P" unless model_method is
+    "none"); ``method``: how the curves
     were obtained ("leave-one-out", "renormalized", "power-law" or "extrapolated", see
     ``predict_exponents``);
     ``eigenvalues``: the descending eigenvalues of K/N the prediction used (float64); above
     ``max_points``, without ``out``, the subsets' mean spectrum (the m eigenvalues of an m-point
     K/N, averaged index by index), and with ``out`` the top k eigenvalues of K/N of all N points
     (``predict_exponents``; module docstring);
-    ``model_method``: how ``model_losses`` were obtained ("sampled-layers", "leave-one-out" or "duality");
+    ``model_method``: how ``model_losses`` were obtained ("sampled-layers", "leave-one-out" or "duality"),
+    or "none";
     ``subsets``: the number S of disjoint subsets of ``subset_size`` points the prediction averages
     (1: all N points in one dense spectrum; module docstring).
 
@@ -99,7 +102,7 @@ class Exponents:
     alpha_K: float
     beta: float
     alpha_D: float
-    alpha_P: float
+    alpha_P: float | None
     ci: dict[str, tuple[float, float]]
     sizes: np.ndarray
     losses: np.ndarray
@@ -222,6 +225,9 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
       Sully 2022), read off the homogeneous "renormalized" curve (or "extrapolated" when
       ``method`` is or when a width reaches N) and multiplied by (D - 1) / (D - P - 1), the
       variance of fitting P weights to D points; exact for Gaussian-like data, low on real images;
+    * "none": no model curve: alpha_K, beta and alpha_D alone, without the cost of L(P) (for
+      "sampled-layers", an N x N eigendecomposition per width and draw); ``widths`` and
+      ``readout_ridge`` are then not taken;
     * "auto": when every width is below N - 1, "sampled-layers" for a network with earlier hidden
       layers and targets ``y``, else "leave-one-out"; "duality" otherwise.
 
@@ -304,8 +310,14 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
     targets = None if y is None else data.check_targets(X, y)
     default = data.default_sizes(n_points - data.held_out_count(n_points)) if sizes is None else sizes
     sizes = check_sizes("sizes", default).astype(np.float64)
-    widths = sizes if widths is None else check_sizes("widths", widths).astype(np.float64)
-    check_integer("train_size", train_size, minimum=int(widths[-1]) + 2, allow_none=True)
+    if model_method == "none":
+        if widths is not None or readout_ridge:
+            raise ArgumentValueError("model_method 'none' computes no model curve: give no widths and no "
+                                     f"readout_ridge, got widths={widths!r}, readout_ridge={readout_ridge}")
+        widths = np.empty(0)
+    else:
+        widths = sizes if widths is None else check_sizes("widths", widths).astype(np.float64)
+    check_integer("train_size", train_size, minimum=int(widths.max(initial=0)) + 2, allow_none=True)
     max_points = check_integer("max_points", max_points, minimum=MIN_SUBSET)
     layer_draws = check_integer("layer_draws", layer_draws, minimum=1)
     if model_method == "sampled-layers" and (targets is None or last_hidden_layer(net) is None):
@@ -398,14 +410,15 @@ def _average(parts: list[Exponents], window: tuple[int, int] | None, values: np.
         center = float(np.mean(values))
         return center, _with_spread(center, (center - half, center + half), values)
 
-    (alpha_K, ci_K), (beta, ci_beta) = mean("alpha_K"), mean("beta")
-    (alpha_D, ci_D), (alpha_P, ci_P) = mean("alpha_D"), mean("alpha_P")
     first = parts[0]
+    names = ["alpha_K", "beta", "alpha_D"] + ([] if first.alpha_P is None else ["alpha_P"])
+    means = {name: mean(name) for name in names}
+    alpha_P = means["alpha_P"][0] if "alpha_P" in means else None
     size = first.subset_size
     if values is None:
         values, n_samples = np.mean([p.eigenvalues for p in parts], axis=0), size
-    return Exponents(alpha_K, beta, alpha_D, alpha_P,
-                     {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P}, first.sizes,
+    return Exponents(means["alpha_K"][0], means["beta"][0], means["alpha_D"][0], alpha_P,
+                     {name: interval for name, (_, interval) in means.items()}, first.sizes,
                      np.exp(np.mean([np.log(p.losses) for p in parts], axis=0)), first.widths,
                      np.exp(np.mean([np.log(p.model_losses) for p in parts], axis=0)), first.method, first.kernel,
                      fit_power_law(values, window=window, n_samples=n_samples), values, first.model_method, count,
@@ -432,7 +445,7 @@ def _predict_dense(net: Network, X: np.ndarray, gram: Callable[[], np.ndarray], 
     if method == "auto":
         method = "leave-one-out" if sizes[-1] < n_points else "power-law" if n_points >= MIN_POINTS else "extrapolated"
     model_method = _model_method(model_method, net, targets, widths, n_points)
-    duality = "extrapolated" if method == "extrapolated" or widths[-1] >= n_points else "renormalized"
+    duality = "extrapolated" if method == "extrapolated" or widths.max(initial=0) >= n_points else "renormalized"
     if method == "power-law":
         if ridge:
             raise ArgumentValueError(
@@ -463,6 +476,8 @@ def _predict_dense(net: Network, X: np.ndarray, gram: Callable[[], np.ndarray], 
     elif model_method == "leave-one-out":
         features = RandomFeatureLeaveOneOut(values, system.vectors, projections)
         model_losses = [features.losses(widths.astype(np.int64), train_size, readout_ridge)]
+    elif model_method == "none":
+        model_losses = [np.empty(0)]
     else:
         model_curves = _curves(values, power, total, widths, 0.0, duality, window)
         model_losses = [_finite_data(c.losses, widths, train_size) for c in model_curves]
@@ -472,11 +487,13 @@ def _predict_dense(net: Network, X: np.ndarray, gram: Callable[[], np.ndarray], 
     else:
         losses = curves[0].losses
         alpha_D, ci_D = _read(sizes, [c.losses for c in curves], "sizes")
-    alpha_P, ci_P = _read(widths, model_losses, "widths")
+    ci = {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D}
+    alpha_P = None
+    if model_method != "none":
+        alpha_P, ci["alpha_P"] = _read(widths, model_losses, "widths")
     if model_method == "sampled-layers" and layer_draws > 1:
         slopes = [-np.polyfit(np.log(widths), np.log(losses), 1)[0] for losses in draws]
-        ci_P = _with_spread(alpha_P, ci_P, slopes)
-    return Exponents(alpha_K, beta, alpha_D, alpha_P,
-                     {"alpha_K": ci_K, "beta": ci_beta, "alpha_D": ci_D, "alpha_P": ci_P},
+        ci["alpha_P"] = _with_spread(alpha_P, ci["alpha_P"], slopes)
+    return Exponents(alpha_K, beta, alpha_D, alpha_P, ci,
                      sizes, losses, widths, model_losses[0], method, kernel, sample_fit, values, model_method,
                      1, n_points)

@@ -75,6 +75,26 @@ def test_beyond_the_sample_the_default_is_the_leave_one_out_power_law():
         nk.predict_exponents(net, X, y, kernel="nngp", sizes=sizes, widths=widths, method="power-law", ridge=0.1)
 
 
+def test_model_method_none_skips_the_model_curve():
+    """model_method "none": the same alpha_K, beta and alpha_D as with a model curve, no alpha_P, on
+    one dense spectrum and on subsets."""
+    X, Y = data.prepare(data.digits(n=300, seed=0))
+    net = nk.FullyConnected(depth=2)
+    for options in ({}, {"max_points": 120}):
+        full = nk.predict_exponents(net, X, Y, sizes=[20, 40, 80], **options)
+        alone = nk.predict_exponents(net, X, Y, sizes=[20, 40, 80], model_method="none", **options)
+        assert full.alpha_P is not None and alone.alpha_P is None and alone.model_method == "none"
+        assert set(alone.ci) == {"alpha_K", "beta", "alpha_D"}
+        assert alone.widths.size == alone.model_losses.size == 0
+        for name in ("alpha_K", "beta", "alpha_D"):
+            assert getattr(alone, name) == getattr(full, name) and alone.ci[name] == full.ci[name]
+        np.testing.assert_array_equal(alone.losses, full.losses)
+    with pytest.raises(ValueError, match="no widths"):
+        nk.predict_exponents(net, X, Y, model_method="none", widths=[4, 8, 16])
+    with pytest.raises(ValueError, match="no readout_ridge"):
+        nk.predict_exponents(net, X, Y, model_method="none", readout_ridge=1e-3, train_size=300)
+
+
 def test_predict_exponents_refuses_bad_input(sphere_problem):
     net, X, y = sphere_problem
     with pytest.raises(ValueError, match="rows"):
