@@ -343,8 +343,8 @@ def predict_exponents(net: Network, X: np.ndarray, y: np.ndarray | None = None, 
                                      f"'leave-one-out' (the duality is ridgeless), got '{model_method}' ('duality')")
         if train_size != size:
             raise ArgumentValueError(f"with readout_ridge > 0 the random-feature theory gives the loss of the readout "
-                                     f"fitted on the N = {size} points it reads: train_size must be {size}, got "
-                                     f"{train_size}")
+                                     f"fitted on the N = {size} points it reads: train_size must be {size} (for a "
+                                     f"readout fitted on D < N points, pass D of the points), got {train_size}")
     options = dict(kernel=kernel, ridge=ridge, method=method, train_size=train_size, window=window,
                    model_method=model_method, layer_draws=layer_draws, seed=seed, readout_ridge=readout_ridge)
     stored = folder = None
