@@ -196,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--test-size", dest="exponents.test_size", type=int, metavar="N",
                        help="held-out test points (default n/4, at most 1000)")
     group.add_argument("--ridge", dest="exponents.ridge", type=float, metavar="R",
-                       help="ridge on the train kernel's diagonal" + _default("exponents", "ridge"))
+                       help="ridge on the train kernel's diagonal and of the random-feature models' readout, measured "
+                            "and predicted (a small one, 1e-4, removes the heavy tail of narrow deep ReLU models)"
+                            + _default("exponents", "ridge"))
     group.add_argument("--window", dest="exponents.window", type=int, nargs=2, metavar=("I_MIN", "I_MAX"),
                        help="eigenvalue indices of the power-law fit of the sample spectrum, alpha_K_sample "
                             "(default automatic: 10 to N/10)")
@@ -233,7 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--test-size", dest="regimes.test_size", type=int, metavar="N",
                        help="held-out test points" + _default("regimes", "test_size"))
     group.add_argument("--ridge", dest="regimes.ridge", type=float, metavar="R",
-                       help="ridge on the train kernel's diagonal" + _default("regimes", "ridge"))
+                       help="ridge on the train kernel's diagonal and of the random-feature models' readout, measured "
+                            "and predicted (a small one, 1e-4, removes the heavy tail of narrow deep ReLU models)"
+                            + _default("regimes", "ridge"))
     _common(regimes, "regimes")
 
     spectrum = commands.add_parser("spectrum", help="eigenvalues of K/N and their power-law fit",

@@ -86,7 +86,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                     "(default: 6 from D/400 to D/12; [] skips L(P))", 1),
         "repeats": Key("int", 5, "random splits (and networks) per point of a curve", 1),
         "test_size": Key("int", None, "held-out test points (default: n / 4, at most 1000)", 1),
-        "ridge": Key("float", 0.0, "ridge added to the train kernel's (and features') diagonal", 0.0),
+        "ridge": Key("float", 0.0, "ridge added to the train kernel's (and features') diagonal; also the "
+                      "random-feature readout's in the predicted L(P)", 0.0),
         "window": Key("pair", None, "eigenvalue indices [i_min, i_max] of the power-law fit (default automatic)", 1),
     },
     "regimes": {
@@ -106,7 +107,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                 "fitted paired within each one", 2),
         "repeats": Key("int", 3, "random splits (and networks) per point of a curve", 1),
         "test_size": Key("int", 400, "held-out test points", 1),
-        "ridge": Key("float", 0.0, "ridge added to the train kernel's (and features') diagonal", 0.0),
+        "ridge": Key("float", 0.0, "ridge added to the train kernel's (and features') diagonal; also the "
+                      "random-feature readout's in the predicted L(P)", 0.0),
     },
     "spectrum": {
         "kernel": Key("str", "ntk", "kernel whose spectrum is computed", choices=KERNEL_NAMES),
