@@ -67,7 +67,7 @@ from nngp_ntk.kernels._network import Network
 #: Rows of U per block when forming the per-point sums (bounds the temporary memory).
 ROW_BLOCK = 2048
 
-#: ``sampled_layers_losses`` decomposes each K_F / N in float32 (about twice as fast as float64) when
+#: ``sampled_layers_losses`` decomposes each K_F / N in float32 (LAPACK's single-precision solver) when
 #: the effective regularization gamma is at least this fraction of its largest eigenvalue; below it,
 #: where float32's eigenvalue error (~1e-7 of the largest) enters the sums, in float64.
 SINGLE_PRECISION_GAMMA = 1e-4
@@ -229,8 +229,9 @@ def sampled_layers_losses(net: Network, X: np.ndarray, y: np.ndarray, widths: np
     the NNGP and L(P, D) to ``RandomFeatureLeaveOneOut`` on the NNGP's eigensystem.
 
     Each K_F / N is decomposed in float32 where gamma >= ``SINGLE_PRECISION_GAMMA`` times its largest
-    eigenvalue (the sums then move by ~1e-5 of the loss, far below the spread over draws), else in
-    float64.
+    eigenvalue, else in float64. The float32 eigenvectors' error enters the leave-one-out sums through
+    1 / Qbar_ii^2, most on points of leverage near 1 (small Qbar_ii); a draw's loss then moves by far
+    less than the spread of the loss over draws, which the mean over ``draws`` carries.
 
     Args:
         net: a network with hidden layers before its last one (``finite`` tier's ``last_hidden_layer``).
